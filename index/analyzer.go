@@ -1,0 +1,170 @@
+package index
+
+import (
+	"net/url"
+	"regexp"
+	"sort"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/token/lowercase"
+	unicodetok "github.com/blevesearch/bleve/v2/analysis/tokenizer/unicode"
+	"github.com/blevesearch/bleve/v2/registry"
+)
+
+// AnalyzerVersion versions the protocol analyzer. Every node must derive the
+// same terms from the same text, because terms decide where a post is stored
+// in the network; a change to the rules below is a new version.
+const AnalyzerVersion = 1
+
+// AnalyzerName is the name under which the protocol analyzer is registered
+// with bleve and used by the index mapping.
+const AnalyzerName = "murmur-v1"
+
+const tokenizerName = "murmur-v1-tokenizer"
+
+// The rules of analyzer version 1:
+//   - text is split into words by Unicode word segmentation (UAX #29), keeping
+//     letters, numbers, ideographs and kana;
+//   - "#tag" is kept as the term "#tag" and also yields the words of "tag" (as
+//     plain text would), the first at the tag's position, so a search for the
+//     word finds the hashtag;
+//   - "@name" and "@name@host.tld" are kept whole as mentions;
+//   - an http(s) URL yields its host name without "www." and without port;
+//   - '#' and '@' only start a tag or mention at the start of the text or after
+//     a character that is not a letter, digit or '_' ("bob@example.org" is the
+//     words "bob", "example.org"... via segmentation, not a mention);
+//   - every term is lower-cased rune by rune (Unicode simple case mapping).
+var specialPattern = regexp.MustCompile(`(?i)https?://[^\s<>"'` + "`" + `]+|#[\p{L}\p{N}_]+|@[\p{L}\p{N}_]+(?:@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+)?`)
+
+// urlTrailing is punctuation that ends a sentence rather than a URL.
+const urlTrailing = ".,;:!?)]}'\""
+
+// Token is one term of a text with where it came from.
+type Token struct {
+	Term     string // the indexed term
+	Start    int    // byte offset of the source span in the text
+	End      int    // byte offset just past the source span
+	Position int    // word position, 1-based; tag and bare word share one
+}
+
+type tokenizer struct{ words analysis.Tokenizer }
+
+func (t tokenizer) Tokenize(input []byte) analysis.TokenStream {
+	out := make(analysis.TokenStream, 0, len(input)/5+1)
+	pos := 0
+	words := func(start, end int) {
+		for _, tok := range t.words.Tokenize(input[start:end]) {
+			pos++
+			tok.Start += start
+			tok.End += start
+			tok.Position = pos
+			out = append(out, tok)
+		}
+	}
+	cur := 0
+	for _, m := range specialPattern.FindAllIndex(input, -1) {
+		start, end := m[0], m[1]
+		if start < cur {
+			continue
+		}
+		if input[start] == '#' || input[start] == '@' {
+			if r, _ := utf8.DecodeLastRune(input[:start]); start > 0 && (unicode.IsLetter(r) || unicode.IsDigit(r) || r == '_') {
+				continue // mid-word: "a#b", "bob@example.org"
+			}
+		}
+		words(cur, start)
+		cur = end
+		switch input[start] {
+		case '#':
+			// The tag, then its words as plain text would yield them, the
+			// first at the tag's own position.
+			tagPos := pos + 1
+			out = append(out, &analysis.Token{Term: input[start:end], Start: start, End: end, Position: tagPos, Type: analysis.AlphaNumeric})
+			inner := t.words.Tokenize(input[start+1 : end])
+			for i, tok := range inner {
+				tok.Start += start + 1
+				tok.End += start + 1
+				tok.Position = tagPos + i
+				out = append(out, tok)
+			}
+			pos = tagPos + max(len(inner), 1) - 1
+		case '@':
+			pos++
+			out = append(out, &analysis.Token{Term: input[start:end], Start: start, End: end, Position: pos, Type: analysis.AlphaNumeric})
+		default:
+			raw := strings.TrimRight(string(input[start:end]), urlTrailing)
+			end = start + len(raw)
+			cur = end
+			if host := hostOf(raw); host != "" {
+				pos++
+				out = append(out, &analysis.Token{Term: []byte(host), Start: start, End: end, Position: pos, Type: analysis.AlphaNumeric})
+			}
+		}
+	}
+	words(cur, len(input))
+	return out
+}
+
+func hostOf(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Hostname() == "" {
+		return ""
+	}
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	return strings.TrimPrefix(h, "www.")
+}
+
+func init() {
+	if err := registry.RegisterTokenizer(tokenizerName, func(map[string]interface{}, *registry.Cache) (analysis.Tokenizer, error) {
+		return tokenizer{words: unicodetok.NewUnicodeTokenizer()}, nil
+	}); err != nil {
+		panic(err)
+	}
+	if err := registry.RegisterAnalyzer(AnalyzerName, func(_ map[string]interface{}, cache *registry.Cache) (analysis.Analyzer, error) {
+		tok, err := cache.TokenizerNamed(tokenizerName)
+		if err != nil {
+			return nil, err
+		}
+		lower, err := cache.TokenFilterNamed(lowercase.Name)
+		if err != nil {
+			return nil, err
+		}
+		return &analysis.DefaultAnalyzer{Tokenizer: tok, TokenFilters: []analysis.TokenFilter{lower}}, nil
+	}); err != nil {
+		panic(err)
+	}
+}
+
+var protocolAnalyzer = &analysis.DefaultAnalyzer{
+	Tokenizer:    tokenizer{words: unicodetok.NewUnicodeTokenizer()},
+	TokenFilters: []analysis.TokenFilter{lowercase.NewLowerCaseFilter()},
+}
+
+// Tokens analyzes text with the protocol analyzer, the same one the index uses.
+func Tokens(text string) []Token {
+	stream := protocolAnalyzer.Analyze([]byte(text))
+	out := make([]Token, len(stream))
+	for i, t := range stream {
+		out[i] = Token{Term: string(t.Term), Start: t.Start, End: t.End, Position: t.Position}
+	}
+	return out
+}
+
+// Terms returns the distinct terms of text, sorted: the keys under which a
+// post with this text is stored in the network.
+func Terms(text string) []string {
+	toks := Tokens(text)
+	seen := make(map[string]struct{}, len(toks))
+	out := make([]string, 0, len(toks))
+	for _, t := range toks {
+		if _, ok := seen[t.Term]; !ok {
+			seen[t.Term] = struct{}{}
+			out = append(out, t.Term)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

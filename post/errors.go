@@ -1,0 +1,16 @@
+package post
+
+import "errors"
+
+// Errors a caller branches on. Verify and New wrap them with detail, so test
+// with errors.Is.
+var (
+	ErrEmpty        = errors.New("text is empty")
+	ErrTooLong      = errors.New("text is longer than 1000 characters")
+	ErrInvalidUTF8  = errors.New("text is not valid UTF-8")
+	ErrBadField     = errors.New("invalid field")
+	ErrBadID        = errors.New("id does not match the post's content")
+	ErrBadSignature = errors.New("signature does not verify")
+	ErrBadAuthor    = errors.New("author is not a valid ed25519 peer ID")
+	ErrTooLarge     = errors.New("encoded record is too large")
+)
