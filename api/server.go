@@ -1,0 +1,298 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// Bounds of the HTTP API.
+const (
+	// MaxPostBody bounds the body of POST /api/v1/posts.
+	MaxPostBody = 64 << 10
+	// SearchTimeout bounds one search request.
+	SearchTimeout = 30 * time.Second
+)
+
+// Backend is what the API serves: a node.
+type Backend interface {
+	Publish(ctx context.Context, d post.Draft) (*post.Post, error)
+	Import(ctx context.Context, r io.Reader, progress func(ImportResult)) (ImportResult, error)
+	Get(ctx context.Context, id string) (*post.Post, error)
+	Delete(ctx context.Context, id string) (*post.Tombstone, error)
+	Search(ctx context.Context, req query.Request) (*query.Result, error)
+	Status(ctx context.Context) (Status, error)
+	Ready() bool
+}
+
+// NewHandler returns the HTTP handler of the API, /metrics, /livez and /readyz.
+func NewHandler(b Backend, m *metrics.Node, log *slog.Logger) http.Handler {
+	h := &handler{b: b, m: m, log: log}
+	mux := http.NewServeMux()
+	route := func(pattern, name string, f http.HandlerFunc) {
+		mux.Handle(pattern, h.instrument(name, f))
+	}
+	route("POST /api/v1/posts", "posts_create", h.createPost)
+	route("GET /api/v1/posts/{id}", "posts_get", h.getPost)
+	route("DELETE /api/v1/posts/{id}", "posts_delete", h.deletePost)
+	route("POST /api/v1/import", "import", h.importPosts)
+	route("GET /api/v1/search", "search", h.search)
+	route("GET /api/v1/status", "status", h.status)
+	route("GET /livez", "livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
+	route("GET /readyz", "readyz", h.readyz)
+	mux.Handle("GET /metrics", m.Handler())
+	route("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+type handler struct {
+	b   Backend
+	m   *metrics.Node
+	log *slog.Logger
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	if s.code == 0 {
+		s.code = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.code == 0 {
+		s.code = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+// instrument counts requests by route and status class and turns a panic into
+// a 500, so one bad request cannot take the node down.
+func (h *handler) instrument(name string, f http.HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.log.Error("API handler panicked", "route", name, "panic", p)
+				if rec.code == 0 {
+					writeError(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			code := rec.code
+			if code == 0 {
+				code = http.StatusOK
+			}
+			h.m.HTTPRequests.WithLabelValues(name, strconv.Itoa(code/100)+"xx").Inc()
+		}()
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		f(rec, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	writeJSON(w, code, ErrorResponse{Error: msg})
+}
+
+// fail maps a Backend error onto a status code and a message that says what to do.
+func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var in *InputError
+	var del *DeletedError
+	var syn *query.SyntaxError
+	var bad *query.RequestError
+	switch {
+	case errors.As(err, &syn):
+		writeError(w, http.StatusBadRequest, "query: "+syn.Error())
+	case errors.As(err, &bad):
+		writeError(w, http.StatusBadRequest, bad.Error())
+	case errors.As(err, &in):
+		writeError(w, http.StatusBadRequest, in.Error())
+	case errors.As(err, &del):
+		writeJSON(w, http.StatusGone, struct {
+			Error     string          `json:"error"`
+			Tombstone *post.Tombstone `json:"tombstone"`
+		}{del.Error(), del.Tombstone})
+	case errors.Is(err, ErrNotFound):
+		writeError(w, http.StatusNotFound, err.Error())
+	case errors.Is(err, ErrNotOwner):
+		writeError(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		writeError(w, http.StatusGatewayTimeout, "timed out: "+err.Error())
+	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
+		// The client went away; nobody reads an answer.
+	default:
+		h.log.Error("API request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusInternalServerError, err.Error())
+	}
+}
+
+func (h *handler) createPost(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxPostBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", MaxPostBody))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "read body: "+err.Error())
+		return
+	}
+	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
+	if !utf8.Valid(body) {
+		writeError(w, http.StatusBadRequest, post.ErrInvalidUTF8.Error())
+		return
+	}
+	var req PostRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, `body must be a JSON object {"text": "...", "reply_to": "...", "lang": "..."}: `+err.Error())
+		return
+	}
+	if dec.More() {
+		writeError(w, http.StatusBadRequest, "body must hold exactly one JSON object")
+		return
+	}
+	p, err := h.b.Publish(r.Context(), post.Draft{Text: req.Text, ReplyTo: req.ReplyTo, Lang: req.Lang})
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/posts/"+p.ID)
+	writeJSON(w, http.StatusCreated, p)
+}
+
+func (h *handler) getPost(w http.ResponseWriter, r *http.Request) {
+	p, err := h.b.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, p)
+}
+
+func (h *handler) deletePost(w http.ResponseWriter, r *http.Request) {
+	t, err := h.b.Delete(r.Context(), r.PathValue("id"))
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, t)
+}
+
+// importPosts streams a JSON Lines body of any size into the node. The answer
+// comes once every accepted post is persisted.
+func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
+	res, err := h.b.Import(r.Context(), r.Body, nil)
+	if err != nil {
+		if r.Context().Err() != nil {
+			return
+		}
+		h.log.Error("import failed", "lines", res.Lines, "accepted", res.Accepted, "err", err)
+		writeJSON(w, http.StatusInternalServerError, struct {
+			Error string `json:"error"`
+			ImportResult
+		}{fmt.Sprintf("import stopped at line %d: %v; the %d posts counted as accepted are stored", res.Lines, err, res.Accepted), res})
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (h *handler) search(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := query.Request{
+		Q:      q.Get("q"),
+		Sort:   query.Sort(q.Get("sort")),
+		Cursor: q.Get("cursor"),
+		Lang:   q.Get("lang"),
+		Since:  q.Get("since"),
+		Until:  q.Get("until"),
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a number; use 1 to %d", s, query.MaxLimit))
+			return
+		}
+		req.Limit = n
+	}
+	switch scope := q.Get("scope"); scope {
+	case "", "local":
+	default:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope %q is unknown; use local", scope))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), SearchTimeout)
+	defer cancel()
+	res, err := h.b.Search(ctx, req)
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	out := SearchResponse{
+		Hits:       make([]Hit, 0, len(res.Hits)),
+		Total:      res.Total,
+		Shards:     Shards{Asked: 1, Answered: 1},
+		TookMS:     res.Took.Milliseconds(),
+		NextCursor: res.NextCursor,
+		Scope:      "local",
+	}
+	for _, hit := range res.Hits {
+		p := hit.Post
+		m := make([][2]int, len(hit.Matches))
+		for i, s := range hit.Matches {
+			m[i] = [2]int{s.Start, s.End}
+		}
+		out.Hits = append(out.Hits, Hit{ID: p.ID, Author: p.Author, Label: p.Label, Text: p.Text, CreatedAt: p.CreatedAt,
+			Lang: p.Lang, ReplyTo: p.ReplyTo, Source: p.Source, Score: hit.Score, Matches: m, Sig: p.Sig})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *handler) status(w http.ResponseWriter, r *http.Request) {
+	s, err := h.b.Status(r.Context())
+	if err != nil {
+		h.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
+	if !h.b.Ready() {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		io.WriteString(w, "not ready\n")
+		return
+	}
+	io.WriteString(w, "ok\n")
+}

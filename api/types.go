@@ -1,0 +1,130 @@
+// Package api is murmur's HTTP contract: the JSON types of /api/v1, the
+// handler that serves them from a Backend, and the Client the CLI uses.
+package api
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// PostRequest is the body of POST /api/v1/posts.
+type PostRequest struct {
+	Text    string `json:"text"`
+	ReplyTo string `json:"reply_to,omitempty"`
+	Lang    string `json:"lang,omitempty"`
+}
+
+// ImportLine is one line of an import (POST /api/v1/import, JSON Lines).
+type ImportLine struct {
+	Text      string `json:"text"`
+	CreatedAt string `json:"created_at,omitempty"` // RFC 3339 or YYYY-MM-DD; empty means now
+	Lang      string `json:"lang,omitempty"`
+	Author    string `json:"author,omitempty"` // a label kept on the post; the node signs
+	ReplyTo   string `json:"reply_to,omitempty"`
+}
+
+// LineError says why one import line was rejected.
+type LineError struct {
+	Line  int    `json:"line"`
+	Error string `json:"error"`
+}
+
+// ImportResult counts what an import did. Accepted posts are persisted.
+type ImportResult struct {
+	Lines    int            `json:"lines"`
+	Accepted int            `json:"accepted"`
+	Rejected int            `json:"rejected"`
+	ByReason map[string]int `json:"rejected_by_reason,omitempty"`
+	Errors   []LineError    `json:"errors,omitempty"` // the first MaxReportedErrors
+	TookMS   int64          `json:"took_ms"`
+}
+
+// MaxReportedErrors is how many rejected lines an import reports one by one;
+// the rest are only counted by reason.
+const MaxReportedErrors = 100
+
+// Hit is one search result.
+type Hit struct {
+	ID        string    `json:"id"`
+	Author    string    `json:"author"`
+	Label     string    `json:"label,omitempty"`
+	Text      string    `json:"text"`
+	CreatedAt time.Time `json:"created_at"`
+	Lang      string    `json:"lang,omitempty"`
+	ReplyTo   string    `json:"reply_to,omitempty"`
+	Source    string    `json:"source,omitempty"`
+	Score     float64   `json:"score"`
+	// Matches are [start, end) byte offsets of matched words in Text.
+	Matches [][2]int `json:"matches,omitempty"`
+	// Sig is the author's signature, so a reader can check the hit.
+	Sig []byte `json:"sig"`
+}
+
+// Post returns the signed post the hit carries.
+func (h Hit) Post() *post.Post {
+	return &post.Post{ID: h.ID, Author: h.Author, Text: h.Text, CreatedAt: h.CreatedAt, ReplyTo: h.ReplyTo,
+		Lang: h.Lang, Label: h.Label, Source: h.Source, Sig: h.Sig}
+}
+
+// Shards says how many index shards a search asked and how many answered.
+type Shards struct {
+	Asked    int `json:"asked"`
+	Answered int `json:"answered"`
+	Failed   int `json:"failed"`
+}
+
+// SearchResponse is the body of GET /api/v1/search.
+type SearchResponse struct {
+	Hits       []Hit  `json:"hits"`
+	Total      uint64 `json:"total"`
+	Partial    bool   `json:"partial"`
+	Shards     Shards `json:"shards"`
+	TookMS     int64  `json:"took_ms"`
+	NextCursor string `json:"next_cursor,omitempty"`
+	Scope      string `json:"scope"`
+}
+
+// Status is the body of GET /api/v1/status.
+type Status struct {
+	PeerID       string   `json:"peer_id"`
+	Addrs        []string `json:"addrs"`
+	Peers        int      `json:"peers"`
+	RoutingTable int      `json:"routing_table"`
+	Posts        uint64   `json:"posts"`
+	Keys         int      `json:"keys"`
+	IndexBytes   int64    `json:"index_bytes"`
+	DataDir      string   `json:"data_dir"`
+	API          string   `json:"api"`
+	UptimeS      int64    `json:"uptime_s"`
+	Analyzer     int      `json:"analyzer_version"`
+	Version      string   `json:"version"`
+}
+
+// ErrorResponse is the body of every 4xx and 5xx answer.
+type ErrorResponse struct {
+	Error string `json:"error"`
+}
+
+// Errors a Backend returns for the handler to map onto status codes.
+var (
+	// ErrNotFound: no such post (404).
+	ErrNotFound = errors.New("no such post")
+	// ErrNotOwner: deleting another author's post (403).
+	ErrNotOwner = errors.New("only the author's node can delete a post")
+)
+
+// InputError is a refusal caused by what the caller sent (400).
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+// DeletedError is returned for a post that a tombstone removed (410).
+type DeletedError struct{ Tombstone *post.Tombstone }
+
+func (e *DeletedError) Error() string {
+	return fmt.Sprintf("post %s was deleted by its author", e.Tombstone.Target)
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/murmur-p2p/murmur/api"
+)
+
+func runPost(ctx context.Context, args []string) error {
+	fs := newFlags("post", "[flags] TEXT...")
+	addr := apiFlag(fs)
+	lang := fs.String("lang", "", "language tag of the post, e.g. en")
+	reply := fs.String("reply-to", "", "`ID` of the post this one answers")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	text := strings.Join(fs.Args(), " ")
+	if text == "" {
+		return usageError{fmt.Errorf("no text given")}
+	}
+	p, err := client(*addr).Post(ctx, api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out(), p.ID)
+	return nil
+}
+
+func runSearch(ctx context.Context, args []string) error {
+	fs := newFlags("search", "[flags] QUERY...")
+	addr := apiFlag(fs)
+	sort := fs.String("sort", "top", "top (best match) or latest (newest first)")
+	limit := fs.Int("limit", 20, "hits per page, 1 to 1000")
+	cursor := fs.String("cursor", "", "cursor of the next page, from a previous search")
+	all := fs.Bool("all", false, "follow the cursor through every page")
+	asJSON := fs.Bool("json", false, "print the API's JSON answer(s)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	q := strings.Join(fs.Args(), " ")
+	c := client(*addr)
+	params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
+	if *cursor != "" {
+		params.Set("cursor", *cursor)
+	}
+	shown := 0
+	for {
+		r, err := c.Search(ctx, params)
+		if err != nil {
+			return err
+		}
+		if *asJSON {
+			enc := json.NewEncoder(out())
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		} else {
+			if shown == 0 {
+				fmt.Fprintf(out(), "%d matches (%d ms)%s\n", r.Total, r.TookMS, partialNote(r))
+			}
+			for _, h := range r.Hits {
+				shown++
+				printHit(out(), shown, h)
+			}
+		}
+		if !*all || r.NextCursor == "" {
+			if !*asJSON && r.NextCursor != "" {
+				fmt.Fprintf(out(), "more: murmur search --cursor %s %s\n", r.NextCursor, shellQuote(q))
+			}
+			return nil
+		}
+		params.Set("cursor", r.NextCursor)
+	}
+}
+
+func partialNote(r *api.SearchResponse) string {
+	if !r.Partial {
+		return ""
+	}
+	return fmt.Sprintf(", partial: %d of %d shards answered", r.Shards.Answered, r.Shards.Asked)
+}
+
+func printHit(w io.Writer, n int, h api.Hit) {
+	who := h.Author
+	if len(who) > 16 {
+		who = who[:8] + "…" + who[len(who)-6:]
+	}
+	if h.Label != "" {
+		who = h.Label + " (" + who + ")"
+	}
+	fmt.Fprintf(w, "\n%d. %s  %s  %s  score %.3f\n", n, h.CreatedAt.Local().Format("2006-01-02 15:04"), who, h.Lang, h.Score)
+	fmt.Fprintf(w, "   %s\n   id %s\n", strings.ReplaceAll(highlight(h.Text, h.Matches), "\n", "\n   "), h.ID)
+}
+
+// highlight marks matched words with *...* for a terminal.
+func highlight(text string, spans [][2]int) string {
+	var b strings.Builder
+	last := 0
+	for _, s := range spans {
+		if s[0] < last || s[1] > len(text) || s[0] > s[1] {
+			continue
+		}
+		b.WriteString(text[last:s[0]])
+		b.WriteString("*" + text[s[0]:s[1]] + "*")
+		last = s[1]
+	}
+	b.WriteString(text[last:])
+	return b.String()
+}
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+func runImport(ctx context.Context, args []string) error {
+	fs := newFlags("import", "[flags] FILE.jsonl | -")
+	addr := apiFlag(fs)
+	chunk := fs.Int("chunk", 5000, "lines per request; each is stored before the next is sent")
+	quiet := fs.Bool("quiet", false, "no progress, only the summary")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Errorf("give one file (or - for standard input)")}
+	}
+	if *chunk < 1 {
+		return usageError{fmt.Errorf("--chunk must be at least 1")}
+	}
+	var in io.Reader = os.Stdin
+	var size int64
+	if name := fs.Arg(0); name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil {
+			size = st.Size()
+		}
+		in = f
+	}
+	tty := isTerminal(os.Stderr)
+	progress := func(p api.ImportProgress) {
+		if *quiet {
+			return
+		}
+		rate := float64(p.Accepted) / max(p.Elapsed.Seconds(), 1e-3)
+		pct := ""
+		if size > 0 {
+			pct = fmt.Sprintf(" %3.0f%%", 100*float64(p.BytesRead)/float64(size))
+		}
+		line := fmt.Sprintf("import:%s %d lines, %d accepted, %d rejected, %.0f posts/s", pct, p.Lines, p.Accepted, p.Rejected, rate)
+		if tty {
+			fmt.Fprintf(os.Stderr, "\r%s\x1b[K", line)
+		} else {
+			fmt.Fprintln(os.Stderr, line)
+		}
+	}
+	res, err := client(*addr).ImportChunked(ctx, in, *chunk, progress)
+	if tty && !*quiet {
+		fmt.Fprintln(os.Stderr)
+	}
+	fmt.Fprintf(out(), "%d lines: %d accepted, %d rejected (%.1f s)\n", res.Lines, res.Accepted, res.Rejected, time.Duration(res.TookMS*int64(time.Millisecond)).Seconds())
+	for reason, n := range res.ByReason {
+		fmt.Fprintf(out(), "  %s: %d\n", reason, n)
+	}
+	for _, e := range res.Errors {
+		fmt.Fprintf(out(), "  line %d: %s\n", e.Line, e.Error)
+	}
+	if res.Rejected > len(res.Errors) {
+		fmt.Fprintf(out(), "  (%d more rejected lines not listed)\n", res.Rejected-len(res.Errors))
+	}
+	if err != nil {
+		return fmt.Errorf("%w; lines 1-%d were stored, rerun from line %d", err, res.Lines, res.Lines+1)
+	}
+	return nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+func runGet(ctx context.Context, args []string) error {
+	fs := newFlags("get", "[flags] ID")
+	addr := apiFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Errorf("give one post ID")}
+	}
+	p, err := client(*addr).Get(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	return printJSON(p)
+}
+
+func runDelete(ctx context.Context, args []string) error {
+	fs := newFlags("delete", "[flags] ID")
+	addr := apiFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 1 {
+		return usageError{fmt.Errorf("give one post ID")}
+	}
+	t, err := client(*addr).Delete(ctx, fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out(), "deleted %s (tombstone %s)\n", t.Target, t.ID)
+	return nil
+}
+
+func runStatus(ctx context.Context, args []string) error {
+	fs := newFlags("status", "[flags]")
+	addr := apiFlag(fs)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	s, err := client(*addr).Status(ctx)
+	if err != nil {
+		return err
+	}
+	return printJSON(s)
+}
+
+func printJSON(v any) error {
+	enc := json.NewEncoder(out())
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}

@@ -1,0 +1,151 @@
+// Command murmur runs a murmur node and talks to one: it parses flags, builds
+// the parts from their packages, runs them and shuts them down on a signal.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/node"
+)
+
+const usage = `murmur: a peer-to-peer microblog whose every node stores and full-text indexes posts.
+
+Usage:
+  murmur node   [--data DIR] [--api HOST:PORT]       run a node (Ctrl-C stops it cleanly)
+  murmur post   [--lang xx] [--reply-to ID] TEXT     publish a post through a running node
+  murmur search [--sort top|latest] [--limit N] QUERY search
+  murmur import FILE.jsonl | -                       import JSON Lines posts, with progress
+  murmur get ID | murmur delete ID                   fetch or delete a post
+  murmur status                                      show the node's identity and holdings
+  murmur version
+
+Commands that talk to a node take --api HOST:PORT (default $MURMUR_API or 127.0.0.1:7070).
+Run 'murmur COMMAND -h' for a command's flags.
+
+Query language: words (all must match), "exact phrase", -word, a OR b, (groups),
+#tag, @mention, from:AUTHOR, lang:xx, since:YYYY-MM-DD, until:YYYY-MM-DD, word*.
+`
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprint(os.Stderr, usage)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	cmd, args := os.Args[1], os.Args[2:]
+	var err error
+	switch cmd {
+	case "node":
+		err = runNode(ctx, args)
+	case "post":
+		err = runPost(ctx, args)
+	case "search":
+		err = runSearch(ctx, args)
+	case "import":
+		err = runImport(ctx, args)
+	case "get":
+		err = runGet(ctx, args)
+	case "delete":
+		err = runDelete(ctx, args)
+	case "status":
+		err = runStatus(ctx, args)
+	case "version":
+		fmt.Println("murmur", version())
+	case "help", "-h", "--help":
+		fmt.Print(usage)
+	default:
+		fmt.Fprintf(os.Stderr, "murmur: unknown command %q\n\n%s", cmd, usage)
+		os.Exit(2)
+	}
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		var usageErr usageError
+		if errors.As(err, &usageErr) {
+			fmt.Fprintf(os.Stderr, "murmur %s: %v\n", cmd, err)
+			os.Exit(2)
+		}
+		fmt.Fprintf(os.Stderr, "murmur %s: %v\n", cmd, err)
+		os.Exit(1)
+	}
+}
+
+// usageError is a mistake in the command line (exit status 2).
+type usageError struct{ error }
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		v := bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
+				v += " " + s.Value[:12]
+			}
+		}
+		return v
+	}
+	return "unknown"
+}
+
+func newFlags(name, args string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: murmur %s %s\n", name, args)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func apiFlag(fs *flag.FlagSet) *string {
+	def := os.Getenv("MURMUR_API")
+	if def == "" {
+		def = node.DefaultAPIAddr
+	}
+	return fs.String("api", def, "`HOST:PORT` or URL of the node's API")
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err}
+	}
+	return nil
+}
+
+func runNode(ctx context.Context, args []string) error {
+	fs := newFlags("node", "[flags]")
+	data := fs.String("data", node.DefaultDataDir(), "data `DIR` for the key and the index")
+	addr := fs.String("api", node.DefaultAPIAddr, "`HOST:PORT` of the HTTP API and web page")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
+		return usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	n, err := node.New(node.Config{DataDir: *data, APIAddr: *addr, Logger: log, Version: version()})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "murmur node %s\n  API and web page: http://%s/\n  data: %s\n", n.ID(), n.APIAddr(), *data)
+	return n.Run(ctx)
+}
+
+func client(addr string) *api.Client { return api.NewClient(addr) }
+
+func out() io.Writer { return os.Stdout }

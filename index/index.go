@@ -1,0 +1,444 @@
+package index
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	index "github.com/blevesearch/bleve_index_api"
+
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// Errors of the index.
+var (
+	// ErrNotFound means the index holds no post with that ID.
+	ErrNotFound = errors.New("post not found")
+	// ErrDeleted means the post was deleted by its author: the index holds its
+	// tombstone and refuses it.
+	ErrDeleted = errors.New("post was deleted by its author")
+	// ErrClosed means the index was closed.
+	ErrClosed = errors.New("index is closed")
+	// ErrAnalyzerVersion means the index on disk was built by another version
+	// of the protocol analyzer and must be rebuilt.
+	ErrAnalyzerVersion = errors.New("index was built with another analyzer version")
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxBatch = 1000
+	DefaultMaxDelay = 2 * time.Millisecond
+	// MaxQueue bounds the Put calls waiting for the batcher.
+	MaxQueue = 64
+)
+
+// Keys of values kept with bleve's internal storage.
+const (
+	keyAnalyzer      = "murmur:analyzer"
+	tombstonePrefix  = "murmur:tomb:"
+	analyzerVersionS = "1"
+)
+
+// Config says where an index lives and how it batches writes.
+type Config struct {
+	// Dir is the index directory; Open creates it on first use.
+	Dir string
+	// MaxBatch caps the posts written in one bleve batch (default 1000).
+	MaxBatch int
+	// MaxDelay is how long the batcher waits to fill a batch once it holds a
+	// first post (default 2ms). Callers that pass many posts at once never wait.
+	MaxDelay time.Duration
+	// Logger receives the index's log lines (default slog.Default()).
+	Logger *slog.Logger
+	// OnBatch, if set, is called after each persisted batch.
+	OnBatch func(posts int, took time.Duration)
+}
+
+// Index is the node's local, durable store and full-text index of posts. Its
+// methods are safe for concurrent use.
+type Index struct {
+	cfg  Config
+	bi   bleve.Index
+	log  *slog.Logger
+	reqs chan *putRequest
+
+	closeOnce sync.Once
+	closing   chan struct{}
+	done      chan struct{}
+	closeErr  error
+}
+
+type putRequest struct {
+	posts []*post.Post
+	errs  []error
+	err   error
+	done  chan struct{}
+}
+
+// Open opens the index in cfg.Dir, creating it if it does not exist. It
+// refuses an index written with another analyzer version.
+func Open(cfg Config) (*Index, error) {
+	if cfg.MaxBatch <= 0 {
+		cfg.MaxBatch = DefaultMaxBatch
+	}
+	if cfg.MaxDelay <= 0 {
+		cfg.MaxDelay = DefaultMaxDelay
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	bi, err := openBleve(cfg.Dir)
+	if err != nil {
+		return nil, err
+	}
+	ix := &Index{
+		cfg:     cfg,
+		bi:      bi,
+		log:     cfg.Logger,
+		reqs:    make(chan *putRequest, MaxQueue),
+		closing: make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	go ix.batcher()
+	return ix, nil
+}
+
+func openBleve(dir string) (bleve.Index, error) {
+	_, err := os.Stat(filepath.Join(dir, "index_meta.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+			return nil, fmt.Errorf("create index directory: %w", err)
+		}
+		bi, err := bleve.New(dir, NewMapping())
+		if err != nil {
+			return nil, fmt.Errorf("create index in %s: %w", dir, err)
+		}
+		if err := bi.SetInternal([]byte(keyAnalyzer), []byte(analyzerVersionS)); err != nil {
+			bi.Close()
+			return nil, fmt.Errorf("record analyzer version: %w", err)
+		}
+		return bi, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open index in %s: %w", dir, err)
+	}
+	bi, err := bleve.Open(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open index in %s: %w", dir, err)
+	}
+	v, err := bi.GetInternal([]byte(keyAnalyzer))
+	if err != nil {
+		bi.Close()
+		return nil, fmt.Errorf("read analyzer version: %w", err)
+	}
+	if string(v) != analyzerVersionS {
+		bi.Close()
+		return nil, fmt.Errorf("%w: on disk %q, this build %q; move %s away and re-import", ErrAnalyzerVersion, v, analyzerVersionS, dir)
+	}
+	return bi, nil
+}
+
+// Put stores and indexes posts, which the caller has verified. It returns
+// once every accepted post is persisted: one error per post (nil when it is
+// stored, also when it was already; ErrDeleted when its author deleted it),
+// or an error for the whole call when nothing can be said of the batch.
+// Concurrent calls are committed together.
+func (ix *Index) Put(ctx context.Context, posts ...*post.Post) ([]error, error) {
+	if len(posts) == 0 {
+		return nil, nil
+	}
+	// Split large calls so one batch never exceeds MaxBatch.
+	if len(posts) > ix.cfg.MaxBatch {
+		errs := make([]error, 0, len(posts))
+		for start := 0; start < len(posts); start += ix.cfg.MaxBatch {
+			part, err := ix.Put(ctx, posts[start:min(start+ix.cfg.MaxBatch, len(posts))]...)
+			if err != nil {
+				return nil, err
+			}
+			errs = append(errs, part...)
+		}
+		return errs, nil
+	}
+	req := &putRequest{posts: posts, errs: make([]error, len(posts)), done: make(chan struct{})}
+	select {
+	case ix.reqs <- req:
+	case <-ix.closing:
+		return nil, ErrClosed
+	case <-ctx.Done():
+		return nil, fmt.Errorf("queue posts: %w", ctx.Err())
+	}
+	// Once queued, the request is committed or failed by the batcher; wait
+	// for it even if ctx ends, so "accepted" is never guessed.
+	<-req.done
+	if req.err != nil {
+		return nil, req.err
+	}
+	return req.errs, nil
+}
+
+// batcher owns all writes: it gathers queued Put calls into one bleve batch
+// (group commit), which scorch persists before Batch returns.
+func (ix *Index) batcher() {
+	defer close(ix.done)
+	for {
+		var first *putRequest
+		select {
+		case first = <-ix.reqs:
+		case <-ix.closing:
+			ix.failQueued()
+			return
+		}
+		group := []*putRequest{first}
+		n := len(first.posts)
+		timer := time.NewTimer(ix.cfg.MaxDelay)
+	gather:
+		for n < ix.cfg.MaxBatch {
+			select {
+			case r := <-ix.reqs:
+				group = append(group, r)
+				n += len(r.posts)
+			case <-timer.C:
+				break gather
+			case <-ix.closing:
+				break gather
+			}
+		}
+		timer.Stop()
+		ix.commit(group, n)
+	}
+}
+
+func (ix *Index) failQueued() {
+	for {
+		select {
+		case r := <-ix.reqs:
+			r.err = ErrClosed
+			close(r.done)
+		default:
+			return
+		}
+	}
+}
+
+func (ix *Index) commit(group []*putRequest, n int) {
+	start := time.Now()
+	err := ix.writeBatch(group)
+	for _, r := range group {
+		r.err = err
+		close(r.done)
+	}
+	if err != nil {
+		ix.log.Error("index batch failed", "posts", n, "err", err)
+		return
+	}
+	if ix.cfg.OnBatch != nil {
+		ix.cfg.OnBatch(n, time.Since(start))
+	}
+}
+
+func (ix *Index) writeBatch(group []*putRequest) error {
+	adv, err := ix.bi.Advanced()
+	if err != nil {
+		return fmt.Errorf("open index: %w", err)
+	}
+	reader, err := adv.Reader()
+	if err != nil {
+		return fmt.Errorf("open index reader: %w", err)
+	}
+	defer reader.Close()
+
+	b := ix.bi.NewBatch()
+	seen := make(map[string]bool)
+	for _, r := range group {
+		for i, p := range r.posts {
+			if seen[p.ID] {
+				continue
+			}
+			seen[p.ID] = true
+			if tomb, err := reader.GetInternal([]byte(tombstonePrefix + p.ID)); err != nil {
+				return fmt.Errorf("read tombstone: %w", err)
+			} else if tomb != nil {
+				r.errs[i] = ErrDeleted
+				continue
+			}
+			if id, err := reader.InternalID(p.ID); err != nil {
+				return fmt.Errorf("look up post: %w", err)
+			} else if id != nil {
+				continue // already stored: posts are immutable
+			}
+			doc, err := document(p)
+			if err != nil {
+				r.errs[i] = err
+				continue
+			}
+			if err := b.Index(p.ID, doc); err != nil {
+				r.errs[i] = fmt.Errorf("index post: %w", err)
+			}
+		}
+	}
+	if b.Size() == 0 {
+		return nil
+	}
+	if err := ix.bi.Batch(b); err != nil {
+		return fmt.Errorf("write batch of %d posts: %w", b.Size(), err)
+	}
+	return nil
+}
+
+func document(p *post.Post) (*Document, error) {
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode post: %w", err)
+	}
+	return &Document{
+		Text:      p.Text,
+		Author:    p.Author,
+		Label:     strings.ToLower(p.Label),
+		Lang:      p.Lang,
+		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano),
+		ReplyTo:   p.ReplyTo,
+		Post:      string(raw),
+	}, nil
+}
+
+// Get returns the post with the given ID, verified again from its stored
+// bytes. It returns ErrDeleted for a deleted post and ErrNotFound otherwise.
+func (ix *Index) Get(ctx context.Context, id string) (*post.Post, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if _, err := ix.Tombstone(id); err == nil {
+		return nil, ErrDeleted
+	} else if !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	doc, err := ix.bi.Document(id)
+	if err != nil {
+		return nil, fmt.Errorf("read post %s: %w", id, err)
+	}
+	if doc == nil {
+		return nil, ErrNotFound
+	}
+	var raw []byte
+	doc.VisitFields(func(f index.Field) {
+		if f.Name() == FieldPost {
+			raw = append([]byte(nil), f.Value()...)
+		}
+	})
+	if raw == nil {
+		return nil, fmt.Errorf("post %s has no stored record", id)
+	}
+	p, err := post.Decode(raw, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("stored post %s: %w", id, err)
+	}
+	return p, nil
+}
+
+// Delete applies a verified tombstone: it removes the target from the index
+// and keeps the tombstone so the post is refused from then on. It refuses a
+// tombstone whose author is not the stored post's author.
+func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
+	p, err := ix.Get(ctx, t.Target)
+	switch {
+	case errors.Is(err, ErrDeleted):
+		return nil
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return err
+	case !t.Deletes(p):
+		return fmt.Errorf("%w: tombstone author %s is not the post's author", post.ErrBadSignature, t.Author)
+	}
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode tombstone: %w", err)
+	}
+	select {
+	case <-ix.closing:
+		return ErrClosed
+	default:
+	}
+	b := ix.bi.NewBatch()
+	b.SetInternal([]byte(tombstonePrefix+t.Target), raw)
+	b.Delete(t.Target)
+	if err := ix.bi.Batch(b); err != nil {
+		return fmt.Errorf("delete post %s: %w", t.Target, err)
+	}
+	return nil
+}
+
+// Tombstone returns the stored tombstone of a deleted post, or ErrNotFound.
+func (ix *Index) Tombstone(id string) (*post.Tombstone, error) {
+	raw, err := ix.bi.GetInternal([]byte(tombstonePrefix + id))
+	if err != nil {
+		return nil, fmt.Errorf("read tombstone: %w", err)
+	}
+	if raw == nil {
+		return nil, ErrNotFound
+	}
+	t, err := post.DecodeTombstone(raw)
+	if err != nil {
+		return nil, fmt.Errorf("stored tombstone of %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Search runs a bleve search request on the index.
+func (ix *Index) Search(ctx context.Context, req *bleve.SearchRequest) (*bleve.SearchResult, error) {
+	res, err := ix.bi.SearchInContext(ctx, req)
+	if err != nil {
+		return nil, fmt.Errorf("search index: %w", err)
+	}
+	return res, nil
+}
+
+// DocCount returns the number of posts in the index.
+func (ix *Index) DocCount() (uint64, error) {
+	n, err := ix.bi.DocCount()
+	if err != nil {
+		return 0, fmt.Errorf("count posts: %w", err)
+	}
+	return n, nil
+}
+
+// DiskBytes returns the size of the index's files on disk.
+func (ix *Index) DiskBytes() int64 {
+	if v, ok := ix.bi.StatsMap()["CurOnDiskBytes"]; ok {
+		if n, err := strconv.ParseInt(fmt.Sprint(v), 10, 64); err == nil {
+			return n
+		}
+	}
+	var total int64
+	_ = filepath.WalkDir(ix.cfg.Dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
+}
+
+// Close stops the batcher, failing Put calls that were still queued, and
+// closes the index; everything acknowledged is already on disk.
+func (ix *Index) Close() error {
+	ix.closeOnce.Do(func() {
+		close(ix.closing)
+		<-ix.done
+		if err := ix.bi.Close(); err != nil {
+			ix.closeErr = fmt.Errorf("close index: %w", err)
+		}
+	})
+	return ix.closeErr
+}

@@ -1,0 +1,270 @@
+// Package node assembles one murmur node from its parts: the identity key, the
+// local index, the metrics and the HTTP API. Its methods are what the API
+// serves: publish, import, get, delete, search and status. cmd/murmur only
+// parses flags and calls Run.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// DefaultAPIAddr is where the API and web page listen unless told otherwise:
+// loopback only, so a node is not open to its network by accident.
+const DefaultAPIAddr = "127.0.0.1:7070"
+
+// Config configures a node. Zero values are the documented defaults.
+type Config struct {
+	// DataDir holds the key and the index; required.
+	DataDir string
+	// APIAddr is the HOST:PORT of the HTTP API; default DefaultAPIAddr.
+	// Port 0 picks a free port (see Node.APIAddr).
+	APIAddr string
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; default time.Now. Tests may pin it.
+	Now func() time.Time
+	// Version is the build's version, shown by status.
+	Version string
+}
+
+// Node is one running murmur node.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	key     crypto.PrivKey
+	id      peer.ID
+	index   *index.Index
+	metrics *metrics.Node
+	started time.Time
+
+	listener net.Listener
+	server   *http.Server
+	ready    atomic.Bool
+}
+
+// New opens (or creates) the node's data directory, key and index, and binds
+// the API address. It serves nothing until Run.
+func New(cfg Config) (*Node, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: a data directory is required")
+	}
+	if cfg.APIAddr == "" {
+		cfg.APIAddr = DefaultAPIAddr
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
+	}
+	key, err := post.LoadOrCreateKey(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	id, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("derive peer ID: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now()}
+	n.index, err = index.Open(index.Config{
+		Dir:    filepath.Join(cfg.DataDir, "index"),
+		Logger: n.log,
+		OnBatch: func(posts int, took time.Duration) {
+			n.metrics.IndexBatchPosts.Observe(float64(posts))
+			n.metrics.IndexBatchSeconds.Observe(took.Seconds())
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	n.metrics.GaugeFunc("murmur_index_documents", "Posts in the local index.", func() float64 {
+		c, _ := n.index.DocCount()
+		return float64(c)
+	})
+	n.metrics.GaugeFunc("murmur_index_disk_bytes", "Bytes of the local index on disk.", func() float64 {
+		return float64(n.index.DiskBytes())
+	})
+	n.listener, err = net.Listen("tcp", cfg.APIAddr)
+	if err != nil {
+		n.index.Close()
+		return nil, fmt.Errorf("listen for the API on %s: %w (is another node running? pick another with --api)", cfg.APIAddr, err)
+	}
+	n.server = &http.Server{
+		Handler:           api.NewHandler(n, n.metrics, n.log),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	}
+	n.ready.Store(true)
+	return n, nil
+}
+
+// Ready reports whether the node serves requests: its index is open.
+func (n *Node) Ready() bool { return n.ready.Load() }
+
+// ID is the node's peer ID, which is also the author of its posts.
+func (n *Node) ID() peer.ID { return n.id }
+
+// APIAddr is the address the API listens on, with the real port.
+func (n *Node) APIAddr() string { return n.listener.Addr().String() }
+
+// Metrics is the node's collector set.
+func (n *Node) Metrics() *metrics.Node { return n.metrics }
+
+// Run serves the API until ctx is done, then shuts down: it stops accepting
+// requests, lets running ones finish (up to 10 s), and closes the index,
+// which flushes every batch.
+func (n *Node) Run(ctx context.Context) error {
+	n.log.Info("murmur node started", "api", "http://"+n.APIAddr()+"/", "data", n.cfg.DataDir)
+	errc := make(chan error, 1)
+	go func() { errc <- n.server.Serve(n.listener) }()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	n.ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := n.server.Shutdown(shutdownCtx); err != nil {
+		n.log.Warn("API shutdown", "err", err)
+	}
+	if serveErr == nil {
+		<-errc
+	}
+	if err := n.index.Close(); err != nil {
+		return fmt.Errorf("close index: %w", err)
+	}
+	n.log.Info("murmur node stopped")
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("serve API: %w", serveErr)
+	}
+	return nil
+}
+
+// Publish signs a draft with the node's key and stores it. It returns once the
+// post is persisted.
+func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
+	p, err := post.Sign(n.key, d, n.cfg.Now())
+	if err != nil {
+		n.metrics.PostsRejected.WithLabelValues(reason(err)).Inc()
+		return nil, &api.InputError{Err: err}
+	}
+	res, err := n.accept(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("store post: %w", err)
+	}
+	if res[0] != nil {
+		n.metrics.PostsRejected.WithLabelValues(reason(res[0])).Inc()
+		return nil, &api.InputError{Err: res[0]}
+	}
+	n.metrics.PostsAccepted.WithLabelValues("api").Inc()
+	return p, nil
+}
+
+// accept stores signed, verified posts where they belong and returns once
+// each is persisted: one error per post (nil when stored), or an error for
+// the whole call. Publish, Import and the crawler all come through here, so a
+// post enters the network by one path.
+func (n *Node) accept(ctx context.Context, posts ...*post.Post) ([]error, error) {
+	return n.index.Put(ctx, posts...)
+}
+
+// Get returns a stored post. A deleted post gives a *DeletedError carrying its
+// tombstone; an unknown one index.ErrNotFound.
+func (n *Node) Get(ctx context.Context, id string) (*post.Post, error) {
+	if !post.ValidID(id) {
+		return nil, &api.InputError{Err: fmt.Errorf("%q is not a post ID (64 hex digits)", id)}
+	}
+	p, err := n.index.Get(ctx, id)
+	switch {
+	case errors.Is(err, index.ErrDeleted):
+		t, terr := n.index.Tombstone(id)
+		if terr != nil {
+			return nil, fmt.Errorf("post %s: %w", id, terr)
+		}
+		return nil, &api.DeletedError{Tombstone: t}
+	case errors.Is(err, index.ErrNotFound):
+		return nil, fmt.Errorf("post %s: %w", id, api.ErrNotFound)
+	}
+	return p, err
+}
+
+// Delete removes one of the node's own posts by storing a signed tombstone.
+func (n *Node) Delete(ctx context.Context, id string) (*post.Tombstone, error) {
+	p, err := n.Get(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.Author != n.id.String() {
+		return nil, api.ErrNotOwner
+	}
+	t, err := post.SignTombstone(n.key, id, n.cfg.Now())
+	if err != nil {
+		return nil, fmt.Errorf("sign tombstone: %w", err)
+	}
+	if err := n.index.Delete(ctx, t); err != nil {
+		return nil, fmt.Errorf("delete post %s: %w", id, err)
+	}
+	return t, nil
+}
+
+// Search runs a query on the local index.
+func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, error) {
+	start := time.Now()
+	res, err := query.Run(ctx, n.index, req)
+	outcome := "ok"
+	var syn *query.SyntaxError
+	var bad *query.RequestError
+	switch {
+	case errors.As(err, &syn) || errors.As(err, &bad):
+		outcome = "bad_request"
+	case err != nil:
+		outcome = "error"
+	}
+	n.metrics.SearchRequests.WithLabelValues(outcome).Inc()
+	n.metrics.SearchSeconds.WithLabelValues("local").Observe(time.Since(start).Seconds())
+	return res, err
+}
+
+// Status reports the node's identity and holdings. The network fields stay
+// empty until the node joins a network.
+func (n *Node) Status(context.Context) (api.Status, error) {
+	count, err := n.index.DocCount()
+	if err != nil {
+		return api.Status{}, fmt.Errorf("count posts: %w", err)
+	}
+	return api.Status{
+		PeerID:     n.id.String(),
+		Addrs:      []string{},
+		Posts:      count,
+		IndexBytes: n.index.DiskBytes(),
+		DataDir:    n.cfg.DataDir,
+		API:        "http://" + n.APIAddr() + "/",
+		UptimeS:    int64(n.cfg.Now().Sub(n.started).Seconds()),
+		Analyzer:   index.AnalyzerVersion,
+		Version:    n.cfg.Version,
+	}, nil
+}

@@ -1,0 +1,141 @@
+package query
+
+import (
+	"errors"
+	"fmt"
+
+	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
+
+	"github.com/murmur-p2p/murmur/index"
+)
+
+// Compile turns a syntax tree from Parse into a bleve query over the index
+// schema. A tree that can only exclude (a bare negation) matches every
+// document but the excluded ones.
+func Compile(n Node) (bleveQuery.Query, error) {
+	if n == nil {
+		return nil, errors.New("compile query: empty tree")
+	}
+	q, err := compile(n, 0)
+	if err != nil {
+		return nil, fmt.Errorf("compile query: %w", err)
+	}
+	return q, nil
+}
+
+// maxCompileDepth bounds recursion over trees not built by Parse.
+const maxCompileDepth = 4 * MaxDepth
+
+func compile(n Node, depth int) (bleveQuery.Query, error) {
+	if depth > maxCompileDepth {
+		return nil, fmt.Errorf("tree deeper than %d", maxCompileDepth)
+	}
+	switch n := n.(type) {
+	case *Term:
+		q := bleveQuery.NewTermQuery(n.Term)
+		q.SetField(n.Field)
+		return q, nil
+	case *Phrase:
+		if len(n.Slots) == 0 {
+			return nil, errors.New("phrase without terms")
+		}
+		single := make([]string, len(n.Slots))
+		for i, s := range n.Slots {
+			if len(s) == 0 {
+				return nil, errors.New("phrase with an empty position")
+			}
+			single[i] = s[0]
+			if len(s) > 1 {
+				single = nil
+				break
+			}
+		}
+		if single != nil {
+			return bleveQuery.NewPhraseQuery(single, index.FieldText), nil
+		}
+		return bleveQuery.NewMultiPhraseQuery(n.Slots, index.FieldText), nil
+	case *Prefix:
+		q := bleveQuery.NewPrefixQuery(n.Prefix)
+		q.SetField(index.FieldText)
+		return q, nil
+	case *Wildcard:
+		q := bleveQuery.NewWildcardQuery(n.Pattern)
+		q.SetField(index.FieldText)
+		return q, nil
+	case *Fuzzy:
+		if n.Distance == 0 {
+			q := bleveQuery.NewTermQuery(n.Term)
+			q.SetField(index.FieldText)
+			return q, nil
+		}
+		q := bleveQuery.NewFuzzyQuery(n.Term)
+		q.SetFuzziness(n.Distance)
+		q.SetField(index.FieldText)
+		return q, nil
+	case *DateRange:
+		if n.Since.IsZero() && n.Until.IsZero() {
+			return nil, errors.New("date range without bounds")
+		}
+		incl, excl := true, false
+		q := bleveQuery.NewDateRangeInclusiveQuery(n.Since, n.Until, &incl, &excl)
+		q.SetField(index.FieldCreatedAt)
+		return q, nil
+	case *Not:
+		child, err := compile(n.Child, depth+1)
+		if err != nil {
+			return nil, err
+		}
+		return bleveQuery.NewBooleanQuery([]bleveQuery.Query{bleveQuery.NewMatchAllQuery()}, nil, []bleveQuery.Query{child}), nil
+	case *Or:
+		if len(n.Children) == 0 {
+			return nil, errors.New("OR without children")
+		}
+		qs := make([]bleveQuery.Query, len(n.Children))
+		for i, c := range n.Children {
+			q, err := compile(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			qs[i] = q
+		}
+		if len(qs) == 1 {
+			return qs[0], nil
+		}
+		return bleveQuery.NewDisjunctionQuery(qs), nil
+	case *And:
+		if len(n.Children) == 0 {
+			return nil, errors.New("AND without children")
+		}
+		var must, mustNot []bleveQuery.Query
+		for _, c := range n.Children {
+			if not, ok := c.(*Not); ok {
+				q, err := compile(not.Child, depth+1)
+				if err != nil {
+					return nil, err
+				}
+				mustNot = append(mustNot, q)
+				continue
+			}
+			q, err := compile(c, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			must = append(must, q)
+		}
+		if len(mustNot) == 0 && len(must) == 1 {
+			return must[0], nil
+		}
+		if len(must) == 0 {
+			must = []bleveQuery.Query{bleveQuery.NewMatchAllQuery()}
+		}
+		var mq []bleveQuery.Query
+		if len(mustNot) > 0 {
+			mq = mustNot
+		}
+		return bleveQuery.NewBooleanQuery(must, nil, mq), nil
+	case nil:
+		return nil, errors.New("nil node")
+	default:
+		return nil, fmt.Errorf("unknown node %T", n)
+	}
+}
