@@ -178,8 +178,17 @@ func (ix *Index) Put(ctx context.Context, posts ...*post.Post) ([]error, error) 
 		return nil, fmt.Errorf("queue posts: %w", ctx.Err())
 	}
 	// Once queued, the request is committed or failed by the batcher; wait
-	// for it even if ctx ends, so "accepted" is never guessed.
-	<-req.done
+	// for it even if ctx ends, so "accepted" is never guessed. A request
+	// that slipped into the queue after the batcher stopped is never taken.
+	select {
+	case <-req.done:
+	case <-ix.done:
+		select {
+		case <-req.done:
+		default:
+			return nil, ErrClosed
+		}
+	}
 	if req.err != nil {
 		return nil, req.err
 	}

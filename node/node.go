@@ -98,6 +98,11 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
+	// Export the accepted-posts series from the start, at zero, so rates
+	// and dashboards see a node that has not been written to yet.
+	for _, source := range []string{"api", "import"} {
+		n.metrics.PostsAccepted.WithLabelValues(source)
+	}
 	n.metrics.GaugeFunc("murmur_index_documents", "Posts in the local index.", func() float64 {
 		c, _ := n.index.DocCount()
 		return float64(c)
@@ -110,8 +115,12 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, fmt.Errorf("listen for the API on %s: %w (is another node running? pick another with --api)", cfg.APIAddr, err)
 	}
+	// The API owns every path it does not hand out; the other parts of the
+	// node (web page, crawler) add their more specific routes to this mux.
+	mux := http.NewServeMux()
+	mux.Handle("/", api.NewHandler(n, n.metrics, n.log))
 	n.server = &http.Server{
-		Handler:           api.NewHandler(n, n.metrics, n.log),
+		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,

@@ -89,4 +89,3 @@ func DecodeTombstone(data []byte) (*Tombstone, error) {
 	}
 	return &t, nil
 }
-
