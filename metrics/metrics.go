@@ -44,7 +44,94 @@ type Node struct {
 	SearchRequests *prometheus.CounterVec
 	// HTTPRequests counts API requests by route and status class.
 	HTTPRequests *prometheus.CounterVec
+
+	// The network: set by p2p. Every labelled series below exists from New
+	// on, at zero, so dashboards and rates see a node before its first event.
+
+	// PeersConnected is the number of peers the libp2p host is connected to.
+	PeersConnected prometheus.Gauge
+	// RoutingTablePeers is the number of peers in the DHT routing table.
+	RoutingTablePeers prometheus.Gauge
+	// KeysOwned is the number of keys (term shards, hot-term shards, author
+	// shards) this node holds as one of their R closest owners.
+	KeysOwned prometheus.Gauge
+	// KeyPostings is the number of posts held per key class (the Class*
+	// constants): a post stored under three terms counts three times.
+	KeyPostings *prometheus.GaugeVec
+	// KeysUnderReplicated is the number of held keys whose last repair pass
+	// found fewer than R owners holding them.
+	KeysUnderReplicated prometheus.Gauge
+	// HandoffPosts counts posts handed to new owners by repair.
+	HandoffPosts prometheus.Counter
+	// RepairPasses counts repair passes by outcome (OutcomeOK, OutcomeError).
+	RepairPasses *prometheus.CounterVec
+	// RepairPassSeconds is the duration of one repair pass over every held key.
+	RepairPassSeconds prometheus.Histogram
+	// RepairLastSuccess is the Unix time of the last repair pass that ended
+	// without error; New sets it to the node's start, so the lag it shows
+	// grows from the start until the first pass succeeds.
+	RepairLastSuccess prometheus.Gauge
+	// StoreRequests counts store requests served to peers, by outcome
+	// (OutcomeOK, OutcomeRejected, OutcomeError, OutcomeRateLimited).
+	StoreRequests *prometheus.CounterVec
+	// StorePosts counts posts in store requests served to peers, by outcome
+	// (OutcomeAccepted, OutcomeRejected).
+	StorePosts *prometheus.CounterVec
+	// PlacementShort counts writes that did not reach W acknowledgements.
+	PlacementShort prometheus.Counter
+	// ProtocolBytes counts bytes on murmur's own protocols, by protocol
+	// (Protocol* constants) and direction (DirectionIn, DirectionOut).
+	ProtocolBytes *prometheus.CounterVec
+
+	// Queries across the network: set by query and p2p.
+
+	// QueryPhaseSeconds is the time a network search spends in each phase
+	// (PhasePlan, PhaseFanout, PhaseMerge).
+	QueryPhaseSeconds *prometheus.HistogramVec
+	// QueryPeersAsked is the number of peers one network search asked.
+	QueryPeersAsked prometheus.Histogram
+	// QueryPeersFailed is the number of peers that failed or timed out in
+	// one network search.
+	QueryPeersFailed prometheus.Histogram
+	// QueryPartial counts network searches answered partially (a shard
+	// had no owner that answered).
+	QueryPartial prometheus.Counter
+	// SearchServed counts searches served to peers, by outcome (OutcomeOK,
+	// OutcomeError, OutcomeRateLimited).
+	SearchServed *prometheus.CounterVec
 }
+
+// Bounded label values of the network and query collectors.
+const (
+	// ClassTerm, ClassHot and ClassAuthor are the key classes of
+	// murmur_key_postings: term shards, split shards of hot terms, author
+	// shards.
+	ClassTerm   = "term"
+	ClassHot    = "hot"
+	ClassAuthor = "author"
+
+	// Outcomes of requests, repair passes and stored posts.
+	OutcomeOK          = "ok"
+	OutcomeError       = "error"
+	OutcomeRejected    = "rejected"
+	OutcomeRateLimited = "rate_limited"
+	OutcomeAccepted    = "accepted"
+
+	// ProtocolStore, ProtocolSync and ProtocolSearch are murmur's wire
+	// protocols, the values of the protocol label.
+	ProtocolStore  = "store"
+	ProtocolSync   = "sync"
+	ProtocolSearch = "search"
+	// DirectionIn and DirectionOut are the values of the direction label.
+	DirectionIn  = "in"
+	DirectionOut = "out"
+
+	// PhasePlan, PhaseFanout and PhaseMerge are the phases of a network
+	// search.
+	PhasePlan   = "plan"
+	PhaseFanout = "fanout"
+	PhaseMerge  = "merge"
+)
 
 // New makes a node's registry with murmur's collectors and the Go and process
 // collectors registered.
@@ -84,13 +171,87 @@ func New() *Node {
 			Help: "HTTP API requests, by route and status class.",
 		}, []string{"route", "code"}),
 	}
+	m.newNetwork()
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.PostsAccepted, m.PostsRejected, m.IndexBatchSeconds, m.IndexBatchPosts,
 		m.SearchSeconds, m.SearchRequests, m.HTTPRequests,
+		m.PeersConnected, m.RoutingTablePeers, m.KeysOwned, m.KeyPostings,
+		m.KeysUnderReplicated, m.HandoffPosts, m.RepairPasses, m.RepairPassSeconds,
+		m.RepairLastSuccess, m.StoreRequests, m.StorePosts, m.PlacementShort,
+		m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
+		m.QueryPartial, m.SearchServed,
 	)
 	return m
+}
+
+// newNetwork makes the network and query collectors, each labelled series
+// at zero.
+func (m *Node) newNetwork() {
+	gauge := func(name, help string) prometheus.Gauge {
+		return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+	}
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+	}
+	counterVec := func(name, help, label string, values ...string) *prometheus.CounterVec {
+		v := prometheus.NewCounterVec(prometheus.CounterOpts{Name: name, Help: help}, []string{label})
+		for _, x := range values {
+			v.WithLabelValues(x)
+		}
+		return v
+	}
+	// Peers per query: 1 to 256, the bound of a best-effort fan-out.
+	peerBuckets := []float64{0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256}
+	m.PeersConnected = gauge("murmur_peers_connected", "Peers the libp2p host is connected to.")
+	m.RoutingTablePeers = gauge("murmur_dht_routing_table_peers", "Peers in the DHT routing table.")
+	m.KeysOwned = gauge("murmur_keys_owned", "Keys (term, hot-term and author shards) this node holds as an owner.")
+	m.KeyPostings = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "murmur_key_postings",
+		Help: "Posts held per key class; a post held under several keys counts once per key.",
+	}, []string{"class"})
+	for _, c := range []string{ClassTerm, ClassHot, ClassAuthor} {
+		m.KeyPostings.WithLabelValues(c)
+	}
+	m.KeysUnderReplicated = gauge("murmur_keys_under_replicated", "Held keys that the last repair pass found on fewer than R owners.")
+	m.HandoffPosts = counter("murmur_replication_handoff_posts_total", "Posts handed to new owners by repair.")
+	m.RepairPasses = counterVec("murmur_repair_passes_total", "Repair passes over the held keys, by outcome.", "outcome", OutcomeOK, OutcomeError)
+	m.RepairPassSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "murmur_repair_pass_duration_seconds",
+		Help:    "Time of one repair pass over every held key.",
+		Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+	})
+	m.RepairLastSuccess = gauge("murmur_repair_last_success_timestamp_seconds", "Unix time of the last repair pass without error (the node's start until one succeeds).")
+	m.RepairLastSuccess.SetToCurrentTime()
+	m.StoreRequests = counterVec("murmur_store_requests_total", "Store requests served to peers, by outcome.", "outcome", OutcomeOK, OutcomeRejected, OutcomeError, OutcomeRateLimited)
+	m.StorePosts = counterVec("murmur_store_posts_total", "Posts in store requests served to peers, by outcome.", "outcome", OutcomeAccepted, OutcomeRejected)
+	m.PlacementShort = counter("murmur_placement_short_total", "Writes that did not reach W owner acknowledgements.")
+	m.ProtocolBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "murmur_protocol_bytes_total",
+		Help: "Bytes on murmur's wire protocols, by protocol and direction.",
+	}, []string{"protocol", "direction"})
+	for _, p := range []string{ProtocolStore, ProtocolSync, ProtocolSearch} {
+		for _, d := range []string{DirectionIn, DirectionOut} {
+			m.ProtocolBytes.WithLabelValues(p, d)
+		}
+	}
+	m.QueryPhaseSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "murmur_query_phase_duration_seconds",
+		Help:    "Time a network search spends in each phase.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
+	}, []string{"phase"})
+	for _, p := range []string{PhasePlan, PhaseFanout, PhaseMerge} {
+		m.QueryPhaseSeconds.WithLabelValues(p)
+	}
+	m.QueryPeersAsked = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "murmur_query_peers_asked", Help: "Peers asked by one network search.", Buckets: peerBuckets,
+	})
+	m.QueryPeersFailed = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "murmur_query_peers_failed", Help: "Peers that failed or timed out in one network search.", Buckets: peerBuckets,
+	})
+	m.QueryPartial = counter("murmur_query_partial_total", "Network searches answered partially.")
+	m.SearchServed = counterVec("murmur_search_served_total", "Searches served to peers, by outcome.", "outcome", OutcomeOK, OutcomeError, OutcomeRateLimited)
 }
 
 // GaugeFunc registers a gauge whose value is read from f at scrape time.
