@@ -162,9 +162,9 @@ func (s *sampler) activity() activityView {
 		queries = append(queries, point{x.at, math.Max(0, x.searches-ss[i-1].searches) / dt})
 	}
 	v := activityView{Charts: []chart{
-		newChart("ingest", "Ingest rate", "posts/s", ingest),
-		newChart("queries", "Query rate", "searches/s", queries),
-		newChart("held", "Posts held", "posts", held),
+		newChart("ingest", "Ingest rate", "posts/s", ingest, true),
+		newChart("queries", "Query rate", "searches/s", queries, true),
+		newChart("held", "Posts held", "posts", held, false),
 	}}
 	if len(ss) > 1 {
 		v.Span = formatDuration(int64(ss[len(ss)-1].at.Sub(ss[0].at).Seconds()))
@@ -178,13 +178,15 @@ const (
 	chartPad       = 2
 )
 
-func newChart(id, title, unit string, pts []point) chart {
+// newChart draws pts. A rate's single point is already an average between
+// two samples, worth its figure; a single reading of a gauge may be the
+// baseline taken at start, so it shows nothing until a second one.
+func newChart(id, title, unit string, pts []point, rate bool) chart {
 	c := chart{ID: id, Title: title, Unit: unit}
 	if len(pts) < 2 {
 		c.Empty = true
-		if len(pts) == 1 {
-			c.Now = figure(pts[0].v)
-			c.Peak = c.Now
+		if len(pts) == 1 && rate {
+			c.Now, c.Peak = figure(pts[0].v), figure(pts[0].v)
 		}
 		return c
 	}

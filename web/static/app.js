@@ -37,6 +37,9 @@
         document.getElementById('results').replaceWith(fresh);
         (push ? history.pushState : history.replaceState).call(history, null, '', url);
         document.title = q + ' · murmur';
+        // Results take the room of an untouched composer.
+        const compose = document.querySelector('details.compose');
+        if (compose && !compose.querySelector('textarea').value) compose.open = false;
       } catch (err) {
         if (err.name !== 'AbortError') {
           results.textContent = 'The node did not answer: ' + err.message;
