@@ -171,6 +171,7 @@ func TestBrowser(t *testing.T) {
 	before := searches(t, home)
 	do(t, ctx, "type a query", chromedp.SendKeys(chromedp.CSS("#q"), "river sea"))
 	until(t, ctx, "results for the typed query", `(document.querySelector('#results .summary')||{}).textContent?.includes('25 posts match')`)
+	until(t, ctx, "the count told to screen readers", `document.querySelector('#search-status').textContent.includes('25 posts match')`)
 	if ran := searches(t, home) - before; ran < 1 || ran > 3 {
 		t.Errorf("typing 9 characters ran %d searches; want 1 to 3 (debounced)", ran)
 	}
@@ -218,8 +219,19 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("the composer kept %q after posting", v)
 	}
 	screenshot(t, ctx, dir, "posted-desktop-light")
-	do(t, ctx, "search for the new post", chromedp.Navigate(other.base+"/?q=lagoon"))
-	until(t, ctx, "the new post in the results", `document.querySelector('#hits mark')?.textContent === 'lagoon'`)
+	// On a network the post may need a moment to reach the owners that
+	// other asks: search again until it shows.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		do(t, ctx, "search for the new post", chromedp.Navigate(other.base+"/?q=lagoon"), chromedp.WaitVisible(chromedp.CSS("#results")))
+		if eval[bool](t, ctx, `document.querySelector('#hits mark')?.textContent === 'lagoon'`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the new post never showed in a search on %s", other.base)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 
 	// A post's own page, and an error shown next to the box.
 	clickToLoad(t, ctx, "open the post", "#hits a.when")

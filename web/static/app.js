@@ -35,6 +35,10 @@
         const fresh = parse(await resp.text()).getElementById('results');
         if (mine.signal.aborted || !fresh) return;
         document.getElementById('results').replaceWith(fresh);
+        // Tell screen readers what came back, once per search.
+        const status = document.getElementById('search-status');
+        const summary = fresh.querySelector('.summary, .error');
+        if (status && summary) status.textContent = summary.textContent.replace(/\s+/g, ' ').trim();
         (push ? history.pushState : history.replaceState).call(history, null, '', url);
         document.title = q + ' · murmur';
         // Results take the room of an untouched composer.
