@@ -334,7 +334,9 @@ func TestFaults(t *testing.T) {
 		w.WriteHeader(200)
 	})
 	srv.Handle("/loop", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop2", http.StatusFound) })
-	srv.Handle("/loop2", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/loop", http.StatusMovedPermanently) })
+	srv.Handle("/loop2", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/loop", http.StatusMovedPermanently)
+	})
 	srv.Set("/bad-xml", crawltest.Doc{ContentType: "application/rss+xml", Body: good[:len(good)/2] + "<<&&"})
 	srv.Set("/bad-json", crawltest.Doc{ContentType: "application/feed+json", Body: `{"version":"https://jsonfeed.org/version/1.1","items":[{"id":`})
 	srv.Set("/no-feed", crawltest.Doc{ContentType: "text/html", Body: "<!DOCTYPE html><html><head></head><body>hi</body></html>"})

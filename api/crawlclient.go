@@ -1,0 +1,41 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/url"
+
+	"github.com/murmur-p2p/murmur/crawl"
+)
+
+// CrawlSources lists the node's crawl sources.
+func (c *Client) CrawlSources(ctx context.Context) ([]crawl.Source, error) {
+	var r CrawlSources
+	if err := c.do(ctx, http.MethodGet, "/api/v1/crawl/sources", nil, &r); err != nil {
+		return nil, err
+	}
+	return r.Sources, nil
+}
+
+// CrawlAdd adds a source to the node's crawl list.
+func (c *Client) CrawlAdd(ctx context.Context, u string) (crawl.Source, error) {
+	body, _ := json.Marshal(CrawlRequest{URL: u})
+	var s crawl.Source
+	err := c.do(ctx, http.MethodPost, "/api/v1/crawl/sources", bytes.NewReader(body), &s)
+	return s, err
+}
+
+// CrawlRemove removes a source from the node's crawl list.
+func (c *Client) CrawlRemove(ctx context.Context, u string) error {
+	return c.do(ctx, http.MethodDelete, "/api/v1/crawl/sources?"+url.Values{"url": {u}}.Encode(), nil, nil)
+}
+
+// CrawlRun has the node fetch a listed source now and returns the summary.
+func (c *Client) CrawlRun(ctx context.Context, u string) (crawl.Summary, error) {
+	body, _ := json.Marshal(CrawlRequest{URL: u})
+	var s crawl.Summary
+	err := c.do(ctx, http.MethodPost, "/api/v1/crawl/run", bytes.NewReader(body), &s)
+	return s, err
+}
