@@ -27,7 +27,7 @@ type memSink struct {
 	calls int
 }
 
-func newSink(t *testing.T) *memSink {
+func newSink(t testing.TB) *memSink {
 	key, _, err := crypto.GenerateEd25519Key(nil)
 	if err != nil {
 		t.Fatal(err)

@@ -255,3 +255,52 @@ func TestCrawlOff(t *testing.T) {
 		t.Fatalf("crawl routes of a node without --crawl: %v", err)
 	}
 }
+
+// BenchmarkCrawlIntoNode measures a crawl of a 1,000-item RSS feed into a
+// real node (sign, index in bleve, persist), from add to every item stored.
+func BenchmarkCrawlIntoNode(b *testing.B) {
+	es := crawltest.Fortunes(b, "en", 0, 1000)
+	srv := crawltest.NewServer(b)
+	srv.Set("/feed", crawltest.Doc{ContentType: "application/rss+xml", Body: crawltest.RSS("bench", "en", es)})
+	items := 0
+	for i := 0; b.Loop(); i++ {
+		b.StopTimer()
+		n, err := node.New(node.Config{DataDir: b.TempDir(), APIAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), Crawl: true, CrawlAllowPrivate: true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- n.Run(ctx) }()
+		c := api.NewClient(n.APIAddr())
+		for _, err := c.Status(ctx); err != nil; _, err = c.Status(ctx) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		b.StartTimer()
+		u := fmt.Sprintf("%s/feed?%d", srv.URL, i)
+		if _, err := c.CrawlAdd(ctx, u); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			list, err := c.CrawlSources(ctx)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if list[0].ItemsSeen == int64(len(es)) {
+				break
+			}
+			if list[0].Failures > 0 {
+				b.Fatalf("%+v", list[0])
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+		items += len(es)
+		b.StopTimer()
+		cancel()
+		if err := <-done; err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(items)/b.Elapsed().Seconds(), "items/s")
+}
