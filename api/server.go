@@ -184,6 +184,12 @@ func (h *handler) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := h.b.Publish(r.Context(), post.Draft{Text: req.Text, ReplyTo: req.ReplyTo, Lang: req.Lang})
+	var short *UnderReplicatedError
+	if errors.As(err, &short) {
+		w.Header().Set("Location", "/api/v1/posts/"+short.Post.ID)
+		writeJSON(w, http.StatusAccepted, PostResponse{Post: short.Post, ShortKeys: short.Keys, Warning: short.Msg})
+		return
+	}
 	if err != nil {
 		h.fail(w, r, err)
 		return

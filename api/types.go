@@ -34,12 +34,15 @@ type LineError struct {
 
 // ImportResult counts what an import did. Accepted posts are persisted.
 type ImportResult struct {
-	Lines    int            `json:"lines"`
-	Accepted int            `json:"accepted"`
-	Rejected int            `json:"rejected"`
-	ByReason map[string]int `json:"rejected_by_reason,omitempty"`
-	Errors   []LineError    `json:"errors,omitempty"` // the first MaxReportedErrors
-	TookMS   int64          `json:"took_ms"`
+	Lines    int `json:"lines"`
+	Accepted int `json:"accepted"`
+	Rejected int `json:"rejected"`
+	// UnderReplicated counts accepted posts that some key's owners have not
+	// all acknowledged yet; the node keeps placing them.
+	UnderReplicated int            `json:"under_replicated,omitempty"`
+	ByReason        map[string]int `json:"rejected_by_reason,omitempty"`
+	Errors          []LineError    `json:"errors,omitempty"` // the first MaxReportedErrors
+	TookMS          int64          `json:"took_ms"`
 }
 
 // MaxReportedErrors is how many rejected lines an import reports one by one;
@@ -101,6 +104,31 @@ type Status struct {
 	UptimeS      int64    `json:"uptime_s"`
 	Analyzer     int      `json:"analyzer_version"`
 	Version      string   `json:"version"`
+	// Network is the network name; HeldKeys the keys the node holds posts
+	// under (Keys counts those it is an owner of); Joined whether it has
+	// joined through a bootstrap peer.
+	Network  string `json:"network"`
+	HeldKeys int    `json:"held_keys"`
+	Joined   bool   `json:"joined"`
+}
+
+// UnderReplicatedError means a post is stored on this node but some of its
+// keys have fewer owner acknowledgements than the write quorum; the node
+// keeps placing it. The API answers 202 with the post and the short keys.
+type UnderReplicatedError struct {
+	Post *post.Post
+	Keys []string
+	Msg  string
+}
+
+func (e *UnderReplicatedError) Error() string { return e.Msg }
+
+// PostResponse is the body of a 201 or 202 answer to POST /api/v1/posts.
+type PostResponse struct {
+	*post.Post
+	// ShortKeys lists the keys still short of the write quorum (202 only).
+	ShortKeys []string `json:"short_keys,omitempty"`
+	Warning   string   `json:"warning,omitempty"`
 }
 
 // ErrorResponse is the body of every 4xx and 5xx answer.

@@ -62,6 +62,12 @@ type Config struct {
 	Logger *slog.Logger
 	// OnBatch, if set, is called after each persisted batch.
 	OnBatch func(posts int, took time.Duration)
+	// OnStored, if set, is called with the posts each batch newly stored
+	// (not those it already held), once they are persisted. The network
+	// layer keeps its per-key digests with it.
+	OnStored func(posts []*post.Post)
+	// OnDeleted, if set, is called with a post a tombstone removed.
+	OnDeleted func(p *post.Post)
 }
 
 // Index is the node's local, durable store and full-text index of posts. Its
@@ -241,7 +247,7 @@ func (ix *Index) failQueued() {
 
 func (ix *Index) commit(group []*putRequest, n int) {
 	start := time.Now()
-	err := ix.writeBatch(group)
+	stored, err := ix.writeBatch(group)
 	for _, r := range group {
 		r.err = err
 		close(r.done)
@@ -253,18 +259,24 @@ func (ix *Index) commit(group []*putRequest, n int) {
 	if ix.cfg.OnBatch != nil {
 		ix.cfg.OnBatch(n, time.Since(start))
 	}
+	if ix.cfg.OnStored != nil && len(stored) > 0 {
+		ix.cfg.OnStored(stored)
+	}
 }
 
-func (ix *Index) writeBatch(group []*putRequest) error {
+// writeBatch indexes the group's posts in one bleve batch and returns the
+// posts it newly stored.
+func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 	adv, err := ix.bi.Advanced()
 	if err != nil {
-		return fmt.Errorf("open index: %w", err)
+		return nil, fmt.Errorf("open index: %w", err)
 	}
 	reader, err := adv.Reader()
 	if err != nil {
-		return fmt.Errorf("open index reader: %w", err)
+		return nil, fmt.Errorf("open index reader: %w", err)
 	}
 	defer reader.Close()
+	var stored []*post.Post
 
 	b := ix.bi.NewBatch()
 	seen := make(map[string]bool)
@@ -275,13 +287,13 @@ func (ix *Index) writeBatch(group []*putRequest) error {
 			}
 			seen[p.ID] = true
 			if tomb, err := reader.GetInternal([]byte(tombstonePrefix + p.ID)); err != nil {
-				return fmt.Errorf("read tombstone: %w", err)
+				return nil, fmt.Errorf("read tombstone: %w", err)
 			} else if tomb != nil {
 				r.errs[i] = ErrDeleted
 				continue
 			}
 			if id, err := reader.InternalID(p.ID); err != nil {
-				return fmt.Errorf("look up post: %w", err)
+				return nil, fmt.Errorf("look up post: %w", err)
 			} else if id != nil {
 				continue // already stored: posts are immutable
 			}
@@ -292,16 +304,18 @@ func (ix *Index) writeBatch(group []*putRequest) error {
 			}
 			if err := b.Index(p.ID, doc); err != nil {
 				r.errs[i] = fmt.Errorf("index post: %w", err)
+				continue
 			}
+			stored = append(stored, p)
 		}
 	}
 	if b.Size() == 0 {
-		return nil
+		return nil, nil
 	}
 	if err := ix.bi.Batch(b); err != nil {
-		return fmt.Errorf("write batch of %d posts: %w", b.Size(), err)
+		return nil, fmt.Errorf("write batch of %d posts: %w", b.Size(), err)
 	}
-	return nil
+	return stored, nil
 }
 
 func document(p *post.Post) (*Document, error) {
@@ -382,6 +396,9 @@ func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
 	b.Delete(t.Target)
 	if err := ix.bi.Batch(b); err != nil {
 		return fmt.Errorf("delete post %s: %w", t.Target, err)
+	}
+	if p != nil && ix.cfg.OnDeleted != nil {
+		ix.cfg.OnDeleted(p)
 	}
 	return nil
 }

@@ -77,6 +77,14 @@ func (n *Node) Import(ctx context.Context, r io.Reader, progress func(api.Import
 			continue
 		}
 		for i, e := range results {
+			var short *api.UnderReplicatedError
+			if errors.As(e, &short) {
+				// Stored here and placed at fewer than W owners of some
+				// key: accepted, and repair keeps placing it.
+				res.UnderReplicated++
+				results[i] = nil
+				e = nil
+			}
 			if e != nil {
 				reject(&res, b.lines[i], e)
 				n.metrics.PostsRejected.WithLabelValues(reason(e)).Inc()

@@ -20,10 +20,13 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/crawl"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
+	"github.com/murmur-p2p/murmur/web"
 )
 
 // DefaultAPIAddr is where the API and web page listen unless told otherwise:
@@ -43,6 +46,13 @@ type Config struct {
 	Now func() time.Time
 	// Version is the build's version, shown by status.
 	Version string
+	// Network is how the node takes part in the network.
+	Network NetworkConfig
+	// Crawl runs the crawler: the node fetches the sources on its crawl list
+	// (DATA/crawl) on schedule and stores their items as its posts.
+	Crawl bool
+	// CrawlAllowPrivate lets the crawler fetch loopback and private addresses.
+	CrawlAllowPrivate bool
 }
 
 // Node is one running murmur node.
@@ -58,6 +68,13 @@ type Node struct {
 	listener net.Listener
 	server   *http.Server
 	ready    atomic.Bool
+
+	holdings *p2p.Holdings
+	net      *p2p.Service
+	// stopProcessMetrics, if set, shuts down the process-wide libp2p and
+	// kad-dht instruments this node owns.
+	stopProcessMetrics func(context.Context) error
+	crawler  *crawl.Crawler // nil unless Config.Crawl
 }
 
 // New opens (or creates) the node's data directory, key and index, and binds
@@ -87,9 +104,12 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("derive peer ID: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now()}
+	n.holdings = p2p.NewHoldings()
 	n.index, err = index.Open(index.Config{
-		Dir:    filepath.Join(cfg.DataDir, "index"),
-		Logger: n.log,
+		Dir:       filepath.Join(cfg.DataDir, "index"),
+		Logger:    n.log,
+		OnStored:  n.holdings.Add,
+		OnDeleted: n.holdings.Remove,
 		OnBatch: func(posts int, took time.Duration) {
 			n.metrics.IndexBatchPosts.Observe(float64(posts))
 			n.metrics.IndexBatchSeconds.Observe(took.Seconds())
@@ -97,6 +117,11 @@ func New(cfg Config) (*Node, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
+	}
+	// The per-key digests come from the posts on disk, before any write.
+	if err := n.holdings.Load(context.Background(), n.index.Walk); err != nil {
+		n.index.Close()
+		return nil, fmt.Errorf("read the index's keys: %w", err)
 	}
 	// Export the accepted-posts series from the start, at zero, so rates
 	// and dashboards see a node that has not been written to yet.
@@ -119,6 +144,15 @@ func New(cfg Config) (*Node, error) {
 	// node (web page, crawler) add their more specific routes to this mux.
 	mux := http.NewServeMux()
 	mux.Handle("/", api.NewHandler(n, n.metrics, n.log))
+	page := web.New(n, web.Options{Metrics: n.metrics.Registry, Logger: n.log, Now: cfg.Now})
+	for _, pattern := range web.Patterns {
+		mux.Handle(pattern, page)
+	}
+	if err := n.openCrawl(mux); err != nil {
+		n.listener.Close()
+		n.index.Close()
+		return nil, err
+	}
 	n.server = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -126,12 +160,18 @@ func New(cfg Config) (*Node, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
 	}
+	if err := n.startNetwork(); err != nil {
+		n.listener.Close()
+		n.index.Close()
+		return nil, fmt.Errorf("join the network: %w", err)
+	}
 	n.ready.Store(true)
 	return n, nil
 }
 
-// Ready reports whether the node serves requests: its index is open.
-func (n *Node) Ready() bool { return n.ready.Load() }
+// Ready reports whether the node serves requests: its index is open and, if
+// it was given bootstrap peers, it has joined the network through one.
+func (n *Node) Ready() bool { return n.ready.Load() && n.net.Joined() }
 
 // ID is the node's peer ID, which is also the author of its posts.
 func (n *Node) ID() peer.ID { return n.id }
@@ -149,11 +189,13 @@ func (n *Node) Run(ctx context.Context) error {
 	n.log.Info("murmur node started", "api", "http://"+n.APIAddr()+"/", "data", n.cfg.DataDir)
 	errc := make(chan error, 1)
 	go func() { errc <- n.server.Serve(n.listener) }()
+	stopCrawl := n.runCrawl(ctx)
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
+	stopCrawl() // before the index closes: no crawled post arrives after
 	n.ready.Store(false)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
@@ -162,6 +204,14 @@ func (n *Node) Run(ctx context.Context) error {
 	}
 	if serveErr == nil {
 		<-errc
+	}
+	if err := n.net.Close(); err != nil {
+		n.log.Warn("network shutdown", "err", err)
+	}
+	if n.stopProcessMetrics != nil {
+		if err := n.stopProcessMetrics(shutdownCtx); err != nil {
+			n.log.Warn("metrics shutdown", "err", err)
+		}
 	}
 	if err := n.index.Close(); err != nil {
 		return fmt.Errorf("close index: %w", err)
@@ -185,6 +235,11 @@ func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store post: %w", err)
 	}
+	var short *api.UnderReplicatedError
+	if errors.As(res[0], &short) {
+		n.metrics.PostsAccepted.WithLabelValues("api").Inc()
+		return p, short
+	}
 	if res[0] != nil {
 		n.metrics.PostsRejected.WithLabelValues(reason(res[0])).Inc()
 		return nil, &api.InputError{Err: res[0]}
@@ -198,7 +253,12 @@ func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 // the whole call. Publish, Import and the crawler all come through here, so a
 // post enters the network by one path.
 func (n *Node) accept(ctx context.Context, posts ...*post.Post) ([]error, error) {
-	return n.index.Put(ctx, posts...)
+	errs, err := n.index.Put(ctx, posts...)
+	if err != nil {
+		return nil, err
+	}
+	n.place(ctx, posts, errs)
+	return errs, nil
 }
 
 // Get returns a stored post. A deleted post gives a *DeletedError carrying its
@@ -237,6 +297,10 @@ func (n *Node) Delete(ctx context.Context, id string) (*post.Tombstone, error) {
 	if err := n.index.Delete(ctx, t); err != nil {
 		return nil, fmt.Errorf("delete post %s: %w", id, err)
 	}
+	// The tombstone is kept here; owners that miss it now get it from repair.
+	if err := n.net.Delete(ctx, p, t); err != nil {
+		n.log.Warn("tombstone not yet at every owner", "id", id, "err", err)
+	}
 	return t, nil
 }
 
@@ -265,9 +329,8 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 	if err != nil {
 		return api.Status{}, fmt.Errorf("count posts: %w", err)
 	}
-	return api.Status{
+	s := api.Status{
 		PeerID:     n.id.String(),
-		Addrs:      []string{},
 		Posts:      count,
 		IndexBytes: n.index.DiskBytes(),
 		DataDir:    n.cfg.DataDir,
@@ -275,5 +338,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		UptimeS:    int64(n.cfg.Now().Sub(n.started).Seconds()),
 		Analyzer:   index.AnalyzerVersion,
 		Version:    n.cfg.Version,
-	}, nil
+	}
+	n.networkStatus(&s)
+	return s, nil
 }

@@ -12,10 +12,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strings"
 	"syscall"
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/p2p"
 )
 
 const usage = `murmur: a peer-to-peer microblog whose every node stores and full-text indexes posts.
@@ -27,6 +29,7 @@ Usage:
   murmur import FILE.jsonl | -                       import JSON Lines posts, with progress
   murmur get ID | murmur delete ID                   fetch or delete a post
   murmur status                                      show the node's identity and holdings
+  murmur crawl add|list|remove|run [URL]             manage the crawl list of a node run with --crawl
   murmur version
 
 Commands that talk to a node take --api HOST:PORT (default $MURMUR_API or 127.0.0.1:7070).
@@ -60,6 +63,8 @@ func main() {
 		err = runDelete(ctx, args)
 	case "status":
 		err = runStatus(ctx, args)
+	case "crawl":
+		err = runCrawl(ctx, args)
 	case "version":
 		fmt.Println("murmur", version())
 	case "help", "-h", "--help":
@@ -130,6 +135,17 @@ func runNode(ctx context.Context, args []string) error {
 	data := fs.String("data", node.DefaultDataDir(), "data `DIR` for the key and the index")
 	addr := fs.String("api", node.DefaultAPIAddr, "`HOST:PORT` of the HTTP API and web page")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	crawlOn := fs.Bool("crawl", false, "fetch the sources of the crawl list (murmur crawl add URL) on schedule")
+	crawlPrivate := fs.Bool("crawl-allow-private", false, "let the crawler fetch loopback and private addresses")
+	var listen, bootstrap multiFlag
+	fs.Var(&listen, "listen", "libp2p `MULTIADDR` to listen on (repeatable; default TCP and QUIC on all interfaces, free ports)")
+	fs.Var(&bootstrap, "bootstrap", "full `MULTIADDR` of a peer to join through, ending in /p2p/<id> (repeatable)")
+	bootstrapFile := fs.String("bootstrap-file", "", "`FILE` of bootstrap multiaddrs, one per line, read until one answers")
+	addrsFile := fs.String("addrs-file", "", "`FILE` to write this node's multiaddrs to, for others' --bootstrap-file")
+	network := fs.String("network", p2p.DefaultNetwork, "`NAME` of the network to join; nodes of different networks never mix")
+	mdnsOn := fs.Bool("mdns", true, "discover peers of the same network on the local network")
+	replicas := fs.Int("replicas", p2p.DefaultReplicas, "`R`: owners of each key (the whole network must agree)")
+	quorum := fs.Int("write-quorum", p2p.DefaultWriteQuorum, "`W`: owner acknowledgements before a post counts as accepted")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -138,13 +154,26 @@ func runNode(ctx context.Context, args []string) error {
 		return usageError{fmt.Errorf("--log-level: %w", err)}
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
-	n, err := node.New(node.Config{DataDir: *data, APIAddr: *addr, Logger: log, Version: version()})
+	n, err := node.New(node.Config{DataDir: *data, APIAddr: *addr, Logger: log, Version: version(), Crawl: *crawlOn, CrawlAllowPrivate: *crawlPrivate,
+		Network: node.NetworkConfig{
+			Name: *network, Listen: listen, Bootstrap: bootstrap, BootstrapFile: *bootstrapFile, AddrsFile: *addrsFile,
+			MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
+		}})
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "murmur node %s\n  API and web page: http://%s/\n  data: %s\n", n.ID(), n.APIAddr(), *data)
+	fmt.Fprintf(os.Stderr, "murmur node %s (network %q)\n  API and web page: http://%s/\n  data: %s\n", n.ID(), *network, n.APIAddr(), *data)
+	for _, a := range n.Net().Addrs() {
+		fmt.Fprintf(os.Stderr, "  bootstrap others with: --bootstrap %s\n", a)
+	}
 	return n.Run(ctx)
 }
+
+// multiFlag is a repeatable string flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func client(addr string) *api.Client { return api.NewClient(addr) }
 

@@ -33,10 +33,17 @@ func TestMain(m *testing.M) {
 }
 
 func murmurCmd(ctx context.Context, args ...string) *exec.Cmd {
+	if len(args) > 0 && args[0] == "node" {
+		// A network of its own, on loopback, unseen by mDNS: test nodes never
+		// meet each other or a real node on this machine.
+		args = append(args, "--mdns=false", "--listen", "/ip4/127.0.0.1/tcp/0", "--network", fmt.Sprintf("cmdtest-%d-%d", os.Getpid(), nodeSeq.Add(1)))
+	}
 	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	cmd.Env = append(os.Environ(), runMainEnv+"=1")
 	return cmd
 }
+
+var nodeSeq atomic.Int64
 
 var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+)/`)
 

@@ -1,0 +1,185 @@
+package node
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// NetworkConfig is how a node takes part in the network. Zero values are the
+// documented defaults.
+type NetworkConfig struct {
+	// Name scopes the node to one network (default p2p.DefaultNetwork).
+	Name string
+	// Listen are libp2p multiaddrs (default TCP and QUIC on all IPv4
+	// interfaces, free ports).
+	Listen []string
+	// Bootstrap are full multiaddrs (ending in /p2p/<id>) of peers to join
+	// through.
+	Bootstrap []string
+	// BootstrapFile, if set, is read for more bootstrap multiaddrs (one per
+	// line) each time the node tries to join; it may appear later.
+	BootstrapFile string
+	// AddrsFile, if set, receives the node's own full multiaddrs, one per
+	// line, once it listens: the other side of BootstrapFile.
+	AddrsFile string
+	// MDNS discovers peers of the same network on the local network.
+	MDNS bool
+	// Replicas (R) and WriteQuorum (W); defaults 3 and 2.
+	Replicas, WriteQuorum int
+	// ProcessMetrics registers go-libp2p's process-wide metrics with the
+	// node's registry: set it only when one node runs in the process.
+	ProcessMetrics bool
+}
+
+// startNetwork starts the node's libp2p host and joins the network.
+func (n *Node) startNetwork() error {
+	nc := n.cfg.Network
+	boot, err := p2p.ParseAddrs(nc.Bootstrap)
+	if err != nil {
+		return fmt.Errorf("--bootstrap: %w", err)
+	}
+	var bootstrap func() []peer.AddrInfo
+	if len(boot) > 0 || nc.BootstrapFile != "" {
+		bootstrap = func() []peer.AddrInfo {
+			out := append([]peer.AddrInfo(nil), boot...)
+			if nc.BootstrapFile != "" {
+				fromFile, err := readAddrsFile(nc.BootstrapFile)
+				if err != nil {
+					n.log.Warn("bootstrap file not usable yet", "file", nc.BootstrapFile, "err", err)
+				}
+				out = append(out, fromFile...)
+			}
+			return out
+		}
+	}
+	cfg := p2p.Config{
+		Key:         n.key,
+		Network:     nc.Name,
+		Listen:      nc.Listen,
+		Bootstrap:   bootstrap,
+		MDNS:        nc.MDNS,
+		Replicas:    nc.Replicas,
+		WriteQuorum: nc.WriteQuorum,
+		Store:       n.index,
+		Holdings:    n.holdings,
+		Metrics:     n.metrics,
+		Logger:      n.log,
+	}
+	if nc.ProcessMetrics {
+		reg, stop, err := n.metrics.ProcessWide()
+		if err != nil {
+			return err
+		}
+		cfg.Registerer, n.stopProcessMetrics = reg, stop
+	}
+	n.net, err = p2p.New(cfg)
+	if err != nil {
+		return err
+	}
+	if nc.AddrsFile != "" {
+		if err := writeAddrsFile(nc.AddrsFile, n.net.Addrs()); err != nil {
+			n.net.Close()
+			return err
+		}
+	}
+	return nil
+}
+
+// readAddrsFile reads full multiaddrs, one per line; blank lines and lines
+// starting with # are skipped.
+func readAddrsFile(path string) ([]peer.AddrInfo, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var addrs []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		addrs = append(addrs, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	return p2p.ParseAddrs(addrs)
+}
+
+// writeAddrsFile replaces path atomically, so a reader never sees half.
+func writeAddrsFile(path string, addrs []string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".addrs-*")
+	if err != nil {
+		return fmt.Errorf("write addresses file: %w", err)
+	}
+	_, werr := tmp.WriteString(strings.Join(addrs, "\n") + "\n")
+	cerr := tmp.Close()
+	if err := errors.Join(werr, cerr); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write addresses file: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("write addresses file: %w", err)
+	}
+	return nil
+}
+
+// place sends posts the local index accepted to the owners of their keys.
+// errs holds the index's answer per post; posts it refused are skipped, and
+// a post that fell short of the write quorum gets an *api.UnderReplicatedError.
+func (n *Node) place(ctx context.Context, posts []*post.Post, errs []error) {
+	var ok []*post.Post
+	var at []int
+	for i, e := range errs {
+		if e == nil {
+			ok = append(ok, posts[i])
+			at = append(at, i)
+		}
+	}
+	if len(ok) == 0 {
+		return
+	}
+	for j, e := range n.net.Place(ctx, ok) {
+		var short *p2p.ShortError
+		if errors.As(e, &short) {
+			keys := make([]string, len(short.Keys))
+			for k, sk := range short.Keys {
+				keys[k] = sk.Key
+			}
+			errs[at[j]] = &api.UnderReplicatedError{Post: ok[j], Keys: keys, Msg: short.Error()}
+		}
+	}
+}
+
+// networkStatus fills the network fields of a status.
+func (n *Node) networkStatus(s *api.Status) {
+	s.Network = n.net.Network()
+	s.Addrs = n.net.Addrs()
+	s.Peers = n.net.Peers()
+	s.RoutingTable = n.net.RoutingTableSize()
+	s.Keys = n.net.KeysOwned()
+	s.HeldKeys = n.holdings.Len()
+	s.Joined = n.net.Joined()
+}
+
+// Net is the node's network service (tests and the search layer use it).
+func (n *Node) Net() *p2p.Service { return n.net }
+
+// WalkPosts calls fn with every post the node holds (tests and tools).
+func (n *Node) WalkPosts(ctx context.Context, fn func(*post.Post) error) error {
+	return n.index.Walk(ctx, fn)
+}

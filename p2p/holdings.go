@@ -1,0 +1,140 @@
+package p2p
+
+import (
+	"context"
+	"encoding/hex"
+	"sync"
+
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// Holdings keeps, for every key of every post the node holds, how many posts
+// it holds under that key and the XOR of their IDs. Two nodes that hold the
+// same posts under a key have the same digest, so repair compares 32 bytes
+// per key instead of posting lists. It is updated as the index stores and
+// deletes posts, and rebuilt from the index at start. Safe for concurrent use.
+type Holdings struct {
+	mu    sync.Mutex
+	keys  map[string]*holding
+	posts int
+	// version counts changes, so repair knows whether a key moved since it
+	// last synced it.
+	version uint64
+}
+
+type holding struct {
+	count   int
+	digest  [32]byte
+	changed uint64 // Holdings.version at the last change
+}
+
+// NewHoldings returns empty holdings.
+func NewHoldings() *Holdings { return &Holdings{keys: map[string]*holding{}} }
+
+// Add records newly stored posts under each of their keys.
+func (h *Holdings) Add(posts []*post.Post) { h.apply(posts, +1) }
+
+// Remove records a post that a tombstone removed.
+func (h *Holdings) Remove(p *post.Post) { h.apply([]*post.Post{p}, -1) }
+
+func (h *Holdings) apply(posts []*post.Post, sign int) {
+	type keyed struct {
+		id   [32]byte
+		keys []string
+	}
+	// Analysis runs outside the lock.
+	work := make([]keyed, 0, len(posts))
+	for _, p := range posts {
+		var id [32]byte
+		if _, err := hex.Decode(id[:], []byte(p.ID)); err != nil {
+			continue // not a verified post
+		}
+		work = append(work, keyed{id: id, keys: Keys(p)})
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.version++
+	for _, w := range work {
+		h.posts += sign
+		for _, k := range w.keys {
+			e := h.keys[k]
+			if e == nil {
+				e = &holding{}
+				h.keys[k] = e
+			}
+			e.count += sign
+			for i := range e.digest {
+				e.digest[i] ^= w.id[i]
+			}
+			e.changed = h.version
+			if e.count <= 0 {
+				delete(h.keys, k)
+			}
+		}
+	}
+}
+
+// Load rebuilds the holdings from every post walk yields.
+func (h *Holdings) Load(ctx context.Context, walk func(context.Context, func(*post.Post) error) error) error {
+	const batch = 1000
+	buf := make([]*post.Post, 0, batch)
+	err := walk(ctx, func(p *post.Post) error {
+		buf = append(buf, p)
+		if len(buf) == batch {
+			h.Add(buf)
+			buf = buf[:0]
+		}
+		return nil
+	})
+	h.Add(buf)
+	return err
+}
+
+// Digest returns the count and digest of a key; zero when nothing is held.
+func (h *Holdings) Digest(key string) (int, string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.keys[key]
+	if e == nil {
+		return 0, zeroDigest
+	}
+	return e.count, hex.EncodeToString(e.digest[:])
+}
+
+var zeroDigest = hex.EncodeToString(make([]byte, 32))
+
+// Count returns how many posts are held under key.
+func (h *Holdings) Count(key string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if e := h.keys[key]; e != nil {
+		return e.count
+	}
+	return 0
+}
+
+// Len returns the number of keys with at least one post.
+func (h *Holdings) Len() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.keys)
+}
+
+// heldKey is a key with its digest, as repair sees it.
+type heldKey struct {
+	key     string
+	count   int
+	digest  string
+	changed uint64
+}
+
+// snapshot returns every key with its state.
+func (h *Holdings) snapshot() []heldKey {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	out := make([]heldKey, 0, len(h.keys))
+	for k, e := range h.keys {
+		out = append(out, heldKey{key: k, count: e.count, digest: hex.EncodeToString(e.digest[:]), changed: e.changed})
+	}
+	return out
+}

@@ -1,0 +1,179 @@
+package p2p
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/cs" // stop words: hot terms
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/de"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/en"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/es"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/fr"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/it"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/pt"
+	_ "github.com/blevesearch/bleve/v2/analysis/lang/ru"
+	"github.com/blevesearch/bleve/v2/registry"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// The key scheme (protocol version 1). A key is a class letter, a slash and
+// a value, with a shard suffix where the class is split:
+//
+//	t/<term>          a term of the text (protocol analyzer)
+//	t/<term>/<h>      a hot term, shard h = first hex digit of the post ID
+//	a/<peer ID>/<h>   the author, always split: one node signs every post it imports
+//	l/<label>/<h>     the author label of imported and crawled posts, always split
+//
+// Hot terms are the stop words of the languages below (bleve's lists): they
+// are the head of every microblog's Zipf curve. Splitting them 16 ways bounds
+// the share of a hot term that one owner holds to 1/16 of its postings (times
+// R copies); a query that must read a hot key alone asks 16 shards, a query
+// with any other term is routed by that rarer term and never reads them.
+const (
+	ClassTerm   = "t"
+	ClassAuthor = "a"
+	ClassLabel  = "l"
+)
+
+var hotLists = []string{"stop_en", "stop_de", "stop_es", "stop_fr", "stop_it", "stop_pt", "stop_ru", "stop_cs"}
+
+var (
+	hotOnce  sync.Once
+	hotTerms map[string]bool
+)
+
+func loadHotTerms() {
+	hotTerms = map[string]bool{}
+	cache := registry.NewCache()
+	for _, name := range hotLists {
+		tm, err := cache.TokenMapNamed(name)
+		if err != nil {
+			panic(fmt.Sprintf("p2p: stop words %s: %v", name, err))
+		}
+		for w := range tm {
+			// The index lower-cases terms; a stop word only matters in that form.
+			hotTerms[strings.ToLower(w)] = true
+		}
+	}
+}
+
+// IsHot reports whether term is split into HotShards keys.
+func IsHot(term string) bool {
+	hotOnce.Do(loadHotTerms)
+	return hotTerms[term]
+}
+
+// HotTermCount is the number of hot terms (a protocol constant that tests pin).
+func HotTermCount() int {
+	hotOnce.Do(loadHotTerms)
+	return len(hotTerms)
+}
+
+// shardOf is the shard of a post in a split key.
+func shardOf(id string) string {
+	if id == "" {
+		return "0"
+	}
+	return id[:1]
+}
+
+// TermKey is the key a post with the given ID is stored under for term.
+func TermKey(term, id string) string {
+	if IsHot(term) {
+		return ClassTerm + "/" + term + "/" + shardOf(id)
+	}
+	return ClassTerm + "/" + term
+}
+
+// TermKeys lists every key of term: one, or HotShards for a hot term.
+func TermKeys(term string) []string {
+	if !IsHot(term) {
+		return []string{ClassTerm + "/" + term}
+	}
+	return splitKeys(ClassTerm, term)
+}
+
+// AuthorKeys lists the keys of an author's posts.
+func AuthorKeys(author string) []string { return splitKeys(ClassAuthor, author) }
+
+// LabelKeys lists the keys of the posts with an author label.
+func LabelKeys(label string) []string { return splitKeys(ClassLabel, strings.ToLower(label)) }
+
+func splitKeys(class, value string) []string {
+	out := make([]string, HotShards)
+	for i := range out {
+		out[i] = fmt.Sprintf("%s/%s/%x", class, value, i)
+	}
+	return out
+}
+
+// Keys returns every key a post is stored under, without duplicates.
+func Keys(p *post.Post) []string {
+	terms := index.Terms(p.Text)
+	out := make([]string, 0, len(terms)+2)
+	for _, t := range terms {
+		out = append(out, TermKey(t, p.ID))
+	}
+	sh := shardOf(p.ID)
+	out = append(out, ClassAuthor+"/"+p.Author+"/"+sh)
+	if p.Label != "" {
+		out = append(out, ClassLabel+"/"+strings.ToLower(p.Label)+"/"+sh)
+	}
+	return out
+}
+
+// Key is a parsed key.
+type Key struct {
+	Class string // ClassTerm, ClassAuthor or ClassLabel
+	Value string // the term, author or lower-cased label
+	Shard string // "" for an unsplit term key, else one hex digit
+}
+
+// ParseKey splits a key into its parts and checks its form: a term key is
+// split exactly when its term is hot; author and label keys always are.
+func ParseKey(k string) (Key, error) {
+	class, rest, ok := strings.Cut(k, "/")
+	if !ok || rest == "" {
+		return Key{}, fmt.Errorf("key %q has no value", k)
+	}
+	key := Key{Class: class, Value: rest}
+	if n := len(rest); n > 2 && rest[n-2] == '/' && isHexDigit(rest[n-1]) {
+		key.Value, key.Shard = rest[:n-2], rest[n-1:]
+	}
+	switch class {
+	case ClassTerm:
+		if key.Shard != "" && !IsHot(key.Value) {
+			key.Value, key.Shard = rest, "" // the term itself ends in "/x"
+		}
+		if key.Shard == "" && IsHot(key.Value) {
+			return Key{}, fmt.Errorf("key %q: a hot term needs a shard", k)
+		}
+	case ClassAuthor, ClassLabel:
+		if key.Shard == "" {
+			return Key{}, fmt.Errorf("key %q has no shard", k)
+		}
+	default:
+		return Key{}, fmt.Errorf("key %q has unknown class %q", k, class)
+	}
+	return key, nil
+}
+
+func isHexDigit(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
+
+// Matches reports whether a post's ID falls in the key's shard.
+func (k Key) Matches(id string) bool { return k.Shard == "" || shardOf(id) == k.Shard }
+
+// Field is the index field that holds the key's value.
+func (k Key) Field() string {
+	switch k.Class {
+	case ClassAuthor:
+		return index.FieldAuthor
+	case ClassLabel:
+		return index.FieldLabel
+	default:
+		return index.FieldText
+	}
+}

@@ -1,0 +1,377 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// repairDebounce is how long repair waits after the membership changes, so
+// that a burst of joins or departures costs one pass.
+const repairDebounce = 500 * time.Millisecond
+
+// maxPendingTombstones bounds the tombstones waiting to be re-sent.
+const maxPendingTombstones = 10_000
+
+// repairer keeps every key the node holds at its owners. For each key it
+// remembers the owner set it last synced with; a key is synced again when
+// that set changes (a node joined or left), when a write fell short, or at
+// the full-sync interval.
+type repairer struct {
+	s *Service
+
+	mu         sync.Mutex
+	synced     map[string]uint64 // key -> fingerprint of the owners it was synced with
+	dirty      map[string]bool
+	tombstones map[string]pendingTombstone // target -> tombstone still to deliver
+	ownedKeys  int
+	lastFull   time.Time
+}
+
+func newRepairer(s *Service) *repairer {
+	return &repairer{s: s, synced: map[string]uint64{}, dirty: map[string]bool{}, tombstones: map[string]pendingTombstone{}, lastFull: time.Now()}
+}
+
+func (r *repairer) markDirty(keys []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, k := range keys {
+		r.dirty[k] = true
+	}
+	r.s.TriggerRepair()
+}
+
+func (r *repairer) owned() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.ownedKeys
+}
+
+func (r *repairer) loop(ctx context.Context) {
+	defer r.s.wg.Done()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	lastFP := r.s.owners.refresh()
+	var changedAt time.Time
+	lastPass := time.Time{}
+	pending := true // sync everything once at start
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.s.trigger:
+			pending = true
+		case <-tick.C:
+		}
+		if m := r.s.cfg.Metrics; m != nil {
+			m.PeersConnected.Set(float64(r.s.Peers()))
+			m.RoutingTablePeers.Set(float64(r.s.RoutingTableSize()))
+		}
+		if fp := r.s.owners.refresh(); fp != lastFP {
+			lastFP = fp
+			changedAt = time.Now()
+			pending = true
+		}
+		now := time.Now()
+		if now.Sub(r.lastFull) > r.s.cfg.FullSyncInterval {
+			r.mu.Lock()
+			clear(r.synced)
+			r.lastFull = now
+			r.mu.Unlock()
+			pending = true
+		}
+		if !pending && now.Sub(lastPass) < r.s.cfg.RepairInterval {
+			continue
+		}
+		if now.Sub(changedAt) < repairDebounce {
+			continue
+		}
+		pending = false
+		lastPass = now
+		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
+			r.s.log.Warn("repair pass incomplete", "err", err)
+			pending = true // the next tick after the interval retries
+			lastPass = now
+		}
+	}
+}
+
+// pass syncs every key whose owners changed since it was last synced.
+func (r *repairer) pass(ctx context.Context) (err error) {
+	start := time.Now()
+	m := r.s.cfg.Metrics
+	defer func() {
+		if m == nil {
+			return
+		}
+		outcome := "ok"
+		if err != nil {
+			outcome = "error"
+		} else {
+			m.RepairLastSuccess.SetToCurrentTime()
+		}
+		m.RepairPasses.WithLabelValues(outcome).Inc()
+		m.RepairPassSeconds.Observe(time.Since(start).Seconds())
+	}()
+
+	r.resendTombstones(ctx)
+
+	self := r.s.self
+	snap := r.s.hold.snapshot()
+	perPeer := map[peer.ID][]Digest{}
+	todo := map[string]uint64{}        // key -> owners fingerprint to record on success
+	keyPeers := map[string][]peer.ID{} // key -> owners to sync with
+	owned := 0
+	postings := map[string]int{}
+	r.mu.Lock()
+	synced := make(map[string]uint64, len(r.synced))
+	for k, v := range r.synced {
+		synced[k] = v
+	}
+	dirty := r.dirty
+	r.dirty = map[string]bool{}
+	r.mu.Unlock()
+	for _, hk := range snap {
+		owners, oerr := r.s.Owners(ctx, hk.key)
+		if oerr != nil {
+			dirty[hk.key] = true
+			continue
+		}
+		fp := ownersFingerprint(owners)
+		isOwner := false
+		for _, o := range owners {
+			if o == self {
+				isOwner = true
+			}
+		}
+		if isOwner {
+			owned++
+			if k, err := ParseKey(hk.key); err == nil {
+				postings[keyClass(k)] += hk.count
+			}
+		}
+		if synced[hk.key] == fp && !dirty[hk.key] {
+			continue
+		}
+		todo[hk.key] = fp
+		for _, o := range owners {
+			if o != self {
+				perPeer[o] = append(perPeer[o], Digest{Key: hk.key, Count: hk.count, Digest: hk.digest})
+				keyPeers[hk.key] = append(keyPeers[hk.key], o)
+			}
+		}
+	}
+	if m != nil {
+		m.KeysOwned.Set(float64(owned))
+		for _, class := range []string{"term", "hot", "author", "label"} {
+			m.KeyPostings.WithLabelValues(class).Set(float64(postings[class]))
+		}
+	}
+	r.mu.Lock()
+	r.ownedKeys = owned
+	r.mu.Unlock()
+
+	failedKeys := map[string]bool{}
+	var errs []error
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, placeConcurrency)
+	for p, digests := range perPeer {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(p peer.ID, digests []Digest) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			bad, err := r.syncPeer(ctx, p, digests)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("sync with %s: %w", p, err))
+				for _, d := range digests {
+					failedKeys[d.Key] = true
+				}
+			}
+			for _, k := range bad {
+				failedKeys[k] = true
+			}
+		}(p, digests)
+	}
+	wg.Wait()
+
+	r.mu.Lock()
+	for k, fp := range todo {
+		if failedKeys[k] {
+			r.dirty[k] = true
+			continue
+		}
+		r.synced[k] = fp
+	}
+	// Forget keys no longer held.
+	if len(r.synced) > 2*len(snap)+1024 {
+		held := make(map[string]bool, len(snap))
+		for _, hk := range snap {
+			held[hk.key] = true
+		}
+		for k := range r.synced {
+			if !held[k] {
+				delete(r.synced, k)
+			}
+		}
+	}
+	r.mu.Unlock()
+	if m != nil {
+		m.KeysUnderReplicated.Set(float64(len(failedKeys)))
+	}
+	if len(todo) > 0 {
+		r.s.log.Debug("repair pass", "keys", len(todo), "peers", len(perPeer), "failed_keys", len(failedKeys), "took", time.Since(start))
+	}
+	return errors.Join(errs...)
+}
+
+func keyClass(k Key) string {
+	switch {
+	case k.Class == ClassAuthor:
+		return "author"
+	case k.Class == ClassLabel:
+		return "label"
+	case k.Shard != "":
+		return "hot"
+	default:
+		return "term"
+	}
+}
+
+// syncPeer compares digests with p and sends p the posts it lacks under
+// every key that differs: all of them where p holds nothing under the key,
+// else those an ID-list exchange shows missing. It returns the keys it could
+// not bring level.
+func (r *repairer) syncPeer(ctx context.Context, p peer.ID, digests []Digest) ([]string, error) {
+	differ, err := r.s.Differ(ctx, p, digests)
+	if err != nil {
+		return nil, err
+	}
+	var bad []string
+	var toSend []*post.Post
+	sendKeys := map[string][]string{} // post ID -> keys
+	flush := func() error {
+		if len(toSend) == 0 {
+			return nil
+		}
+		err := r.push(ctx, p, toSend, sendKeys)
+		toSend, sendKeys = nil, map[string][]string{}
+		return err
+	}
+	queue := func(key string, ids []string) error {
+		for _, id := range ids {
+			if _, queued := sendKeys[id]; !queued {
+				po, err := r.s.store.Get(ctx, id)
+				if err != nil {
+					continue // deleted meanwhile
+				}
+				toSend = append(toSend, po)
+			}
+			sendKeys[id] = append(sendKeys[id], key)
+			if len(toSend) >= MaxPostsPerStore {
+				if err := flush(); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	var lists []KeyIDs
+	for _, theirs := range differ {
+		k, err := ParseKey(theirs.Key)
+		if err != nil {
+			continue
+		}
+		ids, err := r.s.idsUnder(ctx, k)
+		if err != nil {
+			bad = append(bad, theirs.Key)
+			continue
+		}
+		if theirs.Count == 0 {
+			if err := queue(theirs.Key, ids); err != nil {
+				return bad, err
+			}
+			continue
+		}
+		lists = append(lists, KeyIDs{Key: theirs.Key, IDs: ids})
+	}
+	if len(lists) > 0 {
+		missing, err := r.s.Missing(ctx, p, lists)
+		if err != nil {
+			return bad, err
+		}
+		for _, m := range missing {
+			if err := queue(m.Key, m.IDs); err != nil {
+				return bad, err
+			}
+		}
+	}
+	return bad, flush()
+}
+
+// push stores posts at p under the given keys.
+func (r *repairer) push(ctx context.Context, p peer.ID, posts []*post.Post, keys map[string][]string) error {
+	req := storeRequest{}
+	for _, po := range posts {
+		raw, err := json.Marshal(po)
+		if err != nil {
+			continue
+		}
+		req.Posts = append(req.Posts, storeItem{Post: raw, Keys: keys[po.ID]})
+	}
+	var resp storeResponse
+	if err := r.s.call(ctx, p, StoreProtocol(r.s.cfg.Network), "store", &req, &resp); err != nil {
+		return err
+	}
+	handed := 0
+	for i, res := range resp.Posts {
+		if res.Error == "" {
+			handed++
+		} else if len(res.Deleted) > 0 {
+			_ = r.s.applyTombstone(ctx, res.Deleted)
+		} else if i < len(req.Posts) {
+			r.s.log.Debug("owner refused a repaired post", "owner", p, "err", res.Error)
+		}
+	}
+	if m := r.s.cfg.Metrics; m != nil {
+		m.HandoffPosts.Add(float64(handed))
+	}
+	return nil
+}
+
+// pendingTombstone is a tombstone some owners of its post's keys lack.
+type pendingTombstone struct {
+	raw  json.RawMessage
+	keys []string
+}
+
+// queueTombstone remembers a tombstone some owners did not take.
+func (r *repairer) queueTombstone(target string, t pendingTombstone) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.tombstones) < maxPendingTombstones {
+		r.tombstones[target] = t
+	}
+}
+
+func (r *repairer) resendTombstones(ctx context.Context) {
+	r.mu.Lock()
+	pending := r.tombstones
+	r.tombstones = map[string]pendingTombstone{}
+	r.mu.Unlock()
+	for target, t := range pending {
+		if err := r.s.sendTombstone(ctx, t.keys, t.raw); err != nil {
+			r.queueTombstone(target, t)
+		}
+	}
+}

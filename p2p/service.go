@@ -1,0 +1,493 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/event"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// Store is the node's local index as the network uses it; *index.Index
+// satisfies it.
+type Store interface {
+	Put(ctx context.Context, posts ...*post.Post) ([]error, error)
+	Get(ctx context.Context, id string) (*post.Post, error)
+	Delete(ctx context.Context, t *post.Tombstone) error
+	Tombstone(id string) (*post.Tombstone, error)
+	IDsWithTerm(ctx context.Context, field, term string) ([]string, error)
+	Walk(ctx context.Context, fn func(*post.Post) error) error
+}
+
+// Config configures a Service. Zero values are the documented defaults.
+type Config struct {
+	// Key is the node's identity; required.
+	Key crypto.PrivKey
+	// Network scopes every protocol ID and the mDNS service (DefaultNetwork).
+	Network string
+	// Listen are the multiaddrs to listen on (default TCP and QUIC on all
+	// IPv4 interfaces, free ports).
+	Listen []string
+	// Bootstrap returns the peers to join through; it is called again while
+	// none of them answers. Nil means a node that starts alone.
+	Bootstrap func() []peer.AddrInfo
+	// MDNS turns on discovery of peers of the same network on the LAN.
+	MDNS bool
+	// Replicas (R) and WriteQuorum (W); defaults DefaultReplicas and
+	// DefaultWriteQuorum.
+	Replicas, WriteQuorum int
+	// Store is the local index; Holdings its per-key digests; both required.
+	Store    Store
+	Holdings *Holdings
+	// Metrics receives murmur's network metrics; nil means none.
+	Metrics *metrics.Node
+	// Registerer, if set, receives go-libp2p's own metrics. Its collectors are
+	// process-wide: set it only when one node runs in the process.
+	Registerer prometheus.Registerer
+	// RepairInterval is how often repair looks for keys to sync even when no
+	// peer came or went (default 1 minute); FullSyncInterval how often it
+	// compares every key again (default 10 minutes).
+	RepairInterval, FullSyncInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// Service is a node's presence in the network: its libp2p host, the DHT,
+// the store and sync protocols, placement and repair.
+type Service struct {
+	cfg   Config
+	log   *slog.Logger
+	host  host.Host
+	dht   *dht.IpfsDHT
+	mdns  mdns.Service
+	self  peer.ID
+	store Store
+	hold  *Holdings
+
+	storeLimits *peerLimiter
+	syncLimits  *peerLimiter
+	handlers    chan struct{} // semaphore of inbound handlers
+
+	owners  *ownerCache
+	repair  *repairer
+	joined  atomic.Bool
+	trigger chan struct{}
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// New starts the host, joins the DHT and serves the protocols. Close stops it.
+func New(cfg Config) (*Service, error) {
+	if cfg.Key == nil || cfg.Store == nil || cfg.Holdings == nil {
+		return nil, errors.New("p2p: Key, Store and Holdings are required")
+	}
+	if cfg.Network == "" {
+		cfg.Network = DefaultNetwork
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = DefaultReplicas
+	}
+	if cfg.WriteQuorum <= 0 {
+		cfg.WriteQuorum = DefaultWriteQuorum
+	}
+	if cfg.WriteQuorum > cfg.Replicas {
+		return nil, fmt.Errorf("p2p: write quorum %d is larger than the %d replicas", cfg.WriteQuorum, cfg.Replicas)
+	}
+	if cfg.RepairInterval <= 0 {
+		cfg.RepairInterval = time.Minute
+	}
+	if cfg.FullSyncInterval <= 0 {
+		cfg.FullSyncInterval = 10 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	h, err := newHost(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Service{
+		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
+		storeLimits: newPeerLimiter(PeerRequestRate, PeerRequestBurst),
+		syncLimits:  newPeerLimiter(PeerRequestRate, PeerRequestBurst),
+		handlers:    make(chan struct{}, MaxConcurrentHandlers),
+		trigger:     make(chan struct{}, 1),
+		ctx:         ctx, cancel: cancel,
+	}
+	s.dht, err = dht.New(h,
+		dht.ProtocolPrefix(ProtocolPrefix(cfg.Network)),
+		dht.Mode(dht.ModeServer), // auto mode never turns server on LAN or loopback addresses
+		dht.DisableValues(),
+		dht.DisableProviders(),
+		dht.BootstrapPeersFunc(s.bootstrapPeers),
+	)
+	if err != nil {
+		cancel()
+		h.Close()
+		return nil, fmt.Errorf("start DHT: %w", err)
+	}
+	s.owners = newOwnerCache(s)
+	s.repair = newRepairer(s)
+	h.SetStreamHandler(StoreProtocol(cfg.Network), s.handleStore)
+	h.SetStreamHandler(SyncProtocol(cfg.Network), s.handleSync)
+
+	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("subscribe to peer events: %w", err)
+	}
+	s.wg.Add(1)
+	go s.watchPeers(sub)
+
+	if cfg.MDNS {
+		s.mdns = mdns.NewMdnsService(h, MDNSService(cfg.Network), mdnsNotifee{s})
+		if err := s.mdns.Start(); err != nil {
+			s.log.Warn("mDNS discovery is off", "err", err)
+			s.mdns = nil
+		}
+	}
+	if cfg.Bootstrap == nil {
+		s.joined.Store(true)
+	}
+	s.wg.Add(2)
+	go s.joinLoop()
+	go s.repair.loop(ctx)
+	s.log.Info("network started", "network", cfg.Network, "addrs", s.Addrs())
+	return s, nil
+}
+
+func newHost(cfg Config) (host.Host, error) {
+	cm, err := connmgr.NewConnManager(100, 200, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	limits := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&limits)
+	var rmOpts []rcmgr.Option
+	if cfg.Registerer != nil {
+		rcmgr.MustRegisterWith(cfg.Registerer)
+		str, err := rcmgr.NewStatsTraceReporter()
+		if err != nil {
+			return nil, fmt.Errorf("resource manager metrics: %w", err)
+		}
+		rmOpts = append(rmOpts, rcmgr.WithTraceReporter(str))
+	} else {
+		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	opts := []libp2p.Option{
+		libp2p.Identity(cfg.Key),
+		libp2p.ListenAddrStrings(cfg.Listen...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ConnectionManager(cm),
+		libp2p.ResourceManager(rm),
+	}
+	if cfg.Registerer != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
+	} else {
+		opts = append(opts, libp2p.DisableMetrics())
+	}
+	h, err := libp2p.New(opts...)
+	if err != nil {
+		rm.Close()
+		return nil, fmt.Errorf("start libp2p host on %v: %w", cfg.Listen, err)
+	}
+	return h, nil
+}
+
+// ID is the node's peer ID.
+func (s *Service) ID() peer.ID { return s.self }
+
+// Host is the libp2p host (for protocols built on top, such as search).
+func (s *Service) Host() host.Host { return s.host }
+
+// Network is the name of the network the node belongs to.
+func (s *Service) Network() string { return s.cfg.Network }
+
+// Replicas is R, the number of owners of each key.
+func (s *Service) Replicas() int { return s.cfg.Replicas }
+
+// Addrs returns the node's dialable multiaddrs, each ending in /p2p/<id>,
+// ready for another node's --bootstrap. Wildcard listen addresses are
+// expanded to the interfaces' addresses by the host.
+func (s *Service) Addrs() []string {
+	info := peer.AddrInfo{ID: s.self, Addrs: s.host.Addrs()}
+	full, err := peer.AddrInfoToP2pAddrs(&info)
+	if err != nil {
+		return nil
+	}
+	out := make([]string, 0, len(full))
+	for _, a := range full {
+		out = append(out, a.String())
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Peers is the number of peers the host is connected to.
+func (s *Service) Peers() int { return len(s.host.Network().Peers()) }
+
+// RoutingTableSize is the number of DHT servers in the routing table.
+func (s *Service) RoutingTableSize() int { return s.dht.RoutingTable().Size() }
+
+// KeysOwned is the number of held keys the node is an owner of, as of the
+// last repair pass.
+func (s *Service) KeysOwned() int { return s.repair.owned() }
+
+// Joined reports whether the node has joined the network through one of its
+// bootstrap peers (always true for a node started without any).
+func (s *Service) Joined() bool { return s.joined.Load() }
+
+// Connect dials a peer and waits until it is in the routing table or ctx ends.
+func (s *Service) Connect(ctx context.Context, ai peer.AddrInfo) error {
+	if err := s.host.Connect(ctx, ai); err != nil {
+		return fmt.Errorf("connect to %s: %w", ai.ID, err)
+	}
+	return nil
+}
+
+// RefreshRouting asks the DHT to refresh its routing table in the
+// background (tests use it to speed up convergence).
+func (s *Service) RefreshRouting() {
+	select {
+	case <-s.dht.ForceRefresh():
+	default:
+	}
+}
+
+// TriggerRepair asks for a repair pass now (it runs in the background).
+func (s *Service) TriggerRepair() {
+	select {
+	case s.trigger <- struct{}{}:
+	default:
+	}
+}
+
+// Close stops repair and discovery, then the DHT and the host, and waits
+// for every goroutine the service started.
+func (s *Service) Close() error {
+	s.cancel()
+	if s.mdns != nil {
+		s.mdns.Close()
+	}
+	s.host.RemoveStreamHandler(StoreProtocol(s.cfg.Network))
+	s.host.RemoveStreamHandler(SyncProtocol(s.cfg.Network))
+	var errs []error
+	if s.dht != nil {
+		if err := s.dht.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close DHT: %w", err))
+		}
+	}
+	if err := s.host.Close(); err != nil {
+		errs = append(errs, fmt.Errorf("close host: %w", err))
+	}
+	s.wg.Wait()
+	return errors.Join(errs...)
+}
+
+func (s *Service) bootstrapPeers() []peer.AddrInfo {
+	if s.cfg.Bootstrap == nil {
+		return nil
+	}
+	return s.cfg.Bootstrap()
+}
+
+// joinLoop connects to the bootstrap peers until one answers, then fills
+// the routing table; it retries with backoff while none does.
+func (s *Service) joinLoop() {
+	defer s.wg.Done()
+	if s.cfg.Bootstrap == nil {
+		return
+	}
+	backoff := 250 * time.Millisecond
+	for {
+		peers := s.cfg.Bootstrap()
+		connected := 0
+		for _, ai := range peers {
+			if ai.ID == s.self {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+			err := s.host.Connect(ctx, ai)
+			cancel()
+			if err != nil {
+				s.log.Warn("bootstrap peer did not answer", "bootstrap", ai.ID, "err", err)
+				continue
+			}
+			connected++
+		}
+		if connected > 0 || (len(peers) == 1 && peers[0].ID == s.self) {
+			if s.waitRoutingTable() {
+				select {
+				case <-s.dht.RefreshRoutingTable():
+				case <-s.ctx.Done():
+					return
+				}
+				s.joined.Store(true)
+				s.log.Info("joined the network", "peers", s.Peers(), "routing_table", s.RoutingTableSize())
+				s.TriggerRepair()
+				return
+			}
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 10*time.Second)
+	}
+}
+
+// waitRoutingTable waits briefly for a connected peer to enter the routing
+// table (identify and a liveness check come first).
+func (s *Service) waitRoutingTable() bool {
+	deadline := time.Now().Add(5 * time.Second)
+	for s.dht.RoutingTable().Size() == 0 {
+		if time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-s.ctx.Done():
+			return false
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return true
+}
+
+// watchPeers removes peers that went away from the routing table at once, so
+// ownership moves to live nodes: kad-dht itself keeps a disconnected peer
+// until a refresh finds it dead, minutes later. A peer that merely lost its
+// connection (trimmed by the connection manager) is redialed first.
+func (s *Service) watchPeers(sub event.Subscription) {
+	defer s.wg.Done()
+	defer sub.Close()
+	checks := make(chan struct{}, 8) // bounds concurrent liveness checks
+	var checkers sync.WaitGroup
+	defer checkers.Wait()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case e, ok := <-sub.Out():
+			if !ok {
+				return
+			}
+			ev := e.(event.EvtPeerConnectednessChanged)
+			if ev.Connectedness == network.Connected {
+				continue
+			}
+			if s.dht.RoutingTable().Find(ev.Peer) == "" {
+				continue
+			}
+			select {
+			case checks <- struct{}{}:
+			default:
+				// Too many checks at once: drop the peer without redialing.
+				s.dht.RoutingTable().RemovePeer(ev.Peer)
+				continue
+			}
+			checkers.Add(1)
+			go func(p peer.ID) {
+				defer checkers.Done()
+				defer func() { <-checks }()
+				s.checkPeer(p)
+			}(ev.Peer)
+		}
+	}
+}
+
+func (s *Service) checkPeer(p peer.ID) {
+	select {
+	case <-s.ctx.Done():
+		return
+	case <-time.After(200 * time.Millisecond):
+	}
+	if s.host.Network().Connectedness(p) == network.Connected {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, 3*time.Second)
+	defer cancel()
+	if err := s.host.Connect(ctx, peer.AddrInfo{ID: p}); err != nil {
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.log.Info("peer left", "left", p, "err", err)
+		s.dht.RoutingTable().RemovePeer(p)
+		s.TriggerRepair()
+	}
+}
+
+type mdnsNotifee struct{ s *Service }
+
+// HandlePeerFound connects to a peer of the same network found on the LAN.
+func (n mdnsNotifee) HandlePeerFound(ai peer.AddrInfo) {
+	s := n.s
+	if ai.ID == s.self || s.ctx.Err() != nil {
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		ctx, cancel := context.WithTimeout(s.ctx, 10*time.Second)
+		defer cancel()
+		if err := s.host.Connect(ctx, ai); err != nil {
+			s.log.Debug("mDNS peer did not answer", "found", ai.ID, "err", err)
+		}
+	}()
+}
+
+// ParseAddrs parses full multiaddrs (ending in /p2p/<id>) into peers.
+func ParseAddrs(addrs []string) ([]peer.AddrInfo, error) {
+	var mas []ma.Multiaddr
+	for _, a := range addrs {
+		m, err := ma.NewMultiaddr(a)
+		if err != nil {
+			return nil, fmt.Errorf("address %q: %w", a, err)
+		}
+		mas = append(mas, m)
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(mas...)
+	if err != nil {
+		return nil, fmt.Errorf("addresses must end in /p2p/<peer ID>: %w", err)
+	}
+	return infos, nil
+}
+
+var _ Store = (*index.Index)(nil)

@@ -1,0 +1,366 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// maxStoreBytes is the size at which a store request is cut, well under
+// MaxMessageSize.
+const maxStoreBytes = 2 << 20
+
+// placeConcurrency bounds the owners a writer talks to at once.
+const placeConcurrency = 8
+
+// placeAttempts is how many rounds a writer makes to reach W owners of
+// every key before it reports the shortfall (repair keeps trying after).
+const placeAttempts = 3
+
+// ShortKey is a key of a post that fewer than W owners acknowledged.
+type ShortKey struct {
+	Key    string `json:"key"`
+	Acks   int    `json:"acks"`
+	Needed int    `json:"needed"`
+}
+
+// ShortError reports the keys of a post that did not reach their write
+// quorum. The post is stored on this node and repair keeps placing it.
+type ShortError struct{ Keys []ShortKey }
+
+func (e *ShortError) Error() string {
+	if len(e.Keys) == 1 {
+		k := e.Keys[0]
+		return fmt.Sprintf("key %s has %d of %d acknowledgements; the node keeps retrying", k.Key, k.Acks, k.Needed)
+	}
+	return fmt.Sprintf("%d keys have fewer acknowledgements than the write quorum (first: %s, %d of %d); the node keeps retrying",
+		len(e.Keys), e.Keys[0].Key, e.Keys[0].Acks, e.Keys[0].Needed)
+}
+
+// placement tracks the acknowledgements of one batch of posts.
+type placement struct {
+	posts []*post.Post
+	raw   []json.RawMessage
+	keys  [][]string
+	// acked[i][key] is the set of owners that acknowledged post i under key.
+	acked []map[string]map[peer.ID]bool
+}
+
+// Place sends posts, which are already in the local index, to the owners of
+// each of their keys, and returns one error per post: nil when every key
+// reached min(W, owners) acknowledgements, a *ShortError otherwise. The node
+// itself counts as an owner that holds them. Requests are batched per owner.
+func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
+	pl := &placement{posts: posts, raw: make([]json.RawMessage, len(posts)), keys: make([][]string, len(posts)), acked: make([]map[string]map[peer.ID]bool, len(posts))}
+	for i, p := range posts {
+		raw, err := json.Marshal(p)
+		if err != nil {
+			raw = nil
+		}
+		pl.raw[i] = raw
+		pl.keys[i] = Keys(p)
+		pl.acked[i] = map[string]map[peer.ID]bool{}
+	}
+	var short [][]ShortKey
+	for attempt := 0; ; attempt++ {
+		short = s.placeRound(ctx, pl)
+		done := true
+		for _, sk := range short {
+			if len(sk) > 0 {
+				done = false
+			}
+		}
+		if done || attempt+1 >= placeAttempts || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt+1) * 300 * time.Millisecond):
+		}
+	}
+	errs := make([]error, len(posts))
+	for i, sk := range short {
+		if len(sk) == 0 {
+			continue
+		}
+		errs[i] = &ShortError{Keys: sk}
+		s.repair.markDirty(pl.keys[i])
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.PlacementShort.Inc()
+		}
+	}
+	return errs
+}
+
+// placeRound sends every post to every owner of its keys that has not
+// acknowledged it yet, and returns the short keys of each post.
+func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
+	type want struct {
+		post int
+		keys []string
+	}
+	perPeer := map[peer.ID][]want{}
+	needed := make([]map[string]int, len(pl.posts))
+	for i := range pl.posts {
+		needed[i] = map[string]int{}
+		if pl.raw[i] == nil {
+			continue
+		}
+		byPeer := map[peer.ID][]string{}
+		for _, k := range pl.keys[i] {
+			owners, err := s.Owners(ctx, k)
+			if err != nil || len(owners) == 0 {
+				needed[i][k] = s.cfg.WriteQuorum
+				continue
+			}
+			needed[i][k] = min(s.cfg.WriteQuorum, len(owners))
+			acks := pl.acked[i][k]
+			if acks == nil {
+				acks = map[peer.ID]bool{}
+				pl.acked[i][k] = acks
+			}
+			for _, o := range owners {
+				switch {
+				case acks[o]:
+				case o == s.self:
+					acks[o] = true // the caller stored it locally
+				default:
+					byPeer[o] = append(byPeer[o], k)
+				}
+			}
+		}
+		for p, ks := range byPeer {
+			perPeer[p] = append(perPeer[p], want{post: i, keys: ks})
+		}
+	}
+
+	var mu sync.Mutex
+	sem := make(chan struct{}, placeConcurrency)
+	var wg sync.WaitGroup
+	for p, wants := range perPeer {
+		// Cut the peer's share into requests under the size bounds.
+		var batches [][]want
+		var cur []want
+		size := 0
+		for _, w := range wants {
+			sz := len(pl.raw[w.post]) + 64*len(w.keys)
+			if len(cur) > 0 && (len(cur) >= MaxPostsPerStore || size+sz > maxStoreBytes) {
+				batches = append(batches, cur)
+				cur, size = nil, 0
+			}
+			cur = append(cur, w)
+			size += sz
+		}
+		if len(cur) > 0 {
+			batches = append(batches, cur)
+		}
+		for _, b := range batches {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func(p peer.ID, b []want) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				req := storeRequest{Posts: make([]storeItem, len(b))}
+				for j, w := range b {
+					req.Posts[j] = storeItem{Post: pl.raw[w.post], Keys: w.keys}
+				}
+				var resp storeResponse
+				if err := s.call(ctx, p, StoreProtocol(s.cfg.Network), "store", &req, &resp); err != nil {
+					s.log.Debug("store failed", "owner", p, "posts", len(b), "err", err)
+					return
+				}
+				if len(resp.Posts) != len(b) {
+					s.log.Warn("owner answered a store request with the wrong number of results", "owner", p)
+					return
+				}
+				mu.Lock()
+				defer mu.Unlock()
+				for j, w := range b {
+					r := resp.Posts[j]
+					if r.Error != "" {
+						s.log.Debug("owner refused a post", "owner", p, "id", pl.posts[w.post].ID, "err", r.Error)
+						continue
+					}
+					bad := map[string]bool{}
+					for _, k := range r.BadKeys {
+						bad[k] = true
+					}
+					for _, k := range w.keys {
+						if !bad[k] {
+							pl.acked[w.post][k][p] = true
+						}
+					}
+				}
+			}(p, b)
+		}
+	}
+	wg.Wait()
+
+	short := make([][]ShortKey, len(pl.posts))
+	for i := range pl.posts {
+		for _, k := range pl.keys[i] {
+			if got, need := len(pl.acked[i][k]), needed[i][k]; got < need {
+				short[i] = append(short[i], ShortKey{Key: k, Acks: got, Needed: need})
+			}
+		}
+	}
+	return short
+}
+
+// handleStore serves the store protocol: it verifies every post, checks that
+// each key it is sent under is really one of its keys, indexes the good ones
+// and applies tombstones.
+func (s *Service) handleStore(st network.Stream) {
+	var req storeRequest
+	s.serve(st, "store", s.storeLimits, &req, func(ctx context.Context, from peer.ID) (any, error) {
+		return s.applyStore(ctx, &req)
+	}, func(outcome string) {
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.StoreRequests.WithLabelValues(outcome).Inc()
+		}
+	})
+}
+
+func (s *Service) applyStore(ctx context.Context, req *storeRequest) (*storeResponse, error) {
+	resp := &storeResponse{Posts: make([]storeResult, len(req.Posts)), Tombstones: make([]string, len(req.Tombstones))}
+	now := time.Now()
+	var good []*post.Post
+	var goodAt []int
+	for i, it := range req.Posts {
+		p, err := post.Decode(it.Post, now)
+		if err != nil {
+			resp.Posts[i].Error = err.Error()
+			continue
+		}
+		valid := map[string]bool{}
+		for _, k := range Keys(p) {
+			valid[k] = true
+		}
+		nGood := 0
+		for _, k := range it.Keys {
+			if valid[k] {
+				nGood++
+			} else {
+				resp.Posts[i].BadKeys = append(resp.Posts[i].BadKeys, k)
+			}
+		}
+		if nGood == 0 {
+			resp.Posts[i].Error = "the post has none of the keys it was sent under"
+			continue
+		}
+		good = append(good, p)
+		goodAt = append(goodAt, i)
+	}
+	if len(good) > 0 {
+		errs, err := s.store.Put(ctx, good...)
+		if err != nil {
+			return nil, fmt.Errorf("store %d posts: %w", len(good), err)
+		}
+		for j, e := range errs {
+			i := goodAt[j]
+			switch {
+			case e == nil:
+			case errors.Is(e, index.ErrDeleted):
+				resp.Posts[i].Error = e.Error()
+				if t, err := s.store.Tombstone(good[j].ID); err == nil {
+					resp.Posts[i].Deleted, _ = json.Marshal(t)
+				}
+			default:
+				resp.Posts[i].Error = e.Error()
+			}
+		}
+	}
+	accepted, rejected := 0, 0
+	for _, r := range resp.Posts {
+		if r.Error == "" {
+			accepted++
+		} else {
+			rejected++
+		}
+	}
+	if s.cfg.Metrics != nil {
+		s.cfg.Metrics.StorePosts.WithLabelValues("accepted").Add(float64(accepted))
+		s.cfg.Metrics.StorePosts.WithLabelValues("rejected").Add(float64(rejected))
+	}
+	for i, raw := range req.Tombstones {
+		if err := s.applyTombstone(ctx, raw); err != nil {
+			resp.Tombstones[i] = err.Error()
+		}
+	}
+	return resp, nil
+}
+
+func (s *Service) applyTombstone(ctx context.Context, raw json.RawMessage) error {
+	t, err := post.DecodeTombstone(raw)
+	if err != nil {
+		return err
+	}
+	return s.store.Delete(ctx, t)
+}
+
+// Delete sends a tombstone of p, already applied locally, to the owners of
+// every key of p. Owners it could not reach get it again at each repair pass.
+func (s *Service) Delete(ctx context.Context, p *post.Post, t *post.Tombstone) error {
+	raw, err := json.Marshal(t)
+	if err != nil {
+		return fmt.Errorf("encode tombstone: %w", err)
+	}
+	keys := Keys(p)
+	if err := s.sendTombstone(ctx, keys, raw); err != nil {
+		s.repair.queueTombstone(t.Target, pendingTombstone{raw: raw, keys: keys})
+		return err
+	}
+	return nil
+}
+
+// sendTombstone delivers a tombstone to the owners of keys.
+func (s *Service) sendTombstone(ctx context.Context, keys []string, raw json.RawMessage) error {
+	peers := map[peer.ID]bool{}
+	for _, k := range keys {
+		owners, err := s.Owners(ctx, k)
+		if err != nil {
+			return fmt.Errorf("owners of %s: %w", k, err)
+		}
+		for _, o := range owners {
+			if o != s.self {
+				peers[o] = true
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var failed []error
+	sem := make(chan struct{}, placeConcurrency)
+	for p := range peers {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(p peer.ID) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var resp storeResponse
+			err := s.call(ctx, p, StoreProtocol(s.cfg.Network), "store", &storeRequest{Tombstones: []json.RawMessage{raw}}, &resp)
+			if err == nil && (len(resp.Tombstones) != 1 || resp.Tombstones[0] != "") {
+				err = fmt.Errorf("owner %s refused the tombstone: %v", p, resp.Tombstones)
+			}
+			if err != nil {
+				mu.Lock()
+				failed = append(failed, err)
+				mu.Unlock()
+			}
+		}(p)
+	}
+	wg.Wait()
+	if len(failed) > 0 {
+		return fmt.Errorf("tombstone reached %d of %d owners: %w", len(peers)-len(failed), len(peers), errors.Join(failed...))
+	}
+	return nil
+}

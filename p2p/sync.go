@@ -1,0 +1,169 @@
+package p2p
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// handleSync serves the sync protocol: compare key digests, or report which
+// of a key's posts this node lacks.
+func (s *Service) handleSync(st network.Stream) {
+	var req syncRequest
+	s.serve(st, "sync", s.syncLimits, &req, func(ctx context.Context, from peer.ID) (any, error) {
+		return s.answerSync(ctx, &req)
+	}, func(string) {})
+}
+
+func (s *Service) answerSync(ctx context.Context, req *syncRequest) (*syncResponse, error) {
+	resp := &syncResponse{}
+	for _, d := range req.Digests {
+		if _, err := ParseKey(d.Key); err != nil {
+			continue
+		}
+		if n, dg := s.hold.Digest(d.Key); n != d.Count || dg != d.Digest {
+			resp.Differ = append(resp.Differ, Digest{Key: d.Key, Count: n, Digest: dg})
+		}
+	}
+	for _, l := range req.Lists {
+		key, err := ParseKey(l.Key)
+		if err != nil {
+			continue
+		}
+		mine, err := s.idsUnder(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		have := make(map[string]bool, len(mine))
+		for _, id := range mine {
+			have[id] = true
+		}
+		var missing []string
+		for _, id := range l.IDs {
+			if have[id] {
+				continue
+			}
+			if t, err := s.store.Tombstone(id); err == nil {
+				raw, _ := json.Marshal(t)
+				resp.Deleted = append(resp.Deleted, raw)
+				continue
+			}
+			missing = append(missing, id)
+		}
+		if len(missing) > 0 {
+			resp.Missing = append(resp.Missing, KeyIDs{Key: l.Key, IDs: missing})
+		}
+	}
+	return resp, nil
+}
+
+// idsUnder lists, sorted, the IDs of the posts this node holds under key.
+func (s *Service) idsUnder(ctx context.Context, k Key) ([]string, error) {
+	ids, err := s.store.IDsWithTerm(ctx, k.Field(), k.Value)
+	if err != nil {
+		return nil, err
+	}
+	out := ids[:0]
+	for _, id := range ids {
+		if k.Matches(id) {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Missing asks owner which of the listed IDs it lacks under each key, in as
+// few requests as the bounds allow. Tombstones the owner knows are applied
+// locally and the posts left out.
+func (s *Service) Missing(ctx context.Context, owner peer.ID, lists []KeyIDs) ([]KeyIDs, error) {
+	var out []KeyIDs
+	var batch []KeyIDs
+	n := 0
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		var resp syncResponse
+		if err := s.call(ctx, owner, SyncProtocol(s.cfg.Network), "sync", &syncRequest{Lists: batch}, &resp); err != nil {
+			return err
+		}
+		for _, raw := range resp.Deleted {
+			if err := s.applyTombstone(ctx, raw); err != nil {
+				s.log.Debug("tombstone from a peer does not apply", "owner", owner, "err", err)
+			}
+		}
+		out = append(out, resp.Missing...)
+		batch, n = nil, 0
+		return nil
+	}
+	for _, l := range lists {
+		for start := 0; start < len(l.IDs); start += MaxIDsPerSync {
+			part := l.IDs[start:min(start+MaxIDsPerSync, len(l.IDs))]
+			if n+len(part) > MaxIDsPerSync {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+			batch = append(batch, KeyIDs{Key: l.Key, IDs: part})
+			n += len(part)
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Differ sends digests to p and returns p's own digests of the keys that
+// differ.
+func (s *Service) Differ(ctx context.Context, p peer.ID, digests []Digest) ([]Digest, error) {
+	var out []Digest
+	for start := 0; start < len(digests); start += MaxDigestsPerSync {
+		part := digests[start:min(start+MaxDigestsPerSync, len(digests))]
+		var resp syncResponse
+		if err := s.call(ctx, p, SyncProtocol(s.cfg.Network), "sync", &syncRequest{Digests: part}, &resp); err != nil {
+			return nil, fmt.Errorf("compare %d digests: %w", len(part), err)
+		}
+		out = append(out, resp.Differ...)
+	}
+	return out, nil
+}
+
+// HeldUnder lists, sorted, the IDs of the posts this node holds under key.
+func (s *Service) HeldUnder(ctx context.Context, key string) ([]string, error) {
+	k, err := ParseKey(key)
+	if err != nil {
+		return nil, err
+	}
+	return s.idsUnder(ctx, k)
+}
+
+// LocalDigest is this node's digest of key.
+func (s *Service) LocalDigest(key string) Digest {
+	n, d := s.hold.Digest(key)
+	return Digest{Key: key, Count: n, Digest: d}
+}
+
+// DigestOf computes the digest of a set of post IDs under key, as an owner
+// holding exactly those posts would report it.
+func DigestOf(key string, ids []string) Digest {
+	var acc [32]byte
+	n := 0
+	for _, id := range ids {
+		var b [32]byte
+		if _, err := hex.Decode(b[:], []byte(id)); err != nil {
+			continue
+		}
+		n++
+		for i := range acc {
+			acc[i] ^= b[i]
+		}
+	}
+	return Digest{Key: key, Count: n, Digest: hex.EncodeToString(acc[:])}
+}

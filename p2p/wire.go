@@ -1,0 +1,148 @@
+package p2p
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/libp2p/go-msgio"
+)
+
+// Messages of the store and sync protocols. Each stream carries one request
+// and one response, each a uvarint length prefix and a JSON body of at most
+// MaxMessageSize bytes.
+
+// storeRequest asks an owner to store posts under keys and to apply
+// tombstones.
+type storeRequest struct {
+	Posts      []storeItem       `json:"posts,omitempty"`
+	Tombstones []json.RawMessage `json:"tombstones,omitempty"`
+}
+
+// storeItem is one signed post (its canonical JSON) and the keys the sender
+// places it under at this owner.
+type storeItem struct {
+	Post json.RawMessage `json:"post"`
+	Keys []string        `json:"keys"`
+}
+
+// storeResponse answers a storeRequest item by item, in order.
+type storeResponse struct {
+	Posts      []storeResult `json:"posts"`
+	Tombstones []string      `json:"tombstones"` // "" when applied, else why not
+}
+
+// storeResult is the owner's answer for one post: Error when it refused the
+// post; otherwise every key but BadKeys is acknowledged. Deleted carries the
+// tombstone of a post its author deleted, so the sender can apply it too.
+type storeResult struct {
+	Error   string          `json:"error,omitempty"`
+	BadKeys []string        `json:"bad_keys,omitempty"`
+	Deleted json.RawMessage `json:"deleted,omitempty"`
+}
+
+// syncRequest is one step of repair: either a batch of key digests to
+// compare, or the IDs the sender holds under some keys.
+type syncRequest struct {
+	Digests []Digest `json:"digests,omitempty"`
+	Lists   []KeyIDs `json:"lists,omitempty"`
+}
+
+// Digest summarizes the posts a node holds under a key.
+type Digest struct {
+	Key    string `json:"k"`
+	Count  int    `json:"n"`
+	Digest string `json:"d"` // hex of the XOR of the post IDs' bytes
+}
+
+// KeyIDs is a list of post IDs under one key.
+type KeyIDs struct {
+	Key string   `json:"k"`
+	IDs []string `json:"ids"`
+}
+
+// syncResponse answers a syncRequest: the responder's own digests of the
+// keys whose digests differ, or, per key, the IDs it lacks, and the
+// tombstones of those it knows are deleted.
+type syncResponse struct {
+	Differ  []Digest          `json:"differ,omitempty"`
+	Missing []KeyIDs          `json:"missing,omitempty"`
+	Deleted []json.RawMessage `json:"deleted,omitempty"`
+}
+
+// ErrMessageTooLarge is returned for a message over MaxMessageSize.
+var ErrMessageTooLarge = errors.New("message too large")
+
+// writeMessage writes v as one length-prefixed JSON message.
+func writeMessage(w io.Writer, v any) (int, error) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return 0, fmt.Errorf("encode message: %w", err)
+	}
+	if len(body) > MaxMessageSize {
+		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(body), MaxMessageSize)
+	}
+	if err := msgio.NewVarintWriter(w).WriteMsg(body); err != nil {
+		return 0, fmt.Errorf("write message: %w", err)
+	}
+	return len(body), nil
+}
+
+// readMessage reads one length-prefixed JSON message of at most
+// MaxMessageSize bytes into v.
+func readMessage(r io.Reader, v any) (int, error) {
+	rd := msgio.NewVarintReaderSize(r, MaxMessageSize)
+	body, err := rd.ReadMsg()
+	if err != nil {
+		if errors.Is(err, msgio.ErrMsgTooLarge) {
+			return 0, fmt.Errorf("%w (limit %d)", ErrMessageTooLarge, MaxMessageSize)
+		}
+		return 0, fmt.Errorf("read message: %w", err)
+	}
+	defer rd.ReleaseMsg(body)
+	if err := decodeMessage(body, v); err != nil {
+		return len(body), err
+	}
+	return len(body), nil
+}
+
+// decodeMessage decodes and bounds one message body. It is the entry point
+// of every byte a peer sends on murmur's own protocols (see the fuzz test).
+func decodeMessage(body []byte, v any) error {
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("decode message: %w", err)
+	}
+	switch m := v.(type) {
+	case *storeRequest:
+		if len(m.Posts) > MaxPostsPerStore {
+			return fmt.Errorf("store request with %d posts, limit %d", len(m.Posts), MaxPostsPerStore)
+		}
+		if len(m.Tombstones) > MaxPostsPerStore {
+			return fmt.Errorf("store request with %d tombstones, limit %d", len(m.Tombstones), MaxPostsPerStore)
+		}
+		for i, it := range m.Posts {
+			if len(it.Keys) == 0 || len(it.Keys) > MaxKeysPerPost {
+				return fmt.Errorf("store request item %d has %d keys; want 1 to %d", i, len(it.Keys), MaxKeysPerPost)
+			}
+		}
+	case *syncRequest:
+		if len(m.Digests) > MaxDigestsPerSync {
+			return fmt.Errorf("sync request with %d digests, limit %d", len(m.Digests), MaxDigestsPerSync)
+		}
+		ids := 0
+		for _, l := range m.Lists {
+			ids += len(l.IDs)
+		}
+		if ids > MaxIDsPerSync || len(m.Lists) > MaxIDsPerSync {
+			return fmt.Errorf("sync request with %d IDs in %d lists, limit %d", ids, len(m.Lists), MaxIDsPerSync)
+		}
+		if (len(m.Digests) > 0) == (len(m.Lists) > 0) {
+			return errors.New("sync request must carry either digests or ID lists")
+		}
+	case *storeResponse, *syncResponse:
+	default:
+		return fmt.Errorf("decode message: unknown type %T", v)
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+// Package testnet starts networks of real murmur nodes on 127.0.0.1 for
+// tests and benchmarks: N nodes in one process, each with its own data
+// directory, libp2p host and API port, joined through the first node, on a
+// network name of their own so parallel tests never mix. Nodes can be
+// killed, restarted and added while the network runs.
+package testnet
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/node"
+)
+
+// Options configure a test network. Zero values are the defaults.
+type Options struct {
+	// Replicas and WriteQuorum default to the network's defaults (3, 2).
+	Replicas, WriteQuorum int
+	// Logger defaults to a logger that discards everything below errors.
+	Logger *slog.Logger
+}
+
+// Net is a running test network.
+type Net struct {
+	tb    testing.TB
+	name  string
+	opts  Options
+	dir   string
+	mu    sync.Mutex
+	Nodes []*Node
+}
+
+// Node is one node of a test network.
+type Node struct {
+	*node.Node
+	// Index is the node's position in Net.Nodes.
+	Index int
+	// Dir is the node's data directory; it outlives Kill, for Restart.
+	Dir string
+	// API talks to the node over HTTP.
+	API *api.Client
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Start starts n nodes and waits until every routing table holds every
+// other node. The network stops when the test ends.
+func Start(tb testing.TB, n int, opts Options) *Net {
+	tb.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	net := &Net{tb: tb, name: "test-" + hex.EncodeToString(b[:]), opts: opts, dir: tb.TempDir()}
+	tb.Cleanup(net.Close)
+	for i := 0; i < n; i++ {
+		net.Add()
+	}
+	net.WaitRouting(30 * time.Second)
+	return net
+}
+
+// Name is the network's name.
+func (net *Net) Name() string { return net.name }
+
+// Add starts one more node, joined through the first live node.
+func (net *Net) Add() *Node {
+	net.tb.Helper()
+	net.mu.Lock()
+	i := len(net.Nodes)
+	nd := &Node{Index: i, Dir: filepath.Join(net.dir, fmt.Sprintf("node%d", i))}
+	net.Nodes = append(net.Nodes, nd)
+	net.mu.Unlock()
+	net.start(nd)
+	return nd
+}
+
+func (net *Net) bootstrap(except *Node) []string {
+	for _, other := range net.Nodes {
+		if other != except && other.Alive() {
+			return other.Net().Addrs()
+		}
+	}
+	return nil
+}
+
+func (net *Net) start(nd *Node) {
+	net.tb.Helper()
+	n, err := node.New(node.Config{
+		DataDir: nd.Dir,
+		APIAddr: "127.0.0.1:0",
+		Logger:  net.opts.Logger.With("node", nd.Index),
+		Network: node.NetworkConfig{
+			Name:        net.name,
+			Listen:      []string{"/ip4/127.0.0.1/tcp/0"},
+			Bootstrap:   net.bootstrap(nd),
+			Replicas:    net.opts.Replicas,
+			WriteQuorum: net.opts.WriteQuorum,
+		},
+	})
+	if err != nil {
+		net.tb.Fatalf("start node %d: %v", nd.Index, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	nd.Node, nd.cancel, nd.done = n, cancel, make(chan error, 1)
+	nd.API = api.NewClient(n.APIAddr())
+	go func() { nd.done <- n.Run(ctx) }()
+	net.waitFor(fmt.Sprintf("node %d ready", nd.Index), 30*time.Second, n.Ready)
+}
+
+// Alive reports whether the node runs.
+func (nd *Node) Alive() bool { return nd.cancel != nil }
+
+// Kill stops a node at once: its host goes away without handing anything
+// over, and what it had acknowledged stays on its disk.
+func (net *Net) Kill(i int) {
+	net.tb.Helper()
+	nd := net.Nodes[i]
+	if !nd.Alive() {
+		return
+	}
+	nd.cancel()
+	if err := <-nd.done; err != nil {
+		net.tb.Errorf("node %d stopped with: %v", i, err)
+	}
+	nd.cancel = nil
+}
+
+// Restart starts a killed node again on its data directory.
+func (net *Net) Restart(i int) *Node {
+	net.tb.Helper()
+	nd := net.Nodes[i]
+	if nd.Alive() {
+		net.Kill(i)
+	}
+	net.start(nd)
+	return nd
+}
+
+// Alive returns the running nodes.
+func (net *Net) Alive() []*Node {
+	var out []*Node
+	for _, nd := range net.Nodes {
+		if nd.Alive() {
+			out = append(out, nd)
+		}
+	}
+	return out
+}
+
+// WaitRouting waits until every live node's routing table holds every other
+// live node, and refreshes the tables that lag.
+func (net *Net) WaitRouting(timeout time.Duration) {
+	net.tb.Helper()
+	var lastRefresh time.Time
+	net.waitFor("routing tables complete", timeout, func() bool {
+		alive := net.Alive()
+		ok := true
+		for _, nd := range alive {
+			if nd.Net().RoutingTableSize() < len(alive)-1 {
+				ok = false
+				if time.Since(lastRefresh) > 2*time.Second {
+					nd.Net().RefreshRouting()
+				}
+			}
+		}
+		if !ok && time.Since(lastRefresh) > 2*time.Second {
+			lastRefresh = time.Now()
+		}
+		return ok
+	})
+}
+
+// WaitFor polls cond every 50 ms until it holds or timeout passes, then
+// fails the test naming what it waited for.
+func (net *Net) WaitFor(what string, timeout time.Duration, cond func() bool) {
+	net.tb.Helper()
+	net.waitFor(what, timeout, cond)
+}
+
+func (net *Net) waitFor(what string, timeout time.Duration, cond func() bool) {
+	net.tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			net.tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Close stops every node.
+func (net *Net) Close() {
+	for i := range net.Nodes {
+		net.Kill(i)
+	}
+}
