@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // running is a node started by a test, reached over HTTP only.
@@ -191,6 +193,12 @@ func TestNodeEndToEnd(t *testing.T) {
 		{"@alice", sorted(golang)},
 		{"example.org", sorted(lazy)},
 		{"quick -fox", sorted(lazy)},
+		{`quick -"lazy dog"`, sorted(lazy)},
+		{"quick -(fox OR plan)", nil},
+		{"(fox OR fuchs) -lang:de", sorted(fox)},
+		{"#golang @alice", sorted(golang)},
+		{"@bob", nil},
+		{"alice", nil}, // a mention is not the word
 		{"fox OR fuchs", sorted(fox, fuchs)},
 		{"über", sorted(fuchs)},
 		{"lang:de", sorted(fuchs)},
@@ -219,6 +227,30 @@ func TestNodeEndToEnd(t *testing.T) {
 	m := res.Hits[0].Matches[0]
 	if got := res.Hits[0].Text[m[0]:m[1]]; !strings.Contains(strings.ToLower(got), "golang") {
 		t.Errorf("highlight marks %q", got)
+	}
+
+	// Every hit carries its signature: a reader can check it, and a hit
+	// altered on the way (text, ID or signature) fails the check.
+	for _, h := range n.search(t, url.Values{"q": {"quick OR fuchs OR tides"}, "limit": {"100"}}).Hits {
+		p := h.Post()
+		if err := p.Verify(time.Now()); err != nil {
+			t.Fatalf("hit %s does not verify: %v", h.ID, err)
+		}
+		text := *p
+		text.Text += "!"
+		id := *p
+		id.ID = strings.Repeat("0", 64)
+		sig := *p
+		sig.Sig = append([]byte(nil), p.Sig...)
+		sig.Sig[0] ^= 1
+		for _, c := range []struct {
+			name string
+			p    *post.Post
+		}{{"text", &text}, {"ID", &id}, {"signature", &sig}} {
+			if err := c.p.Verify(time.Now()); !errors.Is(err, post.ErrBadID) && !errors.Is(err, post.ErrBadSignature) {
+				t.Errorf("hit %s with its %s altered: Verify says %v, want a bad ID or signature", h.ID, c.name, err)
+			}
+		}
 	}
 
 	// Paging walks every match exactly once, in both orders.
@@ -274,6 +306,7 @@ func TestNodeEndToEnd(t *testing.T) {
 		{"POST", "/api/v1/posts", `{"text":""}`, 400, "empty"},
 		{"POST", "/api/v1/posts", `{"text":"   "}`, 400, "empty"},
 		{"POST", "/api/v1/posts", `{"text":"` + strings.Repeat("a", 1001) + `"}`, 400, "1000"},
+		{"POST", "/api/v1/posts", `{"text":"overlongmarker ` + strings.Repeat("ü", 986) + `"}`, 400, "1001"},
 		{"POST", "/api/v1/posts", "{\"text\":\"bad \xff utf8\"}", 400, "UTF-8"},
 		{"POST", "/api/v1/posts", `{"text":`, 400, "JSON"},
 		{"POST", "/api/v1/posts", `{"text":"x","colour":"red"}`, 400, "colour"},
@@ -298,23 +331,39 @@ func TestNodeEndToEnd(t *testing.T) {
 			t.Errorf("%s %s %.40q: got %d %s, want %d mentioning %q", b.method, b.path, b.body, code, msg, b.code, b.says)
 		}
 	}
+	if got := n.ids(t, "overlongmarker"); len(got) != 0 {
+		t.Errorf("a refused text is searchable: %v", got)
+	}
+	// Exactly 1,000 characters is allowed, however many bytes they take.
+	longest := n.post(t, "longestmarker "+strings.Repeat("ü", 986), "")
+	if got := n.ids(t, "longestmarker"); !slices.Equal(got, []string{longest}) {
+		t.Errorf("a post of 1,000 characters: search finds %v, want %s", got, longest)
+	}
+	if code, msg := n.call(t, "DELETE", "/api/v1/posts/"+longest, nil, nil); code != 200 {
+		t.Fatalf("delete: %d %s", code, msg)
+	}
 	// A cursor from another query is refused.
 	page := n.search(t, url.Values{"q": {"paging"}, "limit": {"5"}})
 	if code, msg := n.call(t, "GET", "/api/v1/search?"+url.Values{"q": {"quick"}, "cursor": {page.NextCursor}}.Encode(), nil, nil); code != 400 {
 		t.Errorf("foreign cursor: %d %s", code, msg)
 	}
 	// An import with bad lines keeps the good ones and says why each bad one failed.
-	mixed := "{\"text\":\"good line one\"}\n\n{\"text\":\"\"}\nnot json\n{\"text\":\"bad \xff\"}\n{\"text\":\"good line two\",\"created_at\":\"yesterday\"}\n{\"text\":\"good line three\"}\n"
+	mixed := "{\"text\":\"good line one\"}\n\n{\"text\":\"\"}\nnot json\n{\"text\":\"bad \xff\"}\n{\"text\":\"good line two badmarker\",\"created_at\":\"yesterday\"}\n{\"text\":\"good line three\"}\n" +
+		`{"text":"badmarker ` + strings.Repeat("x", 1000) + `"}` + "\n" +
+		`{"text":"badmarker","lang":"not a language"}` + "\n"
 	if code, msg := n.call(t, "POST", "/api/v1/import", []byte(mixed), &ir); code != 200 {
 		t.Fatalf("mixed import: %d %s", code, msg)
 	}
-	if ir.Accepted != 2 || ir.Rejected != 4 || len(ir.Errors) != 4 {
+	if ir.Accepted != 2 || ir.Rejected != 6 || len(ir.Errors) != 6 {
 		t.Fatalf("mixed import: %+v", ir)
 	}
-	for i, line := range []int{3, 4, 5, 6} {
+	for i, line := range []int{3, 4, 5, 6, 8, 9} {
 		if ir.Errors[i].Line != line {
 			t.Errorf("rejected line %d reported as %d (%s)", line, ir.Errors[i].Line, ir.Errors[i].Error)
 		}
+	}
+	if got := n.ids(t, "badmarker"); len(got) != 0 {
+		t.Errorf("refused import lines are searchable: %v", got)
 	}
 	if after := n.postCount(t); after != before+2 {
 		t.Fatalf("bad input changed the store: %d posts before, %d after (2 good lines)", before, after)
