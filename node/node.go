@@ -74,7 +74,7 @@ type Node struct {
 	// stopProcessMetrics, if set, shuts down the process-wide libp2p and
 	// kad-dht instruments this node owns.
 	stopProcessMetrics func(context.Context) error
-	crawler  *crawl.Crawler // nil unless Config.Crawl
+	crawler            *crawl.Crawler // nil unless Config.Crawl
 }
 
 // New opens (or creates) the node's data directory, key and index, and binds
