@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -144,7 +145,10 @@ func TestIndexLifecycle(t *testing.T) {
 	if err != nil || got.Text != "bulk 7" || got.Author != big[7].Author {
 		t.Fatalf("Get = %+v, %v", got, err)
 	}
-	if _, err := ix.Get(ctx, "00"+big[7].ID[2:]); !errors.Is(err, index.ErrNotFound) {
+	// An ID one hex digit away from a stored one (never the same ID).
+	missing := []byte(big[7].ID)
+	missing[0] = "1032547698badcfe"[strings.IndexByte("0123456789abcdef", missing[0])]
+	if _, err := ix.Get(ctx, string(missing)); !errors.Is(err, index.ErrNotFound) {
 		t.Fatalf("Get(missing) err = %v, want ErrNotFound", err)
 	}
 
