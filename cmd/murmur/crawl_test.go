@@ -1,13 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl/crawltest"
 )
 
@@ -19,33 +17,7 @@ func TestCrawlCLI(t *testing.T) {
 	srv.Set("/feed", crawltest.Doc{ContentType: "application/rss+xml", Body: crawltest.RSS("cli", "en", es), ETag: `"v1"`})
 	feed := srv.URL + "/feed"
 
-	node := murmurCmd(context.Background(), "node", "--data", t.TempDir(), "--api", "127.0.0.1:0", "--log-level", "warn", "--crawl", "--crawl-allow-private")
-	stderr, err := node.StderrPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := node.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = node.Process.Kill()
-		_ = node.Wait()
-	})
-	addrc := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if m := apiLine.FindStringSubmatch(sc.Text()); m != nil {
-				addrc <- m[1]
-			}
-		}
-	}()
-	var addr string
-	select {
-	case addr = <-addrc:
-	case <-time.After(20 * time.Second):
-		t.Fatal("node did not start")
-	}
+	_, addr := startNodeProcess(t, t.TempDir(), "--crawl", "--crawl-allow-private")
 	run := func(wantOK bool, args ...string) string {
 		t.Helper()
 		cmd := murmurCmd(context.Background(), append([]string{"crawl", "--api", addr}, args...)...)
@@ -55,14 +27,8 @@ func TestCrawlCLI(t *testing.T) {
 		}
 		return string(outb)
 	}
-	c := api.NewClient(addr)
-	deadline := time.Now().Add(10 * time.Second)
-	for _, err := c.Status(context.Background()); err != nil; _, err = c.Status(context.Background()) {
-		if time.Now().After(deadline) {
-			t.Fatalf("node never answered: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+
+	deadline := time.Now().Add(20 * time.Second)
 
 	if out := run(true, "add", feed); !strings.Contains(out, "added "+feed) {
 		t.Fatalf("add: %s", out)
@@ -76,7 +42,7 @@ func TestCrawlCLI(t *testing.T) {
 			}
 			break
 		}
-		if time.Now().After(deadline.Add(10 * time.Second)) {
+		if time.Now().After(deadline) {
 			t.Fatalf("source never fetched: %s", out)
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -47,11 +47,12 @@ var nodeSeq atomic.Int64
 
 var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+)/`)
 
-// startNodeProcess runs `murmur node` in a child process and returns its API
-// address once it answers /readyz.
-func startNodeProcess(t *testing.T, dir string) (*exec.Cmd, string) {
+// startNodeProcess runs `murmur node` with extra flags in a child process and
+// returns its API address once it answers.
+func startNodeProcess(t *testing.T, dir string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
-	cmd := murmurCmd(context.Background(), "node", "--data", dir, "--api", "127.0.0.1:0", "--log-level", "warn")
+	args := append([]string{"node", "--data", dir, "--api", "127.0.0.1:0", "--log-level", "warn"}, extra...)
+	cmd := murmurCmd(context.Background(), args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
