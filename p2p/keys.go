@@ -66,12 +66,6 @@ func IsHot(term string) bool {
 	return hotTerms[term]
 }
 
-// HotTermCount is the number of hot terms (a protocol constant that tests pin).
-func HotTermCount() int {
-	hotOnce.Do(loadHotTerms)
-	return len(hotTerms)
-}
-
 // shardOf is the shard of a post in a split key.
 func shardOf(id string) string {
 	if id == "" {

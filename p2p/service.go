@@ -274,14 +274,6 @@ func (s *Service) KeysOwned() int { return s.repair.owned() }
 // bootstrap peers (always true for a node started without any).
 func (s *Service) Joined() bool { return s.joined.Load() }
 
-// Connect dials a peer and waits until it is in the routing table or ctx ends.
-func (s *Service) Connect(ctx context.Context, ai peer.AddrInfo) error {
-	if err := s.host.Connect(ctx, ai); err != nil {
-		return fmt.Errorf("connect to %s: %w", ai.ID, err)
-	}
-	return nil
-}
-
 // RefreshRouting asks the DHT to refresh its routing table in the
 // background (tests use it to speed up convergence).
 func (s *Service) RefreshRouting() {
