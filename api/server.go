@@ -253,9 +253,10 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		req.Limit = n
 	}
 	switch scope := q.Get("scope"); scope {
-	case "", "local":
+	case "", query.ScopeNetwork, query.ScopeLocal:
+		req.Scope = scope
 	default:
-		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope %q is unknown; use local", scope))
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope %q is unknown; use network or local", scope))
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), SearchTimeout)
@@ -268,10 +269,12 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	out := SearchResponse{
 		Hits:       make([]Hit, 0, len(res.Hits)),
 		Total:      res.Total,
-		Shards:     Shards{Asked: 1, Answered: 1},
+		Partial:    res.Partial,
+		BestEffort: res.BestEffort,
+		Shards:     Shards{Asked: res.Shards.Asked, Answered: res.Shards.Answered, Failed: res.Shards.Failed},
 		TookMS:     res.Took.Milliseconds(),
 		NextCursor: res.NextCursor,
-		Scope:      "local",
+		Scope:      res.Scope,
 	}
 	for _, hit := range res.Hits {
 		p := hit.Post

@@ -81,9 +81,13 @@ type Shards struct {
 
 // SearchResponse is the body of GET /api/v1/search.
 type SearchResponse struct {
-	Hits       []Hit  `json:"hits"`
-	Total      uint64 `json:"total"`
-	Partial    bool   `json:"partial"`
+	Hits    []Hit  `json:"hits"`
+	Total   uint64 `json:"total"`
+	Partial bool   `json:"partial"`
+	// BestEffort marks a query the network cannot route (a lone prefix,
+	// wildcard, negation, language or date): a bounded number of peers
+	// answered it, so matches may be missing and Total is a lower bound.
+	BestEffort bool   `json:"best_effort,omitempty"`
 	Shards     Shards `json:"shards"`
 	TookMS     int64  `json:"took_ms"`
 	NextCursor string `json:"next_cursor,omitempty"`

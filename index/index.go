@@ -46,7 +46,9 @@ const (
 const (
 	keyAnalyzer      = "murmur:analyzer"
 	tombstonePrefix  = "murmur:tomb:"
-	analyzerVersionS = "1"
+	// analyzerVersionS versions the analyzer and the schema of the index on
+	// disk: "2" added FieldShard.
+	analyzerVersionS = "2"
 )
 
 // Config says where an index lives and how it batches writes.
@@ -297,7 +299,7 @@ func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 			} else if id != nil {
 				continue // already stored: posts are immutable
 			}
-			doc, err := document(p)
+			doc, err := DocumentOf(p)
 			if err != nil {
 				r.errs[i] = err
 				continue
@@ -318,7 +320,16 @@ func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 	return stored, nil
 }
 
-func document(p *post.Post) (*Document, error) {
+// ShardOf is the shard of a post ID in split keys: its first hex digit.
+func ShardOf(id string) string {
+	if id == "" {
+		return "0"
+	}
+	return id[:1]
+}
+
+// DocumentOf is what the index stores for p.
+func DocumentOf(p *post.Post) (*Document, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode post: %w", err)
@@ -330,6 +341,7 @@ func document(p *post.Post) (*Document, error) {
 		Lang:      p.Lang,
 		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano),
 		ReplyTo:   p.ReplyTo,
+		Shard:     ShardOf(p.ID),
 		Post:      string(raw),
 	}, nil
 }

@@ -23,6 +23,10 @@ const (
 	FieldCreatedAt = "created_at"
 	// FieldReplyTo is the ID of the post this one answers.
 	FieldReplyTo = "reply_to"
+	// FieldShard is the first hex digit of the post ID: the shard of a split
+	// key (a hot term, an author, a label) that the post falls in, so an
+	// owner can answer for one shard of its index.
+	FieldShard = "shard"
 	// FieldPost is the JSON encoding of the signed post, stored and not
 	// indexed: searches return it so callers can verify every hit.
 	FieldPost = "post"
@@ -36,6 +40,7 @@ type Document struct {
 	Lang      string `json:"lang,omitempty"`
 	CreatedAt string `json:"created_at"` // RFC 3339 with milliseconds
 	ReplyTo   string `json:"reply_to,omitempty"`
+	Shard     string `json:"shard"`
 	Post      string `json:"post"`
 }
 
@@ -78,6 +83,7 @@ func NewMapping() mapping.IndexMapping {
 	doc.AddFieldMappingsAt(FieldLang, kw(true))
 	doc.AddFieldMappingsAt(FieldCreatedAt, created)
 	doc.AddFieldMappingsAt(FieldReplyTo, kw(false))
+	doc.AddFieldMappingsAt(FieldShard, kw(false))
 	doc.AddFieldMappingsAt(FieldPost, stored)
 
 	m := bleve.NewIndexMapping()

@@ -75,6 +75,7 @@ func (n *Node) startNetwork() error {
 		Holdings:    n.holdings,
 		Metrics:     n.metrics,
 		Logger:      n.log,
+		Searcher:    n.serveSearch,
 	}
 	if nc.ProcessMetrics {
 		reg, stop, err := n.metrics.ProcessWide()

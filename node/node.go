@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,6 @@ import (
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
-	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/web"
 )
 
@@ -70,6 +70,9 @@ type Node struct {
 	ready    atomic.Bool
 
 	holdings *p2p.Holdings
+
+	countsMu sync.Mutex
+	counts   map[string]countEntry // key counts (document frequencies) learned from owners
 	net      *p2p.Service
 	// stopProcessMetrics, if set, shuts down the process-wide libp2p and
 	// kad-dht instruments this node owns.
@@ -302,24 +305,6 @@ func (n *Node) Delete(ctx context.Context, id string) (*post.Tombstone, error) {
 		n.log.Warn("tombstone not yet at every owner", "id", id, "err", err)
 	}
 	return t, nil
-}
-
-// Search runs a query on the local index.
-func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, error) {
-	start := time.Now()
-	res, err := query.Run(ctx, n.index, req)
-	outcome := "ok"
-	var syn *query.SyntaxError
-	var bad *query.RequestError
-	switch {
-	case errors.As(err, &syn) || errors.As(err, &bad):
-		outcome = "bad_request"
-	case err != nil:
-		outcome = "error"
-	}
-	n.metrics.SearchRequests.WithLabelValues(outcome).Inc()
-	n.metrics.SearchSeconds.WithLabelValues("local").Observe(time.Since(start).Seconds())
-	return res, err
 }
 
 // Status reports the node's identity and holdings. The network fields stay

@@ -67,5 +67,16 @@ func SyncProtocol(network string) protocol.ID {
 	return protocol.ID(fmt.Sprintf("/murmur/%s/sync/%s", network, ProtocolVersion))
 }
 
+// SearchProtocol is the ID of the search protocol of a network.
+func SearchProtocol(network string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/murmur/%s/search/%s", network, ProtocolVersion))
+}
+
+// StatsProtocol is the ID of the stats protocol of a network: key counts
+// and collection statistics for global ranking.
+func StatsProtocol(network string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/murmur/%s/stats/%s", network, ProtocolVersion))
+}
+
 // MDNSService is the mDNS service name of a network.
 func MDNSService(network string) string { return "murmur-" + network }

@@ -38,6 +38,10 @@ const (
 	ClassLabel  = "l"
 )
 
+// maxHotTerms bounds the hot terms a peer may list: the stop lists hold
+// fewer than 2,000 words.
+const maxHotTerms = 4000
+
 var hotLists = []string{"stop_en", "stop_de", "stop_es", "stop_fr", "stop_it", "stop_pt", "stop_ru", "stop_cs"}
 
 var (
@@ -67,12 +71,7 @@ func IsHot(term string) bool {
 }
 
 // shardOf is the shard of a post in a split key.
-func shardOf(id string) string {
-	if id == "" {
-		return "0"
-	}
-	return id[:1]
-}
+func shardOf(id string) string { return index.ShardOf(id) }
 
 // TermKey is the key a post with the given ID is stored under for term.
 func TermKey(term, id string) string {

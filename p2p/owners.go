@@ -137,6 +137,20 @@ func closest(ms []member, target kb.ID, n int) []peer.ID {
 	return out
 }
 
+// kbKey is the keyspace position of a key.
+func kbKey(key string) kb.ID { return kb.ConvertKey(key) }
+
+// closer reports whether a is closer to target than b by XOR distance.
+func closer(a, b, target kb.ID) bool {
+	for i := range target {
+		da, db := a[i]^target[i], b[i]^target[i]
+		if da != db {
+			return da < db
+		}
+	}
+	return false
+}
+
 // ownersFingerprint identifies an owner set, for repair's bookkeeping.
 func ownersFingerprint(owners []peer.ID) uint64 {
 	h := sha256.New()

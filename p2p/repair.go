@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -33,10 +35,26 @@ type repairer struct {
 	tombstones map[string]pendingTombstone // target -> tombstone still to deliver
 	ownedKeys  int
 	lastFull   time.Time
+	// settleUntil is when the node's view of the owners counts as settled:
+	// unset while the membership changed after the last repair pass began,
+	// else a margin after that pass, for the other nodes' passes.
+	settleUntil atomic.Int64
+}
+
+// settleMargin is how long after its own repair pass a node still expects
+// other nodes' passes to be handing posts to new owners.
+const settleMargin = 10 * time.Second
+
+// Settling reports whether owners may still be missing posts because the
+// membership changed recently: queriers then ask two owners of each key.
+func (s *Service) Settling() bool {
+	return time.Now().UnixNano() < s.repair.settleUntil.Load()
 }
 
 func newRepairer(s *Service) *repairer {
-	return &repairer{s: s, synced: map[string]uint64{}, dirty: map[string]bool{}, tombstones: map[string]pendingTombstone{}, lastFull: time.Now()}
+	r := &repairer{s: s, synced: map[string]uint64{}, dirty: map[string]bool{}, tombstones: map[string]pendingTombstone{}, lastFull: time.Now()}
+	r.settleUntil.Store(math.MaxInt64)
+	return r
 }
 
 func (r *repairer) markDirty(keys []string) {
@@ -78,6 +96,7 @@ func (r *repairer) loop(ctx context.Context) {
 			lastFP = fp
 			changedAt = time.Now()
 			pending = true
+			r.settleUntil.Store(math.MaxInt64)
 		}
 		now := time.Now()
 		if now.Sub(r.lastFull) > r.s.cfg.FullSyncInterval {
@@ -99,6 +118,8 @@ func (r *repairer) loop(ctx context.Context) {
 			r.s.log.Warn("repair pass incomplete", "err", err)
 			pending = true // the next tick after the interval retries
 			lastPass = now
+		} else if err == nil && r.s.owners.refresh() == lastFP {
+			r.settleUntil.Store(time.Now().Add(settleMargin).UnixNano())
 		}
 	}
 }

@@ -43,7 +43,7 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 // serve runs one inbound request: it enforces the peer's rate, the
 // concurrency bound and the deadline, reads the request, and writes what
 // handle returns. outcome records the result for metrics.
-func (s *Service) serve(st network.Stream, name string, lim *peerLimiter, req any, handle func(ctx context.Context, from peer.ID) (any, error), outcome func(string)) {
+func (s *Service) serve(st network.Stream, name string, lim *peerLimiter, slots chan struct{}, req any, handle func(ctx context.Context, from peer.ID) (any, error), outcome func(string)) {
 	from := st.Conn().RemotePeer()
 	_ = st.Scope().SetService("murmur-" + name)
 	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
@@ -55,8 +55,8 @@ func (s *Service) serve(st network.Stream, name string, lim *peerLimiter, req an
 	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
 	defer cancel()
 	select {
-	case s.handlers <- struct{}{}:
-		defer func() { <-s.handlers }()
+	case slots <- struct{}{}:
+		defer func() { <-slots }()
 	case <-ctx.Done():
 		outcome("error")
 		st.Reset()

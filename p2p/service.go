@@ -72,6 +72,9 @@ type Config struct {
 	// peer came or went (default 1 minute); FullSyncInterval how often it
 	// compares every key again (default 10 minutes).
 	RepairInterval, FullSyncInterval time.Duration
+	// Searcher runs searches that peers ask of this node; nil means the node
+	// answers none.
+	Searcher Searcher
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -88,9 +91,13 @@ type Service struct {
 	store Store
 	hold  *Holdings
 
-	storeLimits *peerLimiter
-	syncLimits  *peerLimiter
-	handlers    chan struct{} // semaphore of inbound handlers
+	storeLimits  *peerLimiter
+	syncLimits   *peerLimiter
+	searchLimits *peerLimiter
+	statsLimits  *peerLimiter
+	handlers     chan struct{} // semaphore of inbound store, sync and stats handlers
+	searchSlots  chan struct{} // semaphore of inbound searches
+	summaries    summaryCache
 
 	owners  *ownerCache
 	repair  *repairer
@@ -138,11 +145,14 @@ func New(cfg Config) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
-		storeLimits: newPeerLimiter(PeerRequestRate, PeerRequestBurst),
-		syncLimits:  newPeerLimiter(PeerRequestRate, PeerRequestBurst),
-		handlers:    make(chan struct{}, MaxConcurrentHandlers),
-		trigger:     make(chan struct{}, 1),
-		ctx:         ctx, cancel: cancel,
+		storeLimits:  newPeerLimiter(PeerRequestRate, PeerRequestBurst),
+		syncLimits:   newPeerLimiter(PeerRequestRate, PeerRequestBurst),
+		searchLimits: newPeerLimiter(PeerRequestRate, PeerRequestBurst),
+		statsLimits:  newPeerLimiter(PeerRequestRate, PeerRequestBurst),
+		handlers:     make(chan struct{}, MaxConcurrentHandlers),
+		searchSlots:  make(chan struct{}, MaxConcurrentSearches),
+		trigger:      make(chan struct{}, 1),
+		ctx:          ctx, cancel: cancel,
 	}
 	s.dht, err = dht.New(h,
 		dht.ProtocolPrefix(ProtocolPrefix(cfg.Network)),
@@ -160,6 +170,8 @@ func New(cfg Config) (*Service, error) {
 	s.repair = newRepairer(s)
 	h.SetStreamHandler(StoreProtocol(cfg.Network), s.handleStore)
 	h.SetStreamHandler(SyncProtocol(cfg.Network), s.handleSync)
+	h.SetStreamHandler(SearchProtocol(cfg.Network), s.handleSearch)
+	h.SetStreamHandler(StatsProtocol(cfg.Network), s.handleStats)
 
 	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
 	if err != nil {

@@ -221,7 +221,7 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 // and applies tombstones.
 func (s *Service) handleStore(st network.Stream) {
 	var req storeRequest
-	s.serve(st, "store", s.storeLimits, &req, func(ctx context.Context, from peer.ID) (any, error) {
+	s.serve(st, "store", s.storeLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
 		return s.applyStore(ctx, &req)
 	}, func(outcome string) {
 		if s.cfg.Metrics != nil {

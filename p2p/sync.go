@@ -15,7 +15,7 @@ import (
 // of a key's posts this node lacks.
 func (s *Service) handleSync(st network.Stream) {
 	var req syncRequest
-	s.serve(st, "sync", s.syncLimits, &req, func(ctx context.Context, from peer.ID) (any, error) {
+	s.serve(st, "sync", s.syncLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
 		return s.answerSync(ctx, &req)
 	}, func(string) {})
 }

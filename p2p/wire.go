@@ -140,6 +140,23 @@ func decodeMessage(body []byte, v any) error {
 		if (len(m.Digests) > 0) == (len(m.Lists) > 0) {
 			return errors.New("sync request must carry either digests or ID lists")
 		}
+	case *SearchRequest:
+		return checkSearchRequest(m)
+	case *SearchResponse:
+		if len(m.Hits) > MaxSearchSize {
+			return fmt.Errorf("search answer with %d hits, limit %d", len(m.Hits), MaxSearchSize)
+		}
+	case *statsRequest:
+		if len(m.Keys) > MaxStatsTerms {
+			return fmt.Errorf("stats request with %d keys, limit %d", len(m.Keys), MaxStatsTerms)
+		}
+	case *statsResponse:
+		if len(m.Counts) > MaxStatsTerms {
+			return fmt.Errorf("stats answer with %d counts, limit %d", len(m.Counts), MaxStatsTerms)
+		}
+		if m.Summary != nil && len(m.Summary.Hot) > maxHotTerms {
+			return fmt.Errorf("stats answer with %d hot terms, limit %d", len(m.Summary.Hot), maxHotTerms)
+		}
 	case *storeResponse, *syncResponse:
 	default:
 		return fmt.Errorf("decode message: unknown type %T", v)

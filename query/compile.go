@@ -3,6 +3,7 @@ package query
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
 
@@ -12,6 +13,12 @@ import (
 // Compile turns a syntax tree from Parse into a bleve query over the index
 // schema. A tree that can only exclude (a bare negation) matches every
 // document but the excluded ones.
+//
+// Only terms of the text score. Clauses on other fields (lang:, from:,
+// since:, until:) that must hold are filters: they select posts without
+// changing their scores, so a shard that holds a subset of the posts ranks
+// them exactly as one index holding all of them would, given the network's
+// text statistics. A query of filters alone gives every match the score 1.
 func Compile(n Node) (bleveQuery.Query, error) {
 	if n == nil {
 		return nil, errors.New("compile query: empty tree")
@@ -20,7 +27,30 @@ func Compile(n Node) (bleveQuery.Query, error) {
 	if err != nil {
 		return nil, fmt.Errorf("compile query: %w", err)
 	}
+	if _, isAnd := n.(*And); !isAnd && !scoresText(n) {
+		if _, isNot := n.(*Not); !isNot {
+			bq := bleveQuery.NewBooleanQuery(nil, nil, nil)
+			bq.AddFilter(q)
+			return bq, nil
+		}
+	}
 	return q, nil
+}
+
+// scoresText reports whether n has a clause on the text field outside a
+// negation: only those contribute to a score.
+func scoresText(n Node) bool {
+	switch n := n.(type) {
+	case *And:
+		return slices.ContainsFunc(n.Children, scoresText)
+	case *Or:
+		return slices.ContainsFunc(n.Children, scoresText)
+	case *Term:
+		return n.Field == index.FieldText
+	case *Phrase, *Prefix, *Wildcard, *Fuzzy:
+		return true
+	}
+	return false
 }
 
 // maxCompileDepth bounds recursion over trees not built by Parse.
@@ -106,7 +136,7 @@ func compile(n Node, depth int) (bleveQuery.Query, error) {
 		if len(n.Children) == 0 {
 			return nil, errors.New("AND without children")
 		}
-		var must, mustNot []bleveQuery.Query
+		var must, mustNot, filters []bleveQuery.Query
 		for _, c := range n.Children {
 			if not, ok := c.(*Not); ok {
 				q, err := compile(not.Child, depth+1)
@@ -120,19 +150,24 @@ func compile(n Node, depth int) (bleveQuery.Query, error) {
 			if err != nil {
 				return nil, err
 			}
-			must = append(must, q)
+			if scoresText(c) {
+				must = append(must, q)
+			} else {
+				filters = append(filters, q)
+			}
 		}
-		if len(mustNot) == 0 && len(must) == 1 {
+		if len(mustNot) == 0 && len(filters) == 0 && len(must) == 1 {
 			return must[0], nil
 		}
-		if len(must) == 0 {
-			must = []bleveQuery.Query{bleveQuery.NewMatchAllQuery()}
+		bq := bleveQuery.NewBooleanQuery(must, nil, mustNot)
+		switch len(filters) {
+		case 0:
+		case 1:
+			bq.AddFilter(filters[0])
+		default:
+			bq.AddFilter(bleveQuery.NewConjunctionQuery(filters))
 		}
-		var mq []bleveQuery.Query
-		if len(mustNot) > 0 {
-			mq = mustNot
-		}
-		return bleveQuery.NewBooleanQuery(must, nil, mq), nil
+		return bq, nil
 	case nil:
 		return nil, errors.New("nil node")
 	default:

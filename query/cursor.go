@@ -7,20 +7,40 @@ import (
 	"encoding/json"
 	"strconv"
 	"time"
+
+	"github.com/murmur-p2p/murmur/index"
 )
 
 // cursorVersion versions the cursor encoding.
 const cursorVersion = 1
 
-// maxCursorBytes bounds the cursor accepted from a client.
-const maxCursorBytes = 1024
+// maxCursorBytes bounds the cursor accepted from a client: room for the
+// sort values and the statistics of MaxClauses terms.
+const maxCursorBytes = 4096
 
 // cursor is the decoded form of Result.NextCursor: the sort values of the
-// last hit returned, bound to the query and sort that produced them.
+// last hit returned, bound to the query and sort that produced them, and
+// for a network search the statistics its pages are scored with: the
+// document count, the text terms and the document frequency of each of the
+// query's positive terms, in order.
 type cursor struct {
 	V int      `json:"v"`
 	H string   `json:"h"`
 	A []string `json:"a"`
+	S []uint64 `json:"s,omitempty"`
+}
+
+// stats rebuilds the statistics of a network cursor; nil for a local one or
+// one that does not fit the query's terms.
+func (c *cursor) stats(terms []string) *index.Stats {
+	if len(c.S) != 2+len(terms) || c.S[0] == 0 || c.S[1] == 0 {
+		return nil
+	}
+	st := &index.Stats{Docs: c.S[0], TextTerms: c.S[1], DocFreq: make(map[string]uint64, len(terms))}
+	for i, t := range terms {
+		st.DocFreq[t] = c.S[2+i]
+	}
+	return st
 }
 
 // queryHash binds a cursor to the normalized query (filters included) and
@@ -30,8 +50,15 @@ func queryHash(normalized string, s Sort) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func encodeCursor(hash string, after []string) string {
-	b, err := json.Marshal(cursor{V: cursorVersion, H: hash, A: after})
+func encodeCursor(hash string, after []string, st *index.Stats, terms []string) string {
+	c := cursor{V: cursorVersion, H: hash, A: after}
+	if st != nil {
+		c.S = append(c.S, st.Docs, st.TextTerms)
+		for _, t := range terms {
+			c.S = append(c.S, st.DocFreq[t])
+		}
+	}
+	b, err := json.Marshal(c)
 	if err != nil {
 		return "" // cannot happen: strings only
 	}
@@ -40,7 +67,7 @@ func encodeCursor(hash string, after []string) string {
 
 // decodeCursor checks a client's cursor against the current query and sort
 // and returns the SearchAfter values it carries.
-func decodeCursor(s, hash string, sort Sort) ([]string, error) {
+func decodeCursor(s, hash string, sort Sort) (*cursor, error) {
 	if len(s) > maxCursorBytes {
 		return nil, &RequestError{Msg: "cursor is not valid: too long"}
 	}
@@ -66,5 +93,5 @@ func decodeCursor(s, hash string, sort Sort) ([]string, error) {
 			return nil, &RequestError{Msg: "cursor is not valid"}
 		}
 	}
-	return c.A, nil
+	return &c, nil
 }

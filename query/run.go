@@ -4,12 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
+	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
@@ -25,6 +28,14 @@ const (
 	SortLatest Sort = "latest"
 )
 
+// Scopes of a search.
+const (
+	// ScopeNetwork searches the whole network: the default.
+	ScopeNetwork = "network"
+	// ScopeLocal searches the node's own index only.
+	ScopeLocal = "local"
+)
+
 // Limits on the number of hits per page.
 const (
 	// DefaultLimit is the page size when a request gives none.
@@ -37,6 +48,8 @@ const (
 // size, the cursor of the previous page, and filters that act as the lang:,
 // since: and until: clauses of the query.
 type Request struct {
+	// Scope is ScopeNetwork (the default) or ScopeLocal.
+	Scope  string
 	Q      string
 	Sort   Sort
 	Limit  int
@@ -63,14 +76,35 @@ type Span struct{ Start, End int }
 
 // Hit is one verified post that matched.
 type Hit struct {
-	Post    *post.Post
-	Score   float64
+	Post *post.Post
+	// Raw is the post's stored encoding, as it was signed.
+	Raw   string
+	Score float64
+	// Sort holds the values the hit sorts by, as search-after takes them.
+	Sort    []string
 	Matches []Span
+}
+
+// ShardCounts says how many shards of the network's index a search asked,
+// how many answered and how many failed (no owner answered).
+type ShardCounts struct {
+	Asked, Answered, Failed int
 }
 
 // Result is one page of search results.
 type Result struct {
-	Hits []Hit
+	// Shards and Partial describe a network search: Partial is set when a
+	// shard failed, so matches may be missing. A local search asks one
+	// shard, the node's own index.
+	Shards  ShardCounts
+	Partial bool
+	// BestEffort marks a query the network cannot route (no term, author or
+	// label that every match holds): it was asked of a bounded number of
+	// peers, and may miss matches that none of them holds.
+	BestEffort bool
+	// Scope is "network" or "local".
+	Scope string
+	Hits  []Hit
 	// Total is the number of matching documents in the index.
 	Total uint64
 	// NextCursor fetches the next page; empty on the last page.
@@ -82,27 +116,41 @@ type Result struct {
 	Dropped int
 }
 
-// plan is a validated request.
-type plan struct {
-	node  Node
-	sort  Sort
-	limit int
-	after []string
+// Prepared is a validated request: the query with its filters, the order,
+// the page size and where the cursor resumes.
+type Prepared struct {
+	// Node is the parsed query with the request's filters joined in.
+	Node Node
+	// Sort is the order; never empty.
+	Sort Sort
+	// Limit is the page size.
+	Limit int
+	// After holds the sort values of the last hit of the previous page, or
+	// nil on the first page.
+	After []string
+	// Stats are the network statistics the previous page was scored with
+	// (nil for a local cursor); a network search keeps them for every page
+	// so that scores, and so the cursor, stay consistent.
+	Stats *index.Stats
+
+	hash string
 }
 
-func prepare(req Request) (*plan, error) {
-	p := &plan{sort: req.Sort, limit: req.Limit}
-	switch p.sort {
+// Prepare validates req. Bad query text yields a *SyntaxError, other bad
+// parameters a *RequestError.
+func Prepare(req Request) (*Prepared, error) {
+	p := &Prepared{Sort: req.Sort, Limit: req.Limit}
+	switch p.Sort {
 	case "":
-		p.sort = SortTop
+		p.Sort = SortTop
 	case SortTop, SortLatest:
 	default:
 		return nil, &RequestError{Msg: fmt.Sprintf("sort %q is unknown; use top or latest", string(req.Sort))}
 	}
 	switch {
-	case p.limit == 0:
-		p.limit = DefaultLimit
-	case p.limit < 0 || p.limit > MaxLimit:
+	case p.Limit == 0:
+		p.Limit = DefaultLimit
+	case p.Limit < 0 || p.Limit > MaxLimit:
 		return nil, &RequestError{Msg: fmt.Sprintf("limit %d is out of range; use 1 to %d", req.Limit, MaxLimit)}
 	}
 	n, err := Parse(req.Q)
@@ -127,33 +175,79 @@ func prepare(req Request) (*plan, error) {
 		}
 		children = append(children, fn)
 	}
-	p.node = makeAnd(children)
+	p.Node = makeAnd(children)
+	p.hash = queryHash(p.Node.String(), p.Sort)
 	if req.Cursor != "" {
-		p.after, err = decodeCursor(req.Cursor, queryHash(p.node.String(), p.sort), p.sort)
+		c, err := decodeCursor(req.Cursor, p.hash, p.Sort)
 		if err != nil {
 			return nil, err
 		}
+		p.After = c.A
+		p.Stats = c.stats(PositiveTerms(p.Node))
 	}
 	return p, nil
 }
 
-// Run validates req, searches s and verifies every hit's stored post. Bad
-// query text yields a *SyntaxError, other bad parameters a *RequestError.
-func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
-	start := time.Now()
-	p, err := prepare(req)
+// Domain restricts a search to the posts of one shard of the network's
+// index: those whose Field holds Value and, when Shard is set, whose ID
+// starts with it.
+type Domain struct {
+	Field, Value, Shard string
+}
+
+func (d Domain) query() bleveQuery.Query {
+	q := bleveQuery.NewTermQuery(d.Value)
+	q.SetField(d.Field)
+	if d.Shard == "" {
+		return q
+	}
+	s := bleveQuery.NewTermQuery(d.Shard)
+	s.SetField(index.FieldShard)
+	return bleveQuery.NewConjunctionQuery([]bleveQuery.Query{q, s})
+}
+
+// Contains reports whether p falls in the domain.
+func (d Domain) Contains(p *post.Post) bool {
+	if d.Shard != "" && index.ShardOf(p.ID) != d.Shard {
+		return false
+	}
+	switch d.Field {
+	case index.FieldText:
+		return slices.Contains(index.Terms(p.Text), d.Value)
+	case index.FieldAuthor:
+		return p.Author == d.Value
+	case index.FieldLabel:
+		return strings.ToLower(p.Label) == d.Value
+	}
+	return false
+}
+
+// SearchRequest returns the bleve request for size hits after p.After,
+// restricted to domains[i] and to none of domains[:i], so that the domains
+// of one plan share out the matches without overlap. With no domains it
+// searches the whole index.
+func (p *Prepared) SearchRequest(domains []Domain, i, size int) (*bleve.SearchRequest, error) {
+	q, err := Compile(p.Node)
 	if err != nil {
 		return nil, err
 	}
-	q, err := Compile(p.node)
-	if err != nil {
-		return nil, err
+	if len(domains) > 0 {
+		if i < 0 || i >= len(domains) {
+			return nil, fmt.Errorf("domain %d of %d", i, len(domains))
+		}
+		var not []bleveQuery.Query
+		for _, d := range domains[:i] {
+			not = append(not, d.query())
+		}
+		filter := bleveQuery.NewBooleanQuery([]bleveQuery.Query{domains[i].query()}, nil, not)
+		bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
+		bq.AddFilter(filter)
+		q = bq
 	}
-	// One hit more than the page tells whether another page follows.
-	sr := bleve.NewSearchRequestOptions(q, p.limit+1, 0, false)
+	sr := bleve.NewSearchRequestOptions(q, size, 0, false)
 	sr.Fields = []string{index.FieldPost}
 	sr.IncludeLocations = true
-	if p.sort == SortLatest {
+	if p.Sort == SortLatest {
 		sr.SortByCustom(search.SortOrder{
 			&search.SortField{Field: index.FieldCreatedAt, Type: search.SortFieldAsDate, Mode: search.SortFieldDefault, Missing: search.SortFieldMissingLast, Desc: true},
 			&search.SortDocID{},
@@ -161,40 +255,112 @@ func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
 	} else {
 		sr.SortBy([]string{"-_score", "_id"})
 	}
-	if p.after != nil {
-		sr.SetSearchAfter(p.after)
+	if p.After != nil {
+		sr.SetSearchAfter(p.After)
+	}
+	return sr, nil
+}
+
+// Run validates req, searches s and verifies every hit's stored post. Bad
+// query text yields a *SyntaxError, other bad parameters a *RequestError.
+func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
+	start := time.Now()
+	p, err := Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	// One hit more than the page tells whether another page follows.
+	sr, err := p.SearchRequest(nil, 0, p.Limit+1)
+	if err != nil {
+		return nil, err
 	}
 	res, err := s.Search(ctx, sr)
 	if err != nil {
 		return nil, fmt.Errorf("search %q: %w", req.Q, err)
 	}
-	out := &Result{Total: res.Total}
+	out := &Result{Total: res.Total, Scope: ScopeLocal, Shards: ShardCounts{Asked: 1, Answered: 1}}
 	hits := res.Hits
-	if len(hits) > p.limit {
-		hits = hits[:p.limit]
+	if len(hits) > p.Limit {
+		hits = hits[:p.Limit]
 		last := hits[len(hits)-1]
-		after, err := sortValues(p.sort, last)
+		after, err := sortValues(p.Sort, last)
 		if err != nil {
 			return nil, err
 		}
-		out.NextCursor = encodeCursor(queryHash(p.node.String(), p.sort), after)
+		out.NextCursor = encodeCursor(p.hash, after, nil, nil)
 	}
 	now := time.Now()
 	for _, h := range hits {
-		raw, ok := h.Fields[index.FieldPost].(string)
-		if !ok {
-			out.Dropped++
-			continue
-		}
-		pp, err := post.Decode([]byte(raw), now)
+		hit, err := HitOf(p.Sort, h, now)
 		if err != nil {
 			out.Dropped++
 			continue
 		}
-		out.Hits = append(out.Hits, Hit{Post: pp, Score: h.Score, Matches: spans(h, len(pp.Text))})
+		out.Hits = append(out.Hits, *hit)
 	}
 	out.Took = time.Since(start)
 	return out, nil
+}
+
+// RawHit is a hit as an owner sends it to a querier: the stored post
+// undecoded (the querier verifies it), the score, the sort values and the
+// matched spans.
+func RawHit(s Sort, h *search.DocumentMatch) (raw string, score float64, sortVals []string, matches []Span, err error) {
+	raw, ok := h.Fields[index.FieldPost].(string)
+	if !ok {
+		return "", 0, nil, nil, fmt.Errorf("hit %s has no stored post", h.ID)
+	}
+	after, err := sortValues(s, h)
+	if err != nil {
+		return "", 0, nil, nil, err
+	}
+	return raw, h.Score, after, spans(h, len(raw)), nil
+}
+
+// CheckHit turns a hit a peer sent into a Hit: it verifies the post's
+// signature and ID and checks that the sort values belong to it. Whether
+// the post matches the query is checked by Matching.
+func CheckHit(s Sort, raw []byte, score float64, sortVals []string, matches []Span, now time.Time) (*Hit, error) {
+	pp, err := post.Decode(raw, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(sortVals) != 2 || sortVals[1] != pp.ID {
+		return nil, fmt.Errorf("hit %s: sort values do not name it", pp.ID)
+	}
+	if s == SortLatest {
+		t, err := time.Parse(time.RFC3339Nano, sortVals[0])
+		if err != nil || !t.Equal(pp.CreatedAt.Truncate(time.Millisecond)) && !t.Equal(pp.CreatedAt) {
+			return nil, fmt.Errorf("hit %s: sort time is not its creation time", pp.ID)
+		}
+	} else if f, err := strconv.ParseFloat(sortVals[0], 64); err != nil || f != score {
+		return nil, fmt.Errorf("hit %s: sort value is not its score", pp.ID)
+	}
+	var ok []Span
+	for _, m := range matches {
+		if m.Start >= 0 && m.End > m.Start && m.End <= len(pp.Text) {
+			ok = append(ok, m)
+		}
+	}
+	return &Hit{Post: pp, Raw: string(raw), Score: score, Sort: sortVals, Matches: ok}, nil
+}
+
+// HitOf decodes and verifies the stored post of a bleve hit and keeps its
+// score, sort values and matched spans.
+func HitOf(s Sort, h *search.DocumentMatch, now time.Time) (*Hit, error) {
+	raw, ok := h.Fields[index.FieldPost].(string)
+	if !ok {
+		return nil, fmt.Errorf("hit %s has no stored post", h.ID)
+	}
+	pp, err := post.Decode([]byte(raw), now)
+	if err != nil {
+		return nil, fmt.Errorf("hit %s: %w", h.ID, err)
+	}
+	after, err := sortValues(s, h)
+	if err != nil {
+		return nil, err
+	}
+	return &Hit{Post: pp, Raw: raw, Score: h.Score, Sort: after, Matches: spans(h, len(pp.Text))}, nil
 }
 
 // sortValues returns the SearchAfter values that resume after hit.

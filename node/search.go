@@ -1,0 +1,452 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// Bounds of a network search.
+const (
+	// fallbackPeers bounds the peers a query the network cannot route is
+	// asked of.
+	fallbackPeers = 16
+	// maxParallelShards bounds the shards asked at once.
+	maxParallelShards = 16
+	// maxRefills bounds the extra rounds a page may take when a shard's
+	// answer had hits that failed verification.
+	maxRefills = 3
+	// countTTL is how long the count of a key (a term's document
+	// frequency) is reused.
+	countTTL = time.Minute
+	// maxCachedCounts bounds the count cache.
+	maxCachedCounts = 100_000
+)
+
+// Search runs a query on the whole network, or on the local index when
+// req.Scope is query.ScopeLocal.
+func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, error) {
+	start := time.Now()
+	scope := req.Scope
+	if scope == "" {
+		scope = query.ScopeNetwork
+	}
+	var res *query.Result
+	var err error
+	switch scope {
+	case query.ScopeLocal:
+		res, err = query.Run(ctx, n.index, req)
+	case query.ScopeNetwork:
+		res, err = n.searchNetwork(ctx, req)
+	default:
+		err = &query.RequestError{Msg: fmt.Sprintf("scope %q is unknown; use network or local", scope)}
+	}
+	outcome := "ok"
+	var syn *query.SyntaxError
+	var bad *query.RequestError
+	switch {
+	case errors.As(err, &syn) || errors.As(err, &bad):
+		outcome = "bad_request"
+	case err != nil:
+		outcome = "error"
+	}
+	n.metrics.SearchRequests.WithLabelValues(outcome).Inc()
+	n.metrics.SearchSeconds.WithLabelValues(scope).Observe(time.Since(start).Seconds())
+	if res != nil {
+		res.Took = time.Since(start)
+	}
+	return res, err
+}
+
+// searchNetwork plans the query, asks the owner of each key of the plan for
+// its shard of the matches, scored with the network's statistics, and
+// merges the answers into one page.
+func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Result, error) {
+	if n.net == nil {
+		return query.Run(ctx, n.index, req)
+	}
+	phase := time.Now()
+	p, err := query.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	st := p.Stats
+	if st == nil {
+		st = n.networkStats(ctx, query.PositiveTerms(p.Node))
+	}
+	leaves, routable := query.Plan(p.Node, n.leafCost)
+	var keys []string
+	for _, l := range leaves {
+		keys = append(keys, leafKeys(l)...)
+	}
+	if len(keys) > p2p.MaxSearchKeys {
+		routable = false
+	}
+	n.observePhase(metrics.PhasePlan, phase)
+
+	wire := p2p.SearchRequest{
+		Query: req.Q, Lang: req.Lang, Since: req.Since, Until: req.Until,
+		Sort: string(p.Sort), Size: p.Limit + 1, After: p.After, Stats: st,
+	}
+	if !routable {
+		return n.searchBestEffort(ctx, p, wire)
+	}
+	domains := make([]query.Domain, len(keys))
+	for i, k := range keys {
+		pk, err := p2p.ParseKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("plan key %q: %w", k, err)
+		}
+		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
+	}
+	wire.Keys = keys
+
+	phase = time.Now()
+	answers := make([]*query.ShardAnswer, len(keys))
+	failed := make([]bool, len(keys))
+	asked := map[string]bool{}
+	var mu sync.Mutex
+	// While the membership settles, a new owner may lack some of a key's
+	// posts: ask two owners and take the union.
+	replicas := 1
+	if n.net.Settling() {
+		replicas = 2
+	}
+	ask := func(i int, after []string) {
+		r := wire
+		r.Index = i
+		r.After = after
+		resps, from, err := n.net.SearchKeyN(ctx, keys[i], &r, replicas)
+		mu.Lock()
+		defer mu.Unlock()
+		for _, f := range from {
+			asked[f.String()] = true
+		}
+		if err != nil {
+			n.log.Debug("shard failed", "key", keys[i], "err", err)
+			failed[i] = true
+			return
+		}
+		a := answers[i]
+		if a == nil {
+			a = &query.ShardAnswer{}
+			answers[i] = a
+		}
+		a.More = false
+		var last *query.Hit
+		for _, resp := range resps {
+			n.cacheCount(keys[i], resp.Count)
+			a.Total = max(a.Total, resp.Total)
+			var l *query.Hit
+			a.Hits = append(a.Hits, n.checkHits(p, resp.Hits, &domains[i], &l)...)
+			if len(resp.Hits) >= r.Size {
+				a.More = true
+				// Nothing unseen comes before the earlier of the full
+				// answers' last hits.
+				if l != nil && (last == nil || query.Less(p.Sort, l, last)) {
+					last = l
+				}
+			}
+		}
+		a.Last = last
+	}
+	all := make([]int, len(keys))
+	for i := range all {
+		all[i] = i
+	}
+	n.forEach(all, func(i int) { ask(i, p.After) })
+	n.observePhase(metrics.PhaseFanout, phase)
+
+	phase = time.Now()
+	if err := n.dropUnmatched(ctx, p, answers); err != nil {
+		return nil, err
+	}
+	res, complete := p.Merge(answers, st)
+	for round := 0; round < maxRefills; round++ {
+		var again []int
+		for i, ok := range complete {
+			if !ok && !failed[i] && answers[i] != nil && answers[i].Last != nil {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		n.forEach(again, func(i int) { ask(i, answers[i].Last.Sort) })
+		if err := n.dropUnmatched(ctx, p, answers); err != nil {
+			return nil, err
+		}
+		res, complete = p.Merge(answers, st)
+	}
+	n.observePhase(metrics.PhaseMerge, phase)
+
+	res.Scope = query.ScopeNetwork
+	res.Shards.Asked = len(keys)
+	for _, f := range failed {
+		if f {
+			res.Shards.Failed++
+		}
+	}
+	res.Shards.Answered = res.Shards.Asked - res.Shards.Failed
+	res.Partial = res.Shards.Failed > 0
+	n.observeQuery(len(asked), res.Shards.Failed, res.Partial)
+	return res, nil
+}
+
+// searchBestEffort asks a bounded number of peers to search their whole
+// index, for a query with no key every match holds.
+func (n *Node) searchBestEffort(ctx context.Context, p *query.Prepared, wire p2p.SearchRequest) (*query.Result, error) {
+	phase := time.Now()
+	resps, asked, failed := n.net.SearchPeers(ctx, fallbackPeers, &wire)
+	n.observePhase(metrics.PhaseFanout, phase)
+	phase = time.Now()
+	answers := make([]*query.ShardAnswer, 0, len(resps))
+	var total uint64
+	for _, r := range resps {
+		a := &query.ShardAnswer{More: len(r.Hits) >= wire.Size}
+		a.Hits = n.checkHits(p, r.Hits, nil, &a.Last)
+		total = max(total, r.Total)
+		answers = append(answers, a)
+	}
+	if err := n.dropUnmatched(ctx, p, answers); err != nil {
+		return nil, err
+	}
+	res, _ := p.Merge(answers, wire.Stats)
+	// The peers' matches overlap: the largest count is a lower bound.
+	res.Total = max(total, uint64(len(res.Hits)))
+	res.Scope = query.ScopeNetwork
+	res.BestEffort = true
+	res.Shards = query.ShardCounts{Asked: asked, Answered: asked - failed, Failed: failed}
+	res.Partial = failed > 0
+	n.observePhase(metrics.PhaseMerge, phase)
+	n.observeQuery(asked, failed, res.Partial)
+	return res, nil
+}
+
+// checkHits verifies the hits a shard sent: signature and ID, sort values,
+// and the shard's domain. last receives the last hit as sent, verified or
+// not, for paging on.
+func (n *Node) checkHits(p *query.Prepared, hits []p2p.SearchHit, d *query.Domain, last **query.Hit) []query.Hit {
+	now := n.cfg.Now()
+	var out []query.Hit
+	for _, h := range hits {
+		spans := make([]query.Span, len(h.Spans))
+		for i, s := range h.Spans {
+			spans[i] = query.Span{Start: s[0], End: s[1]}
+		}
+		hit, err := query.CheckHit(p.Sort, h.Post, h.Score, h.Sort, spans, now)
+		if err != nil {
+			n.log.Debug("dropped a hit that does not verify", "err", err)
+			continue
+		}
+		*last = hit
+		if d != nil && !d.Contains(hit.Post) {
+			n.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
+			continue
+		}
+		out = append(out, *hit)
+	}
+	return out
+}
+
+// dropUnmatched removes hits that do not match the query, checked against
+// the posts themselves.
+func (n *Node) dropUnmatched(ctx context.Context, p *query.Prepared, answers []*query.ShardAnswer) error {
+	var posts []*post.Post
+	for _, a := range answers {
+		if a == nil {
+			continue
+		}
+		for _, h := range a.Hits {
+			posts = append(posts, h.Post)
+		}
+	}
+	ok, err := p.Matching(ctx, posts)
+	if err != nil {
+		return err
+	}
+	for _, a := range answers {
+		if a == nil {
+			continue
+		}
+		kept := a.Hits[:0]
+		for _, h := range a.Hits {
+			if ok[h.Post.ID] {
+				kept = append(kept, h)
+			} else {
+				n.log.Debug("dropped a hit that does not match the query", "id", h.Post.ID)
+			}
+		}
+		a.Hits = kept
+	}
+	return nil
+}
+
+// forEach runs fn for each index, at most maxParallelShards at a time.
+func (n *Node) forEach(is []int, fn func(int)) {
+	sem := make(chan struct{}, maxParallelShards)
+	var wg sync.WaitGroup
+	for _, i := range is {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			fn(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// serveSearch answers a peer's search on the local index: the query
+// restricted to one shard of the plan, scored with the statistics sent.
+func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.SearchResponse, error) {
+	p, err := query.Prepare(query.Request{Q: r.Query, Sort: query.Sort(r.Sort), Lang: r.Lang, Since: r.Since, Until: r.Until, Limit: 1})
+	if err != nil {
+		return nil, err
+	}
+	p.After = r.After
+	domains := make([]query.Domain, len(r.Keys))
+	for i, k := range r.Keys {
+		pk, err := p2p.ParseKey(k)
+		if err != nil {
+			return nil, err
+		}
+		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
+	}
+	sr, err := p.SearchRequest(domains, r.Index, r.Size)
+	if err != nil {
+		return nil, err
+	}
+	st := r.Stats
+	if st != nil && (st.Docs == 0 || st.TextTerms == 0) {
+		st = nil
+	}
+	res, err := n.index.SearchWithStats(ctx, sr, st)
+	if err != nil {
+		return nil, err
+	}
+	out := &p2p.SearchResponse{Total: res.Total, Hits: make([]p2p.SearchHit, 0, len(res.Hits))}
+	for _, h := range res.Hits {
+		raw, score, sortVals, spans, err := query.RawHit(p.Sort, h)
+		if err != nil {
+			continue
+		}
+		sh := p2p.SearchHit{Post: []byte(raw), Score: score, Sort: sortVals}
+		for _, s := range spans {
+			sh.Spans = append(sh.Spans, [2]int{s.Start, s.End})
+		}
+		out.Hits = append(out.Hits, sh)
+	}
+	return out, nil
+}
+
+// leafKeys are the keys a leaf of a plan is stored under.
+func leafKeys(l query.Leaf) []string {
+	switch l.Field {
+	case index.FieldAuthor:
+		return p2p.AuthorKeys(l.Value)
+	case index.FieldLabel:
+		return p2p.LabelKeys(l.Value)
+	default:
+		return p2p.TermKeys(l.Value)
+	}
+}
+
+// leafCost prices asking a leaf's owners: the posts they would search, from
+// the cached counts, plus a fixed price per key (a key is an owner to ask).
+// A leaf whose counts are unknown is priced as large.
+func (n *Node) leafCost(l query.Leaf) float64 {
+	const perKey = 100
+	keys := leafKeys(l)
+	cost := float64(perKey * len(keys))
+	for _, k := range keys {
+		c, ok := n.cachedCount(k)
+		if !ok {
+			return cost + 1e12
+		}
+		cost += float64(c)
+	}
+	return cost
+}
+
+// networkStats gathers the statistics of the network that BM25 needs for
+// terms: the posts and distinct terms in the network, and each term's
+// document frequency from its owners (cached).
+func (n *Node) networkStats(ctx context.Context, terms []string) *index.Stats {
+	t := n.net.Totals(ctx)
+	if t.Posts == 0 || t.Terms == 0 {
+		return nil
+	}
+	st := &index.Stats{Docs: t.Posts, TextTerms: t.Terms, DocFreq: make(map[string]uint64, len(terms))}
+	var missing []string
+	for _, term := range terms {
+		for _, k := range p2p.TermKeys(term) {
+			if _, ok := n.cachedCount(k); !ok {
+				missing = append(missing, k)
+			}
+		}
+	}
+	if len(missing) > 0 {
+		for k, c := range n.net.KeyCounts(ctx, missing) {
+			n.cacheCount(k, c)
+		}
+	}
+	for _, term := range terms {
+		var df uint64
+		for _, k := range p2p.TermKeys(term) {
+			c, _ := n.cachedCount(k)
+			df += uint64(c)
+		}
+		st.DocFreq[term] = df
+	}
+	return st
+}
+
+type countEntry struct {
+	count   int
+	expires time.Time
+}
+
+func (n *Node) cachedCount(key string) (int, bool) {
+	n.countsMu.Lock()
+	defer n.countsMu.Unlock()
+	e, ok := n.counts[key]
+	if !ok || n.cfg.Now().After(e.expires) {
+		return 0, false
+	}
+	return e.count, true
+}
+
+func (n *Node) cacheCount(key string, c int) {
+	n.countsMu.Lock()
+	defer n.countsMu.Unlock()
+	if n.counts == nil || len(n.counts) >= maxCachedCounts {
+		n.counts = map[string]countEntry{}
+	}
+	n.counts[key] = countEntry{count: c, expires: n.cfg.Now().Add(countTTL)}
+}
+
+func (n *Node) observePhase(phase string, since time.Time) {
+	if n.metrics.QueryPhaseSeconds != nil {
+		n.metrics.QueryPhaseSeconds.WithLabelValues(phase).Observe(time.Since(since).Seconds())
+	}
+}
+
+func (n *Node) observeQuery(asked, failed int, partial bool) {
+	if n.metrics.QueryPeersAsked != nil {
+		n.metrics.QueryPeersAsked.Observe(float64(asked))
+		n.metrics.QueryPeersFailed.Observe(float64(failed))
+	}
+	if partial && n.metrics.QueryPartial != nil {
+		n.metrics.QueryPartial.Inc()
+	}
+}

@@ -1,0 +1,154 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// Less reports whether hit a comes before hit b in order s: higher score
+// (or newer post) first, then lower ID, as the index sorts.
+func Less(s Sort, a, b *Hit) bool {
+	if s == SortLatest {
+		ta, tb := sortTime(a), sortTime(b)
+		if !ta.Equal(tb) {
+			return ta.After(tb)
+		}
+	} else if a.Score != b.Score {
+		return a.Score > b.Score
+	}
+	return a.Post.ID < b.Post.ID
+}
+
+func sortTime(h *Hit) time.Time {
+	if len(h.Sort) > 0 {
+		if t, err := time.Parse(time.RFC3339Nano, h.Sort[0]); err == nil {
+			return t
+		}
+	}
+	return h.Post.CreatedAt
+}
+
+// ShardAnswer is one shard's answer to a page: hits in sort order, verified
+// and in the shard's domain, the shard's count of matches, and whether it
+// may hold more hits after the last one it returned.
+type ShardAnswer struct {
+	Hits  []Hit
+	Total uint64
+	More  bool
+	// Last is the last hit the shard returned, before any was dropped: the
+	// shard has nothing unseen before it.
+	Last *Hit
+}
+
+// Merge cuts one page from the shards' answers, which cover disjoint
+// domains: it merges their hits in order, drops repeated IDs and sets the
+// cursor, which carries st so that the next page is scored the same way.
+// complete is false when a shard that may hold more stopped before the
+// page's cut, so that some of its hits could belong to the page: the
+// caller asks that shard again from its Last hit.
+func (p *Prepared) Merge(answers []*ShardAnswer, st *index.Stats) (res *Result, complete []bool) {
+	var all []Hit
+	res = &Result{}
+	for _, a := range answers {
+		if a == nil {
+			continue
+		}
+		res.Total += a.Total
+		all = append(all, a.Hits...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return Less(p.Sort, &all[i], &all[j]) })
+	seen := make(map[string]bool, len(all))
+	page := all[:0]
+	for _, h := range all {
+		if !seen[h.Post.ID] {
+			seen[h.Post.ID] = true
+			page = append(page, h)
+		}
+	}
+	more := len(page) > p.Limit
+	if more {
+		page = page[:p.Limit]
+	}
+	// A shard that may hold more and whose last hit comes before the cut
+	// (or that returned nothing usable while others filled the page) must
+	// be asked again before this page can be trusted.
+	complete = make([]bool, len(answers))
+	for i, a := range answers {
+		complete[i] = true
+		if a == nil || !a.More || a.Last == nil {
+			continue
+		}
+		if len(page) < p.Limit || (more && Less(p.Sort, a.Last, &page[len(page)-1])) {
+			complete[i] = false
+		}
+	}
+	res.Hits = page
+	if more || anyMore(answers) && len(page) == p.Limit {
+		last := page[len(page)-1]
+		res.NextCursor = encodeCursor(p.hash, last.Sort, st, PositiveTerms(p.Node))
+	}
+	return res, complete
+}
+
+func anyMore(answers []*ShardAnswer) bool {
+	for _, a := range answers {
+		if a != nil && a.More {
+			return true
+		}
+	}
+	return false
+}
+
+// Matching returns the IDs of the posts that match the query, by indexing
+// them in a throwaway in-memory index with the same mapping and analyzer:
+// a querier checks every hit a peer sends with it.
+func (p *Prepared) Matching(ctx context.Context, posts []*post.Post) (map[string]bool, error) {
+	out := make(map[string]bool, len(posts))
+	if len(posts) == 0 {
+		return out, nil
+	}
+	mem, err := bleve.NewMemOnly(index.NewMapping())
+	if err != nil {
+		return nil, fmt.Errorf("verify hits: %w", err)
+	}
+	defer mem.Close()
+	b := mem.NewBatch()
+	ids := make([]string, 0, len(posts))
+	for _, pp := range posts {
+		doc, err := index.DocumentOf(pp)
+		if err != nil {
+			return nil, fmt.Errorf("verify hits: %w", err)
+		}
+		if err := b.Index(pp.ID, doc); err != nil {
+			return nil, fmt.Errorf("verify hits: %w", err)
+		}
+		ids = append(ids, pp.ID)
+	}
+	if err := mem.Batch(b); err != nil {
+		return nil, fmt.Errorf("verify hits: %w", err)
+	}
+	q, err := Compile(p.Node)
+	if err != nil {
+		return nil, err
+	}
+	bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
+	bq.AddFilter(bleveQuery.NewDocIDQuery(ids))
+	sr := bleve.NewSearchRequestOptions(bq, len(ids), 0, false)
+	sr.Score = bleve.ScoreNone
+	res, err := mem.SearchInContext(ctx, sr)
+	if err != nil {
+		return nil, fmt.Errorf("verify hits: %w", err)
+	}
+	for _, h := range res.Hits {
+		out[h.ID] = true
+	}
+	return out, nil
+}

@@ -1,0 +1,147 @@
+package query_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// shardWords is a small vocabulary with a Zipf-like spread, so that terms
+// have very different document frequencies.
+var shardWords = strings.Fields(`the of and to in is it that was for on are with as be at by this
+	had not but from or have an they which one you were her all she there would their we him been
+	river stone lantern harbor violet quartz meadow falcon ember cobalt thistle orchard glacier`)
+
+func shardPosts(t *testing.T, n int) []*post.Post {
+	t.Helper()
+	k, _, err := crypto.GenerateEd25519Key(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(7, 9))
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	out := make([]*post.Post, n)
+	for i := range out {
+		words := make([]string, 3+rng.IntN(20))
+		for j := range words {
+			// Zipf-ish: low indexes far more often.
+			words[j] = shardWords[int(float64(len(shardWords))*rng.Float64()*rng.Float64()*rng.Float64())]
+		}
+		p, err := post.Sign(k, post.Draft{Text: strings.Join(words, " "), Lang: "en", CreatedAt: base.Add(time.Duration(i) * time.Minute)}, base.AddDate(1, 0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = p
+	}
+	return out
+}
+
+func openWith(t *testing.T, posts []*post.Post) *index.Index {
+	t.Helper()
+	ix, err := index.Open(index.Config{Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	if _, err := ix.Put(context.Background(), posts...); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+// TestShardScoresAsOneIndex checks the heart of global ranking: an index
+// that holds only the posts with a term (one owner's shard, plus unrelated
+// posts it holds for other terms) scores them, given the whole collection's
+// statistics, exactly as one index holding every post does.
+func TestShardScoresAsOneIndex(t *testing.T) {
+	posts := shardPosts(t, 3000)
+	whole := openWith(t, posts)
+	docs, err := whole.DocCount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	terms, err := whole.TextTerms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	df := map[string]uint64{}
+	for _, p := range posts {
+		for _, term := range index.Terms(p.Text) {
+			df[term]++
+		}
+	}
+	for _, owned := range []string{"lantern", "quartz", "river", "the"} {
+		// The owner of `owned`: every post with it, and a third of the rest.
+		var shard []*post.Post
+		for i, p := range posts {
+			if slices.Contains(index.Terms(p.Text), owned) || i%3 == 0 {
+				shard = append(shard, p)
+			}
+		}
+		part := openWith(t, shard)
+		for _, q := range []string{owned, owned + " the", owned + " of river", `"the ` + owned + `"`, owned + " -and", owned + " OR quartz falcon", owned + " lang:en"} {
+			for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+				t.Run(fmt.Sprintf("%s/%s", q, s), func(t *testing.T) {
+					want, err := query.Run(context.Background(), whole, query.Request{Q: q, Sort: s, Limit: 1000})
+					if err != nil {
+						t.Fatal(err)
+					}
+					p, err := query.Prepare(query.Request{Q: q, Sort: s, Limit: 1000})
+					if err != nil {
+						t.Fatal(err)
+					}
+					st := &index.Stats{Docs: docs, TextTerms: terms, DocFreq: map[string]uint64{}}
+					for _, term := range query.PositiveTerms(p.Node) {
+						st.DocFreq[term] = df[term]
+					}
+					domains := []query.Domain{{Field: index.FieldText, Value: owned}}
+					sr, err := p.SearchRequest(domains, 0, 1000)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := part.SearchWithStats(context.Background(), sr, st)
+					if err != nil {
+						t.Fatal(err)
+					}
+					// The whole index's matches that hold the owned term.
+					var wantIDs []string
+					wantScore := map[string]float64{}
+					for _, h := range want.Hits {
+						if slices.Contains(index.Terms(h.Post.Text), owned) {
+							wantIDs = append(wantIDs, h.Post.ID)
+							wantScore[h.Post.ID] = h.Score
+						}
+					}
+					var gotIDs []string
+					for _, h := range res.Hits {
+						gotIDs = append(gotIDs, h.ID)
+						if s == query.SortTop && !close(h.Score, wantScore[h.ID]) {
+							t.Fatalf("post %s scores %v on the shard, %v in one index", h.ID, h.Score, wantScore[h.ID])
+						}
+					}
+					if !slices.Equal(gotIDs, wantIDs) {
+						t.Fatalf("shard returns %d hits, one index %d with the term; order or set differs", len(gotIDs), len(wantIDs))
+					}
+				})
+			}
+		}
+	}
+}
+
+func close(a, b float64) bool {
+	d := a - b
+	if d < 0 {
+		d = -d
+	}
+	return d <= 1e-9*max(a, b, 1)
+}
