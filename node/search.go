@@ -79,8 +79,13 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		return nil, err
 	}
 	st := p.Stats
+	rounds := 0
 	if st == nil {
-		st = n.networkStats(ctx, query.PositiveTerms(p.Node))
+		var fetched bool
+		st, fetched = n.networkStats(ctx, query.PositiveTerms(p.Node))
+		if fetched {
+			rounds++
+		}
 	}
 	leaves, routable := query.Plan(p.Node, n.leafCost)
 	var keys []string
@@ -97,7 +102,11 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		Sort: string(p.Sort), Size: p.Limit + 1, After: p.After, Stats: st,
 	}
 	if !routable {
-		return n.searchBestEffort(ctx, p, wire)
+		res, err := n.searchBestEffort(ctx, p, wire)
+		if res != nil {
+			res.RoundTrips += rounds
+		}
+		return res, err
 	}
 	domains := make([]query.Domain, len(keys))
 	for i, k := range keys {
@@ -163,6 +172,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		all[i] = i
 	}
 	n.forEach(all, func(i int) { ask(i, p.After) })
+	rounds++
 	n.observePhase(metrics.PhaseFanout, phase)
 
 	phase = time.Now()
@@ -181,6 +191,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 			break
 		}
 		n.forEach(again, func(i int) { ask(i, answers[i].Last.Sort) })
+		rounds++
 		if err := n.dropUnmatched(ctx, p, answers); err != nil {
 			return nil, err
 		}
@@ -197,6 +208,8 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	}
 	res.Shards.Answered = res.Shards.Asked - res.Shards.Failed
 	res.Partial = res.Shards.Failed > 0
+	res.RoundTrips = rounds
+	res.PeersAsked = len(asked)
 	n.observeQuery(len(asked), res.Shards.Failed, res.Partial)
 	return res, nil
 }
@@ -226,6 +239,8 @@ func (n *Node) searchBestEffort(ctx context.Context, p *query.Prepared, wire p2p
 	res.BestEffort = true
 	res.Shards = query.ShardCounts{Asked: asked, Answered: asked - failed, Failed: failed}
 	res.Partial = failed > 0
+	res.RoundTrips = 1
+	res.PeersAsked = asked
 	n.observePhase(metrics.PhaseMerge, phase)
 	n.observeQuery(asked, failed, res.Partial)
 	return res, nil
@@ -380,13 +395,15 @@ func (n *Node) leafCost(l query.Leaf) float64 {
 
 // networkStats gathers the statistics of the network that BM25 needs for
 // terms: the posts and distinct terms in the network, and each term's
-// document frequency from its owners (cached).
-func (n *Node) networkStats(ctx context.Context, terms []string) *index.Stats {
-	t := n.net.Totals(ctx)
+// document frequency from its owners (cached). fetched reports whether it
+// had to ask the network.
+func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stats, fetched bool) {
+	t, asked := n.net.Totals(ctx)
 	if t.Posts == 0 || t.Terms == 0 {
-		return nil
+		return nil, asked
 	}
-	st := &index.Stats{Docs: t.Posts, TextTerms: t.Terms, DocFreq: make(map[string]uint64, len(terms))}
+	st = &index.Stats{Docs: t.Posts, TextTerms: t.Terms, DocFreq: make(map[string]uint64, len(terms))}
+	fetched = asked
 	var missing []string
 	for _, term := range terms {
 		for _, k := range p2p.TermKeys(term) {
@@ -396,6 +413,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) *index.Stats {
 		}
 	}
 	if len(missing) > 0 {
+		fetched = true
 		for k, c := range n.net.KeyCounts(ctx, missing) {
 			n.cacheCount(k, c)
 		}
@@ -408,7 +426,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) *index.Stats {
 		}
 		st.DocFreq[term] = df
 	}
-	return st
+	return st, fetched
 }
 
 type countEntry struct {

@@ -471,15 +471,16 @@ type summaryCache struct {
 }
 
 // Totals returns the network's collection statistics, summed from every
-// node's Summary and reused for SummaryTTL. A network larger than
-// MaxSummaryPeers is sampled and the figures scaled up.
-func (s *Service) Totals(ctx context.Context) NetworkTotals {
+// node's Summary and reused for SummaryTTL; asked reports whether it asked
+// the network this time. A network larger than MaxSummaryPeers is sampled
+// and the figures scaled up.
+func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 	c := &s.summaries
 	c.mu.Lock()
 	if time.Now().Before(c.expires) {
 		t := c.totals
 		c.mu.Unlock()
-		return t
+		return t, false
 	}
 	c.mu.Unlock()
 
@@ -513,7 +514,7 @@ func (s *Service) Totals(ctx context.Context) NetworkTotals {
 		}()
 	}
 	wg.Wait()
-	t := NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
+	t = NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
 	hot := map[string]bool{}
 	for _, sm := range sums {
 		t.Posts += sm.Posts
@@ -528,7 +529,7 @@ func (s *Service) Totals(ctx context.Context) NetworkTotals {
 	c.totals = t
 	c.expires = time.Now().Add(SummaryTTL)
 	c.mu.Unlock()
-	return t
+	return t, len(peers) > 0
 }
 
 // InvalidateTotals makes the next Totals call ask the network again.

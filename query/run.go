@@ -104,7 +104,11 @@ type Result struct {
 	BestEffort bool
 	// Scope is "network" or "local".
 	Scope string
-	Hits  []Hit
+	// RoundTrips counts the sequential rounds of requests a network search
+	// made (statistics, fan-out, refills); PeersAsked the distinct peers it
+	// asked for hits, this node included when it owns a key.
+	RoundTrips, PeersAsked int
+	Hits                   []Hit
 	// Total is the number of matching documents in the index.
 	Total uint64
 	// NextCursor fetches the next page; empty on the last page.

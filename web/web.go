@@ -246,11 +246,9 @@ type searchView struct {
 	AuthorID string
 }
 
-// shardsOf says how many shards answered a search. The local search asks one
-// shard; when query.Result reports network shards, this is the one line to
-// change.
-func shardsOf(*query.Result) (partial bool, shards api.Shards) {
-	return false, api.Shards{Asked: 1, Answered: 1}
+// shardsOf says how many shards answered a search.
+func shardsOf(res *query.Result) (partial bool, shards api.Shards) {
+	return res.Partial, api.Shards{Asked: res.Shards.Asked, Answered: res.Shards.Answered, Failed: res.Shards.Failed}
 }
 
 // search runs req and fills the view; moreBase is the URL "more" extends.
