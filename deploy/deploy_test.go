@@ -58,10 +58,11 @@ var emptyOnHealthyNetwork = []string{
 	"Identify and hole punching",
 }
 
-// networkSearchLanded turns on what needs network-wide search (the partial
-// answer ratio's denominator counts network searches); it lands with the
-// search issue.
-const networkSearchLanded = false
+// networkSearchLanded turns on what needs network-wide search: the partial
+// answer ratio (its denominator counts network searches), nodes that own
+// only part of the keys (so searches reach peers), and the checks that the
+// traffic's network searches fill the search panels.
+const networkSearchLanded = true
 
 const (
 	promInstall   = "apt-get install prometheus (Debian's prometheus and promtool)"
@@ -209,6 +210,59 @@ func dashboardQueries(t *testing.T) []panelQuery {
 		t.Fatalf("dashboard has %d panel queries; expected the full dashboard", len(qs))
 	}
 	return qs
+}
+
+// rangeSelector finds the range of every range vector selector of a query.
+var rangeSelector = regexp.MustCompile(`\}?\[([^\]]*)\]`)
+
+// TestDashboardPanels checks every panel of the dashboard has what an
+// operator reads: a title, a description and a unit; and that every rate
+// uses $__rate_interval, which Grafana keeps at least four scrape intervals
+// wide whatever the zoom.
+func TestDashboardPanels(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repo, "deploy/grafana/dashboards/murmur.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Type        string `json:"type"`
+			Title       string `json:"title"`
+			Description string `json:"description"`
+			FieldConfig struct {
+				Defaults struct {
+					Unit string `json:"unit"`
+				} `json:"defaults"`
+			} `json:"fieldConfig"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("dashboard JSON: %v", err)
+	}
+	for i, p := range d.Panels {
+		if strings.TrimSpace(p.Title) == "" {
+			t.Errorf("panel %d has no title", i)
+		}
+		if p.Type == "row" {
+			continue
+		}
+		if strings.TrimSpace(p.Description) == "" {
+			t.Errorf("panel %q has no description", p.Title)
+		}
+		if p.FieldConfig.Defaults.Unit == "" {
+			t.Errorf("panel %q has no unit", p.Title)
+		}
+		for _, tg := range p.Targets {
+			for _, m := range rangeSelector.FindAllStringSubmatch(tg.Expr, -1) {
+				if m[1] != "$__rate_interval" {
+					t.Errorf("panel %q: range [%s] in %q; use [$__rate_interval]", p.Title, m[1], tg.Expr)
+				}
+			}
+		}
+	}
 }
 
 // freePort returns a TCP port free on 127.0.0.1 at the time of the call.
@@ -433,8 +487,18 @@ var grafanaVars = strings.NewReplacer(`$instance`, `.*`, `$__rate_interval`, `15
 func TestPrometheusScrapesDashboard(t *testing.T) {
 	testenv.Need(t, havePrometheus(), "prometheus", promInstall)
 	queries := dashboardQueries(t)
+	// With the default R=3, each of three nodes owns every key and answers
+	// every shard itself: no network search would reach a peer. With R=2
+	// a third of the keys live elsewhere, so searches fan out to peers and
+	// fetch term counts over the stats protocol, as on a network larger
+	// than R. W=1 keeps a busy machine's slow acknowledgement from failing
+	// a post.
+	var flags []string
+	if networkSearchLanded {
+		flags = []string{"--replicas", "2", "--write-quorum", "1"}
+	}
 	// The third node crawls a feed served here, for the crawl panels.
-	nodes := startNodes(t, 3, nil, nil, []string{"--crawl", "--crawl-allow-private"})
+	nodes := startNodes(t, 3, flags, flags, append([]string{"--crawl", "--crawl-allow-private"}, flags...))
 	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/rss+xml")
 		io.WriteString(w, testFeed)
@@ -455,7 +519,8 @@ func TestPrometheusScrapesDashboard(t *testing.T) {
 	waitFor(t, "prometheus ready", 60*time.Second, func() error { return httpOK("http://" + prom + "/-/ready") })
 
 	// Traffic for as long as the checks run, so every rate has increments
-	// in its window: posts, a refused post, searches (one malformed), an import.
+	// in its window: posts, a refused post, network searches (routed and
+	// best-effort), local searches, a malformed search, an import.
 	ctx, stopTraffic := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	trafficErr := make(chan error, len(nodes))
@@ -531,14 +596,31 @@ func TestPrometheusScrapesDashboard(t *testing.T) {
 		return nil
 	})
 	// The ingest and search panels must show the traffic, not just zeros.
-	for _, expr := range []string{
+	shown := []string{
 		`sum(rate(murmur_posts_accepted_total[15s])) > 0`,
 		`sum(rate(murmur_posts_rejected_total[15s])) > 0`,
 		`sum(rate(murmur_search_requests_total{outcome="ok"}[15s])) > 0`,
+		`sum(rate(murmur_search_requests_total{outcome="bad_request"}[15s])) > 0`,
 		`sum(murmur_index_documents) > 0`,
 		`sum(murmur_crawl_items_ingested_total) > 0`,
 		`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket[15s]))) > 0`,
-	} {
+		`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket{scope="local"}[15s]))) > 0`,
+	}
+	if networkSearchLanded {
+		shown = append(shown,
+			// Every node searches the network, and each one's searches
+			// fan out: its partial ratio is a number (0 here), not 0/0.
+			fmt.Sprintf(`count(rate(murmur_search_duration_seconds_count{scope="network"}[15s]) > 0) == %d`, len(nodes)),
+			fmt.Sprintf(`count(instance:murmur_query_partial:ratio_rate5m >= 0) == %d`, len(nodes)),
+			`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket{scope="network"}[15s]))) > 0`,
+			`count(histogram_quantile(0.5, sum by (le, phase) (rate(murmur_query_phase_duration_seconds_bucket[15s]))) > 0) == 3`,
+			`histogram_quantile(0.5, sum by (le) (rate(murmur_query_peers_asked_bucket[15s]))) > 0`,
+			`sum(rate(murmur_search_served_total{outcome="ok"}[15s])) > 0`,
+			`sum(rate(murmur_protocol_bytes_total{protocol="search"}[15s])) > 0`,
+			`sum(rate(murmur_protocol_bytes_total{protocol="stats"}[15s])) > 0`,
+		)
+	}
+	for _, expr := range shown {
 		waitFor(t, expr, 30*time.Second, func() error {
 			r, err := promQuery(prom, expr)
 			if err != nil {
@@ -574,9 +656,23 @@ const testFeed = `<?xml version="1.0" encoding="UTF-8"?>
 </channel></rss>`
 
 // traffic posts, searches and imports through one node until ctx is done.
+// Searches default to the network; some ask for a number posted a few steps
+// before, a term whose count the node has not cached: when its key lives on
+// another node, the count comes over the stats protocol, which therefore
+// carries traffic all along, not only for the first search of each term.
 func traffic(ctx context.Context, c *api.Client, node int) error {
 	tick := time.NewTicker(150 * time.Millisecond)
 	defer tick.Stop()
+	wantBad := func(err error, what string) error {
+		var apiErr *api.Error
+		if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
+			return nil
+		}
+		if err == nil {
+			return errors.New(what + " was accepted")
+		}
+		return err
+	}
 	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
@@ -584,23 +680,32 @@ func traffic(ctx context.Context, c *api.Client, node int) error {
 		case <-tick.C:
 		}
 		var err error
-		switch i % 6 {
-		case 0, 3:
+		switch i % 8 {
+		case 0, 4:
 			_, err = c.Post(ctx, api.PostRequest{Text: fmt.Sprintf("node %d says hello #murmur number %d", node, i), Lang: "en"})
 		case 1:
 			_, err = c.Search(ctx, url.Values{"q": {"#murmur hello"}, "sort": {"latest"}})
 		case 2:
 			_, err = c.Post(ctx, api.PostRequest{Text: ""})
-			var apiErr *api.Error
-			if errors.As(err, &apiErr) && apiErr.Status == http.StatusBadRequest {
-				err = nil
-			} else if err == nil {
-				err = errors.New("an empty post was accepted")
-			}
-		case 4:
-			_, err = c.Search(ctx, url.Values{"q": {"hello"}})
+			err = wantBad(err, "an empty post")
+		case 3:
+			_, err = c.Search(ctx, url.Values{"q": {fmt.Sprintf("hello %d", i-3)}})
 		case 5:
 			_, err = c.Import(ctx, strings.NewReader(fmt.Sprintf(`{"text":"imported %d on node %d","lang":"en","author":"feed"}`+"\n", i, node)))
+		case 6:
+			_, err = c.Search(ctx, url.Values{"q": {"hello"}, "scope": {"local"}})
+		case 7:
+			switch i / 8 % 3 {
+			case 0:
+				_, err = c.Search(ctx, url.Values{"q": {"hello"}})
+			case 1:
+				// A lone prefix: the network cannot route it, so a
+				// bounded number of peers answer (best effort).
+				_, err = c.Search(ctx, url.Values{"q": {"hell*"}})
+			case 2:
+				_, err = c.Search(ctx, url.Values{"q": {`"unterminated`}})
+				err = wantBad(err, "a malformed search")
+			}
 		}
 		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("node %d, step %d: %w", node, i, err)
