@@ -97,7 +97,7 @@ type Node struct {
 	// had no owner that answered).
 	QueryPartial prometheus.Counter
 	// SearchServed counts searches served to peers, by outcome (OutcomeOK,
-	// OutcomeError, OutcomeRateLimited).
+	// OutcomeError, OutcomeRateLimited, OutcomeRejected).
 	SearchServed *prometheus.CounterVec
 }
 
@@ -122,6 +122,9 @@ const (
 	ProtocolStore  = "store"
 	ProtocolSync   = "sync"
 	ProtocolSearch = "search"
+	// ProtocolStats carries key counts and collection statistics for global
+	// ranking.
+	ProtocolStats = "stats"
 	// DirectionIn and DirectionOut are the values of the direction label.
 	DirectionIn  = "in"
 	DirectionOut = "out"
@@ -231,7 +234,7 @@ func (m *Node) newNetwork() {
 		Name: "murmur_protocol_bytes_total",
 		Help: "Bytes on murmur's wire protocols, by protocol and direction.",
 	}, []string{"protocol", "direction"})
-	for _, p := range []string{ProtocolStore, ProtocolSync, ProtocolSearch} {
+	for _, p := range []string{ProtocolStore, ProtocolSync, ProtocolSearch, ProtocolStats} {
 		for _, d := range []string{DirectionIn, DirectionOut} {
 			m.ProtocolBytes.WithLabelValues(p, d)
 		}
@@ -248,10 +251,10 @@ func (m *Node) newNetwork() {
 		Name: "murmur_query_peers_asked", Help: "Peers asked by one network search.", Buckets: peerBuckets,
 	})
 	m.QueryPeersFailed = prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "murmur_query_peers_failed", Help: "Peers that failed or timed out in one network search.", Buckets: peerBuckets,
+		Name: "murmur_query_peers_failed", Help: "Shards (keys) of one network search that no owner answered, or peers that failed a best-effort one.", Buckets: peerBuckets,
 	})
 	m.QueryPartial = counter("murmur_query_partial_total", "Network searches answered partially.")
-	m.SearchServed = counterVec("murmur_search_served_total", "Searches served to peers, by outcome.", "outcome", OutcomeOK, OutcomeError, OutcomeRateLimited)
+	m.SearchServed = counterVec("murmur_search_served_total", "Searches served to peers, by outcome.", "outcome", OutcomeOK, OutcomeError, OutcomeRateLimited, OutcomeRejected)
 }
 
 // GaugeFunc registers a gauge whose value is read from f at scrape time.

@@ -45,9 +45,15 @@ func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, er
 	case query.ScopeLocal:
 		res, err = query.Run(ctx, n.index, req)
 	case query.ScopeNetwork:
-		res, err = n.searchNetwork(ctx, req)
+		if n.net == nil {
+			scope = query.ScopeLocal
+			res, err = query.Run(ctx, n.index, req)
+		} else {
+			res, err = n.searchNetwork(ctx, req)
+		}
 	default:
 		err = &query.RequestError{Msg: fmt.Sprintf("scope %q is unknown; use network or local", scope)}
+		scope = "invalid" // a bounded label value
 	}
 	outcome := "ok"
 	var syn *query.SyntaxError
@@ -70,9 +76,6 @@ func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, er
 // its shard of the matches, scored with the network's statistics, and
 // merges the answers into one page.
 func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Result, error) {
-	if n.net == nil {
-		return query.Run(ctx, n.index, req)
-	}
 	phase := time.Now()
 	p, err := query.Prepare(req)
 	if err != nil {

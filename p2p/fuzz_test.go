@@ -12,6 +12,10 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"digests":[{"k":"t/a","n":1,"d":"00"}]}`))
 	f.Add([]byte(`{"lists":[{"k":"a/x/0","ids":["ab"]}]}`))
 	f.Add([]byte(`{"tombstones":[null]}`))
+	f.Add([]byte(`{"q":"cat dog","sort":"top","size":21,"keys":["t/cat","t/the/3"],"index":1,"stats":{"docs":10,"text_terms":40,"doc_freq":{"cat":3}}}`))
+	f.Add([]byte(`{"hits":[{"post":{},"score":1.5,"sort":["1.5","ab"],"spans":[[0,3]]}],"total":1,"count":4}`))
+	f.Add([]byte(`{"keys":["t/cat"],"summary":true}`))
+	f.Add([]byte(`{"counts":[1,2],"summary":{"posts":5,"terms":9,"hot":["the"]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var sr storeRequest
 		srErr := decodeMessage(body, &sr)
@@ -23,6 +27,30 @@ func FuzzDecodeMessage(f *testing.F) {
 			if len(yr.Digests) > MaxDigestsPerSync {
 				t.Fatalf("accepted %d digests", len(yr.Digests))
 			}
+		}
+		var q SearchRequest
+		if err := decodeMessage(body, &q); err == nil {
+			if len(q.Query) > MaxQueryBytes || q.Size < 1 || q.Size > MaxSearchSize || len(q.Keys) > MaxSearchKeys {
+				t.Fatalf("accepted an unbounded search request: %d bytes, size %d, %d keys", len(q.Query), q.Size, len(q.Keys))
+			}
+			if len(q.Keys) > 0 && (q.Index < 0 || q.Index >= len(q.Keys)) {
+				t.Fatalf("accepted index %d of %d keys", q.Index, len(q.Keys))
+			}
+			if q.Stats != nil && len(q.Stats.DocFreq) > MaxStatsTerms {
+				t.Fatalf("accepted %d statistics", len(q.Stats.DocFreq))
+			}
+		}
+		var qr SearchResponse
+		if err := decodeMessage(body, &qr); err == nil && len(qr.Hits) > MaxSearchSize {
+			t.Fatalf("accepted %d hits", len(qr.Hits))
+		}
+		var sq statsRequest
+		if err := decodeMessage(body, &sq); err == nil && len(sq.Keys) > MaxStatsTerms {
+			t.Fatalf("accepted %d stats keys", len(sq.Keys))
+		}
+		var sp statsResponse
+		if err := decodeMessage(body, &sp); err == nil && sp.Summary != nil && len(sp.Summary.Hot) > maxHotTerms {
+			t.Fatalf("accepted %d hot terms", len(sp.Summary.Hot))
 		}
 		// A request the decoder accepted survives the framed round trip.
 		var buf bytes.Buffer

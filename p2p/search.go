@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/metrics"
 )
 
 // The search and stats protocols. A querier asks the owner of each key of
@@ -112,6 +113,8 @@ const (
 	SummaryTTL = 30 * time.Second
 	// MaxSummaryPeers bounds the peers asked for their summary.
 	MaxSummaryPeers = 64
+	// maxStatsFigure bounds the document and term counts a peer may send.
+	maxStatsFigure = 1 << 40
 )
 
 func checkSearchRequest(m *SearchRequest) error {
@@ -129,6 +132,16 @@ func checkSearchRequest(m *SearchRequest) error {
 	case m.Stats != nil && len(m.Stats.DocFreq) > MaxStatsTerms:
 		return fmt.Errorf("search with %d term statistics, limit %d", len(m.Stats.DocFreq), MaxStatsTerms)
 	}
+	if st := m.Stats; st != nil {
+		if st.Docs > maxStatsFigure || st.TextTerms > maxStatsFigure {
+			return errors.New("search statistics out of range")
+		}
+		for _, df := range st.DocFreq {
+			if df > st.Docs {
+				return errors.New("search statistics: a document frequency above the document count")
+			}
+		}
+	}
 	for _, a := range m.After {
 		if len(a) > 256 {
 			return errors.New("search after value too long")
@@ -144,7 +157,7 @@ func checkSearchRequest(m *SearchRequest) error {
 
 func (s *Service) handleSearch(st network.Stream) {
 	var req SearchRequest
-	s.serve(st, "search", s.searchLimits, s.searchSlots, &req, func(ctx context.Context, from peer.ID) (any, error) {
+	s.serve(st, metrics.ProtocolSearch, s.searchLimits, s.searchSlots, &req, func(ctx context.Context, from peer.ID) (any, error) {
 		return s.answerSearch(ctx, &req)
 	}, func(outcome string) {
 		if s.cfg.Metrics != nil && s.cfg.Metrics.SearchServed != nil {
@@ -171,7 +184,7 @@ func (s *Service) answerSearch(ctx context.Context, req *SearchRequest) (*Search
 
 func (s *Service) handleStats(st network.Stream) {
 	var req statsRequest
-	s.serve(st, "stats", s.statsLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
+	s.serve(st, metrics.ProtocolStats, s.statsLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
 		return s.answerStats(&req), nil
 	}, func(string) {})
 }
@@ -312,7 +325,7 @@ func (s *Service) searchOne(ctx context.Context, p peer.ID, req *SearchRequest) 
 	ctx, cancel := context.WithTimeout(ctx, SearchTimeout)
 	defer cancel()
 	var resp SearchResponse
-	if err := s.call(ctx, p, SearchProtocol(s.cfg.Network), "search", req, &resp); err != nil {
+	if err := s.call(ctx, p, SearchProtocol(s.cfg.Network), metrics.ProtocolSearch, req, &resp); err != nil {
 		return nil, err
 	}
 	if len(resp.Hits) > req.Size {
@@ -445,7 +458,7 @@ func (s *Service) counts(ctx context.Context, p peer.ID, keys []string) ([]int, 
 	ctx, cancel := context.WithTimeout(ctx, SearchTimeout)
 	defer cancel()
 	var resp statsResponse
-	if err := s.call(ctx, p, StatsProtocol(s.cfg.Network), "stats", &statsRequest{Keys: keys}, &resp); err != nil {
+	if err := s.call(ctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Keys: keys}, &resp); err != nil {
 		return nil, err
 	}
 	if len(resp.Counts) != len(keys) {
@@ -463,26 +476,43 @@ type NetworkTotals struct {
 }
 
 type summaryCache struct {
-	mu      sync.Mutex
-	totals  NetworkTotals
-	expires time.Time
-	local   Summary
-	localAt time.Time
+	mu         sync.Mutex
+	totals     NetworkTotals
+	valid      bool
+	refreshing bool
+	expires    time.Time
+	local      Summary
+	localAt    time.Time
 }
 
 // Totals returns the network's collection statistics, summed from every
-// node's Summary and reused for SummaryTTL; asked reports whether it asked
-// the network this time. A network larger than MaxSummaryPeers is sampled
-// and the figures scaled up.
+// node's Summary; asked reports whether the caller waited for the network.
+// Only the first call waits: later ones get the figures gathered last, and
+// once they are older than SummaryTTL a refresh starts in the background.
 func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 	c := &s.summaries
 	c.mu.Lock()
-	if time.Now().Before(c.expires) {
-		t := c.totals
+	if c.valid {
+		t = c.totals
+		if time.Now().After(c.expires) && !c.refreshing && s.ctx.Err() == nil {
+			c.refreshing = true
+			s.wg.Add(1)
+			go func() {
+				defer s.wg.Done()
+				s.gatherTotals(s.ctx)
+			}()
+		}
 		c.mu.Unlock()
 		return t, false
 	}
 	c.mu.Unlock()
+	return s.gatherTotals(ctx), true
+}
+
+// gatherTotals asks every peer (a sample of MaxSummaryPeers in a larger
+// network, the figures scaled up) for its Summary and sums them.
+func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
+	c := &s.summaries
 
 	peers := s.dht.RoutingTable().ListPeers()
 	scale := 1.0
@@ -505,7 +535,7 @@ func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 			cctx, cancel := context.WithTimeout(ctx, SearchTimeout)
 			defer cancel()
 			var resp statsResponse
-			if err := s.call(cctx, p, StatsProtocol(s.cfg.Network), "stats", &statsRequest{Summary: true}, &resp); err != nil || resp.Summary == nil {
+			if err := s.call(cctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Summary: true}, &resp); err != nil || resp.Summary == nil {
 				return
 			}
 			mu.Lock()
@@ -514,7 +544,7 @@ func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 		}()
 	}
 	wg.Wait()
-	t = NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
+	t := NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
 	hot := map[string]bool{}
 	for _, sm := range sums {
 		t.Posts += sm.Posts
@@ -527,14 +557,17 @@ func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 	t.Terms = uint64(float64(t.Terms)*scale) + uint64(len(hot))
 	c.mu.Lock()
 	c.totals = t
+	c.valid = true
+	c.refreshing = false
 	c.expires = time.Now().Add(SummaryTTL)
 	c.mu.Unlock()
-	return t, len(peers) > 0
+	return t
 }
 
-// InvalidateTotals makes the next Totals call ask the network again.
+// InvalidateTotals makes the next Totals call wait for the network again.
 func (s *Service) InvalidateTotals() {
 	s.summaries.mu.Lock()
+	s.summaries.valid = false
 	s.summaries.expires = time.Time{}
 	s.summaries.localAt = time.Time{}
 	s.summaries.mu.Unlock()

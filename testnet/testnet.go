@@ -60,15 +60,20 @@ func Start(tb testing.TB, n int, opts Options) *Net {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	net := &Net{tb: tb, name: "test-" + hex.EncodeToString(b[:]), opts: opts, dir: tb.TempDir()}
+	net := &Net{tb: tb, name: newName(), opts: opts, dir: tb.TempDir()}
 	tb.Cleanup(net.Close)
 	for i := 0; i < n; i++ {
 		net.Add()
 	}
 	net.WaitRouting(30 * time.Second)
 	return net
+}
+
+// newName returns a network name no other test uses.
+func newName() string {
+	var b [6]byte
+	rand.Read(b[:])
+	return "test-" + hex.EncodeToString(b[:])
 }
 
 // Name is the network's name.

@@ -41,6 +41,7 @@ func runSearch(ctx context.Context, args []string) error {
 	limit := fs.Int("limit", 20, "hits per page, 1 to 1000")
 	cursor := fs.String("cursor", "", "cursor of the next page, from a previous search")
 	all := fs.Bool("all", false, "follow the cursor through every page")
+	local := fs.Bool("local", false, "search only this node's own index, not the network")
 	asJSON := fs.Bool("json", false, "print the API's JSON answer(s)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -50,6 +51,9 @@ func runSearch(ctx context.Context, args []string) error {
 	params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
 	if *cursor != "" {
 		params.Set("cursor", *cursor)
+	}
+	if *local {
+		params.Set("scope", "local")
 	}
 	shown := 0
 	for {
@@ -83,10 +87,17 @@ func runSearch(ctx context.Context, args []string) error {
 }
 
 func partialNote(r *api.SearchResponse) string {
-	if !r.Partial {
-		return ""
+	note := ""
+	if r.Scope == "local" {
+		note += ", this node only"
 	}
-	return fmt.Sprintf(", partial: %d of %d shards answered", r.Shards.Answered, r.Shards.Asked)
+	if r.BestEffort {
+		note += fmt.Sprintf(", best effort: no term routes this query, so %d peers were asked and the count is a lower bound", r.Shards.Asked)
+	}
+	if r.Partial {
+		note += fmt.Sprintf(", partial: %d of %d shards answered", r.Shards.Answered, r.Shards.Asked)
+	}
+	return note
 }
 
 func printHit(w io.Writer, n int, h api.Hit) {
