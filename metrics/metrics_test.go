@@ -45,9 +45,9 @@ func TestNetworkSeriesAtZero(t *testing.T) {
 		"murmur_repair_passes_total":          2,
 		"murmur_store_requests_total":         4,
 		"murmur_store_posts_total":            2,
-		"murmur_protocol_bytes_total":         6,
+		"murmur_protocol_bytes_total":         8,
 		"murmur_query_phase_duration_seconds": 3,
-		"murmur_search_served_total":          3,
+		"murmur_search_served_total":          4,
 		"murmur_peers_connected":              1,
 		"murmur_placement_short_total":        1,
 	}
