@@ -274,6 +274,12 @@ func (s *sampler) table() []metricRow {
 				}
 			case m.Summary != nil:
 				val = fmt.Sprintf("%d observed", m.Summary.GetSampleCount())
+			case strings.HasSuffix(mf.GetName(), "_timestamp_seconds"):
+				// A moment, shown as one rather than as seconds since 1970.
+				val = "never"
+				if at := sum(&dto.MetricFamily{Metric: []*dto.Metric{m}}); at > 0 {
+					val = formatTime(time.Unix(int64(at), 0))
+				}
 			default:
 				val = figure(sum(&dto.MetricFamily{Metric: []*dto.Metric{m}}))
 			}

@@ -244,6 +244,10 @@ type searchView struct {
 	MoreURL  string
 	Scope    string // "search" or "author"
 	AuthorID string
+	// BestEffort: the query had no word, author or label the network can
+	// route by, so it was asked of a bounded number of peers (Shards then
+	// counts peers) and may miss posts that none of them holds.
+	BestEffort bool
 }
 
 // shardsOf says how many shards answered a search.
@@ -265,6 +269,7 @@ func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBas
 	v.Total = res.Total
 	v.TookMS = res.Took.Milliseconds()
 	v.Partial, v.Shards = shardsOf(res)
+	v.BestEffort = res.BestEffort
 	for _, h := range res.Hits {
 		v.Hits = append(v.Hits, newPostView(h.Post, h.Matches))
 	}
@@ -444,6 +449,18 @@ type nodeView struct {
 	Crawl       []metricRow
 }
 
+// replicationMetric reports whether a metric tells how well the node's keys
+// are replicated: placement at their owners, the repair passes that copy
+// them to new owners, and the keys still short of their copies.
+func replicationMetric(name string) bool {
+	for _, prefix := range []string{"murmur_replication_", "murmur_repair_", "murmur_placement_", "murmur_keys_"} {
+		if strings.HasPrefix(name, prefix) {
+			return true
+		}
+	}
+	return false
+}
+
 func (p *Page) nodePage(w http.ResponseWriter, r *http.Request) {
 	p.stats.sample()
 	var v nodeView
@@ -460,7 +477,7 @@ func (p *Page) nodePage(w http.ResponseWriter, r *http.Request) {
 	v.Metrics = p.stats.table()
 	for _, m := range v.Metrics {
 		switch {
-		case strings.HasPrefix(m.Name, "murmur_repl"):
+		case replicationMetric(m.Name):
 			v.Replication = append(v.Replication, m)
 		case strings.HasPrefix(m.Name, "murmur_crawl"):
 			v.Crawl = append(v.Crawl, m)
