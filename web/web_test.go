@@ -1,11 +1,9 @@
 package web_test
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -14,38 +12,29 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
-	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/testnet"
 )
 
 // testNode is a real node started by a test, reached over HTTP only.
 type testNode struct {
 	base string
 	id   string
+	net  *testnet.Net
+	i    int // the node's index in net.Nodes
 }
 
-// startNodes starts n real nodes, each on its own data directory and a free
-// port. Today they are n separate nodes; once the network lands, this is the
-// place to join them into one network (the tests post on one node's page and
-// search from another's only through this slice).
+// startNodes starts a network of n real nodes on 127.0.0.1 (testnet, with
+// the network's defaults: R=3, W=2), each with its own data directory and
+// API port, and waits until every routing table holds every other node. The
+// tests post on one node's page and search from another's only through this
+// slice.
 func startNodes(t *testing.T, n int) []*testNode {
 	t.Helper()
+	net := testnet.Start(t, n, testnet.Options{})
 	var out []*testNode
-	for range n {
-		nd, err := node.New(node.Config{DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-		if err != nil {
-			t.Fatalf("start node: %v", err)
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		done := make(chan error, 1)
-		go func() { done <- nd.Run(ctx) }()
-		t.Cleanup(func() {
-			cancel()
-			if err := <-done; err != nil {
-				t.Errorf("node stopped with error: %v", err)
-			}
-		})
-		tn := &testNode{base: "http://" + nd.APIAddr(), id: nd.ID().String()}
+	for _, nd := range net.Nodes {
+		tn := &testNode{base: "http://" + nd.APIAddr(), id: nd.ID().String(), net: net, i: nd.Index}
 		waitFor(t, 10*time.Second, "node ready", func() bool {
 			resp, err := http.Get(tn.base + "/readyz")
 			if err != nil {
@@ -57,6 +46,21 @@ func startNodes(t *testing.T, n int) []*testNode {
 		out = append(out, tn)
 	}
 	return out
+}
+
+// kill stops the node at once, as a crash would.
+func (n *testNode) kill(t *testing.T) {
+	t.Helper()
+	n.net.Kill(n.i)
+}
+
+// restart starts a killed node again on its data directory, on a new API
+// port, and waits until the network's routing tables hold it again.
+func (n *testNode) restart(t *testing.T) {
+	t.Helper()
+	nd := n.net.Restart(n.i)
+	n.base = "http://" + nd.APIAddr()
+	n.net.WaitRouting(30 * time.Second)
 }
 
 // waitFor polls cond until it holds or the deadline passes.
@@ -153,6 +157,9 @@ func (n *testNode) importPosts(t *testing.T, lines []api.ImportLine) {
 var (
 	articleID = regexp.MustCompile(`<article class="post" id="p-([0-9a-f]{64})"`)
 	moreLink  = regexp.MustCompile(`<a id="more" class="button" href="([^"]+)"`)
+	// rawTimestamp matches a metrics table row showing a moment as a count
+	// of seconds.
+	rawTimestamp = regexp.MustCompile(`_timestamp_seconds</code></td><td>[^<]*</td><td>[0-9.e+]+</td>`)
 )
 
 // articles returns the IDs of the posts a page shows, in order.
@@ -273,6 +280,21 @@ func TestPagesWithoutJavaScript(t *testing.T) {
 	}
 	if !strings.Contains(body, `<span class="n" id="posts">27</span>`) {
 		t.Errorf("node page does not count 27 posts held")
+	}
+	// Replication health: the keys short of their copies and the repair
+	// passes, with moments as times rather than seconds since 1970.
+	if i, j := strings.Index(body, `id="repl-title"`), strings.Index(body, `id="crawl-title"`); i < 0 || j < i {
+		t.Errorf("node page lacks the replication section")
+	} else {
+		repl := body[i:j]
+		for _, want := range []string{"murmur_keys_under_replicated", "murmur_repair_passes_total", "murmur_placement_short_total"} {
+			if !strings.Contains(repl, want) {
+				t.Errorf("the replication section lacks %s:\n%s", want, repl)
+			}
+		}
+		if m := rawTimestamp.FindString(repl); m != "" {
+			t.Errorf("the replication section shows a moment as seconds: %s", m)
+		}
 	}
 
 	// Static files and headers.
