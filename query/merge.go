@@ -2,12 +2,8 @@ package query
 
 import (
 	"context"
-	"fmt"
 	"sort"
 	"time"
-
-	"github.com/blevesearch/bleve/v2"
-	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
@@ -107,48 +103,18 @@ func anyMore(answers []*ShardAnswer) bool {
 	return false
 }
 
-// Matching returns the IDs of the posts that match the query, by indexing
-// them in a throwaway in-memory index with the same mapping and analyzer:
-// a querier checks every hit a peer sends with it.
+// Matching returns the IDs of the posts that match the query, evaluated on
+// each post's own text and fields with the protocol analyzer: a querier
+// checks every hit a peer sends with it.
 func (p *Prepared) Matching(ctx context.Context, posts []*post.Post) (map[string]bool, error) {
 	out := make(map[string]bool, len(posts))
-	if len(posts) == 0 {
-		return out, nil
-	}
-	mem, err := bleve.NewMemOnly(index.NewMapping())
-	if err != nil {
-		return nil, fmt.Errorf("verify hits: %w", err)
-	}
-	defer mem.Close()
-	b := mem.NewBatch()
-	ids := make([]string, 0, len(posts))
 	for _, pp := range posts {
-		doc, err := index.DocumentOf(pp)
-		if err != nil {
-			return nil, fmt.Errorf("verify hits: %w", err)
+		if err := ctx.Err(); err != nil {
+			return nil, err
 		}
-		if err := b.Index(pp.ID, doc); err != nil {
-			return nil, fmt.Errorf("verify hits: %w", err)
+		if Matches(p.Node, pp) {
+			out[pp.ID] = true
 		}
-		ids = append(ids, pp.ID)
-	}
-	if err := mem.Batch(b); err != nil {
-		return nil, fmt.Errorf("verify hits: %w", err)
-	}
-	q, err := Compile(p.Node)
-	if err != nil {
-		return nil, err
-	}
-	bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
-	bq.AddFilter(bleveQuery.NewDocIDQuery(ids))
-	sr := bleve.NewSearchRequestOptions(bq, len(ids), 0, false)
-	sr.Score = bleve.ScoreNone
-	res, err := mem.SearchInContext(ctx, sr)
-	if err != nil {
-		return nil, fmt.Errorf("verify hits: %w", err)
-	}
-	for _, h := range res.Hits {
-		out[h.ID] = true
 	}
 	return out, nil
 }

@@ -1,0 +1,49 @@
+package query_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// TestMatchesAgreesWithIndex checks the querier's own evaluation of a query
+// on a post (used to verify hits from peers) against bleve on an index of
+// the same posts, for every kind of clause.
+func TestMatchesAgreesWithIndex(t *testing.T) {
+	posts := shardPosts(t, 400)
+	ix := openWith(t, posts)
+	author := posts[0].Author
+	for _, q := range []string{
+		"river", "the river", `"the river"`, `"of the"`, "river -the", "river OR quartz", "(river OR quartz) -of",
+		"riv*", "r?ver", "rivr~1", "lantren~2", "lang:en river", "lang:de", "since:2024-01-01 until:2024-01-01T03:00:00Z the",
+		"from:" + author + " ember", "ember OR lang:de", "ember -river -(the of)",
+	} {
+		p, err := query.Prepare(query.Request{Q: q, Limit: 1000})
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		res, err := query.Run(context.Background(), ix, query.Request{Q: q, Limit: 1000})
+		if err != nil {
+			t.Fatalf("%q: %v", q, err)
+		}
+		want := map[string]bool{}
+		for _, h := range res.Hits {
+			want[h.Post.ID] = true
+		}
+		got, err := p.Matching(context.Background(), posts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%q: Matches finds %d posts, the index %d", q, len(got), len(want))
+			continue
+		}
+		for id := range want {
+			if !got[id] {
+				t.Errorf("%q: the index finds %s, Matches does not", q, id)
+				break
+			}
+		}
+	}
+}
