@@ -114,6 +114,8 @@ type Status struct {
 	Network  string `json:"network"`
 	HeldKeys int    `json:"held_keys"`
 	Joined   bool   `json:"joined"`
+	// PeerIDs are the peer IDs of the connected peers, sorted.
+	PeerIDs []string `json:"peer_ids"`
 }
 
 // UnderReplicatedError means a post is stored on this node but some of its

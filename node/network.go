@@ -171,6 +171,7 @@ func (n *Node) networkStatus(s *api.Status) {
 	s.Network = n.net.Network()
 	s.Addrs = n.net.Addrs()
 	s.Peers = n.net.Peers()
+	s.PeerIDs = n.net.PeerIDs()
 	s.RoutingTable = n.net.RoutingTableSize()
 	s.Keys = n.net.KeysOwned()
 	s.HeldKeys = n.holdings.Len()

@@ -272,6 +272,17 @@ func (s *Service) Addrs() []string {
 	return out
 }
 
+// PeerIDs returns the IDs of the connected peers, sorted.
+func (s *Service) PeerIDs() []string {
+	ps := s.host.Network().Peers()
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.String()
+	}
+	sort.Strings(out)
+	return out
+}
+
 // Peers is the number of peers the host is connected to.
 func (s *Service) Peers() int { return len(s.host.Network().Peers()) }
 

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -299,6 +300,9 @@ func TestBrowser(t *testing.T) {
 	until(t, ctx, "the peer ID", `document.querySelector('#peer-id')?.textContent === '`+a.id+`'`)
 	if got := eval[string](t, ctx, `document.querySelector('#peers').parentElement.textContent.replace(/\s+/g, ' ').trim()`); got != "2 connected peers" {
 		t.Errorf("node page says %q, want 2 connected peers", got)
+	}
+	if got := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#peer-list code'), c => c.textContent)`); !slices.Contains(got, b.id) || !slices.Contains(got, c.id) || len(got) != 2 {
+		t.Errorf("node page lists peers %v, want nodes B (%s) and C (%s)", got, b.id, c.id)
 	}
 	if got := eval[string](t, ctx, `document.querySelector('#routing').textContent`); got != "2" {
 		t.Errorf("node page: %s in the routing table, want 2", got)
