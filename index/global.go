@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
+	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/collector"
 	bindex "github.com/blevesearch/bleve_index_api"
@@ -206,4 +208,25 @@ func (ix *Index) TextTerms() (uint64, error) {
 		return 0, fmt.Errorf("text field cardinality: %w", err)
 	}
 	return uint64(n), nil
+}
+
+// Compact merges the index into one segment. bleve's BM25 takes the text
+// field's dictionary size as the sum over segments, so an index's scores
+// drift with its merge state; one segment gives the true number of distinct
+// terms, the figure the network's statistics use. Tests compact a reference
+// index with it; it rewrites the whole index, so it is not for a live node.
+func (ix *Index) Compact(ctx context.Context) error {
+	adv, err := ix.bi.Advanced()
+	if err != nil {
+		return fmt.Errorf("compact index: %w", err)
+	}
+	sc, ok := adv.(*scorch.Scorch)
+	if !ok {
+		return fmt.Errorf("compact index: %T is not a scorch index", adv)
+	}
+	opts := mergeplan.SingleSegmentMergePlanOptions
+	if err := sc.ForceMerge(ctx, &opts); err != nil {
+		return fmt.Errorf("compact index: %w", err)
+	}
+	return nil
 }

@@ -258,6 +258,21 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 		t.Fatalf("network holds %d distinct posts, imported %d", len(all), len(entries))
 	}
 	ref := newReference(t, all)
+	// One segment: bleve counts a term once per segment it appears in when it
+	// sizes the dictionary for BM25, so only a fully merged index scores
+	// with the true number of distinct terms, which the network uses.
+	if err := ref.ix.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	refTerms, err := ref.ix.TextTerms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range []*testnet.Node{net.Nodes[0], net.Nodes[7]} {
+		if tot, _ := nd.Net().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
+			t.Errorf("node %d: the network's totals are %d posts and %d terms; one index holds %d and %d", nd.Index, tot.Posts, tot.Terms, len(all), refTerms)
+		}
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	cases := generateQueries(all, queries, rng)
 
