@@ -44,8 +44,8 @@ const (
 
 // Keys of values kept with bleve's internal storage.
 const (
-	keyAnalyzer      = "murmur:analyzer"
-	tombstonePrefix  = "murmur:tomb:"
+	keyAnalyzer     = "murmur:analyzer"
+	tombstonePrefix = "murmur:tomb:"
 	// analyzerVersionS versions the analyzer and the schema of the index on
 	// disk: "2" added FieldShard.
 	analyzerVersionS = "2"
