@@ -22,8 +22,9 @@ const (
 	// maxParallelShards bounds the shards asked at once.
 	maxParallelShards = 16
 	// maxRefills bounds the extra rounds a page may take when a shard's
-	// answer had hits that failed verification.
-	maxRefills = 3
+	// answer had hits that failed verification, or a split key's shard held
+	// more of the page than its share.
+	maxRefills = 6
 	// countTTL is how long the count of a key (a term's document
 	// frequency) is reused.
 	countTTL = time.Minute
@@ -120,6 +121,18 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
 	}
 	wire.Keys = keys
+	// A split key's shards hold its posts by a hash of their IDs, so each
+	// holds about an even share of any page: ask each for twice its share
+	// and a margin instead of a whole page. The merge notices the rare shard
+	// that held more, and asks it again.
+	sizes := make([]int, len(keys))
+	for i, d := range domains {
+		sizes[i] = p.Limit + 1
+		if d.Shard != "" {
+			share := (p.Limit + p2p.HotShards) / p2p.HotShards
+			sizes[i] = min(p.Limit+1, 2*share+4)
+		}
+	}
 
 	phase = time.Now()
 	answers := make([]*query.ShardAnswer, len(keys))
@@ -136,6 +149,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		r := wire
 		r.Index = i
 		r.After = after
+		r.Size = sizes[i]
 		resps, from, err := n.net.SearchKeyN(ctx, keys[i], &r, replicas)
 		mu.Lock()
 		defer mu.Unlock()
@@ -201,6 +215,12 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		res, complete = p.Merge(answers, st)
 	}
 	n.observePhase(metrics.PhaseMerge, phase)
+	incomplete := false
+	for i, ok := range complete {
+		if !ok && !failed[i] {
+			incomplete = true
+		}
+	}
 
 	res.Scope = query.ScopeNetwork
 	res.Shards.Asked = len(keys)
@@ -210,7 +230,8 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		}
 	}
 	res.Shards.Answered = res.Shards.Asked - res.Shards.Failed
-	res.Partial = res.Shards.Failed > 0
+	// A page still incomplete after every refill may lack hits: say so.
+	res.Partial = res.Shards.Failed > 0 || incomplete
 	res.RoundTrips = rounds
 	res.PeersAsked = len(asked)
 	n.observeQuery(len(asked), res.Shards.Failed, res.Partial)
