@@ -352,6 +352,9 @@ func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.Sear
 	if err != nil {
 		return nil, err
 	}
+	if err := query.CheckAfter(p.Sort, r.After); err != nil {
+		return nil, err
+	}
 	p.After = r.After
 	domains := make([]query.Domain, len(r.Keys))
 	for i, k := range r.Keys {

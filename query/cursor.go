@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
 	"strconv"
 	"time"
 
@@ -82,16 +85,31 @@ func decodeCursor(s, hash string, sort Sort) (*cursor, error) {
 	if c.H != hash {
 		return nil, &RequestError{Msg: "cursor belongs to a different query or sort"}
 	}
-	// Check the values so bleve never sees malformed ones.
-	switch sort {
-	case SortLatest:
-		if _, err := time.Parse(time.RFC3339Nano, c.A[0]); err != nil {
-			return nil, &RequestError{Msg: "cursor is not valid"}
-		}
-	default:
-		if _, err := strconv.ParseFloat(c.A[0], 64); err != nil {
-			return nil, &RequestError{Msg: "cursor is not valid"}
-		}
+	if err := CheckAfter(sort, c.A); err != nil {
+		return nil, &RequestError{Msg: "cursor is not valid"}
 	}
 	return &c, nil
+}
+
+// CheckAfter checks search-after values before bleve sees them: none, or a
+// score (or creation time, for SortLatest) and a post ID.
+func CheckAfter(sort Sort, after []string) error {
+	if after == nil {
+		return nil
+	}
+	if len(after) != 2 || len(after[1]) > 128 {
+		return errors.New("search-after needs a sort value and an ID")
+	}
+	switch sort {
+	case SortLatest:
+		if _, err := time.Parse(time.RFC3339Nano, after[0]); err != nil {
+			return fmt.Errorf("search-after time: %w", err)
+		}
+	default:
+		f, err := strconv.ParseFloat(after[0], 64)
+		if err != nil || math.IsNaN(f) {
+			return fmt.Errorf("search-after score %q is not a number", after[0])
+		}
+	}
+	return nil
 }
