@@ -49,6 +49,13 @@ const (
 	// make per second of each protocol.
 	PeerRequestRate  = 50
 	PeerRequestBurst = 100
+	// PeerSearchRate and PeerSearchBurst bound the searches and statistics
+	// requests one peer may make per second: a querier asks an owner once
+	// per key of each page it cuts (16 keys for a hot term), so a busy
+	// honest querier makes far more of them than store requests, which
+	// carry up to 500 posts each. MaxConcurrentSearches bounds the work.
+	PeerSearchRate  = 200
+	PeerSearchBurst = 400
 )
 
 // ProtocolPrefix is the DHT protocol prefix of a network: nodes of different

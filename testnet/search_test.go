@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
@@ -286,7 +288,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 		want := searchAll(t, ref.search, req)
 		got := searchAll(t, nd.Search, req)
 		if got.partial {
-			t.Errorf("%s %q from node %d: partial on a healthy network", c.kind, c.q, nd.Index)
+			t.Errorf("%s %q from node %d: partial on a healthy network; searches served by outcome, all nodes: %v", c.kind, c.q, nd.Index, servedOutcomes(net))
 		}
 		if !sameSet(got.ids, want.ids) {
 			t.Errorf("%s %q (%s) from node %d: %d matches, one index has %d; missing %v, extra %v",
@@ -432,4 +434,16 @@ func firstN(s []string, n int) string {
 		return fmt.Sprint(s[:n]) + "..."
 	}
 	return strings.Join(s, " ")
+}
+
+// servedOutcomes sums murmur_search_served_total by outcome over the live
+// nodes, to tell a refused search from a slow one.
+func servedOutcomes(net *testnet.Net) map[string]float64 {
+	out := map[string]float64{}
+	for _, nd := range net.Alive() {
+		for _, o := range []string{"ok", "error", "rate_limited", "rejected"} {
+			out[o] += testutil.ToFloat64(nd.Metrics().SearchServed.WithLabelValues(o))
+		}
+	}
+	return out
 }
