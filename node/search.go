@@ -140,10 +140,12 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	asked := map[string]bool{}
 	var mu sync.Mutex
 	// While the membership settles, a new owner may lack some of a key's
-	// posts: ask two owners and take the union.
+	// posts: ask every owner and take the union. An owner that held the key
+	// before and is alive is still among the closest live nodes, so it is
+	// asked.
 	replicas := 1
 	if n.net.Settling() {
-		replicas = 2
+		replicas = n.net.Replicas()
 	}
 	ask := func(i int, after []string) {
 		r := wire

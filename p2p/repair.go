@@ -46,7 +46,7 @@ type repairer struct {
 const settleMargin = 10 * time.Second
 
 // Settling reports whether owners may still be missing posts because the
-// membership changed recently: queriers then ask two owners of each key.
+// membership changed recently: queriers then ask every owner of each key.
 func (s *Service) Settling() bool {
 	return time.Now().UnixNano() < s.repair.settleUntil.Load()
 }

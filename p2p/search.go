@@ -204,7 +204,7 @@ func (s *Service) answerStats(req *statsRequest) *statsResponse {
 // SearchKeyN asks n owners of key to answer req, each hedged over the
 // remaining owners, and returns every answer it got: while the network
 // settles a new owner may not hold all of a key's posts yet, and the union
-// of two owners' answers covers it.
+// of the owners' answers covers it.
 func (s *Service) SearchKeyN(ctx context.Context, key string, req *SearchRequest, n int) ([]*SearchResponse, []peer.ID, error) {
 	owners, err := s.Owners(ctx, key)
 	if err != nil {
