@@ -43,7 +43,7 @@ type repairer struct {
 
 // settleMargin is how long after its own repair pass a node still expects
 // other nodes' passes to be handing posts to new owners.
-const settleMargin = 10 * time.Second
+const settleMargin = time.Minute
 
 // Settling reports whether owners may still be missing posts because the
 // membership changed recently: queriers then ask every owner of each key.
