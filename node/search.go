@@ -85,11 +85,9 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	st := p.Stats
 	rounds := 0
 	if st == nil {
-		var fetched bool
-		st, fetched = n.networkStats(ctx, query.PositiveTerms(p.Node))
-		if fetched {
-			rounds++
-		}
+		var statsRounds int
+		st, statsRounds = n.networkStats(ctx, query.PositiveTerms(p.Node))
+		rounds += statsRounds
 	}
 	leaves, routable := query.Plan(p.Node, n.leafCost)
 	var keys []string
@@ -424,15 +422,17 @@ func (n *Node) leafCost(l query.Leaf) float64 {
 
 // networkStats gathers the statistics of the network that BM25 needs for
 // terms: the posts and distinct terms in the network, and each term's
-// document frequency from its owners (cached). fetched reports whether it
-// had to ask the network.
-func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stats, fetched bool) {
+// document frequency from its owners (cached). rounds counts the
+// sequential exchanges it waited for: the totals, then the counts.
+func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stats, rounds int) {
 	t, asked := n.net.Totals(ctx)
+	if asked {
+		rounds++
+	}
 	if t.Posts == 0 || t.Terms == 0 {
-		return nil, asked
+		return nil, rounds
 	}
 	st = &index.Stats{Docs: t.Posts, TextTerms: t.Terms, DocFreq: make(map[string]uint64, len(terms))}
-	fetched = asked
 	var missing []string
 	for _, term := range terms {
 		for _, k := range p2p.TermKeys(term) {
@@ -442,7 +442,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 		}
 	}
 	if len(missing) > 0 {
-		fetched = true
+		rounds++
 		for k, c := range n.net.KeyCounts(ctx, missing) {
 			n.cacheCount(k, c)
 		}
@@ -455,7 +455,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 		}
 		st.DocFreq[term] = df
 	}
-	return st, fetched
+	return st, rounds
 }
 
 type countEntry struct {

@@ -118,7 +118,9 @@ func (r *repairer) loop(ctx context.Context) {
 			r.s.log.Warn("repair pass incomplete", "err", err)
 			pending = true // the next tick after the interval retries
 			lastPass = now
-		} else if err == nil && r.s.owners.refresh() == lastFP {
+		} else if err == nil && r.s.owners.refresh() == lastFP && r.settleUntil.Load() == math.MaxInt64 {
+			// The first pass after a change closes the window a margin
+			// later; periodic passes with no change leave it closed.
 			r.settleUntil.Store(time.Now().Add(settleMargin).UnixNano())
 		}
 	}
