@@ -10,7 +10,6 @@ import (
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
-	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
 
@@ -193,9 +192,6 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	n.observePhase(metrics.PhaseFanout, phase)
 
 	phase = time.Now()
-	if err := n.dropUnmatched(ctx, p, answers); err != nil {
-		return nil, err
-	}
 	res, complete := p.Merge(answers, st)
 	for round := 0; round < maxRefills; round++ {
 		var again []int
@@ -209,9 +205,6 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		}
 		n.forEach(again, func(i int) { ask(i, answers[i].Last.Sort) })
 		rounds++
-		if err := n.dropUnmatched(ctx, p, answers); err != nil {
-			return nil, err
-		}
 		res, complete = p.Merge(answers, st)
 	}
 	n.observePhase(metrics.PhaseMerge, phase)
@@ -253,9 +246,6 @@ func (n *Node) searchBestEffort(ctx context.Context, p *query.Prepared, wire p2p
 		total = max(total, r.Total)
 		answers = append(answers, a)
 	}
-	if err := n.dropUnmatched(ctx, p, answers); err != nil {
-		return nil, err
-	}
 	res, _ := p.Merge(answers, wire.Stats)
 	// The peers' matches overlap: the largest count is a lower bound.
 	res.Total = max(total, uint64(len(res.Hits)))
@@ -270,9 +260,10 @@ func (n *Node) searchBestEffort(ctx context.Context, p *query.Prepared, wire p2p
 	return res, nil
 }
 
-// checkHits verifies the hits a shard sent: signature and ID, sort values,
-// and the shard's domain. last receives the last hit as sent, verified or
-// not, for paging on.
+// checkHits verifies the hits a shard sent, each once as it arrives:
+// signature and ID, sort values, the shard's domain, and that the post
+// matches the query. last receives the last hit whose signature verified,
+// in the domain and matching or not, for paging on.
 func (n *Node) checkHits(p *query.Prepared, hits []p2p.SearchHit, d *query.Domain, last **query.Hit) []query.Hit {
 	now := n.cfg.Now()
 	var out []query.Hit
@@ -291,42 +282,13 @@ func (n *Node) checkHits(p *query.Prepared, hits []p2p.SearchHit, d *query.Domai
 			n.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
 			continue
 		}
+		if !query.Matches(p.Node, hit.Post) {
+			n.log.Debug("dropped a hit that does not match the query", "id", hit.Post.ID)
+			continue
+		}
 		out = append(out, *hit)
 	}
 	return out
-}
-
-// dropUnmatched removes hits that do not match the query, checked against
-// the posts themselves.
-func (n *Node) dropUnmatched(ctx context.Context, p *query.Prepared, answers []*query.ShardAnswer) error {
-	var posts []*post.Post
-	for _, a := range answers {
-		if a == nil {
-			continue
-		}
-		for _, h := range a.Hits {
-			posts = append(posts, h.Post)
-		}
-	}
-	ok, err := p.Matching(ctx, posts)
-	if err != nil {
-		return err
-	}
-	for _, a := range answers {
-		if a == nil {
-			continue
-		}
-		kept := a.Hits[:0]
-		for _, h := range a.Hits {
-			if ok[h.Post.ID] {
-				kept = append(kept, h)
-			} else {
-				n.log.Debug("dropped a hit that does not match the query", "id", h.Post.ID)
-			}
-		}
-		a.Hits = kept
-	}
-	return nil
 }
 
 // forEach runs fn for each index, at most maxParallelShards at a time.

@@ -1,12 +1,10 @@
 package query
 
 import (
-	"context"
 	"sort"
 	"time"
 
 	"github.com/murmur-p2p/murmur/index"
-	"github.com/murmur-p2p/murmur/post"
 )
 
 // Less reports whether hit a comes before hit b in order s: higher score
@@ -101,20 +99,4 @@ func anyMore(answers []*ShardAnswer) bool {
 		}
 	}
 	return false
-}
-
-// Matching returns the IDs of the posts that match the query, evaluated on
-// each post's own text and fields with the protocol analyzer: a querier
-// checks every hit a peer sends with it.
-func (p *Prepared) Matching(ctx context.Context, posts []*post.Post) (map[string]bool, error) {
-	out := make(map[string]bool, len(posts))
-	for _, pp := range posts {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if Matches(p.Node, pp) {
-			out[pp.ID] = true
-		}
-	}
-	return out, nil
 }
