@@ -109,13 +109,9 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		}
 		return res, err
 	}
-	domains := make([]query.Domain, len(keys))
-	for i, k := range keys {
-		pk, err := p2p.ParseKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("plan key %q: %w", k, err)
-		}
-		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
+	domains, err := domainsOf(keys)
+	if err != nil {
+		return nil, err
 	}
 	wire.Keys = keys
 	// A split key's shards hold its posts by a hash of their IDs, so each
@@ -318,13 +314,9 @@ func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.Sear
 		return nil, err
 	}
 	p.After = r.After
-	domains := make([]query.Domain, len(r.Keys))
-	for i, k := range r.Keys {
-		pk, err := p2p.ParseKey(k)
-		if err != nil {
-			return nil, err
-		}
-		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
+	domains, err := domainsOf(r.Keys)
+	if err != nil {
+		return nil, err
 	}
 	sr, err := p.SearchRequest(domains, r.Index, r.Size)
 	if err != nil {
@@ -351,6 +343,19 @@ func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.Sear
 		out.Hits = append(out.Hits, sh)
 	}
 	return out, nil
+}
+
+// domainsOf turns a plan's keys into the index domains they name.
+func domainsOf(keys []string) ([]query.Domain, error) {
+	domains := make([]query.Domain, len(keys))
+	for i, k := range keys {
+		pk, err := p2p.ParseKey(k)
+		if err != nil {
+			return nil, fmt.Errorf("plan key %q: %w", k, err)
+		}
+		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
+	}
+	return domains, nil
 }
 
 // leafKeys are the keys a leaf of a plan is stored under.

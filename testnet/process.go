@@ -181,13 +181,7 @@ func (ps *Procs) WaitRouting(timeout time.Duration) {
 
 func (ps *Procs) waitFor(what string, timeout time.Duration, cond func() bool) {
 	ps.tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			ps.tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(ps.tb, what, timeout, 100*time.Millisecond, cond)
 }
 
 // Close kills every node process.

@@ -196,12 +196,19 @@ func (net *Net) WaitFor(what string, timeout time.Duration, cond func() bool) {
 
 func (net *Net) waitFor(what string, timeout time.Duration, cond func() bool) {
 	net.tb.Helper()
+	waitFor(net.tb, what, timeout, 50*time.Millisecond, cond)
+}
+
+// waitFor polls cond every interval until it holds or timeout passes, then
+// fails tb naming what it waited for.
+func waitFor(tb testing.TB, what string, timeout, every time.Duration, cond func() bool) {
+	tb.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			net.tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 }
 
