@@ -92,7 +92,11 @@ func partialNote(r *api.SearchResponse) string {
 		note += ", this node only"
 	}
 	if r.BestEffort {
-		note += fmt.Sprintf(", best effort: no term routes this query, so %d peers were asked and the count is a lower bound", r.Shards.Asked)
+		peers := "peers were"
+		if r.Shards.Asked == 1 {
+			peers = "peer was"
+		}
+		note += fmt.Sprintf(", best effort: no term routes this query, so %d %s asked and the count is a lower bound", r.Shards.Asked, peers)
 	}
 	if r.Partial {
 		note += fmt.Sprintf(", partial: %d of %d shards answered", r.Shards.Answered, r.Shards.Asked)
