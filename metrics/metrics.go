@@ -79,6 +79,9 @@ type Node struct {
 	StorePosts *prometheus.CounterVec
 	// PlacementShort counts writes that did not reach W acknowledgements.
 	PlacementShort prometheus.Counter
+	// OwnerLookups counts DHT lookups for the owners of a key; each teaches
+	// the owners of a whole region of the keyspace.
+	OwnerLookups prometheus.Counter
 	// ProtocolBytes counts bytes on murmur's own protocols, by protocol
 	// (Protocol* constants) and direction (DirectionIn, DirectionOut).
 	ProtocolBytes *prometheus.CounterVec
@@ -183,7 +186,7 @@ func New() *Node {
 		m.PeersConnected, m.RoutingTablePeers, m.KeysOwned, m.KeyPostings,
 		m.KeysUnderReplicated, m.HandoffPosts, m.RepairPasses, m.RepairPassSeconds,
 		m.RepairLastSuccess, m.StoreRequests, m.StorePosts, m.PlacementShort,
-		m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
+		m.OwnerLookups, m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
 		m.QueryPartial, m.SearchServed,
 	)
 	return m
@@ -230,6 +233,7 @@ func (m *Node) newNetwork() {
 	m.StoreRequests = counterVec("murmur_store_requests_total", "Store requests served to peers, by outcome.", "outcome", OutcomeOK, OutcomeRejected, OutcomeError, OutcomeRateLimited)
 	m.StorePosts = counterVec("murmur_store_posts_total", "Posts in store requests served to peers, by outcome.", "outcome", OutcomeAccepted, OutcomeRejected)
 	m.PlacementShort = counter("murmur_placement_short_total", "Writes that did not reach W owner acknowledgements.")
+	m.OwnerLookups = counter("murmur_owner_lookups_total", "DHT lookups for the owners of a key; each covers a region of the keyspace.")
 	m.ProtocolBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "murmur_protocol_bytes_total",
 		Help: "Bytes on murmur's wire protocols, by protocol and direction.",

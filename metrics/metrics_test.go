@@ -50,6 +50,7 @@ func TestNetworkSeriesAtZero(t *testing.T) {
 		"murmur_search_served_total":          4,
 		"murmur_peers_connected":              1,
 		"murmur_placement_short_total":        1,
+		"murmur_owner_lookups_total":          1,
 	}
 	fams, err := m.Registry.Gather()
 	if err != nil {

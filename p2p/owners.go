@@ -5,12 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
+	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/singleflight"
 )
 
 // lookupThreshold is the routing-table size from which owners are found by
@@ -18,20 +20,51 @@ import (
 // bucket holds 20), so the local view is exact and costs no round trip.
 const lookupThreshold = 20
 
-// lookupTTL is how long the result of a lookup is reused.
+// lookupTTL is how long what a lookup taught is reused: the owners of its
+// key and the members of its region.
 const lookupTTL = 2 * time.Minute
 
-// maxCachedLookups bounds the lookup cache.
+// maxCachedLookups bounds the per-key lookup cache, for keys whose region
+// holds fewer than R peers.
 const maxCachedLookups = 100_000
 
+// maxRegions bounds the cached regions. A region holds about as many peers
+// as a lookup returns, so this covers a network of some 50,000 nodes.
+const maxRegions = 4096
+
+// maxKnownPeers bounds the set of peers the node has seen as owners.
+const maxKnownPeers = 100_000
+
+// lookupConcurrency bounds the DHT lookups one node runs at once.
+const lookupConcurrency = 4
+
 // ownerCache answers "who owns this key": the R peers closest to the key
-// among the routing table and the node itself.
+// among every server of the network and the node itself.
+//
+// Below lookupThreshold the routing table holds every server, and the
+// answer is computed from it. Beyond, a DHT lookup of a key returns the 20
+// peers closest to it; every peer that shares more leading bits with the key
+// than the farthest of those is closer to it than that one, so the lookup
+// returns all of them. That prefix of the key is a region whose members the
+// node then knows completely, and the owners of every key in it are computed
+// without another lookup: a few lookups cover a network of dozens of nodes,
+// where one lookup per key made placement and repair cost thousands.
 type ownerCache struct {
 	s *Service
 
+	flight singleflight.Group
+	sem    chan struct{}
+
 	mu      sync.Mutex
 	members []member // routing table + self, with their keyspace IDs
-	fp      uint64   // fingerprint of members
+	rtFP    uint64   // fingerprint of members
+	// epoch counts changes of the membership the node sees: the routing
+	// table changed, a region brought a peer never seen before, or a peer
+	// was found gone. Repair and the settling window follow it.
+	epoch   uint64
+	known   map[peer.ID]bool
+	regions map[int]map[string]*region // prefix length -> prefix -> region
+	nRegion int
 	lookups map[string]cachedLookup
 }
 
@@ -45,12 +78,26 @@ type cachedLookup struct {
 	expires time.Time
 }
 
-func newOwnerCache(s *Service) *ownerCache {
-	return &ownerCache{s: s, lookups: map[string]cachedLookup{}}
+// region is a part of the keyspace, the IDs that share their first bits
+// with prefix, whose every member the node knows.
+type region struct {
+	bits    int
+	members []member
+	expires time.Time
 }
 
-// refresh reloads the membership from the routing table and returns its
-// fingerprint; a change drops cached lookups.
+func newOwnerCache(s *Service) *ownerCache {
+	return &ownerCache{
+		s:       s,
+		sem:     make(chan struct{}, lookupConcurrency),
+		known:   map[peer.ID]bool{},
+		regions: map[int]map[string]*region{},
+		lookups: map[string]cachedLookup{},
+	}
+}
+
+// refresh reloads the membership from the routing table and returns the
+// membership epoch; a change of the table drops what lookups taught.
 func (c *ownerCache) refresh() uint64 {
 	ids := c.s.dht.RoutingTable().ListPeers()
 	ids = append(ids, c.s.self)
@@ -62,16 +109,38 @@ func (c *ownerCache) refresh() uint64 {
 	fp := binary.BigEndian.Uint64(h.Sum(nil))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if fp == c.fp && c.members != nil {
-		return fp
+	if fp == c.rtFP && c.members != nil {
+		return c.epoch
 	}
 	c.members = make([]member, len(ids))
 	for i, id := range ids {
 		c.members[i] = member{id: id, kb: kb.ConvertPeerID(id)}
+		c.learnPeerLocked(id)
 	}
-	c.fp = fp
+	c.rtFP = fp
+	c.epoch++
+	c.clearLookupsLocked()
+	return c.epoch
+}
+
+func (c *ownerCache) clearLookupsLocked() {
 	clear(c.lookups)
-	return fp
+	clear(c.regions)
+	c.nRegion = 0
+}
+
+// learnPeerLocked records a peer seen as a member and reports whether it is
+// new; a new one starts a new epoch.
+func (c *ownerCache) learnPeerLocked(id peer.ID) bool {
+	if c.known[id] {
+		return false
+	}
+	if len(c.known) >= maxKnownPeers {
+		clear(c.known)
+	}
+	c.known[id] = true
+	c.epoch++
+	return true
 }
 
 // Owners returns the R owners of key, closest first; the node itself may be
@@ -81,35 +150,213 @@ func (s *Service) Owners(ctx context.Context, key string) ([]peer.ID, error) {
 }
 
 func (c *ownerCache) get(ctx context.Context, key string) ([]peer.ID, error) {
-	r := c.s.cfg.Replicas
-	if c.s.dht.RoutingTable().Size() < lookupThreshold {
-		c.refresh()
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		return closest(c.members, kb.ConvertKey(key), r), nil
+	if owners, ok := c.cached(key, true); ok {
+		return owners, nil
 	}
-	c.mu.Lock()
-	if e, ok := c.lookups[key]; ok && time.Now().Before(e.expires) {
-		c.mu.Unlock()
-		return e.peers, nil
-	}
-	c.mu.Unlock()
-	found, err := c.s.dht.GetClosestPeers(ctx, key)
-	if err != nil && len(found) == 0 {
+	v, err, _ := c.flight.Do(key, func() (any, error) {
+		select {
+		case c.sem <- struct{}{}:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		defer func() { <-c.sem }()
+		// A lookup that ran while this one waited may have covered the key.
+		if owners, ok := c.cached(key, false); ok {
+			return owners, nil
+		}
+		return c.lookup(ctx, key)
+	})
+	if err != nil {
 		return nil, err
 	}
-	cands := make([]member, 0, len(found)+1)
-	for _, id := range append(found, c.s.self) {
-		cands = append(cands, member{id: id, kb: kb.ConvertPeerID(id)})
+	return v.([]peer.ID), nil
+}
+
+// cached answers from what the node knows without asking the network: the
+// routing table of a small network, a region or a per-key lookup. With
+// refresh it first reloads the routing table.
+func (c *ownerCache) cached(key string, refresh bool) ([]peer.ID, bool) {
+	r := c.s.cfg.Replicas
+	target := kbKey(key)
+	if c.s.dht.RoutingTable().Size() < lookupThreshold {
+		if refresh {
+			c.refresh()
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.members == nil {
+			return nil, false
+		}
+		return closest(c.members, target, r), true
 	}
-	owners := closest(cands, kb.ConvertKey(key), r)
 	c.mu.Lock()
+	defer c.mu.Unlock()
+	now := time.Now()
+	for bits, byPrefix := range c.regions {
+		if rg := byPrefix[prefixOf(target, bits)]; rg != nil && now.Before(rg.expires) {
+			return closest(rg.members, target, r), true
+		}
+	}
+	if e, ok := c.lookups[key]; ok && now.Before(e.expires) {
+		return e.peers, true
+	}
+	return nil, false
+}
+
+// lookup asks the DHT for the peers closest to key and remembers the region
+// the answer covers.
+func (c *ownerCache) lookup(ctx context.Context, key string) ([]peer.ID, error) {
+	found, err := c.s.dht.GetClosestPeers(ctx, key)
+	if err != nil && len(found) == 0 {
+		return nil, fmt.Errorf("find the peers closest to %s: %w", key, err)
+	}
+	if m := c.s.cfg.Metrics; m != nil {
+		m.OwnerLookups.Inc()
+	}
+	target := kbKey(key)
+	owners, rg := regionOf(target, c.s.self, found, c.s.cfg.Replicas)
+	if err != nil {
+		// An incomplete lookup still names live peers near the key, good
+		// enough for this call, but proves nothing worth remembering.
+		return owners, nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, id := range found {
+		c.learnPeerLocked(id)
+	}
+	expires := time.Now().Add(lookupTTL)
+	if rg != nil {
+		if c.nRegion >= maxRegions {
+			c.pruneRegionsLocked()
+		}
+		byPrefix := c.regions[rg.bits]
+		if byPrefix == nil {
+			byPrefix = map[string]*region{}
+			c.regions[rg.bits] = byPrefix
+		}
+		p := prefixOf(target, rg.bits)
+		if byPrefix[p] == nil {
+			c.nRegion++
+		}
+		rg.expires = expires
+		byPrefix[p] = rg
+		return owners, nil
+	}
 	if len(c.lookups) >= maxCachedLookups {
 		clear(c.lookups)
 	}
-	c.lookups[key] = cachedLookup{peers: owners, expires: time.Now().Add(lookupTTL)}
-	c.mu.Unlock()
+	c.lookups[key] = cachedLookup{peers: owners, expires: expires}
 	return owners, nil
+}
+
+// pruneRegionsLocked drops expired regions, or all of them when none has
+// expired.
+func (c *ownerCache) pruneRegionsLocked() {
+	now := time.Now()
+	for bits, byPrefix := range c.regions {
+		for p, rg := range byPrefix {
+			if !now.Before(rg.expires) {
+				delete(byPrefix, p)
+				c.nRegion--
+			}
+		}
+		if len(byPrefix) == 0 {
+			delete(c.regions, bits)
+		}
+	}
+	if c.nRegion >= maxRegions {
+		clear(c.regions)
+		c.nRegion = 0
+	}
+}
+
+// regionOf turns the answer of a lookup of target, the peers closest to it
+// other than self, into the owners of target and, when it holds at least r
+// peers, the region the answer proves complete: the IDs that share one bit
+// more with target than the farthest peer found does.
+func regionOf(target kb.ID, self peer.ID, found []peer.ID, r int) ([]peer.ID, *region) {
+	cands := make([]member, 0, len(found)+1)
+	farthest := len(target) * 8
+	for _, id := range found {
+		if id == self {
+			continue
+		}
+		m := member{id: id, kb: kb.ConvertPeerID(id)}
+		farthest = min(farthest, kb.CommonPrefixLen(m.kb, target))
+		cands = append(cands, m)
+	}
+	if len(cands) == 0 {
+		return []peer.ID{self}, nil
+	}
+	cands = append(cands, member{id: self, kb: kb.ConvertPeerID(self)})
+	owners := closest(cands, target, r)
+	bits := farthest + 1
+	var in []member
+	for _, m := range cands {
+		if kb.CommonPrefixLen(m.kb, target) >= bits {
+			in = append(in, m)
+		}
+	}
+	if len(in) < r {
+		return owners, nil
+	}
+	return owners, &region{bits: bits, members: in}
+}
+
+// prefixOf is the first bits bits of id, as a map key.
+func prefixOf(id kb.ID, bits int) string {
+	n := (bits + 7) / 8
+	b := make([]byte, n)
+	copy(b, id[:n])
+	if rem := bits % 8; rem != 0 {
+		b[n-1] &= byte(0xff << (8 - rem))
+	}
+	return string(b)
+}
+
+// knows reports whether p is a member of a cached region or lookup.
+func (c *ownerCache) knows(p peer.ID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.known[p]
+}
+
+// forget drops a peer found gone from every region and lookup, which stay
+// complete without it, and starts a new epoch.
+func (c *ownerCache) forget(p peer.ID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.known[p] {
+		return
+	}
+	delete(c.known, p)
+	c.epoch++
+	for bits, byPrefix := range c.regions {
+		for pfx, rg := range byPrefix {
+			for i, m := range rg.members {
+				if m.id == p {
+					rg.members = append(rg.members[:i:i], rg.members[i+1:]...)
+					break
+				}
+			}
+			if len(rg.members) < c.s.cfg.Replicas {
+				delete(byPrefix, pfx)
+				c.nRegion--
+			}
+		}
+		if len(byPrefix) == 0 {
+			delete(c.regions, bits)
+		}
+	}
+	for k, e := range c.lookups {
+		for _, id := range e.peers {
+			if id == p {
+				delete(c.lookups, k)
+				break
+			}
+		}
+	}
 }
 
 // closest returns the n members closest to target by XOR distance.
@@ -139,17 +386,6 @@ func closest(ms []member, target kb.ID, n int) []peer.ID {
 
 // kbKey is the keyspace position of a key.
 func kbKey(key string) kb.ID { return kb.ConvertKey(key) }
-
-// closer reports whether a is closer to target than b by XOR distance.
-func closer(a, b, target kb.ID) bool {
-	for i := range target {
-		da, db := a[i]^target[i], b[i]^target[i]
-		if da != db {
-			return da < db
-		}
-	}
-	return false
-}
 
 // ownersFingerprint identifies an owner set, for repair's bookkeeping.
 func ownersFingerprint(owners []peer.ID) uint64 {

@@ -586,24 +586,14 @@ func (s *Service) localSummary() Summary {
 	}
 	c.mu.Unlock()
 
+	// The node counts the keys it is first owner of, as far as it knows
+	// their owners without asking the network: a repair pass has looked up
+	// every held key a moment ago. A key it cannot place is left to the
+	// node whose cache knows it.
 	s.owners.refresh()
-	s.owners.mu.Lock()
-	members := append([]member(nil), s.owners.members...)
-	s.owners.mu.Unlock()
-	var self member
-	for _, m := range members {
-		if m.id == s.self {
-			self = m
-		}
-	}
 	first := func(key string) bool {
-		target := kbKey(key)
-		for _, m := range members {
-			if m.id != s.self && closer(m.kb, self.kb, target) {
-				return false
-			}
-		}
-		return true
+		owners, ok := s.owners.cached(key, false)
+		return ok && len(owners) > 0 && owners[0] == s.self
 	}
 	var sum Summary
 	hot := map[string]bool{}

@@ -428,7 +428,7 @@ func (s *Service) watchPeers(sub event.Subscription) {
 			if ev.Connectedness == network.Connected {
 				continue
 			}
-			if s.dht.RoutingTable().Find(ev.Peer) == "" {
+			if s.dht.RoutingTable().Find(ev.Peer) == "" && !s.owners.knows(ev.Peer) {
 				continue
 			}
 			select {
@@ -436,6 +436,7 @@ func (s *Service) watchPeers(sub event.Subscription) {
 			default:
 				// Too many checks at once: drop the peer without redialing.
 				s.dht.RoutingTable().RemovePeer(ev.Peer)
+				s.owners.forget(ev.Peer)
 				continue
 			}
 			checkers.Add(1)
@@ -465,6 +466,7 @@ func (s *Service) checkPeer(p peer.ID) {
 		}
 		s.log.Info("peer left", "left", p, "err", err)
 		s.dht.RoutingTable().RemovePeer(p)
+		s.owners.forget(p)
 		s.TriggerRepair()
 	}
 }

@@ -1,0 +1,92 @@
+package p2p
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"testing"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// TestRegionsGiveTheTrueOwners checks the rule the owner cache rests on
+// beyond 20 peers: the 20 peers closest to a key (what a DHT lookup
+// returns) prove a region of the keyspace complete, and the owners computed
+// from that region for any key in it are the R closest of the whole network.
+func TestRegionsGiveTheTrueOwners(t *testing.T) {
+	const r = 3
+	for _, n := range []int{21, 32, 64, 200, 1000} {
+		t.Run(fmt.Sprintf("nodes=%d", n), func(t *testing.T) {
+			ids := make([]peer.ID, n)
+			all := make([]member, n)
+			for i := range ids {
+				_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+				if err != nil {
+					t.Fatal(err)
+				}
+				ids[i], _ = peer.IDFromPublicKey(pub)
+				all[i] = member{id: ids[i], kb: kb.ConvertPeerID(ids[i])}
+			}
+			regions, checked := 0, 0
+			for q := 0; q < 40; q++ {
+				self := ids[q%n]
+				key := fmt.Sprintf("/t/en/word%d", q)
+				target := kbKey(key)
+				// What GetClosestPeers answers: the 20 closest, never self.
+				var others []member
+				for _, m := range all {
+					if m.id != self {
+						others = append(others, m)
+					}
+				}
+				found := closest(others, target, 20)
+				owners, rg := regionOf(target, self, found, r)
+				if want := closest(all, target, r); !slices.Equal(owners, want) {
+					t.Fatalf("owners of %s: got %v, want %v", key, owners, want)
+				}
+				if rg == nil {
+					continue
+				}
+				regions++
+				// Every peer of the region's prefix is a member, and no other.
+				for _, m := range all {
+					in := kb.CommonPrefixLen(m.kb, target) >= rg.bits
+					has := slices.ContainsFunc(rg.members, func(x member) bool { return x.id == m.id })
+					if in != has {
+						t.Fatalf("region /%d of %s: peer %s in prefix %v, in region %v", rg.bits, key, m.id, in, has)
+					}
+				}
+				// Keys in the region: owners from the region equal the truth.
+				for j := 0; j < 200; j++ {
+					other := fmt.Sprintf("/t/xx/k%d-%d", q, j)
+					ot := kbKey(other)
+					if kb.CommonPrefixLen(ot, target) < rg.bits {
+						continue
+					}
+					checked++
+					if got, want := closest(rg.members, ot, r), closest(all, ot, r); !slices.Equal(got, want) {
+						t.Fatalf("owners of %s from region /%d: got %v, want %v", other, rg.bits, got, want)
+					}
+				}
+			}
+			if regions < 30 {
+				t.Errorf("only %d of 40 lookups proved a region of at least %d peers", regions, r)
+			}
+			t.Logf("%d nodes: %d regions, %d keys checked inside them", n, regions, checked)
+		})
+	}
+}
+
+func TestPrefixOf(t *testing.T) {
+	id := kb.ID{0b1011_0110, 0xff}
+	for _, c := range []struct {
+		bits int
+		want string
+	}{{0, ""}, {1, "\x80"}, {3, "\xa0"}, {8, "\xb6"}, {9, "\xb6\x80"}} {
+		if got := prefixOf(id, c.bits); got != c.want {
+			t.Errorf("prefixOf(%08b, %d) = %q, want %q", id[0], c.bits, got, c.want)
+		}
+	}
+}
