@@ -414,6 +414,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 			n.cacheCount(k, c)
 		}
 	}
+	var maxDF uint64
 	for _, term := range terms {
 		var df uint64
 		for _, k := range p2p.TermKeys(term) {
@@ -421,6 +422,18 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 			df += uint64(c)
 		}
 		st.DocFreq[term] = df
+		maxDF = max(maxDF, df)
+	}
+	if maxDF > st.Docs {
+		// The totals are older than the counts: posts arrived between the
+		// two. Owners refuse a frequency above the post count, so fetch the
+		// totals again, and if they still lag, raise the count to match.
+		n.net.InvalidateTotals()
+		if t, _ := n.net.Totals(ctx); t.Posts > 0 {
+			rounds++
+			st.Docs, st.TextTerms = t.Posts, max(t.Terms, st.TextTerms)
+		}
+		st.Docs = max(st.Docs, maxDF)
 	}
 	return st, rounds
 }
