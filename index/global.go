@@ -45,13 +45,9 @@ func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, 
 	if len(req.Facets) > 0 || req.Highlight != nil || req.SearchBefore != nil {
 		return nil, errors.New("search with network statistics: facets, highlighting and search-before are not supported")
 	}
-	adv, err := ix.bi.Advanced()
+	r, err := ix.reader()
 	if err != nil {
 		return nil, fmt.Errorf("search index: %w", err)
-	}
-	r, err := adv.Reader()
-	if err != nil {
-		return nil, fmt.Errorf("open index reader: %w", err)
 	}
 	defer r.Close()
 	wr := &statsReader{IndexReader: r, df: st.DocFreq}

@@ -266,16 +266,26 @@ func (ix *Index) commit(group []*putRequest, n int) {
 	}
 }
 
-// writeBatch indexes the group's posts in one bleve batch and returns the
-// posts it newly stored.
-func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
+// reader opens a reader on the index's current snapshot; the caller closes
+// it.
+func (ix *Index) reader() (index.IndexReader, error) {
 	adv, err := ix.bi.Advanced()
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
-	reader, err := adv.Reader()
+	r, err := adv.Reader()
 	if err != nil {
 		return nil, fmt.Errorf("open index reader: %w", err)
+	}
+	return r, nil
+}
+
+// writeBatch indexes the group's posts in one bleve batch and returns the
+// posts it newly stored.
+func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
+	reader, err := ix.reader()
+	if err != nil {
+		return nil, err
 	}
 	defer reader.Close()
 	var stored []*post.Post
