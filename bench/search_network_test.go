@@ -7,7 +7,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -24,7 +23,6 @@ import (
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
-	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/testnet"
 )
@@ -320,35 +318,11 @@ func startSearchNet(b *testing.B, n int, es []corpus.Entry, mix []netQuery) *sea
 	}
 	settled := time.Since(start)
 
-	posts := map[string]*post.Post{}
-	for _, nd := range net.Alive() {
-		err := nd.WalkPosts(context.Background(), func(p *post.Post) error {
-			posts[p.ID] = p
-			return nil
-		})
-		if err != nil {
-			b.Fatal(err)
-		}
-	}
+	posts := net.Posts()
 	if len(posts) != len(es) {
 		b.Fatalf("the network holds %d distinct posts, %d were imported", len(posts), len(es))
 	}
-	ref, err := index.Open(index.Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ref.Close() })
-	all := make([]*post.Post, 0, len(posts))
-	for _, p := range posts {
-		all = append(all, p)
-	}
-	for len(all) > 0 {
-		k := min(len(all), batchSize)
-		if _, err := ref.Put(context.Background(), all[:k]...); err != nil {
-			b.Fatal(err)
-		}
-		all = all[k:]
-	}
+	ref := testnet.ReferenceIndex(b, posts)
 	s := &searchNet{net: net, ref: ref, byKind: map[string][]netQuery{}, all: slices.Clone(mix), coldPasses: map[string]int{},
 		started: started, imported: imported, settled: settled, quiet: quiet, idleCores: idleCores()}
 	for _, q := range mix {

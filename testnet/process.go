@@ -134,6 +134,14 @@ func (nd *Proc) Alive() bool {
 	}
 }
 
+// PID is the node's process ID while it runs, else 0.
+func (nd *Proc) PID() int {
+	if !nd.Alive() {
+		return 0
+	}
+	return nd.cmd.Process.Pid
+}
+
 // Kill sends SIGKILL to node i and waits for it to exit.
 func (ps *Procs) Kill(i int) {
 	nd := ps.Nodes[i]

@@ -34,43 +34,6 @@ type reference struct {
 	posts map[string]*post.Post
 }
 
-// collectPosts gathers every post held anywhere in the network, by ID.
-func collectPosts(t *testing.T, net *testnet.Net) map[string]*post.Post {
-	t.Helper()
-	out := map[string]*post.Post{}
-	for _, nd := range net.Alive() {
-		err := nd.WalkPosts(context.Background(), func(p *post.Post) error {
-			out[p.ID] = p
-			return nil
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	return out
-}
-
-func newReference(t *testing.T, posts map[string]*post.Post) *reference {
-	t.Helper()
-	ix, err := index.Open(index.Config{Dir: t.TempDir() + "/ref"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ix.Close() })
-	all := make([]*post.Post, 0, len(posts))
-	for _, p := range posts {
-		all = append(all, p)
-	}
-	for len(all) > 0 {
-		n := min(len(all), 1000)
-		if _, err := ix.Put(context.Background(), all[:n]...); err != nil {
-			t.Fatal(err)
-		}
-		all = all[n:]
-	}
-	return &reference{ix: ix, posts: posts}
-}
-
 // searchAll pages through every match with the given page size and returns
 // the IDs in order, failing on a repeated ID, a short page before the last,
 // or a partial answer when partial is not allowed.
@@ -255,11 +218,11 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 		}
 	}
 	t.Logf("imported %d posts into 12 nodes in %v", len(entries), time.Since(start).Round(time.Millisecond))
-	all := collectPosts(t, net)
+	all := net.Posts()
 	if len(all) != len(entries) {
 		t.Fatalf("network holds %d distinct posts, imported %d", len(all), len(entries))
 	}
-	ref := newReference(t, all)
+	ref := &reference{ix: testnet.ReferenceIndex(t, all), posts: all}
 	// One segment: bleve counts a term once per segment it appears in when it
 	// sizes the dictionary for BM25, so only a fully merged index scores
 	// with the true number of distinct terms, which the network uses.
