@@ -53,6 +53,9 @@ type placement struct {
 	keys  [][]string
 	// acked[i][key] is the set of owners that acknowledged post i under key.
 	acked []map[string]map[peer.ID]bool
+	// owners[i][key] is how many owners post i has under key, as last looked
+	// up.
+	owners []map[string]int
 }
 
 // Place sends posts, which are already in the local index, to the owners of
@@ -60,7 +63,8 @@ type placement struct {
 // reached min(W, owners) acknowledgements, a *ShortError otherwise. The node
 // itself counts as an owner that holds them. Requests are batched per owner.
 func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
-	pl := &placement{posts: posts, raw: make([]json.RawMessage, len(posts)), keys: make([][]string, len(posts)), acked: make([]map[string]map[peer.ID]bool, len(posts))}
+	pl := &placement{posts: posts, raw: make([]json.RawMessage, len(posts)), keys: make([][]string, len(posts)),
+		acked: make([]map[string]map[peer.ID]bool, len(posts)), owners: make([]map[string]int, len(posts))}
 	for i, p := range posts {
 		raw, err := json.Marshal(p)
 		if err != nil {
@@ -69,6 +73,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		pl.raw[i] = raw
 		pl.keys[i] = Keys(p)
 		pl.acked[i] = map[string]map[peer.ID]bool{}
+		pl.owners[i] = map[string]int{}
 	}
 	var short [][]ShortKey
 	for attempt := 0; ; attempt++ {
@@ -86,6 +91,20 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		case <-ctx.Done():
 		case <-time.After(time.Duration(attempt+1) * 300 * time.Millisecond):
 		}
+	}
+	// A key that reached W but not every owner is repaired now rather than
+	// at the next full sync: the owners that missed the post would answer
+	// searches without it.
+	var lagging []string
+	for i := range posts {
+		for k, n := range pl.owners[i] {
+			if len(pl.acked[i][k]) < n {
+				lagging = append(lagging, k)
+			}
+		}
+	}
+	if len(lagging) > 0 {
+		s.repair.markDirty(lagging)
 	}
 	errs := make([]error, len(posts))
 	for i, sk := range short {
@@ -123,6 +142,7 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 				continue
 			}
 			needed[i][k] = min(s.cfg.WriteQuorum, len(owners))
+			pl.owners[i][k] = len(owners)
 			acks := pl.acked[i][k]
 			if acks == nil {
 				acks = map[peer.ID]bool{}
