@@ -111,6 +111,10 @@ const (
 	MaxConcurrentSearches = 8
 	// SummaryTTL is how long the network's statistics are reused.
 	SummaryTTL = 30 * time.Second
+	// MaxSummaryAge bounds how old the network's statistics may be when a
+	// search uses them: older figures, those of a node that has not searched
+	// for a while, are gathered again while the search waits.
+	MaxSummaryAge = 4 * SummaryTTL
 	// MaxSummaryPeers bounds the peers asked for their summary.
 	MaxSummaryPeers = 64
 	// maxStatsFigure bounds the document and term counts a peer may send.
@@ -481,18 +485,20 @@ type summaryCache struct {
 	valid      bool
 	refreshing bool
 	expires    time.Time
+	gathered   time.Time
 	local      Summary
 	localAt    time.Time
 }
 
 // Totals returns the network's collection statistics, summed from every
 // node's Summary; asked reports whether the caller waited for the network.
-// Only the first call waits: later ones get the figures gathered last, and
-// once they are older than SummaryTTL a refresh starts in the background.
+// The first call waits, and so does one whose figures are older than
+// MaxSummaryAge; others get the figures gathered last, and once they are
+// older than SummaryTTL a refresh starts in the background.
 func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 	c := &s.summaries
 	c.mu.Lock()
-	if c.valid {
+	if c.valid && time.Since(c.gathered) <= MaxSummaryAge {
 		t = c.totals
 		if time.Now().After(c.expires) && !c.refreshing && s.ctx.Err() == nil {
 			c.refreshing = true
@@ -510,40 +516,49 @@ func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 }
 
 // gatherTotals asks every peer (a sample of MaxSummaryPeers in a larger
-// network, the figures scaled up) for its Summary and sums them.
+// network) for its Summary and sums them. A peer that does not answer is
+// asked once more; figures that still miss peers are scaled up by the share
+// that answered, and refreshed at the next search.
 func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 	c := &s.summaries
 
 	peers := s.dht.RoutingTable().ListPeers()
-	scale := 1.0
+	network := len(peers) + 1
 	if len(peers) > MaxSummaryPeers {
 		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-		scale = float64(len(peers)+1) / float64(MaxSummaryPeers+1)
 		peers = peers[:MaxSummaryPeers]
 	}
-	own := s.localSummary()
-	sums := []Summary{own}
+	sums := []Summary{s.localSummary()}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 16)
-	for _, p := range peers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			cctx, cancel := context.WithTimeout(ctx, SearchTimeout)
-			defer cancel()
-			var resp statsResponse
-			if err := s.call(cctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Summary: true}, &resp); err != nil || resp.Summary == nil {
-				return
-			}
-			mu.Lock()
-			sums = append(sums, *resp.Summary)
-			mu.Unlock()
-		}()
+	ask := func(ps []peer.ID) (failed []peer.ID) {
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, 16)
+		for _, p := range ps {
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer wg.Done()
+				defer func() { <-sem }()
+				cctx, cancel := context.WithTimeout(ctx, SearchTimeout)
+				defer cancel()
+				var resp statsResponse
+				err := s.call(cctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Summary: true}, &resp)
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil || resp.Summary == nil {
+					failed = append(failed, p)
+					return
+				}
+				sums = append(sums, *resp.Summary)
+			}()
+		}
+		wg.Wait()
+		return failed
 	}
-	wg.Wait()
+	if failed := ask(peers); len(failed) > 0 && ctx.Err() == nil {
+		s.log.Debug("peers did not send their summary; asking again", "peers", len(failed))
+		ask(failed)
+	}
 	t := NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
 	hot := map[string]bool{}
 	for _, sm := range sums {
@@ -553,13 +568,18 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 			hot[h] = true
 		}
 	}
+	scale := float64(network) / float64(len(sums))
 	t.Posts = uint64(float64(t.Posts) * scale)
 	t.Terms = uint64(float64(t.Terms)*scale) + uint64(len(hot))
 	c.mu.Lock()
 	c.totals = t
 	c.valid = true
 	c.refreshing = false
-	c.expires = time.Now().Add(SummaryTTL)
+	c.gathered = time.Now()
+	c.expires = c.gathered.Add(SummaryTTL)
+	if t.Answered < t.Asked {
+		c.expires = c.gathered
+	}
 	c.mu.Unlock()
 	return t
 }
