@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -176,6 +177,12 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 					last = l
 				}
 			}
+		}
+		if a.More && last != nil && len(resps) > 1 {
+			// Another owner's hits beyond that point may have skipped a
+			// post the first one would have returned next: keep them for
+			// the next round, not this page.
+			a.Hits = slices.DeleteFunc(a.Hits, func(h query.Hit) bool { return query.Less(p.Sort, last, &h) })
 		}
 		a.Last = last
 	}
