@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
@@ -296,18 +298,12 @@ func (n *Node) checkHits(p *query.Prepared, hits []p2p.SearchHit, d *query.Domai
 
 // forEach runs fn for each index, at most maxParallelShards at a time.
 func (n *Node) forEach(is []int, fn func(int)) {
-	sem := make(chan struct{}, maxParallelShards)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(maxParallelShards)
 	for _, i := range is {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			fn(i)
-		}()
+		g.Go(func() error { fn(i); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // fn reports through its closure
 }
 
 // serveSearch answers a peer's search on the local index: the query

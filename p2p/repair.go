@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -204,14 +205,10 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 	failedKeys := map[string]bool{}
 	var errs []error
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, placeConcurrency)
+	var g errgroup.Group
+	g.SetLimit(placeConcurrency)
 	for p, digests := range perPeer {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(p peer.ID, digests []Digest) {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			bad, err := r.syncPeer(ctx, p, digests)
 			mu.Lock()
 			defer mu.Unlock()
@@ -224,9 +221,10 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 			for _, k := range bad {
 				failedKeys[k] = true
 			}
-		}(p, digests)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // failures are collected per peer above
 
 	r.mu.Lock()
 	for k, fp := range todo {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -436,23 +437,17 @@ func (s *Service) KeyCounts(ctx context.Context, keys []string) map[string]int {
 // fanOut runs ask for each peer's keys, in batches of MaxStatsTerms, at
 // most 16 at a time.
 func (s *Service) fanOut(byOwner map[peer.ID][]string, ask func(peer.ID, []string)) {
-	sem := make(chan struct{}, 16)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(16)
 	for p, ks := range byOwner {
 		for len(ks) > 0 {
 			n := min(len(ks), MaxStatsTerms)
 			batch := ks[:n]
 			ks = ks[n:]
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
-				ask(p, batch)
-			}()
+			g.Go(func() error { ask(p, batch); return nil })
 		}
 	}
-	wg.Wait()
+	_ = g.Wait() // ask records its own failures
 }
 
 func (s *Service) counts(ctx context.Context, p peer.ID, keys []string) ([]int, error) {
@@ -531,14 +526,10 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 	sums := []Summary{s.localSummary()}
 	var mu sync.Mutex
 	ask := func(ps []peer.ID) (failed []peer.ID) {
-		var wg sync.WaitGroup
-		sem := make(chan struct{}, 16)
+		var g errgroup.Group
+		g.SetLimit(16)
 		for _, p := range ps {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func() {
-				defer wg.Done()
-				defer func() { <-sem }()
+			g.Go(func() error {
 				cctx, cancel := context.WithTimeout(ctx, SearchTimeout)
 				defer cancel()
 				var resp statsResponse
@@ -547,12 +538,13 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 				defer mu.Unlock()
 				if err != nil || resp.Summary == nil {
 					failed = append(failed, p)
-					return
+					return nil
 				}
 				sums = append(sums, *resp.Summary)
-			}()
+				return nil
+			})
 		}
-		wg.Wait()
+		_ = g.Wait() // a peer that fails is in failed
 		return failed
 	}
 	if failed := ask(peers); len(failed) > 0 && ctx.Err() == nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
@@ -164,8 +165,8 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 	}
 
 	var mu sync.Mutex
-	sem := make(chan struct{}, placeConcurrency)
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(placeConcurrency)
 	for p, wants := range perPeer {
 		// Cut the peer's share into requests under the size bounds.
 		var batches [][]want
@@ -184,11 +185,7 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 			batches = append(batches, cur)
 		}
 		for _, b := range batches {
-			wg.Add(1)
-			sem <- struct{}{}
-			go func(p peer.ID, b []want) {
-				defer wg.Done()
-				defer func() { <-sem }()
+			g.Go(func() error {
 				req := storeRequest{Posts: make([]storeItem, len(b))}
 				for j, w := range b {
 					req.Posts[j] = storeItem{Post: pl.raw[w.post], Keys: w.keys}
@@ -196,11 +193,11 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 				var resp storeResponse
 				if err := s.call(ctx, p, StoreProtocol(s.cfg.Network), "store", &req, &resp); err != nil {
 					s.log.Debug("store failed", "owner", p, "posts", len(b), "err", err)
-					return
+					return nil
 				}
 				if len(resp.Posts) != len(b) {
 					s.log.Warn("owner answered a store request with the wrong number of results", "owner", p)
-					return
+					return nil
 				}
 				mu.Lock()
 				defer mu.Unlock()
@@ -220,10 +217,11 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 						}
 					}
 				}
-			}(p, b)
+				return nil
+			})
 		}
 	}
-	wg.Wait()
+	_ = g.Wait() // acknowledgements are recorded above; a failed owner is short
 
 	short := make([][]ShortKey, len(pl.posts))
 	for i := range pl.posts {
@@ -356,16 +354,12 @@ func (s *Service) sendTombstone(ctx context.Context, keys []string, raw json.Raw
 			}
 		}
 	}
-	var wg sync.WaitGroup
+	var g errgroup.Group
+	g.SetLimit(placeConcurrency)
 	var mu sync.Mutex
 	var failed []error
-	sem := make(chan struct{}, placeConcurrency)
 	for p := range peers {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(p peer.ID) {
-			defer wg.Done()
-			defer func() { <-sem }()
+		g.Go(func() error {
 			var resp storeResponse
 			err := s.call(ctx, p, StoreProtocol(s.cfg.Network), "store", &storeRequest{Tombstones: []json.RawMessage{raw}}, &resp)
 			if err == nil && (len(resp.Tombstones) != 1 || resp.Tombstones[0] != "") {
@@ -376,9 +370,10 @@ func (s *Service) sendTombstone(ctx context.Context, keys []string, raw json.Raw
 				failed = append(failed, err)
 				mu.Unlock()
 			}
-		}(p)
+			return nil
+		})
 	}
-	wg.Wait()
+	_ = g.Wait() // failures are collected above
 	if len(failed) > 0 {
 		return fmt.Errorf("tombstone reached %d of %d owners: %w", len(peers)-len(failed), len(peers), errors.Join(failed...))
 	}
