@@ -2,6 +2,8 @@ package testnet_test
 
 import (
 	"context"
+	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -188,7 +190,8 @@ func generateQueries(posts map[string]*post.Post, n int, rng *rand.Rand) []searc
 }
 
 // TestNetworkSearchMatchesOneIndex is the recall and ranking proof of
-// network search: a 12-node network holding imported fortunes answers
+// network search: a 12-node network holding imported fortunes, once repair
+// has brought every key to its R owners, answers
 // generated queries, from every node, with exactly the matches one bleve
 // index over the same posts returns, pages through them with the cursor
 // returning each once, and ranks the top 10 as that index does. Then 3
@@ -222,6 +225,20 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 	if len(all) != len(entries) {
 		t.Fatalf("network holds %d distinct posts, imported %d", len(all), len(entries))
 	}
+	// A write returns once W owners hold it; the rest get it from repair.
+	// Reads ask one owner, so the answers are exact once every key is at
+	// its R owners.
+	want := map[string][]string{}
+	for _, p := range all {
+		for _, k := range p2p.Keys(p) {
+			want[k] = append(want[k], p.ID)
+		}
+	}
+	start = time.Now()
+	net.WaitFor("every key at its 3 owners", 3*time.Minute, func() bool {
+		return len(short(copiesAtOwners(t, net.Nodes[11], want), want, 3)) == 0
+	})
+	t.Logf("every key at its 3 owners %v after the import", time.Since(start).Round(time.Millisecond))
 	ref := &reference{ix: testnet.ReferenceIndex(t, all), posts: all}
 	// One segment: bleve counts a term once per segment it appears in when it
 	// sizes the dictionary for BM25, so only a fully merged index scores
@@ -297,22 +314,12 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 				t.Fatal(err)
 			}
 			if !slices.Equal(ids(res), ids(first)) {
-				t.Errorf("%q: node %d's first page differs from node 0's", c.q, nd.Index)
+				t.Errorf("%q: node %d's first page differs from node 0's: %s", c.q, nd.Index, pageDiff(first, res))
 			}
 		}
 	}
 
-	// Churn: three nodes die at once, once every key is at its R owners.
-	// Replicas answer.
-	want := map[string][]string{}
-	for _, p := range all {
-		for _, k := range p2p.Keys(p) {
-			want[k] = append(want[k], p.ID)
-		}
-	}
-	net.WaitFor("every key at its 3 owners", 3*time.Minute, func() bool {
-		return len(short(copiesAtOwners(t, net.Nodes[11], want), want, 3)) == 0
-	})
+	// Churn: three nodes die at once. Replicas answer.
 	for _, i := range []int{2, 6, 10} {
 		net.Kill(i)
 	}
@@ -363,6 +370,43 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 	if recall != 1 {
 		t.Errorf("recall after repair: %.4f, want 1", recall)
 	}
+}
+
+// pageDiff tells how two pages of one query differ: in which hits, in
+// their scores, or in partial answers and totals.
+func pageDiff(a, b *query.Result) string {
+	scores := func(r *query.Result) map[string]float64 {
+		m := make(map[string]float64, len(r.Hits))
+		for _, h := range r.Hits {
+			m[h.Post.ID] = h.Score
+		}
+		return m
+	}
+	sa, sb := scores(a), scores(b)
+	var rescored []string
+	for id, s := range sa {
+		if t, ok := sb[id]; ok && s != t {
+			rescored = append(rescored, fmt.Sprintf("%s %g/%g", id, s, t))
+		}
+	}
+	slices.Sort(rescored)
+	return fmt.Sprintf("total %d/%d, partial %v/%v, statistics (posts, terms, frequencies) %v/%v, only in the first %v, only in the second %v, scores differ %v",
+		a.Total, b.Total, a.Partial, b.Partial, cursorStats(a), cursorStats(b), firstN(minus(ids(a), ids(b)), 5), firstN(minus(ids(b), ids(a)), 5), firstN(rescored, 5))
+}
+
+// cursorStats reads the statistics a page was scored with from its cursor.
+func cursorStats(r *query.Result) []uint64 {
+	b, err := base64.RawURLEncoding.DecodeString(r.NextCursor)
+	if err != nil {
+		return nil
+	}
+	var c struct {
+		S []uint64 `json:"s"`
+	}
+	if json.Unmarshal(b, &c) != nil {
+		return nil
+	}
+	return c.S
 }
 
 func ids(r *query.Result) []string {
