@@ -79,6 +79,9 @@ type Index struct {
 	bi   bleve.Index
 	log  *slog.Logger
 	reqs chan *putRequest
+	// writeMu serializes the batcher's commits with Delete, so that each
+	// sees the other's result and OnStored and OnDeleted follow the index.
+	writeMu sync.Mutex
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -248,6 +251,8 @@ func (ix *Index) failQueued() {
 }
 
 func (ix *Index) commit(group []*putRequest, n int) {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
 	start := time.Now()
 	stored, err := ix.writeBatch(group)
 	for _, r := range group {
@@ -394,6 +399,8 @@ func (ix *Index) Get(ctx context.Context, id string) (*post.Post, error) {
 // and keeps the tombstone so the post is refused from then on. It refuses a
 // tombstone whose author is not the stored post's author.
 func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
 	p, err := ix.Get(ctx, t.Target)
 	switch {
 	case errors.Is(err, ErrDeleted):
