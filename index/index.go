@@ -68,7 +68,7 @@ type Config struct {
 	// (not those it already held), once they are persisted. The network
 	// layer keeps its per-key digests with it.
 	OnStored func(posts []*post.Post)
-	// OnDeleted, if set, is called with a post a tombstone removed.
+	// OnDeleted, if set, is called with a post a tombstone or Drop removed.
 	OnDeleted func(p *post.Post)
 }
 
@@ -430,6 +430,41 @@ func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
 		ix.cfg.OnDeleted(p)
 	}
 	return nil
+}
+
+// Drop removes posts from this index without a tombstone: the node no
+// longer keeps copies that other nodes own. A dropped post is accepted
+// again later. It returns how many of ids were held and removed.
+func (ix *Index) Drop(ctx context.Context, ids ...string) (int, error) {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+	select {
+	case <-ix.closing:
+		return 0, ErrClosed
+	default:
+	}
+	var held []*post.Post
+	b := ix.bi.NewBatch()
+	for _, id := range ids {
+		p, err := ix.Get(ctx, id)
+		if err != nil {
+			continue // gone already, deleted, or unreadable: nothing to drop
+		}
+		held = append(held, p)
+		b.Delete(id)
+	}
+	if len(held) == 0 {
+		return 0, nil
+	}
+	if err := ix.bi.Batch(b); err != nil {
+		return 0, fmt.Errorf("drop %d posts: %w", len(held), err)
+	}
+	if ix.cfg.OnDeleted != nil {
+		for _, p := range held {
+			ix.cfg.OnDeleted(p)
+		}
+	}
+	return len(held), nil
 }
 
 // Tombstone returns the stored tombstone of a deleted post, or ErrNotFound.

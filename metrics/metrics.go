@@ -82,6 +82,9 @@ type Node struct {
 	// OwnerLookups counts DHT lookups for the owners of a key; each teaches
 	// the owners of a whole region of the keyspace.
 	OwnerLookups prometheus.Counter
+	// EvictedPosts counts copies a node dropped because every key of the
+	// post is owned, and held, by other nodes.
+	EvictedPosts prometheus.Counter
 	// ProtocolBytes counts bytes on murmur's own protocols, by protocol
 	// (Protocol* constants) and direction (DirectionIn, DirectionOut).
 	ProtocolBytes *prometheus.CounterVec
@@ -186,7 +189,7 @@ func New() *Node {
 		m.PeersConnected, m.RoutingTablePeers, m.KeysOwned, m.KeyPostings,
 		m.KeysUnderReplicated, m.HandoffPosts, m.RepairPasses, m.RepairPassSeconds,
 		m.RepairLastSuccess, m.StoreRequests, m.StorePosts, m.PlacementShort,
-		m.OwnerLookups, m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
+		m.OwnerLookups, m.EvictedPosts, m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
 		m.QueryPartial, m.SearchServed,
 	)
 	return m
@@ -234,6 +237,7 @@ func (m *Node) newNetwork() {
 	m.StorePosts = counterVec("murmur_store_posts_total", "Posts in store requests served to peers, by outcome.", "outcome", OutcomeAccepted, OutcomeRejected)
 	m.PlacementShort = counter("murmur_placement_short_total", "Writes that did not reach W owner acknowledgements.")
 	m.OwnerLookups = counter("murmur_owner_lookups_total", "DHT lookups for the owners of a key; each covers a region of the keyspace.")
+	m.EvictedPosts = counter("murmur_evicted_posts_total", "Copies dropped because other nodes own and hold every key of the post.")
 	m.ProtocolBytes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "murmur_protocol_bytes_total",
 		Help: "Bytes on murmur's wire protocols, by protocol and direction.",

@@ -51,6 +51,7 @@ func TestNetworkSeriesAtZero(t *testing.T) {
 		"murmur_peers_connected":              1,
 		"murmur_placement_short_total":        1,
 		"murmur_owner_lookups_total":          1,
+		"murmur_evicted_posts_total":          1,
 	}
 	fams, err := m.Registry.Gather()
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -18,74 +19,117 @@ import (
 	"github.com/murmur-p2p/murmur/post"
 )
 
+// testNetwork is a network of services in one process, for tests that
+// need their internals.
+type testNetwork struct {
+	t    *testing.T
+	name string
+	cfg  func(*Config)
+	svcs []*Service
+}
+
 // startNetwork starts n services of one network, each joined through the
-// first, with periodic repair and full syncs an hour apart, and waits until
-// every routing table holds every other service.
-func startNetwork(t *testing.T, n int) []*Service {
+// first, with periodic repair and full syncs an hour apart unless tweak
+// says otherwise, and waits until every routing table holds every other
+// service.
+func startNetwork(t *testing.T, n int, tweak func(*Config)) *testNetwork {
+	t.Helper()
+	net := &testNetwork{t: t, name: fmt.Sprintf("p2ptest-%d", time.Now().UnixNano()), cfg: tweak}
+	for i := 0; i < n; i++ {
+		net.add()
+	}
+	net.waitRouting()
+	return net
+}
+
+// add starts one more service, joined through the first.
+func (net *testNetwork) add() *Service {
+	t := net.t
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	name := fmt.Sprintf("lagging-%d", time.Now().UnixNano())
-	var out []*Service
-	for i := 0; i < n; i++ {
-		hold := NewHoldings()
-		ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: log, OnStored: hold.Add, OnDeleted: hold.Remove})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { ix.Close() })
-		key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg := Config{Key: key, Network: name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Logger: log,
-			RepairInterval: time.Hour, FullSyncInterval: time.Hour}
-		if i > 0 {
-			first := out[0]
-			cfg.Bootstrap = func() []peer.AddrInfo {
-				return []peer.AddrInfo{{ID: first.ID(), Addrs: first.Host().Addrs()}}
-			}
-		}
-		s, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		out = append(out, s)
+	hold := NewHoldings()
+	ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: log, OnStored: hold.Add, OnDeleted: hold.Remove})
+	if err != nil {
+		t.Fatal(err)
 	}
+	t.Cleanup(func() { ix.Close() })
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Key: key, Network: net.name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Logger: log,
+		RepairInterval: time.Hour, FullSyncInterval: time.Hour}
+	if len(net.svcs) > 0 {
+		first := net.svcs[0]
+		cfg.Bootstrap = func() []peer.AddrInfo {
+			return []peer.AddrInfo{{ID: first.ID(), Addrs: first.Host().Addrs()}}
+		}
+	}
+	if net.cfg != nil {
+		net.cfg(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	net.svcs = append(net.svcs, s)
+	return s
+}
+
+// waitRouting waits until every routing table holds every other service.
+func (net *testNetwork) waitRouting() {
+	t := net.t
+	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
-	for _, s := range out {
-		for s.RoutingTableSize() < n-1 {
+	for _, s := range net.svcs {
+		for s.RoutingTableSize() < len(net.svcs)-1 {
 			if time.Now().After(deadline) {
-				t.Fatalf("routing tables incomplete after 30s: %d of %d peers", s.RoutingTableSize(), n-1)
+				t.Fatalf("routing tables incomplete after 30s: %d of %d peers", s.RoutingTableSize(), len(net.svcs)-1)
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	return out
+}
+
+// trueOwners names the R services closest to key among all of them.
+func (net *testNetwork) trueOwners(key string) []peer.ID {
+	ms := make([]member, len(net.svcs))
+	for i, s := range net.svcs {
+		ms[i] = member{id: s.ID(), kb: kb.ConvertPeerID(s.ID())}
+	}
+	return closest(ms, kbKey(key), net.svcs[0].cfg.Replicas)
+}
+
+// signPosts signs n posts with a key no service has, as if imported.
+func signPosts(t *testing.T, n int, text string) []*post.Post {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var posts []*post.Post
+	for i := 0; i < n; i++ {
+		p, err := post.Sign(key, post.Draft{Text: fmt.Sprintf(text, i)}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts = append(posts, p)
+	}
+	return posts
 }
 
 // TestOwnerThatMissedAWriteGetsItFromRepair: a write reaches W owners while
 // a third refuses it; the writer has repair deliver the missing copy at
 // once, not at the next full sync an hour later.
 func TestOwnerThatMissedAWriteGetsItFromRepair(t *testing.T) {
-	svcs := startNetwork(t, 4)
-	writer, deaf := svcs[0], svcs[3]
+	net := startNetwork(t, 4, nil)
+	writer, deaf := net.svcs[0], net.svcs[3]
 	// Let the repair passes that membership changes set off run first.
 	time.Sleep(2 * repairDebounce)
 
 	deaf.Host().SetStreamHandler(StoreProtocol(deaf.cfg.Network), func(st network.Stream) { st.Reset() })
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var posts []*post.Post
-	for i := 0; i < 20; i++ {
-		p, err := post.Sign(key, post.Draft{Text: fmt.Sprintf("lagging owner sample %d about gardens and rivers", i)}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		posts = append(posts, p)
-	}
+	posts := signPosts(t, 20, "lagging owner sample %d about gardens and rivers")
 	ctx := context.Background()
 	if _, err := writer.cfg.Store.Put(ctx, posts...); err != nil {
 		t.Fatal(err)

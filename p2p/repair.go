@@ -80,7 +80,8 @@ func (r *repairer) loop(ctx context.Context) {
 	lastFP := r.s.owners.refresh()
 	var changedAt time.Time
 	lastPass := time.Time{}
-	pending := true // sync everything once at start
+	lastEvict := time.Now() // a node that just started has peers to meet first
+	pending := true         // sync everything once at start
 	for {
 		select {
 		case <-ctx.Done():
@@ -115,7 +116,8 @@ func (r *repairer) loop(ctx context.Context) {
 		}
 		pending = false
 		lastPass = now
-		if err := r.pass(ctx); err != nil && ctx.Err() == nil {
+		err := r.pass(ctx)
+		if err != nil && ctx.Err() == nil {
 			r.s.log.Warn("repair pass incomplete", "err", err)
 			pending = true // the next tick after the interval retries
 			lastPass = now
@@ -123,6 +125,15 @@ func (r *repairer) loop(ctx context.Context) {
 			// The first pass after a change closes the window a margin
 			// later; periodic passes with no change leave it closed.
 			r.settleUntil.Store(time.Now().Add(settleMargin).UnixNano())
+		}
+		if err == nil && r.s.cfg.EvictInterval > 0 && !r.s.Settling() && time.Since(lastEvict) >= r.s.cfg.EvictInterval {
+			// Right after a pass the owners of every held key are known.
+			lastEvict = time.Now()
+			if n, err := r.evict(ctx); err != nil && ctx.Err() == nil {
+				r.s.log.Warn("eviction of copies owned elsewhere incomplete", "dropped", n, "err", err)
+			} else if n > 0 {
+				r.s.log.Info("dropped copies other nodes own and hold", "posts", n)
+			}
 		}
 	}
 }

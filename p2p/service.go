@@ -41,6 +41,8 @@ type Store interface {
 	Tombstone(id string) (*post.Tombstone, error)
 	IDsWithTerm(ctx context.Context, field, term string) ([]string, error)
 	Walk(ctx context.Context, fn func(*post.Post) error) error
+	// Drop removes copies without a tombstone and returns how many it held.
+	Drop(ctx context.Context, ids ...string) (int, error)
 }
 
 // Config configures a Service. Zero values are the documented defaults.
@@ -72,6 +74,10 @@ type Config struct {
 	// peer came or went (default 1 minute); FullSyncInterval how often it
 	// compares every key again (default 10 minutes).
 	RepairInterval, FullSyncInterval time.Duration
+	// EvictInterval is how often the node drops its copies of posts it owns
+	// no key of, once their owners confirm they hold them (default 10
+	// minutes; negative: never).
+	EvictInterval time.Duration
 	// Searcher runs searches that peers ask of this node; nil means the node
 	// answers none.
 	Searcher Searcher
@@ -134,6 +140,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.FullSyncInterval <= 0 {
 		cfg.FullSyncInterval = 10 * time.Minute
+	}
+	if cfg.EvictInterval == 0 {
+		cfg.EvictInterval = 10 * time.Minute
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()

@@ -64,11 +64,12 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		WithTarget(query("A", `murmur_keys_under_replicated{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(12, 8).
 		Title("Repair").
-		Description("Repair passes by outcome, posts handed to new owners, and DHT lookups for owners (zero below 20 peers, where the routing table names them).").
+		Description("Repair passes by outcome, posts handed to new owners, DHT lookups for owners (zero below 20 peers, where the routing table names them), and copies dropped once other nodes own and hold them.").
 		Unit(units.OpsPerSecond).
 		WithTarget(query("A", `sum by (outcome) (rate(murmur_repair_passes_total{instance=~"$instance"}[$__rate_interval]))`, "passes {{outcome}}")).
 		WithTarget(query("B", `sum by (instance) (rate(murmur_replication_handoff_posts_total{instance=~"$instance"}[$__rate_interval]))`, "handoffs {{instance}}")).
-		WithTarget(query("C", `sum by (instance) (rate(murmur_owner_lookups_total{instance=~"$instance"}[$__rate_interval]))`, "owner lookups {{instance}}")))
+		WithTarget(query("C", `sum by (instance) (rate(murmur_owner_lookups_total{instance=~"$instance"}[$__rate_interval]))`, "owner lookups {{instance}}")).
+		WithTarget(query("D", `sum by (instance) (rate(murmur_evicted_posts_total{instance=~"$instance"}[$__rate_interval]))`, "evicted {{instance}}")))
 	b.WithPanel(timeseriesPanel(13, 8).
 		Title("Repair lag").
 		Description("Time since each node's last repair pass without error.").
