@@ -145,37 +145,52 @@ type panelQuery struct {
 	Expr  string
 }
 
-// dashboardQueries reads every panel query of the shipped dashboard and
-// checks the dashboard's shape: templated by instance, every panel on the
-// templated data source, unique panel IDs.
-func dashboardQueries(t *testing.T) []panelQuery {
+// dashboard is the part of the shipped dashboard's JSON the tests read.
+type dashboard struct {
+	Templating struct {
+		List []struct {
+			Name string `json:"name"`
+		} `json:"list"`
+	} `json:"templating"`
+	Panels []struct {
+		ID          int    `json:"id"`
+		Type        string `json:"type"`
+		Title       string `json:"title"`
+		Description string `json:"description"`
+		Datasource  struct {
+			UID string `json:"uid"`
+		} `json:"datasource"`
+		FieldConfig struct {
+			Defaults struct {
+				Unit string `json:"unit"`
+			} `json:"defaults"`
+		} `json:"fieldConfig"`
+		Targets []struct {
+			Expr string `json:"expr"`
+		} `json:"targets"`
+	} `json:"panels"`
+}
+
+// readDashboard decodes the shipped dashboard.
+func readDashboard(t *testing.T) dashboard {
 	t.Helper()
 	raw, err := os.ReadFile(filepath.Join(repo, "deploy/grafana/dashboards/murmur.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var d struct {
-		UID        string `json:"uid"`
-		Templating struct {
-			List []struct {
-				Name string `json:"name"`
-			} `json:"list"`
-		} `json:"templating"`
-		Panels []struct {
-			ID         int    `json:"id"`
-			Type       string `json:"type"`
-			Title      string `json:"title"`
-			Datasource struct {
-				UID string `json:"uid"`
-			} `json:"datasource"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
+	var d dashboard
 	if err := json.Unmarshal(raw, &d); err != nil {
 		t.Fatalf("dashboard JSON: %v", err)
 	}
+	return d
+}
+
+// dashboardQueries reads every panel query of the shipped dashboard and
+// checks the dashboard's shape: templated by instance, every panel on the
+// templated data source, unique panel IDs.
+func dashboardQueries(t *testing.T) []panelQuery {
+	t.Helper()
+	d := readDashboard(t)
 	vars := map[string]bool{}
 	for _, v := range d.Templating.List {
 		vars[v.Name] = true
@@ -220,28 +235,7 @@ var rangeSelector = regexp.MustCompile(`\}?\[([^\]]*)\]`)
 // uses $__rate_interval, which Grafana keeps at least four scrape intervals
 // wide whatever the zoom.
 func TestDashboardPanels(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repo, "deploy/grafana/dashboards/murmur.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var d struct {
-		Panels []struct {
-			Type        string `json:"type"`
-			Title       string `json:"title"`
-			Description string `json:"description"`
-			FieldConfig struct {
-				Defaults struct {
-					Unit string `json:"unit"`
-				} `json:"defaults"`
-			} `json:"fieldConfig"`
-			Targets []struct {
-				Expr string `json:"expr"`
-			} `json:"targets"`
-		} `json:"panels"`
-	}
-	if err := json.Unmarshal(raw, &d); err != nil {
-		t.Fatalf("dashboard JSON: %v", err)
-	}
+	d := readDashboard(t)
 	for i, p := range d.Panels {
 		if strings.TrimSpace(p.Title) == "" {
 			t.Errorf("panel %d has no title", i)

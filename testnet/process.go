@@ -161,15 +161,7 @@ func (ps *Procs) Restart(i int) *Proc {
 }
 
 // Alive returns the running nodes.
-func (ps *Procs) Alive() []*Proc {
-	var out []*Proc
-	for _, nd := range ps.Nodes {
-		if nd.Alive() {
-			out = append(out, nd)
-		}
-	}
-	return out
-}
+func (ps *Procs) Alive() []*Proc { return running(ps.Nodes) }
 
 // WaitRouting waits until every live node's routing table holds every other
 // live node, as its status reports.

@@ -154,9 +154,12 @@ func (net *Net) Restart(i int) *Node {
 }
 
 // Alive returns the running nodes.
-func (net *Net) Alive() []*Node {
-	var out []*Node
-	for _, nd := range net.Nodes {
+func (net *Net) Alive() []*Node { return running(net.Nodes) }
+
+// running keeps the nodes of either harness that run.
+func running[T interface{ Alive() bool }](nodes []T) []T {
+	var out []T
+	for _, nd := range nodes {
 		if nd.Alive() {
 			out = append(out, nd)
 		}
