@@ -511,7 +511,7 @@ func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 }
 
 // gatherTotals asks every peer (a sample of MaxSummaryPeers in a larger
-// network) for its Summary and sums them. A peer that does not answer is
+// network) for its Summary and sums them. A peer that refuses at once is
 // asked once more; figures that still miss peers are scaled up by the share
 // that answered, and refreshed at the next search.
 func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
@@ -525,7 +525,10 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 	}
 	sums := []Summary{s.localSummary()}
 	var mu sync.Mutex
-	ask := func(ps []peer.ID) (failed []peer.ID) {
+	// ask returns the peers that refused at once (a full handler queue, a
+	// rate limit, a reset): worth asking again now. One that timed out is
+	// left to the next refresh, so a dead peer costs a search one timeout.
+	ask := func(ps []peer.ID) (refused []peer.ID) {
 		var g errgroup.Group
 		g.SetLimit(16)
 		for _, p := range ps {
@@ -533,23 +536,26 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 				cctx, cancel := context.WithTimeout(ctx, SearchTimeout)
 				defer cancel()
 				var resp statsResponse
+				start := time.Now()
 				err := s.call(cctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Summary: true}, &resp)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil || resp.Summary == nil {
-					failed = append(failed, p)
+					if time.Since(start) < HedgeDelay {
+						refused = append(refused, p)
+					}
 					return nil
 				}
 				sums = append(sums, *resp.Summary)
 				return nil
 			})
 		}
-		_ = g.Wait() // a peer that fails is in failed
-		return failed
+		_ = g.Wait() // a peer that refused is in refused
+		return refused
 	}
-	if failed := ask(peers); len(failed) > 0 && ctx.Err() == nil {
-		s.log.Debug("peers did not send their summary; asking again", "peers", len(failed))
-		ask(failed)
+	if refused := ask(peers); len(refused) > 0 && ctx.Err() == nil {
+		s.log.Debug("peers refused to send their summary; asking again", "peers", len(refused))
+		ask(refused)
 	}
 	t := NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
 	hot := map[string]bool{}
