@@ -80,7 +80,7 @@ func (p *Prepared) Merge(answers []*ShardAnswer, st *index.Stats) (res *Result, 
 		if a == nil || !a.More || a.Last == nil {
 			continue
 		}
-		if len(page) < p.Limit || (more && Less(p.Sort, a.Last, &page[len(page)-1])) {
+		if len(page) < p.Limit || Less(p.Sort, a.Last, &page[len(page)-1]) {
 			complete[i] = false
 		}
 	}
