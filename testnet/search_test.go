@@ -271,8 +271,9 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 			t.Errorf("%s %q from node %d: partial on a healthy network; searches served by outcome, all nodes: %v", c.kind, c.q, nd.Index, servedOutcomes(net))
 		}
 		if !sameSet(got.ids, want.ids) {
-			t.Errorf("%s %q (%s) from node %d: %d matches, one index has %d; missing %v, extra %v",
-				c.kind, c.q, c.sort, nd.Index, len(got.ids), len(want.ids), firstN(minus(want.ids, got.ids), 5), firstN(minus(got.ids, want.ids), 5))
+			t.Errorf("%s %q (%s) from node %d: %d matches, one index has %d; missing %v, extra %v; %s",
+				c.kind, c.q, c.sort, nd.Index, len(got.ids), len(want.ids), firstN(minus(want.ids, got.ids), 5), firstN(minus(got.ids, want.ids), 5),
+				ownersSeen(net, nd, all, minus(want.ids, got.ids)))
 			continue
 		}
 		if got.total != want.total {
@@ -370,6 +371,36 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 	if recall != 1 {
 		t.Errorf("recall after repair: %.4f, want 1", recall)
 	}
+}
+
+// ownersSeen tells, for the keys of the first missing posts, whether the
+// querier names their true owners and whether those hold them: the
+// difference between a querier that asked the wrong nodes and owners that
+// lack posts.
+func ownersSeen(net *testnet.Net, querier *testnet.Node, byID map[string]*post.Post, missing []string) string {
+	var notes []string
+	for _, id := range missing[:min(2, len(missing))] {
+		p := byID[id]
+		if p == nil {
+			continue
+		}
+		for _, k := range p2p.Keys(p) {
+			truth := trueOwners(net, k, p2p.DefaultReplicas)
+			got, err := querier.Net().Owners(context.Background(), k)
+			holders := 0
+			for _, nd := range net.Alive() {
+				if slices.Contains(truth, nd.Net().ID()) {
+					if ids, err := nd.Net().HeldUnder(context.Background(), k); err == nil && slices.Contains(ids, id) {
+						holders++
+					}
+				}
+			}
+			if err != nil || !slices.Equal(got, truth) || holders < len(truth) {
+				notes = append(notes, fmt.Sprintf("%s: querier names %v (err %v), true owners %v of which %d hold %s", k, got, err, truth, holders, id[:8]))
+			}
+		}
+	}
+	return fmt.Sprintf("querier's routing table %d peers, settling %v; %v", querier.Net().RoutingTableSize(), querier.Net().Settling(), notes)
 }
 
 // pageDiff tells how two pages of one query differ: in which hits, in
