@@ -166,8 +166,13 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		}
 		a.More = false
 		var last *query.Hit
+		// An owner still missing posts counts fewer: keep the largest count.
+		count := 0
 		for _, resp := range resps {
-			n.cacheCount(keys[i], resp.Count)
+			count = max(count, resp.Count)
+		}
+		n.cacheCount(keys[i], count)
+		for _, resp := range resps {
 			a.Total = max(a.Total, resp.Total)
 			var l *query.Hit
 			a.Hits = append(a.Hits, n.checkHits(p, resp.Hits, &domains[i], &l)...)
