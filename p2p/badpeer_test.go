@@ -4,14 +4,10 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
-	"io"
-	"log/slog"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-msgio"
@@ -24,19 +20,9 @@ import (
 
 func startService(t *testing.T) (*Service, *index.Index, *metrics.Node) {
 	t.Helper()
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	hold := NewHoldings()
-	ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: log, OnStored: hold.Add, OnDeleted: hold.Remove})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ix.Close() })
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ix, hold := openStore(t)
 	m := metrics.New()
-	s, err := New(Config{Key: key, Network: "badpeer-test", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Metrics: m, Logger: log})
+	s, err := New(Config{Key: newKey(t), Network: "badpeer-test", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Metrics: m, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +99,7 @@ func TestBadPeersAreRefused(t *testing.T) {
 		t.Error("garbage got an answer")
 	}
 
-	key, _, _ := crypto.GenerateEd25519Key(rand.Reader)
+	key := newKey(t)
 	good, err := post.Sign(key, post.Draft{Text: "ducks swim in the pond"}, time.Now())
 	if err != nil {
 		t.Fatal(err)

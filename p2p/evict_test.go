@@ -2,14 +2,12 @@ package p2p
 
 import (
 	"context"
-	"crypto/rand"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/crypto"
-
+	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -28,47 +26,14 @@ func TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn(t *testing.T) {
 	writer := net.svcs[0]
 	// Two words a post, so that a node owns no key of many posts.
 	words := strings.Fields("river oak meadow lantern harbor thistle granite willow ember falcon orchard tide")
-	authorKey, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	posts := make([]*post.Post, 80)
-	for i := range posts {
-		text := words[i%len(words)] + " " + words[(i/len(words)+i+1)%len(words)]
-		p, err := post.Sign(authorKey, post.Draft{Text: text, CreatedAt: time.Now().Add(-time.Duration(i) * time.Second)}, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		posts[i] = p
-	}
+	posts := signPosts(t, 80, func(i int) string {
+		return words[i%len(words)] + " " + words[(i/len(words)+i+1)%len(words)]
+	})
+	net.write(writer, posts)
+	want := keyCounts(posts)
 	ctx := context.Background()
-	if _, err := writer.cfg.Store.Put(ctx, posts...); err != nil {
-		t.Fatal(err)
-	}
-	for i, err := range writer.Place(ctx, posts) {
-		if err != nil {
-			t.Fatalf("post %d: %v", i, err)
-		}
-	}
-	want := map[string]int{}
-	for _, p := range posts {
-		for _, k := range Keys(p) {
-			want[k]++
-		}
-	}
-	atOwners := func() (short int) {
-		for k, n := range want {
-			for _, o := range net.trueOwners(k) {
-				for _, s := range net.svcs {
-					if s.ID() == o && s.hold.Count(k) != n {
-						short++
-					}
-				}
-			}
-		}
-		return short
-	}
-	// held lists, per service, the posts it holds and owns no key of.
+	// strays counts the copies services hold of posts they own no key of,
+	// and all the copies.
 	strays := func() (stray, copies int) {
 		for _, s := range net.svcs {
 			err := s.cfg.Store.Walk(ctx, func(p *post.Post) error {
@@ -87,7 +52,7 @@ func TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn(t *testing.T) {
 		}
 		return stray, copies
 	}
-	waitUntil(t, "every key at its owners", time.Minute, func() bool { return atOwners() == 0 })
+	poll.Until(t, "every key at its owners", time.Minute, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
 	_, copies0 := strays()
 
 	for range 6 {
@@ -97,30 +62,17 @@ func TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn(t *testing.T) {
 	// The new owners get their keys at once; the old ones wait out the
 	// settling window (a minute) before they drop anything.
 	start := time.Now()
-	waitUntil(t, "new owners hold their keys", time.Minute, func() bool { return atOwners() == 0 })
+	poll.Until(t, "new owners hold their keys", time.Minute, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
 	handedOver := time.Since(start)
 	strayBefore, copiesBefore := strays()
 	if strayBefore == 0 {
 		t.Fatalf("no node holds a post it owns no key of after the joins (%d copies); the test proves nothing", copiesBefore)
 	}
 	var stray, copies int
-	waitUntil(t, "old owners drop the posts they own no key of", 4*time.Minute, func() bool {
+	poll.Until(t, "old owners drop the posts they own no key of", 4*time.Minute, 100*time.Millisecond, func() bool {
 		stray, copies = strays()
-		return stray == 0 && atOwners() == 0
+		return stray == 0 && net.misplaced(want) == 0
 	})
 	t.Logf("4 nodes: %d copies; 6 joined: every key at its new owners in %v, %d copies of which %d stray; after %v: %d copies, none stray, every key at its %d owners",
 		copies0, handedOver.Round(time.Millisecond), copiesBefore, strayBefore, time.Since(start).Round(time.Second), copies, writer.cfg.Replicas)
-}
-
-// waitUntil polls cond every 100 ms until it holds, or fails the test after
-// timeout.
-func waitUntil(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %v", what, timeout)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

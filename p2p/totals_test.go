@@ -2,11 +2,14 @@ package p2p
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+
+	"github.com/murmur-p2p/murmur/internal/poll"
 )
 
 // TestTotalsAskAgainAPeerThatRefused: a peer resets the first summary
@@ -15,32 +18,13 @@ import (
 func TestTotalsAskAgainAPeerThatRefused(t *testing.T) {
 	net := startNetwork(t, 4, nil)
 	writer, moody := net.svcs[0], net.svcs[2]
-	posts := signPosts(t, 40, "totals sample %d: bread, salt and the sea")
+	posts := signPosts(t, 40, func(i int) string { return fmt.Sprintf("totals sample %d: bread, salt and the sea", i) })
+	net.write(writer, posts)
 	ctx := context.Background()
-	if _, err := writer.cfg.Store.Put(ctx, posts...); err != nil {
-		t.Fatal(err)
-	}
-	for i, err := range writer.Place(ctx, posts) {
-		if err != nil {
-			t.Fatalf("post %d: %v", i, err)
-		}
-	}
-	// Every author shard at its three owners, so that the first owners'
-	// counts add up to the posts.
-	waitUntil(t, "every copy placed", 30*time.Second, func() bool {
-		for _, p := range posts {
-			for _, k := range Keys(p) {
-				for _, o := range net.trueOwners(k) {
-					for _, s := range net.svcs {
-						if s.ID() == o && s.hold.Count(k) == 0 {
-							return false
-						}
-					}
-				}
-			}
-		}
-		return true
-	})
+	// Every key at its three owners, so that the first owners' counts add
+	// up to the posts.
+	want := keyCounts(posts)
+	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
 
 	var refused atomic.Int32
 	moody.Host().SetStreamHandler(StatsProtocol(moody.cfg.Network), func(st network.Stream) {

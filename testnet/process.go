@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/internal/poll"
 )
 
 // Procs is a test network of murmur node processes: the real binary, built
@@ -181,7 +182,7 @@ func (ps *Procs) WaitRouting(timeout time.Duration) {
 
 func (ps *Procs) waitFor(what string, timeout time.Duration, cond func() bool) {
 	ps.tb.Helper()
-	waitFor(ps.tb, what, timeout, 100*time.Millisecond, cond)
+	poll.Until(ps.tb, what, timeout, 100*time.Millisecond, cond)
 }
 
 // Close kills every node process.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/node"
 )
 
@@ -199,20 +200,7 @@ func (net *Net) WaitFor(what string, timeout time.Duration, cond func() bool) {
 
 func (net *Net) waitFor(what string, timeout time.Duration, cond func() bool) {
 	net.tb.Helper()
-	waitFor(net.tb, what, timeout, 50*time.Millisecond, cond)
-}
-
-// waitFor polls cond every interval until it holds or timeout passes, then
-// fails tb naming what it waited for.
-func waitFor(tb testing.TB, what string, timeout, every time.Duration, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(every)
-	}
+	poll.Until(net.tb, what, timeout, 50*time.Millisecond, cond)
 }
 
 // Close stops every node.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/testnet"
 )
@@ -35,7 +36,7 @@ func startNodes(t *testing.T, n int) []*testNode {
 	var out []*testNode
 	for _, nd := range net.Nodes {
 		tn := &testNode{base: "http://" + nd.APIAddr(), id: nd.ID().String(), net: net, i: nd.Index}
-		waitFor(t, 10*time.Second, "node ready", func() bool {
+		poll.Until(t, "node ready", 10*time.Second, 20*time.Millisecond, func() bool {
 			resp, err := http.Get(tn.base + "/readyz")
 			if err != nil {
 				return false
@@ -61,18 +62,6 @@ func (n *testNode) restart(t *testing.T) {
 	nd := n.net.Restart(n.i)
 	n.base = "http://" + nd.APIAddr()
 	n.net.WaitRouting(30 * time.Second)
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // noRedirect is a client that shows redirects instead of following them.

@@ -1,0 +1,21 @@
+// Package poll waits, in tests, for a condition that other goroutines or
+// processes make true.
+package poll
+
+import (
+	"testing"
+	"time"
+)
+
+// Until checks cond every interval until it holds, or fails tb after
+// timeout, naming what it waited for.
+func Until(tb testing.TB, what string, timeout, every time.Duration, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(every)
+	}
+}

@@ -1,0 +1,175 @@
+package p2p
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// discard is the logger of test services.
+var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// openStore opens a service's index in a temporary directory, with the
+// holdings its callbacks keep.
+func openStore(t *testing.T) (*index.Index, *Holdings) {
+	t.Helper()
+	hold := NewHoldings()
+	ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: discard, OnStored: hold.Add, OnDeleted: hold.Remove})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix, hold
+}
+
+// newKey makes an ed25519 identity.
+func newKey(t *testing.T) crypto.PrivKey {
+	t.Helper()
+	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// testNetwork is a network of services in one process, for tests that
+// need their internals.
+type testNetwork struct {
+	t    *testing.T
+	name string
+	cfg  func(*Config)
+	svcs []*Service
+}
+
+// startNetwork starts n services of one network, each joined through the
+// first, with periodic repair and full syncs an hour apart unless tweak
+// says otherwise, and waits until every routing table holds every other
+// service.
+func startNetwork(t *testing.T, n int, tweak func(*Config)) *testNetwork {
+	t.Helper()
+	net := &testNetwork{t: t, name: fmt.Sprintf("p2ptest-%d", time.Now().UnixNano()), cfg: tweak}
+	for i := 0; i < n; i++ {
+		net.add()
+	}
+	net.waitRouting()
+	return net
+}
+
+// add starts one more service, joined through the first.
+func (net *testNetwork) add() *Service {
+	t := net.t
+	t.Helper()
+	ix, hold := openStore(t)
+	cfg := Config{Key: newKey(t), Network: net.name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Logger: discard,
+		RepairInterval: time.Hour, FullSyncInterval: time.Hour}
+	if len(net.svcs) > 0 {
+		first := net.svcs[0]
+		cfg.Bootstrap = func() []peer.AddrInfo {
+			return []peer.AddrInfo{{ID: first.ID(), Addrs: first.Host().Addrs()}}
+		}
+	}
+	if net.cfg != nil {
+		net.cfg(&cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	net.svcs = append(net.svcs, s)
+	return s
+}
+
+// waitRouting waits until every routing table holds every other service.
+func (net *testNetwork) waitRouting() {
+	net.t.Helper()
+	poll.Until(net.t, "every routing table complete", 30*time.Second, 50*time.Millisecond, func() bool {
+		for _, s := range net.svcs {
+			if s.RoutingTableSize() < len(net.svcs)-1 {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// write stores posts on writer and places them at their owners, failing
+// the test unless every key reached W owners.
+func (net *testNetwork) write(writer *Service, posts []*post.Post) {
+	t := net.t
+	t.Helper()
+	ctx := context.Background()
+	if _, err := writer.cfg.Store.Put(ctx, posts...); err != nil {
+		t.Fatal(err)
+	}
+	for i, err := range writer.Place(ctx, posts) {
+		if err != nil {
+			t.Fatalf("post %d: %v", i, err)
+		}
+	}
+}
+
+// trueOwners names the R services closest to key among all of them.
+func (net *testNetwork) trueOwners(key string) []peer.ID {
+	ms := make([]member, len(net.svcs))
+	for i, s := range net.svcs {
+		ms[i] = member{id: s.ID(), kb: kb.ConvertPeerID(s.ID())}
+	}
+	return closest(ms, kbKey(key), net.svcs[0].cfg.Replicas)
+}
+
+// keyCounts counts the posts under each of their keys.
+func keyCounts(posts []*post.Post) map[string]int {
+	want := map[string]int{}
+	for _, p := range posts {
+		for _, k := range Keys(p) {
+			want[k]++
+		}
+	}
+	return want
+}
+
+// misplaced counts the (key, true owner) pairs where the owner does not
+// hold exactly the wanted number of posts under the key.
+func (net *testNetwork) misplaced(want map[string]int) (short int) {
+	for k, n := range want {
+		for _, o := range net.trueOwners(k) {
+			for _, s := range net.svcs {
+				if s.ID() == o && s.hold.Count(k) != n {
+					short++
+				}
+			}
+		}
+	}
+	return short
+}
+
+// signPosts signs n posts, text(i) the i-th one's text, a second apart,
+// with a key no service has, as if imported.
+func signPosts(t *testing.T, n int, text func(i int) string) []*post.Post {
+	t.Helper()
+	key := newKey(t)
+	now := time.Now()
+	posts := make([]*post.Post, n)
+	for i := range posts {
+		p, err := post.Sign(key, post.Draft{Text: text(i), CreatedAt: now.Add(-time.Duration(i) * time.Second)}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts[i] = p
+	}
+	return posts
+}
