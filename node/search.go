@@ -170,9 +170,6 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		count := 0
 		for _, resp := range resps {
 			count = max(count, resp.Count)
-		}
-		n.cacheCount(keys[i], count)
-		for _, resp := range resps {
 			a.Total = max(a.Total, resp.Total)
 			var l *query.Hit
 			a.Hits = append(a.Hits, n.checkHits(p, resp.Hits, &domains[i], &l)...)
@@ -185,6 +182,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 				}
 			}
 		}
+		n.cacheCount(keys[i], count)
 		if a.More && last != nil && len(resps) > 1 {
 			// Another owner's hits beyond that point may have skipped a
 			// post the first one would have returned next: keep them for
