@@ -481,6 +481,7 @@ type summaryCache struct {
 	refreshing bool
 	expires    time.Time
 	gathered   time.Time
+	complete   bool // every peer asked answered
 	local      Summary
 	localAt    time.Time
 }
@@ -513,7 +514,8 @@ func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 // gatherTotals asks every peer (a sample of MaxSummaryPeers in a larger
 // network) for its Summary and sums them. A peer that refuses at once is
 // asked once more; figures that still miss peers are scaled up by the share
-// that answered, and refreshed at the next search.
+// that answered, unless complete figures younger than MaxSummaryAge are at
+// hand, and are gathered again at the next search.
 func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 	c := &s.summaries
 
@@ -570,15 +572,22 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 	t.Posts = uint64(float64(t.Posts) * scale)
 	t.Terms = uint64(float64(t.Terms)*scale) + uint64(len(hot))
 	c.mu.Lock()
-	c.totals = t
-	c.valid = true
+	defer c.mu.Unlock()
 	c.refreshing = false
-	c.gathered = time.Now()
-	c.expires = c.gathered.Add(SummaryTTL)
-	if t.Answered < t.Asked {
-		c.expires = c.gathered
+	now := time.Now()
+	complete := t.Answered == t.Asked
+	if !complete {
+		// Figures that miss peers are estimates: gather again at the next
+		// search, and until then keep the last complete figures while
+		// they are young enough.
+		c.expires = now
+		if c.valid && c.complete && now.Sub(c.gathered) <= MaxSummaryAge {
+			return c.totals
+		}
+	} else {
+		c.expires = now.Add(SummaryTTL)
 	}
-	c.mu.Unlock()
+	c.totals, c.valid, c.complete, c.gathered = t, true, complete, now
 	return t
 }
 

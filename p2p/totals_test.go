@@ -45,3 +45,28 @@ func TestTotalsAskAgainAPeerThatRefused(t *testing.T) {
 		t.Fatalf("totals %+v: want all 4 nodes answering and %d posts", tot, len(posts))
 	}
 }
+
+// TestPartialTotalsDoNotReplaceCompleteOnes: once every peer has answered,
+// a later gathering that misses a peer keeps the complete figures instead
+// of an estimate scaled from the others.
+func TestPartialTotalsDoNotReplaceCompleteOnes(t *testing.T) {
+	net := startNetwork(t, 4, nil)
+	writer, mute := net.svcs[0], net.svcs[1]
+	posts := signPosts(t, 40, func(i int) string { return fmt.Sprintf("partial totals sample %d: wind over the dunes", i) })
+	net.write(writer, posts)
+	want := keyCounts(posts)
+	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
+
+	ctx := context.Background()
+	first := writer.gatherTotals(ctx)
+	if first.Answered != first.Asked || first.Posts != uint64(len(posts)) {
+		t.Fatalf("totals %+v: want all 4 nodes answering and %d posts", first, len(posts))
+	}
+	mute.Host().SetStreamHandler(StatsProtocol(mute.cfg.Network), func(st network.Stream) { st.Reset() })
+	if again := writer.gatherTotals(ctx); again != first {
+		t.Fatalf("a gathering without one peer gave %+v; want the complete %+v", again, first)
+	}
+	if tot, _ := writer.Totals(ctx); tot != first {
+		t.Fatalf("Totals gives %+v after a partial gathering; want the complete %+v", tot, first)
+	}
+}
