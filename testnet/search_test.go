@@ -289,7 +289,9 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 			overlapSum += float64(len(w)-len(minus(w, g))) / float64(len(w))
 			overlapN++
 			if (c.kind == "rare" || c.kind == "mid" || c.kind == "common") && !slices.Equal(g, w) {
-				t.Errorf("%s %q: top-10 order %v, one index %v", c.kind, c.q, g, w)
+				tot, _ := nd.Net().Totals(context.Background())
+				t.Errorf("%s %q: top-10 order %v, one index %v; node %d's network totals %+v, one index %d posts and %d terms",
+					c.kind, c.q, g, w, nd.Index, tot, len(all), refTerms)
 			}
 		}
 	}
