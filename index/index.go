@@ -32,12 +32,27 @@ var (
 	// ErrAnalyzerVersion means the index on disk was built by another version
 	// of the protocol analyzer and must be rebuilt.
 	ErrAnalyzerVersion = errors.New("index was built with another analyzer version")
+	// ErrWrongAuthor means a tombstone's author is not the author of the
+	// post it targets: only a post's author may delete it.
+	ErrWrongAuthor = errors.New("tombstone author is not the post's author")
+	// ErrDiskFull means the free space of the index's file system is under
+	// Config.MinFreeBytes: the index takes no new posts until space is
+	// freed (deleting still works).
+	ErrDiskFull = errors.New("not enough free disk space for new posts")
+	// ErrTooManyPending means the tombstone's author already has
+	// MaxPendingPerAuthor tombstones waiting for their posts.
+	ErrTooManyPending = errors.New("too many tombstones from this author wait for their posts")
 )
 
 // Defaults of Config.
 const (
 	DefaultMaxBatch = 1000
 	DefaultMaxDelay = 2 * time.Millisecond
+	// DefaultMinFreeBytes is the free disk space under which the index
+	// refuses new posts.
+	DefaultMinFreeBytes = 256 << 20
+	// freeSpaceCheckEvery bounds how often the free space is read.
+	freeSpaceCheckEvery = time.Second
 	// MaxQueue bounds the Put calls waiting for the batcher.
 	MaxQueue = 64
 )
@@ -62,6 +77,11 @@ type Config struct {
 	MaxDelay time.Duration
 	// Logger receives the index's log lines (default slog.Default()).
 	Logger *slog.Logger
+	// MinFreeBytes is the free space of the index's file system under which
+	// Put refuses new posts with ErrDiskFull (default DefaultMinFreeBytes;
+	// negative: never), so that a full disk fails writers plainly instead
+	// of failing batches half-way.
+	MinFreeBytes int64
 	// OnBatch, if set, is called after each persisted batch.
 	OnBatch func(posts int, took time.Duration)
 	// OnStored, if set, is called with the posts each batch newly stored
@@ -82,6 +102,13 @@ type Index struct {
 	// writeMu serializes the batcher's commits with Delete, so that each
 	// sees the other's result and OnStored and OnDeleted follow the index.
 	writeMu sync.Mutex
+	// pending holds tombstones of posts not held yet.
+	pending *pendingTombstones
+
+	spaceMu      sync.Mutex
+	spaceChecked time.Time
+	spaceFree    uint64
+	spaceKnown   bool
 
 	closeOnce sync.Once
 	closing   chan struct{}
@@ -108,6 +135,9 @@ func Open(cfg Config) (*Index, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.MinFreeBytes == 0 {
+		cfg.MinFreeBytes = DefaultMinFreeBytes
+	}
 	bi, err := openBleve(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -117,6 +147,7 @@ func Open(cfg Config) (*Index, error) {
 		bi:      bi,
 		log:     cfg.Logger,
 		reqs:    make(chan *putRequest, MaxQueue),
+		pending: newPendingTombstones(),
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
@@ -168,6 +199,9 @@ func (ix *Index) Put(ctx context.Context, posts ...*post.Post) ([]error, error) 
 	if len(posts) == 0 {
 		return nil, nil
 	}
+	if err := ix.checkSpace(); err != nil {
+		return nil, err
+	}
 	// Split large calls so one batch never exceeds MaxBatch.
 	if len(posts) > ix.cfg.MaxBatch {
 		errs := make([]error, 0, len(posts))
@@ -204,6 +238,25 @@ func (ix *Index) Put(ctx context.Context, posts ...*post.Post) ([]error, error) 
 		return nil, req.err
 	}
 	return req.errs, nil
+}
+
+// checkSpace refuses new posts while the free disk space is under the
+// watermark; the reading is reused for a second.
+func (ix *Index) checkSpace() error {
+	if ix.cfg.MinFreeBytes < 0 {
+		return nil
+	}
+	ix.spaceMu.Lock()
+	defer ix.spaceMu.Unlock()
+	if now := time.Now(); now.Sub(ix.spaceChecked) >= freeSpaceCheckEvery {
+		ix.spaceFree, ix.spaceKnown = freeBytes(ix.cfg.Dir)
+		ix.spaceChecked = now
+	}
+	if ix.spaceKnown && ix.spaceFree < uint64(ix.cfg.MinFreeBytes) {
+		return fmt.Errorf("%w: %d MiB free on the disk of %s, under the %d MiB the node keeps free (--min-free-disk)",
+			ErrDiskFull, ix.spaceFree>>20, ix.cfg.Dir, ix.cfg.MinFreeBytes>>20)
+	}
+	return nil
 }
 
 // batcher owns all writes: it gathers queued Put calls into one bleve batch
@@ -297,15 +350,30 @@ func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 
 	b := ix.bi.NewBatch()
 	seen := make(map[string]bool)
+	now := time.Now()
 	for _, r := range group {
 		for i, p := range r.posts {
 			if seen[p.ID] {
 				continue
 			}
 			seen[p.ID] = true
-			if tomb, err := reader.GetInternal([]byte(tombstonePrefix + p.ID)); err != nil {
+			// A tombstone deletes only a post by its own author: one from
+			// anybody else, stored or waiting, is ignored and forgotten.
+			if raw, err := reader.GetInternal([]byte(tombstonePrefix + p.ID)); err != nil {
 				return nil, fmt.Errorf("read tombstone: %w", err)
-			} else if tomb != nil {
+			} else if raw != nil {
+				if t, err := post.DecodeTombstone(raw); err == nil && t.Deletes(p) {
+					r.errs[i] = ErrDeleted
+					continue
+				}
+				b.DeleteInternal([]byte(tombstonePrefix + p.ID))
+			}
+			if t := ix.pending.take(p.ID, now); t != nil && t.Deletes(p) {
+				raw, err := json.Marshal(t)
+				if err != nil {
+					return nil, fmt.Errorf("encode tombstone: %w", err)
+				}
+				b.SetInternal([]byte(tombstonePrefix+p.ID), raw)
 				r.errs[i] = ErrDeleted
 				continue
 			}
@@ -367,16 +435,18 @@ func (ix *Index) Get(ctx context.Context, id string) (*post.Post, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if _, err := ix.Tombstone(id); err == nil {
-		return nil, ErrDeleted
-	} else if !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
 	doc, err := ix.bi.Document(id)
 	if err != nil {
 		return nil, fmt.Errorf("read post %s: %w", id, err)
 	}
 	if doc == nil {
+		// Delete removes the post with the tombstone it stores, so a
+		// tombstone stands for a post that is gone.
+		if _, err := ix.Tombstone(id); err == nil {
+			return nil, ErrDeleted
+		} else if !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
 		return nil, ErrNotFound
 	}
 	var raw []byte
@@ -396,8 +466,12 @@ func (ix *Index) Get(ctx context.Context, id string) (*post.Post, error) {
 }
 
 // Delete applies a verified tombstone: it removes the target from the index
-// and keeps the tombstone so the post is refused from then on. It refuses a
-// tombstone whose author is not the stored post's author.
+// and keeps the tombstone so the post is refused from then on. It refuses,
+// with ErrWrongAuthor, a tombstone whose author is not the post's author. A
+// tombstone of a post the index does not hold waits for it (bounded, see
+// MaxPendingTombstones): it is applied if the post arrives from the same
+// author, and forgotten otherwise; Delete returns nil for it, or
+// ErrTooManyPending.
 func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
 	ix.writeMu.Lock()
 	defer ix.writeMu.Unlock()
@@ -406,10 +480,14 @@ func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
 	case errors.Is(err, ErrDeleted):
 		return nil
 	case errors.Is(err, ErrNotFound):
+		if !ix.pending.add(t, time.Now()) {
+			return fmt.Errorf("%w: %s has %d", ErrTooManyPending, t.Author, MaxPendingPerAuthor)
+		}
+		return nil
 	case err != nil:
 		return err
 	case !t.Deletes(p):
-		return fmt.Errorf("%w: tombstone author %s is not the post's author", post.ErrBadSignature, t.Author)
+		return fmt.Errorf("%w: tombstone by %s, post by %s", ErrWrongAuthor, t.Author, p.Author)
 	}
 	raw, err := json.Marshal(t)
 	if err != nil {
@@ -426,10 +504,36 @@ func (ix *Index) Delete(ctx context.Context, t *post.Tombstone) error {
 	if err := ix.bi.Batch(b); err != nil {
 		return fmt.Errorf("delete post %s: %w", t.Target, err)
 	}
-	if p != nil && ix.cfg.OnDeleted != nil {
+	if ix.cfg.OnDeleted != nil {
 		ix.cfg.OnDeleted(p)
 	}
 	return nil
+}
+
+// PendingTombstones is the number of tombstones waiting for their post.
+func (ix *Index) PendingTombstones() int { return ix.pending.len() }
+
+// Holds reports, for each ID, whether the index holds that post: one
+// dictionary lookup each, so answering which of a list a node lacks costs
+// the list's length, not the postings of its keys.
+func (ix *Index) Holds(ctx context.Context, ids []string) ([]bool, error) {
+	r, err := ix.reader()
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	out := make([]bool, len(ids))
+	for i, id := range ids {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		iid, err := r.InternalID(id)
+		if err != nil {
+			return nil, fmt.Errorf("look up post %s: %w", id, err)
+		}
+		out[i] = iid != nil
+	}
+	return out, nil
 }
 
 // Drop removes posts from this index without a tombstone: the node no
