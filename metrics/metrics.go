@@ -105,6 +105,10 @@ type Node struct {
 	// SearchServed counts searches served to peers, by outcome (OutcomeOK,
 	// OutcomeError, OutcomeRateLimited, OutcomeRejected).
 	SearchServed *prometheus.CounterVec
+	// Refused counts what the node refused of what peers sent, by protocol
+	// (Protocol*) and reason (Refused*): whole requests, posts, keys of a
+	// post, tombstones and statistics.
+	Refused *prometheus.CounterVec
 }
 
 // Bounded label values of the network and query collectors.
@@ -134,6 +138,22 @@ const (
 	// DirectionIn and DirectionOut are the values of the direction label.
 	DirectionIn  = "in"
 	DirectionOut = "out"
+
+	// Reasons a node refuses what a peer sent: the values of the reason
+	// label of murmur_refused_total.
+	RefusedRateLimited = "rate_limited" // over the peer's request rate
+	RefusedBusy        = "busy"         // no handler slot of the protocol came free in time
+	RefusedSlowRequest = "slow_request" // the request did not arrive whole in time
+	RefusedTooLarge    = "too_large"    // over the message size bound
+	RefusedMemory      = "memory"       // the resource manager refused its memory
+	RefusedMalformed   = "malformed"    // not a well-formed message within the bounds
+	RefusedWorkBudget  = "work_budget"  // over the peer's sync work per second
+	RefusedNotOwner    = "not_owner"    // a key this node does not own
+	RefusedAuthorRate  = "author_rate"  // over the author's post rate at this owner
+	RefusedDiskFull    = "disk_full"    // free disk space under the watermark
+	RefusedWrongAuthor = "wrong_author" // a tombstone not signed by the post's author
+	RefusedImplausible = "implausible"  // statistics no honest node could send
+	RefusedOutvoted    = "outvoted"     // figures the other owners of the same keys contradict
 
 	// PhasePlan, PhaseFanout and PhaseMerge are the phases of a network
 	// search.
@@ -190,7 +210,7 @@ func New() *Node {
 		m.KeysUnderReplicated, m.HandoffPosts, m.RepairPasses, m.RepairPassSeconds,
 		m.RepairLastSuccess, m.StoreRequests, m.StorePosts, m.PlacementShort,
 		m.OwnerLookups, m.EvictedPosts, m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
-		m.QueryPartial, m.SearchServed,
+		m.QueryPartial, m.SearchServed, m.Refused,
 	)
 	return m
 }
@@ -263,6 +283,24 @@ func (m *Node) newNetwork() {
 	})
 	m.QueryPartial = counter("murmur_query_partial_total", "Network searches answered partially.")
 	m.SearchServed = counterVec("murmur_search_served_total", "Searches served to peers, by outcome.", "outcome", OutcomeOK, OutcomeError, OutcomeRateLimited, OutcomeRejected)
+	m.Refused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "murmur_refused_total",
+		Help: "What the node refused of what peers sent (requests, posts, keys, tombstones, statistics), by protocol and reason.",
+	}, []string{"protocol", "reason"})
+	for protocol, reasons := range RefusedReasons {
+		for _, r := range reasons {
+			m.Refused.WithLabelValues(protocol, r)
+		}
+	}
+}
+
+// RefusedReasons lists, per protocol, the reasons murmur_refused_total
+// counts; each series exists from the start, at zero.
+var RefusedReasons = map[string][]string{
+	ProtocolStore:  {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedDiskFull, RefusedWrongAuthor},
+	ProtocolSync:   {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
+	ProtocolSearch: {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
+	ProtocolStats:  {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
 }
 
 // GaugeFunc registers a gauge whose value is read from f at scrape time.

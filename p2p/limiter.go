@@ -4,52 +4,55 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 )
 
-// maxTrackedPeers bounds the per-peer limiters kept; idle ones are dropped.
+// maxTrackedPeers bounds the token buckets one limiter keeps. When it is
+// full, the bucket used least recently is dropped: a flood of fresh
+// identities costs the flooder its own buckets, never a newcomer its
+// access. A peer whose bucket was dropped starts again with a full burst,
+// which is what an idle peer has anyway.
 const maxTrackedPeers = 4096
 
+// keyedLimiter is a token bucket per key (a peer, an author), the most
+// recently used maxTracked of them.
+type keyedLimiter[K comparable] struct {
+	mu      sync.Mutex
+	rate    rate.Limit
+	burst   int
+	buckets *lru.Cache[K, *rate.Limiter]
+}
+
+func newKeyedLimiter[K comparable](perSecond float64, burst, maxTracked int) *keyedLimiter[K] {
+	c, err := lru.New[K, *rate.Limiter](maxTracked)
+	if err != nil {
+		panic(err) // only for a size below 1, a programming error
+	}
+	return &keyedLimiter[K]{rate: rate.Limit(perSecond), burst: burst, buckets: c}
+}
+
 // peerLimiter is a token bucket per remote peer.
-type peerLimiter struct {
-	mu     sync.Mutex
-	rate   rate.Limit
-	burst  int
-	peers  map[peer.ID]*peerBucket
-	lastGC time.Time
-}
+type peerLimiter = keyedLimiter[peer.ID]
 
-type peerBucket struct {
-	lim  *rate.Limiter
-	seen time.Time
-}
-
+// newPeerLimiter bounds the requests of each peer.
 func newPeerLimiter(perSecond float64, burst int) *peerLimiter {
-	return &peerLimiter{rate: rate.Limit(perSecond), burst: burst, peers: map[peer.ID]*peerBucket{}}
+	return newKeyedLimiter[peer.ID](perSecond, burst, maxTrackedPeers)
 }
 
-// Allow reports whether p may make one more request now.
-func (l *peerLimiter) Allow(p peer.ID) bool {
-	now := time.Now()
+// Allow reports whether k may spend one token now.
+func (l *keyedLimiter[K]) Allow(k K) bool { return l.AllowN(k, 1) }
+
+// AllowN reports whether k may spend n tokens now, and spends them if so.
+// A cost above the burst is never allowed.
+func (l *keyedLimiter[K]) AllowN(k K, n int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	b := l.peers[p]
-	if b == nil {
-		if len(l.peers) >= maxTrackedPeers && now.Sub(l.lastGC) > time.Second {
-			for id, e := range l.peers {
-				if now.Sub(e.seen) > time.Minute {
-					delete(l.peers, id)
-				}
-			}
-			l.lastGC = now
-		}
-		if len(l.peers) >= maxTrackedPeers {
-			return false // under a flood of new peers, refuse rather than grow
-		}
-		b = &peerBucket{lim: rate.NewLimiter(l.rate, l.burst)}
-		l.peers[p] = b
+	b, ok := l.buckets.Get(k)
+	if !ok {
+		b = rate.NewLimiter(l.rate, l.burst)
+		l.buckets.Add(k, b)
 	}
-	b.seen = now
-	return b.lim.AllowN(now, 1)
+	return b.AllowN(time.Now(), n)
 }
