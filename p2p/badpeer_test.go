@@ -20,7 +20,14 @@ import (
 
 func startService(t *testing.T) (*Service, *index.Index, *metrics.Node) {
 	t.Helper()
-	ix, hold := openStore(t)
+	return startServiceWith(t)
+}
+
+// startServiceWith starts a lone service whose index is configured by
+// tweak.
+func startServiceWith(t *testing.T, tweak ...func(*index.Config)) (*Service, *index.Index, *metrics.Node) {
+	t.Helper()
+	ix, hold := openStore(t, tweak...)
 	m := metrics.New()
 	s, err := New(Config{Key: newKey(t), Network: "badpeer-test", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Metrics: m, Logger: discard})
 	if err != nil {

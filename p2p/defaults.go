@@ -39,12 +39,29 @@ const (
 	MaxDigestsPerSync = 20000
 	// MaxIDsPerSync bounds the post IDs of one sync request or answer.
 	MaxIDsPerSync = 20000
+	// SyncWorkRate and SyncWorkBurst bound the work one peer's sync
+	// requests make a node do per second, in IDs looked up and digests
+	// compared: each costs a dictionary or map lookup, so a node serves
+	// any peer's repair, and no peer's flood costs it more than a fraction
+	// of a core.
+	SyncWorkRate  = 100_000
+	SyncWorkBurst = 400_000
 
 	// StreamTimeout bounds one request and its answer on a stream.
 	StreamTimeout = 30 * time.Second
-	// MaxConcurrentHandlers bounds the inbound store and sync requests served
-	// at once; the rest wait for a slot until their deadline.
-	MaxConcurrentHandlers = 16
+	// RequestReadTimeout bounds how long a peer may take to send a request
+	// whole: 4 MiB at under 1 MB/s. A request is read before it takes a
+	// handler slot, so streams that send nothing hold no slot.
+	RequestReadTimeout = 5 * time.Second
+	// SlotWait bounds how long a request that arrived waits for a slot of
+	// its protocol before it is refused as busy.
+	SlotWait = 5 * time.Second
+	// StoreSlots, SyncSlots and StatsSlots bound the inbound requests of
+	// each protocol handled at once (MaxConcurrentSearches for searches):
+	// each protocol has its own, so a flood of one never starves another.
+	StoreSlots = 8
+	SyncSlots  = 4
+	StatsSlots = 8
 	// PeerRequestRate and PeerRequestBurst bound the requests one peer may
 	// make per second of each protocol.
 	PeerRequestRate  = 50
@@ -56,6 +73,28 @@ const (
 	// carry up to 500 posts each. MaxConcurrentSearches bounds the work.
 	PeerSearchRate  = 200
 	PeerSearchBurst = 400
+	// PeerPostRate and PeerPostBurst bound the posts and tombstones one
+	// peer may send per second over the store protocol, whose signatures
+	// the node checks: a writer placing an import, or a holder handing
+	// posts to a new owner, stays well under them.
+	PeerPostRate  = 2000
+	PeerPostBurst = 50_000
+
+	// OwnerMargin is how many places beyond the R closest a node still
+	// takes posts under a key: the sender's view of the network may be a
+	// join or two ahead of or behind its own. A node refuses posts under
+	// keys it is farther from (murmur_refused_total{reason="not_owner"}).
+	OwnerMargin = 2
+	// DefaultAuthorRate and DefaultAuthorBurst bound the new posts one
+	// author may write per second at an owner: a person posts far fewer,
+	// a crawler or an import a day's worth in a burst.
+	DefaultAuthorRate  = 50
+	DefaultAuthorBurst = 20_000
+	// FreshPostWindow is how recent a post must be to count against its
+	// author's rate: older ones are what repair hands to new owners.
+	FreshPostWindow = 24 * time.Hour
+	// maxTrackedAuthors bounds the authors whose rates an owner tracks.
+	maxTrackedAuthors = 65_536
 )
 
 // ProtocolPrefix is the DHT protocol prefix of a network: nodes of different

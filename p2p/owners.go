@@ -359,6 +359,46 @@ func (c *ownerCache) forget(p peer.ID) {
 	}
 }
 
+// mayOwn reports whether this node is among the n peers closest to key
+// that it knows of (its routing table and itself). Its view can only lack
+// peers, never add them, so a true owner always passes; a node refuses to
+// store under keys it fails, which bounds what a peer can make it hold to
+// its share of the keyspace.
+func (c *ownerCache) mayOwn(key string, n int) bool {
+	target := kbKey(key)
+	self := kb.ConvertPeerID(c.s.self)
+	// Every peer that shares exactly cpl leading bits with this node agrees
+	// with the key on the bit where this node first differs from it, so it
+	// is closer to the key: a full bucket settles most keys at once.
+	cpl := kb.CommonPrefixLen(self, target)
+	if c.s.dht.RoutingTable().NPeersForCpl(uint(cpl)) >= n {
+		return false
+	}
+	c.mu.Lock()
+	members := c.members
+	c.mu.Unlock()
+	closer := 0
+	for _, m := range members {
+		if m.id != c.s.self && closerTo(target, m.kb, self) {
+			if closer++; closer >= n {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// closerTo reports whether a is closer to target than b by XOR distance.
+func closerTo(target, a, b kb.ID) bool {
+	for i := range target {
+		da, db := a[i]^target[i], b[i]^target[i]
+		if da != db {
+			return da < db
+		}
+	}
+	return false
+}
+
 // closest returns the n members closest to target by XOR distance.
 func closest(ms []member, target kb.ID, n int) []peer.ID {
 	type cand struct {

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -370,7 +371,7 @@ func (r *repairer) push(ctx context.Context, p peer.ID, posts []*post.Post, keys
 		if res.Error == "" {
 			handed++
 		} else if len(res.Deleted) > 0 {
-			_ = r.s.applyTombstone(ctx, res.Deleted)
+			_ = r.s.applyTombstone(ctx, res.Deleted, metrics.ProtocolStore)
 		} else if i < len(req.Posts) {
 			r.s.log.Debug("owner refused a repaired post", "owner", p, "err", res.Error)
 		}

@@ -2,12 +2,18 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-msgio"
+
+	"github.com/murmur-p2p/murmur/metrics"
 )
 
 // call sends one request to p on proto and reads one response, within
@@ -40,53 +46,154 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 	return st.Close()
 }
 
-// serve runs one inbound request: it enforces the peer's rate, the
-// concurrency bound and the deadline, reads the request, and writes what
-// handle returns. outcome records the result for metrics.
-func (s *Service) serve(st network.Stream, name string, lim *peerLimiter, slots chan struct{}, req any, handle func(ctx context.Context, from peer.ID) (any, error), outcome func(string)) {
+// inbound holds the bounds of one protocol's inbound requests: each
+// protocol has its own, so that a flood of one kind never starves another.
+type inbound struct {
+	// name is the protocol's metrics label (metrics.Protocol*).
+	name string
+	// rate bounds the requests of each peer per second.
+	rate *peerLimiter
+	// slots bounds the requests handled at once.
+	slots chan struct{}
+	// outcome, if set, feeds the protocol's own outcome counter.
+	outcome func(string)
+}
+
+func newInbound(name string, perSecond float64, burst, slots int, outcome func(string)) *inbound {
+	return &inbound{name: name, rate: newPeerLimiter(perSecond, burst), slots: make(chan struct{}, slots), outcome: outcome}
+}
+
+// refusal is an error a handler returns to refuse a request for a reason
+// the node counts (metrics.Refused*).
+type refusal struct {
+	reason string
+	err    error
+}
+
+func (r *refusal) Error() string { return r.err.Error() }
+func (r *refusal) Unwrap() error { return r.err }
+
+func refuse(reason string, format string, args ...any) error {
+	return &refusal{reason: reason, err: fmt.Errorf(format, args...)}
+}
+
+var errNoMemory = errors.New("the resource manager refused the memory for the request")
+
+// serve runs one inbound request. The request must arrive whole within
+// RequestReadTimeout, with its memory reserved in the stream's scope, before
+// it takes one of the protocol's slots: a peer that opens streams and sends
+// nothing holds no slot, only a stream the resource manager bounds, for a
+// few seconds. Then the handler runs under the protocol's deadline and its
+// answer is written.
+func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx context.Context, from peer.ID) (any, error)) {
 	from := st.Conn().RemotePeer()
-	_ = st.Scope().SetService("murmur-" + name)
-	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	if !lim.Allow(from) {
-		outcome("rate_limited")
+	_ = st.Scope().SetService(ServiceName(in.name))
+	fail := func(outcome, reason string) {
+		if in.outcome != nil {
+			in.outcome(outcome)
+		}
+		if reason != "" {
+			s.countRefused(in.name, reason)
+		}
 		st.Reset()
+	}
+	if !in.rate.Allow(from) {
+		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)
+		return
+	}
+	_ = st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
+	n, release, err := readRequest(st, req)
+	defer release()
+	s.countBytes(in.name, "in", n)
+	if err != nil {
+		s.log.Debug("bad request", "protocol", in.name, "from", from, "err", err)
+		fail(metrics.OutcomeRejected, requestErrorReason(err))
+		return
+	}
+	wait := time.NewTimer(SlotWait)
+	select {
+	case in.slots <- struct{}{}:
+		wait.Stop()
+		defer func() { <-in.slots }()
+	case <-wait.C:
+		fail(metrics.OutcomeError, metrics.RefusedBusy)
+		return
+	case <-s.ctx.Done():
+		wait.Stop()
+		fail(metrics.OutcomeError, "")
 		return
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
 	defer cancel()
-	select {
-	case slots <- struct{}{}:
-		defer func() { <-slots }()
-	case <-ctx.Done():
-		outcome("error")
-		st.Reset()
-		return
-	}
-	n, err := readMessage(st, req)
-	s.countBytes(name, "in", n)
-	if err != nil {
-		s.log.Debug("bad request", "protocol", name, "from", from, "err", err)
-		outcome("rejected")
-		st.Reset()
-		return
-	}
+	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
 	resp, err := handle(ctx, from)
 	if err != nil {
-		s.log.Warn("request failed", "protocol", name, "from", from, "err", err)
-		outcome("error")
-		st.Reset()
+		var r *refusal
+		if errors.As(err, &r) {
+			s.log.Debug("request refused", "protocol", in.name, "from", from, "reason", r.reason, "err", err)
+			fail(metrics.OutcomeRejected, r.reason)
+			return
+		}
+		s.log.Warn("request failed", "protocol", in.name, "from", from, "err", err)
+		fail(metrics.OutcomeError, "")
 		return
 	}
 	n, err = writeMessage(st, resp)
-	s.countBytes(name, "out", n)
+	s.countBytes(in.name, "out", n)
 	if err != nil {
-		outcome("error")
-		st.Reset()
+		fail(metrics.OutcomeError, "")
 		return
 	}
-	outcome("ok")
+	if in.outcome != nil {
+		in.outcome(metrics.OutcomeOK)
+	}
 	st.Close()
 }
+
+// readRequest reads one request like readMessage, after reserving its size
+// in the stream's resource scope, so that the resource manager's memory
+// limits of the service and the peer bound what requests in flight hold.
+// The caller calls release when done with the request.
+func readRequest(st network.Stream, v any) (n int, release func(), err error) {
+	release = func() {}
+	rd := msgio.NewVarintReaderSize(st, MaxMessageSize)
+	size, err := rd.NextMsgLen()
+	if err != nil {
+		return 0, release, fmt.Errorf("read message: %w", err)
+	}
+	if size > MaxMessageSize {
+		return 0, release, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, size, MaxMessageSize)
+	}
+	if err := st.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
+		return 0, release, fmt.Errorf("%w: %d bytes: %v", errNoMemory, size, err)
+	}
+	release = func() { st.Scope().ReleaseMemory(size) }
+	body, err := rd.ReadMsg()
+	if err != nil {
+		return 0, release, fmt.Errorf("read message: %w", err)
+	}
+	defer rd.ReleaseMsg(body)
+	return len(body), release, decodeMessage(body, v)
+}
+
+// requestErrorReason names why a request could not be read.
+func requestErrorReason(err error) string {
+	var ne net.Error
+	switch {
+	case errors.Is(err, ErrMessageTooLarge):
+		return metrics.RefusedTooLarge
+	case errors.Is(err, errNoMemory):
+		return metrics.RefusedMemory
+	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return metrics.RefusedSlowRequest
+	default:
+		return metrics.RefusedMalformed
+	}
+}
+
+// ServiceName is the resource-manager service of a murmur protocol, as its
+// streams are accounted and limited (see resourceLimits).
+func ServiceName(protocol string) string { return "murmur-" + protocol }
 
 // countBytes feeds murmur_protocol_bytes_total.
 func (s *Service) countBytes(protocol, direction string, n int) {
@@ -95,5 +202,19 @@ func (s *Service) countBytes(protocol, direction string, n int) {
 	}
 	if c := s.cfg.Metrics.ProtocolBytes; c != nil {
 		c.WithLabelValues(protocol, direction).Add(float64(n))
+	}
+}
+
+// countRefused feeds murmur_refused_total.
+func (s *Service) countRefused(protocol, reason string) {
+	s.countRefusedN(protocol, reason, 1)
+}
+
+func (s *Service) countRefusedN(protocol, reason string, n int) {
+	if s.cfg.Metrics == nil || n <= 0 {
+		return
+	}
+	if c := s.cfg.Metrics.Refused; c != nil {
+		c.WithLabelValues(protocol, reason).Add(float64(n))
 	}
 }

@@ -162,12 +162,8 @@ func checkSearchRequest(m *SearchRequest) error {
 
 func (s *Service) handleSearch(st network.Stream) {
 	var req SearchRequest
-	s.serve(st, metrics.ProtocolSearch, s.searchLimits, s.searchSlots, &req, func(ctx context.Context, from peer.ID) (any, error) {
+	s.serve(st, s.searchIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
 		return s.answerSearch(ctx, &req)
-	}, func(outcome string) {
-		if s.cfg.Metrics != nil && s.cfg.Metrics.SearchServed != nil {
-			s.cfg.Metrics.SearchServed.WithLabelValues(outcome).Inc()
-		}
 	})
 }
 
@@ -189,9 +185,9 @@ func (s *Service) answerSearch(ctx context.Context, req *SearchRequest) (*Search
 
 func (s *Service) handleStats(st network.Stream) {
 	var req statsRequest
-	s.serve(st, metrics.ProtocolStats, s.statsLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
+	s.serve(st, s.statsIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
 		return s.answerStats(&req), nil
-	}, func(string) {})
+	})
 }
 
 func (s *Service) answerStats(req *statsRequest) *statsResponse {

@@ -43,6 +43,8 @@ type Store interface {
 	Walk(ctx context.Context, fn func(*post.Post) error) error
 	// Drop removes copies without a tombstone and returns how many it held.
 	Drop(ctx context.Context, ids ...string) (int, error)
+	// Holds reports, for each ID, whether the store holds that post.
+	Holds(ctx context.Context, ids []string) ([]bool, error)
 }
 
 // Config configures a Service. Zero values are the documented defaults.
@@ -81,6 +83,11 @@ type Config struct {
 	// Searcher runs searches that peers ask of this node; nil means the node
 	// answers none.
 	Searcher Searcher
+	// AuthorRate and AuthorBurst bound the new posts an author may write per
+	// second at this node as an owner (DefaultAuthorRate,
+	// DefaultAuthorBurst).
+	AuthorRate  float64
+	AuthorBurst int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -97,12 +104,14 @@ type Service struct {
 	store Store
 	hold  *Holdings
 
-	storeLimits  *peerLimiter
-	syncLimits   *peerLimiter
-	searchLimits *peerLimiter
-	statsLimits  *peerLimiter
-	handlers     chan struct{} // semaphore of inbound store, sync and stats handlers
-	searchSlots  chan struct{} // semaphore of inbound searches
+	// The bounds of each protocol's inbound requests.
+	storeIn, syncIn, searchIn, statsIn *inbound
+	// postBudget bounds the posts each peer sends, syncWork the IDs each
+	// peer's sync requests make this node look up, authorLimits the new
+	// posts of each author.
+	postBudget   *peerLimiter
+	syncWork     *peerLimiter
+	authorLimits *keyedLimiter[string]
 	summaries    summaryCache
 
 	owners  *ownerCache
@@ -147,6 +156,12 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	if cfg.AuthorRate <= 0 {
+		cfg.AuthorRate = DefaultAuthorRate
+	}
+	if cfg.AuthorBurst <= 0 {
+		cfg.AuthorBurst = DefaultAuthorBurst
+	}
 	h, err := newHost(cfg)
 	if err != nil {
 		return nil, err
@@ -154,15 +169,10 @@ func New(cfg Config) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
-		storeLimits:  newPeerLimiter(PeerRequestRate, PeerRequestBurst),
-		syncLimits:   newPeerLimiter(PeerRequestRate, PeerRequestBurst),
-		searchLimits: newPeerLimiter(PeerSearchRate, PeerSearchBurst),
-		statsLimits:  newPeerLimiter(PeerSearchRate, PeerSearchBurst),
-		handlers:     make(chan struct{}, MaxConcurrentHandlers),
-		searchSlots:  make(chan struct{}, MaxConcurrentSearches),
-		trigger:      make(chan struct{}, 1),
-		ctx:          ctx, cancel: cancel,
+		trigger: make(chan struct{}, 1),
+		ctx:     ctx, cancel: cancel,
 	}
+	s.newInbound()
 	s.dht, err = dht.New(h,
 		dht.ProtocolPrefix(ProtocolPrefix(cfg.Network)),
 		dht.Mode(dht.ModeServer), // auto mode never turns server on LAN or loopback addresses
@@ -212,8 +222,6 @@ func newHost(cfg Config) (host.Host, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	limits := rcmgr.DefaultLimits
-	libp2p.SetDefaultServiceLimits(&limits)
 	var rmOpts []rcmgr.Option
 	if cfg.Registerer != nil {
 		rcmgr.MustRegisterWith(cfg.Registerer)
@@ -225,7 +233,7 @@ func newHost(cfg Config) (host.Host, error) {
 	} else {
 		rmOpts = append(rmOpts, rcmgr.WithMetricsDisabled())
 	}
-	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.AutoScale()), rmOpts...)
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(resourceLimits()), rmOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("resource manager: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -239,24 +240,30 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 // and applies tombstones.
 func (s *Service) handleStore(st network.Stream) {
 	var req storeRequest
-	s.serve(st, "store", s.storeLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
-		return s.applyStore(ctx, &req)
-	}, func(outcome string) {
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.StoreRequests.WithLabelValues(outcome).Inc()
-		}
+	s.serve(st, s.storeIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
+		return s.applyStore(ctx, from, &req)
 	})
 }
 
-func (s *Service) applyStore(ctx context.Context, req *storeRequest) (*storeResponse, error) {
+func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeRequest) (*storeResponse, error) {
+	// Verifying a post's signature is the costly part: bound the posts a
+	// peer may send, not only its requests.
+	if !s.postBudget.AllowN(from, len(req.Posts)+len(req.Tombstones)) {
+		return nil, refuse(metrics.RefusedRateLimited, "more than %d posts a second from %s", PeerPostRate, from)
+	}
 	resp := &storeResponse{Posts: make([]storeResult, len(req.Posts)), Tombstones: make([]string, len(req.Tombstones))}
 	now := time.Now()
+	s.owners.refresh() // the routing table as of now decides what this node owns
 	var good []*post.Post
 	var goodAt []int
+	refused := func(i int, reason, msg string) {
+		resp.Posts[i].Error, resp.Posts[i].Reason = msg, reason
+		s.countRefused(metrics.ProtocolStore, reason)
+	}
 	for i, it := range req.Posts {
 		p, err := post.Decode(it.Post, now)
 		if err != nil {
-			resp.Posts[i].Error = err.Error()
+			refused(i, metrics.RefusedMalformed, err.Error())
 			continue
 		}
 		valid := map[string]bool{}
@@ -265,22 +272,37 @@ func (s *Service) applyStore(ctx context.Context, req *storeRequest) (*storeResp
 		}
 		nGood := 0
 		for _, k := range it.Keys {
-			if valid[k] {
-				nGood++
-			} else {
+			switch {
+			case !valid[k]:
 				resp.Posts[i].BadKeys = append(resp.Posts[i].BadKeys, k)
+			case !s.owners.mayOwn(k, s.cfg.Replicas+OwnerMargin):
+				resp.Posts[i].NotOwned = append(resp.Posts[i].NotOwned, k)
+			default:
+				nGood++
 			}
 		}
-		if nGood == 0 {
-			resp.Posts[i].Error = "the post has none of the keys it was sent under"
+		s.countRefusedN(metrics.ProtocolStore, metrics.RefusedNotOwner, len(resp.Posts[i].NotOwned))
+		switch {
+		case nGood > 0:
+		case len(resp.Posts[i].NotOwned) > 0:
+			refused(i, metrics.RefusedNotOwner, "this node owns none of the keys the post was sent under")
+			continue
+		default:
+			refused(i, metrics.RefusedMalformed, "the post has none of the keys it was sent under")
 			continue
 		}
 		good = append(good, p)
 		goodAt = append(goodAt, i)
 	}
+	good, goodAt = s.limitAuthors(ctx, good, goodAt, now, refused)
 	if len(good) > 0 {
 		errs, err := s.store.Put(ctx, good...)
-		if err != nil {
+		if errors.Is(err, index.ErrDiskFull) {
+			for _, i := range goodAt {
+				refused(i, metrics.RefusedDiskFull, err.Error())
+			}
+			good = nil
+		} else if err != nil {
 			return nil, fmt.Errorf("store %d posts: %w", len(good), err)
 		}
 		for j, e := range errs {
@@ -310,19 +332,50 @@ func (s *Service) applyStore(ctx context.Context, req *storeRequest) (*storeResp
 		s.cfg.Metrics.StorePosts.WithLabelValues("rejected").Add(float64(rejected))
 	}
 	for i, raw := range req.Tombstones {
-		if err := s.applyTombstone(ctx, raw); err != nil {
+		if err := s.applyTombstone(ctx, raw, metrics.ProtocolStore); err != nil {
 			resp.Tombstones[i] = err.Error()
 		}
 	}
 	return resp, nil
 }
 
-func (s *Service) applyTombstone(ctx context.Context, raw json.RawMessage) error {
+// limitAuthors charges each post new to this node and written in the last
+// FreshPostWindow to its author's rate at this owner, and refuses those
+// over it. Older posts are what repair hands to new owners; they are
+// bounded by the sender's post budget and the disk watermark instead.
+func (s *Service) limitAuthors(ctx context.Context, posts []*post.Post, at []int, now time.Time, refused func(int, string, string)) ([]*post.Post, []int) {
+	ids := make([]string, len(posts))
+	for i, p := range posts {
+		ids[i] = p.ID
+	}
+	held, err := s.store.Holds(ctx, ids)
+	if err != nil {
+		held = make([]bool, len(posts)) // charge them all
+	}
+	keep, keepAt := posts[:0:0], at[:0:0]
+	for j, p := range posts {
+		if !held[j] && now.Sub(p.CreatedAt) < FreshPostWindow && !s.authorLimits.Allow(p.Author) {
+			refused(at[j], metrics.RefusedAuthorRate, fmt.Sprintf("author %s is over %g new posts a second at this node", p.Author, s.cfg.AuthorRate))
+			continue
+		}
+		keep, keepAt = append(keep, p), append(keepAt, at[j])
+	}
+	return keep, keepAt
+}
+
+// applyTombstone applies a tombstone a peer sent: only the post's own
+// author may delete it (index.ErrWrongAuthor otherwise).
+func (s *Service) applyTombstone(ctx context.Context, raw json.RawMessage, protocol string) error {
 	t, err := post.DecodeTombstone(raw)
 	if err != nil {
+		s.countRefused(protocol, metrics.RefusedMalformed)
 		return err
 	}
-	return s.store.Delete(ctx, t)
+	err = s.store.Delete(ctx, t)
+	if errors.Is(err, index.ErrWrongAuthor) {
+		s.countRefused(protocol, metrics.RefusedWrongAuthor)
+	}
+	return err
 }
 
 // Delete sends a tombstone of p, already applied locally, to the owners of

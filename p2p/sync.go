@@ -9,18 +9,30 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // handleSync serves the sync protocol: compare key digests, or report which
 // of a key's posts this node lacks.
 func (s *Service) handleSync(st network.Stream) {
 	var req syncRequest
-	s.serve(st, "sync", s.syncLimits, s.handlers, &req, func(ctx context.Context, from peer.ID) (any, error) {
-		return s.answerSync(ctx, &req)
-	}, func(string) {})
+	s.serve(st, s.syncIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
+		return s.answerSync(ctx, from, &req)
+	})
 }
 
-func (s *Service) answerSync(ctx context.Context, req *syncRequest) (*syncResponse, error) {
+func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest) (*syncResponse, error) {
+	var ids []string
+	for _, l := range req.Lists {
+		if _, err := ParseKey(l.Key); err == nil {
+			ids = append(ids, l.IDs...)
+		}
+	}
+	if work := len(ids) + len(req.Digests); !s.syncWork.AllowN(from, work) {
+		return nil, refuse(metrics.RefusedWorkBudget, "sync request of %d lookups is over %s's budget of %d a second", work, from, SyncWorkRate)
+	}
 	resp := &syncResponse{}
 	for _, d := range req.Digests {
 		if _, err := ParseKey(d.Key); err != nil {
@@ -30,18 +42,22 @@ func (s *Service) answerSync(ctx context.Context, req *syncRequest) (*syncRespon
 			resp.Differ = append(resp.Differ, Digest{Key: d.Key, Count: n, Digest: dg})
 		}
 	}
-	for _, l := range req.Lists {
-		key, err := ParseKey(l.Key)
-		if err != nil {
-			continue
-		}
-		mine, err := s.idsUnder(ctx, key)
-		if err != nil {
-			return nil, err
-		}
-		have := make(map[string]bool, len(mine))
-		for _, id := range mine {
+	// Every holder indexes a post whole, so holding it is holding it under
+	// each of its keys: one lookup per ID answers, whatever the size of
+	// the keys named.
+	held, err := s.store.Holds(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	have := make(map[string]bool, len(ids))
+	for i, id := range ids {
+		if held[i] {
 			have[id] = true
+		}
+	}
+	for _, l := range req.Lists {
+		if _, err := ParseKey(l.Key); err != nil {
+			continue
 		}
 		var missing []string
 		for _, id := range l.IDs {
@@ -93,12 +109,8 @@ func (s *Service) Missing(ctx context.Context, owner peer.ID, lists []KeyIDs) ([
 		if err := s.call(ctx, owner, SyncProtocol(s.cfg.Network), "sync", &syncRequest{Lists: batch}, &resp); err != nil {
 			return err
 		}
-		for _, raw := range resp.Deleted {
-			if err := s.applyTombstone(ctx, raw); err != nil {
-				s.log.Debug("tombstone from a peer does not apply", "owner", owner, "err", err)
-			}
-		}
 		out = append(out, resp.Missing...)
+		out = append(out, s.applyDeleted(ctx, owner, batch, resp.Deleted)...)
 		batch, n = nil, 0
 		return nil
 	}
@@ -118,6 +130,43 @@ func (s *Service) Missing(ctx context.Context, owner peer.ID, lists []KeyIDs) ([
 		return nil, err
 	}
 	return out, nil
+}
+
+// applyDeleted applies the tombstones an owner sent for IDs this node
+// listed, and returns, as lacking at that owner, the IDs whose tombstone
+// does not apply: one not signed by the post's author deletes nothing, and
+// an owner that answers with one does not hold the post.
+func (s *Service) applyDeleted(ctx context.Context, owner peer.ID, asked []KeyIDs, deleted []json.RawMessage) []KeyIDs {
+	if len(deleted) == 0 {
+		return nil
+	}
+	keyOf := map[string]string{}
+	for _, l := range asked {
+		for _, id := range l.IDs {
+			keyOf[id] = l.Key
+		}
+	}
+	lacking := map[string][]string{}
+	for _, raw := range deleted {
+		t, err := post.DecodeTombstone(raw)
+		if err != nil {
+			s.countRefused(metrics.ProtocolSync, metrics.RefusedMalformed)
+			continue
+		}
+		key, ok := keyOf[t.Target]
+		if !ok {
+			continue // not asked about: ignored
+		}
+		if err := s.applyTombstone(ctx, raw, metrics.ProtocolSync); err != nil {
+			s.log.Debug("tombstone from a peer does not apply", "owner", owner, "err", err)
+			lacking[key] = append(lacking[key], t.Target)
+		}
+	}
+	out := make([]KeyIDs, 0, len(lacking))
+	for k, ids := range lacking {
+		out = append(out, KeyIDs{Key: k, IDs: ids})
+	}
+	return out
 }
 
 // Differ sends digests to p and returns p's own digests of the keys that

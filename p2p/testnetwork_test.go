@@ -24,10 +24,14 @@ var discard = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 // openStore opens a service's index in a temporary directory, with the
 // holdings its callbacks keep.
-func openStore(t *testing.T) (*index.Index, *Holdings) {
+func openStore(t *testing.T, tweak ...func(*index.Config)) (*index.Index, *Holdings) {
 	t.Helper()
 	hold := NewHoldings()
-	ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: discard, OnStored: hold.Add, OnDeleted: hold.Remove})
+	cfg := index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: discard, OnStored: hold.Add, OnDeleted: hold.Remove}
+	for _, f := range tweak {
+		f(&cfg)
+	}
+	ix, err := index.Open(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,12 +34,17 @@ type storeResponse struct {
 }
 
 // storeResult is the owner's answer for one post: Error when it refused the
-// post; otherwise every key but BadKeys is acknowledged. Deleted carries the
-// tombstone of a post its author deleted, so the sender can apply it too.
+// post, with Reason (a metrics.Refused* value) when it refused it as a
+// bound; otherwise every key but BadKeys (keys the post does not have) and
+// NotOwned (keys this node does not own) is acknowledged. Deleted carries
+// the tombstone of a post its author deleted, so the sender can apply it
+// too.
 type storeResult struct {
-	Error   string          `json:"error,omitempty"`
-	BadKeys []string        `json:"bad_keys,omitempty"`
-	Deleted json.RawMessage `json:"deleted,omitempty"`
+	Error    string          `json:"error,omitempty"`
+	Reason   string          `json:"reason,omitempty"`
+	BadKeys  []string        `json:"bad_keys,omitempty"`
+	NotOwned []string        `json:"not_owned,omitempty"`
+	Deleted  json.RawMessage `json:"deleted,omitempty"`
 }
 
 // syncRequest is one step of repair: either a batch of key digests to
