@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"time"
@@ -120,6 +121,16 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
+// CallerOf names the client of r for the node's fair share of searches:
+// its address without the port.
+func CallerOf(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
 func writeError(w http.ResponseWriter, code int, msg string) {
 	writeJSON(w, code, ErrorResponse{Error: msg})
 }
@@ -130,7 +141,11 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 	var del *DeletedError
 	var syn *query.SyntaxError
 	var bad *query.RequestError
+	var busy *query.BusyError
 	switch {
+	case errors.As(err, &busy):
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusServiceUnavailable, busy.Error())
 	case errors.As(err, &syn):
 		writeError(w, http.StatusBadRequest, "query: "+syn.Error())
 	case errors.As(err, &bad):
@@ -259,7 +274,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope %q is unknown; use network or local", scope))
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), SearchTimeout)
+	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), CallerOf(r)), SearchTimeout)
 	defer cancel()
 	res, err := h.b.Search(ctx, req)
 	if err != nil {
@@ -275,6 +290,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		TookMS:     res.Took.Milliseconds(),
 		NextCursor: res.NextCursor,
 		Scope:      res.Scope,
+		Ranking:    res.Ranking,
 	}
 	for _, hit := range res.Hits {
 		p := hit.Post

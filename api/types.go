@@ -92,6 +92,12 @@ type SearchResponse struct {
 	TookMS     int64  `json:"took_ms"`
 	NextCursor string `json:"next_cursor,omitempty"`
 	Scope      string `json:"scope"`
+	// Ranking says which statistics a network search scored with:
+	// "network" (every node's), "partial" (some nodes did not answer; their
+	// keys counted from their other owners), "last_good" (the last complete
+	// figures, at most two minutes old) or "local" (none: each owner
+	// scored with its own index's, so the order is approximate).
+	Ranking string `json:"ranking,omitempty"`
 }
 
 // Status is the body of GET /api/v1/status.

@@ -31,6 +31,25 @@ type Stats struct {
 	DocFreq map[string]uint64 `json:"doc_freq"`
 }
 
+// MaxStatsFigure bounds the document and term counts of network
+// statistics: a trillion posts is beyond any network's disks, so figures
+// above it are lies or corruption.
+const MaxStatsFigure = 1 << 40
+
+// Check reports statistics no network can have: figures above
+// MaxStatsFigure, or a document frequency above the document count.
+func (st *Stats) Check() error {
+	if st.Docs > MaxStatsFigure || st.TextTerms > MaxStatsFigure {
+		return errors.New("statistics out of range")
+	}
+	for _, df := range st.DocFreq {
+		if df > st.Docs {
+			return errors.New("statistics: a document frequency above the document count")
+		}
+	}
+	return nil
+}
+
 // SearchWithStats runs req like Search, but scores with st instead of the
 // local index's own statistics. It supports what the query package asks
 // for: a query, size, sort, search-after, stored fields and locations; not
@@ -77,7 +96,7 @@ func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, 
 		Score:              req.Score,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("search index: %w", err)
+		return nil, fmt.Errorf("search index: %w", searchError(err))
 	}
 	defer s.Close()
 	var coll *collector.TopNCollector
@@ -87,7 +106,7 @@ func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, 
 		coll = collector.NewTopNCollector(req.Size, req.From, req.Sort)
 	}
 	if err := coll.Collect(ctx, s, wr); err != nil {
-		return nil, fmt.Errorf("search index: %w", err)
+		return nil, fmt.Errorf("search index: %w", searchError(err))
 	}
 	hits := coll.Results()
 	for _, h := range hits {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search/searcher"
 	index "github.com/blevesearch/bleve_index_api"
 
 	"github.com/murmur-p2p/murmur/post"
@@ -39,10 +40,33 @@ var (
 	// Config.MinFreeBytes: the index takes no new posts until space is
 	// freed (deleting still works).
 	ErrDiskFull = errors.New("not enough free disk space for new posts")
+	// ErrTooManyTerms means a prefix, wildcard or fuzzy term of a query
+	// matches more than MaxExpansion words of the index's dictionary.
+	ErrTooManyTerms = errors.New("a prefix, wildcard or fuzzy term matches too many words")
 	// ErrTooManyPending means the tombstone's author already has
 	// MaxPendingPerAuthor tombstones waiting for their posts.
 	ErrTooManyPending = errors.New("too many tombstones from this author wait for their posts")
 )
+
+// MaxExpansion bounds the words one prefix, wildcard or fuzzy term may
+// expand to (bleve's DisjunctionMaxClauseCount, unlimited by default): a
+// search costs at most that many posting lists per such term.
+const MaxExpansion = 1024
+
+func init() {
+	// A process-wide setting of bleve: every index of the process is
+	// murmur's.
+	searcher.DisjunctionMaxClauseCount = MaxExpansion
+}
+
+// searchError names a search that expanded too far, so callers can tell
+// the user which limit they hit.
+func searchError(err error) error {
+	if err != nil && strings.Contains(err.Error(), "TooManyClauses") {
+		return fmt.Errorf("%w: more than %d (make it longer or more precise)", ErrTooManyTerms, MaxExpansion)
+	}
+	return err
+}
 
 // Defaults of Config.
 const (
@@ -591,7 +615,7 @@ func (ix *Index) Tombstone(id string) (*post.Tombstone, error) {
 func (ix *Index) Search(ctx context.Context, req *bleve.SearchRequest) (*bleve.SearchResult, error) {
 	res, err := ix.bi.SearchInContext(ctx, req)
 	if err != nil {
-		return nil, fmt.Errorf("search index: %w", err)
+		return nil, fmt.Errorf("search index: %w", searchError(err))
 	}
 	return res, nil
 }

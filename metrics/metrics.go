@@ -126,6 +126,9 @@ const (
 	OutcomeRejected    = "rejected"
 	OutcomeRateLimited = "rate_limited"
 	OutcomeAccepted    = "accepted"
+	// OutcomeBusy: a search refused because the node ran as many as it
+	// allows.
+	OutcomeBusy = "busy"
 
 	// ProtocolStore, ProtocolSync and ProtocolSearch are murmur's wire
 	// protocols, the values of the protocol label.

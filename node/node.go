@@ -23,6 +23,7 @@ import (
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl"
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/gate"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
@@ -71,6 +72,9 @@ type Node struct {
 
 	holdings *p2p.Holdings
 
+	// searches bounds the searches run at once for the API and web page.
+	searches *gate.Gate
+
 	countsMu sync.Mutex
 	counts   map[string]countEntry // key counts (document frequencies) learned from owners
 	net      *p2p.Service
@@ -106,7 +110,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive peer ID: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now()}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), searches: gate.New(MaxSearches, MaxSearchesPerCaller)}
 	n.holdings = p2p.NewHoldings()
 	n.index, err = index.Open(index.Config{
 		Dir:       filepath.Join(cfg.DataDir, "index"),

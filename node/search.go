@@ -37,13 +37,18 @@ const (
 // Search runs a query on the whole network, or on the local index when
 // req.Scope is query.ScopeLocal.
 func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, error) {
+	release, err := n.enterSearch(ctx)
+	if err != nil {
+		n.metrics.SearchRequests.WithLabelValues(metrics.OutcomeBusy).Inc()
+		return nil, err
+	}
+	defer release()
 	start := time.Now()
 	scope := req.Scope
 	if scope == "" {
 		scope = query.ScopeNetwork
 	}
 	var res *query.Result
-	var err error
 	switch scope {
 	case query.ScopeLocal:
 		res, err = query.Run(ctx, n.index, req)
@@ -88,7 +93,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	rounds := 0
 	if st == nil {
 		var statsRounds int
-		st, statsRounds = n.networkStats(ctx, query.PositiveTerms(p.Node))
+		st, p.Ranking, statsRounds = n.networkStats(ctx, query.PositiveTerms(p.Node))
 		rounds += statsRounds
 	}
 	leaves, routable := query.Plan(p.Node, n.leafCost)
@@ -134,6 +139,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	answers := make([]*query.ShardAnswer, len(keys))
 	failed := make([]bool, len(keys))
 	asked := map[string]bool{}
+	var refusal error // an owner's refusal of the query itself
 	var mu sync.Mutex
 	// While the membership settles, a new owner may lack some of a key's
 	// posts: ask every owner and take the union. An owner that held the key
@@ -157,6 +163,9 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		if err != nil {
 			n.log.Debug("shard failed", "key", keys[i], "err", err)
 			failed[i] = true
+			if errors.As(err, new(*p2p.QueryRefusedError)) {
+				refusal = err
+			}
 			return
 		}
 		a := answers[i]
@@ -182,7 +191,8 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 				}
 			}
 		}
-		n.cacheCount(keys[i], count)
+		// One owner's count only confirms what the owners said together.
+		n.confirmCount(keys[i], count)
 		if a.More && last != nil && len(resps) > 1 {
 			// Another owner's hits beyond that point may have skipped a
 			// post the first one would have returned next: keep them for
@@ -197,6 +207,9 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	}
 	n.forEach(all, func(i int) { ask(i, p.After) })
 	rounds++
+	if refusal != nil {
+		return nil, &query.RequestError{Msg: refusal.Error()}
+	}
 	n.observePhase(metrics.PhaseFanout, phase)
 
 	phase = time.Now()
@@ -243,7 +256,10 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 // index, for a query with no key every match holds.
 func (n *Node) searchBestEffort(ctx context.Context, p *query.Prepared, wire p2p.SearchRequest) (*query.Result, error) {
 	phase := time.Now()
-	resps, asked, failed := n.net.SearchPeers(ctx, fallbackPeers, &wire)
+	resps, asked, failed, refused := n.net.SearchPeers(ctx, fallbackPeers, &wire)
+	if refused != nil {
+		return nil, &query.RequestError{Msg: refused.Error()}
+	}
 	n.observePhase(metrics.PhaseFanout, phase)
 	phase = time.Now()
 	answers := make([]*query.ShardAnswer, 0, len(resps))
@@ -334,6 +350,10 @@ func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.Sear
 	}
 	res, err := n.index.SearchWithStats(ctx, sr, st)
 	if err != nil {
+		var bad *query.RequestError
+		if err := query.SearchError(r.Query, err); errors.As(err, &bad) {
+			return &p2p.SearchResponse{Refused: bad.Msg}, nil
+		}
 		return nil, err
 	}
 	out := &p2p.SearchResponse{Total: res.Total, Hits: make([]p2p.SearchHit, 0, len(res.Hits))}
@@ -395,15 +415,25 @@ func (n *Node) leafCost(l query.Leaf) float64 {
 
 // networkStats gathers the statistics of the network that BM25 needs for
 // terms: the posts and distinct terms in the network, and each term's
-// document frequency from its owners (cached). rounds counts the
-// sequential exchanges it waited for: the totals, then the counts.
-func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stats, rounds int) {
+// document frequency from its owners (cached). ranking says how complete
+// they are (query.Ranking*); without any, owners score with their own,
+// and the search goes on. rounds counts the sequential exchanges it waited
+// for: the totals, then the counts.
+func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stats, ranking string, rounds int) {
 	t, asked := n.net.Totals(ctx)
 	if asked {
 		rounds++
 	}
 	if t.Posts == 0 || t.Terms == 0 {
-		return nil, rounds
+		return nil, query.RankingLocal, rounds
+	}
+	switch {
+	case t.Kept:
+		ranking = query.RankingLastGood
+	case t.Answered < t.Asked:
+		ranking = query.RankingPartial
+	default:
+		ranking = query.RankingNetwork
 	}
 	st = &index.Stats{Docs: t.Posts, TextTerms: t.Terms, DocFreq: make(map[string]uint64, len(terms))}
 	var missing []string
@@ -441,7 +471,12 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 		}
 		st.Docs = max(st.Docs, maxDF)
 	}
-	return st, rounds
+	if st.Check() != nil {
+		// Owners refuse figures out of range: score with their own
+		// rather than fail the search.
+		return nil, query.RankingLocal, rounds
+	}
+	return st, ranking, rounds
 }
 
 type countEntry struct {
@@ -457,6 +492,18 @@ func (n *Node) cachedCount(key string) (int, bool) {
 		return 0, false
 	}
 	return e.count, true
+}
+
+// confirmCount extends the life of a cached count that c, one owner's
+// count of the key, agrees with; a count that differs changes nothing, and
+// the key is asked of all its owners again once its entry expires.
+func (n *Node) confirmCount(key string, c int) {
+	n.countsMu.Lock()
+	defer n.countsMu.Unlock()
+	if e, ok := n.counts[key]; ok && e.count == c && !n.cfg.Now().After(e.expires) {
+		e.expires = n.cfg.Now().Add(countTTL)
+		n.counts[key] = e
+	}
 }
 
 func (n *Node) cacheCount(key string, c int) {

@@ -13,6 +13,10 @@ const (
 	// ProtocolVersion versions the store and sync protocols together with the
 	// key scheme and the protocol analyzer (index.AnalyzerVersion).
 	ProtocolVersion = "1.0.0"
+	// StatsVersion versions the stats protocol on its own: 2 reports the
+	// collection statistics per owner group, so that the owners of the
+	// same keys confirm each other's figures.
+	StatsVersion = "2.0.0"
 
 	// DefaultNetwork is the network a node joins unless told otherwise.
 	DefaultNetwork = "main"
@@ -121,7 +125,7 @@ func SearchProtocol(network string) protocol.ID {
 // StatsProtocol is the ID of the stats protocol of a network: key counts
 // and collection statistics for global ranking.
 func StatsProtocol(network string) protocol.ID {
-	return protocol.ID(fmt.Sprintf("/murmur/%s/stats/%s", network, ProtocolVersion))
+	return protocol.ID(fmt.Sprintf("/murmur/%s/stats/%s", network, StatsVersion))
 }
 
 // MDNSService is the mDNS service name of a network.

@@ -16,6 +16,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"hits":[{"post":{},"score":1.5,"sort":["1.5","ab"],"spans":[[0,3]]}],"total":1,"count":4}`))
 	f.Add([]byte(`{"keys":["t/cat"],"summary":true}`))
 	f.Add([]byte(`{"counts":[1,2],"summary":{"posts":5,"terms":9,"hot":["the"]}}`))
+	f.Add([]byte(`{"counts":[1,-2],"summary":{"groups":[{"owners":["12D3KooWA"],"posts":5,"terms":9,"hot":["the"]}]}}`))
+	f.Add([]byte(`{"counts":[4294967297],"summary":{"groups":[{"owners":[],"posts":1099511627776,"terms":9}]}}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var sr storeRequest
 		srErr := decodeMessage(body, &sr)
@@ -49,8 +51,22 @@ func FuzzDecodeMessage(f *testing.F) {
 			t.Fatalf("accepted %d stats keys", len(sq.Keys))
 		}
 		var sp statsResponse
-		if err := decodeMessage(body, &sp); err == nil && sp.Summary != nil && len(sp.Summary.Hot) > maxHotTerms {
-			t.Fatalf("accepted %d hot terms", len(sp.Summary.Hot))
+		if err := decodeMessage(body, &sp); err == nil {
+			for _, c := range sp.Counts {
+				if c < 0 || c > maxKeyCount {
+					t.Fatalf("accepted a key count of %d", c)
+				}
+			}
+			if sp.Summary != nil {
+				if len(sp.Summary.Groups) > MaxSummaryGroups {
+					t.Fatalf("accepted %d groups", len(sp.Summary.Groups))
+				}
+				for _, g := range sp.Summary.Groups {
+					if g.Posts > maxGroupFigure || g.Terms > maxGroupFigure || len(g.Hot) > maxHotTerms || len(g.Owners) > maxGroupOwners {
+						t.Fatalf("accepted an implausible group: %d posts, %d terms, %d hot, %d owners", g.Posts, g.Terms, len(g.Hot), len(g.Owners))
+					}
+				}
+			}
 		}
 		// A request the decoder accepted survives the framed round trip.
 		var buf bytes.Buffer

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -394,4 +395,103 @@ func TestNewcomersAreNotLockedOut(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// TestPoisonedStatisticsAreOutvoted: one node of six answers statistics
+// requests with lies: its groups' figures inflated a thousandfold, a group
+// it invents with strangers, key counts inflated. The network's totals and
+// every key's count stay the honest ones, and the liar is counted; an
+// answer beyond any bound is refused at decode and counted too.
+func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
+	net := startNetwork(t, 6, func(c *Config) { c.Metrics = metrics.New() })
+	posts := signPosts(t, 60, func(i int) string {
+		return fmt.Sprintf("poisoned totals sample %d: gull, tern and the %d waves", i, i%7)
+	})
+	querier, liar := net.svcs[0], net.svcs[4]
+	net.write(querier, posts)
+	want := keyCounts(posts)
+	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
+	ctx := context.Background()
+	honest := querier.gatherTotals(ctx)
+	if honest.Posts != uint64(len(posts)) || honest.Outvoted != 0 {
+		t.Fatalf("honest totals %+v, want %d posts and nobody outvoted", honest, len(posts))
+	}
+	var liarKeys []string
+	for k := range want {
+		if slices.Contains(net.trueOwners(k), liar.ID()) {
+			liarKeys = append(liarKeys, k)
+		}
+	}
+	if len(liarKeys) == 0 {
+		t.Fatal("the liar owns no key; the test proves nothing")
+	}
+
+	stranger := newAttacker(t).ID().String()
+	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
+		var req statsRequest
+		if _, err := readMessage(st, &req); err != nil {
+			st.Reset()
+			return
+		}
+		resp := liar.answerStats(&req)
+		for i := range resp.Counts {
+			resp.Counts[i] = resp.Counts[i]*1000 + 1000
+		}
+		if resp.Summary != nil {
+			lie := *resp.Summary
+			lie.Groups = slices.Clone(lie.Groups)
+			for i := range lie.Groups {
+				lie.Groups[i].Posts = lie.Groups[i].Posts*1000 + 1000
+				lie.Groups[i].Terms = lie.Groups[i].Terms*1000 + 1000
+			}
+			lie.Groups = append(lie.Groups, GroupFigures{Owners: []string{liar.ID().String(), stranger}, Posts: 1 << 30, Terms: 1 << 30})
+			resp.Summary = &lie
+		}
+		writeMessage(st, resp)
+		st.Close()
+	})
+	poisoned := querier.gatherTotals(ctx)
+	if poisoned.Posts != honest.Posts || poisoned.Terms != honest.Terms {
+		t.Errorf("totals under poisoned statistics: %+v; want the honest %+v", poisoned, honest)
+	}
+	if poisoned.Outvoted+poisoned.Implausible == 0 {
+		t.Errorf("the liar was not counted: %+v", poisoned)
+	}
+	counts := querier.KeyCounts(ctx, liarKeys)
+	for _, k := range liarKeys {
+		if counts[k] != want[k] {
+			t.Errorf("count of %s (the liar is an owner): %d, want %d", k, counts[k], want[k])
+		}
+	}
+
+	// Beyond any bound: refused at decode, counted, and the totals hold.
+	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
+		var req statsRequest
+		if _, err := readMessage(st, &req); err != nil {
+			st.Reset()
+			return
+		}
+		resp := liar.answerStats(&req)
+		for i := range resp.Counts {
+			resp.Counts[i] = -1
+		}
+		if resp.Summary != nil {
+			resp.Summary.Groups = append(resp.Summary.Groups, GroupFigures{Owners: []string{liar.ID().String()}, Posts: 1 << 50})
+		}
+		writeMessage(st, resp)
+		st.Close()
+	})
+	before := refusedCount(querier.cfg.Metrics, metrics.ProtocolStats, metrics.RefusedImplausible)
+	if again := querier.gatherTotals(ctx); again.Posts != honest.Posts || again.Terms != honest.Terms {
+		t.Errorf("totals with an implausible answer: %+v; want the honest %+v", again, honest)
+	}
+	counts = querier.KeyCounts(ctx, liarKeys)
+	for _, k := range liarKeys {
+		if counts[k] != want[k] {
+			t.Errorf("count of %s with an implausible answer: %d, want %d", k, counts[k], want[k])
+		}
+	}
+	if after := refusedCount(querier.cfg.Metrics, metrics.ProtocolStats, metrics.RefusedImplausible); after <= before {
+		t.Error("implausible answers were not counted")
+	}
 }

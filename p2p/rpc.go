@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-msgio"
 
+	"github.com/murmur-p2p/murmur/internal/gate"
 	"github.com/murmur-p2p/murmur/metrics"
 )
 
@@ -53,14 +54,15 @@ type inbound struct {
 	name string
 	// rate bounds the requests of each peer per second.
 	rate *peerLimiter
-	// slots bounds the requests handled at once.
-	slots chan struct{}
+	// slots bounds the requests handled at once: in all, and half of them
+	// for any one peer, so that no peer takes every slot.
+	slots *gate.Gate
 	// outcome, if set, feeds the protocol's own outcome counter.
 	outcome func(string)
 }
 
 func newInbound(name string, perSecond float64, burst, slots int, outcome func(string)) *inbound {
-	return &inbound{name: name, rate: newPeerLimiter(perSecond, burst), slots: make(chan struct{}, slots), outcome: outcome}
+	return &inbound{name: name, rate: newPeerLimiter(perSecond, burst), slots: gate.New(slots, max(1, slots/2)), outcome: outcome}
 }
 
 // refusal is an error a handler returns to refuse a request for a reason
@@ -102,27 +104,24 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		return
 	}
 	_ = st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
-	n, release, err := readRequest(st, req)
-	defer release()
+	n, releaseMemory, err := readRequest(st, req)
+	defer releaseMemory()
 	s.countBytes(in.name, "in", n)
 	if err != nil {
 		s.log.Debug("bad request", "protocol", in.name, "from", from, "err", err)
 		fail(metrics.OutcomeRejected, requestErrorReason(err))
 		return
 	}
-	wait := time.NewTimer(SlotWait)
-	select {
-	case in.slots <- struct{}{}:
-		wait.Stop()
-		defer func() { <-in.slots }()
-	case <-wait.C:
-		fail(metrics.OutcomeError, metrics.RefusedBusy)
-		return
-	case <-s.ctx.Done():
-		wait.Stop()
-		fail(metrics.OutcomeError, "")
+	releaseSlot, err := in.slots.Enter(s.ctx, string(from), SlotWait)
+	if err != nil {
+		reason := metrics.RefusedBusy
+		if s.ctx.Err() != nil {
+			reason = ""
+		}
+		fail(metrics.OutcomeError, reason)
 		return
 	}
+	defer releaseSlot()
 	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
 	defer cancel()
 	_ = st.SetDeadline(time.Now().Add(StreamTimeout))

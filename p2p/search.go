@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -63,7 +64,16 @@ type SearchResponse struct {
 	Hits  []SearchHit `json:"hits"`
 	Total uint64      `json:"total"`
 	Count int         `json:"count"`
+	// Refused says why the owner would not run the query, when the query
+	// itself is at fault (a term that expands too far): every owner would
+	// refuse it alike.
+	Refused string `json:"refused,omitempty"`
 }
+
+// QueryRefusedError is an owner's refusal of a query it judged at fault.
+type QueryRefusedError struct{ Msg string }
+
+func (e *QueryRefusedError) Error() string { return e.Msg }
 
 // Searcher runs a search request on the node's own index; the node supplies
 // it (the p2p package does not parse queries).
@@ -79,18 +89,6 @@ type statsRequest struct {
 type statsResponse struct {
 	Counts  []int    `json:"counts"`
 	Summary *Summary `json:"summary,omitempty"`
-}
-
-// Summary is one node's share of the network's collection statistics: over
-// the keys it is the first owner of (by its own view of the network), the
-// posts under author keys, the unsplit term keys that hold posts, and the
-// hot terms with a shard that holds posts. Summed over every node (hot terms
-// as a union) they give the number of posts and of distinct terms in the
-// network, which BM25 needs.
-type Summary struct {
-	Posts uint64   `json:"posts"`
-	Terms uint64   `json:"terms"`
-	Hot   []string `json:"hot,omitempty"`
 }
 
 // Bounds of the search and stats protocols.
@@ -118,8 +116,6 @@ const (
 	MaxSummaryAge = 4 * SummaryTTL
 	// MaxSummaryPeers bounds the peers asked for their summary.
 	MaxSummaryPeers = 64
-	// maxStatsFigure bounds the document and term counts a peer may send.
-	maxStatsFigure = 1 << 40
 )
 
 func checkSearchRequest(m *SearchRequest) error {
@@ -137,14 +133,9 @@ func checkSearchRequest(m *SearchRequest) error {
 	case m.Stats != nil && len(m.Stats.DocFreq) > MaxStatsTerms:
 		return fmt.Errorf("search with %d term statistics, limit %d", len(m.Stats.DocFreq), MaxStatsTerms)
 	}
-	if st := m.Stats; st != nil {
-		if st.Docs > maxStatsFigure || st.TextTerms > maxStatsFigure {
-			return errors.New("search statistics out of range")
-		}
-		for _, df := range st.DocFreq {
-			if df > st.Docs {
-				return errors.New("search statistics: a document frequency above the document count")
-			}
+	if m.Stats != nil {
+		if err := m.Stats.Check(); err != nil {
+			return fmt.Errorf("search %w", err)
 		}
 	}
 	for _, a := range m.After {
@@ -176,6 +167,9 @@ func (s *Service) answerSearch(ctx context.Context, req *SearchRequest) (*Search
 	resp, err := s.cfg.Searcher(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	if resp.Refused != "" {
+		return resp, nil
 	}
 	if len(req.Keys) > 0 {
 		resp.Count = s.hold.Count(req.Keys[req.Index])
@@ -272,8 +266,9 @@ func (s *Service) SearchKey(ctx context.Context, key string, req *SearchRequest)
 
 // SearchPeers asks up to n peers (this node first) to search their whole
 // index, for a query the network cannot route. It returns the answers it
-// got and how many peers it asked.
-func (s *Service) SearchPeers(ctx context.Context, n int, req *SearchRequest) ([]*SearchResponse, int, int) {
+// got, how many peers it asked and how many failed, and a refusal of the
+// query itself if one came.
+func (s *Service) SearchPeers(ctx context.Context, n int, req *SearchRequest) (answers []*SearchResponse, asked, failed int, refused error) {
 	peers := append([]peer.ID{s.self}, s.dht.RoutingTable().ListPeers()...)
 	if len(peers) > n {
 		rest := peers[1:]
@@ -281,8 +276,6 @@ func (s *Service) SearchPeers(ctx context.Context, n int, req *SearchRequest) ([
 		peers = peers[:n]
 	}
 	var mu sync.Mutex
-	var out []*SearchResponse
-	failed := 0
 	var wg sync.WaitGroup
 	for _, p := range peers {
 		wg.Add(1)
@@ -291,15 +284,19 @@ func (s *Service) SearchPeers(ctx context.Context, n int, req *SearchRequest) ([
 			resp, err := s.searchOne(ctx, p, req)
 			mu.Lock()
 			defer mu.Unlock()
+			var qr *QueryRefusedError
+			if errors.As(err, &qr) {
+				refused = err
+			}
 			if err != nil {
 				failed++
 				return
 			}
-			out = append(out, resp)
+			answers = append(answers, resp)
 		}()
 	}
 	wg.Wait()
-	return out, len(peers), failed
+	return answers, len(peers), failed, refused
 }
 
 // preferred orders owners: this node first, then by measured latency.
@@ -321,7 +318,11 @@ func (s *Service) preferred(owners []peer.ID) []peer.ID {
 
 func (s *Service) searchOne(ctx context.Context, p peer.ID, req *SearchRequest) (*SearchResponse, error) {
 	if p == s.self {
-		return s.answerSearch(ctx, req)
+		resp, err := s.answerSearch(ctx, req)
+		if err == nil && resp.Refused != "" {
+			return nil, &QueryRefusedError{Msg: resp.Refused}
+		}
+		return resp, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, SearchTimeout)
 	defer cancel()
@@ -331,6 +332,9 @@ func (s *Service) searchOne(ctx context.Context, p peer.ID, req *SearchRequest) 
 	}
 	if len(resp.Hits) > req.Size {
 		return nil, fmt.Errorf("search answer from %s has %d hits, asked for %d", p, len(resp.Hits), req.Size)
+	}
+	if resp.Refused != "" {
+		return nil, &QueryRefusedError{Msg: resp.Refused}
 	}
 	return &resp, nil
 }
@@ -371,6 +375,10 @@ func (s *Service) searchHedged(ctx context.Context, cands []peer.ID, req *Search
 			if r.err == nil {
 				return r.resp, r.from, nil
 			}
+			var refused *QueryRefusedError
+			if errors.As(r.err, &refused) {
+				return nil, r.from, r.err // the next owner would refuse it too
+			}
 			errs = append(errs, r.err)
 			if next < len(cands) {
 				start()
@@ -389,44 +397,55 @@ func (s *Service) searchHedged(ctx context.Context, cands []peer.ID, req *Search
 
 // KeyCounts returns how many posts the owners of each key hold under it: for
 // a term key, the term's document frequency in the network (or in its
-// shard). A key whose owners all fail is left out.
+// shard). Every owner of a key is asked, in one round, and the key counts
+// at the median of their answers (the larger of two: an owner still
+// missing posts counts fewer), so that no one owner steers the plan or the
+// ranking. A key whose owners all fail is left out.
 func (s *Service) KeyCounts(ctx context.Context, keys []string) map[string]int {
-	out := make(map[string]int, len(keys))
 	byOwner := map[peer.ID][]string{}
-	alts := map[string][]peer.ID{}
 	for _, k := range keys {
 		owners, err := s.Owners(ctx, k)
-		if err != nil || len(owners) == 0 {
+		if err != nil {
 			continue
 		}
-		owners = s.preferred(owners)
-		alts[k] = owners[1:]
-		byOwner[owners[0]] = append(byOwner[owners[0]], k)
+		for _, o := range owners {
+			byOwner[o] = append(byOwner[o], k)
+		}
 	}
 	var mu sync.Mutex
-	var retry []string
+	got := make(map[string][]int, len(keys))
+	refused := map[peer.ID][]string{}
 	ask := func(p peer.ID, ks []string) {
+		start := time.Now()
 		counts, err := s.counts(ctx, p, ks)
 		mu.Lock()
 		defer mu.Unlock()
 		if err != nil {
-			retry = append(retry, ks...)
+			if time.Since(start) < HedgeDelay {
+				refused[p] = append(refused[p], ks...)
+			}
 			return
 		}
 		for i, k := range ks {
-			out[k] = counts[i]
+			got[k] = append(got[k], counts[i])
 		}
 	}
 	s.fanOut(byOwner, ask)
-	// One more round at the next owner of each key that failed.
-	byOwner = map[peer.ID][]string{}
-	for _, k := range retry {
-		if a := alts[k]; len(a) > 0 {
-			byOwner[a[0]] = append(byOwner[a[0]], k)
+	// An owner that refused at once (a reset, a full queue) is asked again.
+	if len(refused) > 0 && ctx.Err() == nil {
+		again := refused
+		refused = map[peer.ID][]string{}
+		s.fanOut(again, ask)
+	}
+	out := make(map[string]int, len(got))
+	for k, cs := range got {
+		slices.Sort(cs)
+		if len(cs) == 2 {
+			out[k] = cs[1]
+		} else {
+			out[k] = cs[(len(cs)-1)/2]
 		}
 	}
-	retry = nil
-	s.fanOut(byOwner, ask)
 	return out
 }
 
@@ -454,202 +473,13 @@ func (s *Service) counts(ctx context.Context, p peer.ID, keys []string) ([]int, 
 	defer cancel()
 	var resp statsResponse
 	if err := s.call(ctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Keys: keys}, &resp); err != nil {
+		if errors.Is(err, errImplausible) {
+			s.countRefused(metrics.ProtocolStats, metrics.RefusedImplausible)
+		}
 		return nil, err
 	}
 	if len(resp.Counts) != len(keys) {
 		return nil, fmt.Errorf("stats answer from %s has %d counts for %d keys", p, len(resp.Counts), len(keys))
 	}
 	return resp.Counts, nil
-}
-
-// NetworkTotals are the network's collection statistics.
-type NetworkTotals struct {
-	// Posts and Terms are the posts and distinct text terms in the network.
-	Posts, Terms uint64
-	// Asked and Answered count the nodes the figures came from.
-	Asked, Answered int
-}
-
-type summaryCache struct {
-	mu         sync.Mutex
-	totals     NetworkTotals
-	valid      bool
-	refreshing bool
-	expires    time.Time
-	gathered   time.Time
-	complete   bool // every peer asked answered
-	local      Summary
-	localAt    time.Time
-}
-
-// Totals returns the network's collection statistics, summed from every
-// node's Summary; asked reports whether the caller waited for the network.
-// The first call waits, and so does one whose figures are older than
-// MaxSummaryAge; others get the figures gathered last, and once they are
-// older than SummaryTTL a refresh starts in the background.
-func (s *Service) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
-	c := &s.summaries
-	c.mu.Lock()
-	if c.valid && time.Since(c.gathered) <= MaxSummaryAge {
-		t = c.totals
-		if time.Now().After(c.expires) && !c.refreshing && s.ctx.Err() == nil {
-			c.refreshing = true
-			s.wg.Add(1)
-			go func() {
-				defer s.wg.Done()
-				s.gatherTotals(s.ctx)
-			}()
-		}
-		c.mu.Unlock()
-		return t, false
-	}
-	c.mu.Unlock()
-	return s.gatherTotals(ctx), true
-}
-
-// gatherTotals asks every peer (a sample of MaxSummaryPeers in a larger
-// network) for its Summary and sums them. A peer that refuses at once is
-// asked once more; figures that still miss peers are scaled up by the share
-// that answered, unless complete figures younger than MaxSummaryAge are at
-// hand, and are gathered again at the next search.
-func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
-	c := &s.summaries
-
-	peers := s.dht.RoutingTable().ListPeers()
-	network := len(peers) + 1
-	if len(peers) > MaxSummaryPeers {
-		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-		peers = peers[:MaxSummaryPeers]
-	}
-	sums := []Summary{s.localSummary()}
-	var mu sync.Mutex
-	// ask returns the peers that refused at once (a full handler queue, a
-	// rate limit, a reset): worth asking again now. One that timed out is
-	// left to the next refresh, so a dead peer costs a search one timeout.
-	ask := func(ps []peer.ID) (refused []peer.ID) {
-		var g errgroup.Group
-		g.SetLimit(16)
-		for _, p := range ps {
-			g.Go(func() error {
-				cctx, cancel := context.WithTimeout(ctx, SearchTimeout)
-				defer cancel()
-				var resp statsResponse
-				start := time.Now()
-				err := s.call(cctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Summary: true}, &resp)
-				mu.Lock()
-				defer mu.Unlock()
-				if err != nil || resp.Summary == nil {
-					if time.Since(start) < HedgeDelay {
-						refused = append(refused, p)
-					}
-					return nil
-				}
-				sums = append(sums, *resp.Summary)
-				return nil
-			})
-		}
-		_ = g.Wait() // a peer that refused is in refused
-		return refused
-	}
-	if refused := ask(peers); len(refused) > 0 && ctx.Err() == nil {
-		s.log.Debug("peers refused to send their summary; asking again", "peers", len(refused))
-		ask(refused)
-	}
-	t := NetworkTotals{Asked: len(peers) + 1, Answered: len(sums)}
-	hot := map[string]bool{}
-	for _, sm := range sums {
-		t.Posts += sm.Posts
-		t.Terms += sm.Terms
-		for _, h := range sm.Hot {
-			hot[h] = true
-		}
-	}
-	scale := float64(network) / float64(len(sums))
-	t.Posts = uint64(float64(t.Posts) * scale)
-	t.Terms = uint64(float64(t.Terms)*scale) + uint64(len(hot))
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.refreshing = false
-	now := time.Now()
-	complete := t.Answered == t.Asked
-	if !complete {
-		// Figures that miss peers are estimates: gather again at the next
-		// search, and until then keep the last complete figures while
-		// they are young enough.
-		c.expires = now
-		if c.valid && c.complete && now.Sub(c.gathered) <= MaxSummaryAge {
-			return c.totals
-		}
-	} else {
-		c.expires = now.Add(SummaryTTL)
-	}
-	c.totals, c.valid, c.complete, c.gathered = t, true, complete, now
-	return t
-}
-
-// InvalidateTotals makes the next Totals call wait for the network again.
-func (s *Service) InvalidateTotals() {
-	s.summaries.mu.Lock()
-	s.summaries.valid = false
-	s.summaries.expires = time.Time{}
-	s.summaries.localAt = time.Time{}
-	s.summaries.mu.Unlock()
-}
-
-// localSummary computes this node's Summary, reused for a few seconds: it
-// walks every held key, so it costs a few tens of milliseconds on a node
-// with a hundred thousand keys.
-func (s *Service) localSummary() Summary {
-	c := &s.summaries
-	c.mu.Lock()
-	if time.Since(c.localAt) < SummaryTTL/3 {
-		sum := c.local
-		c.mu.Unlock()
-		return sum
-	}
-	c.mu.Unlock()
-
-	// The node counts the keys it is first owner of, as far as it knows
-	// their owners without asking the network: a repair pass has looked up
-	// every held key a moment ago. A key it cannot place is left to the
-	// node whose cache knows it.
-	s.owners.refresh()
-	first := func(key string) bool {
-		owners, ok := s.owners.cached(key, false)
-		return ok && len(owners) > 0 && owners[0] == s.self
-	}
-	var sum Summary
-	hot := map[string]bool{}
-	for _, hk := range s.hold.snapshot() {
-		if hk.count <= 0 {
-			continue
-		}
-		k, err := ParseKey(hk.key)
-		if err != nil {
-			continue
-		}
-		switch {
-		case k.Class == ClassAuthor:
-			if first(hk.key) {
-				sum.Posts += uint64(hk.count)
-			}
-		case k.Class == ClassTerm && k.Shard == "":
-			if first(hk.key) {
-				sum.Terms++
-			}
-		case k.Class == ClassTerm:
-			if !hot[k.Value] && first(hk.key) {
-				hot[k.Value] = true
-			}
-		}
-	}
-	for h := range hot {
-		sum.Hot = append(sum.Hot, h)
-	}
-	sort.Strings(sum.Hot)
-	c.mu.Lock()
-	c.local = sum
-	c.localAt = time.Now()
-	c.mu.Unlock()
-	return sum
 }

@@ -79,6 +79,40 @@ type syncResponse struct {
 // ErrMessageTooLarge is returned for a message over MaxMessageSize.
 var ErrMessageTooLarge = errors.New("message too large")
 
+// errImplausible marks statistics no honest node sends: negative counts,
+// figures beyond any node's disk, more groups or hot terms than exist.
+var errImplausible = errors.New("implausible statistics")
+
+func checkStatsResponse(m *statsResponse) error {
+	if len(m.Counts) > MaxStatsTerms {
+		return fmt.Errorf("stats answer with %d counts, limit %d", len(m.Counts), MaxStatsTerms)
+	}
+	for _, c := range m.Counts {
+		if c < 0 || c > maxKeyCount {
+			return fmt.Errorf("%w: a key count of %d", errImplausible, c)
+		}
+	}
+	if m.Summary == nil {
+		return nil
+	}
+	if len(m.Summary.Groups) > MaxSummaryGroups {
+		return fmt.Errorf("%w: %d owner groups, limit %d", errImplausible, len(m.Summary.Groups), MaxSummaryGroups)
+	}
+	hot := 0
+	for _, g := range m.Summary.Groups {
+		hot += len(g.Hot)
+		switch {
+		case len(g.Owners) == 0 || len(g.Owners) > maxGroupOwners:
+			return fmt.Errorf("%w: a group of %d owners", errImplausible, len(g.Owners))
+		case g.Posts > maxGroupFigure || g.Terms > maxGroupFigure:
+			return fmt.Errorf("%w: a group of %d posts and %d terms", errImplausible, g.Posts, g.Terms)
+		case len(g.Hot) > maxHotTerms || hot > maxSummaryHot:
+			return fmt.Errorf("%w: %d hot terms", errImplausible, hot)
+		}
+	}
+	return nil
+}
+
 // writeMessage writes v as one length-prefixed JSON message.
 func writeMessage(w io.Writer, v any) (int, error) {
 	body, err := json.Marshal(v)
@@ -156,12 +190,7 @@ func decodeMessage(body []byte, v any) error {
 			return fmt.Errorf("stats request with %d keys, limit %d", len(m.Keys), MaxStatsTerms)
 		}
 	case *statsResponse:
-		if len(m.Counts) > MaxStatsTerms {
-			return fmt.Errorf("stats answer with %d counts, limit %d", len(m.Counts), MaxStatsTerms)
-		}
-		if m.Summary != nil && len(m.Summary.Hot) > maxHotTerms {
-			return fmt.Errorf("stats answer with %d hot terms, limit %d", len(m.Summary.Hot), maxHotTerms)
-		}
+		return checkStatsResponse(m)
 	case *storeResponse, *syncResponse:
 	default:
 		return fmt.Errorf("decode message: unknown type %T", v)

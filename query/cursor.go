@@ -31,6 +31,7 @@ type cursor struct {
 	H string   `json:"h"`
 	A []string `json:"a"`
 	S []uint64 `json:"s,omitempty"`
+	R string   `json:"r,omitempty"` // Prepared.Ranking
 }
 
 // stats rebuilds the statistics of a network cursor; nil for a local one or
@@ -53,8 +54,8 @@ func queryHash(normalized string, s Sort) string {
 	return hex.EncodeToString(sum[:8])
 }
 
-func encodeCursor(hash string, after []string, st *index.Stats, terms []string) string {
-	c := cursor{V: cursorVersion, H: hash, A: after}
+func encodeCursor(hash string, after []string, st *index.Stats, terms []string, ranking string) string {
+	c := cursor{V: cursorVersion, H: hash, A: after, R: ranking}
 	if st != nil {
 		c.S = append(c.S, st.Docs, st.TextTerms)
 		for _, t := range terms {
@@ -86,6 +87,11 @@ func decodeCursor(s, hash string, sort Sort) (*cursor, error) {
 		return nil, &RequestError{Msg: "cursor belongs to a different query or sort"}
 	}
 	if err := CheckAfter(sort, c.A); err != nil {
+		return nil, &RequestError{Msg: "cursor is not valid"}
+	}
+	switch c.R {
+	case "", RankingNetwork, RankingPartial, RankingLastGood, RankingLocal:
+	default:
 		return nil, &RequestError{Msg: "cursor is not valid"}
 	}
 	return &c, nil

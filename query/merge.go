@@ -50,7 +50,7 @@ type ShardAnswer struct {
 // caller asks that shard again from its Last hit.
 func (p *Prepared) Merge(answers []*ShardAnswer, st *index.Stats) (res *Result, complete []bool) {
 	var all []Hit
-	res = &Result{}
+	res = &Result{Ranking: p.Ranking}
 	for _, a := range answers {
 		if a == nil {
 			continue
@@ -87,7 +87,7 @@ func (p *Prepared) Merge(answers []*ShardAnswer, st *index.Stats) (res *Result, 
 	res.Hits = page
 	if more || anyMore(answers) && len(page) == p.Limit {
 		last := page[len(page)-1]
-		res.NextCursor = encodeCursor(p.hash, last.Sort, st, PositiveTerms(p.Node))
+		res.NextCursor = encodeCursor(p.hash, last.Sort, st, PositiveTerms(p.Node), p.Ranking)
 	}
 	return res, complete
 }

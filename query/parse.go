@@ -23,6 +23,10 @@ const (
 	MaxDepth = 16
 	// MaxFuzziness is the largest edit distance of a fuzzy term.
 	MaxFuzziness = 2
+	// MaxExpanding is the most prefix, wildcard and fuzzy terms a query may
+	// hold: each expands to up to index.MaxExpansion words of the
+	// dictionary, and a fuzzy one costs an automaton over all of it.
+	MaxExpanding = 4
 	// minPrefix is the fewest characters before '*' in a prefix term.
 	minPrefix = 2
 )
@@ -132,7 +136,9 @@ type parser struct {
 	toks    []token
 	i       int
 	clauses int
-	depth   int
+	// expanding counts the prefix, wildcard and fuzzy terms.
+	expanding int
+	depth     int
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -367,6 +373,13 @@ func (p *parser) leaf(pos int, n Node) (Node, error) {
 	p.clauses++
 	if p.clauses > MaxClauses {
 		return nil, errAt(pos, "query has more than %d clauses", MaxClauses)
+	}
+	switch n.(type) {
+	case *Prefix, *Wildcard, *Fuzzy:
+		p.expanding++
+		if p.expanding > MaxExpanding {
+			return nil, errAt(pos, "query has more than %d prefix, wildcard or fuzzy terms (word*, wo?d, word~)", MaxExpanding)
+		}
 	}
 	return n, nil
 }

@@ -65,6 +65,16 @@ type RequestError struct{ Msg string }
 // Error returns the message.
 func (e *RequestError) Error() string { return e.Msg }
 
+// SearchError wraps the error of a search of q; one the query's own terms
+// caused (a prefix, wildcard or fuzzy term that expands too far) becomes a
+// *RequestError that says which limit it hit.
+func SearchError(q string, err error) error {
+	if errors.Is(err, index.ErrTooManyTerms) {
+		return &RequestError{Msg: fmt.Sprintf("query %q: %s", q, strings.TrimPrefix(err.Error(), "search index: "))}
+	}
+	return fmt.Errorf("search %q: %w", q, err)
+}
+
 // Searcher runs a bleve search; *bleve.Index values satisfy it through
 // SearchInContext with a small adapter.
 type Searcher interface {
@@ -91,6 +101,24 @@ type ShardCounts struct {
 	Asked, Answered, Failed int
 }
 
+// How the statistics a network search scored with were gathered: the
+// values of Result.Ranking.
+const (
+	// RankingNetwork: complete figures from every node asked, so the
+	// ranking is the one a single index over every post would give.
+	RankingNetwork = "network"
+	// RankingPartial: figures gathered while some nodes did not answer;
+	// their keys were counted from their other owners where those answered.
+	RankingPartial = "partial"
+	// RankingLastGood: the latest gathering missed nodes, so the last
+	// complete figures (at most two minutes old) were used.
+	RankingLastGood = "last_good"
+	// RankingLocal: no network figures could be gathered; each owner
+	// scored with its own index's, so scores of different shards compare
+	// only roughly.
+	RankingLocal = "local"
+)
+
 // Result is one page of search results.
 type Result struct {
 	// Shards and Partial describe a network search: Partial is set when a
@@ -104,6 +132,9 @@ type Result struct {
 	BestEffort bool
 	// Scope is "network" or "local".
 	Scope string
+	// Ranking says which statistics a network search scored with (the
+	// Ranking* values); empty for a local search.
+	Ranking string
 	// RoundTrips counts the sequential rounds of requests a network search
 	// made (statistics, fan-out, refills); PeersAsked the distinct peers it
 	// asked for hits, this node included when it owns a key.
@@ -132,6 +163,9 @@ type Prepared struct {
 	// After holds the sort values of the last hit of the previous page, or
 	// nil on the first page.
 	After []string
+	// Ranking is how the network statistics of the search were gathered
+	// (Ranking*), carried by the cursor from page to page.
+	Ranking string
 	// Stats are the network statistics the previous page was scored with
 	// (nil for a local cursor); a network search keeps them for every page
 	// so that scores, and so the cursor, stay consistent.
@@ -188,6 +222,12 @@ func Prepare(req Request) (*Prepared, error) {
 		}
 		p.After = c.A
 		p.Stats = c.stats(PositiveTerms(p.Node))
+		if p.Stats != nil {
+			if err := p.Stats.Check(); err != nil {
+				return nil, &RequestError{Msg: "cursor is not valid: " + err.Error()}
+			}
+			p.Ranking = c.R
+		}
 	}
 	return p, nil
 }
@@ -280,7 +320,7 @@ func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
 	}
 	res, err := s.Search(ctx, sr)
 	if err != nil {
-		return nil, fmt.Errorf("search %q: %w", req.Q, err)
+		return nil, SearchError(req.Q, err)
 	}
 	out := &Result{Total: res.Total, Scope: ScopeLocal, Shards: ShardCounts{Asked: 1, Answered: 1}}
 	hits := res.Hits
@@ -291,7 +331,7 @@ func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.NextCursor = encodeCursor(p.hash, after, nil, nil)
+		out.NextCursor = encodeCursor(p.hash, after, nil, nil, "")
 	}
 	now := time.Now()
 	for _, h := range hits {

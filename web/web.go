@@ -212,7 +212,10 @@ func (p *Page) failure(r *http.Request, err error) (int, string) {
 	var syn *query.SyntaxError
 	var bad *query.RequestError
 	var in *api.InputError
+	var busy *query.BusyError
 	switch {
+	case errors.As(err, &busy):
+		return http.StatusServiceUnavailable, "This node is busy: " + busy.Error() + "."
 	case errors.As(err, &syn):
 		return http.StatusBadRequest, "The query has a mistake: " + syn.Error()
 	case errors.As(err, &bad):
@@ -248,6 +251,8 @@ type searchView struct {
 	// route by, so it was asked of a bounded number of peers (Shards then
 	// counts peers) and may miss posts that none of them holds.
 	BestEffort bool
+	// Ranking is how the network statistics were gathered (query.Ranking*).
+	Ranking string
 }
 
 // shardsOf says how many shards answered a search.
@@ -257,7 +262,7 @@ func shardsOf(res *query.Result) (partial bool, shards api.Shards) {
 
 // search runs req and fills the view; moreBase is the URL "more" extends.
 func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBase url.Values, path string) int {
-	ctx, cancel := context.WithTimeout(r.Context(), SearchTimeout)
+	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), api.CallerOf(r)), SearchTimeout)
 	defer cancel()
 	res, err := p.b.Search(ctx, req)
 	if err != nil {
@@ -270,6 +275,7 @@ func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBas
 	v.TookMS = res.Took.Milliseconds()
 	v.Partial, v.Shards = shardsOf(res)
 	v.BestEffort = res.BestEffort
+	v.Ranking = res.Ranking
 	for _, h := range res.Hits {
 		v.Hits = append(v.Hits, newPostView(h.Post, h.Matches))
 	}

@@ -101,6 +101,12 @@ func partialNote(r *api.SearchResponse) string {
 	if r.Partial {
 		note += fmt.Sprintf(", partial: %d of %d shards answered", r.Shards.Answered, r.Shards.Asked)
 	}
+	switch r.Ranking {
+	case "local":
+		note += ", ranked approximately: the network's statistics could not be gathered"
+	case "last_good":
+		note += ", ranked with the network's statistics of a moment ago"
+	}
 	return note
 }
 
