@@ -161,6 +161,8 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, ErrNotOwner):
 		writeError(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, ErrNoSpace):
+		writeError(w, http.StatusInsufficientStorage, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "timed out: "+err.Error())
 	case errors.Is(err, context.Canceled) && r.Context().Err() != nil:
@@ -239,8 +241,12 @@ func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
 		if r.Context().Err() != nil {
 			return
 		}
+		code := http.StatusInternalServerError
+		if errors.Is(err, ErrNoSpace) {
+			code = http.StatusInsufficientStorage
+		}
 		h.log.Error("import failed", "lines", res.Lines, "accepted", res.Accepted, "err", err)
-		writeJSON(w, http.StatusInternalServerError, struct {
+		writeJSON(w, code, struct {
 			Error string `json:"error"`
 			ImportResult
 		}{fmt.Sprintf("import stopped at line %d: %v; the %d posts counted as accepted are stored", res.Lines, err, res.Accepted), res})

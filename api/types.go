@@ -154,6 +154,9 @@ var (
 	ErrNotFound = errors.New("no such post")
 	// ErrNotOwner: deleting another author's post (403).
 	ErrNotOwner = errors.New("only the author's node can delete a post")
+	// ErrNoSpace means the node's disk is under its free-space watermark:
+	// it takes no new posts until space is freed (507).
+	ErrNoSpace = errors.New("the node's disk is nearly full; free some space or lower --min-free-disk")
 )
 
 // InputError is a refusal caused by what the caller sent (400).

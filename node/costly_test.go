@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/query"
 )
 
@@ -51,4 +54,34 @@ func TestCostlyQueriesAreRefused(t *testing.T) {
 			t.Errorf("%s search zq001*: %d matches, want 100", scope, within.Total)
 		}
 	}
+}
+
+// TestFullDiskRefusesWritesPlainly: under its free-space watermark a node
+// refuses new posts, from the API and imports alike, with 507 and the
+// reason, and stores nothing; searches still work.
+func TestFullDiskRefusesWritesPlainly(t *testing.T) {
+	n, err := node.New(node.Config{DataDir: t.TempDir(), APIAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler), MinFreeBytes: 1 << 62})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	r := &running{base: "http://" + n.APIAddr()}
+	waitReady(t, r.base)
+
+	body, _ := json.Marshal(api.PostRequest{Text: "a post for a full disk"})
+	if code, msg := r.call(t, "POST", "/api/v1/posts", body, nil); code != http.StatusInsufficientStorage || !strings.Contains(msg, "--min-free-disk") {
+		t.Errorf("a post on a full disk: %d %s; want 507 saying how to fix it", code, msg)
+	}
+	_, err = api.NewClient(n.APIAddr()).Import(ctx, strings.NewReader(`{"text":"an imported post for a full disk"}`+"\n"))
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusInsufficientStorage {
+		t.Errorf("an import on a full disk: %v; want 507", err)
+	}
+	if got := r.postCount(t); got != 0 {
+		t.Errorf("the full node holds %d posts", got)
+	}
+	r.search(t, url.Values{"q": {"post"}})
 }

@@ -40,6 +40,11 @@ type NetworkConfig struct {
 	// ProcessMetrics registers go-libp2p's process-wide metrics with the
 	// node's registry: set it only when one node runs in the process.
 	ProcessMetrics bool
+	// AuthorRate and AuthorBurst bound the new posts one author may write
+	// per second at this node as an owner (p2p.DefaultAuthorRate and
+	// p2p.DefaultAuthorBurst).
+	AuthorRate  float64
+	AuthorBurst int
 }
 
 // startNetwork starts the node's libp2p host and joins the network.
@@ -76,6 +81,8 @@ func (n *Node) startNetwork() error {
 		Metrics:     n.metrics,
 		Logger:      n.log,
 		Searcher:    n.serveSearch,
+		AuthorRate:  nc.AuthorRate,
+		AuthorBurst: nc.AuthorBurst,
 	}
 	if nc.ProcessMetrics {
 		reg, stop, err := n.metrics.ProcessWide()

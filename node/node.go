@@ -54,6 +54,10 @@ type Config struct {
 	Crawl bool
 	// CrawlAllowPrivate lets the crawler fetch loopback and private addresses.
 	CrawlAllowPrivate bool
+	// MinFreeBytes is the free disk space under which the node takes no new
+	// posts, its own or peers' (index.DefaultMinFreeBytes; negative: no
+	// watermark).
+	MinFreeBytes int64
 }
 
 // Node is one running murmur node.
@@ -113,8 +117,9 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), searches: gate.New(MaxSearches, MaxSearchesPerCaller)}
 	n.holdings = p2p.NewHoldings()
 	n.index, err = index.Open(index.Config{
-		Dir:       filepath.Join(cfg.DataDir, "index"),
-		Logger:    n.log,
+		Dir:          filepath.Join(cfg.DataDir, "index"),
+		MinFreeBytes: cfg.MinFreeBytes,
+		Logger:       n.log,
 		OnStored:  n.holdings.Add,
 		OnDeleted: n.holdings.Remove,
 		OnBatch: func(posts int, took time.Duration) {
@@ -261,6 +266,9 @@ func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 // post enters the network by one path.
 func (n *Node) accept(ctx context.Context, posts ...*post.Post) ([]error, error) {
 	errs, err := n.index.Put(ctx, posts...)
+	if errors.Is(err, index.ErrDiskFull) {
+		return nil, fmt.Errorf("%w: %v", api.ErrNoSpace, err)
+	}
 	if err != nil {
 		return nil, err
 	}

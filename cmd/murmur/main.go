@@ -16,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/p2p"
 )
@@ -146,6 +147,10 @@ func runNode(ctx context.Context, args []string) error {
 	mdnsOn := fs.Bool("mdns", true, "discover peers of the same network on the local network")
 	replicas := fs.Int("replicas", p2p.DefaultReplicas, "`R`: owners of each key (the whole network must agree)")
 	quorum := fs.Int("write-quorum", p2p.DefaultWriteQuorum, "`W`: owner acknowledgements before a post counts as accepted")
+	minFree := sizeFlag(index.DefaultMinFreeBytes)
+	fs.Var(&minFree, "min-free-disk", "take no new posts while the data directory's disk has less than `SIZE` free (e.g. 256MiB, 2GiB; 0: no limit)")
+	authorRate := fs.Float64("author-rate", p2p.DefaultAuthorRate, "new posts per second one author may write at this node as an owner")
+	authorBurst := fs.Int("author-burst", p2p.DefaultAuthorBurst, "new posts one author may write at once at this node as an owner (a crawl or an import)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -155,9 +160,11 @@ func runNode(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	n, err := node.New(node.Config{DataDir: *data, APIAddr: *addr, Logger: log, Version: version(), Crawl: *crawlOn, CrawlAllowPrivate: *crawlPrivate,
+		MinFreeBytes: minFree.watermark(),
 		Network: node.NetworkConfig{
 			Name: *network, Listen: listen, Bootstrap: bootstrap, BootstrapFile: *bootstrapFile, AddrsFile: *addrsFile,
 			MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
+			AuthorRate: *authorRate, AuthorBurst: *authorBurst,
 		}})
 	if err != nil {
 		return err
