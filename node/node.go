@@ -120,8 +120,8 @@ func New(cfg Config) (*Node, error) {
 		Dir:          filepath.Join(cfg.DataDir, "index"),
 		MinFreeBytes: cfg.MinFreeBytes,
 		Logger:       n.log,
-		OnStored:  n.holdings.Add,
-		OnDeleted: n.holdings.Remove,
+		OnStored:     n.holdings.Add,
+		OnDeleted:    n.holdings.Remove,
 		OnBatch: func(posts int, took time.Duration) {
 			n.metrics.IndexBatchPosts.Observe(float64(posts))
 			n.metrics.IndexBatchSeconds.Observe(took.Seconds())
