@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/search/searcher"
 	index "github.com/blevesearch/bleve_index_api"
 
@@ -358,6 +359,10 @@ func (ix *Index) reader() (index.IndexReader, error) {
 	r, err := adv.Reader()
 	if err != nil {
 		return nil, fmt.Errorf("open index reader: %w", err)
+	}
+	// A closed scorch index hands out a nil snapshot, not an error.
+	if snap, ok := r.(*scorch.IndexSnapshot); ok && snap == nil {
+		return nil, ErrClosed
 	}
 	return r, nil
 }

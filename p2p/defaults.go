@@ -48,8 +48,8 @@ const (
 	// compared: each costs a dictionary or map lookup, so a node serves
 	// any peer's repair, and no peer's flood costs it more than a fraction
 	// of a core.
-	SyncWorkRate  = 100_000
-	SyncWorkBurst = 400_000
+	SyncWorkRate  = 20_000
+	SyncWorkBurst = 200_000
 
 	// StreamTimeout bounds one request and its answer on a stream.
 	StreamTimeout = 30 * time.Second

@@ -113,6 +113,13 @@ func (h *Holdings) Count(key string) int {
 	return 0
 }
 
+// Version counts the changes of the holdings so far.
+func (h *Holdings) Version() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.version
+}
+
 // Len returns the number of keys with at least one post.
 func (h *Holdings) Len() int {
 	h.mu.Lock()

@@ -88,6 +88,15 @@ var errNoMemory = errors.New("the resource manager refused the memory for the re
 // few seconds. Then the handler runs under the protocol's deadline and its
 // answer is written.
 func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx context.Context, from peer.ID) (any, error)) {
+	s.handlingMu.RLock()
+	if s.closing {
+		s.handlingMu.RUnlock()
+		st.Reset()
+		return
+	}
+	s.handling.Add(1)
+	s.handlingMu.RUnlock()
+	defer s.handling.Done()
 	from := st.Conn().RemotePeer()
 	_ = st.Scope().SetService(ServiceName(in.name))
 	fail := func(outcome, reason string) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/libp2p/go-libp2p"
 	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/connmgr"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/host"
@@ -20,7 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
-	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	cmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -83,6 +84,9 @@ type Config struct {
 	// Searcher runs searches that peers ask of this node; nil means the node
 	// answers none.
 	Searcher Searcher
+	// Gater, if set, decides which peers and addresses the host may dial
+	// and accept (tools that must stay on this machine use one).
+	Gater connmgr.ConnectionGater
 	// AuthorRate and AuthorBurst bound the new posts an author may write per
 	// second at this node as an owner (DefaultAuthorRate,
 	// DefaultAuthorBurst).
@@ -122,6 +126,11 @@ type Service struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	// handling counts the inbound requests in flight, which Close waits
+	// for; closing (under handlingMu) stops new ones from starting.
+	handlingMu sync.RWMutex
+	closing    bool
+	handling   sync.WaitGroup
 }
 
 // New starts the host, joins the DHT and serves the protocols. Close stops it.
@@ -218,7 +227,7 @@ func New(cfg Config) (*Service, error) {
 }
 
 func newHost(cfg Config) (host.Host, error) {
-	cm, err := connmgr.NewConnManager(100, 200, connmgr.WithGracePeriod(time.Minute))
+	cm, err := cmgr.NewConnManager(100, 200, cmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
@@ -246,6 +255,9 @@ func newHost(cfg Config) (host.Host, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
+	}
+	if cfg.Gater != nil {
+		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
 	}
 	if cfg.Registerer != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
@@ -334,6 +346,9 @@ func (s *Service) TriggerRepair() {
 // Close stops repair and discovery, then the DHT and the host, and waits
 // for every goroutine the service started.
 func (s *Service) Close() error {
+	s.handlingMu.Lock()
+	s.closing = true
+	s.handlingMu.Unlock()
 	s.cancel()
 	if s.mdns != nil {
 		s.mdns.Close()
@@ -349,6 +364,7 @@ func (s *Service) Close() error {
 	if err := s.host.Close(); err != nil {
 		errs = append(errs, fmt.Errorf("close host: %w", err))
 	}
+	s.handling.Wait()
 	s.wg.Wait()
 	return errors.Join(errs...)
 }

@@ -91,7 +91,14 @@ type summaryCache struct {
 	complete   bool // every peer asked answered
 	local      Summary
 	localAt    time.Time
+	// localOf is the holdings version and membership epoch local was
+	// computed for: a summary is reused only while both hold.
+	localOf [2]uint64
 }
+
+// minLocalSummaryAge is how often at most the local summary is computed
+// again while the holdings change: it walks every held key.
+const minLocalSummaryAge = 200 * time.Millisecond
 
 // Totals returns the network's collection statistics, combined from every
 // node's Summary; asked reports whether the caller waited for the network.
@@ -380,13 +387,16 @@ func (s *Service) InvalidateTotals() {
 	s.summaries.mu.Unlock()
 }
 
-// localSummary computes this node's Summary, reused for a few seconds: it
+// localSummary computes this node's Summary, reused while neither what the
+// node holds nor its view of the membership changed: the members of a
+// group must report the same figures, so none may report old ones. It
 // walks every held key, so it costs a few tens of milliseconds on a node
-// with a hundred thousand keys.
+// with a hundred thousand keys, at most every minLocalSummaryAge.
 func (s *Service) localSummary() Summary {
 	c := &s.summaries
+	of := [2]uint64{s.hold.Version(), s.owners.refresh()}
 	c.mu.Lock()
-	if time.Since(c.localAt) < SummaryTTL/3 {
+	if !c.localAt.IsZero() && (c.localOf == of || time.Since(c.localAt) < minLocalSummaryAge) {
 		sum := c.local
 		c.mu.Unlock()
 		return sum
@@ -397,7 +407,6 @@ func (s *Service) localSummary() Summary {
 	// the owners without asking the network: a repair pass has looked up
 	// every held key a moment ago. A key it cannot place, or does not own,
 	// is left to the groups that know it.
-	s.owners.refresh()
 	groups := map[string]*GroupFigures{}
 	hot := map[string]map[string]bool{}
 	for _, hk := range s.hold.snapshot() {
@@ -448,8 +457,7 @@ func (s *Service) localSummary() Summary {
 		sum.Groups = sum.Groups[:MaxSummaryGroups]
 	}
 	c.mu.Lock()
-	c.local = sum
-	c.localAt = time.Now()
+	c.local, c.localAt, c.localOf = sum, time.Now(), of
 	c.mu.Unlock()
 	return sum
 }

