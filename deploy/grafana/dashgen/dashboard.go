@@ -39,7 +39,7 @@ var datasource = common.DataSourceRef{
 }
 
 // Build returns murmur's dashboard: an overview, then rows for the network,
-// ingest, search, the index, crawl and the process, every query templated by
+// its defences against hostile peers, ingest, search, the index, crawl and the process, every query templated by
 // the $instance variable (the nodes to show).
 func Build() (dashboard.Dashboard, error) {
 	b := dashboard.NewDashboardBuilder(Title).
@@ -55,6 +55,7 @@ func Build() (dashboard.Dashboard, error) {
 		WithVariable(instanceVariable())
 	overviewRow(b)
 	networkRow(b)
+	defencesRow(b)
 	ingestRow(b)
 	searchRow(b)
 	indexRow(b)

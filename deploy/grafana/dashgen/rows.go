@@ -119,6 +119,22 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		WithTarget(query("B", `sum by (outcome) (rate(libp2p_holepunch_direct_dials_total{instance=~"$instance"}[$__rate_interval]))`, "hole punch {{outcome}}")))
 }
 
+// defencesRow adds the Defences row: what nodes refused of what peers sent,
+// by reason (README, "Threat model"), and the resource manager's blocks.
+func defencesRow(b *dashboard.DashboardBuilder) {
+	b.WithRow(row(52, "Defences"))
+	b.WithPanel(timeseriesPanel(53, 12).
+		Title("Refused, by reason").
+		Description("What the selected nodes refused of what peers sent, per second: whole requests (rate_limited, busy, slow_request, too_large, memory, malformed, work_budget), keys and posts (not_owner, author_rate, disk_full), tombstones (wrong_author) and statistics (implausible, outvoted).").
+		Unit(units.OpsPerSecond).
+		WithTarget(query("A", `sum by (protocol, reason) (rate(murmur_refused_total{instance=~"$instance"}[$__rate_interval]))`, "{{protocol}} {{reason}}")))
+	b.WithPanel(timeseriesPanel(54, 12).
+		Title("Refused, by node").
+		Description("Refusals per second on each node, all reasons: a node under attack stands out.").
+		Unit(units.OpsPerSecond).
+		WithTarget(query("A", `sum by (instance) (rate(murmur_refused_total{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+}
+
 // ingestRow adds the Ingest row: posts accepted and rejected, indexing
 // batches, and the HTTP API.
 func ingestRow(b *dashboard.DashboardBuilder) {
