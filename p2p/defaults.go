@@ -83,6 +83,15 @@ const (
 	// posts to a new owner, stays well under them.
 	PeerPostRate  = 2000
 	PeerPostBurst = 50_000
+	// PeerStoreBytesRate, PeerSyncBytesRate and PeerQueryBytesRate bound
+	// the request bytes one peer may send per second on the store, sync,
+	// and search and stats protocols, checked on a request's length prefix
+	// before it is read and decoded: decoding megabytes of JSON costs more
+	// than most requests do. PeerBytesBurst is the burst of each.
+	PeerStoreBytesRate = 8 << 20
+	PeerSyncBytesRate  = 2 << 20
+	PeerQueryBytesRate = 1 << 20
+	PeerBytesBurst     = 32 << 20
 
 	// OwnerMargin is how many places beyond the R closest a node still
 	// takes posts under a key: the sender's view of the network may be a

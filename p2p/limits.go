@@ -50,10 +50,10 @@ func (s *Service) newInbound() {
 		storeOutcome = func(o string) { m.StoreRequests.WithLabelValues(o).Inc() }
 		searchOutcome = func(o string) { m.SearchServed.WithLabelValues(o).Inc() }
 	}
-	s.storeIn = newInbound(metrics.ProtocolStore, PeerRequestRate, PeerRequestBurst, StoreSlots, storeOutcome)
-	s.syncIn = newInbound(metrics.ProtocolSync, PeerRequestRate, PeerRequestBurst, SyncSlots, nil)
-	s.searchIn = newInbound(metrics.ProtocolSearch, PeerSearchRate, PeerSearchBurst, MaxConcurrentSearches, searchOutcome)
-	s.statsIn = newInbound(metrics.ProtocolStats, PeerSearchRate, PeerSearchBurst, StatsSlots, nil)
+	s.storeIn = newInbound(metrics.ProtocolStore, PeerRequestRate, PeerRequestBurst, PeerStoreBytesRate, StoreSlots, storeOutcome)
+	s.syncIn = newInbound(metrics.ProtocolSync, PeerRequestRate, PeerRequestBurst, PeerSyncBytesRate, SyncSlots, nil)
+	s.searchIn = newInbound(metrics.ProtocolSearch, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, MaxConcurrentSearches, searchOutcome)
+	s.statsIn = newInbound(metrics.ProtocolStats, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, StatsSlots, nil)
 	s.postBudget = newPeerLimiter(PeerPostRate, PeerPostBurst)
 	s.syncWork = newPeerLimiter(SyncWorkRate, SyncWorkBurst)
 	s.authorLimits = newKeyedLimiter[string](s.cfg.AuthorRate, s.cfg.AuthorBurst, maxTrackedAuthors)

@@ -52,8 +52,9 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 type inbound struct {
 	// name is the protocol's metrics label (metrics.Protocol*).
 	name string
-	// rate bounds the requests of each peer per second.
-	rate *peerLimiter
+	// rate bounds the requests of each peer per second, bytes their size:
+	// a request is read, and its JSON decoded, only within both.
+	rate, bytes *peerLimiter
 	// slots bounds the requests handled at once: in all, and half of them
 	// for any one peer, so that no peer takes every slot.
 	slots *gate.Gate
@@ -61,8 +62,14 @@ type inbound struct {
 	outcome func(string)
 }
 
-func newInbound(name string, perSecond float64, burst, slots int, outcome func(string)) *inbound {
-	return &inbound{name: name, rate: newPeerLimiter(perSecond, burst), slots: gate.New(slots, max(1, slots/2)), outcome: outcome}
+func newInbound(name string, perSecond float64, burst int, bytesPerSecond float64, slots int, outcome func(string)) *inbound {
+	return &inbound{
+		name:    name,
+		rate:    newPeerLimiter(perSecond, burst),
+		bytes:   newPeerLimiter(bytesPerSecond, PeerBytesBurst),
+		slots:   gate.New(slots, max(1, slots/2)),
+		outcome: outcome,
+	}
 }
 
 // refusal is an error a handler returns to refuse a request for a reason
@@ -79,7 +86,10 @@ func refuse(reason string, format string, args ...any) error {
 	return &refusal{reason: reason, err: fmt.Errorf(format, args...)}
 }
 
-var errNoMemory = errors.New("the resource manager refused the memory for the request")
+var (
+	errNoMemory  = errors.New("the resource manager refused the memory for the request")
+	errOverBytes = errors.New("the peer sent more bytes of this protocol than its rate allows")
+)
 
 // serve runs one inbound request. The request must arrive whole within
 // RequestReadTimeout, with its memory reserved in the stream's scope, before
@@ -113,7 +123,12 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		return
 	}
 	_ = st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
-	n, releaseMemory, err := readRequest(st, req)
+	n, releaseMemory, err := readRequest(st, req, func(size int) error {
+		if !in.bytes.AllowN(from, size) {
+			return errOverBytes
+		}
+		return nil
+	})
 	defer releaseMemory()
 	s.countBytes(in.name, "in", n)
 	if err != nil {
@@ -158,11 +173,12 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 	st.Close()
 }
 
-// readRequest reads one request like readMessage, after reserving its size
-// in the stream's resource scope, so that the resource manager's memory
-// limits of the service and the peer bound what requests in flight hold.
-// The caller calls release when done with the request.
-func readRequest(st network.Stream, v any) (n int, release func(), err error) {
+// readRequest reads one request like readMessage, once admit accepts its
+// size and after reserving it in the stream's resource scope, so that the
+// resource manager's memory limits of the service and the peer bound what
+// requests in flight hold. The caller calls release when done with the
+// request.
+func readRequest(st network.Stream, v any, admit func(size int) error) (n int, release func(), err error) {
 	release = func() {}
 	rd := msgio.NewVarintReaderSize(st, MaxMessageSize)
 	size, err := rd.NextMsgLen()
@@ -171,6 +187,9 @@ func readRequest(st network.Stream, v any) (n int, release func(), err error) {
 	}
 	if size > MaxMessageSize {
 		return 0, release, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, size, MaxMessageSize)
+	}
+	if err := admit(size); err != nil {
+		return 0, release, err
 	}
 	if err := st.Scope().ReserveMemory(size, network.ReservationPriorityMedium); err != nil {
 		return 0, release, fmt.Errorf("%w: %d bytes: %v", errNoMemory, size, err)
@@ -192,6 +211,8 @@ func requestErrorReason(err error) string {
 		return metrics.RefusedTooLarge
 	case errors.Is(err, errNoMemory):
 		return metrics.RefusedMemory
+	case errors.Is(err, errOverBytes):
+		return metrics.RefusedRateLimited
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
 		return metrics.RefusedSlowRequest
 	default:

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -154,8 +155,31 @@ func checkSearchRequest(m *SearchRequest) error {
 func (s *Service) handleSearch(st network.Stream) {
 	var req SearchRequest
 	s.serve(st, s.searchIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
+		// A term that expands (prefix, wildcard, fuzzy) costs up to
+		// index.MaxExpansion posting lists: it spends more of the peer's
+		// search rate than a plain one.
+		if extra := expandingCost * expandingTerms(req.Query); extra > 0 && !s.searchIn.rate.AllowN(from, extra) {
+			return nil, refuse(metrics.RefusedRateLimited, "%s is over its rate of searches with prefix, wildcard or fuzzy terms", from)
+		}
 		return s.answerSearch(ctx, &req)
 	})
+}
+
+// expandingCost is what a prefix, wildcard or fuzzy term costs of a peer's
+// search rate, in plain searches: with PeerSearchRate 200, a peer may ask
+// ten such terms a second.
+const expandingCost = 20
+
+// expandingTerms counts the words of a query that expand: those with '*',
+// '?' or '~'. It overcounts ones inside quotes, which is the safe side.
+func expandingTerms(q string) int {
+	n := 0
+	for _, w := range strings.Fields(q) {
+		if strings.ContainsAny(w, "*?~") {
+			n++
+		}
+	}
+	return n
 }
 
 func (s *Service) answerSearch(ctx context.Context, req *SearchRequest) (*SearchResponse, error) {

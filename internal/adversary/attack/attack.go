@@ -63,9 +63,12 @@ type Config struct {
 	Replicas int
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
-	// Joined, if set, is called once the attacker has joined the network,
-	// as the attack starts.
+	// Joined, if set, is called once the attacker has joined the network.
 	Joined func()
+	// Start, if set, holds the attack back after joining until it is
+	// closed, so that what joining costs the network (handing the new
+	// peer its keys) can be told from what the attack costs.
+	Start <-chan struct{}
 }
 
 // Report is what an attack sent and how the network answered, by kind.
@@ -175,6 +178,13 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	e.rep.Attack = name
 	if cfg.Joined != nil {
 		cfg.Joined()
+	}
+	if cfg.Start != nil {
+		select {
+		case <-cfg.Start:
+		case <-ctx.Done():
+			return e.rep, nil
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -292,10 +302,12 @@ func (e *env) exchange(ctx context.Context, p peer.ID, proto protocol.ID, req, r
 	}
 	d, _ := ctx.Deadline()
 	st.SetDeadline(d)
-	body, err := json.Marshal(req)
-	if err != nil {
-		st.Reset()
-		return err
+	body, ok := req.(json.RawMessage)
+	if !ok {
+		if body, err = json.Marshal(req); err != nil {
+			st.Reset()
+			return err
+		}
 	}
 	if err := msgio.NewVarintWriter(st).WriteMsg(body); err != nil {
 		st.Reset()

@@ -306,12 +306,16 @@ func syncFlood(ctx context.Context, e *env) error {
 		rand.Read(b[:])
 		ids[i] = hex.EncodeToString(b[:])
 	}
-	req := syncRequest{Lists: []keyIDs{{Key: p2p.TermKeys("the")[0], IDs: ids}}}
+	// Encoded once: the flood should cost the nodes, not the attacker.
+	req, err := json.Marshal(syncRequest{Lists: []keyIDs{{Key: p2p.TermKeys("the")[0], IDs: ids}}})
+	if err != nil {
+		return err
+	}
 	e.forEachPeer(ctx, 4, func(ctx context.Context, p peer.ID) {
 		for ctx.Err() == nil {
 			var resp json.RawMessage
 			e.rep.Add("sync requests sent", 1)
-			if err := e.exchange(ctx, p, p2p.SyncProtocol(e.cfg.Network), &req, &resp); err != nil {
+			if err := e.exchange(ctx, p, p2p.SyncProtocol(e.cfg.Network), json.RawMessage(req), &resp); err != nil {
 				if ctx.Err() == nil {
 					e.rep.Add("sync requests refused or reset", 1)
 				}
