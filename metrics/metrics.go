@@ -138,6 +138,8 @@ const (
 	// ProtocolStats carries key counts and collection statistics for global
 	// ranking.
 	ProtocolStats = "stats"
+	// ProtocolConn labels what concerns a peer's connections as a whole.
+	ProtocolConn = "conn"
 	// DirectionIn and DirectionOut are the values of the direction label.
 	DirectionIn  = "in"
 	DirectionOut = "out"
@@ -157,6 +159,7 @@ const (
 	RefusedWrongAuthor = "wrong_author" // a tombstone not signed by the post's author
 	RefusedImplausible = "implausible"  // statistics no honest node could send
 	RefusedOutvoted    = "outvoted"     // figures the other owners of the same keys contradict
+	RefusedBanned      = "banned"       // a peer cut off for a while: its requests kept being refused
 
 	// PhasePlan, PhaseFanout and PhaseMerge are the phases of a network
 	// search.
@@ -304,6 +307,7 @@ var RefusedReasons = map[string][]string{
 	ProtocolSync:   {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
 	ProtocolSearch: {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
 	ProtocolStats:  {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
+	ProtocolConn:   {RefusedBanned},
 }
 
 // GaugeFunc registers a gauge whose value is read from f at scrape time.

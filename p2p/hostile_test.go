@@ -515,3 +515,44 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 		t.Error("implausible answers were not counted")
 	}
 }
+
+// TestRepeatOffendersAreCutOff: a peer that keeps sending requests the node
+// refuses (here, garbage as fast as it can) is disconnected and may not
+// connect again for BanDuration; another peer is served meanwhile.
+func TestRepeatOffendersAreCutOff(t *testing.T) {
+	s, _, m := startService(t)
+	h := newAttacker(t, s)
+	ctx := context.Background()
+	junk := []byte{0x03, 'b', 'a', 'd'}
+	cut := false
+	for i := 0; i < 3*OffenceBurst && !cut; i++ {
+		st, err := h.NewStream(ctx, s.ID(), StoreProtocol(s.Network()))
+		if err != nil {
+			cut = true
+			break
+		}
+		st.Write(junk)
+		st.CloseWrite()
+		st.Read(make([]byte, 1))
+		st.Reset()
+	}
+	if !cut {
+		t.Fatalf("%d refused requests in a row and the peer is still connected", 3*OffenceBurst)
+	}
+	if got := refusedCount(m, metrics.ProtocolConn, metrics.RefusedBanned); got != 1 {
+		t.Errorf("bans counted: %v, want 1", got)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	h.Peerstore().AddAddrs(s.ID(), s.Host().Addrs(), time.Minute)
+	if err := h.Connect(cctx, peer.AddrInfo{ID: s.ID(), Addrs: s.Host().Addrs()}); err == nil {
+		if _, err := h.NewStream(cctx, s.ID(), StoreProtocol(s.Network())); err == nil {
+			t.Fatal("the banned peer connected again and opened a stream")
+		}
+	}
+	honest := newAttacker(t, s)
+	var tresp statsResponse
+	if err := exchange(cctx, honest, s, StatsProtocol(s.Network()), &statsRequest{Keys: []string{"t/herons"}}, &tresp); err != nil {
+		t.Fatalf("another peer after the ban: %v", err)
+	}
+}

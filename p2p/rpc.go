@@ -117,6 +117,12 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 			s.countRefused(in.name, reason)
 		}
 		st.Reset()
+		// The node's own load (busy, memory) is no offence of the peer's.
+		if reason != "" && reason != metrics.RefusedBusy && reason != metrics.RefusedMemory && s.offenders.offend(from) {
+			s.log.Info("cut off a peer whose requests keep being refused", "peer", from, "for", BanDuration, "last", reason)
+			s.countRefused(metrics.ProtocolConn, metrics.RefusedBanned)
+			s.host.Network().ClosePeer(from)
+		}
 	}
 	if !in.rate.Allow(from) {
 		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)

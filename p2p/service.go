@@ -116,7 +116,9 @@ type Service struct {
 	postBudget   *peerLimiter
 	syncWork     *peerLimiter
 	authorLimits *keyedLimiter[string]
-	summaries    summaryCache
+	// offenders bans peers whose requests keep being refused.
+	offenders *offenders
+	summaries summaryCache
 
 	owners  *ownerCache
 	repair  *repairer
@@ -171,15 +173,16 @@ func New(cfg Config) (*Service, error) {
 	if cfg.AuthorBurst <= 0 {
 		cfg.AuthorBurst = DefaultAuthorBurst
 	}
-	h, err := newHost(cfg)
+	offenders := newOffenders()
+	h, err := newHost(cfg, banGater{o: offenders, next: cfg.Gater})
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
-		trigger: make(chan struct{}, 1),
-		ctx:     ctx, cancel: cancel,
+		trigger: make(chan struct{}, 1), offenders: offenders,
+		ctx: ctx, cancel: cancel,
 	}
 	s.newInbound()
 	s.dht, err = dht.New(h,
@@ -226,7 +229,7 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-func newHost(cfg Config) (host.Host, error) {
+func newHost(cfg Config, gater connmgr.ConnectionGater) (host.Host, error) {
 	cm, err := cmgr.NewConnManager(100, 200, cmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -256,9 +259,7 @@ func newHost(cfg Config) (host.Host, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ResourceManager(rm),
 	}
-	if cfg.Gater != nil {
-		opts = append(opts, libp2p.ConnectionGater(cfg.Gater))
-	}
+	opts = append(opts, libp2p.ConnectionGater(gater))
 	if cfg.Registerer != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
 	} else {

@@ -319,6 +319,7 @@ func syncFlood(ctx context.Context, e *env) error {
 				if ctx.Err() == nil {
 					e.rep.Add("sync requests refused or reset", 1)
 				}
+				_ = pause(ctx, 10*time.Millisecond) // cut off, most likely: try again at once
 				continue
 			}
 			e.rep.Add("sync requests answered", 1)
@@ -476,6 +477,7 @@ func costlyQueries(ctx context.Context, e *env) error {
 			case ctx.Err() != nil:
 			case err != nil:
 				e.rep.Add("searches refused or reset", 1)
+				_ = pause(ctx, 10*time.Millisecond)
 			case resp.Refused != "":
 				e.rep.Add("searches refused as too costly", 1)
 			default:
