@@ -425,11 +425,10 @@ func (s *Service) localSummary() Summary {
 		for i, o := range owners {
 			names[i] = o.String()
 		}
-		sort.Strings(names)
-		key := strings.Join(names, ",")
+		key := groupKeyOf(names)
 		g := groups[key]
 		if g == nil {
-			g = &GroupFigures{Owners: names}
+			g = &GroupFigures{Owners: strings.Split(key, ",")}
 			groups[key] = g
 			hot[key] = map[string]bool{}
 		}

@@ -102,14 +102,7 @@ func TestAdversary(t *testing.T) {
 	matchesOneIndex := func(label string) {
 		t.Helper()
 		all := content()
-		ref := &reference{ix: testnet.ReferenceIndex(t, all), posts: all}
-		if err := ref.ix.Compact(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		refTerms, err := ref.ix.TextTerms()
-		if err != nil {
-			t.Fatal(err)
-		}
+		ref, refTerms := newReference(t, all)
 		// Totals are reused for 30 s by design (README): gather them anew
 		// everywhere, since the posts just changed.
 		for _, nd := range net.Alive() {

@@ -82,6 +82,24 @@ func searchAll(t *testing.T, s searcher, req query.Request) searchOutcome {
 	}
 }
 
+// newReference opens one index over posts, merged into one segment: bleve
+// counts a term once per segment it appears in when it sizes the
+// dictionary for BM25, so only a fully merged index scores with the true
+// number of distinct terms, which the network uses. It returns that number
+// too.
+func newReference(t *testing.T, posts map[string]*post.Post) (*reference, uint64) {
+	t.Helper()
+	ref := &reference{ix: testnet.ReferenceIndex(t, posts), posts: posts}
+	if err := ref.ix.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	terms, err := ref.ix.TextTerms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, terms
+}
+
 func (r *reference) search(ctx context.Context, req query.Request) (*query.Result, error) {
 	return query.Run(ctx, r.ix, req)
 }
@@ -239,17 +257,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 		return len(short(copiesAtOwners(t, net.Nodes[11], want), want, 3)) == 0
 	})
 	t.Logf("every key at its 3 owners %v after the import", time.Since(start).Round(time.Millisecond))
-	ref := &reference{ix: testnet.ReferenceIndex(t, all), posts: all}
-	// One segment: bleve counts a term once per segment it appears in when it
-	// sizes the dictionary for BM25, so only a fully merged index scores
-	// with the true number of distinct terms, which the network uses.
-	if err := ref.ix.Compact(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	refTerms, err := ref.ix.TextTerms()
-	if err != nil {
-		t.Fatal(err)
-	}
+	ref, refTerms := newReference(t, all)
 	for _, nd := range []*testnet.Node{net.Nodes[0], net.Nodes[7]} {
 		if tot, _ := nd.Net().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
 			t.Errorf("node %d: the network's totals are %d posts and %d terms; one index holds %d and %d", nd.Index, tot.Posts, tot.Terms, len(all), refTerms)
