@@ -54,9 +54,10 @@ const (
 	// StreamTimeout bounds one request and its answer on a stream.
 	StreamTimeout = 30 * time.Second
 	// RequestReadTimeout bounds how long a peer may take to send a request
-	// whole: 4 MiB at under 1 MB/s. A request is read before it takes a
-	// handler slot, so streams that send nothing hold no slot.
-	RequestReadTimeout = 5 * time.Second
+	// whole: 4 MiB at 400 KB/s, or a sender under load. A request is read
+	// before it takes a handler slot, so streams that send nothing hold no
+	// slot.
+	RequestReadTimeout = 10 * time.Second
 	// SlotWait bounds how long a request that arrived waits for a slot of
 	// its protocol before it is refused as busy.
 	SlotWait = 5 * time.Second

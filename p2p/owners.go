@@ -1,7 +1,6 @@
 package p2p
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/binary"
@@ -399,27 +398,31 @@ func closerTo(target, a, b kb.ID) bool {
 	return false
 }
 
-// closest returns the n members closest to target by XOR distance.
+// closest returns the n members closest to target by XOR distance,
+// closest first. It keeps the best n by insertion, without sorting or
+// copying every member: it runs for every held key in a repair pass and a
+// summary.
 func closest(ms []member, target kb.ID, n int) []peer.ID {
-	type cand struct {
-		id   peer.ID
-		dist []byte
+	if n <= 0 {
+		return nil
 	}
-	cands := make([]cand, len(ms))
-	for i, m := range ms {
-		d := make([]byte, len(target))
-		for j := range d {
-			d[j] = m.kb[j] ^ target[j]
+	best := make([]member, 0, min(n, len(ms)))
+	for _, m := range ms {
+		switch {
+		case len(best) < n:
+			best = append(best, m)
+		case closerTo(target, m.kb, best[n-1].kb):
+			best[n-1] = m
+		default:
+			continue
 		}
-		cands[i] = cand{id: m.id, dist: d}
+		for i := len(best) - 1; i > 0 && closerTo(target, best[i].kb, best[i-1].kb); i-- {
+			best[i], best[i-1] = best[i-1], best[i]
+		}
 	}
-	sort.Slice(cands, func(i, j int) bool { return bytes.Compare(cands[i].dist, cands[j].dist) < 0 })
-	if len(cands) > n {
-		cands = cands[:n]
-	}
-	out := make([]peer.ID, len(cands))
-	for i, c := range cands {
-		out[i] = c.id
+	out := make([]peer.ID, len(best))
+	for i, m := range best {
+		out[i] = m.id
 	}
 	return out
 }

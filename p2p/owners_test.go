@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"slices"
+	"sort"
 	"testing"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
@@ -87,6 +88,33 @@ func TestPrefixOf(t *testing.T) {
 	}{{0, ""}, {1, "\x80"}, {3, "\xa0"}, {8, "\xb6"}, {9, "\xb6\x80"}} {
 		if got := prefixOf(id, c.bits); got != c.want {
 			t.Errorf("prefixOf(%08b, %d) = %q, want %q", id[0], c.bits, got, c.want)
+		}
+	}
+}
+
+// TestClosestIsTheSortedPrefix: closest picks the same peers, in the same
+// order, as sorting every member by XOR distance.
+func TestClosestIsTheSortedPrefix(t *testing.T) {
+	var ms []member
+	for range 50 {
+		id, err := peer.IDFromPrivateKey(newKey(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, member{id: id, kb: kb.ConvertPeerID(id)})
+	}
+	for i := range 200 {
+		target := kbKey(fmt.Sprintf("t/key%d", i))
+		sorted := slices.Clone(ms)
+		sort.Slice(sorted, func(a, b int) bool { return closerTo(target, sorted[a].kb, sorted[b].kb) })
+		for _, n := range []int{1, 3, 20, 50, 60} {
+			want := make([]peer.ID, 0, n)
+			for _, m := range sorted[:min(n, len(sorted))] {
+				want = append(want, m.id)
+			}
+			if got := closest(ms, target, n); !slices.Equal(got, want) {
+				t.Fatalf("key %d, n %d: closest %v, sorted %v", i, n, got, want)
+			}
 		}
 	}
 }

@@ -186,7 +186,10 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 	for _, r := range reports {
 		answered[r.from] = true
 	}
-	share := float64(len(peers)+1) / float64(network)
+	// Each node's figures came with the chance that it was asked and
+	// answered: groups are weighted by the chance that any of their
+	// members did (1 when every node answered).
+	share := float64(len(reports)) / float64(network)
 	known := func(p peer.ID) bool {
 		return p == s.self || s.dht.RoutingTable().Find(p) != "" || s.owners.knows(p)
 	}
@@ -223,8 +226,9 @@ func (s *Service) gatherTotals(ctx context.Context) NetworkTotals {
 // combineSummaries counts each owner group once, at the low median of
 // what its members report: r is the replication factor, known tells the
 // peers of the network, answered those whose summary came, and share the
-// part of the network that was asked (each peer with that chance), by which
-// groups that no asked member could report are estimated.
+// part of the network whose summary came (each node with that chance), by
+// which the groups no member reported are estimated (Horvitz-Thompson:
+// each group seen is weighted by one over the chance it was seen).
 func combineSummaries(reports []summaryReport, r int, known func(peer.ID) bool, answered map[peer.ID]bool, share float64) NetworkTotals {
 	type entry struct {
 		from peer.ID
@@ -407,8 +411,11 @@ func (s *Service) localSummary() Summary {
 	// the owners without asking the network: a repair pass has looked up
 	// every held key a moment ago. A key it cannot place, or does not own,
 	// is left to the groups that know it.
+	// Groups are keyed by their owners' raw IDs, sorted: naming them in
+	// base58 once per group, not once per key, keeps this cheap.
 	groups := map[string]*GroupFigures{}
 	hot := map[string]map[string]bool{}
+	var raw []string
 	for _, hk := range s.hold.snapshot() {
 		if hk.count <= 0 {
 			continue
@@ -421,14 +428,20 @@ func (s *Service) localSummary() Summary {
 		if !ok || !slices.Contains(owners, s.self) {
 			continue
 		}
-		names := make([]string, len(owners))
-		for i, o := range owners {
-			names[i] = o.String()
+		raw = raw[:0]
+		for _, o := range owners {
+			raw = append(raw, string(o))
 		}
-		key := groupKeyOf(names)
+		slices.Sort(raw)
+		key := strings.Join(raw, "\x00")
 		g := groups[key]
 		if g == nil {
-			g = &GroupFigures{Owners: strings.Split(key, ",")}
+			names := make([]string, len(owners))
+			for i, o := range owners {
+				names[i] = o.String()
+			}
+			sort.Strings(names)
+			g = &GroupFigures{Owners: names}
 			groups[key] = g
 			hot[key] = map[string]bool{}
 		}
