@@ -30,6 +30,7 @@ Usage:
   murmur get ID | murmur delete ID                   fetch or delete a post
   murmur status                                      show the node's identity and holdings
   murmur crawl add|list|remove|run [URL]             manage the crawl list of a node run with --crawl
+  murmur key export [--out FILE] | import FILE       back up or restore the node's identity key (--data DIR)
   murmur version
 
 Commands that talk to a node take --api HOST:PORT (default $MURMUR_API or 127.0.0.1:7070).
@@ -65,6 +66,8 @@ func main() {
 		err = runStatus(ctx, args)
 	case "crawl":
 		err = runCrawl(ctx, args)
+	case "key":
+		err = runKey(ctx, args)
 	case "version":
 		fmt.Println("murmur", version())
 	case "help", "-h", "--help":
