@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -23,6 +24,24 @@ type Client struct {
 	// HTTP defaults to a client with no overall timeout (imports are long);
 	// every call takes a context.
 	HTTP *http.Client
+	// Token, if set, is sent as 'Authorization: Bearer Token': the node's
+	// API token, which changes from other machines need.
+	Token string
+}
+
+// Local reports whether Base names a node on this machine (localhost or a
+// loopback address), which takes requests without the token.
+func (c *Client) Local() bool {
+	u, err := url.Parse(c.Base)
+	if err != nil {
+		return false
+	}
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // NewClient returns a client of the node at addr, given as HOST:PORT or URL.
@@ -48,6 +67,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {

@@ -219,6 +219,7 @@ func (h *handler) deletePost(w http.ResponseWriter, r *http.Request) {
 // importPosts streams a JSON Lines body of any size into the node. The answer
 // comes once every accepted post is persisted.
 func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
+	letFlow(w, r)
 	res, err := h.b.Import(r.Context(), r.Body, nil)
 	if err != nil {
 		if r.Context().Err() != nil {

@@ -53,6 +53,14 @@ type Config struct {
 	Crawl bool
 	// CrawlAllowPrivate lets the crawler fetch loopback and private addresses.
 	CrawlAllowPrivate bool
+	// APIAuth is which requests from other machines need the API token
+	// (DATA/api.token); default api.AuthWrites.
+	APIAuth api.AuthMode
+	// APIHosts are names (NAME or NAME:PORT) the API answers to besides
+	// localhost, IP addresses and the name in APIAddr.
+	APIHosts []string
+	// APITimeouts bound the API's connections; zero fields are api's defaults.
+	APITimeouts api.Timeouts
 }
 
 // Node is one running murmur node.
@@ -106,6 +114,10 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive peer ID: %w", err)
 	}
+	token, err := api.LoadOrCreateToken(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now()}
 	n.holdings = p2p.NewHoldings()
 	n.index, err = index.Open(index.Config{
@@ -156,13 +168,13 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, err
 	}
-	n.server = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	guarded, err := api.Guard(mux, api.GuardConfig{Token: token, Auth: cfg.APIAuth, Hosts: apiHosts(cfg), Metrics: n.metrics, Logger: n.log})
+	if err != nil {
+		n.listener.Close()
+		n.index.Close()
+		return nil, err
 	}
+	n.server = api.NewServer(guarded, cfg.APITimeouts, n.log)
 	if err := n.startNetwork(); err != nil {
 		n.listener.Close()
 		n.index.Close()
@@ -170,6 +182,16 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ready.Store(true)
 	return n, nil
+}
+
+// apiHosts are the names the API answers to: the configured ones and the
+// name the API listens on, if it is one.
+func apiHosts(cfg Config) []string {
+	hosts := append([]string(nil), cfg.APIHosts...)
+	if h, _, err := net.SplitHostPort(cfg.APIAddr); err == nil && h != "" && net.ParseIP(h) == nil {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // Ready reports whether the node serves requests: its index is open and, if
