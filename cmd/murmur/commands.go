@@ -26,7 +26,11 @@ func runPost(ctx context.Context, args []string) error {
 	if text == "" {
 		return usageError{fmt.Errorf("no text given")}
 	}
-	p, err := client(*addr).Post(ctx, api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	p, err := c.Post(ctx, api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
 	if err != nil {
 		return err
 	}
@@ -47,7 +51,10 @@ func runSearch(ctx context.Context, args []string) error {
 		return err
 	}
 	q := strings.Join(fs.Args(), " ")
-	c := client(*addr)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
 	params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
 	if *cursor != "" {
 		params.Set("cursor", *cursor)
@@ -178,7 +185,11 @@ func runImport(ctx context.Context, args []string) error {
 			fmt.Fprintln(os.Stderr, line)
 		}
 	}
-	res, err := client(*addr).ImportChunked(ctx, in, *chunk, progress)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	res, err := c.ImportChunked(ctx, in, *chunk, progress)
 	if tty && !*quiet {
 		fmt.Fprintln(os.Stderr)
 	}
@@ -212,7 +223,11 @@ func runGet(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError{fmt.Errorf("give one post ID")}
 	}
-	p, err := client(*addr).Get(ctx, fs.Arg(0))
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	p, err := c.Get(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -228,7 +243,11 @@ func runDelete(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError{fmt.Errorf("give one post ID")}
 	}
-	t, err := client(*addr).Delete(ctx, fs.Arg(0))
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	t, err := c.Delete(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -242,7 +261,11 @@ func runStatus(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := client(*addr).Status(ctx)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	s, err := c.Status(ctx)
 	if err != nil {
 		return err
 	}
