@@ -298,6 +298,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
+// readyNotes is a Backend with something to add to /readyz: a node that
+// recovered from a damaged index.
+type readyNotes interface{ ReadyNotes() []string }
+
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !h.b.Ready() {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -305,4 +309,9 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	io.WriteString(w, "ok\n")
+	if rn, ok := h.b.(readyNotes); ok {
+		for _, s := range rn.ReadyNotes() {
+			io.WriteString(w, s+"\n")
+		}
+	}
 }

@@ -116,6 +116,17 @@ type Status struct {
 	Joined   bool   `json:"joined"`
 	// PeerIDs are the peer IDs of the connected peers, sorted.
 	PeerIDs []string `json:"peer_ids"`
+	// Recovered is set when the node found its index damaged at start and
+	// started with an empty one, which repair refills.
+	Recovered *IndexRecovery `json:"index_recovered,omitempty"`
+}
+
+// IndexRecovery says when a node found its index damaged, where it moved
+// it and why.
+type IndexRecovery struct {
+	At      time.Time `json:"at"`
+	MovedTo string    `json:"moved_to"`
+	Error   string    `json:"error"`
 }
 
 // UnderReplicatedError means a post is stored on this node but some of its

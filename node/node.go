@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +77,8 @@ type Node struct {
 	ready    atomic.Bool
 
 	holdings *p2p.Holdings
+	// recovery is set when the index was found damaged at start.
+	recovery *api.IndexRecovery
 
 	countsMu sync.Mutex
 	counts   map[string]countEntry // key counts (document frequencies) learned from owners
@@ -119,24 +120,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now()}
-	n.holdings = p2p.NewHoldings()
-	n.index, err = index.Open(index.Config{
-		Dir:       filepath.Join(cfg.DataDir, "index"),
-		Logger:    n.log,
-		OnStored:  n.holdings.Add,
-		OnDeleted: n.holdings.Remove,
-		OnBatch: func(posts int, took time.Duration) {
-			n.metrics.IndexBatchPosts.Observe(float64(posts))
-			n.metrics.IndexBatchSeconds.Observe(took.Seconds())
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("open index: %w", err)
-	}
-	// The per-key digests come from the posts on disk, before any write.
-	if err := n.holdings.Load(context.Background(), n.index.Walk); err != nil {
-		n.index.Close()
-		return nil, fmt.Errorf("read the index's keys: %w", err)
+	if err := n.openIndex(context.Background()); err != nil {
+		return nil, err
 	}
 	// Export the accepted-posts series from the start, at zero, so rates
 	// and dashboards see a node that has not been written to yet.
@@ -345,6 +330,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		UptimeS:    int64(n.cfg.Now().Sub(n.started).Seconds()),
 		Analyzer:   index.AnalyzerVersion,
 		Version:    n.cfg.Version,
+		Recovered:  n.recovery,
 	}
 	n.networkStatus(&s)
 	return s, nil
