@@ -144,8 +144,16 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // Import sends one JSON Lines body and returns the node's counts.
 func (c *Client) Import(ctx context.Context, body io.Reader) (ImportResult, error) {
+	return c.importBody(ctx, body, ImportOptions{})
+}
+
+func (c *Client) importBody(ctx context.Context, body io.Reader, opts ImportOptions) (ImportResult, error) {
+	path := "/api/v1/import"
+	if !opts.UndatedTime.IsZero() {
+		path += "?" + url.Values{"undated_time": {opts.UndatedTime.UTC().Format(time.RFC3339Nano)}}.Encode()
+	}
 	var r ImportResult
-	err := c.do(ctx, http.MethodPost, "/api/v1/import", body, &r)
+	err := c.do(ctx, http.MethodPost, path, body, &r)
 	return r, err
 }
 
@@ -159,8 +167,9 @@ type ImportProgress struct {
 // ImportChunked sends r in chunks of at most chunkLines lines (and 8 MiB), so
 // that each chunk is acknowledged, persisted, as soon as it is stored: a
 // failure part way leaves every reported post stored, and progress is exact.
-// Line numbers in the result count from the start of r.
-func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int, progress func(ImportProgress)) (ImportResult, error) {
+// Line numbers in the result count from the start of r. With a fixed
+// opts.UndatedTime, running it again after a failure stores nothing twice.
+func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int, opts ImportOptions, progress func(ImportProgress)) (ImportResult, error) {
 	const maxChunkBytes = 8 << 20
 	start := time.Now()
 	br := bufio.NewReaderSize(r, 1<<20)
@@ -187,7 +196,7 @@ func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int,
 			}
 		}
 		if lines > 0 {
-			res, err := c.Import(ctx, &chunk)
+			res, err := c.importBody(ctx, &chunk, opts)
 			mergeImport(&total, res, offset)
 			if err != nil {
 				total.TookMS = time.Since(start).Milliseconds()
@@ -211,6 +220,8 @@ func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int,
 
 func mergeImport(total *ImportResult, r ImportResult, offset int) {
 	total.Accepted += r.Accepted
+	total.AlreadyStored += r.AlreadyStored
+	total.UnderReplicated += r.UnderReplicated
 	total.Rejected += r.Rejected
 	for k, v := range r.ByReason {
 		if total.ByReason == nil {

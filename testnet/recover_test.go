@@ -59,7 +59,7 @@ func recoverDamaged(t *testing.T, crash bool) {
 		text := fmt.Sprintf("note %d on the %s and the %s #%s", i, words[i%len(words)], words[(i*7+3)%len(words)], words[(i/10)%len(words)])
 		enc.Encode(api.ImportLine{Text: text, Lang: "en", CreatedAt: day.Format(time.RFC3339), Author: "notes"})
 	}
-	res, err := net.Nodes[0].Import(context.Background(), &body, nil)
+	res, err := net.Nodes[0].Import(context.Background(), &body, api.ImportOptions{}, nil)
 	if err != nil || res.Accepted != posts {
 		t.Fatalf("import: %+v, %v", res, err)
 	}

@@ -146,6 +146,7 @@ func runImport(ctx context.Context, args []string) error {
 	addr := apiFlag(fs)
 	chunk := fs.Int("chunk", 5000, "lines per request; each is stored before the next is sent")
 	quiet := fs.Bool("quiet", false, "no progress, only the summary")
+	undated := fs.String("undated-time", "", "creation `TIME` (RFC 3339) of lines without created_at; default the file's modification time, or now for standard input")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -155,6 +156,14 @@ func runImport(ctx context.Context, args []string) error {
 	if *chunk < 1 {
 		return usageError{fmt.Errorf("--chunk must be at least 1")}
 	}
+	var opts api.ImportOptions
+	if *undated != "" {
+		t, err := time.Parse(time.RFC3339Nano, *undated)
+		if err != nil {
+			return usageError{fmt.Errorf("--undated-time %q: want RFC 3339, e.g. 2006-01-02T15:04:05Z", *undated)}
+		}
+		opts.UndatedTime = t
+	}
 	var in io.Reader = os.Stdin
 	var size int64
 	if name := fs.Arg(0); name != "-" {
@@ -163,10 +172,21 @@ func runImport(ctx context.Context, args []string) error {
 			return err
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil {
-			size = st.Size()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		size = st.Size()
+		if opts.UndatedTime.IsZero() {
+			// Stable across runs: a rerun gives undated lines the same
+			// time, so the same post IDs, which the node skips.
+			opts.UndatedTime = st.ModTime()
 		}
 		in = f
+	} else if opts.UndatedTime.IsZero() {
+		opts.UndatedTime = time.Now()
+		fmt.Fprintf(os.Stderr, "import: lines without created_at get %s; to run this import again without storing them twice, add --undated-time %[1]s\n",
+			opts.UndatedTime.UTC().Format(time.RFC3339Nano))
 	}
 	tty := isTerminal(os.Stderr)
 	progress := func(p api.ImportProgress) {
@@ -178,7 +198,7 @@ func runImport(ctx context.Context, args []string) error {
 		if size > 0 {
 			pct = fmt.Sprintf(" %3.0f%%", 100*float64(p.BytesRead)/float64(size))
 		}
-		line := fmt.Sprintf("import:%s %d lines, %d accepted, %d rejected, %.0f posts/s", pct, p.Lines, p.Accepted, p.Rejected, rate)
+		line := fmt.Sprintf("import:%s %d lines, %d accepted,%s %d rejected, %.0f posts/s", pct, p.Lines, p.Accepted, alreadyStored(p.ImportResult), p.Rejected, rate)
 		if tty {
 			fmt.Fprintf(os.Stderr, "\r%s\x1b[K", line)
 		} else {
@@ -189,11 +209,11 @@ func runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.ImportChunked(ctx, in, *chunk, progress)
+	res, err := c.ImportChunked(ctx, in, *chunk, opts, progress)
 	if tty && !*quiet {
 		fmt.Fprintln(os.Stderr)
 	}
-	fmt.Fprintf(out(), "%d lines: %d accepted, %d rejected (%.1f s)\n", res.Lines, res.Accepted, res.Rejected, time.Duration(res.TookMS*int64(time.Millisecond)).Seconds())
+	fmt.Fprintf(out(), "%d lines: %d accepted,%s %d rejected (%.1f s)\n", res.Lines, res.Accepted, alreadyStored(res), res.Rejected, time.Duration(res.TookMS*int64(time.Millisecond)).Seconds())
 	for reason, n := range res.ByReason {
 		fmt.Fprintf(out(), "  %s: %d\n", reason, n)
 	}
@@ -204,9 +224,21 @@ func runImport(ctx context.Context, args []string) error {
 		fmt.Fprintf(out(), "  (%d more rejected lines not listed)\n", res.Rejected-len(res.Errors))
 	}
 	if err != nil {
-		return fmt.Errorf("%w; lines 1-%d were stored, rerun from line %d", err, res.Lines, res.Lines+1)
+		again := "the same command"
+		if fs.Arg(0) == "-" && *undated == "" {
+			again += " with --undated-time " + opts.UndatedTime.UTC().Format(time.RFC3339Nano)
+		}
+		return fmt.Errorf("%w\nlines 1-%d are stored; to finish, run %s again: the lines stored already are counted as such, not stored twice", err, res.Lines, again)
 	}
 	return nil
+}
+
+// alreadyStored says how many lines an import skipped as stored, if any.
+func alreadyStored(r api.ImportResult) string {
+	if r.AlreadyStored == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" %d already stored,", r.AlreadyStored)
 }
 
 func isTerminal(f *os.File) bool {

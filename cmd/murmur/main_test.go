@@ -120,7 +120,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		_ = cmd.Process.Kill()
 		close(killed)
 	}()
-	res, err := api.NewClient(addr).ImportChunked(context.Background(), pr, 500, func(p api.ImportProgress) {
+	res, err := api.NewClient(addr).ImportChunked(context.Background(), pr, 500, api.ImportOptions{}, func(p api.ImportProgress) {
 		acked.Store(int64(p.Lines))
 	})
 	<-killed
