@@ -62,6 +62,9 @@ type Config struct {
 	MaxDelay time.Duration
 	// Logger receives the index's log lines (default slog.Default()).
 	Logger *slog.Logger
+	// Now is the clock that dates what the index receives (default
+	// time.Now); see DocumentOf.
+	Now func() time.Time
 	// OnBatch, if set, is called after each persisted batch.
 	OnBatch func(posts int, took time.Duration)
 	// OnStored, if set, is called with the posts each batch newly stored
@@ -111,6 +114,9 @@ func Open(cfg Config) (*Index, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	bi, err := openBleve(cfg.Dir)
 	if err != nil {
@@ -336,7 +342,7 @@ func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 			} else if id != nil {
 				continue // already stored: posts are immutable
 			}
-			doc, err := DocumentOf(p)
+			doc, err := DocumentOf(p, ix.cfg.Now())
 			if err != nil {
 				r.errs[i] = err
 				continue
@@ -365,18 +371,27 @@ func ShardOf(id string) string {
 	return id[:1]
 }
 
-// DocumentOf is what the index stores for p.
-func DocumentOf(p *post.Post) (*Document, error) {
+// DocumentOf is what the index stores for p, received at the time given.
+// Its indexed creation time, which sort=latest orders by and since: and
+// until: filter on, is the earlier of the two: a post dated ahead of the
+// receiving node's clock (by up to post.MaxFutureSkew, or it is refused)
+// ranks as received, never above the posts that node receives after it.
+// The stored post keeps the created_at its author signed.
+func DocumentOf(p *post.Post, received time.Time) (*Document, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode post: %w", err)
+	}
+	indexed := p.CreatedAt
+	if received = received.Truncate(time.Millisecond); received.Before(indexed) {
+		indexed = received
 	}
 	return &Document{
 		Text:      p.Text,
 		Author:    p.Author,
 		Label:     strings.ToLower(p.Label),
 		Lang:      p.Lang,
-		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano),
+		CreatedAt: indexed.UTC().Format(time.RFC3339Nano),
 		ReplyTo:   p.ReplyTo,
 		Shard:     ShardOf(p.ID),
 		Post:      string(raw),

@@ -49,6 +49,7 @@ func (n *Node) tryOpenIndex(ctx context.Context, dir string) error {
 	ix, err := index.Open(index.Config{
 		Dir:       dir,
 		Logger:    n.log,
+		Now:       n.cfg.Now,
 		OnStored:  h.Add,
 		OnDeleted: h.Remove,
 		OnBatch: func(posts int, took time.Duration) {
