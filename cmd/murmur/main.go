@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -226,10 +225,10 @@ func client(f *nodeFlags) (*api.Client, error) {
 		return c, nil
 	}
 	tok, err := api.ReadToken(*f.data)
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && !dataGiven:
+	if err != nil && !dataGiven {
 		return c, nil // a node on this machine takes reads and writes without one
-	case err != nil:
+	}
+	if err != nil {
 		return nil, err
 	}
 	c.Token = tok
