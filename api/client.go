@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"time"
@@ -23,6 +24,24 @@ type Client struct {
 	// HTTP defaults to a client with no overall timeout (imports are long);
 	// every call takes a context.
 	HTTP *http.Client
+	// Token, if set, is sent as 'Authorization: Bearer Token': the node's
+	// API token, which changes from other machines need.
+	Token string
+}
+
+// Local reports whether Base names a node on this machine (localhost or a
+// loopback address), which takes requests without the token.
+func (c *Client) Local() bool {
+	u, err := url.Parse(c.Base)
+	if err != nil {
+		return false
+	}
+	h := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if h == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(h)
+	return err == nil && ip.Unmap().IsLoopback()
 }
 
 // NewClient returns a client of the node at addr, given as HOST:PORT or URL.
@@ -48,6 +67,9 @@ func (c *Client) do(ctx context.Context, method, path string, body io.Reader, ou
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	if c.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.Token)
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
@@ -122,8 +144,16 @@ func (c *Client) Status(ctx context.Context) (*Status, error) {
 
 // Import sends one JSON Lines body and returns the node's counts.
 func (c *Client) Import(ctx context.Context, body io.Reader) (ImportResult, error) {
+	return c.importBody(ctx, body, ImportOptions{})
+}
+
+func (c *Client) importBody(ctx context.Context, body io.Reader, opts ImportOptions) (ImportResult, error) {
+	path := "/api/v1/import"
+	if !opts.UndatedTime.IsZero() {
+		path += "?" + url.Values{"undated_time": {opts.UndatedTime.UTC().Format(time.RFC3339Nano)}}.Encode()
+	}
 	var r ImportResult
-	err := c.do(ctx, http.MethodPost, "/api/v1/import", body, &r)
+	err := c.do(ctx, http.MethodPost, path, body, &r)
 	return r, err
 }
 
@@ -137,8 +167,9 @@ type ImportProgress struct {
 // ImportChunked sends r in chunks of at most chunkLines lines (and 8 MiB), so
 // that each chunk is acknowledged, persisted, as soon as it is stored: a
 // failure part way leaves every reported post stored, and progress is exact.
-// Line numbers in the result count from the start of r.
-func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int, progress func(ImportProgress)) (ImportResult, error) {
+// Line numbers in the result count from the start of r. With a fixed
+// opts.UndatedTime, running it again after a failure stores nothing twice.
+func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int, opts ImportOptions, progress func(ImportProgress)) (ImportResult, error) {
 	const maxChunkBytes = 8 << 20
 	start := time.Now()
 	br := bufio.NewReaderSize(r, 1<<20)
@@ -165,7 +196,7 @@ func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int,
 			}
 		}
 		if lines > 0 {
-			res, err := c.Import(ctx, &chunk)
+			res, err := c.importBody(ctx, &chunk, opts)
 			mergeImport(&total, res, offset)
 			if err != nil {
 				total.TookMS = time.Since(start).Milliseconds()
@@ -189,6 +220,8 @@ func (c *Client) ImportChunked(ctx context.Context, r io.Reader, chunkLines int,
 
 func mergeImport(total *ImportResult, r ImportResult, offset int) {
 	total.Accepted += r.Accepted
+	total.AlreadyStored += r.AlreadyStored
+	total.UnderReplicated += r.UnderReplicated
 	total.Rejected += r.Rejected
 	for k, v := range r.ByReason {
 		if total.ByReason == nil {

@@ -30,7 +30,7 @@ const (
 // Backend is what the API serves: a node.
 type Backend interface {
 	Publish(ctx context.Context, d post.Draft) (*post.Post, error)
-	Import(ctx context.Context, r io.Reader, progress func(ImportResult)) (ImportResult, error)
+	Import(ctx context.Context, r io.Reader, opts ImportOptions, progress func(ImportResult)) (ImportResult, error)
 	Get(ctx context.Context, id string) (*post.Post, error)
 	Delete(ctx context.Context, id string) (*post.Tombstone, error)
 	Search(ctx context.Context, req query.Request) (*query.Result, error)
@@ -236,7 +236,17 @@ func (h *handler) deletePost(w http.ResponseWriter, r *http.Request) {
 // importPosts streams a JSON Lines body of any size into the node. The answer
 // comes once every accepted post is persisted.
 func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
-	res, err := h.b.Import(r.Context(), r.Body, nil)
+	var opts ImportOptions
+	if s := r.URL.Query().Get("undated_time"); s != "" {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("undated_time %q is not an RFC 3339 time such as 2006-01-02T15:04:05Z", s))
+			return
+		}
+		opts.UndatedTime = t
+	}
+	letFlow(w, r)
+	res, err := h.b.Import(r.Context(), r.Body, opts, nil)
 	if err != nil {
 		if r.Context().Err() != nil {
 			return
@@ -319,6 +329,10 @@ func (h *handler) status(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s)
 }
 
+// readyNotes is a Backend with something to add to /readyz: a node that
+// recovered from a damaged index.
+type readyNotes interface{ ReadyNotes() []string }
+
 func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 	if !h.b.Ready() {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -326,4 +340,9 @@ func (h *handler) readyz(w http.ResponseWriter, _ *http.Request) {
 		return
 	}
 	io.WriteString(w, "ok\n")
+	if rn, ok := h.b.(readyNotes); ok {
+		for _, s := range rn.ReadyNotes() {
+			io.WriteString(w, s+"\n")
+		}
+	}
 }

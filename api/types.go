@@ -19,8 +19,10 @@ type PostRequest struct {
 
 // ImportLine is one line of an import (POST /api/v1/import, JSON Lines).
 type ImportLine struct {
-	Text      string `json:"text"`
-	CreatedAt string `json:"created_at,omitempty"` // RFC 3339 or YYYY-MM-DD; empty means now
+	Text string `json:"text"`
+	// CreatedAt is RFC 3339 or YYYY-MM-DD; empty means the import's
+	// ImportOptions.UndatedTime, else the time the node reads the line.
+	CreatedAt string `json:"created_at,omitempty"`
 	Lang      string `json:"lang,omitempty"`
 	Author    string `json:"author,omitempty"` // a label kept on the post; the node signs
 	ReplyTo   string `json:"reply_to,omitempty"`
@@ -32,11 +34,25 @@ type LineError struct {
 	Error string `json:"error"`
 }
 
+// ImportOptions are the parameters of an import besides its lines.
+type ImportOptions struct {
+	// UndatedTime is the creation time of lines without created_at (query
+	// parameter undated_time, RFC 3339). A line's post ID is the hash of its
+	// content and time, so an import run again with the same UndatedTime
+	// (the CLI sends the file's modification time) makes the same posts,
+	// which the node counts as already stored. Zero means the time each line
+	// is read: running the import again would store those lines again.
+	UndatedTime time.Time
+}
+
 // ImportResult counts what an import did. Accepted posts are persisted.
 type ImportResult struct {
 	Lines    int `json:"lines"`
 	Accepted int `json:"accepted"`
-	Rejected int `json:"rejected"`
+	// AlreadyStored counts lines whose post the node held already (an
+	// import run again, or a line repeated): skipped, not stored twice.
+	AlreadyStored int `json:"already_stored"`
+	Rejected      int `json:"rejected"`
 	// UnderReplicated counts accepted posts that some key's owners have not
 	// all acknowledged yet; the node keeps placing them.
 	UnderReplicated int            `json:"under_replicated,omitempty"`
@@ -122,6 +138,17 @@ type Status struct {
 	Joined   bool   `json:"joined"`
 	// PeerIDs are the peer IDs of the connected peers, sorted.
 	PeerIDs []string `json:"peer_ids"`
+	// Recovered is set when the node found its index damaged at start and
+	// started with an empty one, which repair refills.
+	Recovered *IndexRecovery `json:"index_recovered,omitempty"`
+}
+
+// IndexRecovery says when a node found its index damaged, where it moved
+// it and why.
+type IndexRecovery struct {
+	At      time.Time `json:"at"`
+	MovedTo string    `json:"moved_to"`
+	Error   string    `json:"error"`
 }
 
 // UnderReplicatedError means a post is stored on this node but some of its

@@ -66,7 +66,7 @@ func BenchmarkNetworkIngest(b *testing.B) {
 				b.StopTimer()
 				body := batch()
 				b.StartTimer()
-				res, err := net.Nodes[0].Import(context.Background(), body, nil)
+				res, err := net.Nodes[0].Import(context.Background(), body, api.ImportOptions{}, nil)
 				if err != nil || res.Accepted != networkBatch {
 					b.Fatalf("import: %+v, %v", res, err)
 				}

@@ -291,7 +291,7 @@ func startSearchNet(b *testing.B, n int, es []corpus.Entry, mix []netQuery) *sea
 				b.Fatal(err)
 			}
 		}
-		res, err := net.Nodes[nd].Import(ctx, &buf, nil)
+		res, err := net.Nodes[nd].Import(ctx, &buf, api.ImportOptions{}, nil)
 		accepted += res.Accepted
 		if ctx.Err() != nil {
 			b.Fatalf("%d nodes: %d of %d posts imported in %v, the limit; placement is too slow at this size to benchmark search",

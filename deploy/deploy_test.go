@@ -880,6 +880,76 @@ func TestComposeConfig(t *testing.T) {
 	}
 }
 
+// TestComposeNamesScrapeTargets: every node answers to the name Prometheus
+// scrapes it by. The Host rule refuses names a node was not given with
+// --api-host, so the compose file must give each service its own; the check
+// runs the real guard with each service's flags.
+func TestComposeNamesScrapeTargets(t *testing.T) {
+	var compose struct {
+		Services map[string]struct {
+			Command []string `yaml:"command"`
+		} `yaml:"services"`
+	}
+	raw, err := os.ReadFile(filepath.Join(repo, "docker-compose.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &compose); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	var prom struct {
+		ScrapeConfigs []struct {
+			JobName       string `yaml:"job_name"`
+			StaticConfigs []struct {
+				Targets []string `yaml:"targets"`
+			} `yaml:"static_configs"`
+		} `yaml:"scrape_configs"`
+	}
+	raw, err = os.ReadFile(filepath.Join(repo, "deploy/prometheus/prometheus.yml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := yaml.Unmarshal(raw, &prom); err != nil {
+		t.Fatalf("prometheus.yml: %v", err)
+	}
+	targets := 0
+	for _, job := range prom.ScrapeConfigs {
+		if job.JobName != "murmur" {
+			continue
+		}
+		for _, sc := range job.StaticConfigs {
+			for _, target := range sc.Targets {
+				targets++
+				service, _, _ := strings.Cut(target, ":")
+				svc, ok := compose.Services[service]
+				if !ok {
+					t.Errorf("Prometheus scrapes %s, but compose has no service %s", target, service)
+					continue
+				}
+				var hosts []string
+				for _, arg := range svc.Command {
+					if h, ok := strings.CutPrefix(arg, "--api-host="); ok {
+						hosts = append(hosts, h)
+					}
+				}
+				g, err := api.Guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), api.GuardConfig{Token: strings.Repeat("t", 64), Hosts: hosts})
+				if err != nil {
+					t.Fatalf("service %s: %v", service, err)
+				}
+				req := httptest.NewRequest("GET", "http://"+target+"/metrics", nil)
+				rec := httptest.NewRecorder()
+				g.ServeHTTP(rec, req)
+				if rec.Code != http.StatusOK {
+					t.Errorf("service %s (--api-host %v) answers a scrape of %s with %d: %s", service, hosts, target, rec.Code, rec.Body)
+				}
+			}
+		}
+	}
+	if targets == 0 {
+		t.Fatal("prometheus.yml has no murmur targets")
+	}
+}
+
 // TestDockerCompose builds the node image from a static binary (deploy/image.sh,
 // FROM scratch), brings up the compose file's murmur services, posts on one
 // node and finds the post from another through the published API ports,
@@ -935,9 +1005,16 @@ func TestDockerCompose(t *testing.T) {
 	ctx := context.Background()
 	client := func(node string) *api.Client { return api.NewClient("127.0.0.1:" + apiPorts[node]) }
 	text := fmt.Sprintf("compose test %d #dockerised", os.Getpid())
-	p, err := client("node1").Post(ctx, api.PostRequest{Text: text, Lang: "en"})
+	// Through a published port a request comes from outside the container's
+	// loopback: a change needs the token, which the CLI in the image prints.
+	if _, err := client("node1").Post(ctx, api.PostRequest{Text: text, Lang: "en"}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("post on node1 without the API token: %v, want a 401", err)
+	}
+	writer := client("node1")
+	writer.Token = strings.TrimSpace(c.must("exec", "-T", "node1", "/murmur", "token"))
+	p, err := writer.Post(ctx, api.PostRequest{Text: text, Lang: "en"})
 	if err != nil {
-		t.Fatalf("post on node1: %v", err)
+		t.Fatalf("post on node1 with the token from 'docker compose exec node1 /murmur token': %v", err)
 	}
 	q := url.Values{"q": {"#dockerised compose"}}
 	find := func(node string) func() error {

@@ -54,7 +54,8 @@ func (st *Stats) Check() error {
 // local index's own statistics. It supports what the query package asks
 // for: a query, size, sort, search-after, stored fields and locations; not
 // facets, highlighting or vectors. A nil st is a plain Search.
-func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, st *Stats) (*bleve.SearchResult, error) {
+func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, st *Stats) (_ *bleve.SearchResult, err error) {
+	defer ix.recoverRead("search", &err)
 	if st == nil {
 		return ix.Search(ctx, req)
 	}

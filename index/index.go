@@ -107,6 +107,9 @@ type Config struct {
 	// negative: never), so that a full disk fails writers plainly instead
 	// of failing batches half-way.
 	MinFreeBytes int64
+	// Now is the clock that dates what the index receives (default
+	// time.Now); see DocumentOf.
+	Now func() time.Time
 	// OnBatch, if set, is called after each persisted batch.
 	OnBatch func(posts int, took time.Duration)
 	// OnStored, if set, is called with the posts each batch newly stored
@@ -115,6 +118,9 @@ type Config struct {
 	OnStored func(posts []*post.Post)
 	// OnDeleted, if set, is called with a post a tombstone or Drop removed.
 	OnDeleted func(p *post.Post)
+	// OnPanic, if set, is called when a read panicked inside bleve (op
+	// names the read); the caller got an error matching ErrDamaged.
+	OnPanic func(op string)
 }
 
 // Index is the node's local, durable store and full-text index of posts. Its
@@ -149,7 +155,8 @@ type putRequest struct {
 }
 
 // Open opens the index in cfg.Dir, creating it if it does not exist. It
-// refuses an index written with another analyzer version.
+// refuses an index written with another analyzer version, and one it cannot
+// open with an error matching ErrDamaged.
 func Open(cfg Config) (*Index, error) {
 	if cfg.MaxBatch <= 0 {
 		cfg.MaxBatch = DefaultMaxBatch
@@ -162,6 +169,9 @@ func Open(cfg Config) (*Index, error) {
 	}
 	if cfg.MinFreeBytes == 0 {
 		cfg.MinFreeBytes = DefaultMinFreeBytes
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	bi, err := openBleve(cfg.Dir)
 	if err != nil {
@@ -199,20 +209,38 @@ func openBleve(dir string) (bleve.Index, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index in %s: %w", dir, err)
 	}
-	bi, err := bleve.Open(dir)
+	bi, err := openExisting(dir)
 	if err != nil {
-		return nil, fmt.Errorf("open index in %s: %w", dir, err)
+		return nil, err
 	}
 	v, err := bi.GetInternal([]byte(keyAnalyzer))
 	if err != nil {
 		bi.Close()
-		return nil, fmt.Errorf("read analyzer version: %w", err)
+		return nil, fmt.Errorf("%w: read analyzer version: %v", ErrDamaged, err)
 	}
 	if string(v) != analyzerVersionS {
 		bi.Close()
 		return nil, fmt.Errorf("%w: on disk %q, this build %q; move %s away and re-import", ErrAnalyzerVersion, v, analyzerVersionS, dir)
 	}
 	return bi, nil
+}
+
+// openExisting opens the bleve index in dir. Failing to read what is there
+// (rather than to reach it) means the files are damaged.
+func openExisting(dir string) (bi bleve.Index, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: open index in %s: %v", ErrDamaged, dir, p)
+		}
+	}()
+	bi, err = bleve.Open(dir)
+	switch {
+	case err == nil:
+		return bi, nil
+	case errors.Is(err, fs.ErrPermission):
+		return nil, fmt.Errorf("open index in %s: %w", dir, err)
+	}
+	return nil, fmt.Errorf("%w: open index in %s: %v", ErrDamaged, dir, err)
 }
 
 // Put stores and indexes posts, which the caller has verified. It returns
@@ -411,7 +439,7 @@ func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 			} else if id != nil {
 				continue // already stored: posts are immutable
 			}
-			doc, err := DocumentOf(p)
+			doc, err := DocumentOf(p, ix.cfg.Now())
 			if err != nil {
 				r.errs[i] = err
 				continue
@@ -440,18 +468,27 @@ func ShardOf(id string) string {
 	return id[:1]
 }
 
-// DocumentOf is what the index stores for p.
-func DocumentOf(p *post.Post) (*Document, error) {
+// DocumentOf is what the index stores for p, received at the time given.
+// Its indexed creation time, which sort=latest orders by and since: and
+// until: filter on, is the earlier of the two: a post dated ahead of the
+// receiving node's clock (by up to post.MaxFutureSkew, or it is refused)
+// ranks as received, never above the posts that node receives after it.
+// The stored post keeps the created_at its author signed.
+func DocumentOf(p *post.Post, received time.Time) (*Document, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
 		return nil, fmt.Errorf("encode post: %w", err)
+	}
+	indexed := p.CreatedAt
+	if received = received.Truncate(time.Millisecond); received.Before(indexed) {
+		indexed = received
 	}
 	return &Document{
 		Text:      p.Text,
 		Author:    p.Author,
 		Label:     strings.ToLower(p.Label),
 		Lang:      p.Lang,
-		CreatedAt: p.CreatedAt.UTC().Format(time.RFC3339Nano),
+		CreatedAt: indexed.UTC().Format(time.RFC3339Nano),
 		ReplyTo:   p.ReplyTo,
 		Shard:     ShardOf(p.ID),
 		Post:      string(raw),
@@ -460,7 +497,8 @@ func DocumentOf(p *post.Post) (*Document, error) {
 
 // Get returns the post with the given ID, verified again from its stored
 // bytes. It returns ErrDeleted for a deleted post and ErrNotFound otherwise.
-func (ix *Index) Get(ctx context.Context, id string) (*post.Post, error) {
+func (ix *Index) Get(ctx context.Context, id string) (_ *post.Post, err error) {
+	defer ix.recoverRead("get", &err)
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -617,7 +655,8 @@ func (ix *Index) Tombstone(id string) (*post.Tombstone, error) {
 }
 
 // Search runs a bleve search request on the index.
-func (ix *Index) Search(ctx context.Context, req *bleve.SearchRequest) (*bleve.SearchResult, error) {
+func (ix *Index) Search(ctx context.Context, req *bleve.SearchRequest) (_ *bleve.SearchResult, err error) {
+	defer ix.recoverRead("search", &err)
 	res, err := ix.bi.SearchInContext(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("search index: %w", searchError(err))

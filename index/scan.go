@@ -64,7 +64,7 @@ func (ix *Index) scan(ctx context.Context, q bleveQuery.Query, withPost bool, fn
 		if after != nil {
 			req.SetSearchAfter(after)
 		}
-		res, err := ix.bi.SearchInContext(ctx, req)
+		res, err := ix.Search(ctx, req)
 		if err != nil {
 			return err
 		}

@@ -109,7 +109,31 @@ type Node struct {
 	// (Protocol*) and reason (Refused*): whole requests, posts, keys of a
 	// post, tombstones and statistics.
 	Refused *prometheus.CounterVec
+
+	// The node's own surface and its index: set by api and node.
+
+	// APIRefused counts HTTP requests the API's guard refused, by reason
+	// (the Refused* constants).
+	APIRefused *prometheus.CounterVec
+	// IndexRecovered is 1 when the node found its index damaged at start,
+	// moved it aside and started with an empty one, which repair refills.
+	IndexRecovered prometheus.Gauge
+	// IndexReadPanics counts panics inside the index library while reading,
+	// turned into errors.
+	IndexReadPanics prometheus.Counter
 }
+
+// Reasons of murmur_api_refused_total.
+const (
+	// RefusedHost: the Host header named neither this node nor an IP address.
+	RefusedHost = "host"
+	// RefusedCrossOrigin: a page on another site tried to change state.
+	RefusedCrossOrigin = "cross_origin"
+	// RefusedToken: a request from another machine lacked the API token.
+	RefusedToken = "token"
+	// RefusedContentType: an API body that is not JSON.
+	RefusedContentType = "content_type"
+)
 
 // Bounded label values of the network and query collectors.
 const (
@@ -218,7 +242,29 @@ func New() *Node {
 		m.OwnerLookups, m.EvictedPosts, m.ProtocolBytes, m.QueryPhaseSeconds, m.QueryPeersAsked, m.QueryPeersFailed,
 		m.QueryPartial, m.SearchServed, m.Refused,
 	)
+	m.newSurface()
 	return m
+}
+
+// newSurface makes and registers the collectors of the API guard and of the
+// index's recovery, each labelled series at zero.
+func (m *Node) newSurface() {
+	m.APIRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "murmur_api_refused_total",
+		Help: "HTTP requests refused by the API's guard, by reason.",
+	}, []string{"reason"})
+	for _, r := range []string{RefusedHost, RefusedCrossOrigin, RefusedToken, RefusedContentType} {
+		m.APIRefused.WithLabelValues(r)
+	}
+	m.IndexRecovered = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "murmur_index_recovered",
+		Help: "1 when the index was found damaged at start and replaced by an empty one that repair refills.",
+	})
+	m.IndexReadPanics = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "murmur_index_read_panics_total",
+		Help: "Panics inside the index library while reading, turned into errors.",
+	})
+	m.Registry.MustRegister(m.APIRefused, m.IndexRecovered, m.IndexReadPanics)
 }
 
 // newNetwork makes the network and query collectors, each labelled series

@@ -50,7 +50,11 @@ type signedBatch struct {
 // reader goroutine signs at most two batches ahead of the index. progress, if
 // not nil, is called after each persisted batch. Posts counted as accepted are
 // persisted when progress reports them.
-func (n *Node) Import(ctx context.Context, r io.Reader, progress func(api.ImportResult)) (api.ImportResult, error) {
+//
+// A line whose post the index holds already is counted as already stored
+// and neither stored nor placed again: an import run a second time, or again
+// after a crash, with the same opts.UndatedTime, stores nothing twice.
+func (n *Node) Import(ctx context.Context, r io.Reader, opts api.ImportOptions, progress func(api.ImportResult)) (api.ImportResult, error) {
 	start := time.Now()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -62,17 +66,25 @@ func (n *Node) Import(ctx context.Context, r io.Reader, progress func(api.Import
 	var readErr error
 	go func() {
 		defer close(batches)
-		readErr = n.readImport(ctx, r, &rejects, batches)
+		readErr = n.readImport(ctx, r, opts, &rejects, batches)
 	}()
 
 	var putErr error
+	seen := map[string]bool{} // IDs of this import's posts, for repeated lines
 	for b := range batches {
 		if putErr != nil {
 			continue // drain so the reader can stop
 		}
+		first, last := b.lines[0], b.lines[len(b.lines)-1]
+		b, err := n.skipStored(ctx, b, seen, &res)
+		if err != nil {
+			putErr = fmt.Errorf("look up posts of lines %d-%d: %w", first, last, err)
+			cancel()
+			continue
+		}
 		results, err := n.accept(ctx, b.posts...)
 		if err != nil {
-			putErr = fmt.Errorf("store posts of lines %d-%d: %w", b.lines[0], b.lines[len(b.lines)-1], err)
+			putErr = fmt.Errorf("store posts of lines %d-%d: %w", first, last, err)
 			cancel()
 			continue
 		}
@@ -93,7 +105,7 @@ func (n *Node) Import(ctx context.Context, r io.Reader, progress func(api.Import
 			res.Accepted++
 		}
 		n.metrics.PostsAccepted.WithLabelValues("import").Add(float64(len(b.posts) - countErrs(results)))
-		res.Lines = b.lines[len(b.lines)-1]
+		res.Lines = last
 		if progress != nil {
 			progress(res)
 		}
@@ -116,6 +128,30 @@ func (n *Node) Import(ctx context.Context, r io.Reader, progress func(api.Import
 		return res, readErr
 	}
 	return res, ctx.Err()
+}
+
+// skipStored counts the posts of b that the index holds, or that an earlier
+// line of this import made, as already stored, and returns the others.
+func (n *Node) skipStored(ctx context.Context, b signedBatch, seen map[string]bool, res *api.ImportResult) (signedBatch, error) {
+	ids := make([]string, len(b.posts))
+	for i, p := range b.posts {
+		ids[i] = p.ID
+	}
+	held, err := n.index.Contains(ctx, ids...)
+	if err != nil {
+		return signedBatch{}, err
+	}
+	var fresh signedBatch
+	for i, p := range b.posts {
+		if held[i] || seen[p.ID] {
+			res.AlreadyStored++
+			continue
+		}
+		seen[p.ID] = true
+		fresh.posts = append(fresh.posts, p)
+		fresh.lines = append(fresh.lines, b.lines[i])
+	}
+	return fresh, nil
 }
 
 func countErrs(errs []error) int {
@@ -142,7 +178,7 @@ func mergeLineErrors(a, b []api.LineError) []api.LineError {
 }
 
 // readImport parses and signs lines, sending full batches on out.
-func (n *Node) readImport(ctx context.Context, r io.Reader, rejects *api.ImportResult, out chan<- signedBatch) error {
+func (n *Node) readImport(ctx context.Context, r io.Reader, opts api.ImportOptions, rejects *api.ImportResult, out chan<- signedBatch) error {
 	br := bufio.NewReaderSize(r, MaxImportLine)
 	var b signedBatch
 	send := func() bool {
@@ -177,7 +213,7 @@ func (n *Node) readImport(ctx context.Context, r io.Reader, rejects *api.ImportR
 		}
 		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
 			rejects.Lines = line
-			p, perr := n.signLine(trimmed)
+			p, perr := n.signLine(trimmed, opts)
 			if perr != nil {
 				reject(rejects, line, perr)
 				n.metrics.PostsRejected.WithLabelValues(reason(perr)).Inc()
@@ -198,7 +234,7 @@ func (n *Node) readImport(ctx context.Context, r io.Reader, rejects *api.ImportR
 	}
 }
 
-func (n *Node) signLine(data []byte) (*post.Post, error) {
+func (n *Node) signLine(data []byte, opts api.ImportOptions) (*post.Post, error) {
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(data) {
 		return nil, post.ErrInvalidUTF8
@@ -207,7 +243,7 @@ func (n *Node) signLine(data []byte) (*post.Post, error) {
 	if err := json.Unmarshal(data, &l); err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadJSON, err)
 	}
-	d := post.Draft{Text: l.Text, Lang: l.Lang, Label: l.Author, ReplyTo: l.ReplyTo}
+	d := post.Draft{Text: l.Text, Lang: l.Lang, Label: l.Author, ReplyTo: l.ReplyTo, CreatedAt: opts.UndatedTime}
 	if l.CreatedAt != "" {
 		t, err := parseTime(l.CreatedAt)
 		if err != nil {

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,6 +57,14 @@ type Config struct {
 	// posts, its own or peers' (index.DefaultMinFreeBytes; negative: no
 	// watermark).
 	MinFreeBytes int64
+	// APIAuth is which requests from other machines need the API token
+	// (DATA/api.token); default api.AuthWrites.
+	APIAuth api.AuthMode
+	// APIHosts are names (NAME or NAME:PORT) the API answers to besides
+	// localhost, IP addresses and the name in APIAddr.
+	APIHosts []string
+	// APITimeouts bound the API's connections; zero fields are api's defaults.
+	APITimeouts api.Timeouts
 }
 
 // Node is one running murmur node.
@@ -75,6 +82,8 @@ type Node struct {
 	ready    atomic.Bool
 
 	holdings *p2p.Holdings
+	// recovery is set when the index was found damaged at start.
+	recovery *api.IndexRecovery
 
 	// searches bounds the searches run at once for the API and web page.
 	searches *gate.Gate
@@ -114,26 +123,13 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive peer ID: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), searches: gate.New(MaxSearches, MaxSearchesPerCaller)}
-	n.holdings = p2p.NewHoldings()
-	n.index, err = index.Open(index.Config{
-		Dir:          filepath.Join(cfg.DataDir, "index"),
-		MinFreeBytes: cfg.MinFreeBytes,
-		Logger:       n.log,
-		OnStored:     n.holdings.Add,
-		OnDeleted:    n.holdings.Remove,
-		OnBatch: func(posts int, took time.Duration) {
-			n.metrics.IndexBatchPosts.Observe(float64(posts))
-			n.metrics.IndexBatchSeconds.Observe(took.Seconds())
-		},
-	})
+	token, err := api.LoadOrCreateToken(cfg.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("open index: %w", err)
+		return nil, err
 	}
-	// The per-key digests come from the posts on disk, before any write.
-	if err := n.holdings.Load(context.Background(), n.index.Walk); err != nil {
-		n.index.Close()
-		return nil, fmt.Errorf("read the index's keys: %w", err)
+	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), searches: gate.New(MaxSearches, MaxSearchesPerCaller)}
+	if err := n.openIndex(context.Background()); err != nil {
+		return nil, err
 	}
 	// Export the accepted-posts series from the start, at zero, so rates
 	// and dashboards see a node that has not been written to yet.
@@ -165,13 +161,13 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, err
 	}
-	n.server = &http.Server{
-		Handler:           mux,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelWarn),
+	guarded, err := api.Guard(mux, api.GuardConfig{Token: token, Auth: cfg.APIAuth, Hosts: apiHosts(cfg), Metrics: n.metrics, Logger: n.log})
+	if err != nil {
+		n.listener.Close()
+		n.index.Close()
+		return nil, err
 	}
+	n.server = api.NewServer(guarded, cfg.APITimeouts, n.log)
 	if err := n.startNetwork(); err != nil {
 		n.listener.Close()
 		n.index.Close()
@@ -179,6 +175,16 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.ready.Store(true)
 	return n, nil
+}
+
+// apiHosts are the names the API answers to: the configured ones and the
+// name the API listens on, if it is one.
+func apiHosts(cfg Config) []string {
+	hosts := append([]string(nil), cfg.APIHosts...)
+	if h, _, err := net.SplitHostPort(cfg.APIAddr); err == nil && h != "" && net.ParseIP(h) == nil {
+		hosts = append(hosts, h)
+	}
+	return hosts
 }
 
 // Ready reports whether the node serves requests: its index is open and, if
@@ -335,6 +341,7 @@ func (n *Node) Status(context.Context) (api.Status, error) {
 		UptimeS:    int64(n.cfg.Now().Sub(n.started).Seconds()),
 		Analyzer:   index.AnalyzerVersion,
 		Version:    n.cfg.Version,
+		Recovered:  n.recovery,
 	}
 	n.networkStatus(&s)
 	return s, nil

@@ -34,6 +34,7 @@ type repairer struct {
 	mu         sync.Mutex
 	synced     map[string]uint64 // key -> fingerprint of the owners it was synced with
 	dirty      map[string]bool
+	arrived    map[peer.ID]bool            // peers connected anew since the last pass
 	tombstones map[string]pendingTombstone // target -> tombstone still to deliver
 	ownedKeys  int
 	lastFull   time.Time
@@ -54,7 +55,7 @@ func (s *Service) Settling() bool {
 }
 
 func newRepairer(s *Service) *repairer {
-	r := &repairer{s: s, synced: map[string]uint64{}, dirty: map[string]bool{}, tombstones: map[string]pendingTombstone{}, lastFull: time.Now()}
+	r := &repairer{s: s, synced: map[string]uint64{}, dirty: map[string]bool{}, arrived: map[peer.ID]bool{}, tombstones: map[string]pendingTombstone{}, lastFull: time.Now()}
 	r.settleUntil.Store(math.MaxInt64)
 	return r
 }
@@ -65,6 +66,23 @@ func (r *repairer) markDirty(keys []string) {
 	for _, k := range keys {
 		r.dirty[k] = true
 	}
+	r.s.TriggerRepair()
+}
+
+// maxArrived bounds the peers remembered as connected anew between passes.
+const maxArrived = 4096
+
+// peerConnected marks a peer that connected anew: the next pass compares
+// the digests of every key it owns, even if the owners did not change. A
+// node that restarts faster than its peers notice it gone may have lost
+// what it held (a damaged index moved aside), and would otherwise wait for
+// the full comparison.
+func (r *repairer) peerConnected(p peer.ID) {
+	r.mu.Lock()
+	if len(r.arrived) < maxArrived {
+		r.arrived[p] = true
+	}
+	r.mu.Unlock()
 	r.s.TriggerRepair()
 }
 
@@ -173,6 +191,8 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 	}
 	dirty := r.dirty
 	r.dirty = map[string]bool{}
+	arrived := r.arrived
+	r.arrived = map[peer.ID]bool{}
 	r.mu.Unlock()
 	for _, hk := range snap {
 		owners, oerr := r.s.Owners(ctx, hk.key)
@@ -181,11 +201,12 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 			continue
 		}
 		fp := ownersFingerprint(owners)
-		isOwner := false
+		isOwner, ownerArrived := false, false
 		for _, o := range owners {
 			if o == self {
 				isOwner = true
 			}
+			ownerArrived = ownerArrived || arrived[o]
 		}
 		if isOwner {
 			owned++
@@ -193,7 +214,7 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 				postings[keyClass(k)] += hk.count
 			}
 		}
-		if synced[hk.key] == fp && !dirty[hk.key] {
+		if synced[hk.key] == fp && !dirty[hk.key] && !ownerArrived {
 			continue
 		}
 		todo[hk.key] = fp

@@ -204,7 +204,7 @@ func New(cfg Config) (*Service, error) {
 	h.SetStreamHandler(SearchProtocol(cfg.Network), s.handleSearch)
 	h.SetStreamHandler(StatsProtocol(cfg.Network), s.handleStats)
 
-	sub, err := h.EventBus().Subscribe(new(event.EvtPeerConnectednessChanged))
+	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerConnectednessChanged), new(event.EvtPeerIdentificationCompleted)})
 	if err != nil {
 		s.Close()
 		return nil, fmt.Errorf("subscribe to peer events: %w", err)
@@ -457,6 +457,10 @@ func (s *Service) watchPeers(sub event.Subscription) {
 		case e, ok := <-sub.Out():
 			if !ok {
 				return
+			}
+			if id, ok := e.(event.EvtPeerIdentificationCompleted); ok {
+				s.repair.peerConnected(id.Peer)
+				continue
 			}
 			ev := e.(event.EvtPeerConnectednessChanged)
 			if ev.Connectedness == network.Connected {

@@ -3,6 +3,9 @@ package post
 import (
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -157,5 +160,38 @@ func TestKeyPersists(t *testing.T) {
 func TestDecodeRefusesOversize(t *testing.T) {
 	if _, err := Decode(make([]byte, MaxEncodedSize+1), time.Now()); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("got %v, want ErrTooLarge", err)
+	}
+}
+
+// TestKeyFileReadableByOthersIsRefused: a key other users could copy is not
+// used; the error says which command fixes it.
+func TestKeyFileReadableByOthersIsRefused(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("permission bits do not protect files on Windows")
+	}
+	dir := t.TempDir()
+	if _, err := LoadOrCreateKey(dir); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, KeyFile)
+	st, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("new key has mode %04o, want 0600", st.Mode().Perm())
+	}
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadOrCreateKey(dir)
+	if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
+		t.Fatalf("key with mode 0644: got %v, want a refusal that says chmod 600", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadOrCreateKey(dir); err != nil {
+		t.Fatalf("after chmod 600: %v", err)
 	}
 }

@@ -373,9 +373,11 @@ func CheckHit(s Sort, raw []byte, score float64, sortVals []string, matches []Sp
 		return nil, fmt.Errorf("hit %s: sort values do not name it", pp.ID)
 	}
 	if s == SortLatest {
+		// An owner sorts a post dated ahead of its clock at the time it
+		// received it (index.DocumentOf): at most post.MaxFutureSkew early.
 		t, err := time.Parse(time.RFC3339Nano, sortVals[0])
-		if err != nil || !t.Equal(pp.CreatedAt.Truncate(time.Millisecond)) && !t.Equal(pp.CreatedAt) {
-			return nil, fmt.Errorf("hit %s: sort time is not its creation time", pp.ID)
+		if err != nil || t.After(pp.CreatedAt) || t.Before(pp.CreatedAt.Add(-post.MaxFutureSkew*time.Second)) {
+			return nil, fmt.Errorf("hit %s: sort time is not its creation time or the time it was received", pp.ID)
 		}
 	} else if f, err := strconv.ParseFloat(sortVals[0], 64); err != nil || f != score {
 		return nil, fmt.Errorf("hit %s: sort value is not its score", pp.ID)

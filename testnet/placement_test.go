@@ -43,7 +43,7 @@ func importEntries(t *testing.T, nd *testnet.Node, entries []corpus.Entry) api.I
 		day := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Hour)
 		enc.Encode(api.ImportLine{Text: e.Text, Lang: e.Lang, CreatedAt: day.Format(time.RFC3339), Author: "fortune-" + e.Lang})
 	}
-	res, err := nd.Import(context.Background(), &buf, nil)
+	res, err := nd.Import(context.Background(), &buf, api.ImportOptions{}, nil)
 	if err != nil {
 		t.Fatalf("import: %v", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,6 +29,10 @@ type Options struct {
 	Replicas, WriteQuorum int
 	// Logger defaults to a logger that discards everything below errors.
 	Logger *slog.Logger
+	// FixedPorts makes a restarted node listen on the libp2p address it had,
+	// as a node with a configured --listen port does; by default it takes a
+	// free port.
+	FixedPorts bool
 }
 
 // Net is a running test network.
@@ -52,6 +57,7 @@ type Node struct {
 
 	cancel context.CancelFunc
 	done   chan error
+	listen string // the libp2p address of the last start
 }
 
 // Start starts n nodes and waits until every routing table holds every
@@ -103,13 +109,17 @@ func (net *Net) bootstrap(except *Node) []string {
 
 func (net *Net) start(nd *Node) {
 	net.tb.Helper()
+	listen := "/ip4/127.0.0.1/tcp/0"
+	if net.opts.FixedPorts && nd.listen != "" {
+		listen = nd.listen
+	}
 	n, err := node.New(node.Config{
 		DataDir: nd.Dir,
 		APIAddr: "127.0.0.1:0",
 		Logger:  net.opts.Logger.With("node", nd.Index),
 		Network: node.NetworkConfig{
 			Name:        net.name,
-			Listen:      []string{"/ip4/127.0.0.1/tcp/0"},
+			Listen:      []string{listen},
 			Bootstrap:   net.bootstrap(nd),
 			Replicas:    net.opts.Replicas,
 			WriteQuorum: net.opts.WriteQuorum,
@@ -121,6 +131,9 @@ func (net *Net) start(nd *Node) {
 	ctx, cancel := context.WithCancel(context.Background())
 	nd.Node, nd.cancel, nd.done = n, cancel, make(chan error, 1)
 	nd.API = api.NewClient(n.APIAddr())
+	if a := n.Net().Addrs(); len(a) > 0 {
+		nd.listen, _, _ = strings.Cut(a[0], "/p2p/")
+	}
 	go func() { nd.done <- n.Run(ctx) }()
 	net.waitFor(fmt.Sprintf("node %d ready", nd.Index), 30*time.Second, n.Ready)
 }
@@ -140,6 +153,21 @@ func (net *Net) Kill(i int) {
 	if err := <-nd.done; err != nil {
 		net.tb.Errorf("node %d stopped with: %v", i, err)
 	}
+	nd.cancel = nil
+}
+
+// Crash stops a node as a power cut would: its connections drop without a
+// word to its peers (no protocols withdrawn, no goodbye), then it stops.
+// What it had acknowledged stays on its disk.
+func (net *Net) Crash(i int) {
+	net.tb.Helper()
+	nd := net.Nodes[i]
+	if !nd.Alive() {
+		return
+	}
+	nd.Net().Host().Network().Close()
+	nd.cancel()
+	<-nd.done // the node's own shutdown finds its network gone: errors expected
 	nd.cancel = nil
 }
 

@@ -26,7 +26,11 @@ func runPost(ctx context.Context, args []string) error {
 	if text == "" {
 		return usageError{fmt.Errorf("no text given")}
 	}
-	p, err := client(*addr).Post(ctx, api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	p, err := c.Post(ctx, api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
 	if err != nil {
 		return err
 	}
@@ -47,7 +51,10 @@ func runSearch(ctx context.Context, args []string) error {
 		return err
 	}
 	q := strings.Join(fs.Args(), " ")
-	c := client(*addr)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
 	params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
 	if *cursor != "" {
 		params.Set("cursor", *cursor)
@@ -145,6 +152,7 @@ func runImport(ctx context.Context, args []string) error {
 	addr := apiFlag(fs)
 	chunk := fs.Int("chunk", 5000, "lines per request; each is stored before the next is sent")
 	quiet := fs.Bool("quiet", false, "no progress, only the summary")
+	undated := fs.String("undated-time", "", "creation `TIME` (RFC 3339) of lines without created_at; default the file's modification time, or now for standard input")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -154,6 +162,14 @@ func runImport(ctx context.Context, args []string) error {
 	if *chunk < 1 {
 		return usageError{fmt.Errorf("--chunk must be at least 1")}
 	}
+	var opts api.ImportOptions
+	if *undated != "" {
+		t, err := time.Parse(time.RFC3339Nano, *undated)
+		if err != nil {
+			return usageError{fmt.Errorf("--undated-time %q: want RFC 3339, e.g. 2006-01-02T15:04:05Z", *undated)}
+		}
+		opts.UndatedTime = t
+	}
 	var in io.Reader = os.Stdin
 	var size int64
 	if name := fs.Arg(0); name != "-" {
@@ -162,10 +178,21 @@ func runImport(ctx context.Context, args []string) error {
 			return err
 		}
 		defer f.Close()
-		if st, err := f.Stat(); err == nil {
-			size = st.Size()
+		st, err := f.Stat()
+		if err != nil {
+			return err
+		}
+		size = st.Size()
+		if opts.UndatedTime.IsZero() {
+			// Stable across runs: a rerun gives undated lines the same
+			// time, so the same post IDs, which the node skips.
+			opts.UndatedTime = st.ModTime()
 		}
 		in = f
+	} else if opts.UndatedTime.IsZero() {
+		opts.UndatedTime = time.Now()
+		fmt.Fprintf(os.Stderr, "import: lines without created_at get %s; to run this import again without storing them twice, add --undated-time %[1]s\n",
+			opts.UndatedTime.UTC().Format(time.RFC3339Nano))
 	}
 	tty := isTerminal(os.Stderr)
 	progress := func(p api.ImportProgress) {
@@ -177,18 +204,22 @@ func runImport(ctx context.Context, args []string) error {
 		if size > 0 {
 			pct = fmt.Sprintf(" %3.0f%%", 100*float64(p.BytesRead)/float64(size))
 		}
-		line := fmt.Sprintf("import:%s %d lines, %d accepted, %d rejected, %.0f posts/s", pct, p.Lines, p.Accepted, p.Rejected, rate)
+		line := fmt.Sprintf("import:%s %d lines, %d accepted,%s %d rejected, %.0f posts/s", pct, p.Lines, p.Accepted, alreadyStored(p.ImportResult), p.Rejected, rate)
 		if tty {
 			fmt.Fprintf(os.Stderr, "\r%s\x1b[K", line)
 		} else {
 			fmt.Fprintln(os.Stderr, line)
 		}
 	}
-	res, err := client(*addr).ImportChunked(ctx, in, *chunk, progress)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	res, err := c.ImportChunked(ctx, in, *chunk, opts, progress)
 	if tty && !*quiet {
 		fmt.Fprintln(os.Stderr)
 	}
-	fmt.Fprintf(out(), "%d lines: %d accepted, %d rejected (%.1f s)\n", res.Lines, res.Accepted, res.Rejected, time.Duration(res.TookMS*int64(time.Millisecond)).Seconds())
+	fmt.Fprintf(out(), "%d lines: %d accepted,%s %d rejected (%.1f s)\n", res.Lines, res.Accepted, alreadyStored(res), res.Rejected, time.Duration(res.TookMS*int64(time.Millisecond)).Seconds())
 	for reason, n := range res.ByReason {
 		fmt.Fprintf(out(), "  %s: %d\n", reason, n)
 	}
@@ -199,9 +230,21 @@ func runImport(ctx context.Context, args []string) error {
 		fmt.Fprintf(out(), "  (%d more rejected lines not listed)\n", res.Rejected-len(res.Errors))
 	}
 	if err != nil {
-		return fmt.Errorf("%w; lines 1-%d were stored, rerun from line %d", err, res.Lines, res.Lines+1)
+		again := "the same command"
+		if fs.Arg(0) == "-" && *undated == "" {
+			again += " with --undated-time " + opts.UndatedTime.UTC().Format(time.RFC3339Nano)
+		}
+		return fmt.Errorf("%w\nlines 1-%d are stored; to finish, run %s again: the lines stored already are counted as such, not stored twice", err, res.Lines, again)
 	}
 	return nil
+}
+
+// alreadyStored says how many lines an import skipped as stored, if any.
+func alreadyStored(r api.ImportResult) string {
+	if r.AlreadyStored == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" %d already stored,", r.AlreadyStored)
 }
 
 func isTerminal(f *os.File) bool {
@@ -218,7 +261,11 @@ func runGet(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError{fmt.Errorf("give one post ID")}
 	}
-	p, err := client(*addr).Get(ctx, fs.Arg(0))
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	p, err := c.Get(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -234,7 +281,11 @@ func runDelete(ctx context.Context, args []string) error {
 	if fs.NArg() != 1 {
 		return usageError{fmt.Errorf("give one post ID")}
 	}
-	t, err := client(*addr).Delete(ctx, fs.Arg(0))
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	t, err := c.Delete(ctx, fs.Arg(0))
 	if err != nil {
 		return err
 	}
@@ -248,7 +299,11 @@ func runStatus(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	s, err := client(*addr).Status(ctx)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
+	s, err := c.Status(ctx)
 	if err != nil {
 		return err
 	}

@@ -40,7 +40,10 @@ func runCrawl(ctx context.Context, args []string) error {
 		}
 		return rest[0], nil
 	}
-	c := client(*addr)
+	c, err := client(addr)
+	if err != nil {
+		return err
+	}
 	switch sub {
 	case "add":
 		u, err := needURL()

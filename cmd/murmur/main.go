@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -31,9 +32,13 @@ Usage:
   murmur get ID | murmur delete ID                   fetch or delete a post
   murmur status                                      show the node's identity and holdings
   murmur crawl add|list|remove|run [URL]             manage the crawl list of a node run with --crawl
+  murmur key export [--out FILE] | import FILE       back up or restore the node's identity key (--data DIR)
+  murmur token                                       print the node's API token (--data DIR)
   murmur version
 
 Commands that talk to a node take --api HOST:PORT (default $MURMUR_API or 127.0.0.1:7070).
+A node on this machine needs no token. For one elsewhere, changes need its API token:
+$MURMUR_API_TOKEN, or --data DIR naming a directory that holds its api.token.
 Run 'murmur COMMAND -h' for a command's flags.
 
 Query language: words (all must match), "exact phrase", -word, a OR b, (groups),
@@ -66,6 +71,10 @@ func main() {
 		err = runStatus(ctx, args)
 	case "crawl":
 		err = runCrawl(ctx, args)
+	case "key":
+		err = runKey(ctx, args)
+	case "token":
+		err = runToken(ctx, args)
 	case "version":
 		fmt.Println("murmur", version())
 	case "help", "-h", "--help":
@@ -113,12 +122,23 @@ func newFlags(name, args string) *flag.FlagSet {
 	return fs
 }
 
-func apiFlag(fs *flag.FlagSet) *string {
+// nodeFlags say which node a command talks to, and where its API token is.
+type nodeFlags struct {
+	fs   *flag.FlagSet
+	api  *string
+	data *string
+}
+
+func apiFlag(fs *flag.FlagSet) *nodeFlags {
 	def := os.Getenv("MURMUR_API")
 	if def == "" {
 		def = node.DefaultAPIAddr
 	}
-	return fs.String("api", def, "`HOST:PORT` or URL of the node's API")
+	return &nodeFlags{
+		fs:   fs,
+		api:  fs.String("api", def, "`HOST:PORT` or URL of the node's API"),
+		data: fs.String("data", node.DefaultDataDir(), "the node's data `DIR`, for its API token (needed for changes from other machines; or set $"+api.TokenEnv+")"),
+	}
 }
 
 func parse(fs *flag.FlagSet, args []string) error {
@@ -151,6 +171,9 @@ func runNode(ctx context.Context, args []string) error {
 	fs.Var(&minFree, "min-free-disk", "take no new posts while the data directory's disk has less than `SIZE` free (e.g. 256MiB, 2GiB; 0: no limit)")
 	authorRate := fs.Float64("author-rate", p2p.DefaultAuthorRate, "new posts per second one author may write at this node as an owner")
 	authorBurst := fs.Int("author-burst", p2p.DefaultAuthorBurst, "new posts one author may write at once at this node as an owner (a crawl or an import)")
+	auth := fs.String("api-auth", string(api.AuthWrites), "which requests from other machines need the API token (DATA/api.token): `writes` or all (reads too)")
+	var apiHosts multiFlag
+	fs.Var(&apiHosts, "api-host", "`NAME` (or NAME:PORT) the API is reached by, besides localhost and IP addresses (repeatable)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -158,9 +181,19 @@ func runNode(ctx context.Context, args []string) error {
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		return usageError{fmt.Errorf("--log-level: %w", err)}
 	}
+	authMode, err := api.ParseAuthMode(*auth)
+	if err != nil {
+		return usageError{fmt.Errorf("--api-auth: %w", err)}
+	}
+	for _, h := range apiHosts {
+		if _, _, err := api.ParseHostName(h); err != nil {
+			return usageError{fmt.Errorf("--api-host: %w", err)}
+		}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	n, err := node.New(node.Config{DataDir: *data, APIAddr: *addr, Logger: log, Version: version(), Crawl: *crawlOn, CrawlAllowPrivate: *crawlPrivate,
 		MinFreeBytes: minFree.watermark(),
+		APIAuth:      authMode, APIHosts: apiHosts,
 		Network: node.NetworkConfig{
 			Name: *network, Listen: listen, Bootstrap: bootstrap, BootstrapFile: *bootstrapFile, AddrsFile: *addrsFile,
 			MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
@@ -170,6 +203,7 @@ func runNode(ctx context.Context, args []string) error {
 		return err
 	}
 	fmt.Fprintf(os.Stderr, "murmur node %s (network %q)\n  API and web page: http://%s/\n  data: %s\n", n.ID(), *network, n.APIAddr(), *data)
+	fmt.Fprintf(os.Stderr, "  API token, for changes from other machines: %s ('murmur token --data %s' prints it)\n", filepath.Join(*data, api.TokenFile), *data)
 	for _, a := range n.Net().Addrs() {
 		fmt.Fprintf(os.Stderr, "  bootstrap others with: --bootstrap %s\n", a)
 	}
@@ -182,6 +216,30 @@ type multiFlag []string
 func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
-func client(addr string) *api.Client { return api.NewClient(addr) }
+// client is the API client of the node the flags name, with its token: from
+// $MURMUR_API_TOKEN, else from the data directory's token file. The file's
+// token goes only to a node on this machine, unless --data was given: a
+// remote --api must not receive the local node's token.
+func client(f *nodeFlags) (*api.Client, error) {
+	c := api.NewClient(*f.api)
+	if tok := os.Getenv(api.TokenEnv); tok != "" {
+		c.Token = strings.TrimSpace(tok)
+		return c, nil
+	}
+	dataGiven := false
+	f.fs.Visit(func(fl *flag.Flag) { dataGiven = dataGiven || fl.Name == "data" })
+	if !dataGiven && !c.Local() {
+		return c, nil
+	}
+	tok, err := api.ReadToken(*f.data)
+	if err != nil && !dataGiven {
+		return c, nil // a node on this machine takes reads and writes without one
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.Token = tok
+	return c, nil
+}
 
 func out() io.Writer { return os.Stdout }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
 	"os/exec"
@@ -45,7 +46,7 @@ func murmurCmd(ctx context.Context, args ...string) *exec.Cmd {
 
 var nodeSeq atomic.Int64
 
-var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+)/`)
+var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+|\[[0-9a-f:]+\]:[0-9]+)/`)
 
 // startNodeProcess runs `murmur node` with extra flags in a child process and
 // returns its API address once it answers.
@@ -119,7 +120,7 @@ func TestCrashLosesNothingAcknowledged(t *testing.T) {
 		_ = cmd.Process.Kill()
 		close(killed)
 	}()
-	res, err := api.NewClient(addr).ImportChunked(context.Background(), pr, 500, func(p api.ImportProgress) {
+	res, err := api.NewClient(addr).ImportChunked(context.Background(), pr, 500, api.ImportOptions{}, func(p api.ImportProgress) {
 		acked.Store(int64(p.Lines))
 	})
 	<-killed
@@ -212,4 +213,61 @@ func TestCLI(t *testing.T) {
 	if out, err := run("frobnicate"); err == nil || !strings.Contains(out, "unknown command") {
 		t.Fatalf("unknown command: %v %s", err, out)
 	}
+}
+
+// TestCLIToken: a node on another machine takes changes only with its API
+// token, which the CLI reads from $MURMUR_API_TOKEN or from the --data
+// directory it is given, and prints with 'murmur token'. The token file of
+// the default data directory goes to no other machine.
+func TestCLIToken(t *testing.T) {
+	ip := nonLoopbackIP()
+	if ip == "" {
+		t.Skip("no non-loopback address on this machine")
+	}
+	dir := t.TempDir()
+	_, addr := startNodeProcess(t, dir, "--api", "0.0.0.0:0")
+	_, port, _ := net.SplitHostPort(addr)
+	remote := net.JoinHostPort(ip, port)
+	run := func(env []string, args ...string) (string, error) {
+		cmd := murmurCmd(context.Background(), args...)
+		cmd.Env = append(cmd.Env, env...)
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	tokOut, err := run(nil, "token", "--data", dir)
+	if err != nil {
+		t.Fatalf("murmur token: %v %s", err, tokOut)
+	}
+	token := strings.TrimSpace(tokOut)
+	if len(token) != 64 {
+		t.Fatalf("murmur token printed %q", tokOut)
+	}
+	// The default data directory is the node's, but the address is not
+	// loopback: its token stays home.
+	out, err := run([]string{"MURMUR_DATA=" + dir}, "post", "--api", remote, "no token sent")
+	if err == nil || !strings.Contains(out, "401") || !strings.Contains(out, "murmur token") {
+		t.Fatalf("remote post without token: want a 401 saying how to get one, got %v\n%s", err, out)
+	}
+	if out, err := run(nil, "post", "--api", remote, "--data", dir, "token from --data"); err != nil {
+		t.Fatalf("remote post with --data: %v\n%s", err, out)
+	}
+	if out, err := run([]string{"MURMUR_API_TOKEN=" + token}, "post", "--api", remote, "token from the environment"); err != nil {
+		t.Fatalf("remote post with MURMUR_API_TOKEN: %v\n%s", err, out)
+	}
+	if out, err := run([]string{"MURMUR_DATA=" + dir}, "post", "--api", addr, "loopback, token from the default data directory"); err != nil {
+		t.Fatalf("loopback post: %v\n%s", err, out)
+	}
+	if out, err := run(nil, "search", "--api", remote, "token"); err != nil || !strings.Contains(out, "3 matches") {
+		t.Fatalf("remote search (reads need no token): %v\n%s", err, out)
+	}
+}
+
+func nonLoopbackIP() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil && !ipn.IP.IsLoopback() && !ipn.IP.IsLinkLocalUnicast() {
+			return ipn.IP.String()
+		}
+	}
+	return ""
 }
