@@ -32,24 +32,6 @@ import (
 	"github.com/murmur-p2p/murmur/internal/testenv"
 )
 
-// networkLanded turns on what needs the network layer: the node flags of a
-// network (--listen, --bootstrap-file, ...), the cross-node steps of the
-// Docker test and the network panels of the Prometheus test. The lead flips
-// it when p2p is wired into `murmur node`.
-const networkLanded = true
-
-// emptyUntilNetwork lists the dashboard panel queries (by panel title) that
-// may return no data while networkLanded is false: they read series that only
-// a networked node exports (go-libp2p's and kad-dht's own). The lead empties
-// this list when the network lands.
-var emptyUntilNetwork = []string{
-	"libp2p connections",
-	"libp2p dial errors",
-	"DHT RPCs received",
-	"DHT outbound request latency (p95)",
-	"Identify and hole punching",
-}
-
 // emptyOnHealthyNetwork lists panels that count failures a healthy test
 // network never has: their series appear only once one happens.
 // Hole punching needs relays and NATs, which a loopback network never has.
@@ -57,12 +39,6 @@ var emptyOnHealthyNetwork = []string{
 	"libp2p dial errors",
 	"Identify and hole punching",
 }
-
-// networkSearchLanded turns on what needs network-wide search: the partial
-// answer ratio (its denominator counts network searches), nodes that own
-// only part of the keys (so searches reach peers), and the checks that the
-// traffic's network searches fill the search panels.
-const networkSearchLanded = true
 
 const (
 	promInstall   = "apt-get install prometheus (Debian's prometheus and promtool)"
@@ -364,14 +340,12 @@ func startNodes(t *testing.T, n int, extra ...[]string) []string {
 	var apis []string
 	for i := range n {
 		api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-		args := []string{"node", "--data", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--api", api}
-		if networkLanded {
-			args = append(args, "--listen", "/ip4/127.0.0.1/tcp/0", "--network", fmt.Sprintf("deploy-test-%d", os.Getpid()), "--mdns=false")
-			if i == 0 {
-				args = append(args, "--addrs-file", addrsFile)
-			} else {
-				args = append(args, "--bootstrap-file", addrsFile)
-			}
+		args := []string{"node", "--data", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--api", api,
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--network", fmt.Sprintf("deploy-test-%d", os.Getpid()), "--mdns=false"}
+		if i == 0 {
+			args = append(args, "--addrs-file", addrsFile)
+		} else {
+			args = append(args, "--bootstrap-file", addrsFile)
 		}
 		if i < len(extra) {
 			args = append(args, extra[i]...)
@@ -487,10 +461,7 @@ func TestPrometheusScrapesDashboard(t *testing.T) {
 	// fetch term counts over the stats protocol, as on a network larger
 	// than R. W=1 keeps a busy machine's slow acknowledgement from failing
 	// a post.
-	var flags []string
-	if networkSearchLanded {
-		flags = []string{"--replicas", "2", "--write-quorum", "1"}
-	}
+	flags := []string{"--replicas", "2", "--write-quorum", "1"}
 	// The third node crawls a feed served here, for the crawl panels.
 	nodes := startNodes(t, 3, flags, flags, append([]string{"--crawl", "--crawl-allow-private"}, flags...))
 	feed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -547,22 +518,15 @@ func TestPrometheusScrapesDashboard(t *testing.T) {
 		return nil
 	})
 
-	allowedEmpty := emptyOnHealthyNetwork
-	if !networkLanded {
-		allowedEmpty = append(emptyUntilNetwork, allowedEmpty...)
-	}
 	var pending []panelQuery
 	for _, q := range queries {
-		if !slices.Contains(allowedEmpty, q.Panel) {
+		if !slices.Contains(emptyOnHealthyNetwork, q.Panel) {
 			pending = append(pending, q)
 		}
 	}
-	// Recording rules are asked by name: each must evaluate to data too,
-	// except the partial-answer ratio, whose denominator is network searches.
+	// Recording rules are asked by name: each must evaluate to data too.
 	for _, rule := range recordingRules(t) {
-		if networkSearchLanded || rule != "instance:murmur_query_partial:ratio_rate5m" {
-			pending = append(pending, panelQuery{"rule " + rule, rule})
-		}
+		pending = append(pending, panelQuery{"rule " + rule, rule})
 	}
 	waitFor(t, "every panel query returns data", 90*time.Second, func() error {
 		var still []panelQuery
@@ -600,20 +564,18 @@ func TestPrometheusScrapesDashboard(t *testing.T) {
 		`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket[15s]))) > 0`,
 		`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket{scope="local"}[15s]))) > 0`,
 	}
-	if networkSearchLanded {
-		shown = append(shown,
-			// Every node searches the network, and each one's searches
-			// fan out: its partial ratio is a number (0 here), not 0/0.
-			fmt.Sprintf(`count(rate(murmur_search_duration_seconds_count{scope="network"}[15s]) > 0) == %d`, len(nodes)),
-			fmt.Sprintf(`count(instance:murmur_query_partial:ratio_rate5m >= 0) == %d`, len(nodes)),
-			`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket{scope="network"}[15s]))) > 0`,
-			`count(histogram_quantile(0.5, sum by (le, phase) (rate(murmur_query_phase_duration_seconds_bucket[15s]))) > 0) == 3`,
-			`histogram_quantile(0.5, sum by (le) (rate(murmur_query_peers_asked_bucket[15s]))) > 0`,
-			`sum(rate(murmur_search_served_total{outcome="ok"}[15s])) > 0`,
-			`sum(rate(murmur_protocol_bytes_total{protocol="search"}[15s])) > 0`,
-			`sum(rate(murmur_protocol_bytes_total{protocol="stats"}[15s])) > 0`,
-		)
-	}
+	shown = append(shown,
+		// Every node searches the network, and each one's searches
+		// fan out: its partial ratio is a number (0 here), not 0/0.
+		fmt.Sprintf(`count(rate(murmur_search_duration_seconds_count{scope="network"}[15s]) > 0) == %d`, len(nodes)),
+		fmt.Sprintf(`count(instance:murmur_query_partial:ratio_rate5m >= 0) == %d`, len(nodes)),
+		`histogram_quantile(0.5, sum by (le) (rate(murmur_search_duration_seconds_bucket{scope="network"}[15s]))) > 0`,
+		`count(histogram_quantile(0.5, sum by (le, phase) (rate(murmur_query_phase_duration_seconds_bucket[15s]))) > 0) == 3`,
+		`histogram_quantile(0.5, sum by (le) (rate(murmur_query_peers_asked_bucket[15s]))) > 0`,
+		`sum(rate(murmur_search_served_total{outcome="ok"}[15s])) > 0`,
+		`sum(rate(murmur_protocol_bytes_total{protocol="search"}[15s])) > 0`,
+		`sum(rate(murmur_protocol_bytes_total{protocol="stats"}[15s])) > 0`,
+	)
 	for _, expr := range shown {
 		waitFor(t, expr, 30*time.Second, func() error {
 			r, err := promQuery(prom, expr)
@@ -627,17 +589,6 @@ func TestPrometheusScrapesDashboard(t *testing.T) {
 		})
 	}
 	checkRulesHealthy(t, prom)
-	if !networkLanded {
-		// Keep the allow-list honest: a panel listed as empty that has data
-		// should leave the list.
-		for _, q := range queries {
-			if slices.Contains(emptyUntilNetwork, q.Panel) {
-				if r, err := promQuery(prom, grafanaVars.Replace(q.Expr)); err == nil && len(r.Data.Result) > 0 {
-					t.Errorf("panel %q is in emptyUntilNetwork but has data: take it off the list", q.Panel)
-				}
-			}
-		}
-	}
 }
 
 const testFeed = `<?xml version="1.0" encoding="UTF-8"?>
@@ -791,8 +742,6 @@ type compose struct {
 	argv    []string
 	env     []string
 	project string
-	// repoOnly uses the repo's file alone, even while networkLanded is false.
-	repoOnly bool
 }
 
 func findCompose() []string {
@@ -813,9 +762,6 @@ func dockerWorks() bool {
 
 func (c *compose) cmd(args ...string) (string, error) {
 	argv := append(slices.Clone(c.argv), "-p", c.project, "-f", filepath.Join(repo, "docker-compose.yml"))
-	if !networkLanded && !c.repoOnly {
-		argv = append(argv, "-f", singleNodeOverride(c.t))
-	}
 	argv = append(argv, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -838,25 +784,6 @@ func (c *compose) must(args ...string) string {
 	return out
 }
 
-var overrideOnce = sync.OnceValue(func() string {
-	dir, _ := os.MkdirTemp("", "murmur-compose-")
-	path := filepath.Join(dir, "single-node.yml")
-	var b strings.Builder
-	b.WriteString("# Written by deploy_test while networkLanded is false: the nodes run\n# with the flags of today's single-node binary.\nservices:\n")
-	for _, s := range []string{"bootstrap", "node1", "node2", "node3", "crawler"} {
-		fmt.Fprintf(&b, "  %s:\n    command: [node, --data=/data/node, --api=0.0.0.0:7070]\n", s)
-	}
-	os.WriteFile(path, []byte(b.String()), 0o644)
-	return path
-})
-
-// singleNodeOverride is a compose override that drops the network flags,
-// used while networkLanded is false.
-func singleNodeOverride(t *testing.T) string {
-	t.Helper()
-	return overrideOnce()
-}
-
 // apiPorts are the published API ports of the compose file's nodes.
 var apiPorts = map[string]string{"bootstrap": "7071", "node1": "7072", "node2": "7073", "node3": "7074", "crawler": "7075"}
 
@@ -865,7 +792,7 @@ var apiPorts = map[string]string{"bootstrap": "7071", "node1": "7072", "node2": 
 func TestComposeConfig(t *testing.T) {
 	argv := findCompose()
 	testenv.Need(t, argv != nil, "docker-compose", dockerInstall)
-	c := &compose{t: t, argv: argv, project: "murmurconfig", repoOnly: true}
+	c := &compose{t: t, argv: argv, project: "murmurconfig"}
 	out := c.must("config")
 	for _, want := range []string{"prom/prometheus:", "grafana/grafana:", "/etc/grafana/provisioning", "127.0.0.1:3000:3000", "bootstrap.addrs"} {
 		if !strings.Contains(out, want) {
@@ -1033,29 +960,17 @@ func TestDockerCompose(t *testing.T) {
 	}
 	waitFor(t, "node1 finds its own post", 30*time.Second, find("node1"))
 
-	if networkLanded {
-		// Through the network: another node finds it, and still does with
-		// the author's container stopped.
-		waitFor(t, "node3 finds the post of node1", 60*time.Second, find("node3"))
-		c.must("stop", "--timeout", "20", "node1")
-		waitFor(t, "node2 finds the post with node1 stopped", 60*time.Second, find("node2"))
-	} else {
-		// Single nodes: stopping a neighbour leaves the author serving.
-		c.must("stop", "--timeout", "20", "node2")
-		waitFor(t, "node1 finds its post with node2 stopped", 30*time.Second, find("node1"))
-	}
+	// Through the network: another node finds it, and still does with the
+	// author's container stopped.
+	waitFor(t, "node3 finds the post of node1", 60*time.Second, find("node3"))
+	c.must("stop", "--timeout", "20", "node1")
+	waitFor(t, "node2 finds the post with node1 stopped", 60*time.Second, find("node2"))
 	// A stopped container's data survives in its volume.
-	stopped := "node2"
-	if networkLanded {
-		stopped = "node1"
-	}
-	c.must("start", stopped)
-	waitFor(t, stopped+" ready again", 60*time.Second, func() error {
-		return httpOK("http://127.0.0.1:" + apiPorts[stopped] + "/readyz")
+	c.must("start", "node1")
+	waitFor(t, "node1 ready again", 60*time.Second, func() error {
+		return httpOK("http://127.0.0.1:" + apiPorts["node1"] + "/readyz")
 	})
-	if networkLanded {
-		waitFor(t, "node1 finds its post after a restart", 30*time.Second, find("node1"))
-	}
+	waitFor(t, "node1 finds its post after a restart", 30*time.Second, find("node1"))
 }
 
 // TestMetricsEndpointNames checks the names a real node exports: the
