@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/murmur-p2p/murmur/crawl/crawltest"
+	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -285,13 +286,7 @@ func TestRestartKeepsScheduleAndSeen(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	poll.Until(t, "the crawler's state", 10*time.Second, 5*time.Millisecond, cond)
 }
 
 func TestFaults(t *testing.T) {

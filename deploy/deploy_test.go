@@ -29,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/internal/testenv"
 )
 
@@ -296,21 +297,10 @@ func (l *lockedWriter) String() string {
 	return l.w.String()
 }
 
-// waitFor polls cond until it returns nil or the deadline passes, then fails
-// with cond's last error.
+// waitFor polls cond until it returns nil, or fails with its last error.
 func waitFor(t *testing.T, what string, timeout time.Duration, cond func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	poll.UntilOK(t, what, timeout, 200*time.Millisecond, cond)
 }
 
 func httpOK(u string) error {

@@ -15,21 +15,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
 func TestMain(m *testing.M) {
 	// bleve starts a process-wide pool of analysis workers on first use.
 	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("github.com/blevesearch/bleve_index_api.AnalysisWorker"))
-}
-
-func newKey(t testing.TB) crypto.PrivKey {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
 }
 
 func sign(t testing.TB, k crypto.PrivKey, text string) *post.Post {
@@ -77,7 +69,7 @@ func TestIndexLifecycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	alice, bob := newKey(t), newKey(t)
+	alice, bob := testkit.Key(t), testkit.Key(t)
 
 	// 8 writers of 50 single posts each: group commit must keep every one.
 	var wg sync.WaitGroup
@@ -224,7 +216,7 @@ func TestPutCanceledBeforeQueue(t *testing.T) {
 	cancel()
 	// The queue has room, so the call may be queued or refused; either way
 	// the answer must be consistent with what is stored.
-	res, err := ix.Put(ctx, sign(t, newKey(t), "maybe"))
+	res, err := ix.Put(ctx, sign(t, testkit.Key(t), "maybe"))
 	n, _ := ix.DocCount()
 	switch {
 	case err != nil && n != 0:

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -39,7 +40,7 @@ func TestDeleteRacingPutKeepsTheCallbacksTrue(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ix.Close()
-	k := newKey(t)
+	k := testkit.Key(t)
 	ctx := context.Background()
 	for i := 0; i < 500; i++ {
 		p := sign(t, k, fmt.Sprintf("a post deleted while it is stored, number %d", i))

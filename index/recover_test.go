@@ -17,6 +17,7 @@ import (
 	"github.com/blevesearch/bleve/v2"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -26,7 +27,7 @@ func damagedIndex(t *testing.T) (string, string) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "index")
 	ix := open(t, dir)
-	k := newKey(t)
+	k := testkit.Key(t)
 	for b := range 3 {
 		var ps []*post.Post
 		for i := range 500 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -20,7 +21,7 @@ func TestTombstoneBeforeItsPost(t *testing.T) {
 	ctx := context.Background()
 	ix := open(t, filepath.Join(t.TempDir(), "index"))
 	defer ix.Close()
-	alice, mallory := newKey(t), newKey(t)
+	alice, mallory := testkit.Key(t), testkit.Key(t)
 
 	honest := sign(t, alice, "the heron stands in the reeds")
 	forged, err := post.SignTombstone(mallory, honest.ID, time.Now())

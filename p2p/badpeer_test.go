@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -29,7 +30,7 @@ func startServiceWith(t *testing.T, tweak ...func(*index.Config)) (*Service, *in
 	t.Helper()
 	ix, hold := openStore(t, tweak...)
 	m := metrics.New()
-	s, err := New(Config{Key: newKey(t), Network: "badpeer-test", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Metrics: m, Logger: discard})
+	s, err := New(Config{Key: testkit.Key(t), Network: "badpeer-test", Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Metrics: m, Logger: discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +107,7 @@ func TestBadPeersAreRefused(t *testing.T) {
 		t.Error("garbage got an answer")
 	}
 
-	key := newKey(t)
+	key := testkit.Key(t)
 	good, err := post.Sign(key, post.Draft{Text: "ducks swim in the pond"}, time.Now())
 	if err != nil {
 		t.Fatal(err)

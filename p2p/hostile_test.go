@@ -22,6 +22,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -34,7 +35,7 @@ import (
 // every target.
 func newAttacker(t *testing.T, targets ...*Service) host.Host {
 	t.Helper()
-	h, err := libp2p.New(libp2p.Identity(newKey(t)), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	h, err := libp2p.New(libp2p.Identity(testkit.Key(t)), libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,7 +96,7 @@ func tombstoneOf(t *testing.T, key crypto.PrivKey, target string) json.RawMessag
 func TestForgedTombstonesEraseNothing(t *testing.T) {
 	net := startNetwork(t, 4, func(c *Config) { c.Metrics = metrics.New() })
 	posts := signPosts(t, 30, func(i int) string { return fmt.Sprintf("heron %d wades through reed %d", i, i*7) })
-	mallory := newKey(t)
+	mallory := testkit.Key(t)
 	forged := make([]json.RawMessage, len(posts))
 	for i, p := range posts {
 		forged[i] = tombstoneOf(t, mallory, p.ID)
@@ -291,7 +292,7 @@ func TestWritesAreBounded(t *testing.T) {
 		}
 	}
 	old := time.Now().Add(-48 * time.Hour)
-	key := newKey(t)
+	key := testkit.Key(t)
 	sign := func(text string, at time.Time) *post.Post {
 		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: at}, time.Now())
 		if err != nil {

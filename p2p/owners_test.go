@@ -10,6 +10,8 @@ import (
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/internal/testkit"
 )
 
 // TestRegionsGiveTheTrueOwners checks the rule the owner cache rests on
@@ -97,7 +99,7 @@ func TestPrefixOf(t *testing.T) {
 func TestClosestIsTheSortedPrefix(t *testing.T) {
 	var ms []member
 	for range 50 {
-		id, err := peer.IDFromPrivateKey(newKey(t))
+		id, err := peer.IDFromPrivateKey(testkit.Key(t))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"crypto/rand"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,11 +10,11 @@ import (
 	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
-	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -37,16 +36,6 @@ func openStore(t *testing.T, tweak ...func(*index.Config)) (*index.Index, *Holdi
 	}
 	t.Cleanup(func() { ix.Close() })
 	return ix, hold
-}
-
-// newKey makes an ed25519 identity.
-func newKey(t *testing.T) crypto.PrivKey {
-	t.Helper()
-	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
 }
 
 // testNetwork is a network of services in one process, for tests that
@@ -77,7 +66,7 @@ func (net *testNetwork) add() *Service {
 	t := net.t
 	t.Helper()
 	ix, hold := openStore(t)
-	cfg := Config{Key: newKey(t), Network: net.name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Logger: discard,
+	cfg := Config{Key: testkit.Key(t), Network: net.name, Listen: []string{"/ip4/127.0.0.1/tcp/0"}, Store: ix, Holdings: hold, Logger: discard,
 		RepairInterval: time.Hour, FullSyncInterval: time.Hour}
 	if len(net.svcs) > 0 {
 		first := net.svcs[0]
@@ -165,7 +154,7 @@ func (net *testNetwork) misplaced(want map[string]int) (short int) {
 // with a key no service has, as if imported.
 func signPosts(t *testing.T, n int, text func(i int) string) []*post.Post {
 	t.Helper()
-	key := newKey(t)
+	key := testkit.Key(t)
 	now := time.Now()
 	posts := make([]*post.Post, n)
 	for i := range posts {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -14,7 +15,7 @@ import (
 // ahead of the owner's), but never later than the signed time nor earlier
 // than post.MaxFutureSkew before it: a peer cannot move a post further.
 func TestCheckHitSortTime(t *testing.T) {
-	k := newKey(t)
+	k := testkit.Key(t)
 	now := time.Now()
 	p, err := post.Sign(k, post.Draft{Text: "sort time check", CreatedAt: now.Add(5 * time.Minute)}, now)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -162,15 +163,6 @@ func (b bleveSearcher) Search(ctx context.Context, req *bleve.SearchRequest) (*b
 	return b.idx.SearchInContext(ctx, req)
 }
 
-func newKey(t testing.TB) crypto.PrivKey {
-	t.Helper()
-	k, _, err := crypto.GenerateEd25519Key(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func peerID(t testing.TB, k crypto.PrivKey) string {
 	t.Helper()
 	id, err := peer.IDFromPrivateKey(k)
@@ -233,7 +225,7 @@ const pagingCount = 25
 func fixture(t *testing.T) (*corpus, crypto.PrivKey, crypto.PrivKey) {
 	t.Helper()
 	c := newCorpus(t)
-	alice, bot := newKey(t), newKey(t)
+	alice, bot := testkit.Key(t), testkit.Key(t)
 	for i, d := range []post.Draft{
 		{Text: "Learning #Go today with @alice", Lang: "en"},
 		{Text: "Rust and Go are both fine", Lang: "en"},
@@ -310,32 +302,13 @@ func TestRunMatches(t *testing.T) {
 			continue
 		}
 		got := texts(res)
-		if !sameSet(got, tc.want) {
+		if !testkit.SameSet(got, tc.want) {
 			t.Errorf("Run(%+v) = %q, want %q", tc.req, got, tc.want)
 		}
 		if res.Total != uint64(len(tc.want)) || res.Dropped != 0 || res.NextCursor != "" {
 			t.Errorf("Run(%+v): total %d dropped %d cursor %q", tc.req, res.Total, res.Dropped, res.NextCursor)
 		}
 	}
-}
-
-func sameSet(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	m := map[string]int{}
-	for _, s := range a {
-		m[s]++
-	}
-	for _, s := range b {
-		m[s]--
-	}
-	for _, v := range m {
-		if v != 0 {
-			return false
-		}
-	}
-	return true
 }
 
 func TestRunMatchSpans(t *testing.T) {
@@ -486,7 +459,7 @@ func TestRunRequestErrors(t *testing.T) {
 
 func TestRunDropsTampered(t *testing.T) {
 	c := newCorpus(t)
-	k := newKey(t)
+	k := testkit.Key(t)
 	c.add(t, k, post.Draft{Text: "honest words", CreatedAt: base}, nil)
 	c.add(t, k, post.Draft{Text: "honest claims", CreatedAt: base}, func(b []byte) []byte {
 		return []byte(strings.Replace(string(b), "honest claims", "honest lies!", 1))

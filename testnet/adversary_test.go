@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/murmur-p2p/murmur/internal/adversary/attack"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
@@ -118,7 +119,7 @@ func TestAdversary(t *testing.T) {
 			req := query.Request{Q: c.q, Sort: c.sort, Limit: 50}
 			want := searchAll(t, ref.search, req)
 			got := searchAll(t, nd.Search, req)
-			if !sameSet(got.ids, want.ids) || got.total != want.total {
+			if !testkit.SameSet(got.ids, want.ids) || got.total != want.total {
 				t.Errorf("%s: %q from node %d: %d matches (total %d), one index %d (total %d); missing %v",
 					label, c.q, nd.Index, len(got.ids), got.total, len(want.ids), want.total, firstN(minus(want.ids, got.ids), 5))
 				continue

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
-	"github.com/murmur-p2p/murmur/internal/poll"
 )
 
 // Procs is a test network of murmur node processes: the real binary, built
@@ -21,11 +20,10 @@ import (
 // directory, joined through the first node's address file. Kill sends
 // SIGKILL, as a crash or a power cut would.
 type Procs struct {
-	tb    testing.TB
-	bin   string
-	name  string
-	dir   string
-	Nodes []*Proc
+	harness[*Proc]
+	bin  string
+	name string
+	dir  string
 }
 
 // Proc is one node process.
@@ -61,7 +59,8 @@ func Binary(tb testing.TB) string {
 // table holds every other node. They are killed when the test ends.
 func StartProcesses(tb testing.TB, n int) *Procs {
 	tb.Helper()
-	ps := &Procs{tb: tb, bin: Binary(tb), name: newName(), dir: tb.TempDir()}
+	ps := &Procs{bin: Binary(tb), name: newName(), dir: tb.TempDir()}
+	ps.harness = harness[*Proc]{tb: tb, poll: 100 * time.Millisecond, start: ps.start}
 	tb.Cleanup(ps.Close)
 	for i := 0; i < n; i++ {
 		nd := &Proc{Index: i, Dir: filepath.Join(ps.dir, fmt.Sprintf("node%d", i))}
@@ -143,51 +142,20 @@ func (nd *Proc) PID() int {
 	return nd.cmd.Process.Pid
 }
 
-// Kill sends SIGKILL to node i and waits for it to exit.
-func (ps *Procs) Kill(i int) {
-	nd := ps.Nodes[i]
-	if !nd.Alive() {
-		return
-	}
+// stop sends SIGKILL, as a crash or a power cut would, and waits for the
+// process to exit.
+func (nd *Proc) stop(testing.TB) {
 	_ = nd.cmd.Process.Signal(syscall.SIGKILL)
 	<-nd.done
 }
 
-// Restart starts a killed node again on its data directory.
-func (ps *Procs) Restart(i int) *Proc {
-	ps.tb.Helper()
-	ps.Kill(i)
-	ps.start(ps.Nodes[i])
-	return ps.Nodes[i]
-}
-
-// Alive returns the running nodes.
-func (ps *Procs) Alive() []*Proc { return running(ps.Nodes) }
-
-// WaitRouting waits until every live node's routing table holds every other
-// live node, as its status reports.
-func (ps *Procs) WaitRouting(timeout time.Duration) {
-	ps.tb.Helper()
-	ps.waitFor("routing tables complete", timeout, func() bool {
-		alive := ps.Alive()
-		for _, nd := range alive {
-			st, err := nd.API.Status(context.Background())
-			if err != nil || st.RoutingTable < len(alive)-1 {
-				return false
-			}
-		}
-		return true
-	})
-}
-
-func (ps *Procs) waitFor(what string, timeout time.Duration, cond func() bool) {
-	ps.tb.Helper()
-	poll.Until(ps.tb, what, timeout, 100*time.Millisecond, cond)
-}
-
-// Close kills every node process.
-func (ps *Procs) Close() {
-	for i := range ps.Nodes {
-		ps.Kill(i)
+func (nd *Proc) routingTable() (int, bool) {
+	st, err := nd.API.Status(context.Background())
+	if err != nil {
+		return 0, false
 	}
+	return st.RoutingTable, true
 }
+
+// refreshRouting does nothing: a process is asked only over its API.
+func (nd *Proc) refreshRouting() {}

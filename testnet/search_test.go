@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
@@ -278,7 +279,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 		if got.partial {
 			t.Errorf("%s %q from node %d: partial on a healthy network; searches served by outcome, all nodes: %v", c.kind, c.q, nd.Index, servedOutcomes(net))
 		}
-		if !sameSet(got.ids, want.ids) {
+		if !testkit.SameSet(got.ids, want.ids) {
 			t.Errorf("%s %q (%s) from node %d: %d matches, one index has %d; missing %v, extra %v; %s",
 				c.kind, c.q, c.sort, nd.Index, len(got.ids), len(want.ids), firstN(minus(want.ids, got.ids), 5), firstN(minus(got.ids, want.ids), 5),
 				ownersSeen(net, nd, all, minus(want.ids, got.ids)))
@@ -456,10 +457,6 @@ func ids(r *query.Result) []string {
 		out[i] = h.Post.ID
 	}
 	return out
-}
-
-func sameSet(a, b []string) bool {
-	return len(a) == len(b) && len(minus(a, b)) == 0
 }
 
 // minus returns the elements of a not in b.

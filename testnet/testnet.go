@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
-	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/node"
 )
 
@@ -37,12 +36,11 @@ type Options struct {
 
 // Net is a running test network.
 type Net struct {
-	tb    testing.TB
-	name  string
-	opts  Options
-	dir   string
-	mu    sync.Mutex
-	Nodes []*Node
+	harness[*Node]
+	name string
+	opts Options
+	dir  string
+	mu   sync.Mutex
 }
 
 // Node is one node of a test network.
@@ -67,7 +65,8 @@ func Start(tb testing.TB, n int, opts Options) *Net {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
-	net := &Net{tb: tb, name: newName(), opts: opts, dir: tb.TempDir()}
+	net := &Net{name: newName(), opts: opts, dir: tb.TempDir()}
+	net.harness = harness[*Node]{tb: tb, poll: 50 * time.Millisecond, start: net.start}
 	tb.Cleanup(net.Close)
 	for i := 0; i < n; i++ {
 		net.Add()
@@ -141,20 +140,18 @@ func (net *Net) start(nd *Node) {
 // Alive reports whether the node runs.
 func (nd *Node) Alive() bool { return nd.cancel != nil }
 
-// Kill stops a node at once: its host goes away without handing anything
-// over, and what it had acknowledged stays on its disk.
-func (net *Net) Kill(i int) {
-	net.tb.Helper()
-	nd := net.Nodes[i]
-	if !nd.Alive() {
-		return
-	}
+func (nd *Node) stop(tb testing.TB) {
+	tb.Helper()
 	nd.cancel()
 	if err := <-nd.done; err != nil {
-		net.tb.Errorf("node %d stopped with: %v", i, err)
+		tb.Errorf("node %d stopped with: %v", nd.Index, err)
 	}
 	nd.cancel = nil
 }
+
+func (nd *Node) routingTable() (int, bool) { return nd.Net().RoutingTableSize(), true }
+
+func (nd *Node) refreshRouting() { nd.Net().RefreshRouting() }
 
 // Crash stops a node as a power cut would: its connections drop without a
 // word to its peers (no protocols withdrawn, no goodbye), then it stops.
@@ -169,71 +166,4 @@ func (net *Net) Crash(i int) {
 	nd.cancel()
 	<-nd.done // the node's own shutdown finds its network gone: errors expected
 	nd.cancel = nil
-}
-
-// Restart starts a killed node again on its data directory.
-func (net *Net) Restart(i int) *Node {
-	net.tb.Helper()
-	nd := net.Nodes[i]
-	if nd.Alive() {
-		net.Kill(i)
-	}
-	net.start(nd)
-	return nd
-}
-
-// Alive returns the running nodes.
-func (net *Net) Alive() []*Node { return running(net.Nodes) }
-
-// running keeps the nodes of either harness that run.
-func running[T interface{ Alive() bool }](nodes []T) []T {
-	var out []T
-	for _, nd := range nodes {
-		if nd.Alive() {
-			out = append(out, nd)
-		}
-	}
-	return out
-}
-
-// WaitRouting waits until every live node's routing table holds every other
-// live node, and refreshes the tables that lag.
-func (net *Net) WaitRouting(timeout time.Duration) {
-	net.tb.Helper()
-	var lastRefresh time.Time
-	net.waitFor("routing tables complete", timeout, func() bool {
-		alive := net.Alive()
-		ok := true
-		for _, nd := range alive {
-			if nd.Net().RoutingTableSize() < len(alive)-1 {
-				ok = false
-				if time.Since(lastRefresh) > 2*time.Second {
-					nd.Net().RefreshRouting()
-				}
-			}
-		}
-		if !ok && time.Since(lastRefresh) > 2*time.Second {
-			lastRefresh = time.Now()
-		}
-		return ok
-	})
-}
-
-// WaitFor polls cond every 50 ms until it holds or timeout passes, then
-// fails the test naming what it waited for.
-func (net *Net) WaitFor(what string, timeout time.Duration, cond func() bool) {
-	net.tb.Helper()
-	net.waitFor(what, timeout, cond)
-}
-
-func (net *Net) waitFor(what string, timeout time.Duration, cond func() bool) {
-	net.tb.Helper()
-	poll.Until(net.tb, what, timeout, 50*time.Millisecond, cond)
-}
-
-// Close stops every node.
-func (net *Net) Close() {
-	for i := range net.Nodes {
-		net.Kill(i)
-	}
 }

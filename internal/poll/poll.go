@@ -19,3 +19,20 @@ func Until(tb testing.TB, what string, timeout, every time.Duration, cond func()
 		time.Sleep(every)
 	}
 }
+
+// UntilOK checks cond every interval until it returns nil, or fails tb
+// after timeout with the last error it returned.
+func UntilOK(tb testing.TB, what string, timeout, every time.Duration, cond func() error) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %v waiting for %s: %v", timeout, what, err)
+		}
+		time.Sleep(every)
+	}
+}
