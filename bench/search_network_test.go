@@ -21,8 +21,8 @@ import (
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/corpus"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
-	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/testnet"
 )
@@ -169,7 +169,7 @@ func searchMix(b *testing.B, es []corpus.Entry) []netQuery {
 			}
 		}
 		switch c := df[t]; {
-		case p2p.IsHot(t):
+		case keyspace.IsHot(t):
 			if c >= 30 {
 				return "hot"
 			}

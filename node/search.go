@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/query"
@@ -99,7 +100,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	leaves, routable := query.Plan(p.Node, n.leafCost)
 	var keys []string
 	for _, l := range leaves {
-		keys = append(keys, leafKeys(l)...)
+		keys = append(keys, keyspace.OfField(l.Field, l.Value)...)
 	}
 	if len(keys) > p2p.MaxSearchKeys {
 		routable = false
@@ -117,7 +118,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 		}
 		return res, err
 	}
-	domains, err := domainsOf(keys)
+	parsed, err := keyspace.ParseAll(keys)
 	if err != nil {
 		return nil, err
 	}
@@ -127,10 +128,10 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 	// and a margin instead of a whole page. The merge notices the rare shard
 	// that held more, and asks it again.
 	sizes := make([]int, len(keys))
-	for i, d := range domains {
+	for i, d := range parsed {
 		sizes[i] = p.Limit + 1
 		if d.Shard != "" {
-			share := (p.Limit + p2p.HotShards) / p2p.HotShards
+			share := (p.Limit + keyspace.HotShards) / keyspace.HotShards
 			sizes[i] = min(p.Limit+1, 2*share+4)
 		}
 	}
@@ -181,7 +182,7 @@ func (n *Node) searchNetwork(ctx context.Context, req query.Request) (*query.Res
 			count = max(count, resp.Count)
 			a.Total = max(a.Total, resp.Total)
 			var l *query.Hit
-			a.Hits = append(a.Hits, n.checkHits(p, resp.Hits, &domains[i], &l)...)
+			a.Hits = append(a.Hits, n.checkHits(p, resp.Hits, &parsed[i], &l)...)
 			if len(resp.Hits) >= r.Size {
 				a.More = true
 				// Nothing unseen comes before the earlier of the full
@@ -288,7 +289,7 @@ func (n *Node) searchBestEffort(ctx context.Context, p *query.Prepared, wire p2p
 // signature and ID, sort values, the shard's domain, and that the post
 // matches the query. last receives the last hit whose signature verified,
 // in the domain and matching or not, for paging on.
-func (n *Node) checkHits(p *query.Prepared, hits []p2p.SearchHit, d *query.Domain, last **query.Hit) []query.Hit {
+func (n *Node) checkHits(p *query.Prepared, hits []p2p.SearchHit, d *keyspace.Key, last **query.Hit) []query.Hit {
 	now := n.cfg.Now()
 	var out []query.Hit
 	for _, h := range hits {
@@ -336,11 +337,11 @@ func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.Sear
 		return nil, err
 	}
 	p.After = r.After
-	domains, err := domainsOf(r.Keys)
+	parsed, err := keyspace.ParseAll(r.Keys)
 	if err != nil {
 		return nil, err
 	}
-	sr, err := p.SearchRequest(domains, r.Index, r.Size)
+	sr, err := p.SearchRequest(parsed, r.Index, r.Size)
 	if err != nil {
 		return nil, err
 	}
@@ -371,37 +372,12 @@ func (n *Node) serveSearch(ctx context.Context, r *p2p.SearchRequest) (*p2p.Sear
 	return out, nil
 }
 
-// domainsOf turns a plan's keys into the index domains they name.
-func domainsOf(keys []string) ([]query.Domain, error) {
-	domains := make([]query.Domain, len(keys))
-	for i, k := range keys {
-		pk, err := p2p.ParseKey(k)
-		if err != nil {
-			return nil, fmt.Errorf("plan key %q: %w", k, err)
-		}
-		domains[i] = query.Domain{Field: pk.Field(), Value: pk.Value, Shard: pk.Shard}
-	}
-	return domains, nil
-}
-
-// leafKeys are the keys a leaf of a plan is stored under.
-func leafKeys(l query.Leaf) []string {
-	switch l.Field {
-	case index.FieldAuthor:
-		return p2p.AuthorKeys(l.Value)
-	case index.FieldLabel:
-		return p2p.LabelKeys(l.Value)
-	default:
-		return p2p.TermKeys(l.Value)
-	}
-}
-
 // leafCost prices asking a leaf's owners: the posts they would search, from
 // the cached counts, plus a fixed price per key (a key is an owner to ask).
 // A leaf whose counts are unknown is priced as large.
 func (n *Node) leafCost(l query.Leaf) float64 {
 	const perKey = 100
-	keys := leafKeys(l)
+	keys := keyspace.OfField(l.Field, l.Value)
 	cost := float64(perKey * len(keys))
 	for _, k := range keys {
 		c, ok := n.cachedCount(k)
@@ -438,7 +414,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 	st = &index.Stats{Docs: t.Posts, TextTerms: t.Terms, DocFreq: make(map[string]uint64, len(terms))}
 	var missing []string
 	for _, term := range terms {
-		for _, k := range p2p.TermKeys(term) {
+		for _, k := range keyspace.TermKeys(term) {
 			if _, ok := n.cachedCount(k); !ok {
 				missing = append(missing, k)
 			}
@@ -453,7 +429,7 @@ func (n *Node) networkStats(ctx context.Context, terms []string) (st *index.Stat
 	var maxDF uint64
 	for _, term := range terms {
 		var df uint64
-		for _, k := range p2p.TermKeys(term) {
+		for _, k := range keyspace.TermKeys(term) {
 			c, _ := n.cachedCount(k)
 			df += uint64(c)
 		}

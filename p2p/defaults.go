@@ -27,10 +27,6 @@ const (
 	// a post before the writer reports it accepted.
 	DefaultWriteQuorum = 2
 
-	// HotShards is how many keys a hot term, an author or a label is split
-	// into, by the first hex digit of the post ID.
-	HotShards = 16
-
 	// MaxMessageSize bounds one message of the store and sync protocols,
 	// like the DHT's own network.MessageSizeMax.
 	MaxMessageSize = 4 << 20

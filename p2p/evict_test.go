@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -38,7 +39,7 @@ func TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn(t *testing.T) {
 		for _, s := range net.svcs {
 			err := s.cfg.Store.Walk(ctx, func(p *post.Post) error {
 				copies++
-				for _, k := range Keys(p) {
+				for _, k := range keyspace.Keys(p) {
 					if slices.Contains(net.trueOwners(k), s.ID()) {
 						return nil
 					}

@@ -3,6 +3,8 @@ package p2p
 import (
 	"bytes"
 	"testing"
+
+	"github.com/murmur-p2p/murmur/keyspace"
 )
 
 // FuzzDecodeMessage feeds arbitrary bytes to the decoder of every message a
@@ -62,7 +64,7 @@ func FuzzDecodeMessage(f *testing.F) {
 					t.Fatalf("accepted %d groups", len(sp.Summary.Groups))
 				}
 				for _, g := range sp.Summary.Groups {
-					if g.Posts > maxGroupFigure || g.Terms > maxGroupFigure || len(g.Hot) > maxHotTerms || len(g.Owners) > maxGroupOwners {
+					if g.Posts > maxGroupFigure || g.Terms > maxGroupFigure || len(g.Hot) > keyspace.MaxHotTerms || len(g.Owners) > maxGroupOwners {
 						t.Fatalf("accepted an implausible group: %d posts, %d terms, %d hot, %d owners", g.Posts, g.Terms, len(g.Hot), len(g.Owners))
 					}
 				}

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"sync"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -49,7 +50,7 @@ func (h *Holdings) apply(posts []*post.Post, sign int) {
 		if _, err := hex.Decode(id[:], []byte(p.ID)); err != nil {
 			continue // not a verified post
 		}
-		work = append(work, keyed{id: id, keys: Keys(p)})
+		work = append(work, keyed{id: id, keys: keyspace.Keys(p)})
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()

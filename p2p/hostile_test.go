@@ -23,6 +23,7 @@ import (
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -313,12 +314,12 @@ func TestWritesAreBounded(t *testing.T) {
 		}
 		return resp
 	}
-	allKeys := func(p *post.Post) []string { return Keys(p) }
+	allKeys := func(p *post.Post) []string { return keyspace.Keys(p) }
 	var stray []*post.Post
 	for i, w := range unowned {
 		stray = append(stray, sign(fmt.Sprintf("%s %d", w, i), old))
 	}
-	resp := send(stray, func(p *post.Post) []string { return TermKeys(strings.Fields(p.Text)[0]) })
+	resp := send(stray, func(p *post.Post) []string { return keyspace.TermKeys(strings.Fields(p.Text)[0]) })
 	for i, r := range resp.Posts {
 		if r.Error == "" || r.Reason != metrics.RefusedNotOwner {
 			t.Errorf("post %d under a key the node does not own: %+v, want refused as not_owner", i, r)
@@ -363,7 +364,7 @@ func TestWritesAreBounded(t *testing.T) {
 	p := sign(owned[2]+" on a full disk", old)
 	raw, _ := json.Marshal(p)
 	var fr storeResponse
-	if err := exchange(ctx, hf, full, StoreProtocol(full.Network()), &storeRequest{Posts: []storeItem{{Post: raw, Keys: Keys(p)}}}, &fr); err != nil {
+	if err := exchange(ctx, hf, full, StoreProtocol(full.Network()), &storeRequest{Posts: []storeItem{{Post: raw, Keys: keyspace.Keys(p)}}}, &fr); err != nil {
 		t.Fatal(err)
 	}
 	if r := fr.Posts[0]; r.Reason != metrics.RefusedDiskFull {

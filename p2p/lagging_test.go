@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/keyspace"
 )
 
 // TestOwnerThatMissedAWriteGetsItFromRepair: a write reaches W owners while
@@ -27,7 +28,7 @@ func TestOwnerThatMissedAWriteGetsItFromRepair(t *testing.T) {
 	// The keys the deaf owner should hold, and what it holds now.
 	want := map[string]int{}
 	for _, p := range posts {
-		for _, k := range Keys(p) {
+		for _, k := range keyspace.Keys(p) {
 			owners, err := writer.Owners(ctx, k)
 			if err != nil {
 				t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -210,8 +211,8 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 		}
 		if isOwner {
 			owned++
-			if k, err := ParseKey(hk.key); err == nil {
-				postings[keyClass(k)] += hk.count
+			if k, err := keyspace.Parse(hk.key); err == nil {
+				postings[k.Name()] += hk.count
 			}
 		}
 		if synced[hk.key] == fp && !dirty[hk.key] && !ownerArrived {
@@ -227,7 +228,7 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 	}
 	if m != nil {
 		m.KeysOwned.Set(float64(owned))
-		for _, class := range []string{"term", "hot", "author", "label"} {
+		for _, class := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
 			m.KeyPostings.WithLabelValues(class).Set(float64(postings[class]))
 		}
 	}
@@ -289,19 +290,6 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 	return errors.Join(errs...)
 }
 
-func keyClass(k Key) string {
-	switch {
-	case k.Class == ClassAuthor:
-		return "author"
-	case k.Class == ClassLabel:
-		return "label"
-	case k.Shard != "":
-		return "hot"
-	default:
-		return "term"
-	}
-}
-
 // syncPeer compares digests with p and sends p the posts it lacks under
 // every key that differs: all of them where p holds nothing under the key,
 // else those an ID-list exchange shows missing. It returns the keys it could
@@ -342,7 +330,7 @@ func (r *repairer) syncPeer(ctx context.Context, p peer.ID, digests []Digest) ([
 	}
 	var lists []KeyIDs
 	for _, theirs := range differ {
-		k, err := ParseKey(theirs.Key)
+		k, err := keyspace.Parse(theirs.Key)
 		if err != nil {
 			continue
 		}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 )
 
@@ -145,7 +146,7 @@ func checkSearchRequest(m *SearchRequest) error {
 		}
 	}
 	for _, k := range m.Keys {
-		if _, err := ParseKey(k); err != nil {
+		if _, err := keyspace.Parse(k); err != nil {
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -73,7 +74,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 			raw = nil
 		}
 		pl.raw[i] = raw
-		pl.keys[i] = Keys(p)
+		pl.keys[i] = keyspace.Keys(p)
 		pl.acked[i] = map[string]map[peer.ID]bool{}
 		pl.owners[i] = map[string]int{}
 	}
@@ -267,7 +268,7 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			continue
 		}
 		valid := map[string]bool{}
-		for _, k := range Keys(p) {
+		for _, k := range keyspace.Keys(p) {
 			valid[k] = true
 		}
 		nGood := 0
@@ -385,7 +386,7 @@ func (s *Service) Delete(ctx context.Context, p *post.Post, t *post.Tombstone) e
 	if err != nil {
 		return fmt.Errorf("encode tombstone: %w", err)
 	}
-	keys := Keys(p)
+	keys := keyspace.Keys(p)
 	if err := s.sendTombstone(ctx, keys, raw); err != nil {
 		s.repair.queueTombstone(t.Target, pendingTombstone{raw: raw, keys: keys})
 		return err

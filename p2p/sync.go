@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -26,7 +27,7 @@ func (s *Service) handleSync(st network.Stream) {
 func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest) (*syncResponse, error) {
 	var ids []string
 	for _, l := range req.Lists {
-		if _, err := ParseKey(l.Key); err == nil {
+		if _, err := keyspace.Parse(l.Key); err == nil {
 			ids = append(ids, l.IDs...)
 		}
 	}
@@ -35,7 +36,7 @@ func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest
 	}
 	resp := &syncResponse{}
 	for _, d := range req.Digests {
-		if _, err := ParseKey(d.Key); err != nil {
+		if _, err := keyspace.Parse(d.Key); err != nil {
 			continue
 		}
 		if n, dg := s.hold.Digest(d.Key); n != d.Count || dg != d.Digest {
@@ -56,7 +57,7 @@ func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest
 		}
 	}
 	for _, l := range req.Lists {
-		if _, err := ParseKey(l.Key); err != nil {
+		if _, err := keyspace.Parse(l.Key); err != nil {
 			continue
 		}
 		var missing []string
@@ -79,7 +80,7 @@ func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest
 }
 
 // idsUnder lists, sorted, the IDs of the posts this node holds under key.
-func (s *Service) idsUnder(ctx context.Context, k Key) ([]string, error) {
+func (s *Service) idsUnder(ctx context.Context, k keyspace.Key) ([]string, error) {
 	ids, err := s.store.IDsWithTerm(ctx, k.Field(), k.Value)
 	if err != nil {
 		return nil, err
@@ -186,7 +187,7 @@ func (s *Service) Differ(ctx context.Context, p peer.ID, digests []Digest) ([]Di
 
 // HeldUnder lists, sorted, the IDs of the posts this node holds under key.
 func (s *Service) HeldUnder(ctx context.Context, key string) ([]string, error) {
-	k, err := ParseKey(key)
+	k, err := keyspace.Parse(key)
 	if err != nil {
 		return nil, err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -128,7 +129,7 @@ func (net *testNetwork) trueOwners(key string) []peer.ID {
 func keyCounts(posts []*post.Post) map[string]int {
 	want := map[string]int{}
 	for _, p := range posts {
-		for _, k := range Keys(p) {
+		for _, k := range keyspace.Keys(p) {
 			want[k]++
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 )
 
@@ -61,7 +62,7 @@ const (
 	// maxKeyCount bounds the count of one key a peer may report.
 	maxKeyCount = 1 << 32
 	// maxSummaryHot bounds the hot terms of one summary, over its groups.
-	maxSummaryHot = 64 * maxHotTerms
+	maxSummaryHot = 64 * keyspace.MaxHotTerms
 	// unconfirmedClamp bounds what a group no other member confirmed
 	// counts, as a multiple of the median confirmed group.
 	unconfirmedClamp = 4
@@ -350,7 +351,7 @@ func checkSummary(from peer.ID, sum Summary, r int) (keys []string, owners [][]p
 			return nil, nil, false
 		}
 		for _, h := range g.Hot {
-			if !IsHot(h) {
+			if !keyspace.IsHot(h) {
 				return nil, nil, false
 			}
 		}
@@ -420,7 +421,7 @@ func (s *Service) localSummary() Summary {
 		if hk.count <= 0 {
 			continue
 		}
-		k, err := ParseKey(hk.key)
+		k, err := keyspace.Parse(hk.key)
 		if err != nil {
 			continue
 		}
@@ -446,11 +447,11 @@ func (s *Service) localSummary() Summary {
 			hot[key] = map[string]bool{}
 		}
 		switch {
-		case k.Class == ClassAuthor:
+		case k.Class == keyspace.ClassAuthor:
 			g.Posts += uint64(hk.count)
-		case k.Class == ClassTerm && k.Shard == "":
+		case k.Class == keyspace.ClassTerm && k.Shard == "":
 			g.Terms++
-		case k.Class == ClassTerm:
+		case k.Class == keyspace.ClassTerm:
 			hot[key][k.Value] = true
 		}
 	}

@@ -7,6 +7,8 @@ import (
 	"io"
 
 	"github.com/libp2p/go-msgio"
+
+	"github.com/murmur-p2p/murmur/keyspace"
 )
 
 // Messages of the store and sync protocols. Each stream carries one request
@@ -106,7 +108,7 @@ func checkStatsResponse(m *statsResponse) error {
 			return fmt.Errorf("%w: a group of %d owners", errImplausible, len(g.Owners))
 		case g.Posts > maxGroupFigure || g.Terms > maxGroupFigure:
 			return fmt.Errorf("%w: a group of %d posts and %d terms", errImplausible, g.Posts, g.Terms)
-		case len(g.Hot) > maxHotTerms || hot > maxSummaryHot:
+		case len(g.Hot) > keyspace.MaxHotTerms || hot > maxSummaryHot:
 			return fmt.Errorf("%w: %d hot terms", errImplausible, hot)
 		}
 	}

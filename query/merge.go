@@ -31,7 +31,7 @@ func sortTime(h *Hit) time.Time {
 }
 
 // ShardAnswer is one shard's answer to a page: hits in sort order, verified
-// and in the shard's domain, the shard's count of matches, and whether it
+// and under the shard's key, the shard's count of matches, and whether it
 // may hold more hits after the last one it returned.
 type ShardAnswer struct {
 	Hits  []Hit
@@ -43,7 +43,7 @@ type ShardAnswer struct {
 }
 
 // Merge cuts one page from the shards' answers, which cover disjoint
-// domains: it merges their hits in order, drops repeated IDs and sets the
+// keys: it merges their hits in order, drops repeated IDs and sets the
 // cursor, which carries st so that the next page is scored the same way.
 // complete is false when a shard that may hold more stopped before the
 // page's cut, so that some of its hits could belong to the page: the

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -232,58 +232,38 @@ func Prepare(req Request) (*Prepared, error) {
 	return p, nil
 }
 
-// Domain restricts a search to the posts of one shard of the network's
-// index: those whose Field holds Value and, when Shard is set, whose ID
-// starts with it.
-type Domain struct {
-	Field, Value, Shard string
-}
-
-func (d Domain) query() bleveQuery.Query {
-	q := bleveQuery.NewTermQuery(d.Value)
-	q.SetField(d.Field)
-	if d.Shard == "" {
+// keyQuery matches the posts stored under a key of the network: those
+// whose field holds its value and, when it is a shard, whose shard field
+// holds it.
+func keyQuery(k keyspace.Key) bleveQuery.Query {
+	q := bleveQuery.NewTermQuery(k.Value)
+	q.SetField(k.Field())
+	if k.Shard == "" {
 		return q
 	}
-	s := bleveQuery.NewTermQuery(d.Shard)
+	s := bleveQuery.NewTermQuery(k.Shard)
 	s.SetField(index.FieldShard)
 	return bleveQuery.NewConjunctionQuery([]bleveQuery.Query{q, s})
 }
 
-// Contains reports whether p falls in the domain.
-func (d Domain) Contains(p *post.Post) bool {
-	if d.Shard != "" && index.ShardOf(p.ID) != d.Shard {
-		return false
-	}
-	switch d.Field {
-	case index.FieldText:
-		return slices.Contains(index.Terms(p.Text), d.Value)
-	case index.FieldAuthor:
-		return p.Author == d.Value
-	case index.FieldLabel:
-		return strings.ToLower(p.Label) == d.Value
-	}
-	return false
-}
-
 // SearchRequest returns the bleve request for size hits after p.After,
-// restricted to domains[i] and to none of domains[:i], so that the domains
-// of one plan share out the matches without overlap. With no domains it
-// searches the whole index.
-func (p *Prepared) SearchRequest(domains []Domain, i, size int) (*bleve.SearchRequest, error) {
+// restricted to the posts under keys[i] and under none of keys[:i], so that
+// the keys of one plan share out the matches without overlap. With no keys
+// it searches the whole index.
+func (p *Prepared) SearchRequest(keys []keyspace.Key, i, size int) (*bleve.SearchRequest, error) {
 	q, err := Compile(p.Node)
 	if err != nil {
 		return nil, err
 	}
-	if len(domains) > 0 {
-		if i < 0 || i >= len(domains) {
-			return nil, fmt.Errorf("domain %d of %d", i, len(domains))
+	if len(keys) > 0 {
+		if i < 0 || i >= len(keys) {
+			return nil, fmt.Errorf("key %d of %d", i, len(keys))
 		}
 		var not []bleveQuery.Query
-		for _, d := range domains[:i] {
-			not = append(not, d.query())
+		for _, k := range keys[:i] {
+			not = append(not, keyQuery(k))
 		}
-		filter := bleveQuery.NewBooleanQuery([]bleveQuery.Query{domains[i].query()}, nil, not)
+		filter := bleveQuery.NewBooleanQuery([]bleveQuery.Query{keyQuery(keys[i])}, nil, not)
 		bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
 		bq.AddFilter(filter)
 		q = bq

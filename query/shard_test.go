@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -104,8 +105,8 @@ func TestShardScoresAsOneIndex(t *testing.T) {
 					for _, term := range query.PositiveTerms(p.Node) {
 						st.DocFreq[term] = df[term]
 					}
-					domains := []query.Domain{{Field: index.FieldText, Value: owned}}
-					sr, err := p.SearchRequest(domains, 0, 1000)
+					keys := []keyspace.Key{{Class: keyspace.ClassTerm, Value: owned}}
+					sr, err := p.SearchRequest(keys, 0, 1000)
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/internal/adversary/attack"
 	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
@@ -58,7 +59,7 @@ func TestAdversary(t *testing.T) {
 		t.Helper()
 		want := map[string][]string{}
 		for _, p := range posts {
-			for _, k := range p2p.Keys(p) {
+			for _, k := range keyspace.Keys(p) {
 				want[k] = append(want[k], p.ID)
 			}
 		}

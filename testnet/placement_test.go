@@ -14,6 +14,7 @@ import (
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/testenv"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/testnet"
@@ -57,7 +58,7 @@ func expectedKeys(t *testing.T, nd *testnet.Node) (map[string][]string, int) {
 	posts := 0
 	err := nd.WalkPosts(context.Background(), func(p *post.Post) error {
 		posts++
-		for _, k := range p2p.Keys(p) {
+		for _, k := range keyspace.Keys(p) {
 			want[k] = append(want[k], p.ID)
 		}
 		return nil

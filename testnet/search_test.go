@@ -17,6 +17,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
@@ -249,7 +250,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 	// its R owners.
 	want := map[string][]string{}
 	for _, p := range all {
-		for _, k := range p2p.Keys(p) {
+		for _, k := range keyspace.Keys(p) {
 			want[k] = append(want[k], p.ID)
 		}
 	}
@@ -395,7 +396,7 @@ func ownersSeen(net *testnet.Net, querier *testnet.Node, byID map[string]*post.P
 		if p == nil {
 			continue
 		}
-		for _, k := range p2p.Keys(p) {
+		for _, k := range keyspace.Keys(p) {
 			truth := trueOwners(net, k, p2p.DefaultReplicas)
 			got, err := querier.Net().Owners(context.Background(), k)
 			holders := 0

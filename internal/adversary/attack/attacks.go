@@ -21,6 +21,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -227,7 +228,7 @@ func (e *env) inflatedGroups(ctx context.Context, stranger peer.ID) []group {
 	self := e.svc.ID()
 	byKey := map[string]*group{}
 	_ = e.ix.Walk(ctx, func(po *post.Post) error {
-		for _, k := range p2p.Keys(po) {
+		for _, k := range keyspace.Keys(po) {
 			owners, err := e.svc.Owners(ctx, k)
 			if err != nil || !slices.Contains(owners, self) {
 				continue
@@ -243,7 +244,7 @@ func (e *env) inflatedGroups(ctx context.Context, stranger peer.ID) []group {
 				g = &group{Owners: names}
 				byKey[gk] = g
 			}
-			if strings.HasPrefix(k, p2p.ClassAuthor+"/") {
+			if strings.HasPrefix(k, keyspace.ClassAuthor+"/") {
 				g.Posts++
 			} else {
 				g.Terms++
@@ -307,7 +308,7 @@ func syncFlood(ctx context.Context, e *env) error {
 		ids[i] = hex.EncodeToString(b[:])
 	}
 	// Encoded once: the flood should cost the nodes, not the attacker.
-	req, err := json.Marshal(syncRequest{Lists: []keyIDs{{Key: p2p.TermKeys("the")[0], IDs: ids}}})
+	req, err := json.Marshal(syncRequest{Lists: []keyIDs{{Key: keyspace.TermKeys("the")[0], IDs: ids}}})
 	if err != nil {
 		return err
 	}
@@ -353,7 +354,7 @@ func unownedWrites(ctx context.Context, e *env) error {
 			}
 			raw, _ := json.Marshal(po)
 			byPeer := map[peer.ID][]string{}
-			for _, k := range p2p.Keys(po) {
+			for _, k := range keyspace.Keys(po) {
 				for _, p := range farFrom(k, peers, e.svc.ID(), e.cfg.Replicas+p2p.OwnerMargin) {
 					byPeer[p] = append(byPeer[p], k)
 				}

@@ -1,7 +1,14 @@
-package p2p
+// Package keyspace is murmur's key scheme, part of the wire protocol: which
+// keys a post is stored under (a key per distinct term of its text, hot
+// terms split into shards, its author and its label, always split), the
+// form of a key, and which posts and index field a key covers. Owners of a
+// key are the peers closest to it in the DHT's keyspace (package p2p);
+// searches restrict an owner's index to a key's posts (package query).
+package keyspace
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -38,9 +45,13 @@ const (
 	ClassLabel  = "l"
 )
 
-// maxHotTerms bounds the hot terms a peer may list: the stop lists hold
+// HotShards is how many keys a hot term, an author or a label is split
+// into, by the first hex digit of the post ID.
+const HotShards = 16
+
+// MaxHotTerms bounds the hot terms a peer may list: the stop lists hold
 // fewer than 2,000 words.
-const maxHotTerms = 4000
+const MaxHotTerms = 4000
 
 var hotLists = []string{"stop_en", "stop_de", "stop_es", "stop_fr", "stop_it", "stop_pt", "stop_ru", "stop_cs"}
 
@@ -70,13 +81,15 @@ func IsHot(term string) bool {
 	return hotTerms[term]
 }
 
-// shardOf is the shard of a post in a split key.
-func shardOf(id string) string { return index.ShardOf(id) }
+// ShardOf is the shard of a post in a split key: the first hex digit of
+// its ID, which the index also stores as the post's shard field
+// (index.ShardOf).
+func ShardOf(id string) string { return index.ShardOf(id) }
 
 // TermKey is the key a post with the given ID is stored under for term.
 func TermKey(term, id string) string {
 	if IsHot(term) {
-		return ClassTerm + "/" + term + "/" + shardOf(id)
+		return ClassTerm + "/" + term + "/" + ShardOf(id)
 	}
 	return ClassTerm + "/" + term
 }
@@ -110,7 +123,7 @@ func Keys(p *post.Post) []string {
 	for _, t := range terms {
 		out = append(out, TermKey(t, p.ID))
 	}
-	sh := shardOf(p.ID)
+	sh := ShardOf(p.ID)
 	out = append(out, ClassAuthor+"/"+p.Author+"/"+sh)
 	if p.Label != "" {
 		out = append(out, ClassLabel+"/"+strings.ToLower(p.Label)+"/"+sh)
@@ -125,9 +138,9 @@ type Key struct {
 	Shard string // "" for an unsplit term key, else one hex digit
 }
 
-// ParseKey splits a key into its parts and checks its form: a term key is
+// Parse splits a key into its parts and checks its form: a term key is
 // split exactly when its term is hot; author and label keys always are.
-func ParseKey(k string) (Key, error) {
+func Parse(k string) (Key, error) {
 	class, rest, ok := strings.Cut(k, "/")
 	if !ok || rest == "" {
 		return Key{}, fmt.Errorf("key %q has no value", k)
@@ -157,7 +170,81 @@ func ParseKey(k string) (Key, error) {
 func isHexDigit(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
 
 // Matches reports whether a post's ID falls in the key's shard.
-func (k Key) Matches(id string) bool { return k.Shard == "" || shardOf(id) == k.Shard }
+func (k Key) Matches(id string) bool { return k.Shard == "" || ShardOf(id) == k.Shard }
+
+// Name is the key's class as metrics label it: "term", "hot" (a shard of
+// a hot term), "author" or "label".
+func (k Key) Name() string {
+	switch {
+	case k.Class == ClassAuthor:
+		return NameAuthor
+	case k.Class == ClassLabel:
+		return NameLabel
+	case k.Shard != "":
+		return NameHot
+	default:
+		return NameTerm
+	}
+}
+
+// Names of the key classes, as metrics label them (Key.Name).
+const (
+	NameTerm   = "term"
+	NameHot    = "hot"
+	NameAuthor = "author"
+	NameLabel  = "label"
+)
+
+// String is the key's wire form.
+func (k Key) String() string {
+	if k.Shard == "" {
+		return k.Class + "/" + k.Value
+	}
+	return k.Class + "/" + k.Value + "/" + k.Shard
+}
+
+// Contains reports whether a post is stored under the key: it has the
+// key's term, author or label, and falls in its shard.
+func (k Key) Contains(p *post.Post) bool {
+	if !k.Matches(p.ID) {
+		return false
+	}
+	switch k.Class {
+	case ClassTerm:
+		return slices.Contains(index.Terms(p.Text), k.Value)
+	case ClassAuthor:
+		return p.Author == k.Value
+	case ClassLabel:
+		return strings.ToLower(p.Label) == k.Value
+	}
+	return false
+}
+
+// ParseAll parses the keys of a plan.
+func ParseAll(keys []string) ([]Key, error) {
+	out := make([]Key, len(keys))
+	for i, k := range keys {
+		pk, err := Parse(k)
+		if err != nil {
+			return nil, fmt.Errorf("plan key %q: %w", k, err)
+		}
+		out[i] = pk
+	}
+	return out, nil
+}
+
+// OfField lists the keys a query leaf on an index field is stored under:
+// an author's or a label's shards, or a term's key or keys.
+func OfField(field, value string) []string {
+	switch field {
+	case index.FieldAuthor:
+		return AuthorKeys(value)
+	case index.FieldLabel:
+		return LabelKeys(value)
+	default:
+		return TermKeys(value)
+	}
+}
 
 // Field is the index field that holds the key's value.
 func (k Key) Field() string {
