@@ -451,7 +451,7 @@ func (s *searchNet) cold(b *testing.B, kind string) {
 		s.coldPasses[kind]++
 		for _, q := range s.byKind[kind] {
 			nd := s.net.Nodes[(q.g+pass)%n]
-			nd.Net().InvalidateTotals()
+			nd.Searches().InvalidateTotals()
 			samples = append(samples, s.search(b, nd, q.q))
 		}
 	}

@@ -23,7 +23,7 @@ const (
 
 // enterSearch waits for a place for a search of ctx's caller.
 func (n *Node) enterSearch(ctx context.Context) (release func(), err error) {
-	release, err = n.searches.Enter(ctx, query.CallerOf(ctx), searchQueueWait)
+	release, err = n.admission.Enter(ctx, query.CallerOf(ctx), searchQueueWait)
 	switch {
 	case errors.Is(err, gate.ErrKeyFull):
 		return nil, &query.BusyError{Msg: fmt.Sprintf("this node already runs %d searches for you; wait for one to finish", MaxSearchesPerCaller)}

@@ -35,7 +35,7 @@ func TestSearchesAreSharedAmongCallers(t *testing.T) {
 	// Loopback holds all its places, as a flood of searches from this
 	// machine would.
 	for range MaxSearchesPerCaller {
-		release, err := n.searches.Enter(ctx, "127.0.0.1", time.Second)
+		release, err := n.admission.Enter(ctx, "127.0.0.1", time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,7 +54,7 @@ func TestSearchesAreSharedAmongCallers(t *testing.T) {
 		t.Fatalf("another caller: %v", err)
 	}
 	for i := range MaxSearches - MaxSearchesPerCaller {
-		release, err := n.searches.Enter(ctx, "192.0.2."+string(rune('a'+i%26))+string(rune('a'+i/26)), time.Second)
+		release, err := n.admission.Enter(ctx, "192.0.2."+string(rune('a'+i%26))+string(rune('a'+i/26)), time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -12,7 +12,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 	"github.com/murmur-p2p/murmur/web"
 )
 
@@ -85,11 +85,10 @@ type Node struct {
 	// recovery is set when the index was found damaged at start.
 	recovery *api.IndexRecovery
 
-	// searches bounds the searches run at once for the API and web page.
-	searches *gate.Gate
-
-	countsMu sync.Mutex
-	counts   map[string]countEntry // key counts (document frequencies) learned from owners
+	// admission bounds the searches run at once for the API and web page.
+	admission *gate.Gate
+	// searches runs network searches over net.
+	searches *netsearch.Coordinator
 	net      *p2p.Service
 	// stopProcessMetrics, if set, shuts down the process-wide libp2p and
 	// kad-dht instruments this node owns.
@@ -127,7 +126,7 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), searches: gate.New(MaxSearches, MaxSearchesPerCaller)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller)}
 	if err := n.openIndex(context.Background()); err != nil {
 		return nil, err
 	}
@@ -173,6 +172,7 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, fmt.Errorf("join the network: %w", err)
 	}
+	n.searches = netsearch.New(n.net, netsearch.Config{Metrics: n.metrics, Logger: n.log, Now: cfg.Now})
 	n.ready.Store(true)
 	return n, nil
 }
@@ -223,6 +223,7 @@ func (n *Node) Run(ctx context.Context) error {
 	if serveErr == nil {
 		<-errc
 	}
+	n.searches.Close()
 	if err := n.net.Close(); err != nil {
 		n.log.Warn("network shutdown", "err", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
 // FuzzDecodeMessage feeds arbitrary bytes to the decoder of every message a
@@ -32,39 +33,39 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatalf("accepted %d digests", len(yr.Digests))
 			}
 		}
-		var q SearchRequest
+		var q netsearch.Request
 		if err := decodeMessage(body, &q); err == nil {
-			if len(q.Query) > MaxQueryBytes || q.Size < 1 || q.Size > MaxSearchSize || len(q.Keys) > MaxSearchKeys {
+			if len(q.Query) > netsearch.MaxQueryBytes || q.Size < 1 || q.Size > netsearch.MaxSize || len(q.Keys) > netsearch.MaxKeys {
 				t.Fatalf("accepted an unbounded search request: %d bytes, size %d, %d keys", len(q.Query), q.Size, len(q.Keys))
 			}
 			if len(q.Keys) > 0 && (q.Index < 0 || q.Index >= len(q.Keys)) {
 				t.Fatalf("accepted index %d of %d keys", q.Index, len(q.Keys))
 			}
-			if q.Stats != nil && len(q.Stats.DocFreq) > MaxStatsTerms {
+			if q.Stats != nil && len(q.Stats.DocFreq) > netsearch.MaxStatsTerms {
 				t.Fatalf("accepted %d statistics", len(q.Stats.DocFreq))
 			}
 		}
-		var qr SearchResponse
-		if err := decodeMessage(body, &qr); err == nil && len(qr.Hits) > MaxSearchSize {
+		var qr netsearch.Response
+		if err := decodeMessage(body, &qr); err == nil && len(qr.Hits) > netsearch.MaxSize {
 			t.Fatalf("accepted %d hits", len(qr.Hits))
 		}
 		var sq statsRequest
-		if err := decodeMessage(body, &sq); err == nil && len(sq.Keys) > MaxStatsTerms {
+		if err := decodeMessage(body, &sq); err == nil && len(sq.Keys) > netsearch.MaxStatsTerms {
 			t.Fatalf("accepted %d stats keys", len(sq.Keys))
 		}
 		var sp statsResponse
 		if err := decodeMessage(body, &sp); err == nil {
 			for _, c := range sp.Counts {
-				if c < 0 || c > maxKeyCount {
+				if c < 0 || c > netsearch.MaxKeyCount {
 					t.Fatalf("accepted a key count of %d", c)
 				}
 			}
 			if sp.Summary != nil {
-				if len(sp.Summary.Groups) > MaxSummaryGroups {
+				if len(sp.Summary.Groups) > netsearch.MaxSummaryGroups {
 					t.Fatalf("accepted %d groups", len(sp.Summary.Groups))
 				}
 				for _, g := range sp.Summary.Groups {
-					if g.Posts > maxGroupFigure || g.Terms > maxGroupFigure || len(g.Hot) > keyspace.MaxHotTerms || len(g.Owners) > maxGroupOwners {
+					if g.Posts > netsearch.MaxGroupFigure || g.Terms > netsearch.MaxGroupFigure || len(g.Hot) > keyspace.MaxHotTerms || len(g.Owners) > netsearch.MaxGroupOwners {
 						t.Fatalf("accepted an implausible group: %d posts, %d terms, %d hot, %d owners", g.Posts, g.Terms, len(g.Hot), len(g.Owners))
 					}
 				}

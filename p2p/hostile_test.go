@@ -26,6 +26,7 @@ import (
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
 // The tests of this file each play one attack of a hostile peer against
@@ -434,7 +435,8 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 	want := keyCounts(posts)
 	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
 	ctx := context.Background()
-	honest := querier.gatherTotals(ctx)
+	coord := coordinator(t, querier)
+	honest := coord.Refresh(ctx)
 	if honest.Posts != uint64(len(posts)) || honest.Outvoted != 0 {
 		t.Fatalf("honest totals %+v, want %d posts and nobody outvoted", honest, len(posts))
 	}
@@ -466,20 +468,20 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 				lie.Groups[i].Posts = lie.Groups[i].Posts*1000 + 1000
 				lie.Groups[i].Terms = lie.Groups[i].Terms*1000 + 1000
 			}
-			lie.Groups = append(lie.Groups, GroupFigures{Owners: []string{liar.ID().String(), stranger}, Posts: 1 << 30, Terms: 1 << 30})
+			lie.Groups = append(lie.Groups, netsearch.GroupFigures{Owners: []string{liar.ID().String(), stranger}, Posts: 1 << 30, Terms: 1 << 30})
 			resp.Summary = &lie
 		}
 		writeMessage(st, resp)
 		st.Close()
 	})
-	poisoned := querier.gatherTotals(ctx)
+	poisoned := coord.Refresh(ctx)
 	if poisoned.Posts != honest.Posts || poisoned.Terms != honest.Terms {
 		t.Errorf("totals under poisoned statistics: %+v; want the honest %+v", poisoned, honest)
 	}
 	if poisoned.Outvoted+poisoned.Implausible == 0 {
 		t.Errorf("the liar was not counted: %+v", poisoned)
 	}
-	counts := querier.KeyCounts(ctx, liarKeys)
+	counts := coord.KeyCounts(ctx, liarKeys)
 	for _, k := range liarKeys {
 		if counts[k] != want[k] {
 			t.Errorf("count of %s (the liar is an owner): %d, want %d", k, counts[k], want[k])
@@ -498,16 +500,16 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 			resp.Counts[i] = -1
 		}
 		if resp.Summary != nil {
-			resp.Summary.Groups = append(resp.Summary.Groups, GroupFigures{Owners: []string{liar.ID().String()}, Posts: 1 << 50})
+			resp.Summary.Groups = append(resp.Summary.Groups, netsearch.GroupFigures{Owners: []string{liar.ID().String()}, Posts: 1 << 50})
 		}
 		writeMessage(st, resp)
 		st.Close()
 	})
 	before := refusedCount(querier.cfg.Metrics, metrics.ProtocolStats, metrics.RefusedImplausible)
-	if again := querier.gatherTotals(ctx); again.Posts != honest.Posts || again.Terms != honest.Terms {
+	if again := coord.Refresh(ctx); again.Posts != honest.Posts || again.Terms != honest.Terms {
 		t.Errorf("totals with an implausible answer: %+v; want the honest %+v", again, honest)
 	}
-	counts = querier.KeyCounts(ctx, liarKeys)
+	counts = coord.KeyCounts(ctx, liarKeys)
 	for _, k := range liarKeys {
 		if counts[k] != want[k] {
 			t.Errorf("count of %s with an implausible answer: %d, want %d", k, counts[k], want[k])

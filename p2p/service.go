@@ -118,7 +118,7 @@ type Service struct {
 	authorLimits *keyedLimiter[string]
 	// offenders bans peers whose requests keep being refused.
 	offenders *offenders
-	summaries summaryCache
+	summary   summaryCache
 
 	owners  *ownerCache
 	repair  *repairer

@@ -17,6 +17,7 @@ import (
 	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
 // discard is the logger of test services.
@@ -149,6 +150,13 @@ func (net *testNetwork) misplaced(want map[string]int) (short int) {
 		}
 	}
 	return short
+}
+
+// coordinator runs network searches from s, closed when the test ends.
+func coordinator(t *testing.T, s *Service) *netsearch.Coordinator {
+	c := netsearch.New(s, netsearch.Config{Metrics: s.cfg.Metrics, Logger: discard})
+	t.Cleanup(c.Close)
+	return c
 }
 
 // signPosts signs n posts, text(i) the i-th one's text, a second apart,

@@ -34,7 +34,7 @@ func TestTotalsAskAgainAPeerThatRefused(t *testing.T) {
 		}
 		moody.handleStats(st)
 	})
-	tot, asked := writer.Totals(ctx)
+	tot, asked := coordinator(t, writer).Totals(ctx)
 	if !asked {
 		t.Fatal("the first Totals call did not ask the network")
 	}
@@ -58,17 +58,18 @@ func TestPartialTotalsDoNotReplaceCompleteOnes(t *testing.T) {
 	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
 
 	ctx := context.Background()
-	first := writer.gatherTotals(ctx)
+	coord := coordinator(t, writer)
+	first := coord.Refresh(ctx)
 	if first.Answered != first.Asked || first.Posts != uint64(len(posts)) {
 		t.Fatalf("totals %+v: want all 4 nodes answering and %d posts", first, len(posts))
 	}
 	mute.Host().SetStreamHandler(StatsProtocol(mute.cfg.Network), func(st network.Stream) { st.Reset() })
 	kept := first
 	kept.Kept = true
-	if again := writer.gatherTotals(ctx); again != kept {
+	if again := coord.Refresh(ctx); again != kept {
 		t.Fatalf("a gathering without one peer gave %+v; want the complete %+v, marked kept", again, kept)
 	}
-	if tot, _ := writer.Totals(ctx); tot != first {
+	if tot, _ := coord.Totals(ctx); tot != first {
 		t.Fatalf("Totals gives %+v after a partial gathering; want the complete %+v", tot, first)
 	}
 }

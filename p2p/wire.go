@@ -8,7 +8,7 @@ import (
 
 	"github.com/libp2p/go-msgio"
 
-	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
 // Messages of the store and sync protocols. Each stream carries one request
@@ -81,36 +81,15 @@ type syncResponse struct {
 // ErrMessageTooLarge is returned for a message over MaxMessageSize.
 var ErrMessageTooLarge = errors.New("message too large")
 
-// errImplausible marks statistics no honest node sends: negative counts,
-// figures beyond any node's disk, more groups or hot terms than exist.
-var errImplausible = errors.New("implausible statistics")
-
 func checkStatsResponse(m *statsResponse) error {
-	if len(m.Counts) > MaxStatsTerms {
-		return fmt.Errorf("stats answer with %d counts, limit %d", len(m.Counts), MaxStatsTerms)
+	if len(m.Counts) > netsearch.MaxStatsTerms {
+		return fmt.Errorf("stats answer with %d counts, limit %d", len(m.Counts), netsearch.MaxStatsTerms)
 	}
-	for _, c := range m.Counts {
-		if c < 0 || c > maxKeyCount {
-			return fmt.Errorf("%w: a key count of %d", errImplausible, c)
-		}
+	if err := netsearch.CheckCounts(m.Counts); err != nil {
+		return err
 	}
-	if m.Summary == nil {
-		return nil
-	}
-	if len(m.Summary.Groups) > MaxSummaryGroups {
-		return fmt.Errorf("%w: %d owner groups, limit %d", errImplausible, len(m.Summary.Groups), MaxSummaryGroups)
-	}
-	hot := 0
-	for _, g := range m.Summary.Groups {
-		hot += len(g.Hot)
-		switch {
-		case len(g.Owners) == 0 || len(g.Owners) > maxGroupOwners:
-			return fmt.Errorf("%w: a group of %d owners", errImplausible, len(g.Owners))
-		case g.Posts > maxGroupFigure || g.Terms > maxGroupFigure:
-			return fmt.Errorf("%w: a group of %d posts and %d terms", errImplausible, g.Posts, g.Terms)
-		case len(g.Hot) > keyspace.MaxHotTerms || hot > maxSummaryHot:
-			return fmt.Errorf("%w: %d hot terms", errImplausible, hot)
-		}
+	if m.Summary != nil {
+		return netsearch.CheckSummary(m.Summary)
 	}
 	return nil
 }
@@ -181,15 +160,13 @@ func decodeMessage(body []byte, v any) error {
 		if (len(m.Digests) > 0) == (len(m.Lists) > 0) {
 			return errors.New("sync request must carry either digests or ID lists")
 		}
-	case *SearchRequest:
-		return checkSearchRequest(m)
-	case *SearchResponse:
-		if len(m.Hits) > MaxSearchSize {
-			return fmt.Errorf("search answer with %d hits, limit %d", len(m.Hits), MaxSearchSize)
-		}
+	case *netsearch.Request:
+		return netsearch.CheckRequest(m)
+	case *netsearch.Response:
+		return netsearch.CheckResponse(m, netsearch.MaxSize)
 	case *statsRequest:
-		if len(m.Keys) > MaxStatsTerms {
-			return fmt.Errorf("stats request with %d keys, limit %d", len(m.Keys), MaxStatsTerms)
+		if len(m.Keys) > netsearch.MaxStatsTerms {
+			return fmt.Errorf("stats request with %d keys, limit %d", len(m.Keys), netsearch.MaxStatsTerms)
 		}
 	case *statsResponse:
 		return checkStatsResponse(m)

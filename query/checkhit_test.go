@@ -34,7 +34,7 @@ func TestCheckHitSortTime(t *testing.T) {
 		{p.CreatedAt.Add(-24 * time.Hour), false},
 	} {
 		vals := []string{c.at.UTC().Format(time.RFC3339Nano), p.ID}
-		_, err := CheckHit(SortLatest, raw, 0, vals, nil, now)
+		_, err := EncodedHit{Post: raw, Sort: vals}.Check(SortLatest, now)
 		if (err == nil) != c.ok {
 			t.Errorf("sort time %v for a post signed at %v: err %v, want ok=%v", c.at, p.CreatedAt, err, c.ok)
 		}

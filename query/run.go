@@ -2,6 +2,7 @@ package query
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -326,49 +327,63 @@ func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
 	return out, nil
 }
 
-// RawHit is a hit as an owner sends it to a querier: the stored post
-// undecoded (the querier verifies it), the score, the sort values and the
-// matched spans.
-func RawHit(s Sort, h *search.DocumentMatch) (raw string, score float64, sortVals []string, matches []Span, err error) {
+// EncodedHit is a hit as it travels between nodes: the signed post as its
+// author encoded it, its score, the values that resume after it, and the
+// byte spans of its text that matched.
+type EncodedHit struct {
+	Post  json.RawMessage `json:"post"`
+	Score float64         `json:"score"`
+	Sort  []string        `json:"sort"`
+	Spans [][2]int        `json:"spans,omitempty"`
+}
+
+// Encode is a bleve hit of the local index as an owner sends it to a
+// querier: the stored post as it is, unverified again (the querier
+// verifies it).
+func Encode(s Sort, h *search.DocumentMatch) (EncodedHit, error) {
 	raw, ok := h.Fields[index.FieldPost].(string)
 	if !ok {
-		return "", 0, nil, nil, fmt.Errorf("hit %s has no stored post", h.ID)
+		return EncodedHit{}, fmt.Errorf("hit %s has no stored post", h.ID)
 	}
 	after, err := sortValues(s, h)
 	if err != nil {
-		return "", 0, nil, nil, err
+		return EncodedHit{}, err
 	}
-	return raw, h.Score, after, spans(h, len(raw)), nil
+	e := EncodedHit{Post: json.RawMessage(raw), Score: h.Score, Sort: after}
+	for _, sp := range spans(h, len(raw)) {
+		e.Spans = append(e.Spans, [2]int{sp.Start, sp.End})
+	}
+	return e, nil
 }
 
-// CheckHit turns a hit a peer sent into a Hit: it verifies the post's
+// Check turns a hit a peer sent into a Hit: it verifies the post's
 // signature and ID and checks that the sort values belong to it. Whether
-// the post matches the query is checked by Matching.
-func CheckHit(s Sort, raw []byte, score float64, sortVals []string, matches []Span, now time.Time) (*Hit, error) {
-	pp, err := post.Decode(raw, now)
+// the post matches the query is checked by Matches.
+func (e EncodedHit) Check(s Sort, now time.Time) (*Hit, error) {
+	pp, err := post.Decode(e.Post, now)
 	if err != nil {
 		return nil, err
 	}
-	if len(sortVals) != 2 || sortVals[1] != pp.ID {
+	if len(e.Sort) != 2 || e.Sort[1] != pp.ID {
 		return nil, fmt.Errorf("hit %s: sort values do not name it", pp.ID)
 	}
 	if s == SortLatest {
 		// An owner sorts a post dated ahead of its clock at the time it
 		// received it (index.DocumentOf): at most post.MaxFutureSkew early.
-		t, err := time.Parse(time.RFC3339Nano, sortVals[0])
+		t, err := time.Parse(time.RFC3339Nano, e.Sort[0])
 		if err != nil || t.After(pp.CreatedAt) || t.Before(pp.CreatedAt.Add(-post.MaxFutureSkew*time.Second)) {
 			return nil, fmt.Errorf("hit %s: sort time is not its creation time or the time it was received", pp.ID)
 		}
-	} else if f, err := strconv.ParseFloat(sortVals[0], 64); err != nil || f != score {
+	} else if f, err := strconv.ParseFloat(e.Sort[0], 64); err != nil || f != e.Score {
 		return nil, fmt.Errorf("hit %s: sort value is not its score", pp.ID)
 	}
 	var ok []Span
-	for _, m := range matches {
-		if m.Start >= 0 && m.End > m.Start && m.End <= len(pp.Text) {
-			ok = append(ok, m)
+	for _, m := range e.Spans {
+		if m[0] >= 0 && m[1] > m[0] && m[1] <= len(pp.Text) {
+			ok = append(ok, Span{Start: m[0], End: m[1]})
 		}
 	}
-	return &Hit{Post: pp, Raw: string(raw), Score: score, Sort: sortVals, Matches: ok}, nil
+	return &Hit{Post: pp, Raw: string(e.Post), Score: e.Score, Sort: e.Sort, Matches: ok}, nil
 }
 
 // HitOf decodes and verifies the stored post of a bleve hit and keeps its

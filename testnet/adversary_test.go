@@ -108,10 +108,10 @@ func TestAdversary(t *testing.T) {
 		// Totals are reused for 30 s by design (README): gather them anew
 		// everywhere, since the posts just changed.
 		for _, nd := range net.Alive() {
-			nd.Net().InvalidateTotals()
+			nd.Searches().InvalidateTotals()
 		}
 		for _, nd := range []*testnet.Node{net.Nodes[0], net.Nodes[4]} {
-			if tot, _ := nd.Net().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
+			if tot, _ := nd.Searches().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
 				t.Errorf("%s: node %d's totals %+v; one index holds %d posts and %d terms", label, nd.Index, tot, len(all), refTerms)
 			}
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/query"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 	"github.com/murmur-p2p/murmur/testnet"
 )
 
@@ -38,7 +39,7 @@ func TestHostileSearchRequests(t *testing.T) {
 	if err := h.Connect(ctx, target); err != nil {
 		t.Fatal(err)
 	}
-	send := func(body []byte) (*p2p.SearchResponse, error) {
+	send := func(body []byte) (*netsearch.Response, error) {
 		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		st, err := h.NewStream(sctx, target.ID, p2p.SearchProtocol(net.Name()))
@@ -55,33 +56,33 @@ func TestHostileSearchRequests(t *testing.T) {
 		if err != nil {
 			return nil, err
 		}
-		var resp p2p.SearchResponse
+		var resp netsearch.Response
 		return &resp, json.Unmarshal(msg, &resp)
 	}
-	req := func(mod func(*p2p.SearchRequest)) []byte {
-		r := p2p.SearchRequest{Query: "heron", Sort: "top", Size: 10, Keys: []string{"t/heron"}}
+	req := func(mod func(*netsearch.Request)) []byte {
+		r := netsearch.Request{Query: "heron", Sort: "top", Size: 10, Keys: []string{"t/heron"}}
 		mod(&r)
 		b, _ := json.Marshal(r)
 		return b
 	}
 	hostile := map[string][]byte{
 		"garbage":            []byte("\x00\xff not json"),
-		"query too long":     req(func(r *p2p.SearchRequest) { r.Query = strings.Repeat("heron ", 400) }),
-		"bad syntax":         req(func(r *p2p.SearchRequest) { r.Query = "((((heron" }),
-		"size zero":          req(func(r *p2p.SearchRequest) { r.Size = 0 }),
-		"size huge":          req(func(r *p2p.SearchRequest) { r.Size = 1 << 30 }),
-		"unknown key class":  req(func(r *p2p.SearchRequest) { r.Keys = []string{"x/heron"} }),
-		"index out of range": req(func(r *p2p.SearchRequest) { r.Index = 5 }),
-		"after one value":    req(func(r *p2p.SearchRequest) { r.After = []string{"1.5"} }),
-		"after not a score":  req(func(r *p2p.SearchRequest) { r.After = []string{"NaN", "ab"} }),
-		"after not a time": req(func(r *p2p.SearchRequest) {
+		"query too long":     req(func(r *netsearch.Request) { r.Query = strings.Repeat("heron ", 400) }),
+		"bad syntax":         req(func(r *netsearch.Request) { r.Query = "((((heron" }),
+		"size zero":          req(func(r *netsearch.Request) { r.Size = 0 }),
+		"size huge":          req(func(r *netsearch.Request) { r.Size = 1 << 30 }),
+		"unknown key class":  req(func(r *netsearch.Request) { r.Keys = []string{"x/heron"} }),
+		"index out of range": req(func(r *netsearch.Request) { r.Index = 5 }),
+		"after one value":    req(func(r *netsearch.Request) { r.After = []string{"1.5"} }),
+		"after not a score":  req(func(r *netsearch.Request) { r.After = []string{"NaN", "ab"} }),
+		"after not a time": req(func(r *netsearch.Request) {
 			r.Sort = "latest"
 			r.After = []string{"yesterday", "ab"}
 		}),
-		"df above docs": req(func(r *p2p.SearchRequest) {
+		"df above docs": req(func(r *netsearch.Request) {
 			r.Stats = &index.Stats{Docs: 3, TextTerms: 9, DocFreq: map[string]uint64{"heron": 7}}
 		}),
-		"unknown sort": req(func(r *p2p.SearchRequest) { r.Sort = "random" }),
+		"unknown sort": req(func(r *netsearch.Request) { r.Sort = "random" }),
 	}
 	for name, body := range hostile {
 		if resp, err := send(body); err == nil {
@@ -91,7 +92,7 @@ func TestHostileSearchRequests(t *testing.T) {
 	// A flood is rate limited: of 1,000 requests at once, some are refused.
 	refused := 0
 	for i := 0; i < 1000; i++ {
-		if _, err := send(req(func(*p2p.SearchRequest) {})); err != nil {
+		if _, err := send(req(func(*netsearch.Request) {})); err != nil {
 			refused++
 		}
 	}
@@ -100,7 +101,7 @@ func TestHostileSearchRequests(t *testing.T) {
 	}
 	// Still serving, to peers after the limiter refills and to its own API.
 	time.Sleep(2 * time.Second)
-	resp, err := send(req(func(*p2p.SearchRequest) {}))
+	resp, err := send(req(func(*netsearch.Request) {}))
 	if err != nil || len(resp.Hits) != 1 {
 		t.Fatalf("an honest search after the attack: %+v, %v", resp, err)
 	}

@@ -261,7 +261,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 	t.Logf("every key at its 3 owners %v after the import", time.Since(start).Round(time.Millisecond))
 	ref, refTerms := newReference(t, all)
 	for _, nd := range []*testnet.Node{net.Nodes[0], net.Nodes[7]} {
-		if tot, _ := nd.Net().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
+		if tot, _ := nd.Searches().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
 			t.Errorf("node %d: the network's totals are %d posts and %d terms; one index holds %d and %d", nd.Index, tot.Posts, tot.Terms, len(all), refTerms)
 		}
 	}
@@ -299,7 +299,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 			overlapSum += float64(len(w)-len(minus(w, g))) / float64(len(w))
 			overlapN++
 			if (c.kind == "rare" || c.kind == "mid" || c.kind == "common") && !slices.Equal(g, w) {
-				tot, _ := nd.Net().Totals(context.Background())
+				tot, _ := nd.Searches().Totals(context.Background())
 				t.Errorf("%s %q: top-10 order %v, one index %v; node %d's network totals %+v, one index %d posts and %d terms",
 					c.kind, c.q, g, w, nd.Index, tot, len(all), refTerms)
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
 // The attacker's own definitions of murmur's messages (JSON, one
@@ -106,8 +107,8 @@ func (e *env) findPosts(ctx context.Context, max int) map[string]string {
 	for _, p := range e.peers() {
 		var after []string
 		for page := 0; page < 50 && len(found) < max; page++ {
-			req := p2p.SearchRequest{Query: "since:1970-01-01", Sort: "latest", Size: 1000, After: after}
-			var resp p2p.SearchResponse
+			req := netsearch.Request{Query: "since:1970-01-01", Sort: "latest", Size: 1000, After: after}
+			var resp netsearch.Response
 			if err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp); err != nil {
 				e.rep.Add("searches for posts failed", 1)
 				break
@@ -471,8 +472,8 @@ func costlyQueries(ctx context.Context, e *env) error {
 	}
 	e.forEachPeer(ctx, 4, func(ctx context.Context, p peer.ID) {
 		for i := 0; ctx.Err() == nil; i++ {
-			req := p2p.SearchRequest{Query: queries[i%len(queries)], Sort: "top", Size: 100}
-			var resp p2p.SearchResponse
+			req := netsearch.Request{Query: queries[i%len(queries)], Sort: "top", Size: 100}
+			var resp netsearch.Response
 			err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp)
 			switch {
 			case ctx.Err() != nil:

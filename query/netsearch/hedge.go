@@ -1,0 +1,194 @@
+package netsearch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// SearchKeyN asks n owners of key to answer req, each hedged over the
+// remaining owners, and returns every answer it got: while the network
+// settles a new owner may not hold all of a key's posts yet, and the union
+// of the owners' answers covers it.
+func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, n int) ([]*Response, []peer.ID, error) {
+	owners, err := c.tr.Owners(ctx, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
+	}
+	cands := c.preferred(owners)
+	if n <= 1 || len(cands) < 2 {
+		resp, from, err := c.searchHedged(ctx, cands, req)
+		if err != nil {
+			return nil, nil, err
+		}
+		return []*Response{resp}, []peer.ID{from}, nil
+	}
+	// Split the candidates between n hedged chains: chain i starts at
+	// candidate i and falls back to the ones after the chains' starts.
+	n = min(n, len(cands))
+	type got struct {
+		resp *Response
+		from peer.ID
+		err  error
+	}
+	results := make([]got, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		chain := []peer.ID{cands[i]}
+		for j := n + i; j < len(cands); j += n {
+			chain = append(chain, cands[j])
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, from, err := c.searchHedged(ctx, chain, req)
+			results[i] = got{resp, from, err}
+		}()
+	}
+	wg.Wait()
+	var resps []*Response
+	var froms []peer.ID
+	var errs []error
+	for _, r := range results {
+		if r.err != nil {
+			errs = append(errs, r.err)
+			continue
+		}
+		resps = append(resps, r.resp)
+		froms = append(froms, r.from)
+	}
+	if len(resps) == 0 {
+		return nil, nil, errors.Join(errs...)
+	}
+	return resps, froms, nil
+}
+
+// SearchPeers asks up to n peers (this node first) to search their whole
+// index, for a query the network cannot route. It returns the answers it
+// got, how many peers it asked and how many failed, and a refusal of the
+// query itself if one came.
+func (c *Coordinator) searchPeers(ctx context.Context, n int, req *Request) (answers []*Response, asked, failed int, refused error) {
+	peers := append([]peer.ID{c.tr.Self()}, c.tr.Members()...)
+	if len(peers) > n {
+		rest := peers[1:]
+		rand.Shuffle(len(rest), func(i, j int) { rest[i], rest[j] = rest[j], rest[i] })
+		peers = peers[:n]
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range peers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			resp, err := c.searchOne(ctx, p, req)
+			mu.Lock()
+			defer mu.Unlock()
+			var qr *RefusedError
+			if errors.As(err, &qr) {
+				refused = err
+			}
+			if err != nil {
+				failed++
+				return
+			}
+			answers = append(answers, resp)
+		}()
+	}
+	wg.Wait()
+	return answers, len(peers), failed, refused
+}
+
+// preferred orders owners: this node first, then by measured latency.
+func (c *Coordinator) preferred(owners []peer.ID) []peer.ID {
+	out := append([]peer.ID(nil), owners...)
+	self := c.tr.Self()
+	rank := func(p peer.ID) time.Duration {
+		if p == self {
+			return -1
+		}
+		if l := c.tr.Latency(p); l > 0 {
+			return l
+		}
+		return time.Hour
+	}
+	sort.SliceStable(out, func(i, j int) bool { return rank(out[i]) < rank(out[j]) })
+	return out
+}
+
+func (c *Coordinator) searchOne(ctx context.Context, p peer.ID, req *Request) (*Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, OwnerTimeout)
+	defer cancel()
+	resp, err := c.tr.Search(ctx, p, req)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckResponse(resp, req.Size); err != nil {
+		return nil, fmt.Errorf("%s: %w", p, err)
+	}
+	if resp.Refused != "" {
+		return nil, &RefusedError{Msg: resp.Refused}
+	}
+	return resp, nil
+}
+
+// searchHedged asks the candidates in turn: the next one starts when the
+// previous fails or after HedgeDelay without an answer. The first answer
+// wins and cancels the rest.
+func (c *Coordinator) searchHedged(ctx context.Context, cands []peer.ID, req *Request) (*Response, peer.ID, error) {
+	if len(cands) == 0 {
+		return nil, "", errors.New("no owners")
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
+		resp *Response
+		from peer.ID
+		err  error
+	}
+	results := make(chan result, len(cands))
+	next, running := 0, 0
+	start := func() {
+		p := cands[next]
+		next++
+		running++
+		go func() {
+			resp, err := c.searchOne(ctx, p, req)
+			results <- result{resp, p, err}
+		}()
+	}
+	start()
+	var errs []error
+	timer := time.NewTimer(HedgeDelay)
+	defer timer.Stop()
+	for running > 0 {
+		select {
+		case r := <-results:
+			running--
+			if r.err == nil {
+				return r.resp, r.from, nil
+			}
+			var refused *RefusedError
+			if errors.As(r.err, &refused) {
+				return nil, r.from, r.err // the next owner would refuse it too
+			}
+			errs = append(errs, r.err)
+			if next < len(cands) {
+				start()
+			}
+		case <-timer.C:
+			if next < len(cands) {
+				start()
+				timer.Reset(HedgeDelay)
+			}
+		case <-ctx.Done():
+			return nil, "", ctx.Err()
+		}
+	}
+	return nil, "", fmt.Errorf("every owner failed: %w", errors.Join(errs...))
+}

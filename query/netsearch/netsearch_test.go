@@ -1,0 +1,432 @@
+package netsearch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// A fake network: peers in this process, each with a real index holding
+// the posts of the keys it owns, answering the Transport's requests
+// directly. It stands in for p2p, so these tests drive the coordinator's
+// planning, hedging, merging, refills and statistics alone.
+
+type fakeNode struct {
+	id   peer.ID
+	ix   *index.Index
+	held map[string]int // key -> posts held under it
+
+	mu    sync.Mutex
+	fail  bool          // answers every request with an error
+	delay time.Duration // waits before answering a search
+	lie   func(*Summary)
+	asked int // searches asked of it
+}
+
+type fakeNet struct {
+	r     int
+	nodes []*fakeNode
+}
+
+func newFakeNet(t *testing.T, n, r int, posts []*post.Post) *fakeNet {
+	t.Helper()
+	fn := &fakeNet{r: r}
+	for range n {
+		id, err := peer.IDFromPrivateKey(testkit.Key(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "index"), Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ix.Close() })
+		fn.nodes = append(fn.nodes, &fakeNode{id: id, ix: ix, held: map[string]int{}})
+	}
+	// Place every post at the owners of each of its keys.
+	at := map[*fakeNode][]*post.Post{}
+	for _, p := range posts {
+		holders := map[*fakeNode]bool{}
+		for _, k := range keyspace.Keys(p) {
+			for _, o := range fn.owners(k) {
+				fn.node(o).held[k]++
+				holders[fn.node(o)] = true
+			}
+		}
+		for nd := range holders {
+			at[nd] = append(at[nd], p)
+		}
+	}
+	for nd, ps := range at {
+		if _, err := nd.ix.Put(context.Background(), ps...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return fn
+}
+
+func (fn *fakeNet) node(id peer.ID) *fakeNode {
+	for _, nd := range fn.nodes {
+		if nd.id == id {
+			return nd
+		}
+	}
+	return nil
+}
+
+// owners are the r nodes closest to key by XOR distance, closest first.
+func (fn *fakeNet) owners(key string) []peer.ID {
+	target := kb.ConvertKey(key)
+	ids := make([]peer.ID, len(fn.nodes))
+	for i, nd := range fn.nodes {
+		ids[i] = nd.id
+	}
+	dist := func(id peer.ID) string {
+		a := kb.ConvertPeerID(id)
+		d := make([]byte, len(a))
+		for i := range a {
+			d[i] = a[i] ^ target[i]
+		}
+		return string(d)
+	}
+	sort.Slice(ids, func(i, j int) bool { return dist(ids[i]) < dist(ids[j]) })
+	return ids[:min(fn.r, len(ids))]
+}
+
+// transport is the fake network as seen from one of its nodes.
+func (fn *fakeNet) transport(self int) Transport {
+	return fakeTransport{fn: fn, self: fn.nodes[self].id}
+}
+
+type fakeTransport struct {
+	fn   *fakeNet
+	self peer.ID
+}
+
+func (t fakeTransport) Self() peer.ID { return t.self }
+func (t fakeTransport) Owners(_ context.Context, key string) ([]peer.ID, error) {
+	return t.fn.owners(key), nil
+}
+func (t fakeTransport) Members() []peer.ID {
+	var out []peer.ID
+	for _, nd := range t.fn.nodes {
+		if nd.id != t.self {
+			out = append(out, nd.id)
+		}
+	}
+	return out
+}
+func (t fakeTransport) Known(p peer.ID) bool          { return t.fn.node(p) != nil }
+func (t fakeTransport) Settling() bool                { return false }
+func (t fakeTransport) Replicas() int                 { return t.fn.r }
+func (t fakeTransport) Latency(peer.ID) time.Duration { return 0 }
+
+func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Response, error) {
+	nd := t.fn.node(p)
+	nd.mu.Lock()
+	nd.asked++
+	fail, delay := nd.fail, nd.delay
+	nd.mu.Unlock()
+	if fail {
+		return nil, errors.New("failing on purpose")
+	}
+	select {
+	case <-time.After(delay):
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	resp, err := Answer(ctx, nd.ix, req)
+	if err == nil && resp.Refused == "" && len(req.Keys) > 0 {
+		resp.Count = nd.held[req.Keys[req.Index]]
+	}
+	return resp, err
+}
+
+func (t fakeTransport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, error) {
+	nd := t.fn.node(p)
+	if nd.fail {
+		return nil, errors.New("failing on purpose")
+	}
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		out[i] = nd.held[k]
+		if nd.lie != nil {
+			out[i] = out[i]*100 + 100
+		}
+	}
+	return out, nil
+}
+
+// Summary reports a node's figures per owner group, as p2p's local summary
+// does.
+func (t fakeTransport) Summary(_ context.Context, p peer.ID) (*Summary, error) {
+	nd := t.fn.node(p)
+	if nd.fail {
+		return nil, errors.New("failing on purpose")
+	}
+	groups := map[string]*GroupFigures{}
+	hot := map[string]map[string]bool{}
+	for key, n := range nd.held {
+		owners := t.fn.owners(key)
+		names := make([]string, len(owners))
+		for i, o := range owners {
+			names[i] = o.String()
+		}
+		sort.Strings(names)
+		gk := strings.Join(names, ",")
+		g := groups[gk]
+		if g == nil {
+			g = &GroupFigures{Owners: names}
+			groups[gk], hot[gk] = g, map[string]bool{}
+		}
+		k, _ := keyspace.Parse(key)
+		switch {
+		case k.Class == keyspace.ClassAuthor:
+			g.Posts += uint64(n)
+		case k.Class == keyspace.ClassTerm && k.Shard == "":
+			g.Terms++
+		case k.Class == keyspace.ClassTerm:
+			hot[gk][k.Value] = true
+		}
+	}
+	sum := &Summary{}
+	for gk, g := range groups {
+		for h := range hot[gk] {
+			g.Hot = append(g.Hot, h)
+		}
+		sort.Strings(g.Hot)
+		sum.Groups = append(sum.Groups, *g)
+	}
+	if nd.lie != nil {
+		nd.lie(sum)
+	}
+	return sum, nil
+}
+
+var texts = strings.Fields("heron reed marsh tide dune gull tern kelp shell storm lantern harbor willow ember")
+
+// fakePosts signs n short posts, by one author, a minute apart.
+func fakePosts(t *testing.T, n int) []*post.Post {
+	t.Helper()
+	key := testkit.Key(t)
+	now := time.Now()
+	var out []*post.Post
+	for i := range n {
+		text := fmt.Sprintf("the %s and the %s near %s %d", texts[i%len(texts)], texts[(i/3)%len(texts)], texts[(i*7)%len(texts)], i%5)
+		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: now.Add(-time.Duration(i) * time.Minute)}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p)
+	}
+	return out
+}
+
+// reference is one index over the same posts, merged into one segment so
+// that it counts distinct terms as the network does.
+func reference(t *testing.T, posts []*post.Post) *index.Index {
+	t.Helper()
+	ix, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	if _, err := ix.Put(context.Background(), posts...); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Compact(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return ix
+}
+
+func ids(hits []query.Hit) []string {
+	out := make([]string, len(hits))
+	for i, h := range hits {
+		out[i] = h.Post.ID
+	}
+	return out
+}
+
+// TestSearchAcrossFakeOwnersMatchesOneIndex: a coordinator over 6 fake
+// owners answers every kind of routed query with the matches, totals and
+// top-10 order of one index over the same posts, paging to the end, and
+// its totals are that index's.
+func TestSearchAcrossFakeOwnersMatchesOneIndex(t *testing.T) {
+	posts := fakePosts(t, 240)
+	fn := newFakeNet(t, 6, 3, posts)
+	ref := reference(t, posts)
+	c := New(fn.transport(0), Config{})
+	defer c.Close()
+	ctx := context.Background()
+
+	tot, _ := c.Totals(ctx)
+	refTerms, err := ref.TextTerms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tot.Posts != uint64(len(posts)) || tot.Terms != refTerms {
+		t.Fatalf("totals %+v; one index holds %d posts and %d terms", tot, len(posts), refTerms)
+	}
+	for _, q := range []string{"heron", "the", "heron tide", `"the heron"`, "gull OR kelp", "storm -the", "from:" + posts[0].Author + " marsh"} {
+		for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+			req := query.Request{Q: q, Sort: s, Limit: 7}
+			var got, want []string
+			var first *query.Result
+			for page := 0; ; page++ {
+				res, err := c.Search(ctx, req)
+				if err != nil {
+					t.Fatalf("%q: %v", q, err)
+				}
+				if res.Partial {
+					t.Errorf("%q page %d: partial", q, page)
+				}
+				if first == nil {
+					first = res
+				}
+				got = append(got, ids(res.Hits)...)
+				if res.NextCursor == "" {
+					break
+				}
+				req.Cursor = res.NextCursor
+			}
+			wres, err := query.Run(ctx, ref, query.Request{Q: q, Sort: s, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want = ids(wres.Hits)
+			if !testkit.SameSet(got, want) || first.Total != wres.Total {
+				t.Errorf("%q %s: %d matches (total %d), one index %d (total %d)", q, s, len(got), first.Total, len(want), wres.Total)
+				continue
+			}
+			if top := min(10, len(want)); s == query.SortLatest && !slices.Equal(got, want) || s == query.SortTop && !slices.Equal(got[:top], want[:top]) && !strings.ContainsAny(q, `"-O`) {
+				t.Errorf("%q %s: order %v, one index %v", q, s, got[:top], want[:top])
+			}
+		}
+	}
+}
+
+// TestHedgingAndRefusals: an owner that fails or is slow is passed over
+// for the key's next owner; a key none of whose owners answers makes the
+// answer partial; an owner's refusal of the query itself is a request
+// error.
+func TestHedgingAndRefusals(t *testing.T) {
+	posts := fakePosts(t, 60)
+	fn := newFakeNet(t, 5, 3, posts)
+	ctx := context.Background()
+	key := keyspace.TermKeys("heron")[0]
+	owners := fn.owners(key)
+	querier := 0
+	for i, nd := range fn.nodes {
+		if !slices.Contains(owners, nd.id) {
+			querier = i
+		}
+	}
+	c := New(fn.transport(querier), Config{})
+	defer c.Close()
+	full, err := c.Search(ctx, query.Request{Q: "heron", Limit: 100})
+	if err != nil || full.Partial || len(full.Hits) == 0 {
+		t.Fatalf("healthy search: %v, %+v", err, full)
+	}
+
+	fn.node(owners[0]).fail = true
+	fn.node(owners[1]).delay = time.Second
+	start := time.Now()
+	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 100})
+	if err != nil || res.Partial || !testkit.SameSet(ids(res.Hits), ids(full.Hits)) {
+		t.Fatalf("with one owner failing and one slow: %v, %+v", err, res)
+	}
+	if took := time.Since(start); took > 900*time.Millisecond {
+		t.Errorf("the slow owner was waited for: %v (the third owner answers after %v)", took, HedgeDelay)
+	}
+
+	for _, o := range owners {
+		fn.node(o).fail = true
+	}
+	res, err = c.Search(ctx, query.Request{Q: "heron", Limit: 100})
+	if err != nil || !res.Partial || res.Shards.Failed != 1 {
+		t.Fatalf("with every owner of the key failing: %v, %+v; want a partial answer naming one failed shard", err, res)
+	}
+	for _, o := range owners {
+		fn.node(o).fail = false
+	}
+
+	var bad *query.RequestError
+	if _, err := c.Search(ctx, query.Request{Q: "zz*"}); err != nil && !errors.As(err, &bad) {
+		t.Fatalf("a best-effort prefix search: %v", err)
+	}
+	// A prefix that expands past the bound, refused by every owner.
+	var many []*post.Post
+	key2 := testkit.Key(t)
+	for i := range index.MaxExpansion + 10 {
+		p, err := post.Sign(key2, post.Draft{Text: fmt.Sprintf("heron zq%05d", i)}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		many = append(many, p)
+	}
+	fn2 := newFakeNet(t, 3, 3, many)
+	c2 := New(fn2.transport(0), Config{})
+	defer c2.Close()
+	if _, err := c2.Search(ctx, query.Request{Q: "heron zq*"}); !errors.As(err, &bad) || !strings.Contains(err.Error(), fmt.Sprint(index.MaxExpansion)) {
+		t.Fatalf("a query every owner refuses: %v, want a request error naming the limit", err)
+	}
+}
+
+// TestTotalsOutvoteALiar: a node that inflates its groups' figures, and
+// invents one with a stranger, moves nothing; the key counts it inflates
+// are outvoted by the key's other owners.
+func TestTotalsOutvoteALiar(t *testing.T) {
+	posts := fakePosts(t, 90)
+	fn := newFakeNet(t, 6, 3, posts)
+	c := New(fn.transport(0), Config{})
+	defer c.Close()
+	ctx := context.Background()
+	honest := c.Refresh(ctx)
+	stranger, err := peer.IDFromPrivateKey(testkit.Key(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	liar := fn.nodes[3]
+	liar.lie = func(s *Summary) {
+		for i := range s.Groups {
+			s.Groups[i].Posts = s.Groups[i].Posts*100 + 100
+			s.Groups[i].Terms = s.Groups[i].Terms*100 + 100
+		}
+		s.Groups = append(s.Groups, GroupFigures{Owners: []string{liar.id.String(), stranger.String()}, Posts: 1 << 30, Terms: 1 << 30})
+	}
+	poisoned := c.Refresh(ctx)
+	if poisoned.Posts != honest.Posts || poisoned.Terms != honest.Terms || poisoned.Outvoted+poisoned.Implausible == 0 {
+		t.Fatalf("totals with a liar: %+v; want the honest %+v and the liar counted", poisoned, honest)
+	}
+	if honest.Posts != uint64(len(posts)) {
+		t.Fatalf("honest totals %+v, want %d posts", honest, len(posts))
+	}
+	var keys []string
+	for k := range liar.held {
+		keys = append(keys, k)
+	}
+	counts := c.KeyCounts(ctx, keys)
+	for _, k := range keys {
+		if counts[k] != liar.held[k] {
+			t.Errorf("count of %s, which the liar owns: %d, want %d", k, counts[k], liar.held[k])
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package netsearch
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// Bounds of a network search.
+const (
+	// FallbackPeers bounds the peers a query the network cannot route is
+	// asked of.
+	FallbackPeers = 16
+	// maxParallelShards bounds the shards asked at once.
+	maxParallelShards = 16
+	// maxRefills bounds the extra rounds a page may take when a shard's
+	// answer had hits that failed verification, or a split key's shard held
+	// more of the page than its share.
+	maxRefills = 6
+)
+
+// Search runs a query on the whole network: it plans the query into keys,
+// asks an owner of each for its shard of the matches, scored with the
+// network's statistics, merges the answers into one page and asks again
+// the shards that may hold more.
+func (c *Coordinator) Search(ctx context.Context, req query.Request) (*query.Result, error) {
+	p, err := query.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	r := &run{c: c, p: p, req: req}
+	return r.search(ctx)
+}
+
+// run is one network search in progress: its plan, the owners' answers
+// so far, and what it asked.
+type run struct {
+	c   *Coordinator
+	p   *query.Prepared
+	req query.Request
+
+	st     *index.Stats
+	wire   Request
+	keys   []string
+	parsed []keyspace.Key
+	sizes  []int
+	// replicas is how many owners of each key are asked: all of them while
+	// the membership settles, one otherwise.
+	replicas int
+	rounds   int
+
+	mu      sync.Mutex
+	answers []*query.ShardAnswer
+	failed  []bool
+	asked   map[string]bool
+	refusal error // an owner's refusal of the query itself
+}
+
+func (r *run) search(ctx context.Context) (*query.Result, error) {
+	phase := time.Now()
+	routable, err := r.plan(ctx)
+	r.c.observePhase(metrics.PhasePlan, phase)
+	if err != nil {
+		return nil, err
+	}
+	if !routable {
+		return r.bestEffort(ctx)
+	}
+	phase = time.Now()
+	r.fanOut(ctx)
+	r.c.observePhase(metrics.PhaseFanout, phase)
+	if r.refusal != nil {
+		return nil, &query.RequestError{Msg: r.refusal.Error()}
+	}
+	phase = time.Now()
+	res, complete := r.refill(ctx)
+	r.c.observePhase(metrics.PhaseMerge, phase)
+	return r.summary(res, complete), nil
+}
+
+// plan gathers the statistics the query's terms need, chooses the keys
+// whose owners answer it, and sizes what each key is asked for. It reports
+// false for a query no key routes.
+func (r *run) plan(ctx context.Context) (routable bool, err error) {
+	r.st = r.p.Stats
+	if r.st == nil {
+		var rounds int
+		r.st, r.p.Ranking, rounds = r.c.networkStats(ctx, query.PositiveTerms(r.p.Node))
+		r.rounds += rounds
+	}
+	leaves, routable := query.Plan(r.p.Node, r.c.leafCost)
+	for _, l := range leaves {
+		r.keys = append(r.keys, keyspace.OfField(l.Field, l.Value)...)
+	}
+	if len(r.keys) > MaxKeys {
+		routable = false
+	}
+	r.wire = Request{
+		Query: r.req.Q, Lang: r.req.Lang, Since: r.req.Since, Until: r.req.Until,
+		Sort: string(r.p.Sort), Size: r.p.Limit + 1, After: r.p.After, Stats: r.st,
+	}
+	if !routable {
+		return false, nil
+	}
+	if r.parsed, err = keyspace.ParseAll(r.keys); err != nil {
+		return false, err
+	}
+	r.wire.Keys = r.keys
+	// A split key's shards hold its posts by a hash of their IDs, so each
+	// holds about an even share of any page: ask each for twice its share
+	// and a margin instead of a whole page. The merge notices the rare shard
+	// that held more, and asks it again.
+	r.sizes = make([]int, len(r.keys))
+	for i, k := range r.parsed {
+		r.sizes[i] = r.p.Limit + 1
+		if k.Shard != "" {
+			share := (r.p.Limit + keyspace.HotShards) / keyspace.HotShards
+			r.sizes[i] = min(r.p.Limit+1, 2*share+4)
+		}
+	}
+	r.answers = make([]*query.ShardAnswer, len(r.keys))
+	r.failed = make([]bool, len(r.keys))
+	r.asked = map[string]bool{}
+	// While the membership settles, a new owner may lack some of a key's
+	// posts: ask every owner and take the union. An owner that held the key
+	// before and is alive is still among the closest live nodes, so it is
+	// asked.
+	r.replicas = 1
+	if r.c.tr.Settling() {
+		r.replicas = r.c.tr.Replicas()
+	}
+	return true, nil
+}
+
+// fanOut asks every key of the plan once.
+func (r *run) fanOut(ctx context.Context) {
+	all := make([]int, len(r.keys))
+	for i := range all {
+		all[i] = i
+	}
+	r.forEach(all, func(i int) { r.ask(ctx, i, r.p.After) })
+	r.rounds++
+}
+
+// refill merges the answers into a page and asks again, up to maxRefills
+// rounds, the shards that may hold hits the page needs.
+func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
+	res, complete := r.p.Merge(r.answers, r.st)
+	for round := 0; round < maxRefills; round++ {
+		var again []int
+		for i, ok := range complete {
+			if !ok && !r.failed[i] && r.answers[i] != nil && r.answers[i].Last != nil {
+				again = append(again, i)
+			}
+		}
+		if len(again) == 0 {
+			break
+		}
+		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
+		r.rounds++
+		res, complete = r.p.Merge(r.answers, r.st)
+	}
+	return res, complete
+}
+
+// summary says what the search asked and whether the page is whole.
+func (r *run) summary(res *query.Result, complete []bool) *query.Result {
+	incomplete := false
+	for i, ok := range complete {
+		if !ok && !r.failed[i] {
+			incomplete = true
+		}
+	}
+	res.Scope = query.ScopeNetwork
+	res.Shards.Asked = len(r.keys)
+	for _, f := range r.failed {
+		if f {
+			res.Shards.Failed++
+		}
+	}
+	res.Shards.Answered = res.Shards.Asked - res.Shards.Failed
+	// A page still incomplete after every refill may lack hits: say so.
+	res.Partial = res.Shards.Failed > 0 || incomplete
+	res.RoundTrips = r.rounds
+	res.PeersAsked = len(r.asked)
+	r.c.observeQuery(len(r.asked), res.Shards.Failed, res.Partial)
+	return res
+}
+
+// ask asks the owners of key i for the hits after after, and keeps their
+// answer.
+func (r *run) ask(ctx context.Context, i int, after []string) {
+	req := r.wire
+	req.Index = i
+	req.After = after
+	req.Size = r.sizes[i]
+	resps, from, err := r.c.searchKeyN(ctx, r.keys[i], &req, r.replicas)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, f := range from {
+		r.asked[f.String()] = true
+	}
+	if err != nil {
+		r.c.log.Debug("shard failed", "key", r.keys[i], "err", err)
+		r.failed[i] = true
+		if errors.As(err, new(*RefusedError)) {
+			r.refusal = err
+		}
+		return
+	}
+	a := r.answers[i]
+	if a == nil {
+		a = &query.ShardAnswer{}
+		r.answers[i] = a
+	}
+	a.More = false
+	var last *query.Hit
+	// An owner still missing posts counts fewer: keep the largest count.
+	count := 0
+	for _, resp := range resps {
+		count = max(count, resp.Count)
+		a.Total = max(a.Total, resp.Total)
+		var l *query.Hit
+		a.Hits = append(a.Hits, r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &l)...)
+		if len(resp.Hits) >= req.Size {
+			a.More = true
+			// Nothing unseen comes before the earlier of the full
+			// answers' last hits.
+			if l != nil && (last == nil || query.Less(r.p.Sort, l, last)) {
+				last = l
+			}
+		}
+	}
+	// One owner's count only confirms what the owners said together.
+	r.c.confirmCount(r.keys[i], count)
+	if a.More && last != nil && len(resps) > 1 {
+		// Another owner's hits beyond that point may have skipped a
+		// post the first one would have returned next: keep them for
+		// the next round, not this page.
+		a.Hits = slices.DeleteFunc(a.Hits, func(h query.Hit) bool { return query.Less(r.p.Sort, last, &h) })
+	}
+	a.Last = last
+}
+
+// bestEffort asks a bounded number of peers to search their whole index,
+// for a query with no key every match holds.
+func (r *run) bestEffort(ctx context.Context) (*query.Result, error) {
+	phase := time.Now()
+	resps, asked, failed, refused := r.c.searchPeers(ctx, FallbackPeers, &r.wire)
+	if refused != nil {
+		return nil, &query.RequestError{Msg: refused.Error()}
+	}
+	r.c.observePhase(metrics.PhaseFanout, phase)
+	phase = time.Now()
+	answers := make([]*query.ShardAnswer, 0, len(resps))
+	var total uint64
+	for _, resp := range resps {
+		a := &query.ShardAnswer{More: len(resp.Hits) >= r.wire.Size}
+		a.Hits = r.c.checkHits(r.p, resp.Hits, nil, &a.Last)
+		total = max(total, resp.Total)
+		answers = append(answers, a)
+	}
+	res, _ := r.p.Merge(answers, r.wire.Stats)
+	// The peers' matches overlap: the largest count is a lower bound.
+	res.Total = max(total, uint64(len(res.Hits)))
+	res.Scope = query.ScopeNetwork
+	res.BestEffort = true
+	res.Shards = query.ShardCounts{Asked: asked, Answered: asked - failed, Failed: failed}
+	res.Partial = failed > 0
+	res.RoundTrips = r.rounds + 1
+	res.PeersAsked = asked
+	r.c.observePhase(metrics.PhaseMerge, phase)
+	r.c.observeQuery(asked, failed, res.Partial)
+	return res, nil
+}
+
+// checkHits verifies the hits a shard sent, each once as it arrives:
+// signature and ID, sort values, the shard's key, and that the post
+// matches the query. last receives the last hit whose signature verified,
+// under the key and matching or not, for paging on.
+func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *keyspace.Key, last **query.Hit) []query.Hit {
+	now := c.cfg.Now()
+	var out []query.Hit
+	for _, h := range hits {
+		hit, err := h.Check(p.Sort, now)
+		if err != nil {
+			c.log.Debug("dropped a hit that does not verify", "err", err)
+			continue
+		}
+		*last = hit
+		if k != nil && !k.Contains(hit.Post) {
+			c.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
+			continue
+		}
+		if !query.Matches(p.Node, hit.Post) {
+			c.log.Debug("dropped a hit that does not match the query", "id", hit.Post.ID)
+			continue
+		}
+		out = append(out, *hit)
+	}
+	return out
+}
+
+// forEach runs fn for each index, at most maxParallelShards at a time.
+func (r *run) forEach(is []int, fn func(int)) {
+	var g errgroup.Group
+	g.SetLimit(maxParallelShards)
+	for _, i := range is {
+		g.Go(func() error { fn(i); return nil })
+	}
+	_ = g.Wait() // fn reports through the run
+}

@@ -1,0 +1,189 @@
+// Package netsearch runs searches across the network. A Coordinator plans
+// a query into keys (package keyspace), asks an owner of each key over a
+// Transport (package p2p provides it) to search its share, hedged over the
+// key's other owners, merges their answers into one page and asks again the
+// shards that held more; it keeps the network's statistics that owners
+// score with (each key's count, the collection totals). Answer is the
+// owner's side: a shard of a plan searched on the local index. Tests drive
+// a Coordinator with a fake Transport.
+package netsearch
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// Request asks an owner to search its shard of the index. It carries the
+// query in murmur's own language, not a bleve request: the owner parses and
+// compiles it with the same bounded parser as its API, so a peer cannot make
+// it run queries (regular expressions, geo, vectors) the language does not
+// have.
+type Request struct {
+	Query string `json:"q"`
+	Lang  string `json:"lang,omitempty"`
+	Since string `json:"since,omitempty"`
+	Until string `json:"until,omitempty"`
+	Sort  string `json:"sort,omitempty"`
+	// Size is how many hits to return, after After.
+	Size  int      `json:"size"`
+	After []string `json:"after,omitempty"`
+	// Keys are the keys of the querier's plan; the owner answers for
+	// Keys[Index] and leaves out posts under any earlier key, so the
+	// answers of a plan never overlap. No keys means the whole index (a
+	// best-effort search).
+	Keys  []string `json:"keys,omitempty"`
+	Index int      `json:"index"`
+	// Stats are the network's statistics to score with; nil means the
+	// owner's own.
+	Stats *index.Stats `json:"stats,omitempty"`
+}
+
+// Response is an owner's answer: its hits in order, how many posts of its
+// shard match, and how many posts it holds under the key it answered for.
+type Response struct {
+	Hits  []query.EncodedHit `json:"hits"`
+	Total uint64             `json:"total"`
+	Count int                `json:"count"`
+	// Refused says why the owner would not run the query, when the query
+	// itself is at fault (a term that expands too far): every owner would
+	// refuse it alike.
+	Refused string `json:"refused,omitempty"`
+}
+
+// RefusedError is an owner's refusal of a query it judged at fault.
+type RefusedError struct{ Msg string }
+
+func (e *RefusedError) Error() string { return e.Msg }
+
+// Summary is one node's figures for the network's collection statistics,
+// per owner group it is a member of (see Coordinator.Totals).
+type Summary struct {
+	Groups []GroupFigures `json:"groups"`
+}
+
+// GroupFigures are the figures of the keys whose owners, by the sender's
+// view, are exactly Owners (sorted peer IDs, the sender among them): the
+// posts under author keys, the unsplit term keys that hold posts, and the
+// hot terms with a shard there that holds posts.
+type GroupFigures struct {
+	Owners []string `json:"owners"`
+	Posts  uint64   `json:"posts"`
+	Terms  uint64   `json:"terms"`
+	Hot    []string `json:"hot,omitempty"`
+}
+
+// Bounds of the search and stats protocols: what a peer may ask of an owner
+// and what a querier takes from one.
+const (
+	// MaxKeys bounds the keys of one plan.
+	MaxKeys = 256
+	// MaxSize bounds the hits of one answer.
+	MaxSize = 1001
+	// MaxStatsTerms bounds the document frequencies a request carries, and
+	// the key counts a stats request asks.
+	MaxStatsTerms = 256
+	// MaxQueryBytes bounds the query text (as the query package does).
+	MaxQueryBytes = 1024
+	// MaxSummaryGroups bounds the owner groups of one summary: a node is a
+	// member of a few dozen in a network of any size.
+	MaxSummaryGroups = 1024
+	// MaxGroupOwners bounds the owners of one group (R is at most this).
+	MaxGroupOwners = 16
+	// MaxGroupFigure bounds the posts or terms one group may claim: four
+	// billion posts under one group's keys is beyond any node's disk.
+	MaxGroupFigure = 1 << 32
+	// MaxKeyCount bounds the count of one key a peer may report.
+	MaxKeyCount = 1 << 32
+	// MaxSummaryHot bounds the hot terms of one summary, over its groups.
+	MaxSummaryHot = 64 * keyspace.MaxHotTerms
+)
+
+// Timing of a search.
+const (
+	// OwnerTimeout bounds one owner's answer to a search or a stats request.
+	OwnerTimeout = 5 * time.Second
+	// HedgeDelay is how long a querier waits for an owner before asking
+	// another replica of the same key as well.
+	HedgeDelay = 250 * time.Millisecond
+)
+
+// ErrImplausible marks statistics no honest node sends: negative counts,
+// figures beyond any node's disk, more groups or hot terms than exist.
+var ErrImplausible = errors.New("implausible statistics")
+
+// CheckRequest bounds a search request a peer sent.
+func CheckRequest(m *Request) error {
+	switch {
+	case len(m.Query) > MaxQueryBytes:
+		return fmt.Errorf("search query of %d bytes, limit %d", len(m.Query), MaxQueryBytes)
+	case m.Size < 1 || m.Size > MaxSize:
+		return fmt.Errorf("search size %d; want 1 to %d", m.Size, MaxSize)
+	case len(m.After) > 2:
+		return fmt.Errorf("search after %d values, want at most 2", len(m.After))
+	case len(m.Keys) > MaxKeys:
+		return fmt.Errorf("search with %d keys, limit %d", len(m.Keys), MaxKeys)
+	case len(m.Keys) > 0 && (m.Index < 0 || m.Index >= len(m.Keys)):
+		return fmt.Errorf("search index %d of %d keys", m.Index, len(m.Keys))
+	case m.Stats != nil && len(m.Stats.DocFreq) > MaxStatsTerms:
+		return fmt.Errorf("search with %d term statistics, limit %d", len(m.Stats.DocFreq), MaxStatsTerms)
+	}
+	if m.Stats != nil {
+		if err := m.Stats.Check(); err != nil {
+			return fmt.Errorf("search %w", err)
+		}
+	}
+	for _, a := range m.After {
+		if len(a) > 256 {
+			return errors.New("search after value too long")
+		}
+	}
+	for _, k := range m.Keys {
+		if _, err := keyspace.Parse(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckResponse bounds an owner's answer to a request of size hits.
+func CheckResponse(m *Response, size int) error {
+	if len(m.Hits) > min(size, MaxSize) {
+		return fmt.Errorf("search answer with %d hits, asked for %d", len(m.Hits), size)
+	}
+	return nil
+}
+
+// CheckCounts refuses key counts no owner could hold.
+func CheckCounts(counts []int) error {
+	for _, c := range counts {
+		if c < 0 || c > MaxKeyCount {
+			return fmt.Errorf("%w: a key count of %d", ErrImplausible, c)
+		}
+	}
+	return nil
+}
+
+// CheckSummary refuses a summary beyond what any node holds.
+func CheckSummary(s *Summary) error {
+	if len(s.Groups) > MaxSummaryGroups {
+		return fmt.Errorf("%w: %d owner groups, limit %d", ErrImplausible, len(s.Groups), MaxSummaryGroups)
+	}
+	hot := 0
+	for _, g := range s.Groups {
+		hot += len(g.Hot)
+		switch {
+		case len(g.Owners) == 0 || len(g.Owners) > MaxGroupOwners:
+			return fmt.Errorf("%w: a group of %d owners", ErrImplausible, len(g.Owners))
+		case g.Posts > MaxGroupFigure || g.Terms > MaxGroupFigure:
+			return fmt.Errorf("%w: a group of %d posts and %d terms", ErrImplausible, g.Posts, g.Terms)
+		case len(g.Hot) > keyspace.MaxHotTerms || hot > MaxSummaryHot:
+			return fmt.Errorf("%w: %d hot terms", ErrImplausible, hot)
+		}
+	}
+	return nil
+}
