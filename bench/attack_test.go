@@ -139,7 +139,7 @@ func BenchmarkUnderAttack(b *testing.B) {
 }
 
 // importInto imports entries through a node, dated an hour apart in 2020.
-func importInto(b *testing.B, nd *testnet.Node, entries []corpus.Entry) {
+func importInto(b *testing.B, nd *testnet.Member, entries []corpus.Entry) {
 	b.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

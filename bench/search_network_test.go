@@ -363,7 +363,7 @@ func (s *searchNet) reportSetup(b *testing.B) {
 
 // wireBytes is what a node sent and received on the search and stats
 // protocols so far.
-func wireBytes(nd *testnet.Node) float64 {
+func wireBytes(nd *testnet.Member) float64 {
 	total := 0.0
 	for _, proto := range []string{metrics.ProtocolSearch, metrics.ProtocolStats} {
 		for _, dir := range []string{metrics.DirectionIn, metrics.DirectionOut} {
@@ -397,7 +397,7 @@ type netSample struct {
 	settling bool
 }
 
-func (s *searchNet) search(b *testing.B, nd *testnet.Node, q string) netSample {
+func (s *searchNet) search(b *testing.B, nd *testnet.Member, q string) netSample {
 	settling := nd.Net().Settling()
 	before := wireBytes(nd)
 	cpu := cpuTime()

@@ -11,21 +11,21 @@ import (
 	"github.com/murmur-p2p/murmur/index"
 )
 
-// Node is one node of a parsed query. Its String form is a normalized,
+// Expr is one node of a parsed query. Its String form is a normalized,
 // unambiguous rendering used in tests and to bind cursors to queries.
-type Node interface {
+type Expr interface {
 	String() string
 	node()
 }
 
 // And matches documents that match every child.
-type And struct{ Children []Node }
+type And struct{ Children []Expr }
 
 // Or matches documents that match at least one child.
-type Or struct{ Children []Node }
+type Or struct{ Children []Expr }
 
 // Not excludes documents that match Child.
-type Not struct{ Child Node }
+type Not struct{ Child Expr }
 
 // Term matches an exact term in Field.
 type Term struct {
@@ -67,7 +67,7 @@ func (*Wildcard) node()  {}
 func (*Fuzzy) node()     {}
 func (*DateRange) node() {}
 
-func joinNodes(op string, ns []Node) string {
+func joinExprs(op string, ns []Expr) string {
 	parts := make([]string, 0, len(ns)+1)
 	parts = append(parts, op)
 	for _, n := range ns {
@@ -77,10 +77,10 @@ func joinNodes(op string, ns []Node) string {
 }
 
 // String renders the conjunction as "(AND a b ...)".
-func (n *And) String() string { return joinNodes("AND", n.Children) }
+func (n *And) String() string { return joinExprs("AND", n.Children) }
 
 // String renders the disjunction as "(OR a b ...)".
-func (n *Or) String() string { return joinNodes("OR", n.Children) }
+func (n *Or) String() string { return joinExprs("OR", n.Children) }
 
 // String renders the negation as "-x".
 func (n *Not) String() string { return "-" + n.Child.String() }
@@ -132,7 +132,7 @@ func quoteIfNeeded(s string) string {
 // must or may contain, in order of first appearance: the terms of every
 // Term, Phrase and Fuzzy node outside a negation. Prefix and wildcard
 // patterns, and clauses on other fields, contribute nothing.
-func PositiveTerms(n Node) []string {
+func PositiveTerms(n Expr) []string {
 	var out []string
 	seen := map[string]bool{}
 	add := func(t string) {
@@ -141,8 +141,8 @@ func PositiveTerms(n Node) []string {
 			out = append(out, t)
 		}
 	}
-	var walk func(Node)
-	walk = func(n Node) {
+	var walk func(Expr)
+	walk = func(n Expr) {
 		switch n := n.(type) {
 		case *And:
 			for _, c := range n.Children {

@@ -19,7 +19,7 @@ import (
 // changing their scores, so a shard that holds a subset of the posts ranks
 // them exactly as one index holding all of them would, given the network's
 // text statistics. A query of filters alone gives every match the score 1.
-func Compile(n Node) (bleveQuery.Query, error) {
+func Compile(n Expr) (bleveQuery.Query, error) {
 	if n == nil {
 		return nil, errors.New("compile query: empty tree")
 	}
@@ -39,7 +39,7 @@ func Compile(n Node) (bleveQuery.Query, error) {
 
 // scoresText reports whether n has a clause on the text field outside a
 // negation: only those contribute to a score.
-func scoresText(n Node) bool {
+func scoresText(n Expr) bool {
 	switch n := n.(type) {
 	case *And:
 		return slices.ContainsFunc(n.Children, scoresText)
@@ -56,7 +56,7 @@ func scoresText(n Node) bool {
 // maxCompileDepth bounds recursion over trees not built by Parse.
 const maxCompileDepth = 4 * MaxDepth
 
-func compile(n Node, depth int) (bleveQuery.Query, error) {
+func compile(n Expr, depth int) (bleveQuery.Query, error) {
 	if depth > maxCompileDepth {
 		return nil, fmt.Errorf("tree deeper than %d", maxCompileDepth)
 	}

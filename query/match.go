@@ -13,7 +13,7 @@ import (
 // find it: text clauses against the terms the protocol analyzer derives
 // from its text (with their positions, for phrases), field clauses against
 // its fields.
-func Matches(n Node, p *post.Post) bool {
+func Matches(n Expr, p *post.Post) bool {
 	d := &matchDoc{p: p, at: map[int][]string{}}
 	for _, t := range index.Tokens(p.Text) {
 		d.terms = append(d.terms, t.Term)
@@ -37,7 +37,7 @@ func (d *matchDoc) anyTerm(f func(string) bool) bool {
 	return false
 }
 
-func (d *matchDoc) match(n Node, depth int) bool {
+func (d *matchDoc) match(n Expr, depth int) bool {
 	if depth > maxCompileDepth {
 		return false
 	}

@@ -25,7 +25,7 @@ func TestMatchesAgreesWithIndex(t *testing.T) {
 		}
 		got := map[string]bool{}
 		for _, pp := range posts {
-			if query.Matches(p.Node, pp) {
+			if query.Matches(p.Expr, pp) {
 				got[pp.ID] = true
 			}
 		}

@@ -87,7 +87,7 @@ func (p *Prepared) Merge(answers []*ShardAnswer, st *index.Stats) (res *Result, 
 	res.Hits = page
 	if more || anyMore(answers) && len(page) == p.Limit {
 		last := page[len(page)-1]
-		res.NextCursor = encodeCursor(p.hash, last.Sort, st, PositiveTerms(p.Node), p.Ranking)
+		res.NextCursor = encodeCursor(p.hash, last.Sort, st, PositiveTerms(p.Expr), p.Ranking)
 	}
 	return res, complete
 }

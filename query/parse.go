@@ -154,7 +154,7 @@ func (p *parser) next() token {
 // Parse parses a query into its syntax tree. Words are analyzed as the index
 // analyzes text; words that yield no term are dropped. Errors are
 // *SyntaxError.
-func Parse(q string) (Node, error) {
+func Parse(q string) (Expr, error) {
 	if len(q) > MaxQueryBytes {
 		return nil, errAt(MaxQueryBytes, "query is longer than %d bytes", MaxQueryBytes)
 	}
@@ -200,7 +200,7 @@ func invalidUTF8At(s string) int {
 }
 
 // hasPositive reports whether n can match by itself rather than only exclude.
-func hasPositive(n Node) bool {
+func hasPositive(n Expr) bool {
 	switch n := n.(type) {
 	case *Not:
 		return false
@@ -223,8 +223,8 @@ func hasPositive(n Node) bool {
 	}
 }
 
-func (p *parser) parseOr() (Node, error) {
-	var branches []Node
+func (p *parser) parseOr() (Expr, error) {
+	var branches []Expr
 	for {
 		start := p.peek().pos
 		n, err := p.parseAnd()
@@ -254,7 +254,7 @@ func (p *parser) parseOr() (Node, error) {
 	case 1:
 		return branches[0], nil
 	}
-	var flat []Node
+	var flat []Expr
 	for _, b := range branches {
 		if o, ok := b.(*Or); ok {
 			flat = append(flat, o.Children...)
@@ -265,8 +265,8 @@ func (p *parser) parseOr() (Node, error) {
 	return &Or{Children: flat}, nil
 }
 
-func (p *parser) parseAnd() (Node, error) {
-	var children []Node
+func (p *parser) parseAnd() (Expr, error) {
+	var children []Expr
 	operands := 0
 	for {
 		t := p.peek()
@@ -296,7 +296,7 @@ func (p *parser) parseAnd() (Node, error) {
 	}
 }
 
-func makeAnd(children []Node) Node {
+func makeAnd(children []Expr) Expr {
 	switch len(children) {
 	case 0:
 		return nil
@@ -306,7 +306,7 @@ func makeAnd(children []Node) Node {
 	return &And{Children: children}
 }
 
-func (p *parser) parseUnary() (Node, error) {
+func (p *parser) parseUnary() (Expr, error) {
 	t := p.peek()
 	if t.kind != tokNeg {
 		return p.parsePrimary()
@@ -322,7 +322,7 @@ func (p *parser) parseUnary() (Node, error) {
 	return &Not{Child: n}, nil
 }
 
-func (p *parser) parsePrimary() (Node, error) {
+func (p *parser) parsePrimary() (Expr, error) {
 	t := p.next()
 	switch t.kind {
 	case tokLParen:
@@ -366,7 +366,7 @@ func (t token) kindName() string {
 	return "OR"
 }
 
-func (p *parser) leaf(pos int, n Node) (Node, error) {
+func (p *parser) leaf(pos int, n Expr) (Expr, error) {
 	if n == nil {
 		return nil, nil
 	}
@@ -394,7 +394,7 @@ var knownFields = []string{"from", "lang", "since", "until"}
 
 // word parses one bare word: a field clause, a tag or mention, a prefix,
 // wildcard or fuzzy term, or plain text.
-func (p *parser) word(t token) (Node, error) {
+func (p *parser) word(t token) (Expr, error) {
 	w := t.text
 	if t.quoted {
 		i := strings.IndexByte(w, ':')
@@ -425,7 +425,7 @@ func (p *parser) word(t token) (Node, error) {
 
 // tagNode returns the tag or mention term of w ("#Go," is "#go") when w is a
 // single tag or mention, and nil otherwise.
-func tagNode(w string) Node {
+func tagNode(w string) Expr {
 	toks := index.Tokens(w)
 	if len(toks) == 0 || toks[0].Start != 0 || toks[0].Term[0] != w[0] {
 		return nil
@@ -438,7 +438,7 @@ func tagNode(w string) Node {
 	return &Term{Field: index.FieldText, Term: toks[0].Term}
 }
 
-func fuzzyNode(term, dist string, pos int) (Node, bool, error) {
+func fuzzyNode(term, dist string, pos int) (Expr, bool, error) {
 	d := 1
 	if dist != "" {
 		n, err := strconv.Atoi(dist)
@@ -460,7 +460,7 @@ func fuzzyNode(term, dist string, pos int) (Node, bool, error) {
 	return &Fuzzy{Term: t, Distance: d}, true, nil
 }
 
-func patternNode(w string, pos int) (Node, error) {
+func patternNode(w string, pos int) (Expr, error) {
 	lw := strings.ToLower(w)
 	if strings.HasSuffix(lw, "*") && !strings.ContainsAny(lw[:len(lw)-1], "*?") {
 		pre := lw[:len(lw)-1]
@@ -506,9 +506,9 @@ func slots(text string) [][]string {
 }
 
 // textNode analyzes plain text: nothing, a single term, or a phrase.
-func textNode(text string) Node { return phraseNode(text) }
+func textNode(text string) Expr { return phraseNode(text) }
 
-func phraseNode(text string) Node {
+func phraseNode(text string) Expr {
 	s := slots(text)
 	switch {
 	case len(s) == 0:
@@ -516,7 +516,7 @@ func phraseNode(text string) Node {
 	case len(s) == 1 && len(s[0]) == 1:
 		return &Term{Field: index.FieldText, Term: s[0][0]}
 	case len(s) == 1:
-		alts := make([]Node, len(s[0]))
+		alts := make([]Expr, len(s[0]))
 		for i, t := range s[0] {
 			alts[i] = &Term{Field: index.FieldText, Term: t}
 		}
@@ -525,7 +525,7 @@ func phraseNode(text string) Node {
 	return &Phrase{Slots: s}
 }
 
-func fieldNode(field, value string, pos int) (Node, error) {
+func fieldNode(field, value string, pos int) (Expr, error) {
 	if value == "" {
 		if !contains(knownFields, field) {
 			return nil, unknownField(field, pos)

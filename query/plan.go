@@ -24,7 +24,7 @@ type Leaf struct {
 // ok is false when no such set exists, for a query whose only clauses are
 // prefixes, wildcards, fuzzy terms, negations, languages or dates: such a
 // query can only be answered best-effort, by asking peers at large.
-func Plan(n Node, cost func(Leaf) float64) (leaves []Leaf, ok bool) {
+func Plan(n Expr, cost func(Leaf) float64) (leaves []Leaf, ok bool) {
 	r := plan(n, cost, 0)
 	if r == nil {
 		return nil, false
@@ -37,7 +37,7 @@ type route struct {
 	cost   float64
 }
 
-func plan(n Node, cost func(Leaf) float64, depth int) *route {
+func plan(n Expr, cost func(Leaf) float64, depth int) *route {
 	if depth > maxCompileDepth {
 		return nil
 	}

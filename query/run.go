@@ -155,8 +155,8 @@ type Result struct {
 // Prepared is a validated request: the query with its filters, the order,
 // the page size and where the cursor resumes.
 type Prepared struct {
-	// Node is the parsed query with the request's filters joined in.
-	Node Node
+	// Expr is the parsed query with the request's filters joined in.
+	Expr Expr
 	// Sort is the order; never empty.
 	Sort Sort
 	// Limit is the page size.
@@ -196,9 +196,9 @@ func Prepare(req Request) (*Prepared, error) {
 	if err != nil {
 		return nil, err
 	}
-	children := []Node{n}
+	children := []Expr{n}
 	if a, ok := n.(*And); ok {
-		children = append([]Node(nil), a.Children...)
+		children = append([]Expr(nil), a.Children...)
 	}
 	for _, f := range []struct{ name, value string }{{"lang", req.Lang}, {"since", req.Since}, {"until", req.Until}} {
 		if f.value == "" {
@@ -214,15 +214,15 @@ func Prepare(req Request) (*Prepared, error) {
 		}
 		children = append(children, fn)
 	}
-	p.Node = makeAnd(children)
-	p.hash = queryHash(p.Node.String(), p.Sort)
+	p.Expr = makeAnd(children)
+	p.hash = queryHash(p.Expr.String(), p.Sort)
 	if req.Cursor != "" {
 		c, err := decodeCursor(req.Cursor, p.hash, p.Sort)
 		if err != nil {
 			return nil, err
 		}
 		p.After = c.A
-		p.Stats = c.stats(PositiveTerms(p.Node))
+		p.Stats = c.stats(PositiveTerms(p.Expr))
 		if p.Stats != nil {
 			if err := p.Stats.Check(); err != nil {
 				return nil, &RequestError{Msg: "cursor is not valid: " + err.Error()}
@@ -252,7 +252,7 @@ func keyQuery(k keyspace.Key) bleveQuery.Query {
 // the keys of one plan share out the matches without overlap. With no keys
 // it searches the whole index.
 func (p *Prepared) SearchRequest(keys []keyspace.Key, i, size int) (*bleve.SearchRequest, error) {
-	q, err := Compile(p.Node)
+	q, err := Compile(p.Expr)
 	if err != nil {
 		return nil, err
 	}

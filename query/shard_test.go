@@ -102,7 +102,7 @@ func TestShardScoresAsOneIndex(t *testing.T) {
 						t.Fatal(err)
 					}
 					st := &index.Stats{Docs: docs, TextTerms: terms, DocFreq: map[string]uint64{}}
-					for _, term := range query.PositiveTerms(p.Node) {
+					for _, term := range query.PositiveTerms(p.Expr) {
 						st.DocFreq[term] = df[term]
 					}
 					keys := []keyspace.Key{{Class: keyspace.ClassTerm, Value: owned}}

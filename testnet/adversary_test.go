@@ -110,7 +110,7 @@ func TestAdversary(t *testing.T) {
 		for _, nd := range net.Alive() {
 			nd.Searches().InvalidateTotals()
 		}
-		for _, nd := range []*testnet.Node{net.Nodes[0], net.Nodes[4]} {
+		for _, nd := range []*testnet.Member{net.Nodes[0], net.Nodes[4]} {
 			if tot, _ := nd.Searches().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
 				t.Errorf("%s: node %d's totals %+v; one index holds %d posts and %d terms", label, nd.Index, tot, len(all), refTerms)
 			}

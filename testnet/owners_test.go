@@ -31,7 +31,7 @@ func trueOwners(net *testnet.Net, key string, r int) []peer.ID {
 
 // wrongOwners lists keys for which one of the asking nodes names other
 // owners than the true ones.
-func wrongOwners(t *testing.T, net *testnet.Net, askers []*testnet.Node, want map[string][]string) []string {
+func wrongOwners(t *testing.T, net *testnet.Net, askers []*testnet.Member, want map[string][]string) []string {
 	t.Helper()
 	var bad []string
 	for key := range want {
@@ -82,7 +82,7 @@ func TestOwnersBeyondTheRoutingTable(t *testing.T) {
 		t.Fatalf("import: %+v, want %d accepted, none under-replicated", res, len(entries))
 	}
 	want, _ := expectedKeys(t, net.Nodes[0])
-	askers := []*testnet.Node{net.Nodes[0], net.Nodes[nodes/2], net.Nodes[nodes-1]}
+	askers := []*testnet.Member{net.Nodes[0], net.Nodes[nodes/2], net.Nodes[nodes-1]}
 	if bad := wrongOwners(t, net, askers, want); len(bad) > 0 {
 		t.Fatalf("%d of %d keys: a node names other owners than the %d closest, e.g. %v", len(bad), len(want), R, bad[:min(5, len(bad))])
 	}

@@ -36,7 +36,7 @@ func sample(t *testing.T, n int) []corpus.Entry {
 	return out
 }
 
-func importEntries(t *testing.T, nd *testnet.Node, entries []corpus.Entry) api.ImportResult {
+func importEntries(t *testing.T, nd *testnet.Member, entries []corpus.Entry) api.ImportResult {
 	t.Helper()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -52,7 +52,7 @@ func importEntries(t *testing.T, nd *testnet.Node, entries []corpus.Entry) api.I
 }
 
 // expectedKeys maps every key of every post node holds to the IDs under it.
-func expectedKeys(t *testing.T, nd *testnet.Node) (map[string][]string, int) {
+func expectedKeys(t *testing.T, nd *testnet.Member) (map[string][]string, int) {
 	t.Helper()
 	want := map[string][]string{}
 	posts := 0
@@ -72,7 +72,7 @@ func expectedKeys(t *testing.T, nd *testnet.Node) (map[string][]string, int) {
 // copiesAtOwners asks, from node from and over the sync protocol, each owner
 // of each key whether it holds exactly the expected posts under it, and
 // returns the number of owners that do, per key.
-func copiesAtOwners(t *testing.T, from *testnet.Node, want map[string][]string) map[string]int {
+func copiesAtOwners(t *testing.T, from *testnet.Member, want map[string][]string) map[string]int {
 	t.Helper()
 	ctx := context.Background()
 	perOwner := map[peer.ID][]p2p.Digest{}

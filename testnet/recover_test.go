@@ -157,7 +157,7 @@ func recoverDamaged(t *testing.T, crash bool) {
 }
 
 // ownedPosts is the set of posts stored under a key nd is an owner of.
-func ownedPosts(t *testing.T, nd *testnet.Node, want map[string][]string) map[string]bool {
+func ownedPosts(t *testing.T, nd *testnet.Member, want map[string][]string) map[string]bool {
 	t.Helper()
 	owned := map[string]bool{}
 	for key, ids := range want {
@@ -175,7 +175,7 @@ func ownedPosts(t *testing.T, nd *testnet.Node, want map[string][]string) map[st
 }
 
 // missingFrom lists the posts of want that nd's index does not hold.
-func missingFrom(t *testing.T, nd *testnet.Node, want map[string]bool) []string {
+func missingFrom(t *testing.T, nd *testnet.Member, want map[string]bool) []string {
 	t.Helper()
 	held := map[string]bool{}
 	if err := nd.WalkPosts(context.Background(), func(p *post.Post) error {

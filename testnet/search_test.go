@@ -260,7 +260,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 	})
 	t.Logf("every key at its 3 owners %v after the import", time.Since(start).Round(time.Millisecond))
 	ref, refTerms := newReference(t, all)
-	for _, nd := range []*testnet.Node{net.Nodes[0], net.Nodes[7]} {
+	for _, nd := range []*testnet.Member{net.Nodes[0], net.Nodes[7]} {
 		if tot, _ := nd.Searches().Totals(context.Background()); tot.Posts != uint64(len(all)) || tot.Terms != refTerms {
 			t.Errorf("node %d: the network's totals are %d posts and %d terms; one index holds %d and %d", nd.Index, tot.Posts, tot.Terms, len(all), refTerms)
 		}
@@ -389,7 +389,7 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 // querier names their true owners and whether those hold them: the
 // difference between a querier that asked the wrong nodes and owners that
 // lack posts.
-func ownersSeen(net *testnet.Net, querier *testnet.Node, byID map[string]*post.Post, missing []string) string {
+func ownersSeen(net *testnet.Net, querier *testnet.Member, byID map[string]*post.Post, missing []string) string {
 	var notes []string
 	for _, id := range missing[:min(2, len(missing))] {
 		p := byID[id]

@@ -36,15 +36,15 @@ type Options struct {
 
 // Net is a running test network.
 type Net struct {
-	harness[*Node]
+	harness[*Member]
 	name string
 	opts Options
 	dir  string
 	mu   sync.Mutex
 }
 
-// Node is one node of a test network.
-type Node struct {
+// Member is one node of a test network.
+type Member struct {
 	*node.Node
 	// Index is the node's position in Net.Nodes.
 	Index int
@@ -66,7 +66,7 @@ func Start(tb testing.TB, n int, opts Options) *Net {
 		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelError}))
 	}
 	net := &Net{name: newName(), opts: opts, dir: tb.TempDir()}
-	net.harness = harness[*Node]{tb: tb, poll: 50 * time.Millisecond, start: net.start}
+	net.harness = harness[*Member]{tb: tb, poll: 50 * time.Millisecond, start: net.start}
 	tb.Cleanup(net.Close)
 	for i := 0; i < n; i++ {
 		net.Add()
@@ -86,18 +86,18 @@ func newName() string {
 func (net *Net) Name() string { return net.name }
 
 // Add starts one more node, joined through the first live node.
-func (net *Net) Add() *Node {
+func (net *Net) Add() *Member {
 	net.tb.Helper()
 	net.mu.Lock()
 	i := len(net.Nodes)
-	nd := &Node{Index: i, Dir: filepath.Join(net.dir, fmt.Sprintf("node%d", i))}
+	nd := &Member{Index: i, Dir: filepath.Join(net.dir, fmt.Sprintf("node%d", i))}
 	net.Nodes = append(net.Nodes, nd)
 	net.mu.Unlock()
 	net.start(nd)
 	return nd
 }
 
-func (net *Net) bootstrap(except *Node) []string {
+func (net *Net) bootstrap(except *Member) []string {
 	for _, other := range net.Nodes {
 		if other != except && other.Alive() {
 			return other.Net().Addrs()
@@ -106,7 +106,7 @@ func (net *Net) bootstrap(except *Node) []string {
 	return nil
 }
 
-func (net *Net) start(nd *Node) {
+func (net *Net) start(nd *Member) {
 	net.tb.Helper()
 	listen := "/ip4/127.0.0.1/tcp/0"
 	if net.opts.FixedPorts && nd.listen != "" {
@@ -138,9 +138,9 @@ func (net *Net) start(nd *Node) {
 }
 
 // Alive reports whether the node runs.
-func (nd *Node) Alive() bool { return nd.cancel != nil }
+func (nd *Member) Alive() bool { return nd.cancel != nil }
 
-func (nd *Node) stop(tb testing.TB) {
+func (nd *Member) stop(tb testing.TB) {
 	tb.Helper()
 	nd.cancel()
 	if err := <-nd.done; err != nil {
@@ -149,9 +149,9 @@ func (nd *Node) stop(tb testing.TB) {
 	nd.cancel = nil
 }
 
-func (nd *Node) routingTable() (int, bool) { return nd.Net().RoutingTableSize(), true }
+func (nd *Member) routingTable() (int, bool) { return nd.Net().RoutingTableSize(), true }
 
-func (nd *Node) refreshRouting() { nd.Net().RefreshRouting() }
+func (nd *Member) refreshRouting() { nd.Net().RefreshRouting() }
 
 // Crash stops a node as a power cut would: its connections drop without a
 // word to its peers (no protocols withdrawn, no goodbye), then it stops.

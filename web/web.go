@@ -38,8 +38,9 @@ const (
 	// MaxFormBody bounds the body of the composer's form POST: a post is at
 	// most 4 KB of UTF-8, which form encoding can triple.
 	MaxFormBody = 64 << 10
-	// SearchTimeout bounds one search made for a page.
-	SearchTimeout = 10 * time.Second
+	// PageSearchTimeout bounds one search made for a page (the API allows
+	// api.SearchTimeout; one owner answers within netsearch.OwnerTimeout).
+	PageSearchTimeout = 10 * time.Second
 	// PageSize is how many posts a page of results shows.
 	PageSize = 20
 	// MaxQueryLen bounds the query text taken from a URL.
@@ -262,7 +263,7 @@ func shardsOf(res *query.Result) (partial bool, shards api.Shards) {
 
 // search runs req and fills the view; moreBase is the URL "more" extends.
 func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBase url.Values, path string) int {
-	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), api.CallerOf(r)), SearchTimeout)
+	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), api.CallerOf(r)), PageSearchTimeout)
 	defer cancel()
 	res, err := p.b.Search(ctx, req)
 	if err != nil {

@@ -94,10 +94,10 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.st = r.p.Stats
 	if r.st == nil {
 		var rounds int
-		r.st, r.p.Ranking, rounds = r.c.networkStats(ctx, query.PositiveTerms(r.p.Node))
+		r.st, r.p.Ranking, rounds = r.c.networkStats(ctx, query.PositiveTerms(r.p.Expr))
 		r.rounds += rounds
 	}
-	leaves, routable := query.Plan(r.p.Node, r.c.leafCost)
+	leaves, routable := query.Plan(r.p.Expr, r.c.leafCost)
 	for _, l := range leaves {
 		r.keys = append(r.keys, keyspace.OfField(l.Field, l.Value)...)
 	}
@@ -301,7 +301,7 @@ func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *k
 			c.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
 			continue
 		}
-		if !query.Matches(p.Node, hit.Post) {
+		if !query.Matches(p.Expr, hit.Post) {
 			c.log.Debug("dropped a hit that does not match the query", "id", hit.Post.ID)
 			continue
 		}
