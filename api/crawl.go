@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/crawl"
-	"github.com/murmur-p2p/murmur/metrics"
 )
 
 // Bounds of the crawl routes.
@@ -53,7 +52,7 @@ type CrawlSources struct {
 //
 // b may be nil: the node does not crawl, and every route says how to turn
 // crawling on.
-func NewCrawlHandler(b CrawlBackend, m *metrics.Node, log *slog.Logger) http.Handler {
+func NewCrawlHandler(b CrawlBackend, m *Metrics, log *slog.Logger) http.Handler {
 	h := &handler{m: m, log: log}
 	c := &crawlHandler{b: b, h: h}
 	mux := http.NewServeMux()

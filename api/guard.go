@@ -56,7 +56,7 @@ type GuardConfig struct {
 	// without a port matches any port.
 	Hosts []string
 	// Metrics counts refusals; nil counts nothing.
-	Metrics *metrics.Node
+	Metrics *Metrics
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -127,7 +127,7 @@ type guard struct {
 	token string
 	auth  AuthMode
 	names []hostName
-	m     *metrics.Node
+	m     *Metrics
 	log   *slog.Logger
 	cop   *http.CrossOriginProtection
 }
@@ -299,9 +299,7 @@ func jsonBody(r *http.Request) bool {
 // refuse answers a refused request: JSON under /api/, plain text elsewhere
 // (the web page shows it as is).
 func (g *guard) refuse(w http.ResponseWriter, r *http.Request, code int, reason, msg string) {
-	if g.m != nil {
-		g.m.APIRefused.WithLabelValues(reason).Inc()
-	}
+	g.m.refuse(reason)
 	g.log.Debug("API request refused", "reason", reason, "method", r.Method, "path", r.URL.Path, "host", r.Host, "remote", r.RemoteAddr)
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Content-Type-Options", "nosniff")

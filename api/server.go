@@ -14,7 +14,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -39,7 +38,7 @@ type Backend interface {
 }
 
 // NewHandler returns the HTTP handler of the API, /metrics, /livez and /readyz.
-func NewHandler(b Backend, m *metrics.Node, log *slog.Logger) http.Handler {
+func NewHandler(b Backend, m *Metrics, log *slog.Logger) http.Handler {
 	h := &handler{b: b, m: m, log: log}
 	mux := http.NewServeMux()
 	route := func(pattern, name string, f http.HandlerFunc) {
@@ -53,7 +52,7 @@ func NewHandler(b Backend, m *metrics.Node, log *slog.Logger) http.Handler {
 	route("GET /api/v1/status", "status", h.status)
 	route("GET /livez", "livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	route("GET /readyz", "readyz", h.readyz)
-	mux.Handle("GET /metrics", m.Handler())
+	mux.Handle("GET /metrics", m.handler())
 	route("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -62,7 +61,7 @@ func NewHandler(b Backend, m *metrics.Node, log *slog.Logger) http.Handler {
 
 type handler struct {
 	b   Backend
-	m   *metrics.Node
+	m   *Metrics
 	log *slog.Logger
 }
 
@@ -106,7 +105,7 @@ func (h *handler) instrument(name string, f http.HandlerFunc) http.Handler {
 			if code == 0 {
 				code = http.StatusOK
 			}
-			h.m.HTTPRequests.WithLabelValues(name, strconv.Itoa(code/100)+"xx").Inc()
+			h.m.httpRequests.WithLabelValues(name, strconv.Itoa(code/100)+"xx").Inc()
 		}()
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		f(rec, r)

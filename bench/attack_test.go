@@ -10,13 +10,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/adversary/attack"
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/testenv"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/testnet"
@@ -88,7 +87,7 @@ func BenchmarkUnderAttack(b *testing.B) {
 			sum := 0.0
 			for _, nd := range net.Alive() {
 				nd.Net().TriggerRepair()
-				sum += testutil.ToFloat64(nd.Metrics().HandoffPosts)
+				sum += metrics.Value(nd.Metrics(), metrics.HandoffPosts)
 			}
 			return sum
 		}

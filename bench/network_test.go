@@ -9,11 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/testenv"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/testnet"
 )
 
@@ -55,8 +54,8 @@ func BenchmarkNetworkIngest(b *testing.B) {
 			bytesOut := func() float64 {
 				total := 0.0
 				for _, nd := range net.Alive() {
-					total += testutil.ToFloat64(nd.Metrics().ProtocolBytes.WithLabelValues("store", "out"))
-					total += testutil.ToFloat64(nd.Metrics().ProtocolBytes.WithLabelValues("sync", "out"))
+					total += metrics.Value(nd.Metrics(), metrics.ProtocolBytes, "protocol", metrics.ProtocolStore, "direction", metrics.DirectionOut)
+					total += metrics.Value(nd.Metrics(), metrics.ProtocolBytes, "protocol", metrics.ProtocolSync, "direction", metrics.DirectionOut)
 				}
 				return total
 			}
@@ -80,7 +79,7 @@ func BenchmarkNetworkIngest(b *testing.B) {
 			for _, nd := range net.Alive() {
 				c, _ := nd.Status(context.Background())
 				held += int(c.Posts)
-				lookups += testutil.ToFloat64(nd.Metrics().OwnerLookups)
+				lookups += metrics.Value(nd.Metrics(), metrics.OwnerLookups)
 			}
 			b.ReportMetric(float64(held)/posts, "node-copies/post")
 			b.ReportMetric(lookups/posts, "owner-lookups/post")

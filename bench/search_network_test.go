@@ -16,8 +16,6 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/corpus"
@@ -367,7 +365,7 @@ func wireBytes(nd *testnet.Member) float64 {
 	total := 0.0
 	for _, proto := range []string{metrics.ProtocolSearch, metrics.ProtocolStats} {
 		for _, dir := range []string{metrics.DirectionIn, metrics.DirectionOut} {
-			total += testutil.ToFloat64(nd.Metrics().ProtocolBytes.WithLabelValues(proto, dir))
+			total += metrics.Value(nd.Metrics(), metrics.ProtocolBytes, "protocol", proto, "direction", dir)
 		}
 	}
 	return total
@@ -378,7 +376,7 @@ func wireBytes(nd *testnet.Member) float64 {
 func (s *searchNet) servedOutcome(outcome string) float64 {
 	total := 0.0
 	for _, nd := range s.net.Alive() {
-		total += testutil.ToFloat64(nd.Metrics().SearchServed.WithLabelValues(outcome))
+		total += metrics.Value(nd.Metrics(), metrics.SearchServed, "outcome", outcome)
 	}
 	return total
 }

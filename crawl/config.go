@@ -4,7 +4,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of Config. They are the crawler's politeness and safety bounds.
@@ -79,8 +79,9 @@ type Config struct {
 	Concurrency   int
 	BackoffBase   time.Duration
 	MaxBackoff    time.Duration
-	// Metrics, if not nil, receives the crawl metrics.
-	Metrics *metrics.Crawl
+	// Metrics, if set, receives the crawler's collectors (the node's
+	// registry).
+	Metrics prometheus.Registerer
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Now is the clock; default time.Now.

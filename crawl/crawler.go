@@ -90,6 +90,8 @@ type Crawler struct {
 	entries map[string]*entry
 	closed  bool
 	manual  sync.WaitGroup
+
+	metrics *crawlerMetrics
 }
 
 // Open loads the source list from cfg.Dir. Sources are fetched once Run runs
@@ -104,6 +106,7 @@ func Open(cfg Config) (*Crawler, error) {
 		return nil, err
 	}
 	c := &Crawler{cfg: cfg, f: newFetcher(&cfg), wake: make(chan struct{}, 1), entries: map[string]*entry{}}
+	c.metrics = newCrawlerMetrics(metrics.Or(cfg.Metrics), c)
 	c.life, c.cancelLife = context.WithCancel(context.Background())
 	for u, s := range states {
 		c.entries[u] = &entry{state: s, lock: make(chan struct{}, 1)}
@@ -206,21 +209,6 @@ func (c *Crawler) Sources(context.Context) ([]Source, error) {
 	}
 	slices.SortFunc(out, func(a, b Source) int { return strings.Compare(a.URL, b.URL) })
 	return out, nil
-}
-
-// MetricSources is the per-source view the metrics read at scrape time.
-func (c *Crawler) MetricSources() []metrics.CrawlSource {
-	list, _ := c.Sources(context.Background())
-	out := make([]metrics.CrawlSource, len(list))
-	for i, s := range list {
-		var last float64
-		if !s.LastFetch.IsZero() {
-			last = float64(s.LastFetch.Unix())
-		}
-		out[i] = metrics.CrawlSource{URL: s.URL, Status: s.Status, LastFetch: last, NextRun: float64(s.NextRun.Unix()),
-			ItemsSeen: float64(s.ItemsSeen), Failures: float64(s.Failures)}
-	}
-	return out
 }
 
 // Fetch fetches a listed source now, whatever its schedule, and returns what
@@ -344,11 +332,9 @@ func (c *Crawler) fetchSource(ctx context.Context, e *entry, manual bool) (Summa
 	took := time.Since(start)
 	sum.TookMS = took.Milliseconds()
 	c.record(st, &sum, err, now)
-	if m := c.cfg.Metrics; m != nil {
-		m.Fetches.WithLabelValues(sum.Status).Inc()
-		m.FetchSeconds.Observe(took.Seconds())
-		m.ItemsIngested.Add(float64(sum.New))
-	}
+	c.metrics.fetches.WithLabelValues(sum.Status).Inc()
+	c.metrics.fetchSeconds.Observe(took.Seconds())
+	c.metrics.itemsIngested.Add(float64(sum.New))
 	log := c.cfg.Logger.With("url", st.URL, "status", sum.Status, "new", sum.New, "took", took.Round(time.Millisecond), "next", sum.NextRun)
 	if err != nil {
 		log.Warn("crawl fetch failed", "err", err, "failures", st.Failures)

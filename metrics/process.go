@@ -19,7 +19,7 @@ var ErrProcessWideTaken = errors.New("metrics: the process-wide libp2p and kad-d
 // processWideTaken makes ProcessWide a once-per-process call.
 var processWideTaken atomic.Bool
 
-// ProcessWide gives this node the instruments that go-libp2p and kad-dht keep
+// ProcessWide gives the node of reg the instruments that go-libp2p and kad-dht keep
 // per process, not per host: it returns the registerer to hand the libp2p
 // host (libp2p.PrometheusRegisterer) so the resource manager, swarm,
 // identify and hole-punching collectors land in this node's registry, and it
@@ -35,11 +35,11 @@ var processWideTaken atomic.Bool
 //
 // The returned stop function shuts the meter provider down; call it when the
 // node stops.
-func (m *Node) ProcessWide() (prometheus.Registerer, func(context.Context) error, error) {
+func ProcessWide(reg *prometheus.Registry) (prometheus.Registerer, func(context.Context) error, error) {
 	if !processWideTaken.CompareAndSwap(false, true) {
 		return nil, nil, ErrProcessWideTaken
 	}
-	exp, err := otelprom.New(otelprom.WithRegisterer(m.Registry))
+	exp, err := otelprom.New(otelprom.WithRegisterer(reg))
 	if err != nil {
 		processWideTaken.Store(false)
 		return nil, nil, fmt.Errorf("start the OpenTelemetry Prometheus exporter: %w", err)
@@ -52,5 +52,5 @@ func (m *Node) ProcessWide() (prometheus.Registerer, func(context.Context) error
 		}
 		return nil
 	}
-	return m.Registry, stop, nil
+	return reg, stop, nil
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl"
-	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -26,7 +25,7 @@ func (s crawlSink) Ingest(ctx context.Context, drafts []post.Draft) ([]error, er
 		p, err := post.Sign(n.key, d, now)
 		if err != nil {
 			errs[i] = err
-			n.metrics.PostsRejected.WithLabelValues(reason(err)).Inc()
+			n.metrics.postsRejected.WithLabelValues(reason(err)).Inc()
 			continue
 		}
 		posts = append(posts, p)
@@ -43,12 +42,12 @@ func (s crawlSink) Ingest(ctx context.Context, drafts []post.Draft) ([]error, er
 	for j, e := range res {
 		if e != nil {
 			errs[at[j]] = e
-			n.metrics.PostsRejected.WithLabelValues(reason(e)).Inc()
+			n.metrics.postsRejected.WithLabelValues(reason(e)).Inc()
 			continue
 		}
 		stored++
 	}
-	n.metrics.PostsAccepted.WithLabelValues("crawl").Add(float64(stored))
+	n.metrics.postsAccepted.WithLabelValues("crawl").Add(float64(stored))
 	return errs, nil
 }
 
@@ -58,17 +57,12 @@ func (s crawlSink) Ingest(ctx context.Context, drafts []post.Draft) ([]error, er
 func (n *Node) openCrawl(mux *http.ServeMux) error {
 	var backend api.CrawlBackend
 	if n.cfg.Crawl {
-		var c *crawl.Crawler
-		m := metrics.NewCrawl(n.metrics.Registry, crawl.Statuses, func() []metrics.CrawlSource {
-			return c.MetricSources() // set below, before the API serves
-		})
-		n.metrics.PostsAccepted.WithLabelValues("crawl")
-		var err error
-		c, err = crawl.Open(crawl.Config{
+		n.metrics.postsAccepted.WithLabelValues("crawl")
+		c, err := crawl.Open(crawl.Config{
 			Dir:          filepath.Join(n.cfg.DataDir, "crawl"),
 			Sink:         crawlSink{n},
 			AllowPrivate: n.cfg.CrawlAllowPrivate,
-			Metrics:      m,
+			Metrics:      n.registry,
 			Logger:       n.log.With("part", "crawl"),
 			Now:          n.cfg.Now,
 		})
@@ -77,7 +71,7 @@ func (n *Node) openCrawl(mux *http.ServeMux) error {
 		}
 		n.crawler, backend = c, c
 	}
-	mux.Handle(api.CrawlPrefix, api.NewCrawlHandler(backend, n.metrics, n.log))
+	mux.Handle(api.CrawlPrefix, api.NewCrawlHandler(backend, n.apiMetrics, n.log))
 	return nil
 }
 

@@ -99,12 +99,12 @@ func (n *Node) Import(ctx context.Context, r io.Reader, opts api.ImportOptions, 
 			}
 			if e != nil {
 				reject(&res, b.lines[i], e)
-				n.metrics.PostsRejected.WithLabelValues(reason(e)).Inc()
+				n.metrics.postsRejected.WithLabelValues(reason(e)).Inc()
 				continue
 			}
 			res.Accepted++
 		}
-		n.metrics.PostsAccepted.WithLabelValues("import").Add(float64(len(b.posts) - countErrs(results)))
+		n.metrics.postsAccepted.WithLabelValues("import").Add(float64(len(b.posts) - countErrs(results)))
 		res.Lines = last
 		if progress != nil {
 			progress(res)
@@ -197,7 +197,7 @@ func (n *Node) readImport(ctx context.Context, r io.Reader, opts api.ImportOptio
 		data, err := br.ReadSlice('\n')
 		if errors.Is(err, bufio.ErrBufferFull) {
 			reject(rejects, line, errLineTooLong)
-			n.metrics.PostsRejected.WithLabelValues(reason(errLineTooLong)).Inc()
+			n.metrics.postsRejected.WithLabelValues(reason(errLineTooLong)).Inc()
 			for errors.Is(err, bufio.ErrBufferFull) {
 				_, err = br.ReadSlice('\n')
 			}
@@ -216,7 +216,7 @@ func (n *Node) readImport(ctx context.Context, r io.Reader, opts api.ImportOptio
 			p, perr := n.signLine(trimmed, opts)
 			if perr != nil {
 				reject(rejects, line, perr)
-				n.metrics.PostsRejected.WithLabelValues(reason(perr)).Inc()
+				n.metrics.postsRejected.WithLabelValues(reason(perr)).Inc()
 			} else {
 				b.posts = append(b.posts, p)
 				b.lines = append(b.lines, line)

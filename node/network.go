@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -78,18 +79,18 @@ func (n *Node) startNetwork() error {
 		WriteQuorum: nc.WriteQuorum,
 		Store:       n.index,
 		Holdings:    n.holdings,
-		Metrics:     n.metrics,
+		Metrics:     n.registry,
 		Logger:      n.log,
 		Searcher:    n.serveSearch,
 		AuthorRate:  nc.AuthorRate,
 		AuthorBurst: nc.AuthorBurst,
 	}
 	if nc.ProcessMetrics {
-		reg, stop, err := n.metrics.ProcessWide()
+		reg, stop, err := metrics.ProcessWide(n.registry)
 		if err != nil {
 			return err
 		}
-		cfg.Registerer, n.stopProcessMetrics = reg, stop
+		cfg.LibP2PMetrics, n.stopProcessMetrics = reg, stop
 	}
 	n.net, err = p2p.New(cfg)
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl"
@@ -69,13 +70,17 @@ type Config struct {
 
 // Node is one running murmur node.
 type Node struct {
-	cfg     Config
-	log     *slog.Logger
-	key     crypto.PrivKey
-	id      peer.ID
-	index   *index.Index
-	metrics *metrics.Node
-	started time.Time
+	cfg   Config
+	log   *slog.Logger
+	key   crypto.PrivKey
+	id    peer.ID
+	index *index.Index
+	// registry holds every collector of the node, its parts' included;
+	// metrics and apiMetrics are the node's own and its API's.
+	registry   *prometheus.Registry
+	metrics    *nodeMetrics
+	apiMetrics *api.Metrics
+	started    time.Time
 
 	listener net.Listener
 	server   *http.Server
@@ -126,20 +131,17 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, metrics: metrics.New(), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller)}
+	reg := metrics.New()
+	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, registry: reg, metrics: newNodeMetrics(reg),
+		apiMetrics: api.NewMetrics(reg), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller)}
 	if err := n.openIndex(context.Background()); err != nil {
 		return nil, err
 	}
-	// Export the accepted-posts series from the start, at zero, so rates
-	// and dashboards see a node that has not been written to yet.
-	for _, source := range []string{"api", "import"} {
-		n.metrics.PostsAccepted.WithLabelValues(source)
-	}
-	n.metrics.GaugeFunc("murmur_index_documents", "Posts in the local index.", func() float64 {
+	metrics.GaugeFunc(reg, metrics.IndexDocuments, "Posts in the local index.", func() float64 {
 		c, _ := n.index.DocCount()
 		return float64(c)
 	})
-	n.metrics.GaugeFunc("murmur_index_disk_bytes", "Bytes of the local index on disk.", func() float64 {
+	metrics.GaugeFunc(reg, metrics.IndexDiskBytes, "Bytes of the local index on disk.", func() float64 {
 		return float64(n.index.DiskBytes())
 	})
 	n.listener, err = net.Listen("tcp", cfg.APIAddr)
@@ -150,8 +152,8 @@ func New(cfg Config) (*Node, error) {
 	// The API owns every path it does not hand out; the other parts of the
 	// node (web page, crawler) add their more specific routes to this mux.
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewHandler(n, n.metrics, n.log))
-	page := web.New(n, web.Options{Metrics: n.metrics.Registry, Logger: n.log, Now: cfg.Now})
+	mux.Handle("/", api.NewHandler(n, n.apiMetrics, n.log))
+	page := web.New(n, web.Options{Metrics: n.registry, Logger: n.log, Now: cfg.Now})
 	for _, pattern := range web.Patterns {
 		mux.Handle(pattern, page)
 	}
@@ -160,7 +162,7 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, err
 	}
-	guarded, err := api.Guard(mux, api.GuardConfig{Token: token, Auth: cfg.APIAuth, Hosts: apiHosts(cfg), Metrics: n.metrics, Logger: n.log})
+	guarded, err := api.Guard(mux, api.GuardConfig{Token: token, Auth: cfg.APIAuth, Hosts: apiHosts(cfg), Metrics: n.apiMetrics, Logger: n.log})
 	if err != nil {
 		n.listener.Close()
 		n.index.Close()
@@ -172,7 +174,7 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, fmt.Errorf("join the network: %w", err)
 	}
-	n.searches = netsearch.New(n.net, netsearch.Config{Metrics: n.metrics, Logger: n.log, Now: cfg.Now})
+	n.searches = netsearch.New(n.net, netsearch.Config{Metrics: n.registry, Logger: n.log, Now: cfg.Now})
 	n.ready.Store(true)
 	return n, nil
 }
@@ -197,8 +199,8 @@ func (n *Node) ID() peer.ID { return n.id }
 // APIAddr is the address the API listens on, with the real port.
 func (n *Node) APIAddr() string { return n.listener.Addr().String() }
 
-// Metrics is the node's collector set.
-func (n *Node) Metrics() *metrics.Node { return n.metrics }
+// Metrics is the node's registry, which /metrics serves.
+func (n *Node) Metrics() *prometheus.Registry { return n.registry }
 
 // Run serves the API until ctx is done, then shuts down: it stops accepting
 // requests, lets running ones finish (up to 10 s), and closes the index,
@@ -247,7 +249,7 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 	p, err := post.Sign(n.key, d, n.cfg.Now())
 	if err != nil {
-		n.metrics.PostsRejected.WithLabelValues(reason(err)).Inc()
+		n.metrics.postsRejected.WithLabelValues(reason(err)).Inc()
 		return nil, &api.InputError{Err: err}
 	}
 	res, err := n.accept(ctx, p)
@@ -256,14 +258,14 @@ func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 	}
 	var short *api.UnderReplicatedError
 	if errors.As(res[0], &short) {
-		n.metrics.PostsAccepted.WithLabelValues("api").Inc()
+		n.metrics.postsAccepted.WithLabelValues("api").Inc()
 		return p, short
 	}
 	if res[0] != nil {
-		n.metrics.PostsRejected.WithLabelValues(reason(res[0])).Inc()
+		n.metrics.postsRejected.WithLabelValues(reason(res[0])).Inc()
 		return nil, &api.InputError{Err: res[0]}
 	}
-	n.metrics.PostsAccepted.WithLabelValues("api").Inc()
+	n.metrics.postsAccepted.WithLabelValues("api").Inc()
 	return p, nil
 }
 

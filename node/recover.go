@@ -35,7 +35,7 @@ func (n *Node) openIndex(ctx context.Context) error {
 	n.log.Error("the index was damaged and is moved aside; starting with an empty one, which repair refills from the other owners of its keys",
 		"err", err, "moved_to", moved)
 	n.recovery = &api.IndexRecovery{At: n.cfg.Now().UTC(), MovedTo: moved, Error: err.Error()}
-	n.metrics.IndexRecovered.Set(1)
+	n.metrics.indexRecovered.Set(1)
 	if err := n.tryOpenIndex(ctx, dir); err != nil {
 		return fmt.Errorf("open a new index after moving the damaged one to %s: %w", moved, err)
 	}
@@ -54,10 +54,10 @@ func (n *Node) tryOpenIndex(ctx context.Context, dir string) error {
 		OnStored:     h.Add,
 		OnDeleted:    h.Remove,
 		OnBatch: func(posts int, took time.Duration) {
-			n.metrics.IndexBatchPosts.Observe(float64(posts))
-			n.metrics.IndexBatchSeconds.Observe(took.Seconds())
+			n.metrics.batchPosts.Observe(float64(posts))
+			n.metrics.batchSeconds.Observe(took.Seconds())
 		},
-		OnPanic: func(string) { n.metrics.IndexReadPanics.Inc() },
+		OnPanic: func(string) { n.metrics.indexReadPanics.Inc() },
 	})
 	if err != nil {
 		return fmt.Errorf("open index: %w", err)

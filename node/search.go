@@ -16,7 +16,7 @@ import (
 func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, error) {
 	release, err := n.enterSearch(ctx)
 	if err != nil {
-		n.metrics.SearchRequests.WithLabelValues(metrics.OutcomeBusy).Inc()
+		n.metrics.searchRequests.WithLabelValues(metrics.OutcomeBusy).Inc()
 		return nil, err
 	}
 	defer release()
@@ -44,8 +44,8 @@ func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, er
 	case err != nil:
 		outcome = "error"
 	}
-	n.metrics.SearchRequests.WithLabelValues(outcome).Inc()
-	n.metrics.SearchSeconds.WithLabelValues(scope).Observe(time.Since(start).Seconds())
+	n.metrics.searchRequests.WithLabelValues(outcome).Inc()
+	n.metrics.searchSeconds.WithLabelValues(scope).Observe(time.Since(start).Seconds())
 	if res != nil {
 		res.Took = time.Since(start)
 	}

@@ -238,7 +238,7 @@ func TestWhoMayWrite(t *testing.T) {
 		t.Errorf("login with a wrong token: %d, want 401", code)
 	}
 	var refused float64
-	mfs, _ := n.Metrics().Registry.Gather()
+	mfs, _ := n.Metrics().Gather()
 	for _, mf := range mfs {
 		if mf.GetName() == "murmur_api_refused_total" {
 			for _, m := range mf.GetMetric() {

@@ -11,7 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-msgio"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/testkit"
@@ -19,14 +19,14 @@ import (
 	"github.com/murmur-p2p/murmur/post"
 )
 
-func startService(t *testing.T) (*Service, *index.Index, *metrics.Node) {
+func startService(t *testing.T) (*Service, *index.Index, *prometheus.Registry) {
 	t.Helper()
 	return startServiceWith(t)
 }
 
 // startServiceWith starts a lone service whose index is configured by
 // tweak.
-func startServiceWith(t *testing.T, tweak ...func(*index.Config)) (*Service, *index.Index, *metrics.Node) {
+func startServiceWith(t *testing.T, tweak ...func(*index.Config)) (*Service, *index.Index, *prometheus.Registry) {
 	t.Helper()
 	ix, hold := openStore(t, tweak...)
 	m := metrics.New()
@@ -144,10 +144,10 @@ func TestBadPeersAreRefused(t *testing.T) {
 			ok++
 		}
 	}
-	if limited := testutil.ToFloat64(m.StoreRequests.WithLabelValues("rate_limited")); limited == 0 {
+	if limited := metrics.Value(m, metrics.StoreRequests, "outcome", metrics.OutcomeRateLimited); limited == 0 {
 		t.Errorf("a flood of %d requests was never rate-limited (%d answered)", PeerRequestBurst+100, ok)
 	}
-	if rejected := testutil.ToFloat64(m.StoreRequests.WithLabelValues("rejected")); rejected < 2 {
+	if rejected := metrics.Value(m, metrics.StoreRequests, "outcome", metrics.OutcomeRejected); rejected < 2 {
 		t.Errorf("oversized and garbage requests counted as rejected %v times, want 2", rejected)
 	}
 

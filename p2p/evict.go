@@ -112,9 +112,7 @@ func (r *repairer) evict(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	n, err := s.store.Drop(ctx, drop...)
-	if m := s.cfg.Metrics; m != nil {
-		m.EvictedPosts.Add(float64(n))
-	}
+	s.metrics.evictedPosts.Add(float64(n))
 	if err != nil {
 		return n, fmt.Errorf("drop copies owned elsewhere: %w", err)
 	}

@@ -18,7 +18,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/poll"
@@ -73,8 +73,8 @@ func exchange(ctx context.Context, h host.Host, s *Service, proto protocol.ID, r
 	return st.Close()
 }
 
-func refusedCount(m *metrics.Node, protocol, reason string) float64 {
-	return testutil.ToFloat64(m.Refused.WithLabelValues(protocol, reason))
+func refusedCount(reg prometheus.Registerer, protocol, reason string) float64 {
+	return metrics.Value(reg.(prometheus.Gatherer), metrics.Refused, "protocol", protocol, "reason", reason)
 }
 
 func tombstoneOf(t *testing.T, key crypto.PrivKey, target string) json.RawMessage {

@@ -45,11 +45,8 @@ func resourceLimits() rcmgr.ConcreteLimitConfig {
 
 // newInbound sets the bounds of each protocol's inbound requests.
 func (s *Service) newInbound() {
-	var storeOutcome, searchOutcome func(string)
-	if m := s.cfg.Metrics; m != nil {
-		storeOutcome = func(o string) { m.StoreRequests.WithLabelValues(o).Inc() }
-		searchOutcome = func(o string) { m.SearchServed.WithLabelValues(o).Inc() }
-	}
+	storeOutcome := func(o string) { s.metrics.storeRequests.WithLabelValues(o).Inc() }
+	searchOutcome := func(o string) { s.metrics.searchServed.WithLabelValues(o).Inc() }
 	s.storeIn = newInbound(metrics.ProtocolStore, PeerRequestRate, PeerRequestBurst, PeerStoreBytesRate, StoreSlots, storeOutcome)
 	s.syncIn = newInbound(metrics.ProtocolSync, PeerRequestRate, PeerRequestBurst, PeerSyncBytesRate, SyncSlots, nil)
 	s.searchIn = newInbound(metrics.ProtocolSearch, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, MaxConcurrentSearches, searchOutcome)

@@ -209,9 +209,7 @@ func (c *ownerCache) lookup(ctx context.Context, key string) ([]peer.ID, error) 
 	if err != nil && len(found) == 0 {
 		return nil, fmt.Errorf("find the peers closest to %s: %w", key, err)
 	}
-	if m := c.s.cfg.Metrics; m != nil {
-		m.OwnerLookups.Inc()
-	}
+	c.s.metrics.ownerLookups.Inc()
 	target := kbKey(key)
 	owners, rg := regionOf(target, c.s.self, found, c.s.cfg.Replicas)
 	if err != nil {

@@ -110,10 +110,8 @@ func (r *repairer) loop(ctx context.Context) {
 			pending = true
 		case <-tick.C:
 		}
-		if m := r.s.cfg.Metrics; m != nil {
-			m.PeersConnected.Set(float64(r.s.Peers()))
-			m.RoutingTablePeers.Set(float64(r.s.RoutingTableSize()))
-		}
+		r.s.metrics.peersConnected.Set(float64(r.s.Peers()))
+		r.s.metrics.routingTablePeers.Set(float64(r.s.RoutingTableSize()))
 		if fp := r.s.owners.refresh(); fp != lastFP {
 			lastFP = fp
 			changedAt = time.Now()
@@ -161,19 +159,16 @@ func (r *repairer) loop(ctx context.Context) {
 // pass syncs every key whose owners changed since it was last synced.
 func (r *repairer) pass(ctx context.Context) (err error) {
 	start := time.Now()
-	m := r.s.cfg.Metrics
+	m := r.s.metrics
 	defer func() {
-		if m == nil {
-			return
-		}
-		outcome := "ok"
+		outcome := metrics.OutcomeOK
 		if err != nil {
-			outcome = "error"
+			outcome = metrics.OutcomeError
 		} else {
-			m.RepairLastSuccess.SetToCurrentTime()
+			m.repairLastSuccess.SetToCurrentTime()
 		}
-		m.RepairPasses.WithLabelValues(outcome).Inc()
-		m.RepairPassSeconds.Observe(time.Since(start).Seconds())
+		m.repairPasses.WithLabelValues(outcome).Inc()
+		m.repairPassSeconds.Observe(time.Since(start).Seconds())
 	}()
 
 	r.resendTombstones(ctx)
@@ -226,11 +221,9 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 			}
 		}
 	}
-	if m != nil {
-		m.KeysOwned.Set(float64(owned))
-		for _, class := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
-			m.KeyPostings.WithLabelValues(class).Set(float64(postings[class]))
-		}
+	m.keysOwned.Set(float64(owned))
+	for _, class := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
+		m.keyPostings.WithLabelValues(class).Set(float64(postings[class]))
 	}
 	r.mu.Lock()
 	r.ownedKeys = owned
@@ -281,9 +274,7 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 		}
 	}
 	r.mu.Unlock()
-	if m != nil {
-		m.KeysUnderReplicated.Set(float64(len(failedKeys)))
-	}
+	m.keysUnderReplicated.Set(float64(len(failedKeys)))
 	if len(todo) > 0 {
 		r.s.log.Debug("repair pass", "keys", len(todo), "peers", len(perPeer), "failed_keys", len(failedKeys), "took", time.Since(start))
 	}
@@ -385,9 +376,7 @@ func (r *repairer) push(ctx context.Context, p peer.ID, posts []*post.Post, keys
 			r.s.log.Debug("owner refused a repaired post", "owner", p, "err", res.Error)
 		}
 	}
-	if m := r.s.cfg.Metrics; m != nil {
-		m.HandoffPosts.Add(float64(handed))
-	}
+	r.s.metrics.handoffPosts.Add(float64(handed))
 	return nil
 }
 

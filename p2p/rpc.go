@@ -232,11 +232,8 @@ func ServiceName(protocol string) string { return "murmur-" + protocol }
 
 // countBytes feeds murmur_protocol_bytes_total.
 func (s *Service) countBytes(protocol, direction string, n int) {
-	if s.cfg.Metrics == nil || n <= 0 {
-		return
-	}
-	if c := s.cfg.Metrics.ProtocolBytes; c != nil {
-		c.WithLabelValues(protocol, direction).Add(float64(n))
+	if n > 0 {
+		s.metrics.protocolBytes.WithLabelValues(protocol, direction).Add(float64(n))
 	}
 }
 
@@ -246,10 +243,7 @@ func (s *Service) countRefused(protocol, reason string) {
 }
 
 func (s *Service) countRefusedN(protocol, reason string, n int) {
-	if s.cfg.Metrics == nil || n <= 0 {
-		return
-	}
-	if c := s.cfg.Metrics.Refused; c != nil {
-		c.WithLabelValues(protocol, reason).Add(float64(n))
+	if n > 0 {
+		s.metrics.refused.WithLabelValues(protocol, reason).Add(float64(n))
 	}
 }

@@ -175,4 +175,8 @@ func (s *Service) statsCall(ctx context.Context, p peer.ID, req *statsRequest, r
 	return err
 }
 
+// CountRefused counts n things of protocol that were refused for reason
+// (murmur_refused_total), for the querier's checks of what peers send.
+func (s *Service) CountRefused(protocol, reason string, n int) { s.countRefusedN(protocol, reason, n) }
+
 var _ netsearch.Transport = (*Service)(nil)

@@ -68,11 +68,13 @@ type Config struct {
 	// Store is the local index; Holdings its per-key digests; both required.
 	Store    Store
 	Holdings *Holdings
-	// Metrics receives murmur's network metrics; nil means none.
-	Metrics *metrics.Node
-	// Registerer, if set, receives go-libp2p's own metrics. Its collectors are
-	// process-wide: set it only when one node runs in the process.
-	Registerer prometheus.Registerer
+	// Metrics receives the network's collectors (the node's registry); nil
+	// keeps them to the service.
+	Metrics prometheus.Registerer
+	// LibP2PMetrics, if set, receives go-libp2p's own metrics. Its
+	// collectors are process-wide: set it only when one node runs in the
+	// process.
+	LibP2PMetrics prometheus.Registerer
 	// RepairInterval is how often repair looks for keys to sync even when no
 	// peer came or went (default 1 minute); FullSyncInterval how often it
 	// compares every key again (default 10 minutes).
@@ -119,6 +121,7 @@ type Service struct {
 	// offenders bans peers whose requests keep being refused.
 	offenders *offenders
 	summary   summaryCache
+	metrics   *serviceMetrics
 
 	owners  *ownerCache
 	repair  *repairer
@@ -182,7 +185,8 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
 		trigger: make(chan struct{}, 1), offenders: offenders,
-		ctx: ctx, cancel: cancel,
+		metrics: newServiceMetrics(metrics.Or(cfg.Metrics)),
+		ctx:     ctx, cancel: cancel,
 	}
 	s.newInbound()
 	s.dht, err = dht.New(h,
@@ -235,8 +239,8 @@ func newHost(cfg Config, gater connmgr.ConnectionGater) (host.Host, error) {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
 	var rmOpts []rcmgr.Option
-	if cfg.Registerer != nil {
-		rcmgr.MustRegisterWith(cfg.Registerer)
+	if cfg.LibP2PMetrics != nil {
+		rcmgr.MustRegisterWith(cfg.LibP2PMetrics)
 		str, err := rcmgr.NewStatsTraceReporter()
 		if err != nil {
 			return nil, fmt.Errorf("resource manager metrics: %w", err)
@@ -260,8 +264,8 @@ func newHost(cfg Config, gater connmgr.ConnectionGater) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 	}
 	opts = append(opts, libp2p.ConnectionGater(gater))
-	if cfg.Registerer != nil {
-		opts = append(opts, libp2p.PrometheusRegisterer(cfg.Registerer))
+	if cfg.LibP2PMetrics != nil {
+		opts = append(opts, libp2p.PrometheusRegisterer(cfg.LibP2PMetrics))
 	} else {
 		opts = append(opts, libp2p.DisableMetrics())
 	}

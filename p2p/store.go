@@ -116,9 +116,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		}
 		errs[i] = &ShortError{Keys: sk}
 		s.repair.markDirty(pl.keys[i])
-		if s.cfg.Metrics != nil {
-			s.cfg.Metrics.PlacementShort.Inc()
-		}
+		s.metrics.placementShort.Inc()
 	}
 	return errs
 }
@@ -328,10 +326,8 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			rejected++
 		}
 	}
-	if s.cfg.Metrics != nil {
-		s.cfg.Metrics.StorePosts.WithLabelValues("accepted").Add(float64(accepted))
-		s.cfg.Metrics.StorePosts.WithLabelValues("rejected").Add(float64(rejected))
-	}
+	s.metrics.storePosts.WithLabelValues(metrics.OutcomeAccepted).Add(float64(accepted))
+	s.metrics.storePosts.WithLabelValues(metrics.OutcomeRejected).Add(float64(rejected))
 	for i, raw := range req.Tombstones {
 		if err := s.applyTombstone(ctx, raw, metrics.ProtocolStore); err != nil {
 			resp.Tombstones[i] = err.Error()

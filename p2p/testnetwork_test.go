@@ -154,7 +154,7 @@ func (net *testNetwork) misplaced(want map[string]int) (short int) {
 
 // coordinator runs network searches from s, closed when the test ends.
 func coordinator(t *testing.T, s *Service) *netsearch.Coordinator {
-	c := netsearch.New(s, netsearch.Config{Metrics: s.cfg.Metrics, Logger: discard})
+	c := netsearch.New(s, netsearch.Config{Logger: discard})
 	t.Cleanup(c.Close)
 	return c
 }

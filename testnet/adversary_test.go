@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/murmur-p2p/murmur/internal/adversary/attack"
 	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -139,7 +137,7 @@ func TestAdversary(t *testing.T) {
 		var sum float64
 		for _, nd := range net.Alive() {
 			for protocol := range metrics.RefusedReasons {
-				sum += testutil.ToFloat64(nd.Metrics().Refused.WithLabelValues(protocol, reason))
+				sum += metrics.Value(nd.Metrics(), metrics.Refused, "protocol", protocol, "reason", reason)
 			}
 		}
 		return sum

@@ -8,8 +8,8 @@ import (
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/testnet"
 )
@@ -50,7 +50,7 @@ func wrongOwners(t *testing.T, net *testnet.Net, askers []*testnet.Member, want 
 func ownerLookups(net *testnet.Net) float64 {
 	total := 0.0
 	for _, nd := range net.Alive() {
-		total += testutil.ToFloat64(nd.Metrics().OwnerLookups)
+		total += metrics.Value(nd.Metrics(), metrics.OwnerLookups)
 	}
 	return total
 }

@@ -16,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/testnet"
@@ -71,12 +70,12 @@ func recoverDamaged(t *testing.T, crash bool) {
 	// that no pass still due from the import refills the victim by chance.
 	passes := make([]float64, len(net.Nodes))
 	for i, nd := range net.Nodes {
-		passes[i] = testutil.ToFloat64(nd.Metrics().RepairPasses.WithLabelValues("ok"))
+		passes[i] = metrics.Value(nd.Metrics(), metrics.RepairPasses, "outcome", metrics.OutcomeOK)
 		nd.Net().TriggerRepair()
 	}
 	net.WaitFor("a repair pass on every node after the import", time.Minute, func() bool {
 		for i, nd := range net.Nodes {
-			if testutil.ToFloat64(nd.Metrics().RepairPasses.WithLabelValues("ok")) <= passes[i] {
+			if metrics.Value(nd.Metrics(), metrics.RepairPasses, "outcome", metrics.OutcomeOK) <= passes[i] {
 				return false
 			}
 		}
@@ -128,7 +127,7 @@ func recoverDamaged(t *testing.T, crash bool) {
 	if _, err := os.Stat(st.Recovered.MovedTo); err != nil {
 		t.Fatalf("the damaged index was not kept: %v", err)
 	}
-	if got := testutil.ToFloat64(victim.Metrics().IndexRecovered); got != 1 {
+	if got := metrics.Value(victim.Metrics(), metrics.IndexRecovered); got != 1 {
 		t.Fatalf("murmur_index_recovered = %v, want 1", got)
 	}
 	resp, err := http.Get("http://" + victim.APIAddr() + "/readyz")

@@ -13,11 +13,10 @@ import (
 	"time"
 	"unicode"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
@@ -488,7 +487,7 @@ func servedOutcomes(net *testnet.Net) map[string]float64 {
 	out := map[string]float64{}
 	for _, nd := range net.Alive() {
 		for _, o := range []string{"ok", "error", "rate_limited", "rejected"} {
-			out[o] += testutil.ToFloat64(nd.Metrics().SearchServed.WithLabelValues(o))
+			out[o] += metrics.Value(nd.Metrics(), metrics.SearchServed, "outcome", o)
 		}
 	}
 	return out

@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/murmur-p2p/murmur/metrics"
 )
 
 // Bounds of the node page's charts.
@@ -27,9 +29,9 @@ const (
 
 // Names of the metrics the charts read.
 const (
-	metricAccepted = "murmur_posts_accepted_total"
-	metricSearches = "murmur_search_requests_total"
-	metricDocs     = "murmur_index_documents"
+	metricAccepted = metrics.PostsAccepted
+	metricSearches = metrics.SearchRequests
+	metricDocs     = metrics.IndexDocuments
 )
 
 // sample is one reading of the node's counters.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/metrics"
 )
@@ -40,12 +41,17 @@ type Transport interface {
 	Counts(ctx context.Context, p peer.ID, keys []string) ([]int, error)
 	// Summary asks p for its figures of the collection statistics.
 	Summary(ctx context.Context, p peer.ID) (*Summary, error)
+	// CountRefused counts n things peers sent that the coordinator
+	// refused, under protocol and reason (murmur_refused_total, which the
+	// transport keeps).
+	CountRefused(protocol, reason string, n int)
 }
 
 // Config configures a Coordinator. Zero values are the documented defaults.
 type Config struct {
-	// Metrics receives the query metrics; nil means none.
-	Metrics *metrics.Node
+	// Metrics receives the coordinator's collectors (the node's registry);
+	// nil keeps them to the coordinator.
+	Metrics prometheus.Registerer
 	// Logger defaults to one that discards.
 	Logger *slog.Logger
 	// Now is the clock (time.Now).
@@ -63,7 +69,8 @@ type Coordinator struct {
 	countsMu sync.Mutex
 	counts   map[string]countEntry // key counts (document frequencies) learned from owners
 
-	totals totalsCache
+	totals  totalsCache
+	metrics *coordinatorMetrics
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -79,7 +86,38 @@ func New(tr Transport, cfg Config) *Coordinator {
 		cfg.Now = time.Now
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Coordinator{tr: tr, cfg: cfg, log: cfg.Logger, ctx: ctx, cancel: cancel}
+	return &Coordinator{tr: tr, cfg: cfg, log: cfg.Logger, metrics: newCoordinatorMetrics(metrics.Or(cfg.Metrics)), ctx: ctx, cancel: cancel}
+}
+
+// coordinatorMetrics are a coordinator's collectors.
+type coordinatorMetrics struct {
+	phaseSeconds            *prometheus.HistogramVec
+	peersAsked, peersFailed prometheus.Histogram
+	partial                 prometheus.Counter
+}
+
+func newCoordinatorMetrics(reg prometheus.Registerer) *coordinatorMetrics {
+	// Peers per query: 1 to 256, the bound of a best-effort fan-out.
+	peerBuckets := []float64{0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 64, 128, 256}
+	m := &coordinatorMetrics{
+		phaseSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    metrics.QueryPhaseSeconds,
+			Help:    "Time a network search spends in each phase.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
+		}, []string{"phase"}),
+		peersAsked: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: metrics.QueryPeersAsked, Help: "Peers asked by one network search.", Buckets: peerBuckets,
+		}),
+		peersFailed: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: metrics.QueryPeersFailed, Help: "Shards (keys) of one network search that no owner answered, or peers that failed a best-effort one.", Buckets: peerBuckets,
+		}),
+		partial: metrics.Counter(reg, metrics.QueryPartial, "Network searches answered partially."),
+	}
+	for _, p := range []string{metrics.PhasePlan, metrics.PhaseFanout, metrics.PhaseMerge} {
+		m.phaseSeconds.WithLabelValues(p)
+	}
+	reg.MustRegister(m.phaseSeconds, m.peersAsked, m.peersFailed)
+	return m
 }
 
 // Close stops the background refreshes and waits for them.
@@ -88,30 +126,20 @@ func (c *Coordinator) Close() {
 	c.wg.Wait()
 }
 
-// countRefused feeds murmur_refused_total for what the coordinator refuses
-// of what peers sent.
 func (c *Coordinator) countRefused(protocol, reason string, n int) {
-	if m := c.cfg.Metrics; m != nil && m.Refused != nil && n > 0 {
-		m.Refused.WithLabelValues(protocol, reason).Add(float64(n))
+	if n > 0 {
+		c.tr.CountRefused(protocol, reason, n)
 	}
 }
 
 func (c *Coordinator) observePhase(phase string, since time.Time) {
-	if m := c.cfg.Metrics; m != nil && m.QueryPhaseSeconds != nil {
-		m.QueryPhaseSeconds.WithLabelValues(phase).Observe(time.Since(since).Seconds())
-	}
+	c.metrics.phaseSeconds.WithLabelValues(phase).Observe(time.Since(since).Seconds())
 }
 
 func (c *Coordinator) observeQuery(asked, failed int, partial bool) {
-	m := c.cfg.Metrics
-	if m == nil {
-		return
-	}
-	if m.QueryPeersAsked != nil {
-		m.QueryPeersAsked.Observe(float64(asked))
-		m.QueryPeersFailed.Observe(float64(failed))
-	}
-	if partial && m.QueryPartial != nil {
-		m.QueryPartial.Inc()
+	c.metrics.peersAsked.Observe(float64(asked))
+	c.metrics.peersFailed.Observe(float64(failed))
+	if partial {
+		c.metrics.partial.Inc()
 	}
 }

@@ -5,6 +5,8 @@ package main
 import (
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/units"
+
+	"github.com/murmur-p2p/murmur/metrics"
 )
 
 // overviewRow adds the Overview row: stats of the selected nodes at a glance.
@@ -20,17 +22,17 @@ func overviewRow(b *dashboard.DashboardBuilder) {
 		Title("Posts held").
 		Description("Posts in the local indexes of the selected nodes.").
 		Unit(units.Short).
-		WithTarget(query("A", `sum(murmur_index_documents{instance=~"$instance"})`, "posts")))
+		WithTarget(query("A", `sum(`+metrics.IndexDocuments+`{instance=~"$instance"})`, "posts")))
 	b.WithPanel(statPanel(4).
 		Title("Searches per second").
 		Description("API searches per second, all outcomes.").
 		Unit(units.RequestsPerSecond).
-		WithTarget(query("A", `sum(rate(murmur_search_requests_total{instance=~"$instance"}[$__rate_interval]))`, "searches/s")))
+		WithTarget(query("A", `sum(rate(`+metrics.SearchRequests+`{instance=~"$instance"}[$__rate_interval]))`, "searches/s")))
 	b.WithPanel(statPanel(5).
 		Title("Connected peers").
 		Description("libp2p peers connected, summed over the selected nodes.").
 		Unit(units.Short).
-		WithTarget(query("A", `sum(murmur_peers_connected{instance=~"$instance"})`, "peers")))
+		WithTarget(query("A", `sum(`+metrics.PeersConnected+`{instance=~"$instance"})`, "peers")))
 }
 
 // networkRow adds the Network row: peers, the DHT, keys owned and their
@@ -41,56 +43,56 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		Title("Connected peers").
 		Description("Peers each node's libp2p host is connected to.").
 		Unit(units.Short).
-		WithTarget(query("A", `murmur_peers_connected{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.PeersConnected+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(8, 8).
 		Title("DHT routing table").
 		Description("Peers in each node's Kademlia routing table.").
 		Unit(units.Short).
-		WithTarget(query("A", `murmur_dht_routing_table_peers{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.RoutingTablePeers+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(9, 8).
 		Title("Keys owned").
 		Description("Keys (term, hot-term and author shards) each node holds as one of their R owners.").
 		Unit(units.Short).
-		WithTarget(query("A", `murmur_keys_owned{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.KeysOwned+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(10, 8).
 		Title("Posts held per key class").
 		Description("Posts held under each class of key; a post counts once per key.").
 		Unit(units.Short).
-		WithTarget(query("A", `sum by (class) (murmur_key_postings{instance=~"$instance"})`, "{{class}}")))
+		WithTarget(query("A", `sum by (class) (`+metrics.KeyPostings+`{instance=~"$instance"})`, "{{class}}")))
 	b.WithPanel(timeseriesPanel(11, 8).
 		Title("Under-replicated keys").
 		Description("Held keys that the last repair pass found on fewer than R owners.").
 		Unit(units.Short).
-		WithTarget(query("A", `murmur_keys_under_replicated{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.KeysUnderReplicate+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(12, 8).
 		Title("Repair").
 		Description("Repair passes by outcome, posts handed to new owners, DHT lookups for owners (zero below 20 peers, where the routing table names them), and copies dropped once other nodes own and hold them.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (outcome) (rate(murmur_repair_passes_total{instance=~"$instance"}[$__rate_interval]))`, "passes {{outcome}}")).
-		WithTarget(query("B", `sum by (instance) (rate(murmur_replication_handoff_posts_total{instance=~"$instance"}[$__rate_interval]))`, "handoffs {{instance}}")).
-		WithTarget(query("C", `sum by (instance) (rate(murmur_owner_lookups_total{instance=~"$instance"}[$__rate_interval]))`, "owner lookups {{instance}}")).
-		WithTarget(query("D", `sum by (instance) (rate(murmur_evicted_posts_total{instance=~"$instance"}[$__rate_interval]))`, "evicted {{instance}}")))
+		WithTarget(query("A", `sum by (outcome) (rate(`+metrics.RepairPasses+`{instance=~"$instance"}[$__rate_interval]))`, "passes {{outcome}}")).
+		WithTarget(query("B", `sum by (instance) (rate(`+metrics.HandoffPosts+`{instance=~"$instance"}[$__rate_interval]))`, "handoffs {{instance}}")).
+		WithTarget(query("C", `sum by (instance) (rate(`+metrics.OwnerLookups+`{instance=~"$instance"}[$__rate_interval]))`, "owner lookups {{instance}}")).
+		WithTarget(query("D", `sum by (instance) (rate(`+metrics.EvictedPosts+`{instance=~"$instance"}[$__rate_interval]))`, "evicted {{instance}}")))
 	b.WithPanel(timeseriesPanel(13, 8).
 		Title("Repair lag").
 		Description("Time since each node's last repair pass without error.").
 		Unit(units.Seconds).
-		WithTarget(query("A", `time() - murmur_repair_last_success_timestamp_seconds{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", `time() - `+metrics.RepairLastSuccess+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(14, 8).
 		Title("Store requests served").
 		Description("Store requests served to peers, by outcome; and posts in them.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (outcome) (rate(murmur_store_requests_total{instance=~"$instance"}[$__rate_interval]))`, "requests {{outcome}}")).
-		WithTarget(query("B", `sum by (outcome) (rate(murmur_store_posts_total{instance=~"$instance"}[$__rate_interval]))`, "posts {{outcome}}")))
+		WithTarget(query("A", `sum by (outcome) (rate(`+metrics.StoreRequests+`{instance=~"$instance"}[$__rate_interval]))`, "requests {{outcome}}")).
+		WithTarget(query("B", `sum by (outcome) (rate(`+metrics.StorePosts+`{instance=~"$instance"}[$__rate_interval]))`, "posts {{outcome}}")))
 	b.WithPanel(timeseriesPanel(15, 8).
 		Title("Writes short of W").
 		Description("Writes that did not reach W owner acknowledgements.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (instance) (rate(murmur_placement_short_total{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+		WithTarget(query("A", `sum by (instance) (rate(`+metrics.PlacementShort+`{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(16, 8).
 		Title("Protocol traffic").
 		Description("Bytes per second on murmur's protocols, by protocol and direction.").
 		Unit(units.BytesPerSecondSI).
-		WithTarget(query("A", `sum by (protocol, direction) (rate(murmur_protocol_bytes_total{instance=~"$instance"}[$__rate_interval]))`, "{{protocol}} {{direction}}")))
+		WithTarget(query("A", `sum by (protocol, direction) (rate(`+metrics.ProtocolBytes+`{instance=~"$instance"}[$__rate_interval]))`, "{{protocol}} {{direction}}")))
 	b.WithPanel(timeseriesPanel(17, 8).
 		Title("libp2p connections").
 		Description("Open connections by direction (resource manager, system scope).").
@@ -127,12 +129,12 @@ func defencesRow(b *dashboard.DashboardBuilder) {
 		Title("Refused, by reason").
 		Description("What the selected nodes refused of what peers sent, per second: whole requests (rate_limited, busy, slow_request, too_large, memory, malformed, work_budget), keys and posts (not_owner, author_rate, disk_full), tombstones (wrong_author) and statistics (implausible, outvoted).").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (protocol, reason) (rate(murmur_refused_total{instance=~"$instance"}[$__rate_interval]))`, "{{protocol}} {{reason}}")))
+		WithTarget(query("A", `sum by (protocol, reason) (rate(`+metrics.Refused+`{instance=~"$instance"}[$__rate_interval]))`, "{{protocol}} {{reason}}")))
 	b.WithPanel(timeseriesPanel(54, 12).
 		Title("Refused, by node").
 		Description("Refusals per second on each node, all reasons: a node under attack stands out.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (instance) (rate(murmur_refused_total{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+		WithTarget(query("A", `sum by (instance) (rate(`+metrics.Refused+`{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
 }
 
 // ingestRow adds the Ingest row: posts accepted and rejected, indexing
@@ -143,28 +145,28 @@ func ingestRow(b *dashboard.DashboardBuilder) {
 		Title("Posts accepted").
 		Description("Posts stored per second, by how they arrived.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (source) (rate(murmur_posts_accepted_total{instance=~"$instance"}[$__rate_interval]))`, "{{source}}")))
+		WithTarget(query("A", `sum by (source) (rate(`+metrics.PostsAccepted+`{instance=~"$instance"}[$__rate_interval]))`, "{{source}}")))
 	b.WithPanel(timeseriesPanel(24, 8).
 		Title("Posts rejected").
 		Description("Posts refused per second, by reason.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (reason) (rate(murmur_posts_rejected_total{instance=~"$instance"}[$__rate_interval]))`, "{{reason}}")))
+		WithTarget(query("A", `sum by (reason) (rate(`+metrics.PostsRejected+`{instance=~"$instance"}[$__rate_interval]))`, "{{reason}}")))
 	b.WithPanel(timeseriesPanel(25, 8).
 		Title("Index batch latency").
 		Description("Time to index and persist one batch (p50, p99).").
 		Unit(units.Seconds).
-		WithTarget(query("A", `histogram_quantile(0.5, sum by (le) (rate(murmur_index_batch_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "p50")).
-		WithTarget(query("B", `histogram_quantile(0.99, sum by (le) (rate(murmur_index_batch_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "p99")))
+		WithTarget(query("A", `histogram_quantile(0.5, sum by (le) (rate(`+metrics.IndexBatchSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "p50")).
+		WithTarget(query("B", `histogram_quantile(0.99, sum by (le) (rate(`+metrics.IndexBatchSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "p99")))
 	b.WithPanel(timeseriesPanel(26, 8).
 		Title("Index batch size").
 		Description("Posts per index batch (mean).").
 		Unit(units.Short).
-		WithTarget(query("A", `sum(rate(murmur_index_batch_posts_sum{instance=~"$instance"}[$__rate_interval])) / sum(rate(murmur_index_batch_posts_count{instance=~"$instance"}[$__rate_interval]))`, "posts per batch")))
+		WithTarget(query("A", `sum(rate(`+metrics.IndexBatchPosts+`_sum{instance=~"$instance"}[$__rate_interval])) / sum(rate(`+metrics.IndexBatchPosts+`_count{instance=~"$instance"}[$__rate_interval]))`, "posts per batch")))
 	b.WithPanel(timeseriesPanel(27, 16).
 		Title("API requests").
 		Description("HTTP API requests per second, by route and status class.").
 		Unit(units.RequestsPerSecond).
-		WithTarget(query("A", `sum by (route, code) (rate(murmur_http_requests_total{instance=~"$instance"}[$__rate_interval]))`, "{{route}} {{code}}")))
+		WithTarget(query("A", `sum by (route, code) (rate(`+metrics.HTTPRequests+`{instance=~"$instance"}[$__rate_interval]))`, "{{route}} {{code}}")))
 }
 
 // searchRow adds the Search row: rate, latency by scope and by phase,
@@ -175,45 +177,45 @@ func searchRow(b *dashboard.DashboardBuilder) {
 		Title("Search rate").
 		Description("API searches per second, by outcome (ok, bad_request for refused queries, error).").
 		Unit(units.RequestsPerSecond).
-		WithTarget(query("A", `sum by (outcome) (rate(murmur_search_requests_total{instance=~"$instance"}[$__rate_interval]))`, "{{outcome}}")))
+		WithTarget(query("A", `sum by (outcome) (rate(`+metrics.SearchRequests+`{instance=~"$instance"}[$__rate_interval]))`, "{{outcome}}")))
 	b.WithPanel(timeseriesPanel(30, 8).
 		Title("Search latency by scope").
 		Description("Median and 99th percentile of API search latency, by scope: network (the default: the owners of the query's keys are asked across the network) and local (this node's index only). Refused queries count under the scope asked for.").
 		Unit(units.Seconds).
-		WithTarget(query("A", `histogram_quantile(0.5, sum by (le, scope) (rate(murmur_search_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{scope}} p50")).
-		WithTarget(query("B", `histogram_quantile(0.99, sum by (le, scope) (rate(murmur_search_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{scope}} p99")))
+		WithTarget(query("A", `histogram_quantile(0.5, sum by (le, scope) (rate(`+metrics.SearchSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{scope}} p50")).
+		WithTarget(query("B", `histogram_quantile(0.99, sum by (le, scope) (rate(`+metrics.SearchSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{scope}} p99")))
 	b.WithPanel(timeseriesPanel(31, 8).
 		Title("Network search phases").
 		Description("Median and 99th percentile of the time a network search spends in each phase: plan (parse, fetch term statistics from their owners, pick the keys), fanout (ask the owners of each key, hedged), merge (verify, merge and page on).").
 		Unit(units.Seconds).
-		WithTarget(query("A", `histogram_quantile(0.5, sum by (le, phase) (rate(murmur_query_phase_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{phase}} p50")).
-		WithTarget(query("B", `histogram_quantile(0.99, sum by (le, phase) (rate(murmur_query_phase_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{phase}} p99")))
+		WithTarget(query("A", `histogram_quantile(0.5, sum by (le, phase) (rate(`+metrics.QueryPhaseSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{phase}} p50")).
+		WithTarget(query("B", `histogram_quantile(0.99, sum by (le, phase) (rate(`+metrics.QueryPhaseSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "{{phase}} p99")))
 	b.WithPanel(timeseriesPanel(33, 8).
 		Title("Peers asked per network search").
 		Description("Distinct peers one network search asked: mean and 99th percentile. A routed search asks the owners of its plan's keys; a query the network cannot route (a lone prefix, wildcard, negation, language or date) asks a bounded number of peers.").
 		Unit(units.Short).
-		WithTarget(query("A", `sum(rate(murmur_query_peers_asked_sum{instance=~"$instance"}[$__rate_interval])) / sum(rate(murmur_query_peers_asked_count{instance=~"$instance"}[$__rate_interval]))`, "mean")).
-		WithTarget(query("B", `histogram_quantile(0.99, sum by (le) (rate(murmur_query_peers_asked_bucket{instance=~"$instance"}[$__rate_interval])))`, "p99")))
+		WithTarget(query("A", `sum(rate(`+metrics.QueryPeersAsked+`_sum{instance=~"$instance"}[$__rate_interval])) / sum(rate(`+metrics.QueryPeersAsked+`_count{instance=~"$instance"}[$__rate_interval]))`, "mean")).
+		WithTarget(query("B", `histogram_quantile(0.99, sum by (le) (rate(`+metrics.QueryPeersAsked+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "p99")))
 	b.WithPanel(timeseriesPanel(32, 8).
 		Title("Partial answers").
 		Description("Share of network searches answered partially (a shard of the query that no owner answered), per node: partial answers over network searches that fanned out. MurmurPartialAnswersRising fires above 5% for 10 minutes. Zero on a healthy network.").
 		Unit(units.PercentUnit).
-		WithTarget(query("A", `sum by (instance) (rate(murmur_query_partial_total{instance=~"$instance"}[$__rate_interval])) / sum by (instance) (rate(murmur_query_peers_asked_count{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+		WithTarget(query("A", `sum by (instance) (rate(`+metrics.QueryPartial+`{instance=~"$instance"}[$__rate_interval])) / sum by (instance) (rate(`+metrics.QueryPeersAsked+`_count{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(50, 8).
 		Title("Shards failed per network search").
 		Description("Mean number of shards per network search that failed or timed out on every owner asked (murmur_query_peers_failed; for a query the network cannot route, the peers that failed). Any failure makes the answer partial. Zero on a healthy network.").
 		Unit(units.Short).
-		WithTarget(query("A", `sum by (instance) (rate(murmur_query_peers_failed_sum{instance=~"$instance"}[$__rate_interval])) / sum by (instance) (rate(murmur_query_peers_failed_count{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+		WithTarget(query("A", `sum by (instance) (rate(`+metrics.QueryPeersFailed+`_sum{instance=~"$instance"}[$__rate_interval])) / sum by (instance) (rate(`+metrics.QueryPeersFailed+`_count{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(34, 12).
 		Title("Searches served to peers").
 		Description("Searches this node answered for other peers' network searches, by outcome (ok, error, rate_limited, rejected for malformed requests).").
 		Unit(units.RequestsPerSecond).
-		WithTarget(query("A", `sum by (outcome) (rate(murmur_search_served_total{instance=~"$instance"}[$__rate_interval]))`, "{{outcome}}")))
+		WithTarget(query("A", `sum by (outcome) (rate(`+metrics.SearchServed+`{instance=~"$instance"}[$__rate_interval]))`, "{{outcome}}")))
 	b.WithPanel(timeseriesPanel(51, 12).
 		Title("Search and stats protocol traffic").
 		Description("Bytes per second on the search protocol (shard queries and their answers) and the stats protocol (key counts and collection summaries for network-wide BM25), by direction.").
 		Unit(units.BytesPerSecondSI).
-		WithTarget(query("A", `sum by (protocol, direction) (rate(murmur_protocol_bytes_total{instance=~"$instance",protocol=~"search|stats"}[$__rate_interval]))`, "{{protocol}} {{direction}}")))
+		WithTarget(query("A", `sum by (protocol, direction) (rate(`+metrics.ProtocolBytes+`{instance=~"$instance",protocol=~"search|stats"}[$__rate_interval]))`, "{{protocol}} {{direction}}")))
 }
 
 // indexRow adds the Index row: documents and bytes on disk.
@@ -223,17 +225,17 @@ func indexRow(b *dashboard.DashboardBuilder) {
 		Title("Documents").
 		Description("Posts in each node's local index.").
 		Unit(units.Short).
-		WithTarget(query("A", `murmur_index_documents{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.IndexDocuments+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(37, 8).
 		Title("Index size on disk").
 		Description("Bytes of each node's index on disk.").
 		Unit(units.BytesIEC).
-		WithTarget(query("A", `murmur_index_disk_bytes{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.IndexDiskBytes+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(38, 8).
 		Title("Bytes per post").
 		Description("Index bytes on disk per post held.").
 		Unit(units.BytesIEC).
-		WithTarget(query("A", `murmur_index_disk_bytes{instance=~"$instance"} / murmur_index_documents{instance=~"$instance"}`, "{{instance}}")))
+		WithTarget(query("A", metrics.IndexDiskBytes+`{instance=~"$instance"} / `+metrics.IndexDocuments+`{instance=~"$instance"}`, "{{instance}}")))
 }
 
 // crawlRow adds the Crawl row: fetches, items ingested and sources.
@@ -243,22 +245,22 @@ func crawlRow(b *dashboard.DashboardBuilder) {
 		Title("Fetches").
 		Description("Crawl fetches per second, by status.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (status) (rate(murmur_crawl_fetches_total{instance=~"$instance"}[$__rate_interval]))`, "{{status}}")))
+		WithTarget(query("A", `sum by (status) (rate(`+metrics.CrawlFetches+`{instance=~"$instance"}[$__rate_interval]))`, "{{status}}")))
 	b.WithPanel(timeseriesPanel(41, 8).
 		Title("Items ingested").
 		Description("Crawled items stored as posts per second.").
 		Unit(units.OpsPerSecond).
-		WithTarget(query("A", `sum by (instance) (rate(murmur_crawl_items_ingested_total{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+		WithTarget(query("A", `sum by (instance) (rate(`+metrics.CrawlItemsIngested+`{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(42, 8).
 		Title("Sources").
 		Description("Sources each crawler follows, by the outcome of their last fetch.").
 		Unit(units.Short).
-		WithTarget(query("A", `sum by (status) (murmur_crawl_sources{instance=~"$instance"})`, "{{status}}")))
+		WithTarget(query("A", `sum by (status) (`+metrics.CrawlSources+`{instance=~"$instance"})`, "{{status}}")))
 	b.WithPanel(timeseriesPanel(43, 8).
 		Title("Fetch latency (p95)").
 		Description("95th percentile of one crawl fetch.").
 		Unit(units.Seconds).
-		WithTarget(query("A", `histogram_quantile(0.95, sum by (le) (rate(murmur_crawl_fetch_duration_seconds_bucket{instance=~"$instance"}[$__rate_interval])))`, "p95")))
+		WithTarget(query("A", `histogram_quantile(0.95, sum by (le) (rate(`+metrics.CrawlFetchSeconds+`_bucket{instance=~"$instance"}[$__rate_interval])))`, "p95")))
 }
 
 // processRow adds the Process row: CPU, memory, goroutines, file

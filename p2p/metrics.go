@@ -1,0 +1,73 @@
+package p2p
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/metrics"
+)
+
+// serviceMetrics are the network's collectors, each labelled series
+// present from the start at zero.
+type serviceMetrics struct {
+	peersConnected, routingTablePeers, keysOwned, keysUnderReplicated prometheus.Gauge
+	keyPostings                                                       *prometheus.GaugeVec
+	handoffPosts, placementShort, ownerLookups, evictedPosts          prometheus.Counter
+	repairPasses                                                      *prometheus.CounterVec
+	repairPassSeconds                                                 prometheus.Histogram
+	repairLastSuccess                                                 prometheus.Gauge
+	storeRequests, storePosts, searchServed                           *prometheus.CounterVec
+	protocolBytes, refused                                            *prometheus.CounterVec
+}
+
+func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
+	m := &serviceMetrics{
+		peersConnected:      metrics.Gauge(reg, metrics.PeersConnected, "Peers the libp2p host is connected to."),
+		routingTablePeers:   metrics.Gauge(reg, metrics.RoutingTablePeers, "Peers in the DHT routing table."),
+		keysOwned:           metrics.Gauge(reg, metrics.KeysOwned, "Keys (term, hot-term and author shards) this node holds as an owner."),
+		keysUnderReplicated: metrics.Gauge(reg, metrics.KeysUnderReplicate, "Held keys that the last repair pass found on fewer than R owners."),
+		keyPostings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: metrics.KeyPostings,
+			Help: "Posts held per key class; a post held under several keys counts once per key.",
+		}, []string{"class"}),
+		handoffPosts:   metrics.Counter(reg, metrics.HandoffPosts, "Posts handed to new owners by repair."),
+		placementShort: metrics.Counter(reg, metrics.PlacementShort, "Writes that did not reach W owner acknowledgements."),
+		ownerLookups:   metrics.Counter(reg, metrics.OwnerLookups, "DHT lookups for the owners of a key; each covers a region of the keyspace."),
+		evictedPosts:   metrics.Counter(reg, metrics.EvictedPosts, "Copies dropped because other nodes own and hold every key of the post."),
+		repairPasses:   metrics.CounterVec(reg, metrics.RepairPasses, "Repair passes over the held keys, by outcome.", "outcome", metrics.OutcomeOK, metrics.OutcomeError),
+		repairPassSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    metrics.RepairPassSeconds,
+			Help:    "Time of one repair pass over every held key.",
+			Buckets: prometheus.ExponentialBuckets(0.01, 2, 16),
+		}),
+		repairLastSuccess: metrics.Gauge(reg, metrics.RepairLastSuccess, "Unix time of the last repair pass without error (the node's start until one succeeds)."),
+		storeRequests: metrics.CounterVec(reg, metrics.StoreRequests, "Store requests served to peers, by outcome.", "outcome",
+			metrics.OutcomeOK, metrics.OutcomeRejected, metrics.OutcomeError, metrics.OutcomeRateLimited),
+		storePosts:   metrics.CounterVec(reg, metrics.StorePosts, "Posts in store requests served to peers, by outcome.", "outcome", metrics.OutcomeAccepted, metrics.OutcomeRejected),
+		searchServed: metrics.CounterVec(reg, metrics.SearchServed, "Searches served to peers, by outcome.", "outcome", metrics.OutcomeOK, metrics.OutcomeError, metrics.OutcomeRateLimited, metrics.OutcomeRejected),
+		protocolBytes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.ProtocolBytes,
+			Help: "Bytes on murmur's wire protocols, by protocol and direction.",
+		}, []string{"protocol", "direction"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.Refused,
+			Help: "What the node refused of what peers sent (requests, posts, keys, tombstones, statistics), by protocol and reason.",
+		}, []string{"protocol", "reason"}),
+	}
+	for _, c := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
+		m.keyPostings.WithLabelValues(c)
+	}
+	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats} {
+		for _, d := range []string{metrics.DirectionIn, metrics.DirectionOut} {
+			m.protocolBytes.WithLabelValues(p, d)
+		}
+	}
+	for protocol, reasons := range metrics.RefusedReasons {
+		for _, r := range reasons {
+			m.refused.WithLabelValues(protocol, r)
+		}
+	}
+	m.repairLastSuccess.SetToCurrentTime()
+	reg.MustRegister(m.keyPostings, m.repairPassSeconds, m.protocolBytes, m.refused)
+	return m
+}
