@@ -154,21 +154,28 @@ type putRequest struct {
 	done  chan struct{}
 }
 
+// DefaultConfig is a Config with every default set (but Dir): what Open
+// uses for each field left at its zero value.
+func DefaultConfig() Config {
+	return Config{MaxBatch: DefaultMaxBatch, MaxDelay: DefaultMaxDelay, MinFreeBytes: DefaultMinFreeBytes}
+}
+
 // Open opens the index in cfg.Dir, creating it if it does not exist. It
 // refuses an index written with another analyzer version, and one it cannot
 // open with an error matching ErrDamaged.
 func Open(cfg Config) (*Index, error) {
+	d := DefaultConfig()
 	if cfg.MaxBatch <= 0 {
-		cfg.MaxBatch = DefaultMaxBatch
+		cfg.MaxBatch = d.MaxBatch
 	}
 	if cfg.MaxDelay <= 0 {
-		cfg.MaxDelay = DefaultMaxDelay
+		cfg.MaxDelay = d.MaxDelay
+	}
+	if cfg.MinFreeBytes == 0 {
+		cfg.MinFreeBytes = d.MinFreeBytes
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
-	}
-	if cfg.MinFreeBytes == 0 {
-		cfg.MinFreeBytes = DefaultMinFreeBytes
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -101,6 +101,24 @@ type Node struct {
 	crawler            *crawl.Crawler // nil unless Config.Crawl
 }
 
+// DefaultConfig is a node's configuration with every default set: the data
+// directory and API address, and the network's and the index's defaults
+// (p2p.DefaultConfig, index.DefaultConfig). The CLI's flags default to it.
+func DefaultConfig() Config {
+	nd, ix := p2p.DefaultConfig(), index.DefaultConfig()
+	return Config{
+		DataDir:      DefaultDataDir(),
+		APIAddr:      DefaultAPIAddr,
+		APIAuth:      api.AuthWrites,
+		MinFreeBytes: ix.MinFreeBytes,
+		Network: NetworkConfig{
+			Name: nd.Network, Listen: nd.Listen, MDNS: true,
+			Replicas: nd.Replicas, WriteQuorum: nd.WriteQuorum,
+			AuthorRate: nd.AuthorRate, AuthorBurst: nd.AuthorBurst,
+		},
+	}
+}
+
 // New opens (or creates) the node's data directory, key and index, and binds
 // the API address. It serves nothing until Run.
 func New(cfg Config) (*Node, error) {

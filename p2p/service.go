@@ -48,7 +48,8 @@ type Store interface {
 	Holds(ctx context.Context, ids []string) ([]bool, error)
 }
 
-// Config configures a Service. Zero values are the documented defaults.
+// Config configures a Service. A zero field takes its value from
+// DefaultConfig.
 type Config struct {
 	// Key is the node's identity; required.
 	Key crypto.PrivKey
@@ -86,6 +87,9 @@ type Config struct {
 	// Searcher runs searches that peers ask of this node; nil means the node
 	// answers none.
 	Searcher Searcher
+	// ConnLow and ConnHigh are the connection manager's watermarks: above
+	// ConnHigh connections it trims the least useful down to ConnLow.
+	ConnLow, ConnHigh int
 	// Gater, if set, decides which peers and addresses the host may dial
 	// and accept (tools that must stay on this machine use one).
 	Gater connmgr.ConnectionGater
@@ -138,43 +142,71 @@ type Service struct {
 	handling   sync.WaitGroup
 }
 
+// DefaultConfig is a Config with every default set: what New uses for each
+// field left at its zero value, and what the CLI's flags default to.
+func DefaultConfig() Config {
+	return Config{
+		Network:          DefaultNetwork,
+		Listen:           []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"},
+		Replicas:         DefaultReplicas,
+		WriteQuorum:      DefaultWriteQuorum,
+		RepairInterval:   time.Minute,
+		FullSyncInterval: 10 * time.Minute,
+		EvictInterval:    10 * time.Minute,
+		AuthorRate:       DefaultAuthorRate,
+		AuthorBurst:      DefaultAuthorBurst,
+		ConnLow:          100,
+		ConnHigh:         200,
+	}
+}
+
+// withDefaults fills the zero fields of cfg from DefaultConfig.
+func (cfg Config) withDefaults() Config {
+	d := DefaultConfig()
+	if cfg.Network == "" {
+		cfg.Network = d.Network
+	}
+	if len(cfg.Listen) == 0 {
+		cfg.Listen = d.Listen
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = d.Replicas
+	}
+	if cfg.WriteQuorum <= 0 {
+		cfg.WriteQuorum = d.WriteQuorum
+	}
+	if cfg.RepairInterval <= 0 {
+		cfg.RepairInterval = d.RepairInterval
+	}
+	if cfg.FullSyncInterval <= 0 {
+		cfg.FullSyncInterval = d.FullSyncInterval
+	}
+	if cfg.EvictInterval == 0 {
+		cfg.EvictInterval = d.EvictInterval
+	}
+	if cfg.AuthorRate <= 0 {
+		cfg.AuthorRate = d.AuthorRate
+	}
+	if cfg.AuthorBurst <= 0 {
+		cfg.AuthorBurst = d.AuthorBurst
+	}
+	if cfg.ConnLow <= 0 || cfg.ConnHigh < cfg.ConnLow {
+		cfg.ConnLow, cfg.ConnHigh = d.ConnLow, d.ConnHigh
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	return cfg
+}
+
 // New starts the host, joins the DHT and serves the protocols. Close stops it.
 func New(cfg Config) (*Service, error) {
 	if cfg.Key == nil || cfg.Store == nil || cfg.Holdings == nil {
 		return nil, errors.New("p2p: Key, Store and Holdings are required")
 	}
-	if cfg.Network == "" {
-		cfg.Network = DefaultNetwork
-	}
-	if len(cfg.Listen) == 0 {
-		cfg.Listen = []string{"/ip4/0.0.0.0/tcp/0", "/ip4/0.0.0.0/udp/0/quic-v1"}
-	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = DefaultReplicas
-	}
-	if cfg.WriteQuorum <= 0 {
-		cfg.WriteQuorum = DefaultWriteQuorum
-	}
+	cfg = cfg.withDefaults()
 	if cfg.WriteQuorum > cfg.Replicas {
 		return nil, fmt.Errorf("p2p: write quorum %d is larger than the %d replicas", cfg.WriteQuorum, cfg.Replicas)
-	}
-	if cfg.RepairInterval <= 0 {
-		cfg.RepairInterval = time.Minute
-	}
-	if cfg.FullSyncInterval <= 0 {
-		cfg.FullSyncInterval = 10 * time.Minute
-	}
-	if cfg.EvictInterval == 0 {
-		cfg.EvictInterval = 10 * time.Minute
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.AuthorRate <= 0 {
-		cfg.AuthorRate = DefaultAuthorRate
-	}
-	if cfg.AuthorBurst <= 0 {
-		cfg.AuthorBurst = DefaultAuthorBurst
 	}
 	offenders := newOffenders()
 	h, err := newHost(cfg, banGater{o: offenders, next: cfg.Gater})
@@ -234,7 +266,7 @@ func New(cfg Config) (*Service, error) {
 }
 
 func newHost(cfg Config, gater connmgr.ConnectionGater) (host.Host, error) {
-	cm, err := cmgr.NewConnManager(100, 200, cmgr.WithGracePeriod(time.Minute))
+	cm, err := cmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, cmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}

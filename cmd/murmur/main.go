@@ -17,9 +17,7 @@ import (
 	"syscall"
 
 	"github.com/murmur-p2p/murmur/api"
-	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/node"
-	"github.com/murmur-p2p/murmur/p2p"
 )
 
 const usage = `murmur: a peer-to-peer microblog whose every node stores and full-text indexes posts.
@@ -153,8 +151,10 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 func runNode(ctx context.Context, args []string) error {
 	fs := newFlags("node", "[flags]")
-	data := fs.String("data", node.DefaultDataDir(), "data `DIR` for the key and the index")
-	addr := fs.String("api", node.DefaultAPIAddr, "`HOST:PORT` of the HTTP API and web page")
+	// Every default comes from node.DefaultConfig.
+	def := node.DefaultConfig()
+	data := fs.String("data", def.DataDir, "data `DIR` for the key and the index")
+	addr := fs.String("api", def.APIAddr, "`HOST:PORT` of the HTTP API and web page")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	crawlOn := fs.Bool("crawl", false, "fetch the sources of the crawl list (murmur crawl add URL) on schedule")
 	crawlPrivate := fs.Bool("crawl-allow-private", false, "let the crawler fetch loopback and private addresses")
@@ -163,15 +163,15 @@ func runNode(ctx context.Context, args []string) error {
 	fs.Var(&bootstrap, "bootstrap", "full `MULTIADDR` of a peer to join through, ending in /p2p/<id> (repeatable)")
 	bootstrapFile := fs.String("bootstrap-file", "", "`FILE` of bootstrap multiaddrs, one per line, read until one answers")
 	addrsFile := fs.String("addrs-file", "", "`FILE` to write this node's multiaddrs to, for others' --bootstrap-file")
-	network := fs.String("network", p2p.DefaultNetwork, "`NAME` of the network to join; nodes of different networks never mix")
-	mdnsOn := fs.Bool("mdns", true, "discover peers of the same network on the local network")
-	replicas := fs.Int("replicas", p2p.DefaultReplicas, "`R`: owners of each key (the whole network must agree)")
-	quorum := fs.Int("write-quorum", p2p.DefaultWriteQuorum, "`W`: owner acknowledgements before a post counts as accepted")
-	minFree := sizeFlag(index.DefaultMinFreeBytes)
+	network := fs.String("network", def.Network.Name, "`NAME` of the network to join; nodes of different networks never mix")
+	mdnsOn := fs.Bool("mdns", def.Network.MDNS, "discover peers of the same network on the local network")
+	replicas := fs.Int("replicas", def.Network.Replicas, "`R`: owners of each key (the whole network must agree)")
+	quorum := fs.Int("write-quorum", def.Network.WriteQuorum, "`W`: owner acknowledgements before a post counts as accepted")
+	minFree := sizeFlag(def.MinFreeBytes)
 	fs.Var(&minFree, "min-free-disk", "take no new posts while the data directory's disk has less than `SIZE` free (e.g. 256MiB, 2GiB; 0: no limit)")
-	authorRate := fs.Float64("author-rate", p2p.DefaultAuthorRate, "new posts per second one author may write at this node as an owner")
-	authorBurst := fs.Int("author-burst", p2p.DefaultAuthorBurst, "new posts one author may write at once at this node as an owner (a crawl or an import)")
-	auth := fs.String("api-auth", string(api.AuthWrites), "which requests from other machines need the API token (DATA/api.token): `writes` or all (reads too)")
+	authorRate := fs.Float64("author-rate", def.Network.AuthorRate, "new posts per second one author may write at this node as an owner")
+	authorBurst := fs.Int("author-burst", def.Network.AuthorBurst, "new posts one author may write at once at this node as an owner (a crawl or an import)")
+	auth := fs.String("api-auth", string(def.APIAuth), "which requests from other machines need the API token (DATA/api.token): `writes` or all (reads too)")
 	var apiHosts multiFlag
 	fs.Var(&apiHosts, "api-host", "`NAME` (or NAME:PORT) the API is reached by, besides localhost and IP addresses (repeatable)")
 	if err := parse(fs, args); err != nil {
