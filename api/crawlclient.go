@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
-
-	"github.com/murmur-p2p/murmur/crawl"
 )
 
 // CrawlSources lists the node's crawl sources.
-func (c *Client) CrawlSources(ctx context.Context) ([]crawl.Source, error) {
+func (c *Client) CrawlSources(ctx context.Context) ([]CrawlSource, error) {
 	var r CrawlSources
 	if err := c.do(ctx, http.MethodGet, "/api/v1/crawl/sources", nil, &r); err != nil {
 		return nil, err
@@ -20,9 +18,9 @@ func (c *Client) CrawlSources(ctx context.Context) ([]crawl.Source, error) {
 }
 
 // CrawlAdd adds a source to the node's crawl list.
-func (c *Client) CrawlAdd(ctx context.Context, u string) (crawl.Source, error) {
+func (c *Client) CrawlAdd(ctx context.Context, u string) (CrawlSource, error) {
 	body, _ := json.Marshal(CrawlRequest{URL: u})
-	var s crawl.Source
+	var s CrawlSource
 	err := c.do(ctx, http.MethodPost, "/api/v1/crawl/sources", bytes.NewReader(body), &s)
 	return s, err
 }
@@ -33,9 +31,9 @@ func (c *Client) CrawlRemove(ctx context.Context, u string) error {
 }
 
 // CrawlRun has the node fetch a listed source now and returns the summary.
-func (c *Client) CrawlRun(ctx context.Context, u string) (crawl.Summary, error) {
+func (c *Client) CrawlRun(ctx context.Context, u string) (CrawlSummary, error) {
 	body, _ := json.Marshal(CrawlRequest{URL: u})
-	var s crawl.Summary
+	var s CrawlSummary
 	err := c.do(ctx, http.MethodPost, "/api/v1/crawl/run", bytes.NewReader(body), &s)
 	return s, err
 }

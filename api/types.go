@@ -1,10 +1,8 @@
-// Package api is murmur's HTTP contract: the JSON types of /api/v1, the
-// handler that serves them from a Backend, and the Client the CLI uses.
+// Package api is murmur's HTTP contract: the JSON types of /api/v1 and the
+// Client the CLI uses. The handler that serves them is in api/server.
 package api
 
 import (
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/murmur-p2p/murmur/post"
@@ -151,17 +149,6 @@ type IndexRecovery struct {
 	Error   string    `json:"error"`
 }
 
-// UnderReplicatedError means a post is stored on this node but some of its
-// keys have fewer owner acknowledgements than the write quorum; the node
-// keeps placing it. The API answers 202 with the post and the short keys.
-type UnderReplicatedError struct {
-	Post *post.Post
-	Keys []string
-	Msg  string
-}
-
-func (e *UnderReplicatedError) Error() string { return e.Msg }
-
 // PostResponse is the body of a 201 or 202 answer to POST /api/v1/posts.
 type PostResponse struct {
 	*post.Post
@@ -175,26 +162,46 @@ type ErrorResponse struct {
 	Error string `json:"error"`
 }
 
-// Errors a Backend returns for the handler to map onto status codes.
-var (
-	// ErrNotFound: no such post (404).
-	ErrNotFound = errors.New("no such post")
-	// ErrNotOwner: deleting another author's post (403).
-	ErrNotOwner = errors.New("only the author's node can delete a post")
-	// ErrNoSpace means the node's disk is under its free-space watermark:
-	// it takes no new posts until space is freed (507).
-	ErrNoSpace = errors.New("the node's disk is nearly full; free some space or lower --min-free-disk")
-)
+// CrawlRequest is the body of POST /api/v1/crawl/sources and /crawl/run.
+type CrawlRequest struct {
+	URL string `json:"url"`
+}
 
-// InputError is a refusal caused by what the caller sent (400).
-type InputError struct{ Err error }
+// CrawlSources is the answer of GET /api/v1/crawl/sources.
+type CrawlSources struct {
+	Sources []CrawlSource `json:"sources"`
+}
 
-func (e *InputError) Error() string { return e.Err.Error() }
-func (e *InputError) Unwrap() error { return e.Err }
+// CrawlSource is a source of the crawl list with its state, as the crawl
+// routes answer it.
+type CrawlSource struct {
+	URL       string    `json:"url"`
+	Resolved  string    `json:"resolved,omitempty"`
+	Added     time.Time `json:"added"`
+	LastFetch time.Time `json:"last_fetch,omitzero"`
+	Status    string    `json:"status"` // a crawl status, or "new"
+	Error     string    `json:"error,omitempty"`
+	HTTP      int       `json:"http,omitempty"`
+	Failures  int       `json:"failures"`
+	ItemsSeen int64     `json:"items_seen"`
+	LastNew   int       `json:"last_new"`
+	NextRun   time.Time `json:"next_run"`
+	Running   bool      `json:"running"`
+}
 
-// DeletedError is returned for a post that a tombstone removed (410).
-type DeletedError struct{ Tombstone *post.Tombstone }
-
-func (e *DeletedError) Error() string {
-	return fmt.Sprintf("post %s was deleted by its author", e.Tombstone.Target)
+// CrawlSummary is the outcome of one fetch of a source
+// (POST /api/v1/crawl/run).
+type CrawlSummary struct {
+	URL        string    `json:"url"`
+	Fetched    string    `json:"fetched,omitempty"` // where the items came from
+	Status     string    `json:"status"`
+	Error      string    `json:"error,omitempty"`
+	HTTP       int       `json:"http,omitempty"`
+	Items      int       `json:"items"`      // in the document
+	New        int       `json:"new"`        // stored as posts
+	Duplicates int       `json:"duplicates"` // already stored before
+	Rejected   int       `json:"rejected"`   // empty, or refused by the node
+	Errors     []string  `json:"errors,omitempty"`
+	TookMS     int64     `json:"took_ms"`
+	NextRun    time.Time `json:"next_run"`
 }

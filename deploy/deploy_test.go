@@ -29,6 +29,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/api/server"
 	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/internal/testenv"
 )
@@ -849,7 +850,7 @@ func TestComposeNamesScrapeTargets(t *testing.T) {
 						hosts = append(hosts, h)
 					}
 				}
-				g, err := api.Guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), api.GuardConfig{Token: strings.Repeat("t", 64), Hosts: hosts})
+				g, err := server.Guard(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {}), server.GuardConfig{Token: strings.Repeat("t", 64), Hosts: hosts})
 				if err != nil {
 					t.Fatalf("service %s: %v", service, err)
 				}

@@ -25,7 +25,7 @@ import (
 // Errors of the index.
 var (
 	// ErrNotFound means the index holds no post with that ID.
-	ErrNotFound = errors.New("post not found")
+	ErrNotFound = errors.New("no such post")
 	// ErrDeleted means the post was deleted by its author: the index holds its
 	// tombstone and refuses it.
 	ErrDeleted = errors.New("post was deleted by its author")
@@ -68,6 +68,16 @@ func searchError(err error) error {
 	}
 	return err
 }
+
+// DeletedError is ErrDeleted with the tombstone that deleted the post.
+type DeletedError struct{ Tombstone *post.Tombstone }
+
+func (e *DeletedError) Error() string {
+	return fmt.Sprintf("post %s was deleted by its author", e.Tombstone.Target)
+}
+
+// Unwrap makes a DeletedError match ErrDeleted.
+func (e *DeletedError) Unwrap() error { return ErrDeleted }
 
 // Defaults of Config.
 const (

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"path/filepath"
 
-	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/api/server"
 	"github.com/murmur-p2p/murmur/crawl"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -55,7 +55,7 @@ func (s crawlSink) Ingest(ctx context.Context, drafts []post.Draft) ([]error, er
 // state in DATA/crawl, and adds the crawl API routes to mux either way: a
 // node that does not crawl answers them with how to turn crawling on.
 func (n *Node) openCrawl(mux *http.ServeMux) error {
-	var backend api.CrawlBackend
+	var backend server.CrawlBackend
 	if n.cfg.Crawl {
 		n.metrics.postsAccepted.WithLabelValues("crawl")
 		c, err := crawl.Open(crawl.Config{
@@ -71,7 +71,7 @@ func (n *Node) openCrawl(mux *http.ServeMux) error {
 		}
 		n.crawler, backend = c, c
 	}
-	mux.Handle(api.CrawlPrefix, api.NewCrawlHandler(backend, n.apiMetrics, n.log))
+	mux.Handle(server.CrawlPrefix, server.NewCrawlHandler(backend, n.apiMetrics, n.log))
 	return nil
 }
 

@@ -58,7 +58,7 @@ func crawlPoll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func crawlSource(t *testing.T, c *api.Client, u string) crawl.Source {
+func crawlSource(t *testing.T, c *api.Client, u string) api.CrawlSource {
 	t.Helper()
 	list, err := c.CrawlSources(context.Background())
 	if err != nil {
@@ -70,7 +70,7 @@ func crawlSource(t *testing.T, c *api.Client, u string) crawl.Source {
 		}
 	}
 	t.Fatalf("%s is not listed", u)
-	return crawl.Source{}
+	return api.CrawlSource{}
 }
 
 // phrase is a quoted query of the first words of text.

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -89,7 +90,7 @@ func (n *Node) Import(ctx context.Context, r io.Reader, opts api.ImportOptions, 
 			continue
 		}
 		for i, e := range results {
-			var short *api.UnderReplicatedError
+			var short *p2p.ShortError
 			if errors.As(e, &short) {
 				// Stored here and placed at fewer than W owners of some
 				// key: accepted, and repair keeps placing it.

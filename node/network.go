@@ -149,7 +149,7 @@ func writeAddrsFile(path string, addrs []string) error {
 
 // place sends posts the local index accepted to the owners of their keys.
 // errs holds the index's answer per post; posts it refused are skipped, and
-// a post that fell short of the write quorum gets an *api.UnderReplicatedError.
+// a post that fell short of the write quorum gets the *p2p.ShortError.
 func (n *Node) place(ctx context.Context, posts []*post.Post, errs []error) {
 	var ok []*post.Post
 	var at []int
@@ -165,11 +165,7 @@ func (n *Node) place(ctx context.Context, posts []*post.Post, errs []error) {
 	for j, e := range n.net.Place(ctx, ok) {
 		var short *p2p.ShortError
 		if errors.As(e, &short) {
-			keys := make([]string, len(short.Keys))
-			for k, sk := range short.Keys {
-				keys[k] = sk.Key
-			}
-			errs[at[j]] = &api.UnderReplicatedError{Post: ok[j], Keys: keys, Msg: short.Error()}
+			errs[at[j]] = short
 		}
 	}
 }

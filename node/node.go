@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/api/server"
 	"github.com/murmur-p2p/murmur/crawl"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/gate"
@@ -65,7 +66,7 @@ type Config struct {
 	// localhost, IP addresses and the name in APIAddr.
 	APIHosts []string
 	// APITimeouts bound the API's connections; zero fields are api's defaults.
-	APITimeouts api.Timeouts
+	APITimeouts server.Timeouts
 }
 
 // Node is one running murmur node.
@@ -79,7 +80,7 @@ type Node struct {
 	// metrics and apiMetrics are the node's own and its API's.
 	registry   *prometheus.Registry
 	metrics    *nodeMetrics
-	apiMetrics *api.Metrics
+	apiMetrics *server.Metrics
 	started    time.Time
 
 	listener net.Listener
@@ -151,7 +152,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	reg := metrics.New()
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, registry: reg, metrics: newNodeMetrics(reg),
-		apiMetrics: api.NewMetrics(reg), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller)}
+		apiMetrics: server.NewMetrics(reg), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller)}
 	if err := n.openIndex(context.Background()); err != nil {
 		return nil, err
 	}
@@ -170,7 +171,7 @@ func New(cfg Config) (*Node, error) {
 	// The API owns every path it does not hand out; the other parts of the
 	// node (web page, crawler) add their more specific routes to this mux.
 	mux := http.NewServeMux()
-	mux.Handle("/", api.NewHandler(n, n.apiMetrics, n.log))
+	mux.Handle("/", server.NewHandler(n, n.apiMetrics, n.log))
 	page := web.New(n, web.Options{Metrics: n.registry, Logger: n.log, Now: cfg.Now})
 	for _, pattern := range web.Patterns {
 		mux.Handle(pattern, page)
@@ -180,13 +181,13 @@ func New(cfg Config) (*Node, error) {
 		n.index.Close()
 		return nil, err
 	}
-	guarded, err := api.Guard(mux, api.GuardConfig{Token: token, Auth: cfg.APIAuth, Hosts: apiHosts(cfg), Metrics: n.apiMetrics, Logger: n.log})
+	guarded, err := server.Guard(mux, server.GuardConfig{Token: token, Auth: cfg.APIAuth, Hosts: apiHosts(cfg), Metrics: n.apiMetrics, Logger: n.log})
 	if err != nil {
 		n.listener.Close()
 		n.index.Close()
 		return nil, err
 	}
-	n.server = api.NewServer(guarded, cfg.APITimeouts, n.log)
+	n.server = server.NewServer(guarded, cfg.APITimeouts, n.log)
 	if err := n.startNetwork(); err != nil {
 		n.listener.Close()
 		n.index.Close()
@@ -263,25 +264,26 @@ func (n *Node) Run(ctx context.Context) error {
 }
 
 // Publish signs a draft with the node's key and stores it. It returns once the
-// post is persisted.
+// post is persisted. A post stored here but short of its write quorum comes
+// back with a *p2p.ShortError; repair keeps placing it.
 func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 	p, err := post.Sign(n.key, d, n.cfg.Now())
 	if err != nil {
 		n.metrics.postsRejected.WithLabelValues(reason(err)).Inc()
-		return nil, &api.InputError{Err: err}
+		return nil, err
 	}
 	res, err := n.accept(ctx, p)
 	if err != nil {
 		return nil, fmt.Errorf("store post: %w", err)
 	}
-	var short *api.UnderReplicatedError
+	var short *p2p.ShortError
 	if errors.As(res[0], &short) {
 		n.metrics.postsAccepted.WithLabelValues("api").Inc()
 		return p, short
 	}
 	if res[0] != nil {
 		n.metrics.postsRejected.WithLabelValues(reason(res[0])).Inc()
-		return nil, &api.InputError{Err: res[0]}
+		return nil, res[0]
 	}
 	n.metrics.postsAccepted.WithLabelValues("api").Inc()
 	return p, nil
@@ -293,9 +295,6 @@ func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 // post enters the network by one path.
 func (n *Node) accept(ctx context.Context, posts ...*post.Post) ([]error, error) {
 	errs, err := n.index.Put(ctx, posts...)
-	if errors.Is(err, index.ErrDiskFull) {
-		return nil, fmt.Errorf("%w: %v", api.ErrNoSpace, err)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +302,11 @@ func (n *Node) accept(ctx context.Context, posts ...*post.Post) ([]error, error)
 	return errs, nil
 }
 
-// Get returns a stored post. A deleted post gives a *DeletedError carrying its
+// Get returns a stored post. A deleted post gives an *index.DeletedError carrying its
 // tombstone; an unknown one index.ErrNotFound.
 func (n *Node) Get(ctx context.Context, id string) (*post.Post, error) {
 	if !post.ValidID(id) {
-		return nil, &api.InputError{Err: fmt.Errorf("%q is not a post ID (64 hex digits)", id)}
+		return nil, fmt.Errorf("%w: %q is not a post ID (64 hex digits)", post.ErrBadField, id)
 	}
 	p, err := n.index.Get(ctx, id)
 	switch {
@@ -316,9 +315,9 @@ func (n *Node) Get(ctx context.Context, id string) (*post.Post, error) {
 		if terr != nil {
 			return nil, fmt.Errorf("post %s: %w", id, terr)
 		}
-		return nil, &api.DeletedError{Tombstone: t}
+		return nil, &index.DeletedError{Tombstone: t}
 	case errors.Is(err, index.ErrNotFound):
-		return nil, fmt.Errorf("post %s: %w", id, api.ErrNotFound)
+		return nil, fmt.Errorf("post %s: %w", id, index.ErrNotFound)
 	}
 	return p, err
 }
@@ -330,7 +329,7 @@ func (n *Node) Delete(ctx context.Context, id string) (*post.Tombstone, error) {
 		return nil, err
 	}
 	if p.Author != n.id.String() {
-		return nil, api.ErrNotOwner
+		return nil, post.ErrNotAuthor
 	}
 	t, err := post.SignTombstone(n.key, id, n.cfg.Now())
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/api/server"
 	"github.com/murmur-p2p/murmur/node"
 )
 
@@ -219,7 +220,7 @@ func TestWhoMayWrite(t *testing.T) {
 
 	// A browser on another machine: ?token= once, then the cookie.
 	code, _, hdr = request(t, "GET", remote+"/?q=remote&token="+token, "", nil, "")
-	if code != http.StatusSeeOther || hdr.Get("Location") != "/?q=remote" || !strings.Contains(hdr.Get("Set-Cookie"), api.TokenCookie+"=") {
+	if code != http.StatusSeeOther || hdr.Get("Location") != "/?q=remote" || !strings.Contains(hdr.Get("Set-Cookie"), server.TokenCookie+"=") {
 		t.Fatalf("login with ?token=: %d, Location %q, Set-Cookie %q", code, hdr.Get("Location"), hdr.Get("Set-Cookie"))
 	}
 	cookie := hdr.Get("Set-Cookie")
@@ -304,7 +305,7 @@ func TestTokenFileReadableByOthersIsRefused(t *testing.T) {
 // needs, and an idle connection is closed.
 func TestServerTimeouts(t *testing.T) {
 	const timeout = 500 * time.Millisecond
-	n := startWith(t, node.Config{APIAddr: "127.0.0.1:0", APITimeouts: api.Timeouts{Header: timeout, Body: timeout, Idle: timeout}})
+	n := startWith(t, node.Config{APIAddr: "127.0.0.1:0", APITimeouts: server.Timeouts{Header: timeout, Body: timeout, Idle: timeout}})
 	addr := n.APIAddr()
 
 	// Headers, then 10 of 100 announced bytes, then nothing.

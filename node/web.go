@@ -9,7 +9,6 @@ import (
 	"github.com/blevesearch/bleve/v2/search"
 	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
 
-	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -23,7 +22,7 @@ const MaxReplies = 200
 // replies it stores, not every reply in the network.
 func (n *Node) Replies(ctx context.Context, id string, limit int) ([]*post.Post, error) {
 	if !post.ValidID(id) {
-		return nil, &api.InputError{Err: fmt.Errorf("%q is not a post ID (64 hex digits)", id)}
+		return nil, fmt.Errorf("%w: %q is not a post ID (64 hex digits)", post.ErrBadField, id)
 	}
 	if limit <= 0 || limit > MaxReplies {
 		limit = MaxReplies

@@ -40,6 +40,16 @@ type ShortKey struct {
 // quorum. The post is stored on this node and repair keeps placing it.
 type ShortError struct{ Keys []ShortKey }
 
+// ShortKeys lists the keys short of their quorum, for an HTTP answer that
+// must not depend on this package.
+func (e *ShortError) ShortKeys() []string {
+	keys := make([]string, len(e.Keys))
+	for i, k := range e.Keys {
+		keys[i] = k.Key
+	}
+	return keys
+}
+
 func (e *ShortError) Error() string {
 	if len(e.Keys) == 1 {
 		k := e.Keys[0]

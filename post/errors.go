@@ -13,4 +13,18 @@ var (
 	ErrBadSignature = errors.New("signature does not verify")
 	ErrBadAuthor    = errors.New("author is not a valid ed25519 peer ID")
 	ErrTooLarge     = errors.New("encoded record is too large")
+	// ErrNotAuthor refuses to delete a post another author wrote: only its
+	// author's node can sign its tombstone.
+	ErrNotAuthor = errors.New("only the author's node can delete a post")
 )
+
+// Invalid reports whether err says that a post, or a field of one, is not
+// valid: the caller's input is at fault.
+func Invalid(err error) bool {
+	for _, e := range []error{ErrEmpty, ErrTooLong, ErrInvalidUTF8, ErrBadField, ErrBadID, ErrBadSignature, ErrBadAuthor, ErrTooLarge} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -25,9 +26,9 @@ func (b answerBackend) Search(context.Context, query.Request) (*query.Result, er
 	return &r, nil
 }
 func (answerBackend) Publish(context.Context, post.Draft) (*post.Post, error) {
-	return nil, api.ErrNotFound
+	return nil, index.ErrNotFound
 }
-func (answerBackend) Get(context.Context, string) (*post.Post, error) { return nil, api.ErrNotFound }
+func (answerBackend) Get(context.Context, string) (*post.Post, error) { return nil, index.ErrNotFound }
 func (answerBackend) Status(context.Context) (api.Status, error)      { return api.Status{}, nil }
 func (answerBackend) Replies(context.Context, string, int) ([]*post.Post, error) {
 	return nil, nil

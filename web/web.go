@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -39,7 +40,8 @@ const (
 	// most 4 KB of UTF-8, which form encoding can triple.
 	MaxFormBody = 64 << 10
 	// PageSearchTimeout bounds one search made for a page (the API allows
-	// api.SearchTimeout; one owner answers within netsearch.OwnerTimeout).
+	// the SearchTimeout of api/server; one owner answers within
+	// netsearch.OwnerTimeout).
 	PageSearchTimeout = 10 * time.Second
 	// PageSize is how many posts a page of results shows.
 	PageSize = 20
@@ -212,7 +214,6 @@ func (p *Page) errorPage(w http.ResponseWriter, r *http.Request, code int, msg s
 func (p *Page) failure(r *http.Request, err error) (int, string) {
 	var syn *query.SyntaxError
 	var bad *query.RequestError
-	var in *api.InputError
 	var busy *query.BusyError
 	switch {
 	case errors.As(err, &busy):
@@ -221,9 +222,9 @@ func (p *Page) failure(r *http.Request, err error) (int, string) {
 		return http.StatusBadRequest, "The query has a mistake: " + syn.Error()
 	case errors.As(err, &bad):
 		return http.StatusBadRequest, bad.Error()
-	case errors.As(err, &in):
-		return http.StatusBadRequest, in.Error()
-	case errors.Is(err, api.ErrNotFound):
+	case post.Invalid(err):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, index.ErrNotFound):
 		return http.StatusNotFound, "This node has no such post."
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "The search took too long; try fewer or rarer words."
@@ -372,7 +373,7 @@ func (p *Page) showPost(w http.ResponseWriter, r *http.Request, id string, c com
 	ctx := r.Context()
 	pp, err := p.b.Get(ctx, id)
 	if err != nil {
-		var del *api.DeletedError
+		var del *index.DeletedError
 		if errors.As(err, &del) {
 			p.errorPage(w, r, http.StatusGone, fmt.Sprintf("This post was deleted by its author on %s.", formatTime(del.Tombstone.CreatedAt)))
 			return

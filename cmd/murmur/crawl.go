@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl"
 )
 
@@ -115,7 +116,7 @@ func when(t, now time.Time) string {
 	return "now"
 }
 
-func printSources(w io.Writer, list []crawl.Source, now time.Time) {
+func printSources(w io.Writer, list []api.CrawlSource, now time.Time) {
 	if len(list) == 0 {
 		fmt.Fprintln(w, "no sources; add one with 'murmur crawl add URL'")
 		return
@@ -139,7 +140,7 @@ func printSources(w io.Writer, list []crawl.Source, now time.Time) {
 	}
 }
 
-func printSummary(w io.Writer, s crawl.Summary, now time.Time) {
+func printSummary(w io.Writer, s api.CrawlSummary, now time.Time) {
 	fmt.Fprintf(w, "%s: %s", s.URL, s.Status)
 	if s.HTTP != 0 {
 		fmt.Fprintf(w, " (HTTP %d)", s.HTTP)

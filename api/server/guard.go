@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"crypto/subtle"
@@ -13,31 +13,9 @@ import (
 	"strings"
 
 	"github.com/murmur-p2p/murmur/metrics"
+
+	"github.com/murmur-p2p/murmur/api"
 )
-
-// AuthMode says which requests from other machines need the API token.
-// Requests from the node's own machine (loopback) never do.
-type AuthMode string
-
-// The modes of --api-auth.
-const (
-	// AuthWrites asks the token of every request that changes state
-	// (anything but GET, HEAD and OPTIONS): the default.
-	AuthWrites AuthMode = "writes"
-	// AuthAll asks it of reads too: searches, the web page and /metrics.
-	AuthAll AuthMode = "all"
-)
-
-// ParseAuthMode parses the value of --api-auth; empty means AuthWrites.
-func ParseAuthMode(s string) (AuthMode, error) {
-	switch m := AuthMode(s); m {
-	case "":
-		return AuthWrites, nil
-	case AuthWrites, AuthAll:
-		return m, nil
-	}
-	return "", fmt.Errorf("API auth %q is unknown; use %s (the token for changes from other machines) or %s (for reads too)", s, AuthWrites, AuthAll)
-}
 
 // TokenCookie is the cookie in which a browser keeps the API token once it
 // opened a page of the node with ?token=TOKEN.
@@ -48,8 +26,8 @@ type GuardConfig struct {
 	// Token is the node's API token; required.
 	Token string
 	// Auth is which requests from other machines need the token (default
-	// AuthWrites).
-	Auth AuthMode
+	// api.AuthWrites).
+	Auth api.AuthMode
 	// Hosts are the names, NAME or NAME:PORT, that requests may use in
 	// their Host header besides localhost and IP addresses: the names the
 	// API is reached by (a DNS name, a compose service name). A name
@@ -72,7 +50,7 @@ type GuardConfig struct {
 //     another site cannot do without the node's consent;
 //   - a request from another machine must carry the token (Authorization:
 //     Bearer TOKEN, or the TokenCookie) to change state, and to read too
-//     under AuthAll. A request through a proxy (Forwarded, X-Forwarded-For
+//     under api.AuthAll. A request through a proxy (Forwarded, X-Forwarded-For
 //     or X-Real-IP) counts as from another machine.
 //
 // /livez and /readyz are open to anyone, so health checks need nothing.
@@ -82,7 +60,7 @@ func Guard(next http.Handler, cfg GuardConfig) (http.Handler, error) {
 	if cfg.Token == "" {
 		return nil, errors.New("api: the guard needs a token")
 	}
-	auth, err := ParseAuthMode(string(cfg.Auth))
+	auth, err := api.ParseAuthMode(string(cfg.Auth))
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +69,7 @@ func Guard(next http.Handler, cfg GuardConfig) (http.Handler, error) {
 	}
 	g := &guard{next: next, token: cfg.Token, auth: auth, m: cfg.Metrics, log: cfg.Logger, cop: http.NewCrossOriginProtection()}
 	for _, h := range cfg.Hosts {
-		name, port, err := ParseHostName(h)
+		name, port, err := api.ParseHostName(h)
 		if err != nil {
 			return nil, err
 		}
@@ -100,32 +78,12 @@ func Guard(next http.Handler, cfg GuardConfig) (http.Handler, error) {
 	return g, nil
 }
 
-// ParseHostName checks a value of --api-host, NAME or NAME:PORT, and returns
-// the name (lower case, without a final dot) and the port (empty: any).
-func ParseHostName(s string) (name, port string, err error) {
-	name = s
-	if h, p, err := net.SplitHostPort(s); err == nil {
-		name, port = h, p
-	}
-	name = strings.TrimSuffix(strings.ToLower(name), ".")
-	bad := name == "" || strings.ContainsAny(name, "/@?#[] ") || strings.Contains(name, "://")
-	if port != "" {
-		if n, err := netip.ParseAddrPort("0.0.0.0:" + port); err != nil || n.Port() == 0 {
-			bad = true
-		}
-	}
-	if bad {
-		return "", "", fmt.Errorf("API host %q is not a host name, or NAME:PORT (e.g. murmur.example.org or node1:7070)", s)
-	}
-	return name, port, nil
-}
-
 type hostName struct{ name, port string }
 
 type guard struct {
 	next  http.Handler
 	token string
-	auth  AuthMode
+	auth  api.AuthMode
 	names []hostName
 	m     *Metrics
 	log   *slog.Logger
@@ -152,7 +110,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	write := !safeMethod(r.Method)
-	if (write || g.auth == AuthAll) && !fromLoopback(r) && !g.authorized(r) {
+	if (write || g.auth == api.AuthAll) && !fromLoopback(r) && !g.authorized(r) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="murmur"`)
 		what := "changes"
 		if !write {
@@ -162,7 +120,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			"this node needs its API token for %s from other machines: send 'Authorization: Bearer TOKEN' "+
 				"(the CLI reads it from $%s or from the node's --data DIR); in a browser, open %s once. "+
 				"TOKEN is in %s in the node's data directory; 'murmur token' on the node's machine prints it",
-			what, TokenEnv, loginURL(r), TokenFile))
+			what, api.TokenEnv, loginURL(r), api.TokenFile))
 		return
 	}
 	if write && strings.HasPrefix(r.URL.Path, "/api/") && r.Method != http.MethodDelete && !jsonBody(r) {
@@ -242,7 +200,7 @@ func (g *guard) authorized(r *http.Request) bool {
 }
 
 func (g *guard) matches(tok string) bool {
-	return len(tok) <= MaxTokenLen && subtle.ConstantTimeCompare([]byte(tok), []byte(g.token)) == 1
+	return len(tok) <= api.MaxTokenLen && subtle.ConstantTimeCompare([]byte(tok), []byte(g.token)) == 1
 }
 
 // tokenLogin handles a page opened with ?token=TOKEN: with the right token

@@ -1,4 +1,7 @@
-package api
+// Package server serves murmur's HTTP API (/api/v1, its JSON types are in
+// package api) from a Backend: authentication, the Host rule, admission,
+// timeouts and the mapping of domain errors onto status codes.
+package server
 
 import (
 	"bytes"
@@ -8,14 +11,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"strconv"
 	"time"
 	"unicode/utf8"
 
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
+
+	"github.com/murmur-p2p/murmur/api"
 )
 
 // Bounds of the HTTP API.
@@ -29,11 +34,11 @@ const (
 // Backend is what the API serves: a node.
 type Backend interface {
 	Publish(ctx context.Context, d post.Draft) (*post.Post, error)
-	Import(ctx context.Context, r io.Reader, opts ImportOptions, progress func(ImportResult)) (ImportResult, error)
+	Import(ctx context.Context, r io.Reader, opts api.ImportOptions, progress func(api.ImportResult)) (api.ImportResult, error)
 	Get(ctx context.Context, id string) (*post.Post, error)
 	Delete(ctx context.Context, id string) (*post.Tombstone, error)
 	Search(ctx context.Context, req query.Request) (*query.Result, error)
-	Status(ctx context.Context) (Status, error)
+	Status(ctx context.Context) (api.Status, error)
 	Ready() bool
 }
 
@@ -120,24 +125,13 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	_ = enc.Encode(v)
 }
 
-// CallerOf names the client of r for the node's fair share of searches:
-// its address without the port.
-func CallerOf(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 func writeError(w http.ResponseWriter, code int, msg string) {
-	writeJSON(w, code, ErrorResponse{Error: msg})
+	writeJSON(w, code, api.ErrorResponse{Error: msg})
 }
 
 // fail maps a Backend error onto a status code and a message that says what to do.
 func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var in *InputError
-	var del *DeletedError
+	var del *index.DeletedError
 	var syn *query.SyntaxError
 	var bad *query.RequestError
 	var busy *query.BusyError
@@ -149,18 +143,18 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusBadRequest, "query: "+syn.Error())
 	case errors.As(err, &bad):
 		writeError(w, http.StatusBadRequest, bad.Error())
-	case errors.As(err, &in):
-		writeError(w, http.StatusBadRequest, in.Error())
+	case post.Invalid(err):
+		writeError(w, http.StatusBadRequest, err.Error())
 	case errors.As(err, &del):
 		writeJSON(w, http.StatusGone, struct {
 			Error     string          `json:"error"`
 			Tombstone *post.Tombstone `json:"tombstone"`
 		}{del.Error(), del.Tombstone})
-	case errors.Is(err, ErrNotFound):
+	case errors.Is(err, index.ErrNotFound):
 		writeError(w, http.StatusNotFound, err.Error())
-	case errors.Is(err, ErrNotOwner):
+	case errors.Is(err, post.ErrNotAuthor):
 		writeError(w, http.StatusForbidden, err.Error())
-	case errors.Is(err, ErrNoSpace):
+	case errors.Is(err, index.ErrDiskFull):
 		writeError(w, http.StatusInsufficientStorage, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		writeError(w, http.StatusGatewayTimeout, "timed out: "+err.Error())
@@ -188,7 +182,7 @@ func (h *handler) createPost(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, post.ErrInvalidUTF8.Error())
 		return
 	}
-	var req PostRequest
+	var req api.PostRequest
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
@@ -200,10 +194,12 @@ func (h *handler) createPost(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, err := h.b.Publish(r.Context(), post.Draft{Text: req.Text, ReplyTo: req.ReplyTo, Lang: req.Lang})
-	var short *UnderReplicatedError
-	if errors.As(err, &short) {
-		w.Header().Set("Location", "/api/v1/posts/"+short.Post.ID)
-		writeJSON(w, http.StatusAccepted, PostResponse{Post: short.Post, ShortKeys: short.Keys, Warning: short.Msg})
+	// A post stored here but short of its write quorum comes with an error
+	// that lists the short keys (p2p.ShortError).
+	var short interface{ ShortKeys() []string }
+	if p != nil && errors.As(err, &short) {
+		w.Header().Set("Location", "/api/v1/posts/"+p.ID)
+		writeJSON(w, http.StatusAccepted, api.PostResponse{Post: p, ShortKeys: short.ShortKeys(), Warning: err.Error()})
 		return
 	}
 	if err != nil {
@@ -235,7 +231,7 @@ func (h *handler) deletePost(w http.ResponseWriter, r *http.Request) {
 // importPosts streams a JSON Lines body of any size into the node. The answer
 // comes once every accepted post is persisted.
 func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
-	var opts ImportOptions
+	var opts api.ImportOptions
 	if s := r.URL.Query().Get("undated_time"); s != "" {
 		t, err := time.Parse(time.RFC3339Nano, s)
 		if err != nil {
@@ -251,13 +247,13 @@ func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		code := http.StatusInternalServerError
-		if errors.Is(err, ErrNoSpace) {
+		if errors.Is(err, index.ErrDiskFull) {
 			code = http.StatusInsufficientStorage
 		}
 		h.log.Error("import failed", "lines", res.Lines, "accepted", res.Accepted, "err", err)
 		writeJSON(w, code, struct {
 			Error string `json:"error"`
-			ImportResult
+			api.ImportResult
 		}{fmt.Sprintf("import stopped at line %d: %v; the %d posts counted as accepted are stored", res.Lines, err, res.Accepted), res})
 		return
 	}
@@ -289,19 +285,19 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, fmt.Sprintf("scope %q is unknown; use network or local", scope))
 		return
 	}
-	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), CallerOf(r)), SearchTimeout)
+	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), api.CallerOf(r)), SearchTimeout)
 	defer cancel()
 	res, err := h.b.Search(ctx, req)
 	if err != nil {
 		h.fail(w, r, err)
 		return
 	}
-	out := SearchResponse{
-		Hits:       make([]Hit, 0, len(res.Hits)),
+	out := api.SearchResponse{
+		Hits:       make([]api.Hit, 0, len(res.Hits)),
 		Total:      res.Total,
 		Partial:    res.Partial,
 		BestEffort: res.BestEffort,
-		Shards:     Shards{Asked: res.Shards.Asked, Answered: res.Shards.Answered, Failed: res.Shards.Failed},
+		Shards:     api.Shards{Asked: res.Shards.Asked, Answered: res.Shards.Answered, Failed: res.Shards.Failed},
 		TookMS:     res.Took.Milliseconds(),
 		NextCursor: res.NextCursor,
 		Scope:      res.Scope,
@@ -313,7 +309,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		for i, s := range hit.Matches {
 			m[i] = [2]int{s.Start, s.End}
 		}
-		out.Hits = append(out.Hits, Hit{ID: p.ID, Author: p.Author, Label: p.Label, Text: p.Text, CreatedAt: p.CreatedAt,
+		out.Hits = append(out.Hits, api.Hit{ID: p.ID, Author: p.Author, Label: p.Label, Text: p.Text, CreatedAt: p.CreatedAt,
 			Lang: p.Lang, ReplyTo: p.ReplyTo, Source: p.Source, Score: hit.Score, Matches: m, Sig: p.Sig})
 	}
 	writeJSON(w, http.StatusOK, out)

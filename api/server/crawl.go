@@ -1,4 +1,4 @@
-package api
+package server
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/crawl"
+
+	"github.com/murmur-p2p/murmur/api"
 )
 
 // Bounds of the crawl routes.
@@ -31,16 +33,6 @@ type CrawlBackend interface {
 	Add(ctx context.Context, url string) (crawl.Source, error)
 	Remove(ctx context.Context, url string) error
 	Fetch(ctx context.Context, url string) (crawl.Summary, error)
-}
-
-// CrawlRequest is the body of POST /api/v1/crawl/sources and /crawl/run.
-type CrawlRequest struct {
-	URL string `json:"url"`
-}
-
-// CrawlSources is the answer of GET /api/v1/crawl/sources.
-type CrawlSources struct {
-	Sources []crawl.Source `json:"sources"`
 }
 
 // NewCrawlHandler serves the crawl routes under CrawlPrefix:
@@ -106,7 +98,7 @@ func readURL(w http.ResponseWriter, r *http.Request) (string, bool) {
 		writeError(w, http.StatusRequestEntityTooLarge, "body must be a small JSON object {\"url\": \"...\"}")
 		return "", false
 	}
-	var req CrawlRequest
+	var req api.CrawlRequest
 	if err := json.Unmarshal(body, &req); err != nil || req.URL == "" {
 		writeError(w, http.StatusBadRequest, `body must be a JSON object {"url": "https://..."}`)
 		return "", false
@@ -120,7 +112,11 @@ func (c *crawlHandler) list(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, CrawlSources{Sources: list})
+	out := api.CrawlSources{Sources: make([]api.CrawlSource, len(list))}
+	for i, src := range list {
+		out.Sources[i] = api.CrawlSource(src)
+	}
+	writeJSON(w, http.StatusOK, out)
 }
 
 func (c *crawlHandler) add(w http.ResponseWriter, r *http.Request) {
@@ -133,7 +129,7 @@ func (c *crawlHandler) add(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, s)
+	writeJSON(w, http.StatusCreated, api.CrawlSource(s))
 }
 
 func (c *crawlHandler) remove(w http.ResponseWriter, r *http.Request) {
@@ -161,5 +157,5 @@ func (c *crawlHandler) run(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, sum)
+	writeJSON(w, http.StatusOK, api.CrawlSummary(sum))
 }
