@@ -130,6 +130,7 @@ const (
 	RefusedImplausible = "implausible"  // statistics no honest node could send
 	RefusedOutvoted    = "outvoted"     // figures the other owners of the same keys contradict
 	RefusedBanned      = "banned"       // a peer cut off for a while: its requests kept being refused
+	RefusedIdentity    = "identity"     // a peer ID that does not solve the network's puzzle
 
 	// PhasePlan, PhaseFanout and PhaseMerge are the phases of a network
 	// search.
@@ -141,11 +142,11 @@ const (
 // RefusedReasons lists, per protocol, the reasons murmur_refused_total
 // counts; each series exists from the start, at zero.
 var RefusedReasons = map[string][]string{
-	ProtocolStore:  {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedDiskFull, RefusedWrongAuthor},
-	ProtocolSync:   {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
-	ProtocolSearch: {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
-	ProtocolStats:  {RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
-	ProtocolConn:   {RefusedBanned},
+	ProtocolStore:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedDiskFull, RefusedWrongAuthor},
+	ProtocolSync:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
+	ProtocolSearch: {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
+	ProtocolStats:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
+	ProtocolConn:   {RefusedBanned, RefusedIdentity},
 }
 
 // New makes a node's registry, with the Go and process collectors.

@@ -46,6 +46,10 @@ type NetworkConfig struct {
 	// p2p.DefaultAuthorBurst).
 	AuthorRate  float64
 	AuthorBurst int
+	// IDDifficulty is the network's identity puzzle (p2p.Config's); a new
+	// node grinds a key that solves it at its first start. Zero asks
+	// nothing; DefaultConfig sets puzzle.DefaultDifficulty.
+	IDDifficulty int
 }
 
 // startNetwork starts the node's libp2p host and joins the network.
@@ -70,20 +74,21 @@ func (n *Node) startNetwork() error {
 		}
 	}
 	cfg := p2p.Config{
-		Key:         n.key,
-		Network:     nc.Name,
-		Listen:      nc.Listen,
-		Bootstrap:   bootstrap,
-		MDNS:        nc.MDNS,
-		Replicas:    nc.Replicas,
-		WriteQuorum: nc.WriteQuorum,
-		Store:       n.index,
-		Holdings:    n.holdings,
-		Metrics:     n.registry,
-		Logger:      n.log,
-		Searcher:    n.serveSearch,
-		AuthorRate:  nc.AuthorRate,
-		AuthorBurst: nc.AuthorBurst,
+		Key:          n.key,
+		Network:      nc.Name,
+		Listen:       nc.Listen,
+		Bootstrap:    bootstrap,
+		MDNS:         nc.MDNS,
+		Replicas:     nc.Replicas,
+		WriteQuorum:  nc.WriteQuorum,
+		Store:        n.index,
+		Holdings:     n.holdings,
+		Metrics:      n.registry,
+		Logger:       n.log,
+		Searcher:     n.serveSearch,
+		AuthorRate:   nc.AuthorRate,
+		AuthorBurst:  nc.AuthorBurst,
+		IDDifficulty: nc.IDDifficulty,
 	}
 	if nc.ProcessMetrics {
 		reg, stop, err := metrics.ProcessWide(n.registry)

@@ -116,6 +116,7 @@ func DefaultConfig() Config {
 			Name: nd.Network, Listen: nd.Listen, MDNS: true,
 			Replicas: nd.Replicas, WriteQuorum: nd.WriteQuorum,
 			AuthorRate: nd.AuthorRate, AuthorBurst: nd.AuthorBurst,
+			IDDifficulty: nd.IDDifficulty,
 		},
 	}
 }
@@ -138,7 +139,7 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create data directory %s: %w", cfg.DataDir, err)
 	}
-	key, err := post.LoadOrCreateKey(cfg.DataDir)
+	key, err := EnsureKey(context.Background(), cfg.DataDir, cfg.Network.IDDifficulty, cfg.Logger)
 	if err != nil {
 		return nil, err
 	}

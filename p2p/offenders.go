@@ -9,6 +9,9 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 // A peer whose requests keep being refused is cut off for a while: each
@@ -69,14 +72,26 @@ func (o *offenders) isBanned(p peer.ID) bool {
 	return ok
 }
 
-// banGater refuses connections of banned peers, then asks next, if any.
+// banGater refuses connections of banned peers and of peers whose ID does
+// not solve the network's puzzle, then asks next, if any.
 type banGater struct {
-	o    *offenders
-	next connmgr.ConnectionGater
+	o          *offenders
+	difficulty int
+	refused    prometheus.Counter // counts refused identities
+	next       connmgr.ConnectionGater
+}
+
+// costly reports whether p paid the network's price of an identity.
+func (g banGater) costly(p peer.ID) bool {
+	if puzzle.Solves(p, g.difficulty) {
+		return true
+	}
+	g.refused.Inc()
+	return false
 }
 
 func (g banGater) InterceptPeerDial(p peer.ID) bool {
-	return !g.o.isBanned(p) && (g.next == nil || g.next.InterceptPeerDial(p))
+	return g.costly(p) && !g.o.isBanned(p) && (g.next == nil || g.next.InterceptPeerDial(p))
 }
 
 func (g banGater) InterceptAddrDial(p peer.ID, a ma.Multiaddr) bool {
@@ -88,7 +103,7 @@ func (g banGater) InterceptAccept(cm network.ConnMultiaddrs) bool {
 }
 
 func (g banGater) InterceptSecured(dir network.Direction, p peer.ID, cm network.ConnMultiaddrs) bool {
-	return !g.o.isBanned(p) && (g.next == nil || g.next.InterceptSecured(dir, p, cm))
+	return g.costly(p) && !g.o.isBanned(p) && (g.next == nil || g.next.InterceptSecured(dir, p, cm))
 }
 
 func (g banGater) InterceptUpgraded(c network.Conn) (bool, control.DisconnectReason) {

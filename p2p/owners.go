@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -12,6 +13,8 @@ import (
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/singleflight"
+
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 // lookupThreshold is the routing-table size from which owners are found by
@@ -210,6 +213,9 @@ func (c *ownerCache) lookup(ctx context.Context, key string) ([]peer.ID, error) 
 		return nil, fmt.Errorf("find the peers closest to %s: %w", key, err)
 	}
 	c.s.metrics.ownerLookups.Inc()
+	// The DHT's query filter already drops peers that did not pay for
+	// their identity; an owner is never one of them, however it came.
+	found = slices.DeleteFunc(found, func(p peer.ID) bool { return !puzzle.Solves(p, c.s.cfg.IDDifficulty) })
 	target := kbKey(key)
 	owners, rg := regionOf(target, c.s.self, found, c.s.cfg.Replicas)
 	if err != nil {

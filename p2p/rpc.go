@@ -15,6 +15,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/internal/gate"
 	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 // call sends one request to p on proto and reads one response, within
@@ -123,6 +124,12 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 			s.countRefused(metrics.ProtocolConn, metrics.RefusedBanned)
 			s.host.Network().ClosePeer(from)
 		}
+	}
+	if !puzzle.Solves(from, s.cfg.IDDifficulty) {
+		// The connection gater refuses such peers; this holds should
+		// one come another way (a gater of a tool's own).
+		fail(metrics.OutcomeRejected, metrics.RefusedIdentity)
+		return
 	}
 	if !in.rate.Allow(from) {
 		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)

@@ -31,6 +31,7 @@ import (
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 // Store is the node's local index as the network uses it; *index.Index
@@ -98,6 +99,12 @@ type Config struct {
 	// DefaultAuthorBurst).
 	AuthorRate  float64
 	AuthorBurst int
+	// IDDifficulty (D) is the network's price of an identity: a peer whose
+	// ID does not solve the puzzle of difficulty D (package puzzle) is
+	// refused at the connection, kept out of the routing table and never an
+	// owner; the node's own key must solve it too. Zero, the zero value,
+	// asks nothing (tests); DefaultConfig sets puzzle.DefaultDifficulty.
+	IDDifficulty int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -157,6 +164,7 @@ func DefaultConfig() Config {
 		AuthorBurst:      DefaultAuthorBurst,
 		ConnLow:          100,
 		ConnHigh:         200,
+		IDDifficulty:     puzzle.DefaultDifficulty,
 	}
 }
 
@@ -208,8 +216,18 @@ func New(cfg Config) (*Service, error) {
 	if cfg.WriteQuorum > cfg.Replicas {
 		return nil, fmt.Errorf("p2p: write quorum %d is larger than the %d replicas", cfg.WriteQuorum, cfg.Replicas)
 	}
+	if cfg.IDDifficulty < 0 || cfg.IDDifficulty > puzzle.MaxDifficulty {
+		return nil, fmt.Errorf("p2p: identity difficulty %d is outside 0..%d", cfg.IDDifficulty, puzzle.MaxDifficulty)
+	}
+	if id, err := peer.IDFromPrivateKey(cfg.Key); err != nil {
+		return nil, fmt.Errorf("p2p: peer ID of the key: %w", err)
+	} else if !puzzle.Solves(id, cfg.IDDifficulty) {
+		return nil, &ShortIdentityError{ID: id, Bits: puzzle.Bits(id), Difficulty: cfg.IDDifficulty}
+	}
 	offenders := newOffenders()
-	h, err := newHost(cfg, banGater{o: offenders, next: cfg.Gater})
+	m := newServiceMetrics(metrics.Or(cfg.Metrics))
+	h, err := newHost(cfg, banGater{o: offenders, difficulty: cfg.IDDifficulty, next: cfg.Gater,
+		refused: m.refused.WithLabelValues(metrics.ProtocolConn, metrics.RefusedIdentity)})
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +235,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
 		trigger: make(chan struct{}, 1), offenders: offenders,
-		metrics: newServiceMetrics(metrics.Or(cfg.Metrics)),
+		metrics: m,
 		ctx:     ctx, cancel: cancel,
 	}
 	s.newInbound()
@@ -227,6 +245,12 @@ func New(cfg Config) (*Service, error) {
 		dht.DisableValues(),
 		dht.DisableProviders(),
 		dht.BootstrapPeersFunc(s.bootstrapPeers),
+		// Peers whose ID fails the puzzle are refused at the connection
+		// already (banGater); the DHT's own filters keep them out of the
+		// table and of lookups should one come another way.
+		dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return puzzle.Solves(p, cfg.IDDifficulty) }),
+		dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { return puzzle.Solves(ai.ID, cfg.IDDifficulty) }),
+		dht.RoutingTablePeerDiversityFilter(newDiversityFilter(h)),
 	)
 	if err != nil {
 		cancel()

@@ -21,15 +21,22 @@ const KeyFile = "identity.key"
 const MaxKeyFile = 4 << 10
 
 // LoadOrCreateKey reads the ed25519 key in dir/identity.key, creating it (mode
-// 0600) on first start. The file holds the key in libp2p's protobuf form, so the
-// same key is the node's libp2p identity. A key file other users may read is
-// refused, with the command that fixes it.
-func LoadOrCreateKey(dir string) (crypto.PrivKey, error) {
+// 0600) on first start with generate (a random key when generate is nil). The
+// file holds the key in libp2p's protobuf form, so the same key is the node's
+// libp2p identity. A key file other users may read is refused, with the
+// command that fixes it.
+func LoadOrCreateKey(dir string, generate func() (crypto.PrivKey, error)) (crypto.PrivKey, error) {
 	key, err := LoadKey(dir)
 	if !errors.Is(err, fs.ErrNotExist) {
 		return key, err
 	}
-	key, _, err = crypto.GenerateEd25519Key(rand.Reader)
+	if generate == nil {
+		generate = func() (crypto.PrivKey, error) {
+			k, _, err := crypto.GenerateEd25519Key(rand.Reader)
+			return k, err
+		}
+	}
+	key, err = generate()
 	if err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
 	}

@@ -17,7 +17,7 @@ import (
 // Importing over another identity is refused; over the same one, a no-op.
 func TestKeyExportImport(t *testing.T) {
 	src := t.TempDir()
-	key, err := LoadOrCreateKey(src)
+	key, err := LoadOrCreateKey(src, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,7 +38,7 @@ func TestKeyExportImport(t *testing.T) {
 	if err := ImportKey(dst, got); err != nil {
 		t.Fatal(err)
 	}
-	restored, err := LoadOrCreateKey(dst)
+	restored, err := LoadOrCreateKey(dst, nil)
 	if err != nil || !restored.Equals(key) {
 		t.Fatalf("restored key differs: %v", err)
 	}

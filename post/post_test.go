@@ -15,7 +15,7 @@ import (
 
 func testKey(t testing.TB) crypto.PrivKey {
 	t.Helper()
-	k, err := LoadOrCreateKey(t.TempDir())
+	k, err := LoadOrCreateKey(t.TempDir(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,11 +144,11 @@ func TestTombstone(t *testing.T) {
 
 func TestKeyPersists(t *testing.T) {
 	dir := t.TempDir()
-	a, err := LoadOrCreateKey(dir)
+	a, err := LoadOrCreateKey(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := LoadOrCreateKey(dir)
+	b, err := LoadOrCreateKey(dir, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,7 +170,7 @@ func TestKeyFileReadableByOthersIsRefused(t *testing.T) {
 		t.Skip("permission bits do not protect files on Windows")
 	}
 	dir := t.TempDir()
-	if _, err := LoadOrCreateKey(dir); err != nil {
+	if _, err := LoadOrCreateKey(dir, nil); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, KeyFile)
@@ -184,14 +184,14 @@ func TestKeyFileReadableByOthersIsRefused(t *testing.T) {
 	if err := os.Chmod(path, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, err = LoadOrCreateKey(dir)
+	_, err = LoadOrCreateKey(dir, nil)
 	if err == nil || !strings.Contains(err.Error(), "chmod 600 "+path) {
 		t.Fatalf("key with mode 0644: got %v, want a refusal that says chmod 600", err)
 	}
 	if err := os.Chmod(path, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := LoadOrCreateKey(dir); err != nil {
+	if _, err := LoadOrCreateKey(dir, nil); err != nil {
 		t.Fatalf("after chmod 600: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -71,6 +72,11 @@ func StartProcesses(tb testing.TB, n int) *Procs {
 	return ps
 }
 
+// ProcDifficulty is the identity puzzle of a network of processes: small,
+// so that a node finds its key in a millisecond, yet not zero, so that the
+// CLI's path through the puzzle runs.
+const ProcDifficulty = 6
+
 var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+)/`)
 
 func (ps *Procs) addrsFile() string { return filepath.Join(ps.dir, "node0.addrs") }
@@ -78,7 +84,8 @@ func (ps *Procs) addrsFile() string { return filepath.Join(ps.dir, "node0.addrs"
 func (ps *Procs) start(nd *Proc) {
 	ps.tb.Helper()
 	args := []string{"node", "--data", nd.Dir, "--api", "127.0.0.1:0", "--log-level", "warn",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--network", ps.name, "--mdns=false"}
+		"--listen", "/ip4/127.0.0.1/tcp/0", "--network", ps.name, "--mdns=false",
+		"--id-difficulty", strconv.Itoa(ProcDifficulty)}
 	if nd.Index == 0 {
 		args = append(args, "--addrs-file", ps.addrsFile())
 	} else {

@@ -32,6 +32,8 @@ type Options struct {
 	// as a node with a configured --listen port does; by default it takes a
 	// free port.
 	FixedPorts bool
+	// IDDifficulty is the network's identity puzzle; zero asks nothing.
+	IDDifficulty int
 }
 
 // Net is a running test network.
@@ -117,11 +119,12 @@ func (net *Net) start(nd *Member) {
 		APIAddr: "127.0.0.1:0",
 		Logger:  net.opts.Logger.With("node", nd.Index),
 		Network: node.NetworkConfig{
-			Name:        net.name,
-			Listen:      []string{listen},
-			Bootstrap:   net.bootstrap(nd),
-			Replicas:    net.opts.Replicas,
-			WriteQuorum: net.opts.WriteQuorum,
+			Name:         net.name,
+			Listen:       []string{listen},
+			Bootstrap:    net.bootstrap(nd),
+			Replicas:     net.opts.Replicas,
+			WriteQuorum:  net.opts.WriteQuorum,
+			IDDifficulty: net.opts.IDDifficulty,
 		},
 	})
 	if err != nil {

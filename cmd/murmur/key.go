@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 
@@ -14,19 +15,25 @@ import (
 	"github.com/murmur-p2p/murmur/internal/secretfile"
 	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
-const keyUsage = `export [--out FILE] | import FILE|-
+const keyUsage = `export [--out FILE] | import FILE|- | new [--id-difficulty BITS]
 
   export   print the node's identity key (or write it to --out FILE, mode 0600),
            to keep offline: whoever holds it can post as this node
   import   make a key exported before the identity of the data directory
-           (refused if the directory already holds another identity)`
+           (refused if the directory already holds another identity)
+  new      make a new identity that solves the network's identity puzzle, for a
+           data directory whose key falls short of it; the old key is kept
+           beside it as identity.key.<old peer ID>, and the posts it signed stay
+           in the network under the old ID`
 
-func runKey(_ context.Context, args []string) error {
+func runKey(ctx context.Context, args []string) error {
 	fs := newFlags("key", keyUsage)
 	data := fs.String("data", node.DefaultDataDir(), "data `DIR` of the node whose identity key to export or restore")
 	outFile := fs.String("out", "", "export: write the key to `FILE` (created with mode 0600) instead of standard output")
+	idDifficulty := fs.Int("id-difficulty", node.DefaultConfig().Network.IDDifficulty, "new: `BITS` of the network's identity puzzle (the node's --id-difficulty)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +56,14 @@ func runKey(_ context.Context, args []string) error {
 			return usageError{fmt.Errorf("key import takes one file (or - for standard input)")}
 		}
 		return importKey(*data, fs.Arg(0))
+	case "new":
+		if fs.NArg() != 0 {
+			return usageError{fmt.Errorf("key new takes no arguments")}
+		}
+		if *idDifficulty < 0 || *idDifficulty > puzzle.MaxDifficulty {
+			return usageError{fmt.Errorf("--id-difficulty %d is outside 0..%d", *idDifficulty, puzzle.MaxDifficulty)}
+		}
+		return newKey(ctx, *data, *idDifficulty)
 	}
 	return usageError{fmt.Errorf("unknown subcommand %q: %s", sub, keyUsage)}
 }
@@ -105,5 +120,39 @@ func importKey(dir, file string) error {
 	}
 	id, _ := peer.IDFromPrivateKey(key)
 	fmt.Fprintf(os.Stderr, "identity %s is the key of %s; start the node with --data %s\n", id, filepath.Join(dir, post.KeyFile), dir)
+	return nil
+}
+
+// newKey replaces the identity of the data directory dir with a new one
+// that solves the puzzle of difficulty d, keeping the old key beside it.
+func newKey(ctx context.Context, dir string, d int) error {
+	old, err := post.LoadKey(dir)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	if old != nil {
+		id, _ := peer.IDFromPrivateKey(old)
+		if puzzle.Solves(id, d) {
+			return fmt.Errorf("identity %s already solves difficulty %d (%d bits); it stays", id, d, puzzle.Bits(id))
+		}
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	key, err := node.GrindKey(ctx, d, log)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		id, _ := peer.IDFromPrivateKey(old)
+		keep := filepath.Join(dir, post.KeyFile+"."+id.String())
+		if err := os.Rename(filepath.Join(dir, post.KeyFile), keep); err != nil {
+			return fmt.Errorf("keep the old key: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "the old identity %s is kept in %s\n", id, keep)
+	}
+	if err := post.ImportKey(dir, key); err != nil {
+		return err
+	}
+	id, _ := peer.IDFromPrivateKey(key)
+	fmt.Fprintf(os.Stderr, "identity %s (%d bits) is the key of %s\n", id, puzzle.Bits(id), filepath.Join(dir, post.KeyFile))
 	return nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 const usage = `murmur: a peer-to-peer microblog whose every node stores and full-text indexes posts.
@@ -170,6 +171,7 @@ func runNode(ctx context.Context, args []string) error {
 	minFree := sizeFlag(def.MinFreeBytes)
 	fs.Var(&minFree, "min-free-disk", "take no new posts while the data directory's disk has less than `SIZE` free (e.g. 256MiB, 2GiB; 0: no limit)")
 	authorRate := fs.Float64("author-rate", def.Network.AuthorRate, "new posts per second one author may write at this node as an owner")
+	idDifficulty := fs.Int("id-difficulty", def.Network.IDDifficulty, "`BITS` of the network's identity puzzle: a peer ID's SHA-256 must start with that many zero bits (the whole network must agree; a new node finds its key at the first start, about 2^BITS tries)")
 	authorBurst := fs.Int("author-burst", def.Network.AuthorBurst, "new posts one author may write at once at this node as an owner (a crawl or an import)")
 	auth := fs.String("api-auth", string(def.APIAuth), "which requests from other machines need the API token (DATA/api.token): `writes` or all (reads too)")
 	var apiHosts multiFlag
@@ -190,14 +192,20 @@ func runNode(ctx context.Context, args []string) error {
 			return usageError{fmt.Errorf("--api-host: %w", err)}
 		}
 	}
+	if *idDifficulty < 0 || *idDifficulty > puzzle.MaxDifficulty {
+		return usageError{fmt.Errorf("--id-difficulty %d is outside 0..%d", *idDifficulty, puzzle.MaxDifficulty)}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
+	if _, err := node.EnsureKey(ctx, *data, *idDifficulty, log); err != nil {
+		return err
+	}
 	n, err := node.New(node.Config{DataDir: *data, APIAddr: *addr, Logger: log, Version: version(), Crawl: *crawlOn, CrawlAllowPrivate: *crawlPrivate,
 		MinFreeBytes: minFree.watermark(),
 		APIAuth:      authMode, APIHosts: apiHosts,
 		Network: node.NetworkConfig{
 			Name: *network, Listen: listen, Bootstrap: bootstrap, BootstrapFile: *bootstrapFile, AddrsFile: *addrsFile,
 			MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
-			AuthorRate: *authorRate, AuthorBurst: *authorBurst,
+			AuthorRate: *authorRate, AuthorBurst: *authorBurst, IDDifficulty: *idDifficulty,
 		}})
 	if err != nil {
 		return err
