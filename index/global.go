@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/index/scorch"
 	"github.com/blevesearch/bleve/v2/index/scorch/mergeplan"
+	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search"
 	"github.com/blevesearch/bleve/v2/search/collector"
 	bindex "github.com/blevesearch/bleve_index_api"
+
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // Stats are collection statistics of the whole network, so that every node
@@ -70,6 +74,55 @@ func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, 
 		return nil, fmt.Errorf("search index: %w", err)
 	}
 	defer r.Close()
+	return searchWithStats(ctx, r, ix.bi.Mapping(), req, st)
+}
+
+// ScoreAlone runs req, scored with st, over an index that holds posts and
+// nothing else: each post's score is the one SearchWithStats gives it in
+// any index that holds it, since BM25 takes a post's own text and the
+// network's figures, nothing of the other posts, when st has the
+// document frequency of every term the query scores. A querier checks an
+// owner's scores with it.
+func ScoreAlone(ctx context.Context, posts []*post.Post, req *bleve.SearchRequest, st *Stats) (_ *bleve.SearchResult, err error) {
+	if st == nil || st.Docs == 0 || st.TextTerms == 0 {
+		return nil, errors.New("score with network statistics: no documents or terms")
+	}
+	bi, err := bleve.NewUsing("", scoreMapping(), scorch.Name, scorch.Name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("score posts: %w", err)
+	}
+	defer bi.Close()
+	b := bi.NewBatch()
+	for _, p := range posts {
+		doc, err := DocumentOf(p, p.CreatedAt)
+		if err != nil {
+			return nil, err
+		}
+		doc.Post = "" // the caller has the posts
+		if err := b.Index(p.ID, doc); err != nil {
+			return nil, fmt.Errorf("score post %s: %w", p.ID, err)
+		}
+	}
+	if err := bi.Batch(b); err != nil {
+		return nil, fmt.Errorf("score posts: %w", err)
+	}
+	adv, err := bi.Advanced()
+	if err != nil {
+		return nil, fmt.Errorf("score posts: %w", err)
+	}
+	r, err := adv.Reader()
+	if err != nil {
+		return nil, fmt.Errorf("score posts: %w", err)
+	}
+	defer r.Close()
+	return searchWithStats(ctx, r, bi.Mapping(), req, st)
+}
+
+// scoreMapping is the mapping of ScoreAlone's indexes, built once.
+var scoreMapping = sync.OnceValue(NewMapping)
+
+// searchWithStats runs req on the reader r, scored with st.
+func searchWithStats(ctx context.Context, r bindex.IndexReader, m mapping.IndexMapping, req *bleve.SearchRequest, st *Stats) (*bleve.SearchResult, error) {
 	wr := &statsReader{IndexReader: r, df: st.DocFreq}
 	// bleve wants a figure for every field a query touches; fields other
 	// than the text only filter (their scores are not used), so their
@@ -92,7 +145,7 @@ func (ix *Index) SearchWithStats(ctx context.Context, req *bleve.SearchRequest, 
 	})
 	ctx = search.ContextWithTermSearchersCounter(ctx)
 
-	s, err := req.Query.Searcher(ctx, wr, ix.bi.Mapping(), search.SearcherOptions{
+	s, err := req.Query.Searcher(ctx, wr, m, search.SearcherOptions{
 		IncludeTermVectors: req.IncludeLocations,
 		Score:              req.Score,
 	})

@@ -50,6 +50,8 @@ const (
 	EvictedPosts       = "murmur_evicted_posts_total"
 	ProtocolBytes      = "murmur_protocol_bytes_total"
 	SearchServed       = "murmur_search_served_total"
+	QueryRescored      = "murmur_query_rescored_hits_total"
+	OwnerDisagreements = "murmur_owner_disagreements_total"
 	Refused            = "murmur_refused_total"
 	QueryPhaseSeconds  = "murmur_query_phase_duration_seconds"
 	QueryPeersAsked    = "murmur_query_peers_asked"

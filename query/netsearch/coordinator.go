@@ -56,6 +56,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// TrustOwners takes one owner's answer per key and its scores as they
+	// come, as murmur did before it checked them: no second owner on a
+	// first page sorted by score, no recomputed scores. For measuring what
+	// the checks cost, and for tests that show what a lying owner does
+	// without them.
+	TrustOwners bool
 }
 
 // Coordinator runs network searches over a Transport and keeps what they
@@ -71,6 +77,9 @@ type Coordinator struct {
 
 	totals  totalsCache
 	metrics *coordinatorMetrics
+
+	suspectsMu sync.Mutex
+	suspects   map[suspect]time.Time // owners found short of a key, until when
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -94,6 +103,7 @@ type coordinatorMetrics struct {
 	phaseSeconds            *prometheus.HistogramVec
 	peersAsked, peersFailed prometheus.Histogram
 	partial                 prometheus.Counter
+	rescored, disagreements prometheus.Counter
 }
 
 func newCoordinatorMetrics(reg prometheus.Registerer) *coordinatorMetrics {
@@ -112,6 +122,10 @@ func newCoordinatorMetrics(reg prometheus.Registerer) *coordinatorMetrics {
 			Name: metrics.QueryPeersFailed, Help: "Shards (keys) of one network search that no owner answered, or peers that failed a best-effort one.", Buckets: peerBuckets,
 		}),
 		partial: metrics.Counter(reg, metrics.QueryPartial, "Network searches answered partially."),
+		rescored: metrics.Counter(reg, metrics.QueryRescored,
+			"Hits whose score the owner sent differs from the one this node computed from the post and the network's statistics."),
+		disagreements: metrics.Counter(reg, metrics.OwnerDisagreements,
+			"Owners of a key that counted fewer matches of a query than another owner of the same key (asked last for a while)."),
 	}
 	for _, p := range []string{metrics.PhasePlan, metrics.PhaseFanout, metrics.PhaseMerge} {
 		m.phaseSeconds.WithLabelValues(p)

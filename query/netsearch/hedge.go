@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -21,7 +22,7 @@ func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
 	}
-	cands := c.preferred(owners)
+	cands := c.preferredFor(key, owners)
 	if n <= 1 || len(cands) < 2 {
 		resp, from, err := c.searchHedged(ctx, cands, req)
 		if err != nil {
@@ -29,42 +30,74 @@ func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, 
 		}
 		return []*Response{resp}, []peer.ID{from}, nil
 	}
-	// Split the candidates between n hedged chains: chain i starts at
-	// candidate i and falls back to the ones after the chains' starts.
-	n = min(n, len(cands))
-	type got struct {
+	return c.gather(ctx, cands, req, min(n, len(cands)))
+}
+
+// gather asks the candidates, n at a time, for n answers: a failed
+// request starts the next candidate at once, and every HedgeDelay without
+// an answer starts one more. Once one answer is in, the others get
+// HedgeDelay more (an owner that is only slow cannot hold the search up)
+// and gather returns what it has.
+func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request, n int) ([]*Response, []peer.ID, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type result struct {
 		resp *Response
 		from peer.ID
 		err  error
 	}
-	results := make([]got, n)
-	var wg sync.WaitGroup
-	for i := 0; i < n; i++ {
-		chain := []peer.ID{cands[i]}
-		for j := n + i; j < len(cands); j += n {
-			chain = append(chain, cands[j])
-		}
-		wg.Add(1)
+	results := make(chan result, len(cands))
+	next, running := 0, 0
+	start := func() {
+		p := cands[next]
+		next++
+		running++
 		go func() {
-			defer wg.Done()
-			resp, from, err := c.searchHedged(ctx, chain, req)
-			results[i] = got{resp, from, err}
+			resp, err := c.searchOne(ctx, p, req)
+			results <- result{resp, p, err}
 		}()
 	}
-	wg.Wait()
+	for next < n {
+		start()
+	}
 	var resps []*Response
 	var froms []peer.ID
 	var errs []error
-	for _, r := range results {
-		if r.err != nil {
-			errs = append(errs, r.err)
-			continue
+	hedge := time.NewTimer(HedgeDelay)
+	defer hedge.Stop()
+	var grace <-chan time.Time
+	for running > 0 && len(resps) < n {
+		select {
+		case r := <-results:
+			running--
+			if r.err != nil {
+				var refused *RefusedError
+				if errors.As(r.err, &refused) {
+					return nil, nil, r.err // every owner would refuse it
+				}
+				errs = append(errs, r.err)
+				if next < len(cands) {
+					start()
+				}
+				continue
+			}
+			resps, froms = append(resps, r.resp), append(froms, r.from)
+			if grace == nil {
+				grace = time.After(HedgeDelay)
+			}
+		case <-hedge.C:
+			if next < len(cands) {
+				start()
+				hedge.Reset(HedgeDelay)
+			}
+		case <-grace:
+			running = 0
+		case <-ctx.Done():
+			return nil, nil, ctx.Err()
 		}
-		resps = append(resps, r.resp)
-		froms = append(froms, r.from)
 	}
 	if len(resps) == 0 {
-		return nil, nil, errors.Join(errs...)
+		return nil, nil, fmt.Errorf("every owner failed: %w", errors.Join(errs...))
 	}
 	return resps, froms, nil
 }
@@ -102,6 +135,68 @@ func (c *Coordinator) searchPeers(ctx context.Context, n int, req *Request) (ans
 	}
 	wg.Wait()
 	return answers, len(peers), failed, refused
+}
+
+// SuspectFor is how long an owner found short of a key's matches is asked
+// last for that key.
+const SuspectFor = 10 * time.Minute
+
+// maxSuspects bounds the owners remembered as short.
+const maxSuspects = 10_000
+
+// suspect is an owner found short of a key.
+type suspect struct {
+	key string
+	p   peer.ID
+}
+
+// searchOthers asks the owners of key that are not in asked, hedged, for
+// a third opinion.
+func (c *Coordinator) searchOthers(ctx context.Context, key string, req *Request, asked []peer.ID) (*Response, peer.ID, error) {
+	owners, err := c.tr.Owners(ctx, key)
+	if err != nil {
+		return nil, "", fmt.Errorf("owners of %s: %w", key, err)
+	}
+	cands := slices.DeleteFunc(c.preferredFor(key, owners), func(p peer.ID) bool { return slices.Contains(asked, p) })
+	return c.searchHedged(ctx, cands, req)
+}
+
+// recordShort counts the owners whose answer counts fewer matches than
+// the largest count among resps, and asks them last for key for a while.
+func (c *Coordinator) recordShort(key string, resps []*Response, from []peer.ID) {
+	var most uint64
+	for _, r := range resps {
+		most = max(most, r.Total)
+	}
+	until := c.cfg.Now().Add(SuspectFor)
+	c.suspectsMu.Lock()
+	defer c.suspectsMu.Unlock()
+	for i, r := range resps {
+		if r.Total >= most || from[i] == c.tr.Self() {
+			continue
+		}
+		c.metrics.disagreements.Inc()
+		c.log.Info("an owner counted fewer matches than another owner of the same key", "key", key, "peer", from[i], "count", r.Total, "most", most)
+		if c.suspects == nil || len(c.suspects) >= maxSuspects {
+			c.suspects = map[suspect]time.Time{}
+		}
+		c.suspects[suspect{key, from[i]}] = until
+	}
+}
+
+// preferredFor orders the owners of key: this node first, then by
+// measured latency, owners recently found short of key last.
+func (c *Coordinator) preferredFor(key string, owners []peer.ID) []peer.ID {
+	out := c.preferred(owners)
+	now := c.cfg.Now()
+	c.suspectsMu.Lock()
+	short := func(p peer.ID) bool {
+		until, ok := c.suspects[suspect{key, p}]
+		return ok && now.Before(until)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return !short(out[i]) && short(out[j]) })
+	c.suspectsMu.Unlock()
+	return out
 }
 
 // preferred orders owners: this node first, then by measured latency.

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,10 +16,12 @@ import (
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -37,7 +40,9 @@ type fakeNode struct {
 	fail  bool          // answers every request with an error
 	delay time.Duration // waits before answering a search
 	lie   func(*Summary)
-	asked int // searches asked of it
+	// lieSearch, if set, rewrites the node's search answers.
+	lieSearch func(*Response)
+	asked     int // searches asked of it
 }
 
 type fakeNet struct {
@@ -156,6 +161,9 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	resp, err := Answer(ctx, nd.ix, req)
 	if err == nil && resp.Refused == "" && len(req.Keys) > 0 {
 		resp.Count = nd.held[req.Keys[req.Index]]
+	}
+	if err == nil && nd.lieSearch != nil {
+		nd.lieSearch(resp)
 	}
 	return resp, err
 }
@@ -429,5 +437,83 @@ func TestTotalsOutvoteALiar(t *testing.T) {
 		if counts[k] != liar.held[k] {
 			t.Errorf("count of %s, which the liar owns: %d, want %d", k, counts[k], liar.held[k])
 		}
+	}
+}
+
+// TestALyingOwnerIsCaught: the closest owner of a term answers with every
+// other match left out and its scores turned upside down. A querier that
+// trusts it shows a wrong first page (the attack works); one that checks
+// asks a second owner, recomputes the scores, and shows the one index's
+// first page and count; it asks a third owner to settle the counts, counts
+// the liar and asks it last afterwards.
+func TestALyingOwnerIsCaught(t *testing.T) {
+	posts := fakePosts(t, 240)
+	fn := newFakeNet(t, 6, 3, posts)
+	ref := reference(t, posts)
+	ctx := context.Background()
+	key := keyspace.TermKeys("heron")[0]
+	owners := fn.owners(key)
+	liar := fn.node(owners[0])
+	liar.lieSearch = func(r *Response) {
+		var kept []query.EncodedHit
+		for i, h := range r.Hits {
+			if i%2 == 1 {
+				continue
+			}
+			h.Score = float64(len(kept) + 1)
+			h.Sort = []string{strconv.FormatFloat(h.Score, 'g', -1, 64), h.Sort[1]}
+			kept = append(kept, h)
+		}
+		r.Hits, r.Total = kept, uint64(len(kept))
+	}
+	querier := 0
+	for i, nd := range fn.nodes {
+		if !slices.Contains(owners, nd.id) {
+			querier = i
+		}
+	}
+	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
+	if err != nil || len(want.Hits) < 10 {
+		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
+	}
+	search := func(c *Coordinator) *query.Result {
+		res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+
+	trusting := New(fn.transport(querier), Config{TrustOwners: true})
+	defer trusting.Close()
+	if res := search(trusting); slices.Equal(ids(res.Hits), ids(want.Hits)) && res.Total == want.Total {
+		t.Fatal("a querier that trusts the closest owner got the honest page: the lie does nothing")
+	}
+
+	reg := prometheus.NewRegistry()
+	checking := New(fn.transport(querier), Config{Metrics: reg})
+	defer checking.Close()
+	for round := range 3 {
+		res := search(checking)
+		if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total {
+			t.Fatalf("round %d: page %v (total %d), one index %v (total %d)", round, ids(res.Hits), res.Total, ids(want.Hits), want.Total)
+		}
+		for i := range res.Hits {
+			if res.Hits[i].Score != want.Hits[i].Score {
+				t.Fatalf("round %d: hit %d scored %v, one index %v", round, i, res.Hits[i].Score, want.Hits[i].Score)
+			}
+		}
+	}
+	if n := metrics.Value(reg, metrics.OwnerDisagreements); n != 1 {
+		t.Errorf("%v owner disagreements counted, want 1 (the liar, then asked last)", n)
+	}
+	if n := metrics.Value(reg, metrics.QueryRescored); n == 0 {
+		t.Error("no rescored hit counted")
+	}
+	liar.mu.Lock()
+	asked := liar.asked
+	liar.mu.Unlock()
+	if asked > 2 {
+		t.Errorf("the liar was asked %d times in 4 searches; after it was caught it should come last", asked)
 	}
 }

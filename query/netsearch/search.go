@@ -54,9 +54,15 @@ type run struct {
 	parsed []keyspace.Key
 	sizes  []int
 	// replicas is how many owners of each key are asked: all of them while
-	// the membership settles, one otherwise.
+	// the membership settles, two for the first page of a query sorted by
+	// score (crossCheck), one otherwise.
 	replicas int
-	rounds   int
+	// crossCheck: the owners' match counts are compared, and a third owner
+	// settles a disagreement.
+	crossCheck bool
+	// rescore: the querier recomputes every hit's score (query.Rescore).
+	rescore bool
+	rounds  int
 
 	mu      sync.Mutex
 	answers []*query.ShardAnswer
@@ -97,6 +103,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 		r.st, r.p.Ranking, rounds = r.c.networkStats(ctx, query.PositiveTerms(r.p.Expr))
 		r.rounds += rounds
 	}
+	r.rescore = !r.c.cfg.TrustOwners && r.p.Rescorable(r.st)
 	leaves, routable := query.Plan(r.p.Expr, r.c.leafCost)
 	for _, l := range leaves {
 		r.keys = append(r.keys, keyspace.OfField(l.Field, l.Value)...)
@@ -135,8 +142,16 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	// before and is alive is still among the closest live nodes, so it is
 	// asked.
 	r.replicas = 1
+	// The first page of a query sorted by score is what an owner who hides
+	// or demotes posts would aim at: ask two owners and merge, so that one
+	// owner alone can hide nothing (the union holds every match the other
+	// holds).
+	if r.p.Sort == query.SortTop && r.p.After == nil && !r.c.cfg.TrustOwners {
+		r.crossCheck = true
+		r.replicas = 2
+	}
 	if r.c.tr.Settling() {
-		r.replicas = r.c.tr.Replicas()
+		r.replicas = max(r.replicas, r.c.tr.Replicas())
 	}
 	return true, nil
 }
@@ -204,6 +219,26 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	req.After = after
 	req.Size = r.sizes[i]
 	resps, from, err := r.c.searchKeyN(ctx, r.keys[i], &req, r.replicas)
+	if err == nil && r.crossCheck && len(resps) >= 2 && disagree(resps) {
+		// Owners of one key hold the same posts once settled: one that
+		// counts fewer matches left some out or lacks them. A third owner
+		// says which; the short ones are counted and asked last for a
+		// while.
+		if third, p, err := r.c.searchOthers(ctx, r.keys[i], &req, from); err == nil {
+			resps, from = append(resps, third), append(from, p)
+		}
+		r.c.recordShort(r.keys[i], resps, from)
+	}
+	// Each owner's hits, checked, and the last hit of each answer as the
+	// owner ordered it, for paging on at that owner.
+	fresh := make([][]query.Hit, len(resps))
+	lasts := make([]*query.Hit, len(resps))
+	for j, resp := range resps {
+		fresh[j] = r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &lasts[j])
+	}
+	if r.rescore {
+		r.rescoreHits(ctx, fresh, i)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, f := range from {
@@ -226,11 +261,11 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	var last *query.Hit
 	// An owner still missing posts counts fewer: keep the largest count.
 	count := 0
-	for _, resp := range resps {
+	for j, resp := range resps {
 		count = max(count, resp.Count)
 		a.Total = max(a.Total, resp.Total)
-		var l *query.Hit
-		a.Hits = append(a.Hits, r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &l)...)
+		a.Hits = append(a.Hits, fresh[j]...)
+		l := lasts[j]
 		if len(resp.Hits) >= req.Size {
 			a.More = true
 			// Nothing unseen comes before the earlier of the full
@@ -318,4 +353,46 @@ func (r *run) forEach(is []int, fn func(int)) {
 		g.Go(func() error { fn(i); return nil })
 	}
 	_ = g.Wait() // fn reports through the run
+}
+
+// rescoreHits recomputes the scores of the owners' answers to key i
+// (query.Rescore) and counts the hits whose owner scored them otherwise.
+func (r *run) rescoreHits(ctx context.Context, answers [][]query.Hit, i int) {
+	var all []query.Hit
+	for _, a := range answers {
+		all = append(all, a...)
+	}
+	scored, changed, err := r.p.Rescore(ctx, all, r.parsed, i, r.st)
+	if err != nil {
+		r.c.log.Warn("could not recompute the owners' scores", "key", r.keys[i], "err", err)
+		return
+	}
+	if changed > 0 {
+		r.c.metrics.rescored.Add(float64(changed))
+		r.c.log.Debug("owners scored hits otherwise", "key", r.keys[i], "hits", changed)
+	}
+	byID := make(map[string]query.Hit, len(scored))
+	for _, h := range scored {
+		byID[h.Post.ID] = h
+	}
+	for j, a := range answers {
+		out := a[:0]
+		for _, h := range a {
+			if s, ok := byID[h.Post.ID]; ok {
+				out = append(out, s)
+			}
+		}
+		answers[j] = out
+	}
+}
+
+// disagree reports whether the owners' answers count different numbers
+// of matches.
+func disagree(resps []*Response) bool {
+	for _, r := range resps[1:] {
+		if r.Total != resps[0].Total {
+			return true
+		}
+	}
+	return false
 }
