@@ -50,7 +50,7 @@ type fakeNet struct {
 	nodes []*fakeNode
 }
 
-func newFakeNet(t *testing.T, n, r int, posts []*post.Post) *fakeNet {
+func newFakeNet(t testing.TB, n, r int, posts []*post.Post) *fakeNet {
 	t.Helper()
 	fn := &fakeNet{r: r}
 	for range n {
@@ -232,7 +232,7 @@ func (t fakeTransport) Summary(_ context.Context, p peer.ID) (*Summary, error) {
 var texts = strings.Fields("heron reed marsh tide dune gull tern kelp shell storm lantern harbor willow ember")
 
 // fakePosts signs n short posts, by one author, a minute apart.
-func fakePosts(t *testing.T, n int) []*post.Post {
+func fakePosts(t testing.TB, n int) []*post.Post {
 	t.Helper()
 	key := testkit.Key(t)
 	now := time.Now()
