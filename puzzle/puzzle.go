@@ -71,7 +71,6 @@ func Grind(ctx context.Context, d, workers int, interval time.Duration, report f
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	start := time.Now()
 	var tries atomic.Uint64
 	found := make(chan crypto.PrivKey, 1)
@@ -99,7 +98,10 @@ func Grind(ctx context.Context, d, workers int, interval time.Duration, report f
 			}
 		}()
 	}
-	defer wg.Wait()
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
 	tick := time.NewTicker(max(interval, time.Millisecond))
 	defer tick.Stop()
 	for {
