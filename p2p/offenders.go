@@ -39,7 +39,8 @@ func newOffenders() *offenders {
 	return &offenders{refusals: newPeerLimiter(OffenceRate, OffenceBurst), banned: map[peer.ID]time.Time{}}
 }
 
-// offend records a refusal of p's and reports whether p is banned now.
+// offend records a refusal of p's and reports whether it got p banned: true
+// once per ban, though requests of p's still in flight keep being refused.
 func (o *offenders) offend(p peer.ID) bool {
 	if o.refusals.Allow(p) {
 		return false
@@ -47,6 +48,9 @@ func (o *offenders) offend(p peer.ID) bool {
 	now := time.Now()
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if until, ok := o.banned[p]; ok && now.Before(until) {
+		return false
+	}
 	if len(o.banned) >= maxTrackedPeers {
 		for id, until := range o.banned {
 			if now.After(until) {

@@ -1,9 +1,17 @@
 // Package puzzle is the price of an identity on a murmur network:
-// S/Kademlia's static puzzle. A peer ID solves a puzzle of difficulty D when
-// the SHA-256 of its bytes begins with D zero bits. Finding such an ID takes
-// about 2^D key generations, and checking one takes one hash, so a network
-// whose members must solve it makes an attacker who wants many identities,
-// or identities close to a chosen key, pay 2^D key generations for each.
+// S/Kademlia's static puzzle. A peer's place in the DHT's keyspace is the
+// SHA-256 of its peer ID; a peer ID solves a puzzle of difficulty D when
+// the SHA-256 of that place begins with D zero bits, as S/Kademlia hashes
+// the node ID once more. Finding such an ID takes about 2^D key
+// generations, and checking one takes two hashes, so a network whose
+// members must solve it makes an attacker who wants many identities, or
+// identities close to a chosen key, pay 2^D key generations for each.
+//
+// The second hash matters: a puzzle on the place itself would put every
+// node in the 2^-D of the keyspace whose first D bits are zero, where the
+// DHT's buckets and murmur's inference of whole regions from one lookup
+// (both by common prefix length) no longer see an even spread; and the
+// identities closest to a key would be no dearer than others.
 package puzzle
 
 import (
@@ -30,9 +38,11 @@ const DefaultDifficulty = 21
 // would need days.
 const MaxDifficulty = 40
 
-// Bits returns the number of leading zero bits of the SHA-256 of id.
+// Bits returns the number of leading zero bits of the SHA-256 of id's
+// place in the keyspace (the SHA-256 of id, as kad-dht computes it).
 func Bits(id peer.ID) int {
-	sum := sha256.Sum256([]byte(id))
+	place := sha256.Sum256([]byte(id))
+	sum := sha256.Sum256(place[:])
 	n := 0
 	for _, b := range sum {
 		if b != 0 {

@@ -281,6 +281,11 @@ func TestAdversary(t *testing.T) {
 				if rep.Count("searches refused or reset")+rep.Count("searches refused as too costly") == 0 {
 					t.Errorf("no costly query was refused\n%s", rep)
 				}
+			case "grind-owners":
+				// TestGrindingOwnersOfATerm checks what its lies change.
+				if rep.Count("identities joined next to the term's key") == 0 {
+					t.Errorf("no ground identity joined\n%s", rep)
+				}
 			}
 			matchesOneIndex("after " + a.Name)
 		})

@@ -23,6 +23,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/internal/adversary/attack"
 	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 func main() {
@@ -55,7 +56,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name := fs.String("attack", "", "the attack to run (see help)")
 	target := fs.String("target", "", "attack only this `PEERID`")
 	duration := fs.Duration("duration", attack.DefaultDuration, fmt.Sprintf("how long to attack (at most %v)", attack.MaxDuration))
-	identities := fs.Int("identities", 4, "fresh author identities of write-flood")
+	identities := fs.Int("identities", 0, "fresh author identities of write-flood (4), ground identities of grind-owners (1)")
+	idDifficulty := fs.Int("id-difficulty", puzzle.DefaultDifficulty, "`BITS` of the network's identity puzzle, which every identity of the attacker solves")
+	term := fs.String("term", "", "grind-owners: the `WORD` to own (default: a common word of the network's posts)")
+	mode := fs.String("mode", attack.ModeHide, "grind-owners: answer searches with nothing (hide) or with the attacker's posts first (promote)")
 	replicas := fs.Int("replicas", p2p.DefaultReplicas, "the network's `R`")
 	verbose := fs.Bool("v", false, "log the attacker's own peer")
 	if err := fs.Parse(args); err != nil {
@@ -65,7 +69,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		usage(stderr)
 		return errors.New("--attack, --network and --bootstrap are required")
 	}
-	cfg := attack.Config{Bootstrap: bootstrap, Network: *network, Duration: *duration, Identities: *identities, Replicas: *replicas}
+	cfg := attack.Config{Bootstrap: bootstrap, Network: *network, Duration: *duration, Identities: *identities, Replicas: *replicas,
+		IDDifficulty: *idDifficulty, Term: *term, Mode: *mode}
 	if *target != "" {
 		id, err := peer.Decode(*target)
 		if err != nil {

@@ -34,6 +34,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/puzzle"
 )
 
 // Bounds of a run.
@@ -57,14 +58,26 @@ type Config struct {
 	// Duration bounds the attack (DefaultDuration; at most MaxDuration).
 	Duration time.Duration
 	// Identities is how many fresh author identities write-flood signs
-	// with (default 4).
+	// with, and how many identities grind-owners grinds next to its term
+	// (default 4 and 1).
 	Identities int
+	// IDDifficulty is the network's identity puzzle: every identity the
+	// attacker joins with solves it (p2p.Config.IDDifficulty).
+	IDDifficulty int
+	// Term is the word grind-owners attacks (default: a common word of
+	// the posts it finds); Mode is what its owners answer: ModeHide
+	// (default) or ModePromote.
+	Term, Mode string
 	// Replicas is the network's R (p2p.DefaultReplicas).
 	Replicas int
 	// Logger receives progress (default: discard).
 	Logger *slog.Logger
 	// Joined, if set, is called once the attacker has joined the network.
 	Joined func()
+	// Ready, if set, is called once an attack that sets itself up first
+	// (grind-owners: its identities joined, its posts placed) is under
+	// way.
+	Ready func()
 	// Start, if set, holds the attack back after joining until it is
 	// closed, so that what joining costs the network (handing the new
 	// peer its keys) can be told from what the attack costs.
@@ -137,6 +150,7 @@ func Attacks() []Attack {
 		{"sync-flood", "sends sync requests of 20,000 IDs under a hot key as fast as it can", syncFlood},
 		{"unowned-writes", "sends nodes posts under keys they do not own", unownedWrites},
 		{"write-flood", "writes fresh posts as fast as it can, signed by several fresh identities, placed at their owners", writeFlood},
+		{"grind-owners", "grinds identities closer to a term's key than its owners (each solving the identity puzzle), joins with them and answers searches for the term with nothing (--mode hide) or its own posts first (--mode promote)", grindOwners},
 		{"costly-queries", "sends searches with many fuzzy terms and prefixes that match most of the dictionary", costlyQueries},
 	}
 }
@@ -160,6 +174,16 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	}
 	if cfg.Identities <= 0 {
 		cfg.Identities = 4
+		if name == "grind-owners" {
+			cfg.Identities = 1
+		}
+	}
+	switch cfg.Mode {
+	case "":
+		cfg.Mode = ModeHide
+	case ModeHide, ModePromote:
+	default:
+		return nil, fmt.Errorf("--mode %q: want %s or %s", cfg.Mode, ModeHide, ModePromote)
 	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = p2p.DefaultReplicas
@@ -235,7 +259,7 @@ func join(ctx context.Context, cfg Config) (*env, error) {
 		os.RemoveAll(dir)
 		return nil, err
 	}
-	key, _, err := crypto.GenerateEd25519Key(nil)
+	key, err := puzzle.Grind(ctx, cfg.IDDifficulty, 0, time.Minute, nil)
 	if err != nil {
 		ix.Close()
 		os.RemoveAll(dir)
@@ -245,7 +269,7 @@ func join(ctx context.Context, cfg Config) (*env, error) {
 		Key: key, Network: cfg.Network, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
 		Bootstrap: func() []peer.AddrInfo { return boot },
 		Replicas:  cfg.Replicas, Store: ix, Holdings: hold, Logger: cfg.Logger,
-		Gater: localGater{}, EvictInterval: -1,
+		Gater: localGater{}, EvictInterval: -1, IDDifficulty: cfg.IDDifficulty,
 	})
 	if err != nil {
 		ix.Close()

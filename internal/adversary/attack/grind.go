@@ -1,0 +1,272 @@
+package attack
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/puzzle"
+	"github.com/murmur-p2p/murmur/query/netsearch"
+)
+
+// Modes of grind-owners: what its owners answer a search for the term with.
+const (
+	// ModeHide answers with no match at all.
+	ModeHide = "hide"
+	// ModePromote answers with the attacker's own posts first, scored
+	// above everything else.
+	ModePromote = "promote"
+)
+
+// maxGrindTries bounds the keys grind-owners generates for one identity.
+const maxGrindTries = 1 << 28
+
+// promotedPosts is how many posts of its own grind-owners writes in
+// promote mode.
+const promotedPosts = 5
+
+// grindOwners grinds identities closer to the term's key than any owner the
+// network has now, each solving the network's identity puzzle, joins with
+// them as ordinary peers (real store, sync and repair) and answers every
+// search with a lie: nothing, or its own posts first.
+func grindOwners(ctx context.Context, e *env) error {
+	term, err := e.pickTerm(ctx)
+	if err != nil {
+		return err
+	}
+	key := keyspace.TermKey(term, "")
+	target := kb.ConvertKey(key)
+	owners, err := e.svc.Owners(ctx, key)
+	if err != nil {
+		return fmt.Errorf("owners of %s: %w", key, err)
+	}
+	maxCpl := 0
+	for _, o := range owners {
+		if o != e.svc.ID() {
+			maxCpl = max(maxCpl, kb.CommonPrefixLen(kb.ConvertPeerID(o), target))
+		}
+	}
+	e.log.Info("grinding identities next to the term's key", "term", term, "key", key, "identities", e.cfg.Identities,
+		"prefix_bits", maxCpl+1, "difficulty", e.cfg.IDDifficulty)
+	var promoted map[string]bool
+	if e.cfg.Mode == ModePromote {
+		promoted = map[string]bool{}
+	}
+	for range e.cfg.Identities {
+		k, tries, err := grindNear(ctx, target, maxCpl, e.cfg.IDDifficulty)
+		e.rep.Add("keys generated", tries)
+		if err != nil {
+			return err
+		}
+		liar, err := e.startLiar(ctx, k, promoted)
+		if err != nil {
+			return err
+		}
+		defer liar.close()
+		e.rep.Add("identities joined next to the term's key", 1)
+		if promoted != nil {
+			if err := liar.promote(ctx, term, promoted); err != nil {
+				return err
+			}
+		}
+	}
+	if e.cfg.Ready != nil {
+		e.cfg.Ready()
+	}
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// pickTerm is the configured term, or a word of a post the network holds
+// that is neither hot nor rare.
+func (e *env) pickTerm(ctx context.Context) (string, error) {
+	if e.cfg.Term != "" {
+		if keyspace.IsHot(e.cfg.Term) {
+			return "", fmt.Errorf("--term %s is a hot term, split over %d keys: pick another", e.cfg.Term, keyspace.HotShards)
+		}
+		return e.cfg.Term, nil
+	}
+	counts := map[string]int{}
+	for _, text := range e.findTexts(ctx) {
+		seen := map[string]bool{}
+		for _, t := range index.Terms(text) {
+			if !seen[t] && !keyspace.IsHot(t) && len(t) > 3 {
+				seen[t] = true
+				counts[t]++
+			}
+		}
+	}
+	best := ""
+	for t, n := range counts {
+		if n > counts[best] || n == counts[best] && t < best {
+			best = t
+		}
+	}
+	if best == "" {
+		return "", errors.New("no post to pick a term from: give --term")
+	}
+	return best, nil
+}
+
+// grindNear generates keys until one's ID solves the puzzle of difficulty
+// d and shares more than minCpl leading bits with target.
+func grindNear(ctx context.Context, target kb.ID, minCpl, d int) (crypto.PrivKey, int, error) {
+	for tries := 1; tries <= maxGrindTries; tries++ {
+		if tries%4096 == 0 && ctx.Err() != nil {
+			return nil, tries, ctx.Err()
+		}
+		k, _, err := puzzle.Try(0)
+		if err != nil {
+			return nil, tries, err
+		}
+		id, _ := peer.IDFromPrivateKey(k)
+		if kb.CommonPrefixLen(kb.ConvertPeerID(id), target) > minCpl && puzzle.Solves(id, d) {
+			return k, tries, nil
+		}
+	}
+	return nil, maxGrindTries, fmt.Errorf("no identity within %d tries", maxGrindTries)
+}
+
+// liar is one ground identity: a real peer whose searches lie.
+type liar struct {
+	e   *env
+	svc *p2p.Service
+	ix  *index.Index
+	key crypto.PrivKey
+	dir string
+}
+
+func (e *env) startLiar(ctx context.Context, key crypto.PrivKey, promoted map[string]bool) (*liar, error) {
+	dir, err := os.MkdirTemp("", "murmur-adversary-owner-")
+	if err != nil {
+		return nil, err
+	}
+	hold := p2p.NewHoldings()
+	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index"), Logger: e.log, OnStored: hold.Add, OnDeleted: hold.Remove})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	l := &liar{e: e, ix: ix, key: key, dir: dir}
+	var answered atomic.Int64
+	boot, _ := p2p.ParseAddrs(e.cfg.Bootstrap)
+	l.svc, err = p2p.New(p2p.Config{
+		Key: key, Network: e.cfg.Network, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Bootstrap: func() []peer.AddrInfo { return boot },
+		Replicas:  e.cfg.Replicas, Store: ix, Holdings: hold, Logger: e.log,
+		Gater: localGater{}, EvictInterval: -1, IDDifficulty: e.cfg.IDDifficulty,
+		Searcher: func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
+			resp, err := netsearch.Answer(ctx, ix, req)
+			if err != nil || resp.Refused != "" {
+				return resp, err
+			}
+			e.rep.Add("searches answered with a lie", 1)
+			answered.Add(1)
+			if promoted == nil {
+				return &netsearch.Response{Hits: nil, Total: 0, Count: 0}, nil
+			}
+			// Own posts first, scored far above the rest; the rest after.
+			own, rest := resp.Hits[:0:0], resp.Hits[:0:0]
+			for _, h := range resp.Hits {
+				if promoted[h.Sort[1]] {
+					own = append(own, h)
+				} else {
+					rest = append(rest, h)
+				}
+			}
+			for i := range own {
+				own[i].Score = 1e6 - float64(i)
+				own[i].Sort = []string{strconv.FormatFloat(own[i].Score, 'g', -1, 64), own[i].Sort[1]}
+			}
+			resp.Hits = append(own, rest...)
+			return resp, nil
+		},
+	})
+	if err != nil {
+		ix.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("join with a ground identity: %w", err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for !l.svc.Joined() || l.svc.RoutingTableSize() == 0 {
+		if time.Now().After(deadline) {
+			l.close()
+			return nil, fmt.Errorf("ground identity %s: no peer let it in within 30 s (does it solve the network's identity puzzle?)", l.svc.ID())
+		}
+		if err := pause(ctx, 50*time.Millisecond); err != nil {
+			l.close()
+			return nil, err
+		}
+	}
+	e.log.Info("a ground identity joined", "peer", l.svc.ID(), "bits", puzzle.Bits(l.svc.ID()))
+	return l, nil
+}
+
+// promote writes posts of the ground identity about term and places them
+// at their owners, so that they are real matches the lie can put first.
+func (l *liar) promote(ctx context.Context, term string, promoted map[string]bool) error {
+	var posts []*post.Post
+	for i := range promotedPosts {
+		p, err := post.Sign(l.key, post.Draft{Text: fmt.Sprintf("%s %s: read this first (%d)", term, strings.ToUpper(term), i)}, time.Now())
+		if err != nil {
+			return err
+		}
+		posts = append(posts, p)
+		promoted[p.ID] = true
+	}
+	if _, err := l.ix.Put(ctx, posts...); err != nil {
+		return err
+	}
+	placed := 0
+	for _, err := range l.svc.Place(ctx, posts) {
+		if err == nil {
+			placed++
+		}
+	}
+	l.e.rep.Add("own posts placed to promote", placed)
+	return nil
+}
+
+func (l *liar) close() {
+	l.svc.Close()
+	l.ix.Close()
+	os.RemoveAll(l.dir)
+}
+
+// findTexts is the text of up to 1,000 posts of one peer, by a date-only
+// query (which no key routes, so the peer searches its whole index).
+func (e *env) findTexts(ctx context.Context) []string {
+	var texts []string
+	for _, p := range e.peers() {
+		req := netsearch.Request{Query: "since:1970-01-01", Sort: "latest", Size: 1000}
+		var resp netsearch.Response
+		if err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp); err != nil {
+			continue
+		}
+		for _, h := range resp.Hits {
+			var po struct{ Text string }
+			if json.Unmarshal(h.Post, &po) == nil {
+				texts = append(texts, po.Text)
+			}
+		}
+		if len(texts) > 0 {
+			break
+		}
+	}
+	return texts
+}
