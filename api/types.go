@@ -65,8 +65,12 @@ const MaxReportedErrors = 100
 
 // Hit is one search result.
 type Hit struct {
-	ID        string    `json:"id"`
-	Author    string    `json:"author"`
+	ID string `json:"id"`
+	// Author is the signer, the peer ID whose key signed the post: the
+	// only author a signature proves.
+	Author string `json:"author"`
+	// Label is a name the signer gave the post (an import's or a crawl's
+	// author): any signer can give any name.
 	Label     string    `json:"label,omitempty"`
 	Text      string    `json:"text"`
 	CreatedAt time.Time `json:"created_at"`
@@ -112,6 +116,24 @@ type SearchResponse struct {
 	// figures, at most two minutes old) or "local" (none: each owner
 	// scored with its own index's, so the order is approximate).
 	Ranking string `json:"ranking,omitempty"`
+	// LabelSigners says, for each from:LABEL of the query, who signed the
+	// posts of this page that carry the label: a label is a name any
+	// signer can give, and only Hit.Author is proven by a signature.
+	LabelSigners []LabelSigners `json:"label_signers,omitempty"`
+}
+
+// LabelSigners is one label a query asked for and the signers of the
+// page's posts that carry it, most posts first.
+type LabelSigners struct {
+	Label   string        `json:"label"`
+	Signers []SignerPosts `json:"signers"`
+}
+
+// SignerPosts is a signer (a peer ID) and how many posts of the page it
+// signed under the label.
+type SignerPosts struct {
+	Signer string `json:"signer"`
+	Posts  int    `json:"posts"`
 }
 
 // Status is the body of GET /api/v1/status.

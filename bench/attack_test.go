@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/testenv"
 	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/testnet"
@@ -149,5 +151,69 @@ func importInto(b *testing.B, nd *testnet.Member, entries []corpus.Entry) {
 	res, err := nd.Import(context.Background(), &buf, api.ImportOptions{}, nil)
 	if err != nil || res.Accepted != len(entries) {
 		b.Fatalf("import: %+v, %v", res, err)
+	}
+}
+
+// BenchmarkSybilFlood runs sybil-flood (200 fresh identities, each post
+// with the network's proof of work) for 10 s against 6 nodes, on a network
+// without a post difficulty and on one with the default, while node 1
+// writes honest posts. It reports the posts the flood got placed per
+// second, the most posts and index bytes one node gained, the Go heap per
+// node at the end, and the honest write p50 and failures.
+func BenchmarkSybilFlood(b *testing.B) {
+	const during = 10 * time.Second
+	for _, d := range []int{0, p2p.DefaultPostDifficulty} {
+		b.Run(fmt.Sprintf("post-difficulty=%d", d), func(b *testing.B) {
+			for range b.N {
+				net := testnet.Start(b, 6, testnet.Options{PostDifficulty: d})
+				before := make([]int64, len(net.Nodes))
+				posts := make([]uint64, len(net.Nodes))
+				for i, nd := range net.Nodes {
+					st, _ := nd.Status(context.Background())
+					before[i], posts[i] = st.IndexBytes, st.Posts
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), during)
+				done := make(chan *attack.Report, 1)
+				go func() {
+					rep, err := attack.Run(ctx, "sybil-flood", attack.Config{Bootstrap: net.Nodes[0].Net().Addrs(), Network: net.Name(),
+						Duration: attack.MaxDuration, Identities: 200, PostDifficulty: d})
+					if err != nil {
+						b.Errorf("attack: %v", err)
+					}
+					done <- rep
+				}()
+				var writes []time.Duration
+				failed := 0
+				for i := 0; ctx.Err() == nil; i++ {
+					start := time.Now()
+					if p, _ := net.Nodes[1].Publish(context.Background(), post.Draft{Text: fmt.Sprintf("honest note %d under a sybil flood", i)}); p == nil {
+						failed++
+					}
+					writes = append(writes, time.Since(start))
+					time.Sleep(100 * time.Millisecond)
+				}
+				cancel()
+				rep := <-done
+				var gained uint64
+				var grew int64
+				for i, nd := range net.Nodes {
+					st, _ := nd.Status(context.Background())
+					gained = max(gained, st.Posts-posts[i])
+					grew = max(grew, st.IndexBytes-before[i])
+				}
+				var ms runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&ms)
+				slices.Sort(writes)
+				b.ReportMetric(float64(rep.Count("posts placed at their owners"))/during.Seconds(), "flood-placed/s")
+				b.ReportMetric(float64(rep.Count("posts written"))/during.Seconds(), "flood-written/s")
+				b.ReportMetric(float64(gained), "max-posts-gained/node")
+				b.ReportMetric(float64(grew)/(1<<20), "max-index-MiB-gained/node")
+				b.ReportMetric(float64(ms.HeapInuse)/float64(len(net.Nodes))/(1<<20), "heap-MiB/node")
+				b.ReportMetric(float64(writes[len(writes)/2].Microseconds()), "honest-write-p50-µs")
+				b.ReportMetric(float64(failed), "honest-writes-failed")
+				net.Close()
+			}
+		})
 	}
 }

@@ -332,7 +332,7 @@ func startNodes(t *testing.T, n int, extra ...[]string) []string {
 	for i := range n {
 		api := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 		args := []string{"node", "--data", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--api", api,
-			"--listen", "/ip4/127.0.0.1/tcp/0", "--network", fmt.Sprintf("deploy-test-%d", os.Getpid()), "--mdns=false", "--id-difficulty", "6"}
+			"--listen", "/ip4/127.0.0.1/tcp/0", "--network", fmt.Sprintf("deploy-test-%d", os.Getpid()), "--mdns=false", "--id-difficulty", "6", "--post-difficulty", "6"}
 		if i == 0 {
 			args = append(args, "--addrs-file", addrsFile)
 		} else {
@@ -886,7 +886,7 @@ func TestDockerCompose(t *testing.T) {
 	run(t, nil, "env", "MURMUR_IMAGE="+image, "bash", "deploy/image.sh")
 	t.Cleanup(func() { exec.Command("docker", "rmi", "-f", image).Run() })
 
-	c := &compose{t: t, argv: argv, env: []string{"MURMUR_IMAGE=" + image, "MURMUR_ID_DIFFICULTY=6"}, project: fmt.Sprintf("murmurtest%d", os.Getpid())}
+	c := &compose{t: t, argv: argv, env: []string{"MURMUR_IMAGE=" + image, "MURMUR_ID_DIFFICULTY=6", "MURMUR_POST_DIFFICULTY=6"}, project: fmt.Sprintf("murmurtest%d", os.Getpid())}
 	t.Cleanup(func() {
 		if t.Failed() {
 			if out, err := c.cmd("logs", "--no-color", "--tail=100"); err == nil {

@@ -32,6 +32,19 @@ func (ix *Index) IDsWithTerm(ctx context.Context, field, term string) ([]string,
 	return ids, nil
 }
 
+// HasTerm reports whether any stored post's field holds term exactly.
+func (ix *Index) HasTerm(ctx context.Context, field, term string) (bool, error) {
+	q := bleveQuery.NewTermQuery(term)
+	q.SetField(field)
+	req := bleve.NewSearchRequestOptions(q, 0, 0, false)
+	req.Score = "none"
+	res, err := ix.Search(ctx, req)
+	if err != nil {
+		return false, fmt.Errorf("look for %s:%s: %w", field, term, err)
+	}
+	return res.Total > 0, nil
+}
+
 // Walk calls fn with every stored post, in ID order, decoded and verified.
 // It stops at the first error fn returns. Posts stored while it runs may or
 // may not be seen.

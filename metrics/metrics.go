@@ -133,6 +133,7 @@ const (
 	RefusedOutvoted    = "outvoted"     // figures the other owners of the same keys contradict
 	RefusedBanned      = "banned"       // a peer cut off for a while: its requests kept being refused
 	RefusedIdentity    = "identity"     // a peer ID that does not solve the network's puzzle
+	RefusedPostWork    = "post_work"    // a post of an author new to the node, without the network's proof of work
 
 	// PhasePlan, PhaseFanout and PhaseMerge are the phases of a network
 	// search.
@@ -144,7 +145,7 @@ const (
 // RefusedReasons lists, per protocol, the reasons murmur_refused_total
 // counts; each series exists from the start, at zero.
 var RefusedReasons = map[string][]string{
-	ProtocolStore:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedDiskFull, RefusedWrongAuthor},
+	ProtocolStore:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedPostWork, RefusedDiskFull, RefusedWrongAuthor},
 	ProtocolSync:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
 	ProtocolSearch: {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
 	ProtocolStats:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},

@@ -22,7 +22,7 @@ func (s crawlSink) Ingest(ctx context.Context, drafts []post.Draft) ([]error, er
 	at := make([]int, 0, len(drafts)) // index in drafts of each post
 	now := n.cfg.Now()
 	for i, d := range drafts {
-		p, err := post.Sign(n.key, d, now)
+		p, err := n.sign(ctx, d, now)
 		if err != nil {
 			errs[i] = err
 			n.metrics.postsRejected.WithLabelValues(reason(err)).Inc()

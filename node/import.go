@@ -214,7 +214,7 @@ func (n *Node) readImport(ctx context.Context, r io.Reader, opts api.ImportOptio
 		}
 		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 {
 			rejects.Lines = line
-			p, perr := n.signLine(trimmed, opts)
+			p, perr := n.signLine(ctx, trimmed, opts)
 			if perr != nil {
 				reject(rejects, line, perr)
 				n.metrics.postsRejected.WithLabelValues(reason(perr)).Inc()
@@ -235,7 +235,7 @@ func (n *Node) readImport(ctx context.Context, r io.Reader, opts api.ImportOptio
 	}
 }
 
-func (n *Node) signLine(data []byte, opts api.ImportOptions) (*post.Post, error) {
+func (n *Node) signLine(ctx context.Context, data []byte, opts api.ImportOptions) (*post.Post, error) {
 	// encoding/json would silently turn invalid UTF-8 into U+FFFD.
 	if !utf8.Valid(data) {
 		return nil, post.ErrInvalidUTF8
@@ -252,7 +252,7 @@ func (n *Node) signLine(data []byte, opts api.ImportOptions) (*post.Post, error)
 		}
 		d.CreatedAt = t
 	}
-	return post.Sign(n.key, d, n.cfg.Now())
+	return n.sign(ctx, d, n.cfg.Now())
 }
 
 func parseTime(s string) (time.Time, error) {

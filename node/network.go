@@ -50,6 +50,10 @@ type NetworkConfig struct {
 	// node grinds a key that solves it at its first start. Zero asks
 	// nothing; DefaultConfig sets puzzle.DefaultDifficulty.
 	IDDifficulty int
+	// PostDifficulty is the network's proof of work on posts
+	// (p2p.Config's); the node's own posts carry it. Zero asks nothing;
+	// DefaultConfig sets p2p.DefaultPostDifficulty.
+	PostDifficulty int
 }
 
 // startNetwork starts the node's libp2p host and joins the network.
@@ -74,21 +78,22 @@ func (n *Node) startNetwork() error {
 		}
 	}
 	cfg := p2p.Config{
-		Key:          n.key,
-		Network:      nc.Name,
-		Listen:       nc.Listen,
-		Bootstrap:    bootstrap,
-		MDNS:         nc.MDNS,
-		Replicas:     nc.Replicas,
-		WriteQuorum:  nc.WriteQuorum,
-		Store:        n.index,
-		Holdings:     n.holdings,
-		Metrics:      n.registry,
-		Logger:       n.log,
-		Searcher:     n.serveSearch,
-		AuthorRate:   nc.AuthorRate,
-		AuthorBurst:  nc.AuthorBurst,
-		IDDifficulty: nc.IDDifficulty,
+		Key:            n.key,
+		Network:        nc.Name,
+		Listen:         nc.Listen,
+		Bootstrap:      bootstrap,
+		MDNS:           nc.MDNS,
+		Replicas:       nc.Replicas,
+		WriteQuorum:    nc.WriteQuorum,
+		Store:          n.index,
+		Holdings:       n.holdings,
+		Metrics:        n.registry,
+		Logger:         n.log,
+		Searcher:       n.serveSearch,
+		AuthorRate:     nc.AuthorRate,
+		AuthorBurst:    nc.AuthorBurst,
+		IDDifficulty:   nc.IDDifficulty,
+		PostDifficulty: nc.PostDifficulty,
 	}
 	if nc.ProcessMetrics {
 		reg, stop, err := metrics.ProcessWide(n.registry)

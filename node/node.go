@@ -116,7 +116,7 @@ func DefaultConfig() Config {
 			Name: nd.Network, Listen: nd.Listen, MDNS: true,
 			Replicas: nd.Replicas, WriteQuorum: nd.WriteQuorum,
 			AuthorRate: nd.AuthorRate, AuthorBurst: nd.AuthorBurst,
-			IDDifficulty: nd.IDDifficulty,
+			IDDifficulty: nd.IDDifficulty, PostDifficulty: nd.PostDifficulty,
 		},
 	}
 }
@@ -264,11 +264,18 @@ func (n *Node) Run(ctx context.Context) error {
 	return nil
 }
 
+// sign signs a draft with the node's key and the network's proof of work:
+// an owner that holds no post of this node's author would refuse it
+// without, and the node cannot tell which owners have seen it.
+func (n *Node) sign(ctx context.Context, d post.Draft, now time.Time) (*post.Post, error) {
+	return post.SignWork(ctx, n.key, d, now, n.cfg.Network.PostDifficulty)
+}
+
 // Publish signs a draft with the node's key and stores it. It returns once the
 // post is persisted. A post stored here but short of its write quorum comes
 // back with a *p2p.ShortError; repair keeps placing it.
 func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
-	p, err := post.Sign(n.key, d, n.cfg.Now())
+	p, err := n.sign(ctx, d, n.cfg.Now())
 	if err != nil {
 		n.metrics.postsRejected.WithLabelValues(reason(err)).Inc()
 		return nil, err

@@ -47,6 +47,7 @@ func (n *Node) Search(ctx context.Context, req query.Request) (*query.Result, er
 	n.metrics.searchRequests.WithLabelValues(outcome).Inc()
 	n.metrics.searchSeconds.WithLabelValues(scope).Observe(time.Since(start).Seconds())
 	if res != nil {
+		res.LabelSigners = query.LabelSignersOf(req.Q, res.Hits)
 		res.Took = time.Since(start)
 	}
 	return res, err

@@ -27,6 +27,11 @@ const (
 	// a post before the writer reports it accepted.
 	DefaultWriteQuorum = 2
 
+	// DefaultPostDifficulty is the proof of work, in leading zero bits of
+	// the ID, a post needs at an owner that holds no post of its author:
+	// 2^16 hashes, about 1.5 ms of one core here (post.BenchmarkSignWork).
+	DefaultPostDifficulty = 16
+
 	// MaxMessageSize bounds one message of the store and sync protocols,
 	// like the DHT's own network.MessageSizeMax.
 	MaxMessageSize = 4 << 20

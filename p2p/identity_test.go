@@ -14,8 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/puzzle"
 )
 
@@ -141,5 +143,59 @@ func TestDiversityCountsPublicGroupsOnly(t *testing.T) {
 		if tc.limit && allowed != DiversityPerTable || !tc.limit && allowed != 10 {
 			t.Errorf("group %s: %d of 10 peers allowed", tc.group, allowed)
 		}
+	}
+}
+
+// TestFreshAuthorsPayForTheirFirstPost: on a network without a post
+// difficulty, a post of a brand-new author is taken at once (flooding with
+// fresh identities costs nothing). With one, the owners refuse it and count
+// the refusal; the same author's post with the work is taken, and after it
+// the author is known: its next post needs no work.
+func TestFreshAuthorsPayForTheirFirstPost(t *testing.T) {
+	ctx := context.Background()
+	for _, d := range []int{0, 12} {
+		t.Run(fmt.Sprintf("post-difficulty=%d", d), func(t *testing.T) {
+			net := startNetwork(t, 0, nil)
+			for range 3 { // R = 3: every node owns every key
+				net.addWith(func(c *Config) { c.PostDifficulty, c.Metrics = d, prometheus.NewRegistry() })
+			}
+			net.waitRouting()
+			writer := net.svcs[0]
+			fresh := testkit.Key(t)
+			sign := func(text string, work int) *post.Post {
+				p, err := post.SignWork(ctx, fresh, post.Draft{Text: text}, time.Now(), work)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return p
+			}
+			place := func(p *post.Post) error {
+				if _, err := writer.cfg.Store.Put(ctx, p); err != nil {
+					t.Fatal(err)
+				}
+				return writer.Place(ctx, []*post.Post{p})[0]
+			}
+			if err := place(sign("a flood of fresh voices", 0)); d == 0 {
+				if err != nil {
+					t.Fatalf("without a post difficulty a fresh author's post was refused: %v", err)
+				}
+				return
+			} else if err == nil {
+				t.Fatal("a fresh author's post without work reached its quorum")
+			}
+			var refused float64
+			for _, s := range net.svcs[1:] {
+				refused += refusedCount(s.cfg.Metrics, metrics.ProtocolStore, metrics.RefusedPostWork)
+			}
+			if refused == 0 {
+				t.Error("no refusal for missing work was counted")
+			}
+			if err := place(sign("a fresh voice that paid", d)); err != nil {
+				t.Fatalf("a post with %d bits of work: %v", d, err)
+			}
+			if err := place(sign("the same voice again, known now", 0)); err != nil {
+				t.Fatalf("a known author's post without work: %v", err)
+			}
+		})
 	}
 }

@@ -42,6 +42,8 @@ type Store interface {
 	Delete(ctx context.Context, t *post.Tombstone) error
 	Tombstone(id string) (*post.Tombstone, error)
 	IDsWithTerm(ctx context.Context, field, term string) ([]string, error)
+	// HasTerm reports whether any stored post's field holds term.
+	HasTerm(ctx context.Context, field, term string) (bool, error)
 	Walk(ctx context.Context, fn func(*post.Post) error) error
 	// Drop removes copies without a tombstone and returns how many it held.
 	Drop(ctx context.Context, ids ...string) (int, error)
@@ -105,6 +107,12 @@ type Config struct {
 	// owner; the node's own key must solve it too. Zero, the zero value,
 	// asks nothing (tests); DefaultConfig sets puzzle.DefaultDifficulty.
 	IDDifficulty int
+	// PostDifficulty is the network's proof of work on posts (post.Work):
+	// a new post whose author this node holds no post of must carry at
+	// least that many bits, so that flooding with fresh identities costs
+	// CPU. Zero, the zero value, asks nothing; DefaultConfig sets
+	// DefaultPostDifficulty.
+	PostDifficulty int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -165,6 +173,7 @@ func DefaultConfig() Config {
 		ConnLow:          100,
 		ConnHigh:         200,
 		IDDifficulty:     puzzle.DefaultDifficulty,
+		PostDifficulty:   DefaultPostDifficulty,
 	}
 }
 
@@ -218,6 +227,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.IDDifficulty < 0 || cfg.IDDifficulty > puzzle.MaxDifficulty {
 		return nil, fmt.Errorf("p2p: identity difficulty %d is outside 0..%d", cfg.IDDifficulty, puzzle.MaxDifficulty)
+	}
+	if cfg.PostDifficulty < 0 || cfg.PostDifficulty > post.MaxWork {
+		return nil, fmt.Errorf("p2p: post difficulty %d is outside 0..%d", cfg.PostDifficulty, post.MaxWork)
 	}
 	if id, err := peer.IDFromPrivateKey(cfg.Key); err != nil {
 		return nil, fmt.Errorf("p2p: peer ID of the key: %w", err)

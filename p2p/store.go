@@ -346,8 +346,9 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 	return resp, nil
 }
 
-// limitAuthors charges each post new to this node and written in the last
-// FreshPostWindow to its author's rate at this owner, and refuses those
+// limitAuthors asks each post new to this node and written in the last
+// FreshPostWindow for the network's proof of work if its author is new
+// here, charges it to its author's rate at this owner, and refuses those
 // over it. Older posts are what repair hands to new owners; they are
 // bounded by the sender's post budget and the disk watermark instead.
 func (s *Service) limitAuthors(ctx context.Context, posts []*post.Post, at []int, now time.Time, refused func(int, string, string)) ([]*post.Post, []int) {
@@ -361,13 +362,28 @@ func (s *Service) limitAuthors(ctx context.Context, posts []*post.Post, at []int
 	}
 	keep, keepAt := posts[:0:0], at[:0:0]
 	for j, p := range posts {
-		if !held[j] && now.Sub(p.CreatedAt) < FreshPostWindow && !s.authorLimits.Allow(p.Author) {
+		fresh := !held[j] && now.Sub(p.CreatedAt) < FreshPostWindow
+		// Older posts are what repair hands to new owners, from before the
+		// network asked for work too: like the author's rate, the work is
+		// asked of new ones only.
+		if fresh && p.Work < s.cfg.PostDifficulty && !s.knowsAuthor(ctx, p.Author) {
+			refused(at[j], metrics.RefusedPostWork, fmt.Sprintf("author %s is new here: its posts need a proof of work of %d bits (this one has %d)", p.Author, s.cfg.PostDifficulty, p.Work))
+			continue
+		}
+		if fresh && !s.authorLimits.Allow(p.Author) {
 			refused(at[j], metrics.RefusedAuthorRate, fmt.Sprintf("author %s is over %g new posts a second at this node", p.Author, s.cfg.AuthorRate))
 			continue
 		}
 		keep, keepAt = append(keep, p), append(keepAt, at[j])
 	}
 	return keep, keepAt
+}
+
+// knowsAuthor reports whether this node holds a post by author: an author
+// it has seen before, whose new posts need no proof of work.
+func (s *Service) knowsAuthor(ctx context.Context, author string) bool {
+	ok, err := s.store.HasTerm(ctx, index.FieldAuthor, author)
+	return err == nil && ok
 }
 
 // applyTombstone applies a tombstone a peer sent: only the post's own

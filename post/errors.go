@@ -13,6 +13,9 @@ var (
 	ErrBadSignature = errors.New("signature does not verify")
 	ErrBadAuthor    = errors.New("author is not a valid ed25519 peer ID")
 	ErrTooLarge     = errors.New("encoded record is too large")
+	// ErrBadWork: the post's ID has fewer leading zero bits than the
+	// proof of work it claims.
+	ErrBadWork = errors.New("the post's ID does not carry the work it claims")
 	// ErrNotAuthor refuses to delete a post another author wrote: only its
 	// author's node can sign its tombstone.
 	ErrNotAuthor = errors.New("only the author's node can delete a post")

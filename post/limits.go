@@ -11,6 +11,9 @@ const (
 	MaxLabelLen = 200
 	// MaxSourceLen bounds the source URL of a crawled post.
 	MaxSourceLen = 2048
+	// MaxWork bounds the proof of work a post may claim, in leading zero
+	// bits of its ID (Post.Work).
+	MaxWork = 40
 	// MaxFutureSkew is how far in the future created_at may lie, to allow for
 	// clocks that disagree a little.
 	MaxFutureSkew = 10 * 60 // seconds

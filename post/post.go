@@ -2,11 +2,13 @@ package post
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"regexp"
 	"strings"
 	"time"
@@ -20,6 +22,7 @@ import (
 // encoding: a change to the field set is a new prefix.
 const (
 	postDomain      = "murmur/post/1\n"
+	workPostDomain  = "murmur/post/2\n" // a post that carries proof of work
 	tombstoneDomain = "murmur/tombstone/1\n"
 )
 
@@ -42,6 +45,13 @@ type Post struct {
 	Label string `json:"label,omitempty"`
 	// Source is the URL a crawled post came from.
 	Source string `json:"source,omitempty"`
+	// Work is the proof of work the author committed to: the ID (the hash
+	// of the canonical encoding, which holds Work and Nonce) begins with at
+	// least Work zero bits, which took about 2^Work hashes to find (Nostr's
+	// NIP-13). Zero for a post that claims none.
+	Work int `json:"work,omitempty"`
+	// Nonce is what the author varied to find such an ID.
+	Nonce uint64 `json:"nonce,omitempty"`
 	// Sig is the author's ed25519 signature of the canonical encoding.
 	Sig []byte `json:"sig"`
 }
@@ -67,11 +77,33 @@ func NormalizeLang(s string) string {
 	return strings.ReplaceAll(strings.ToLower(strings.TrimSpace(s)), "_", "-")
 }
 
+// LooksLikePeerID reports whether s reads as a libp2p peer ID (the forms a
+// node's ID takes: 12D3KooW... for ed25519, Qm... for others), which a
+// label must not: from: takes such a value for a signer, and a reader for
+// the author.
+func LooksLikePeerID(s string) bool {
+	if strings.HasPrefix(s, "12D3") || strings.HasPrefix(s, "Qm") {
+		return true
+	}
+	_, err := peer.Decode(s)
+	return err == nil
+}
+
 // ValidID reports whether s has the form of a record ID.
 func ValidID(s string) bool { return idPattern.MatchString(s) }
 
 // Sign checks a draft against the limits and signs it with key.
 func Sign(key crypto.PrivKey, d Draft, now time.Time) (*Post, error) {
+	return SignWork(context.Background(), key, d, now, 0)
+}
+
+// SignWork is Sign with a proof of work of bits: it tries nonces until the
+// post's ID begins with bits zero bits (about 2^bits hashes of the
+// encoding, 1 µs each), then signs. It stops with ctx.
+func SignWork(ctx context.Context, key crypto.PrivKey, d Draft, now time.Time, bits int) (*Post, error) {
+	if bits < 0 || bits > MaxWork {
+		return nil, fmt.Errorf("%w: proof of work of %d bits is outside 0..%d", ErrBadField, bits, MaxWork)
+	}
 	author, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("derive author from key: %w", err)
@@ -92,12 +124,24 @@ func Sign(key crypto.PrivKey, d Draft, now time.Time) (*Post, error) {
 	if err := p.checkFields(now); err != nil {
 		return nil, err
 	}
+	if LooksLikePeerID(p.Label) {
+		return nil, fmt.Errorf("%w: label %q looks like a peer ID; a label is a name, and one that looks like a signer would pass for that author", ErrBadField, p.Label)
+	}
+	p.Work = bits
 	enc := p.canonical()
+	sum := sha256.Sum256(enc)
+	for zeroBits(sum[:]) < bits {
+		if p.Nonce%4096 == 0 && ctx.Err() != nil {
+			return nil, fmt.Errorf("proof of work: %w", ctx.Err())
+		}
+		p.Nonce++
+		binary.BigEndian.PutUint64(enc[len(enc)-8:], p.Nonce)
+		sum = sha256.Sum256(enc)
+	}
 	sig, err := key.Sign(enc)
 	if err != nil {
 		return nil, fmt.Errorf("sign post: %w", err)
 	}
-	sum := sha256.Sum256(enc)
 	p.ID = hex.EncodeToString(sum[:])
 	p.Sig = sig
 	return p, nil
@@ -126,6 +170,9 @@ func (p *Post) checkFields(now time.Time) error {
 	if len(p.Source) > MaxSourceLen || !utf8.ValidString(p.Source) || strings.ContainsAny(p.Source, " \n\r\x00") {
 		return fmt.Errorf("%w: source must be a URL of at most %d bytes", ErrBadField, MaxSourceLen)
 	}
+	if p.Work < 0 || p.Work > MaxWork || p.Work == 0 && p.Nonce != 0 {
+		return fmt.Errorf("%w: work must be 0 to %d bits, with a nonce only when above 0", ErrBadField, MaxWork)
+	}
 	if p.CreatedAt.IsZero() || p.CreatedAt.Before(time.Unix(0, 0)) {
 		return fmt.Errorf("%w: created_at is missing or before 1970", ErrBadField)
 	}
@@ -137,10 +184,16 @@ func (p *Post) checkFields(now time.Time) error {
 
 // canonical is the byte string that is hashed into the ID and signed: the
 // domain prefix, then each field as a uvarint length and its bytes, in a fixed
-// order. created_at is Unix milliseconds.
+// order. created_at is Unix milliseconds. A post with proof of work has its
+// own prefix and ends with the work (one byte) and the nonce (8 bytes, big
+// endian, last so that a search for it rewrites only them).
 func (p *Post) canonical() []byte {
 	var b bytes.Buffer
-	b.WriteString(postDomain)
+	if p.Work > 0 {
+		b.WriteString(workPostDomain)
+	} else {
+		b.WriteString(postDomain)
+	}
 	writeField(&b, []byte(p.Author))
 	var ms [8]byte
 	binary.BigEndian.PutUint64(ms[:], uint64(p.CreatedAt.UnixMilli()))
@@ -150,7 +203,25 @@ func (p *Post) canonical() []byte {
 	writeField(&b, []byte(p.Lang))
 	writeField(&b, []byte(p.Label))
 	writeField(&b, []byte(p.Source))
+	if p.Work > 0 {
+		b.WriteByte(byte(p.Work))
+		var nonce [8]byte
+		binary.BigEndian.PutUint64(nonce[:], p.Nonce)
+		b.Write(nonce[:])
+	}
 	return b.Bytes()
+}
+
+// zeroBits counts the leading zero bits of b.
+func zeroBits(b []byte) int {
+	n := 0
+	for _, x := range b {
+		if x != 0 {
+			return n + bits.LeadingZeros8(x)
+		}
+		n += 8
+	}
+	return n
 }
 
 func writeField(b *bytes.Buffer, v []byte) {
@@ -167,7 +238,15 @@ func (p *Post) Verify(now time.Time) error {
 	if err := p.checkFields(now); err != nil {
 		return err
 	}
-	return verifySigned(p.ID, p.Author, p.Sig, p.canonical())
+	if err := verifySigned(p.ID, p.Author, p.Sig, p.canonical()); err != nil {
+		return err
+	}
+	if p.Work > 0 {
+		if sum, _ := hex.DecodeString(p.ID); zeroBits(sum) < p.Work {
+			return fmt.Errorf("%w: %d bits claimed", ErrBadWork, p.Work)
+		}
+	}
+	return nil
 }
 
 func verifySigned(id, author string, sig, enc []byte) error {

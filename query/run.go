@@ -150,6 +150,9 @@ type Result struct {
 	// Dropped counts hits of this page whose stored post failed to decode
 	// or verify; they are left out of Hits.
 	Dropped int
+	// LabelSigners says, for each from:LABEL of the query, who signed the
+	// page's posts carrying that label (LabelSignersOf).
+	LabelSigners []LabelSigners
 }
 
 // Prepared is a validated request: the query with its filters, the order,

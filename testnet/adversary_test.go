@@ -175,7 +175,9 @@ func TestAdversary(t *testing.T) {
 	boot := net.Nodes[0].Net().Addrs()
 	// The attacks that add posts of their own come last.
 	attacks := attack.Attacks()
-	writing := func(name string) bool { return name == "unowned-writes" || name == "write-flood" }
+	writing := func(name string) bool {
+		return name == "unowned-writes" || name == "write-flood" || name == "sybil-flood"
+	}
 	sort.SliceStable(attacks, func(i, j int) bool { return !writing(attacks[i].Name) && writing(attacks[j].Name) })
 	for _, a := range attacks {
 		t.Run(a.Name, func(t *testing.T) {
@@ -263,7 +265,7 @@ func TestAdversary(t *testing.T) {
 				if taken := rep.Count("keys taken by a node that does not own them"); taken > 0 {
 					t.Errorf("%d keys were taken by nodes that do not own them\n%s", taken, rep)
 				}
-			case "write-flood":
+			case "write-flood", "sybil-flood":
 				written := rep.Count("posts written")
 				if written == 0 {
 					t.Fatalf("the flood wrote nothing\n%s", rep)

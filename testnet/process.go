@@ -72,9 +72,10 @@ func StartProcesses(tb testing.TB, n int) *Procs {
 	return ps
 }
 
-// ProcDifficulty is the identity puzzle of a network of processes: small,
-// so that a node finds its key in a millisecond, yet not zero, so that the
-// CLI's path through the puzzle runs.
+// ProcDifficulty is the identity puzzle and the post difficulty of a
+// network of processes: small, so that a node finds its key and signs a
+// post in a millisecond, yet not zero, so that the CLI's paths through
+// them run.
 const ProcDifficulty = 6
 
 var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+)/`)
@@ -85,7 +86,7 @@ func (ps *Procs) start(nd *Proc) {
 	ps.tb.Helper()
 	args := []string{"node", "--data", nd.Dir, "--api", "127.0.0.1:0", "--log-level", "warn",
 		"--listen", "/ip4/127.0.0.1/tcp/0", "--network", ps.name, "--mdns=false",
-		"--id-difficulty", strconv.Itoa(ProcDifficulty)}
+		"--id-difficulty", strconv.Itoa(ProcDifficulty), "--post-difficulty", strconv.Itoa(ProcDifficulty)}
 	if nd.Index == 0 {
 		args = append(args, "--addrs-file", ps.addrsFile())
 	} else {

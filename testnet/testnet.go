@@ -32,8 +32,9 @@ type Options struct {
 	// as a node with a configured --listen port does; by default it takes a
 	// free port.
 	FixedPorts bool
-	// IDDifficulty is the network's identity puzzle; zero asks nothing.
-	IDDifficulty int
+	// IDDifficulty is the network's identity puzzle and PostDifficulty its
+	// proof of work on posts; zero asks nothing.
+	IDDifficulty, PostDifficulty int
 }
 
 // Net is a running test network.
@@ -119,12 +120,13 @@ func (net *Net) start(nd *Member) {
 		APIAddr: "127.0.0.1:0",
 		Logger:  net.opts.Logger.With("node", nd.Index),
 		Network: node.NetworkConfig{
-			Name:         net.name,
-			Listen:       []string{listen},
-			Bootstrap:    net.bootstrap(nd),
-			Replicas:     net.opts.Replicas,
-			WriteQuorum:  net.opts.WriteQuorum,
-			IDDifficulty: net.opts.IDDifficulty,
+			Name:           net.name,
+			Listen:         []string{listen},
+			Bootstrap:      net.bootstrap(nd),
+			Replicas:       net.opts.Replicas,
+			WriteQuorum:    net.opts.WriteQuorum,
+			IDDifficulty:   net.opts.IDDifficulty,
+			PostDifficulty: net.opts.PostDifficulty,
 		},
 	})
 	if err != nil {

@@ -255,6 +255,9 @@ type searchView struct {
 	BestEffort bool
 	// Ranking is how the network statistics were gathered (query.Ranking*).
 	Ranking string
+	// LabelSigners says who signed the page's posts under each label the
+	// query asked for with from:.
+	LabelSigners []query.LabelSigners
 }
 
 // shardsOf says how many shards answered a search.
@@ -278,6 +281,7 @@ func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBas
 	v.Partial, v.Shards = shardsOf(res)
 	v.BestEffort = res.BestEffort
 	v.Ranking = res.Ranking
+	v.LabelSigners = res.LabelSigners
 	for _, h := range res.Hits {
 		v.Hits = append(v.Hits, newPostView(h.Post, h.Matches))
 	}

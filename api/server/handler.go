@@ -303,6 +303,13 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		Scope:      res.Scope,
 		Ranking:    res.Ranking,
 	}
+	for _, ls := range res.LabelSigners {
+		l := api.LabelSigners{Label: ls.Label, Signers: []api.SignerPosts{}}
+		for _, s := range ls.Signers {
+			l.Signers = append(l.Signers, api.SignerPosts{Signer: s.Signer, Posts: s.Posts})
+		}
+		out.LabelSigners = append(out.LabelSigners, l)
+	}
 	for _, hit := range res.Hits {
 		p := hit.Post
 		m := make([][2]int, len(hit.Matches))

@@ -114,6 +114,16 @@ func partialNote(r *api.SearchResponse) string {
 	case "last_good":
 		note += ", ranked with the network's statistics of a moment ago"
 	}
+	for _, l := range r.LabelSigners {
+		var signers []string
+		for _, s := range l.Signers {
+			signers = append(signers, fmt.Sprintf("%s (%d)", s.Signer, s.Posts))
+		}
+		if len(signers) == 0 {
+			signers = []string{"nobody on this page"}
+		}
+		note += fmt.Sprintf("; from:%s is a label, which any signer can give: on this page signed by %s", l.Label, strings.Join(signers, ", "))
+	}
 	return note
 }
 
@@ -123,7 +133,7 @@ func printHit(w io.Writer, n int, h api.Hit) {
 		who = who[:8] + "…" + who[len(who)-6:]
 	}
 	if h.Label != "" {
-		who = h.Label + " (" + who + ")"
+		who = fmt.Sprintf("%q (a label) signed by %s", h.Label, who)
 	}
 	fmt.Fprintf(w, "\n%d. %s  %s  %s  score %.3f\n", n, h.CreatedAt.Local().Format("2006-01-02 15:04"), who, h.Lang, h.Score)
 	fmt.Fprintf(w, "   %s\n   id %s\n", strings.ReplaceAll(highlight(h.Text, h.Matches), "\n", "\n   "), h.ID)

@@ -18,6 +18,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/puzzle"
 )
 
@@ -171,7 +172,8 @@ func runNode(ctx context.Context, args []string) error {
 	minFree := sizeFlag(def.MinFreeBytes)
 	fs.Var(&minFree, "min-free-disk", "take no new posts while the data directory's disk has less than `SIZE` free (e.g. 256MiB, 2GiB; 0: no limit)")
 	authorRate := fs.Float64("author-rate", def.Network.AuthorRate, "new posts per second one author may write at this node as an owner")
-	idDifficulty := fs.Int("id-difficulty", def.Network.IDDifficulty, "`BITS` of the network's identity puzzle: a peer ID's SHA-256 must start with that many zero bits (the whole network must agree; a new node finds its key at the first start, about 2^BITS tries)")
+	idDifficulty := fs.Int("id-difficulty", def.Network.IDDifficulty, "`BITS` of the network's identity puzzle: the SHA-256 of a peer's DHT place (itself the SHA-256 of its ID) must start with that many zero bits (the whole network must agree; a new node finds its key at the first start, about 2^BITS tries)")
+	postDifficulty := fs.Int("post-difficulty", def.Network.PostDifficulty, "`BITS` of proof of work a post needs at a node that holds no post of its author (the whole network must agree; this node's posts carry it: about 2^BITS hashes each)")
 	authorBurst := fs.Int("author-burst", def.Network.AuthorBurst, "new posts one author may write at once at this node as an owner (a crawl or an import)")
 	auth := fs.String("api-auth", string(def.APIAuth), "which requests from other machines need the API token (DATA/api.token): `writes` or all (reads too)")
 	var apiHosts multiFlag
@@ -195,6 +197,9 @@ func runNode(ctx context.Context, args []string) error {
 	if *idDifficulty < 0 || *idDifficulty > puzzle.MaxDifficulty {
 		return usageError{fmt.Errorf("--id-difficulty %d is outside 0..%d", *idDifficulty, puzzle.MaxDifficulty)}
 	}
+	if *postDifficulty < 0 || *postDifficulty > post.MaxWork {
+		return usageError{fmt.Errorf("--post-difficulty %d is outside 0..%d", *postDifficulty, post.MaxWork)}
+	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 	if _, err := node.EnsureKey(ctx, *data, *idDifficulty, log); err != nil {
 		return err
@@ -206,6 +211,7 @@ func runNode(ctx context.Context, args []string) error {
 			Name: *network, Listen: listen, Bootstrap: bootstrap, BootstrapFile: *bootstrapFile, AddrsFile: *addrsFile,
 			MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
 			AuthorRate: *authorRate, AuthorBurst: *authorBurst, IDDifficulty: *idDifficulty,
+			PostDifficulty: *postDifficulty,
 		}})
 	if err != nil {
 		return err

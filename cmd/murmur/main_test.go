@@ -52,7 +52,7 @@ var apiLine = regexp.MustCompile(`API and web page: http://([0-9.:]+|\[[0-9a-f:]
 // returns its API address once it answers.
 func startNodeProcess(t *testing.T, dir string, extra ...string) (*exec.Cmd, string) {
 	t.Helper()
-	args := append([]string{"node", "--data", dir, "--api", "127.0.0.1:0", "--log-level", "warn", "--id-difficulty", "6"}, extra...)
+	args := append([]string{"node", "--data", dir, "--api", "127.0.0.1:0", "--log-level", "warn", "--id-difficulty", "6", "--post-difficulty", "6"}, extra...)
 	cmd := murmurCmd(context.Background(), args...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {

@@ -56,7 +56,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name := fs.String("attack", "", "the attack to run (see help)")
 	target := fs.String("target", "", "attack only this `PEERID`")
 	duration := fs.Duration("duration", attack.DefaultDuration, fmt.Sprintf("how long to attack (at most %v)", attack.MaxDuration))
-	identities := fs.Int("identities", 0, "fresh author identities of write-flood (4), ground identities of grind-owners (1)")
+	identities := fs.Int("identities", 0, "fresh author identities of write-flood (4) and sybil-flood (200), ground identities of grind-owners (1)")
+	postDifficulty := fs.Int("post-difficulty", p2p.DefaultPostDifficulty, "`BITS` of the network's proof of work on posts, which sybil-flood pays")
 	idDifficulty := fs.Int("id-difficulty", puzzle.DefaultDifficulty, "`BITS` of the network's identity puzzle, which every identity of the attacker solves")
 	term := fs.String("term", "", "grind-owners: the `WORD` to own (default: a common word of the network's posts)")
 	mode := fs.String("mode", attack.ModeHide, "grind-owners: answer searches with nothing (hide) or with the attacker's posts first (promote)")
@@ -70,7 +71,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return errors.New("--attack, --network and --bootstrap are required")
 	}
 	cfg := attack.Config{Bootstrap: bootstrap, Network: *network, Duration: *duration, Identities: *identities, Replicas: *replicas,
-		IDDifficulty: *idDifficulty, Term: *term, Mode: *mode}
+		IDDifficulty: *idDifficulty, PostDifficulty: *postDifficulty, Term: *term, Mode: *mode}
 	if *target != "" {
 		id, err := peer.Decode(*target)
 		if err != nil {

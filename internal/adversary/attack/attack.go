@@ -64,6 +64,9 @@ type Config struct {
 	// IDDifficulty is the network's identity puzzle: every identity the
 	// attacker joins with solves it (p2p.Config.IDDifficulty).
 	IDDifficulty int
+	// PostDifficulty is the network's proof of work on posts, which
+	// sybil-flood pays on every post (p2p.Config.PostDifficulty).
+	PostDifficulty int
 	// Term is the word grind-owners attacks (default: a common word of
 	// the posts it finds); Mode is what its owners answer: ModeHide
 	// (default) or ModePromote.
@@ -151,6 +154,7 @@ func Attacks() []Attack {
 		{"unowned-writes", "sends nodes posts under keys they do not own", unownedWrites},
 		{"write-flood", "writes fresh posts as fast as it can, signed by several fresh identities, placed at their owners", writeFlood},
 		{"grind-owners", "grinds identities closer to a term's key than its owners (each solving the identity puzzle), joins with them and answers searches for the term with nothing (--mode hide) or its own posts first (--mode promote)", grindOwners},
+		{"sybil-flood", "writes posts as fast as it can, each signed by the next of many fresh identities (--identities, default 200), paying the network's proof of work on posts", sybilFlood},
 		{"costly-queries", "sends searches with many fuzzy terms and prefixes that match most of the dictionary", costlyQueries},
 	}
 }
@@ -174,8 +178,11 @@ func Run(ctx context.Context, name string, cfg Config) (*Report, error) {
 	}
 	if cfg.Identities <= 0 {
 		cfg.Identities = 4
-		if name == "grind-owners" {
+		switch name {
+		case "grind-owners":
 			cfg.Identities = 1
+		case "sybil-flood":
+			cfg.Identities = 200
 		}
 	}
 	switch cfg.Mode {

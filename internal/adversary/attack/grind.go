@@ -270,3 +270,45 @@ func (e *env) findTexts(ctx context.Context) []string {
 	}
 	return texts
 }
+
+// sybilFlood writes posts as fast as it can, each signed by the next of
+// many fresh identities (Identities, default 200), each with the network's
+// proof of work (PostDifficulty): an owner asks it of an author it holds
+// no post of, and a fresh identity's next post goes mostly to owners that
+// have not seen it, so paying once per identity is not enough.
+func sybilFlood(ctx context.Context, e *env) error {
+	keys := make([]crypto.PrivKey, e.cfg.Identities)
+	for i := range keys {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return err
+		}
+		keys[i] = k
+	}
+	for round := 0; ctx.Err() == nil; round++ {
+		posts := make([]*post.Post, 0, len(keys))
+		start := time.Now()
+		for _, k := range keys {
+			p, err := post.SignWork(ctx, k, post.Draft{Text: randomText(6)}, time.Now(), e.cfg.PostDifficulty)
+			if err != nil {
+				return err
+			}
+			posts = append(posts, p)
+		}
+		e.rep.Add("milliseconds spent signing and proving work", int(time.Since(start).Milliseconds()))
+		if _, err := e.ix.Put(ctx, posts...); err != nil {
+			return fmt.Errorf("the attacker's own store: %w", err)
+		}
+		for _, err := range e.svc.Place(ctx, posts) {
+			var short *p2p.ShortError
+			switch {
+			case err == nil:
+				e.rep.Add("posts placed at their owners", 1)
+			case errors.As(err, &short):
+				e.rep.Add("posts refused by some owners", 1)
+			}
+		}
+		e.rep.Add("posts written", len(posts))
+	}
+	return ctx.Err()
+}
