@@ -1,6 +1,7 @@
 package post
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -16,8 +17,11 @@ func FuzzDecode(f *testing.F) {
 	good, _ := json.Marshal(p)
 	ts, _ := SignTombstone(key, p.ID, now)
 	goodTS, _ := json.Marshal(ts)
+	worked, _ := SignWork(context.Background(), key, Draft{Text: "a post with work", Label: "Tide Watcher"}, now, 6)
+	goodWork, _ := json.Marshal(worked)
 	f.Add(good)
 	f.Add(goodTS)
+	f.Add(goodWork)
 	f.Add([]byte(`{"id":"00","author":"x","text":"","sig":"AA=="}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
