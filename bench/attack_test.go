@@ -194,6 +194,7 @@ func BenchmarkSybilFlood(b *testing.B) {
 				}
 				cancel()
 				rep := <-done
+				b.Logf("post difficulty %d:\n%s", d, rep)
 				var gained uint64
 				var grew int64
 				for i, nd := range net.Nodes {

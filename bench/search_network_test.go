@@ -22,6 +22,7 @@ import (
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/query"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 	"github.com/murmur-p2p/murmur/testnet"
 )
 
@@ -678,3 +679,65 @@ func percentiles(ds []time.Duration) (p50, p99 time.Duration) {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// BenchmarkOwnerChecksNetwork measures what checking the owners costs on real
+// networks of 8 and 16 nodes holding the benchmark's 2,000 fortunes: each
+// warm first page sorted by score is run through the node's own
+// coordinator (two owners per key, scores recomputed) and through one that
+// trusts a single owner (netsearch.Config.TrustOwners), interleaved query
+// by query in one run. It reports both p50s, their ratio, and the querying
+// node's search and stats bytes per query for each.
+func BenchmarkOwnerChecksNetwork(b *testing.B) {
+	es := sample(b, searchNetPosts)
+	mix := searchMix(b, es)
+	for _, n := range []int{8, 16} {
+		b.Run(fmt.Sprintf("nodes=%d", n), func(b *testing.B) {
+			s := startSearchNet(b, n, es, mix)
+			trusting := make([]*netsearch.Coordinator, n)
+			for i, nd := range s.net.Nodes {
+				trusting[i] = netsearch.New(nd.Net(), netsearch.Config{TrustOwners: true})
+				defer trusting[i].Close()
+			}
+			for _, kind := range searchKinds {
+				b.Run(kind, func(b *testing.B) {
+					var lat [2][]time.Duration
+					var wire [2]float64
+					runs := 0
+					for range b.N {
+						for _, q := range s.byKind[kind] {
+							i := q.g % n
+							nd := s.net.Nodes[i]
+							searchers := [2]func(context.Context, query.Request) (*query.Result, error){trusting[i].Search, nd.Search}
+							for _, search := range searchers { // warm both
+								if _, err := search(context.Background(), query.Request{Q: q.q, Limit: searchPage}); err != nil {
+									b.Fatal(err)
+								}
+							}
+							for range searchWarmReps {
+								for m, search := range searchers {
+									before := wireBytes(nd)
+									start := time.Now()
+									if _, err := search(context.Background(), query.Request{Q: q.q, Limit: searchPage}); err != nil {
+										b.Fatal(err)
+									}
+									lat[m] = append(lat[m], time.Since(start))
+									wire[m] += wireBytes(nd) - before
+								}
+								runs++
+							}
+						}
+					}
+					for m := range lat {
+						slices.Sort(lat[m])
+					}
+					p50 := func(m int) time.Duration { return lat[m][len(lat[m])/2] }
+					b.ReportMetric(float64(p50(0).Microseconds()), "trusting-p50-µs")
+					b.ReportMetric(float64(p50(1).Microseconds()), "checked-p50-µs")
+					b.ReportMetric(float64(p50(1))/float64(p50(0)), "p50-ratio")
+					b.ReportMetric(wire[0]/float64(runs), "trusting-wire-B/query")
+					b.ReportMetric(wire[1]/float64(runs), "checked-wire-B/query")
+				})
+			}
+		})
+	}
+}

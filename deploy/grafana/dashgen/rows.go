@@ -127,7 +127,7 @@ func defencesRow(b *dashboard.DashboardBuilder) {
 	b.WithRow(row(52, "Defences"))
 	b.WithPanel(timeseriesPanel(53, 12).
 		Title("Refused, by reason").
-		Description("What the selected nodes refused of what peers sent, per second: whole requests (rate_limited, busy, slow_request, too_large, memory, malformed, work_budget), keys and posts (not_owner, author_rate, disk_full), tombstones (wrong_author) and statistics (implausible, outvoted).").
+		Description("What the selected nodes refused of what peers sent, per second: whole requests (rate_limited, busy, slow_request, too_large, memory, malformed, work_budget), keys and posts (not_owner, author_rate, disk_full), tombstones (wrong_author) statistics (implausible, outvoted), and peers or posts that did not pay (identity, post_work).").
 		Unit(units.OpsPerSecond).
 		WithTarget(query("A", `sum by (protocol, reason) (rate(`+metrics.Refused+`{instance=~"$instance"}[$__rate_interval]))`, "{{protocol}} {{reason}}")))
 	b.WithPanel(timeseriesPanel(54, 12).
@@ -135,6 +135,12 @@ func defencesRow(b *dashboard.DashboardBuilder) {
 		Description("Refusals per second on each node, all reasons: a node under attack stands out.").
 		Unit(units.OpsPerSecond).
 		WithTarget(query("A", `sum by (instance) (rate(`+metrics.Refused+`{instance=~"$instance"}[$__rate_interval]))`, "{{instance}}")))
+	b.WithPanel(timeseriesPanel(55, 24).
+		Title("Owners caught by queriers").
+		Description("What the selected nodes' searches caught owners at, per second: an owner that counted fewer matches of a query than another owner of the same key (asked last for that key for 10 minutes), and hits whose score an owner sent differs from the one the querier computed. Either means an owner is still catching up after a change of membership, or lies.").
+		Unit(units.OpsPerSecond).
+		WithTarget(query("A", `sum(rate(`+metrics.OwnerDisagreements+`{instance=~"$instance"}[$__rate_interval]))`, "owners short of matches")).
+		WithTarget(query("B", `sum(rate(`+metrics.QueryRescored+`{instance=~"$instance"}[$__rate_interval]))`, "hits rescored")))
 }
 
 // ingestRow adds the Ingest row: posts accepted and rejected, indexing
