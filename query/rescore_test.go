@@ -85,6 +85,12 @@ func TestRescoreUndoesLyingScores(t *testing.T) {
 		if err != nil || changed != 0 || len(got) != len(honest) {
 			t.Fatalf("%s: honest scores: %d changed, %d of %d hits, err %v", q, changed, len(got), len(honest), err)
 		}
+		// Without the key's filter, which scores nothing, the scores are
+		// the same: a querier rescores the hits of every key at once.
+		got, changed, err = p.Rescore(ctx, append([]Hit(nil), honest...), nil, 0, st)
+		if err != nil || changed != 0 || len(got) != len(honest) {
+			t.Fatalf("%s: honest scores without the key: %d changed, %d of %d hits, err %v", q, changed, len(got), len(honest), err)
+		}
 		// The owner puts the last hit first with a made-up score.
 		lying := append([]Hit(nil), honest...)
 		for i := range lying {

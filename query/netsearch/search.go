@@ -169,6 +169,7 @@ func (r *run) fanOut(ctx context.Context) {
 // refill merges the answers into a page and asks again, up to maxRefills
 // rounds, the shards that may hold hits the page needs.
 func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
+	r.rescoreAnswers(ctx, r.answers)
 	res, complete := r.p.Merge(r.answers, r.st)
 	for round := 0; round < maxRefills; round++ {
 		var again []int
@@ -182,6 +183,7 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		}
 		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
 		r.rounds++
+		r.rescoreAnswers(ctx, r.answers)
 		res, complete = r.p.Merge(r.answers, r.st)
 	}
 	return res, complete
@@ -235,9 +237,6 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	lasts := make([]*query.Hit, len(resps))
 	for j, resp := range resps {
 		fresh[j] = r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &lasts[j])
-	}
-	if r.rescore {
-		r.rescoreHits(ctx, fresh, i)
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -304,6 +303,7 @@ func (r *run) bestEffort(ctx context.Context) (*query.Result, error) {
 		total = max(total, resp.Total)
 		answers = append(answers, a)
 	}
+	r.rescoreAnswers(ctx, answers)
 	res, _ := r.p.Merge(answers, r.wire.Stats)
 	// The peers' matches overlap: the largest count is a lower bound.
 	res.Total = max(total, uint64(len(res.Hits)))
@@ -355,34 +355,47 @@ func (r *run) forEach(is []int, fn func(int)) {
 	_ = g.Wait() // fn reports through the run
 }
 
-// rescoreHits recomputes the scores of the owners' answers to key i
-// (query.Rescore) and counts the hits whose owner scored them otherwise.
-func (r *run) rescoreHits(ctx context.Context, answers [][]query.Hit, i int) {
+// rescoreAnswers recomputes the scores of every hit the owners sent so
+// far (query.Rescore), all keys at once: a hit's score does not depend on
+// the key it came under, and one temporary index is most of the cost. It
+// counts the hits whose owner scored them otherwise; hits rescored in an
+// earlier round keep their score and are not counted again.
+func (r *run) rescoreAnswers(ctx context.Context, answers []*query.ShardAnswer) {
+	if !r.rescore {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	var all []query.Hit
 	for _, a := range answers {
-		all = append(all, a...)
+		if a != nil {
+			all = append(all, a.Hits...)
+		}
 	}
-	scored, changed, err := r.p.Rescore(ctx, all, r.parsed, i, r.st)
+	scored, changed, err := r.p.Rescore(ctx, all, nil, 0, r.st)
 	if err != nil {
-		r.c.log.Warn("could not recompute the owners' scores", "key", r.keys[i], "err", err)
+		r.c.log.Warn("could not recompute the owners' scores", "err", err)
 		return
 	}
 	if changed > 0 {
 		r.c.metrics.rescored.Add(float64(changed))
-		r.c.log.Debug("owners scored hits otherwise", "key", r.keys[i], "hits", changed)
+		r.c.log.Debug("owners scored hits otherwise", "hits", changed)
 	}
 	byID := make(map[string]query.Hit, len(scored))
 	for _, h := range scored {
 		byID[h.Post.ID] = h
 	}
-	for j, a := range answers {
-		out := a[:0]
-		for _, h := range a {
+	for _, a := range answers {
+		if a == nil {
+			continue
+		}
+		out := a.Hits[:0]
+		for _, h := range a.Hits {
 			if s, ok := byID[h.Post.ID]; ok {
 				out = append(out, s)
 			}
 		}
-		answers[j] = out
+		a.Hits = out
 	}
 }
 
