@@ -81,6 +81,10 @@ var Patterns = []string{
 	"GET /node",
 	"GET /static/",
 	"POST /post",
+	"GET /search.atom",
+	"GET /search.rss",
+	"GET /search.json",
+	"GET /opensearch.xml",
 }
 
 //go:embed templates/*.html
@@ -120,6 +124,7 @@ func New(b Backend, opts Options) *Page {
 		"static":   func(name string) string { return "/static/" + name + "?v=" + p.version },
 		"maxChars": func() int { return post.MaxTextChars },
 		"add":      func(a, b int) int { return a + b },
+		"feeds":    feedLinksOf,
 	}).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
 	for _, name := range []string{"home", "post", "author", "node", "error"} {
 		p.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
@@ -135,6 +140,10 @@ func New(b Backend, opts Options) *Page {
 	p.mux.HandleFunc("GET /p/{id}", p.postPage)
 	p.mux.HandleFunc("GET /a/{id}", p.authorPage)
 	p.mux.HandleFunc("GET /node", p.nodePage)
+	for path := range feedFormats {
+		p.mux.HandleFunc("GET "+path, p.feed)
+	}
+	p.mux.HandleFunc("GET /opensearch.xml", p.openSearch)
 	p.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("v") == p.version {
 			w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
