@@ -94,10 +94,13 @@ func (p *Prepared) Rescore(ctx context.Context, hits []Hit, keys []keyspace.Key,
 			continue
 		}
 		if !sameScore(s, h.Score) {
+			// A score that agrees but for rounding keeps the owner's
+			// exact figures: the next page's cursor continues from them
+			// at the owner, and a hit one bit off would come back.
 			changed++
+			h.Score = s
+			h.Sort = []string{strconv.FormatFloat(s, 'g', -1, 64), h.Post.ID}
 		}
-		h.Score = s
-		h.Sort = []string{strconv.FormatFloat(s, 'g', -1, 64), h.Post.ID}
 		out = append(out, h)
 	}
 	return out, changed, nil
