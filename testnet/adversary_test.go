@@ -187,16 +187,25 @@ func TestAdversary(t *testing.T) {
 			var runErr error
 			var wg sync.WaitGroup
 			wg.Add(1)
-			joined := make(chan struct{})
+			joined, ready := make(chan struct{}), make(chan struct{})
 			go func() {
 				defer wg.Done()
 				rep, runErr = attack.Run(actx, a.Name, attack.Config{Bootstrap: boot, Network: net.Name(), Duration: attack.MaxDuration,
-					Joined: func() { close(joined) }})
+					Joined: func() { close(joined) }, Ready: func() { close(ready) }})
 			}()
 			select {
 			case <-joined:
 			case <-time.After(time.Minute):
 				t.Fatal("the attacker did not join within a minute")
+			}
+			if a.Name == "grind-owners" {
+				// Its identities grind and join before it lies: the
+				// honest work is measured once they are in.
+				select {
+				case <-ready:
+				case <-time.After(2 * time.Minute):
+					t.Fatal("grind-owners was not under way within 2 minutes")
+				}
 			}
 			if a.Name == "forged-tombstones" {
 				// A node joins while the forged tombstones fly: it is handed
