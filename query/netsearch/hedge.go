@@ -22,23 +22,20 @@ func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, 
 	if err != nil {
 		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
 	}
-	cands := c.preferredFor(key, owners)
-	if n <= 1 || len(cands) < 2 {
-		resp, from, err := c.searchHedged(ctx, cands, req)
-		if err != nil {
-			return nil, nil, err
-		}
-		return []*Response{resp}, []peer.ID{from}, nil
-	}
-	return c.gather(ctx, cands, req, min(n, len(cands)))
+	return c.gather(ctx, c.preferredFor(key, owners), req, max(n, 1))
 }
 
-// gather asks the candidates, n at a time, for n answers: a failed
-// request starts the next candidate at once, and every HedgeDelay without
-// an answer starts one more. Once one answer is in, the others get
-// HedgeDelay more (an owner that is only slow cannot hold the search up)
-// and gather returns what it has.
+// gather asks the candidates, n at a time (at most all of them), for n
+// answers: a failed request starts the next candidate at once, and every
+// HedgeDelay without an answer starts one more. Once one answer is in, the
+// others get HedgeDelay more (an owner that is only slow cannot hold the
+// search up) and gather returns what it has. A refusal of the query itself
+// ends it: every owner would refuse it too.
 func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request, n int) ([]*Response, []peer.ID, error) {
+	if len(cands) == 0 {
+		return nil, nil, errors.New("no owners")
+	}
+	n = min(n, len(cands))
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {
@@ -158,7 +155,11 @@ func (c *Coordinator) searchOthers(ctx context.Context, key string, req *Request
 		return nil, "", fmt.Errorf("owners of %s: %w", key, err)
 	}
 	cands := slices.DeleteFunc(c.preferredFor(key, owners), func(p peer.ID) bool { return slices.Contains(asked, p) })
-	return c.searchHedged(ctx, cands, req)
+	resps, froms, err := c.gather(ctx, cands, req, 1)
+	if err != nil {
+		return nil, "", err
+	}
+	return resps[0], froms[0], nil
 }
 
 // recordShort counts the owners whose answer counts fewer matches than
@@ -230,60 +231,4 @@ func (c *Coordinator) searchOne(ctx context.Context, p peer.ID, req *Request) (*
 		return nil, &RefusedError{Msg: resp.Refused}
 	}
 	return resp, nil
-}
-
-// searchHedged asks the candidates in turn: the next one starts when the
-// previous fails or after HedgeDelay without an answer. The first answer
-// wins and cancels the rest.
-func (c *Coordinator) searchHedged(ctx context.Context, cands []peer.ID, req *Request) (*Response, peer.ID, error) {
-	if len(cands) == 0 {
-		return nil, "", errors.New("no owners")
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	type result struct {
-		resp *Response
-		from peer.ID
-		err  error
-	}
-	results := make(chan result, len(cands))
-	next, running := 0, 0
-	start := func() {
-		p := cands[next]
-		next++
-		running++
-		go func() {
-			resp, err := c.searchOne(ctx, p, req)
-			results <- result{resp, p, err}
-		}()
-	}
-	start()
-	var errs []error
-	timer := time.NewTimer(HedgeDelay)
-	defer timer.Stop()
-	for running > 0 {
-		select {
-		case r := <-results:
-			running--
-			if r.err == nil {
-				return r.resp, r.from, nil
-			}
-			var refused *RefusedError
-			if errors.As(r.err, &refused) {
-				return nil, r.from, r.err // the next owner would refuse it too
-			}
-			errs = append(errs, r.err)
-			if next < len(cands) {
-				start()
-			}
-		case <-timer.C:
-			if next < len(cands) {
-				start()
-				timer.Reset(HedgeDelay)
-			}
-		case <-ctx.Done():
-			return nil, "", ctx.Err()
-		}
-	}
-	return nil, "", fmt.Errorf("every owner failed: %w", errors.Join(errs...))
 }
