@@ -128,6 +128,25 @@ func quoteIfNeeded(s string) string {
 	return s
 }
 
+// positiveLeaves calls fn with every clause of n that a matching post must
+// or may satisfy: the leaves under And and Or, not under a negation.
+func positiveLeaves(n Expr, fn func(Expr)) {
+	switch n := n.(type) {
+	case nil:
+	case *And:
+		for _, c := range n.Children {
+			positiveLeaves(c, fn)
+		}
+	case *Or:
+		for _, c := range n.Children {
+			positiveLeaves(c, fn)
+		}
+	case *Not:
+	default:
+		fn(n)
+	}
+}
+
 // PositiveTerms returns the distinct FieldText terms that a matching post
 // must or may contain, in order of first appearance: the terms of every
 // Term, Phrase and Fuzzy node outside a negation. Prefix and wildcard
@@ -141,17 +160,8 @@ func PositiveTerms(n Expr) []string {
 			out = append(out, t)
 		}
 	}
-	var walk func(Expr)
-	walk = func(n Expr) {
+	positiveLeaves(n, func(n Expr) {
 		switch n := n.(type) {
-		case *And:
-			for _, c := range n.Children {
-				walk(c)
-			}
-		case *Or:
-			for _, c := range n.Children {
-				walk(c)
-			}
 		case *Term:
 			if n.Field == index.FieldText {
 				add(n.Term)
@@ -165,9 +175,6 @@ func PositiveTerms(n Expr) []string {
 		case *Fuzzy:
 			add(n.Term)
 		}
-	}
-	if n != nil {
-		walk(n)
-	}
+	})
 	return out
 }

@@ -31,24 +31,11 @@ func LabelSignersOf(q string, hits []Hit) []LabelSigners {
 		return nil
 	}
 	var labels []string
-	var walk func(Expr)
-	walk = func(n Expr) {
-		switch n := n.(type) {
-		case *And:
-			for _, c := range n.Children {
-				walk(c)
-			}
-		case *Or:
-			for _, c := range n.Children {
-				walk(c)
-			}
-		case *Term:
-			if n.Field == index.FieldLabel {
-				labels = append(labels, n.Term)
-			}
+	positiveLeaves(e, func(n Expr) {
+		if t, ok := n.(*Term); ok && t.Field == index.FieldLabel {
+			labels = append(labels, t.Term)
 		}
-	}
-	walk(e)
+	})
 	var out []LabelSigners
 	for _, l := range labels {
 		counts := map[string]int{}
