@@ -256,31 +256,12 @@ func join(ctx context.Context, cfg Config) (*env, error) {
 			}
 		}
 	}
-	dir, err := os.MkdirTemp("", "murmur-adversary-")
-	if err != nil {
-		return nil, fmt.Errorf("temporary store: %w", err)
-	}
-	hold := p2p.NewHoldings()
-	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index"), Logger: cfg.Logger, OnStored: hold.Add, OnDeleted: hold.Remove})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
 	key, err := puzzle.Grind(ctx, cfg.IDDifficulty, 0, time.Minute, nil)
 	if err != nil {
-		ix.Close()
-		os.RemoveAll(dir)
 		return nil, err
 	}
-	svc, err := p2p.New(p2p.Config{
-		Key: key, Network: cfg.Network, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		Bootstrap: func() []peer.AddrInfo { return boot },
-		Replicas:  cfg.Replicas, Store: ix, Holdings: hold, Logger: cfg.Logger,
-		Gater: localGater{}, EvictInterval: -1, IDDifficulty: cfg.IDDifficulty,
-	})
+	svc, ix, dir, err := startPeer(cfg, boot, key, nil)
 	if err != nil {
-		ix.Close()
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("join: %w", err)
 	}
 	e := &env{cfg: cfg, svc: svc, ix: ix, key: key, dir: dir, rep: &Report{}, log: cfg.Logger}
@@ -298,6 +279,38 @@ func join(ctx context.Context, cfg Config) (*env, error) {
 		}
 	}
 	return e, nil
+}
+
+// startPeer starts one of the attacker's peers: its own store in a
+// temporary directory and a real p2p service with key, joining through
+// boot, answering searches with searcher (none when nil).
+func startPeer(cfg Config, boot []peer.AddrInfo, key crypto.PrivKey, searcher func(*index.Index) p2p.Searcher) (*p2p.Service, *index.Index, string, error) {
+	dir, err := os.MkdirTemp("", "murmur-adversary-")
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("temporary store: %w", err)
+	}
+	hold := p2p.NewHoldings()
+	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index"), Logger: cfg.Logger, OnStored: hold.Add, OnDeleted: hold.Remove})
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, "", err
+	}
+	pc := p2p.Config{
+		Key: key, Network: cfg.Network, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
+		Bootstrap: func() []peer.AddrInfo { return boot },
+		Replicas:  cfg.Replicas, Store: ix, Holdings: hold, Logger: cfg.Logger,
+		Gater: localGater{}, EvictInterval: -1, IDDifficulty: cfg.IDDifficulty,
+	}
+	if searcher != nil {
+		pc.Searcher = searcher(ix)
+	}
+	svc, err := p2p.New(pc)
+	if err != nil {
+		ix.Close()
+		os.RemoveAll(dir)
+		return nil, nil, "", err
+	}
+	return svc, ix, dir, nil
 }
 
 func (e *env) close() {

@@ -100,10 +100,13 @@ func (e *env) forEachPeer(ctx context.Context, workers int, fn func(ctx context.
 	wg.Wait()
 }
 
+// foundPost is what an attack keeps of a post it found.
+type foundPost struct{ Author, Text string }
+
 // findPosts pages through every post the peers hold, by a date-only query
 // (which no key routes, so each peer searches its whole index), up to max.
-func (e *env) findPosts(ctx context.Context, max int) map[string]string {
-	found := map[string]string{} // ID -> author
+func (e *env) findPosts(ctx context.Context, max int) map[string]foundPost {
+	found := map[string]foundPost{} // by ID
 	for _, p := range e.peers() {
 		var after []string
 		for page := 0; page < 50 && len(found) < max; page++ {
@@ -114,9 +117,9 @@ func (e *env) findPosts(ctx context.Context, max int) map[string]string {
 				break
 			}
 			for _, h := range resp.Hits {
-				var po struct{ ID, Author string }
+				var po struct{ ID, Author, Text string }
 				if json.Unmarshal(h.Post, &po) == nil && po.ID != "" {
-					found[po.ID] = po.Author
+					found[po.ID] = foundPost{po.Author, po.Text}
 				}
 			}
 			if len(resp.Hits) < req.Size {
@@ -135,8 +138,8 @@ func forgedTombstones(ctx context.Context, e *env) error {
 	self := e.svc.ID().String()
 	forged := map[string]json.RawMessage{}
 	for ctx.Err() == nil {
-		for id, author := range e.findPosts(ctx, 100_000) {
-			if _, ok := forged[id]; ok || author == self {
+		for id, found := range e.findPosts(ctx, 100_000) {
+			if _, ok := forged[id]; ok || found.Author == self {
 				continue
 			}
 			t, err := post.SignTombstone(e.key, id, time.Now())
@@ -428,13 +431,9 @@ func xor(a, b kb.ID) []byte {
 // them at their owners as fast as it can, as a spammer with cheap keys
 // would.
 func writeFlood(ctx context.Context, e *env) error {
-	keys := make([]crypto.PrivKey, e.cfg.Identities)
-	for i := range keys {
-		k, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			return err
-		}
-		keys[i] = k
+	keys, err := freshKeys(e.cfg.Identities)
+	if err != nil {
+		return err
 	}
 	for i := 0; ctx.Err() == nil; i++ {
 		key := keys[i%len(keys)]
@@ -446,21 +445,43 @@ func writeFlood(ctx context.Context, e *env) error {
 			}
 			posts = append(posts, po)
 		}
-		if _, err := e.ix.Put(ctx, posts...); err != nil {
-			return fmt.Errorf("the attacker's own store: %w", err)
+		if err := e.storeAndPlace(ctx, posts); err != nil {
+			return err
 		}
-		for _, err := range e.svc.Place(ctx, posts) {
-			var short *p2p.ShortError
-			switch {
-			case err == nil:
-				e.rep.Add("posts placed at their owners", 1)
-			case errors.As(err, &short):
-				e.rep.Add("posts refused by some owners", 1)
-			}
-		}
-		e.rep.Add("posts written", len(posts))
 	}
 	return ctx.Err()
+}
+
+// freshKeys makes n new author keys.
+func freshKeys(n int) ([]crypto.PrivKey, error) {
+	keys := make([]crypto.PrivKey, n)
+	for i := range keys {
+		k, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return nil, err
+		}
+		keys[i] = k
+	}
+	return keys, nil
+}
+
+// storeAndPlace stores the attacker's posts in its own index, places them
+// at their owners and counts what came of them.
+func (e *env) storeAndPlace(ctx context.Context, posts []*post.Post) error {
+	if _, err := e.ix.Put(ctx, posts...); err != nil {
+		return fmt.Errorf("the attacker's own store: %w", err)
+	}
+	for _, err := range e.svc.Place(ctx, posts) {
+		var short *p2p.ShortError
+		switch {
+		case err == nil:
+			e.rep.Add("posts placed at their owners", 1)
+		case errors.As(err, &short):
+			e.rep.Add("posts refused by some owners", 1)
+		}
+	}
+	e.rep.Add("posts written", len(posts))
+	return nil
 }
 
 // costlyQueries asks every peer, four at a time, searches that cost the

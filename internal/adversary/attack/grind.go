@@ -2,14 +2,11 @@ package attack
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
@@ -102,9 +99,9 @@ func (e *env) pickTerm(ctx context.Context) (string, error) {
 		return e.cfg.Term, nil
 	}
 	counts := map[string]int{}
-	for _, text := range e.findTexts(ctx) {
+	for _, found := range e.findPosts(ctx, 1000) {
 		seen := map[string]bool{}
-		for _, t := range index.Terms(text) {
+		for _, t := range index.Terms(found.Text) {
 			if !seen[t] && !keyspace.IsHot(t) && len(t) > 3 {
 				seen[t] = true
 				counts[t]++
@@ -152,31 +149,14 @@ type liar struct {
 }
 
 func (e *env) startLiar(ctx context.Context, key crypto.PrivKey, promoted map[string]bool) (*liar, error) {
-	dir, err := os.MkdirTemp("", "murmur-adversary-owner-")
-	if err != nil {
-		return nil, err
-	}
-	hold := p2p.NewHoldings()
-	ix, err := index.Open(index.Config{Dir: filepath.Join(dir, "index"), Logger: e.log, OnStored: hold.Add, OnDeleted: hold.Remove})
-	if err != nil {
-		os.RemoveAll(dir)
-		return nil, err
-	}
-	l := &liar{e: e, ix: ix, key: key, dir: dir}
-	var answered atomic.Int64
 	boot, _ := p2p.ParseAddrs(e.cfg.Bootstrap)
-	l.svc, err = p2p.New(p2p.Config{
-		Key: key, Network: e.cfg.Network, Listen: []string{"/ip4/127.0.0.1/tcp/0"},
-		Bootstrap: func() []peer.AddrInfo { return boot },
-		Replicas:  e.cfg.Replicas, Store: ix, Holdings: hold, Logger: e.log,
-		Gater: localGater{}, EvictInterval: -1, IDDifficulty: e.cfg.IDDifficulty,
-		Searcher: func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
+	svc, ix, dir, err := startPeer(e.cfg, boot, key, func(ix *index.Index) p2p.Searcher {
+		return func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
 			resp, err := netsearch.Answer(ctx, ix, req)
 			if err != nil || resp.Refused != "" {
 				return resp, err
 			}
 			e.rep.Add("searches answered with a lie", 1)
-			answered.Add(1)
 			if promoted == nil {
 				return &netsearch.Response{Hits: nil, Total: 0, Count: 0}, nil
 			}
@@ -195,13 +175,12 @@ func (e *env) startLiar(ctx context.Context, key crypto.PrivKey, promoted map[st
 			}
 			resp.Hits = append(own, rest...)
 			return resp, nil
-		},
+		}
 	})
 	if err != nil {
-		ix.Close()
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("join with a ground identity: %w", err)
 	}
+	l := &liar{e: e, svc: svc, ix: ix, key: key, dir: dir}
 	deadline := time.Now().Add(30 * time.Second)
 	for !l.svc.Joined() || l.svc.RoutingTableSize() == 0 {
 		if time.Now().After(deadline) {
@@ -248,44 +227,17 @@ func (l *liar) close() {
 	os.RemoveAll(l.dir)
 }
 
-// findTexts is the text of up to 1,000 posts of one peer, by a date-only
-// query (which no key routes, so the peer searches its whole index).
-func (e *env) findTexts(ctx context.Context) []string {
-	var texts []string
-	for _, p := range e.peers() {
-		req := netsearch.Request{Query: "since:1970-01-01", Sort: "latest", Size: 1000}
-		var resp netsearch.Response
-		if err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp); err != nil {
-			continue
-		}
-		for _, h := range resp.Hits {
-			var po struct{ Text string }
-			if json.Unmarshal(h.Post, &po) == nil {
-				texts = append(texts, po.Text)
-			}
-		}
-		if len(texts) > 0 {
-			break
-		}
-	}
-	return texts
-}
-
 // sybilFlood writes posts as fast as it can, each signed by the next of
 // many fresh identities (Identities, default 200), each with the network's
 // proof of work (PostDifficulty): an owner asks it of an author it holds
 // no post of, and a fresh identity's next post goes mostly to owners that
 // have not seen it, so paying once per identity is not enough.
 func sybilFlood(ctx context.Context, e *env) error {
-	keys := make([]crypto.PrivKey, e.cfg.Identities)
-	for i := range keys {
-		k, _, err := crypto.GenerateEd25519Key(nil)
-		if err != nil {
-			return err
-		}
-		keys[i] = k
+	keys, err := freshKeys(e.cfg.Identities)
+	if err != nil {
+		return err
 	}
-	for round := 0; ctx.Err() == nil; round++ {
+	for ctx.Err() == nil {
 		posts := make([]*post.Post, 0, len(keys))
 		start := time.Now()
 		for _, k := range keys {
@@ -296,19 +248,9 @@ func sybilFlood(ctx context.Context, e *env) error {
 			posts = append(posts, p)
 		}
 		e.rep.Add("milliseconds spent signing and proving work", int(time.Since(start).Milliseconds()))
-		if _, err := e.ix.Put(ctx, posts...); err != nil {
-			return fmt.Errorf("the attacker's own store: %w", err)
+		if err := e.storeAndPlace(ctx, posts); err != nil {
+			return err
 		}
-		for _, err := range e.svc.Place(ctx, posts) {
-			var short *p2p.ShortError
-			switch {
-			case err == nil:
-				e.rep.Add("posts placed at their owners", 1)
-			case errors.As(err, &short):
-				e.rep.Add("posts refused by some owners", 1)
-			}
-		}
-		e.rep.Add("posts written", len(posts))
 	}
 	return ctx.Err()
 }
