@@ -23,18 +23,22 @@ import (
 // FeedSize is how many posts a search feed holds, newest first.
 const FeedSize = 50
 
-// feedFormats are the feeds of a search: path, content type, and how the
+// feedFormats are the feeds of a search, in the order result pages link
+// them: path, media type, the name a link gives it, and how the
 // gorilla/feeds document becomes bytes.
-var feedFormats = map[string]struct {
-	contentType string
-	encode      func(*feeds.Feed) (string, error)
-}{
-	"/search.atom": {"application/atom+xml; charset=utf-8", (*feeds.Feed).ToAtom},
-	"/search.rss":  {"application/rss+xml; charset=utf-8", (*feeds.Feed).ToRss},
-	"/search.json": {"application/feed+json; charset=utf-8", (*feeds.Feed).ToJSON},
+var feedFormats = []feedFormat{
+	{"/search.atom", "application/atom+xml", "Atom feed", (*feeds.Feed).ToAtom},
+	{"/search.rss", "application/rss+xml", "RSS feed", (*feeds.Feed).ToRss},
+	{"/search.json", "application/feed+json", "JSON Feed", (*feeds.Feed).ToJSON},
 }
 
-// feedLinks are the alternate links of a result page: one per format.
+// feedFormat is one format a search is served in.
+type feedFormat struct {
+	path, mediaType, name string
+	encode                func(*feeds.Feed) (string, error)
+}
+
+// feedLink is an alternate link of a result page.
 type feedLink struct{ Type, Title, Href string }
 
 // feedLinksOf lists the feeds of query q for a result page's head.
@@ -43,23 +47,18 @@ func feedLinksOf(q string) []feedLink {
 		return nil
 	}
 	v := url.Values{"q": {q}}.Encode()
-	return []feedLink{
-		{"application/atom+xml", "Atom feed of " + q, "/search.atom?" + v},
-		{"application/rss+xml", "RSS feed of " + q, "/search.rss?" + v},
-		{"application/feed+json", "JSON Feed of " + q, "/search.json?" + v},
+	var links []feedLink
+	for _, f := range feedFormats {
+		links = append(links, feedLink{f.mediaType, f.name + " of " + q, f.path + "?" + v})
 	}
+	return links
 }
 
-// feed serves a search as a feed (Atom, RSS 2.0 or JSON Feed 1.1): the
+// feed serves a search as a feed in format (Atom, RSS 2.0 or JSON Feed 1.1): the
 // FeedSize newest matches, with an ETag naming them and Last-Modified the
 // newest one's time, so a reader's conditional GET costs one search and no
 // body when nothing changed.
-func (p *Page) feed(w http.ResponseWriter, r *http.Request) {
-	format, ok := feedFormats[r.URL.Path]
-	if !ok {
-		http.NotFound(w, r)
-		return
-	}
+func (p *Page) feed(w http.ResponseWriter, r *http.Request, format feedFormat) {
 	q := r.URL.Query().Get("q")
 	switch {
 	case strings.TrimSpace(q) == "":
@@ -121,7 +120,7 @@ func (p *Page) feed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h := w.Header()
-	h.Set("Content-Type", format.contentType)
+	h.Set("Content-Type", format.mediaType+"; charset=utf-8")
 	h.Set("ETag", `"`+hex.EncodeToString(tag.Sum(nil))[:32]+`"`)
 	h.Set("Cache-Control", "no-cache")
 	http.ServeContent(w, r, "", newest, strings.NewReader(body))

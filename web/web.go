@@ -140,8 +140,8 @@ func New(b Backend, opts Options) *Page {
 	p.mux.HandleFunc("GET /p/{id}", p.postPage)
 	p.mux.HandleFunc("GET /a/{id}", p.authorPage)
 	p.mux.HandleFunc("GET /node", p.nodePage)
-	for path := range feedFormats {
-		p.mux.HandleFunc("GET "+path, p.feed)
+	for _, f := range feedFormats {
+		p.mux.HandleFunc("GET "+f.path, func(w http.ResponseWriter, r *http.Request) { p.feed(w, r, f) })
 	}
 	p.mux.HandleFunc("GET /opensearch.xml", p.openSearch)
 	p.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
