@@ -440,6 +440,29 @@ func TestTotalsOutvoteALiar(t *testing.T) {
 	}
 }
 
+// TestTotalsWithASilentPeer: every peer is asked and one does not answer.
+// Each of its groups is still seen through its other members, so the
+// totals are the network's own; weighting the groups as if the silent peer
+// had been left out of a sample counted them more than once (CI saw 607
+// posts where one index held 606).
+func TestTotalsWithASilentPeer(t *testing.T) {
+	posts := fakePosts(t, 300)
+	fn := newFakeNet(t, 8, 3, posts)
+	c := New(fn.transport(0), Config{})
+	defer c.Close()
+	ctx := context.Background()
+	all := c.Refresh(ctx)
+	fn.nodes[5].fail = true
+	c.InvalidateTotals() // the complete figures would be kept
+	partial := c.Refresh(ctx)
+	if partial.Answered != partial.Asked-1 {
+		t.Fatalf("totals %+v: want one peer silent", partial)
+	}
+	if all.Posts != uint64(len(posts)) || partial.Posts != all.Posts || partial.Terms != all.Terms {
+		t.Fatalf("totals with a silent peer %+v; with every peer %+v; one index holds %d posts", partial, all, len(posts))
+	}
+}
+
 // TestALyingOwnerIsCaught: the closest owner of a term answers with every
 // other match left out and its scores turned upside down. A querier that
 // trusts it shows a wrong first page (the attack works); one that checks

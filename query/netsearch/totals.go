@@ -157,10 +157,15 @@ func (co *Coordinator) gatherTotals(ctx context.Context) NetworkTotals {
 	for _, r := range reports {
 		answered[r.from] = true
 	}
-	// Each node's figures came with the chance that it was asked and
-	// answered: groups are weighted by the chance that any of their
-	// members did (1 when every node answered).
-	share := float64(len(reports)) / float64(network)
+	// Each node's figures came with the chance that it was sampled:
+	// groups are weighted by the chance that any of their members was (1
+	// when every node was asked). A peer asked that did not answer is no
+	// sample: its groups are seen through their other members, and
+	// weighting them up as if it were would count them more than once
+	// (606 posts read as 607 with one of 8 silent). Groups whose members
+	// were all silent are missing, which the incomplete figures' short
+	// life below makes up for.
+	share := float64(len(peers)+1) / float64(network)
 	known := func(p peer.ID) bool { return p == self || co.tr.Known(p) }
 	t := combineSummaries(reports, co.tr.Replicas(), known, answered, share)
 	t.Asked = len(peers) + 1
