@@ -57,6 +57,9 @@ const (
 	QueryPeersAsked    = "murmur_query_peers_asked"
 	QueryPeersFailed   = "murmur_query_peers_failed"
 	QueryPartial       = "murmur_query_partial_total"
+	LiveSubscriptions  = "murmur_live_subscriptions"
+	LivePushes         = "murmur_live_pushes_total"
+	LiveDropped        = "murmur_live_dropped_total"
 	// crawl
 	CrawlFetches       = "murmur_crawl_fetches_total"
 	CrawlItemsIngested = "murmur_crawl_items_ingested_total"
@@ -110,6 +113,8 @@ const (
 	// ProtocolStats carries key counts and collection statistics for global
 	// ranking.
 	ProtocolStats = "stats"
+	// ProtocolLive carries standing searches and the posts they match.
+	ProtocolLive = "live"
 	// ProtocolConn labels what concerns a peer's connections as a whole.
 	ProtocolConn = "conn"
 	// DirectionIn and DirectionOut are the values of the direction label.
@@ -149,6 +154,7 @@ var RefusedReasons = map[string][]string{
 	ProtocolSync:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
 	ProtocolSearch: {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
 	ProtocolStats:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
+	ProtocolLive:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner},
 	ProtocolConn:   {RefusedBanned, RefusedIdentity},
 }
 

@@ -93,6 +93,8 @@ type Node struct {
 
 	// admission bounds the searches run at once for the API and web page.
 	admission *gate.Gate
+	// streams bounds the live searches followed at once for the API.
+	streams *gate.Gate
 	// searches runs network searches over net.
 	searches *netsearch.Coordinator
 	net      *p2p.Service
@@ -153,7 +155,8 @@ func New(cfg Config) (*Node, error) {
 	}
 	reg := metrics.New()
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, registry: reg, metrics: newNodeMetrics(reg),
-		apiMetrics: server.NewMetrics(reg), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller)}
+		apiMetrics: server.NewMetrics(reg), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller),
+		streams: gate.New(MaxStreams, MaxStreamsPerCaller)}
 	if err := n.openIndex(context.Background()); err != nil {
 		return nil, err
 	}
@@ -306,6 +309,13 @@ func (n *Node) accept(ctx context.Context, posts ...*post.Post) ([]error, error)
 	if err != nil {
 		return nil, err
 	}
+	var stored []*post.Post
+	for i, e := range errs {
+		if e == nil {
+			stored = append(stored, posts[i])
+		}
+	}
+	n.net.Offer(stored...)
 	n.place(ctx, posts, errs)
 	return errs, nil
 }

@@ -5,6 +5,9 @@ import (
 	"testing"
 
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/live"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
@@ -70,6 +73,18 @@ func FuzzDecodeMessage(f *testing.F) {
 					}
 				}
 			}
+		}
+		var lr live.Request
+		if err := decodeMessage(body, &lr); err == nil && (len(lr.Query) > query.MaxQueryBytes || len(lr.Key) > 512) {
+			t.Fatalf("accepted a standing search of %d query bytes and %d key bytes", len(lr.Query), len(lr.Key))
+		}
+		var lp live.Push
+		if err := decodeMessage(body, &lp); err == nil && len(lp.Post) > post.MaxEncodedSize {
+			t.Fatalf("accepted a pushed post of %d bytes", len(lp.Post))
+		}
+		var la live.Accepted
+		if err := decodeMessage(body, &la); err == nil && len(la.Error) > 1024 {
+			t.Fatalf("accepted an answer with an error of %d bytes", len(la.Error))
 		}
 		// A request the decoder accepted survives the framed round trip.
 		var buf bytes.Buffer

@@ -31,7 +31,7 @@ const (
 func resourceLimits() rcmgr.ConcreteLimitConfig {
 	limits := rcmgr.DefaultLimits
 	libp2p.SetDefaultServiceLimits(&limits)
-	for _, name := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats} {
+	for _, name := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats, metrics.ProtocolLive} {
 		svc := ServiceName(name)
 		limits.AddServiceLimit(svc, rcmgr.BaseLimit{
 			Streams: 2 * ServiceStreams, StreamsInbound: ServiceStreams, StreamsOutbound: ServiceStreams, Memory: ServiceMemory,
@@ -51,6 +51,9 @@ func (s *Service) newInbound() {
 	s.syncIn = newInbound(metrics.ProtocolSync, PeerRequestRate, PeerRequestBurst, PeerSyncBytesRate, SyncSlots, nil)
 	s.searchIn = newInbound(metrics.ProtocolSearch, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, MaxConcurrentSearches, searchOutcome)
 	s.statsIn = newInbound(metrics.ProtocolStats, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, StatsSlots, nil)
+	// A standing search holds no slot: live.MaxPerPeer and live.MaxTotal
+	// bound them.
+	s.liveIn = newInbound(metrics.ProtocolLive, PeerSubscribeRate, PeerSubscribeBurst, PeerQueryBytesRate, 1, nil)
 	s.postBudget = newPeerLimiter(PeerPostRate, PeerPostBurst)
 	s.syncWork = newPeerLimiter(SyncWorkRate, SyncWorkBurst)
 	s.authorLimits = newKeyedLimiter[string](s.cfg.AuthorRate, s.cfg.AuthorBurst, maxTrackedAuthors)

@@ -18,6 +18,8 @@ type serviceMetrics struct {
 	repairLastSuccess                                                 prometheus.Gauge
 	storeRequests, storePosts, searchServed                           *prometheus.CounterVec
 	protocolBytes, refused                                            *prometheus.CounterVec
+	liveSubs                                                          prometheus.Gauge
+	livePushes, liveDropped                                           prometheus.Counter
 }
 
 func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
@@ -25,6 +27,9 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		peersConnected:      metrics.Gauge(reg, metrics.PeersConnected, "Peers the libp2p host is connected to."),
 		routingTablePeers:   metrics.Gauge(reg, metrics.RoutingTablePeers, "Peers in the DHT routing table."),
 		keysOwned:           metrics.Gauge(reg, metrics.KeysOwned, "Keys (term, hot-term and author shards) this node holds as an owner."),
+		liveSubs:            metrics.Gauge(reg, metrics.LiveSubscriptions, "Standing searches other nodes keep at this node."),
+		livePushes:          metrics.Counter(reg, metrics.LivePushes, "Posts pushed to the subscribers of standing searches."),
+		liveDropped:         metrics.Counter(reg, metrics.LiveDropped, "Matches of standing searches not pushed: over a search's push rate or its full queue."),
 		keysUnderReplicated: metrics.Gauge(reg, metrics.KeysUnderReplicate, "Held keys that the last repair pass found on fewer than R owners."),
 		keyPostings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metrics.KeyPostings,
@@ -57,7 +62,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	for _, c := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
 		m.keyPostings.WithLabelValues(c)
 	}
-	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats} {
+	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats, metrics.ProtocolLive} {
 		for _, d := range []string{metrics.DirectionIn, metrics.DirectionOut} {
 			m.protocolBytes.WithLabelValues(p, d)
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/live"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/puzzle"
@@ -130,7 +131,9 @@ type Service struct {
 	hold  *Holdings
 
 	// The bounds of each protocol's inbound requests.
-	storeIn, syncIn, searchIn, statsIn *inbound
+	storeIn, syncIn, searchIn, statsIn, liveIn *inbound
+	// live holds the standing searches other nodes keep here.
+	live *live.Registry
 	// postBudget bounds the posts each peer sends, syncWork the IDs each
 	// peer's sync requests make this node look up, authorLimits the new
 	// posts of each author.
@@ -251,6 +254,8 @@ func New(cfg Config) (*Service, error) {
 		ctx:     ctx, cancel: cancel,
 	}
 	s.newInbound()
+	s.live = live.NewRegistry()
+	s.live.OnDrop = m.liveDropped.Inc
 	s.dht, err = dht.New(h,
 		dht.ProtocolPrefix(ProtocolPrefix(cfg.Network)),
 		dht.Mode(dht.ModeServer), // auto mode never turns server on LAN or loopback addresses
@@ -275,6 +280,7 @@ func New(cfg Config) (*Service, error) {
 	h.SetStreamHandler(SyncProtocol(cfg.Network), s.handleSync)
 	h.SetStreamHandler(SearchProtocol(cfg.Network), s.handleSearch)
 	h.SetStreamHandler(StatsProtocol(cfg.Network), s.handleStats)
+	h.SetStreamHandler(LiveProtocol(cfg.Network), s.handleLive)
 
 	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerConnectednessChanged), new(event.EvtPeerIdentificationCompleted)})
 	if err != nil {

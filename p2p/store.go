@@ -314,10 +314,12 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 		} else if err != nil {
 			return nil, fmt.Errorf("store %d posts: %w", len(good), err)
 		}
+		var stored []*post.Post
 		for j, e := range errs {
 			i := goodAt[j]
 			switch {
 			case e == nil:
+				stored = append(stored, good[j])
 			case errors.Is(e, index.ErrDeleted):
 				resp.Posts[i].Error = e.Error()
 				if t, err := s.store.Tombstone(good[j].ID); err == nil {
@@ -327,6 +329,7 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 				resp.Posts[i].Error = e.Error()
 			}
 		}
+		s.live.Offer(stored...)
 	}
 	accepted, rejected := 0, 0
 	for _, r := range resp.Posts {

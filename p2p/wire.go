@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-msgio"
 
+	"github.com/murmur-p2p/murmur/live"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
@@ -170,6 +171,12 @@ func decodeMessage(body []byte, v any) error {
 		}
 	case *statsResponse:
 		return checkStatsResponse(m)
+	case *live.Request:
+		return m.Check()
+	case *live.Accepted:
+		return m.Check()
+	case *live.Push:
+		return m.Check()
 	case *storeResponse, *syncResponse:
 	default:
 		return fmt.Errorf("decode message: unknown type %T", v)

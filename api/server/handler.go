@@ -38,6 +38,9 @@ type Backend interface {
 	Get(ctx context.Context, id string) (*post.Post, error)
 	Delete(ctx context.Context, id string) (*post.Tombstone, error)
 	Search(ctx context.Context, req query.Request) (*query.Result, error)
+	// Follow returns the posts that match req as they are written, until
+	// ctx ends.
+	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
 	Status(ctx context.Context) (api.Status, error)
 	Ready() bool
 }
@@ -54,6 +57,7 @@ func NewHandler(b Backend, m *Metrics, log *slog.Logger) http.Handler {
 	route("DELETE /api/v1/posts/{id}", "posts_delete", h.deletePost)
 	route("POST /api/v1/import", "import", h.importPosts)
 	route("GET /api/v1/search", "search", h.search)
+	route("GET /api/v1/stream", "stream", h.stream)
 	route("GET /api/v1/status", "status", h.status)
 	route("GET /livez", "livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	route("GET /readyz", "readyz", h.readyz)
@@ -311,15 +315,20 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		out.LabelSigners = append(out.LabelSigners, l)
 	}
 	for _, hit := range res.Hits {
-		p := hit.Post
-		m := make([][2]int, len(hit.Matches))
-		for i, s := range hit.Matches {
-			m[i] = [2]int{s.Start, s.End}
-		}
-		out.Hits = append(out.Hits, api.Hit{ID: p.ID, Author: p.Author, Label: p.Label, Text: p.Text, CreatedAt: p.CreatedAt,
-			Lang: p.Lang, ReplyTo: p.ReplyTo, Source: p.Source, Score: hit.Score, Matches: m, Sig: p.Sig})
+		out.Hits = append(out.Hits, hitOf(hit))
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// hitOf is a search hit as the API sends it.
+func hitOf(hit query.Hit) api.Hit {
+	p := hit.Post
+	var m [][2]int
+	for _, s := range hit.Matches {
+		m = append(m, [2]int{s.Start, s.End})
+	}
+	return api.Hit{ID: p.ID, Author: p.Author, Label: p.Label, Text: p.Text, CreatedAt: p.CreatedAt,
+		Lang: p.Lang, ReplyTo: p.ReplyTo, Source: p.Source, Score: hit.Score, Matches: m, Sig: p.Sig}
 }
 
 func (h *handler) status(w http.ResponseWriter, r *http.Request) {

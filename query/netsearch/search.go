@@ -409,3 +409,28 @@ func disagree(resps []*Response) bool {
 	}
 	return false
 }
+
+// MaxLiveKeys bounds the keys a standing search is routed to: with the R
+// owners of each, the streams one follower keeps.
+const MaxLiveKeys = 32
+
+// ErrNotRoutable is returned for a standing search no key routes: it
+// would have to be kept at every node.
+var ErrNotRoutable = errors.New("no key routes this query")
+
+// LiveKeys returns the keys a standing search for p is kept under: the
+// keys a search for it would be routed to, cheapest leaves first. A query
+// no key routes, or one routed to more than MaxLiveKeys, is refused with
+// a *query.RequestError that says why.
+func (c *Coordinator) LiveKeys(p *query.Prepared) ([]keyspace.Key, error) {
+	leaves, routable := query.Plan(p.Expr, c.leafCost)
+	var keys []string
+	for _, l := range leaves {
+		keys = append(keys, keyspace.OfField(l.Field, l.Value)...)
+	}
+	if !routable || len(keys) == 0 || len(keys) > MaxLiveKeys {
+		return nil, &query.RequestError{Msg: "this query cannot be followed live: " + ErrNotRoutable.Error() +
+			"; add a word, #tag, from:AUTHOR or from:LABEL that every match holds (prefixes, wildcards, fuzzy terms, negations, languages and dates alone do not route)"}
+	}
+	return keyspace.ParseAll(keys)
+}

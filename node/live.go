@@ -1,0 +1,69 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/murmur-p2p/murmur/internal/gate"
+	"github.com/murmur-p2p/murmur/live"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// Bounds of the live searches a node follows for its API and web page.
+const (
+	// MaxStreams bounds the live searches followed at once.
+	MaxStreams = 64
+	// MaxStreamsPerCaller bounds those of one caller (one client address).
+	MaxStreamsPerCaller = 8
+)
+
+// Follow keeps a standing search for req at the owners of the keys a
+// search for it is routed to, and returns the posts that match as they
+// are written, as hits (live.Follow), until ctx ends. A query no key
+// routes is refused with a *query.RequestError; so is a local scope.
+func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error) {
+	if req.Scope != "" && req.Scope != query.ScopeNetwork {
+		return nil, &query.RequestError{Msg: fmt.Sprintf("scope %q cannot be followed live; only the network's", req.Scope)}
+	}
+	p, err := query.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := n.searches.LiveKeys(p)
+	if err != nil {
+		return nil, err
+	}
+	release, err := n.streams.Enter(ctx, query.CallerOf(ctx), 100*time.Millisecond)
+	switch {
+	case errors.Is(err, gate.ErrKeyFull):
+		return nil, &query.BusyError{Msg: fmt.Sprintf("this node already follows %d live searches for you; close one first", MaxStreamsPerCaller)}
+	case errors.Is(err, gate.ErrFull):
+		return nil, &query.BusyError{Msg: fmt.Sprintf("this node follows %d live searches already; try again later", MaxStreams)}
+	case err != nil:
+		return nil, err
+	}
+	posts := live.Follow(ctx, n.net, p, live.Request{Query: req.Q, Lang: req.Lang, Since: req.Since, Until: req.Until}, keys, n.log)
+	out := make(chan query.Hit)
+	go func() {
+		defer close(out)
+		defer release()
+		for pp := range posts {
+			raw, err := json.Marshal(pp)
+			if err != nil {
+				continue
+			}
+			select {
+			case out <- query.Hit{Post: pp, Raw: string(raw), Sort: []string{pp.CreatedAt.UTC().Format(time.RFC3339Nano), pp.ID}}:
+			case <-ctx.Done():
+				// Drain until live.Follow has stopped its goroutines.
+				for range posts {
+				}
+				return
+			}
+		}
+	}()
+	return out, nil
+}
