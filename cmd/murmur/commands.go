@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -11,86 +12,142 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/murmur-p2p/murmur/api"
 )
 
-func runPost(ctx context.Context, args []string) error {
-	fs := newFlags("post", "[flags] TEXT...")
-	addr := apiFlag(fs)
-	lang := fs.String("lang", "", "language tag of the post, e.g. en")
-	reply := fs.String("reply-to", "", "`ID` of the post this one answers")
-	if err := parse(fs, args); err != nil {
-		return err
+func newPostCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "post [flags] TEXT...",
+		Short: "Publish a post through a running node",
+		Long: `Publish a post through a running node and print its ID. The words of TEXT
+are joined with spaces. A word of the text that starts with '-' is text once
+the text has begun; text that starts with '-' goes after '--'.`,
+		Example: `  murmur post 'hello #murmur, from @me'
+  murmur post --lang en --reply-to ID 'me too'
+  murmur post --api node.example:7070 --data ./murmur-data hello from afar
+  murmur post -- -5 degrees this morning`,
+		Args:        minArgs(1, "no text given"),
+		Annotations: map[string]string{freeTextAnnotation: "true"},
 	}
-	text := strings.Join(fs.Args(), " ")
-	if text == "" {
-		return usageError{fmt.Errorf("no text given")}
+	addr := apiFlags(cmd.Flags())
+	lang := cmd.Flags().String("lang", "", "language tag of the post, e.g. en")
+	reply := cmd.Flags().String("reply-to", "", "`ID` of the post this one answers")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		text := strings.Join(args, " ")
+		if text == "" {
+			return usageErrorf("no text given")
+		}
+		c, err := client(addr)
+		if err != nil {
+			return err
+		}
+		p, err := c.Post(cmd.Context(), api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(out(), p.ID)
+		return nil
 	}
-	c, err := client(addr)
-	if err != nil {
-		return err
-	}
-	p, err := c.Post(ctx, api.PostRequest{Text: text, Lang: *lang, ReplyTo: *reply})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintln(out(), p.ID)
-	return nil
+	return cmd
 }
 
-func runSearch(ctx context.Context, args []string) error {
-	fs := newFlags("search", "[flags] QUERY...")
-	addr := apiFlag(fs)
+func newSearchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "search [flags] QUERY...",
+		Short: "Search the network's posts",
+		Long: `Search the posts of the whole network (or, with --local, of this node only).
+The words of QUERY are joined with spaces into one query.
+
+Query language: words (all must match), "exact phrase", -word, a OR b, (groups),
+#tag, @mention, from:AUTHOR, lang:xx, since:YYYY-MM-DD, until:YYYY-MM-DD, word*.
+
+Once the query has begun, a word that starts with one '-' is part of it
+('murmur search cats -dogs'); flags after the query need two dashes. A query
+that starts with '-' goes after '--'.`,
+		Example: `  murmur search '#murmur'
+  murmur search hello world --sort latest --limit 50
+  murmur search 'from:alice since:2025-01-01' --all --json
+  murmur search cats -dogs
+  murmur search -- -dogs cats
+  murmur search '#murmur' --follow`,
+		Args:        minArgs(1, "give a query"),
+		Annotations: map[string]string{freeTextAnnotation: "true"},
+	}
+	fs := cmd.Flags()
+	addr := apiFlags(fs)
 	sort := fs.String("sort", "top", "top (best match) or latest (newest first)")
 	limit := fs.Int("limit", 20, "hits per page, 1 to 1000")
 	cursor := fs.String("cursor", "", "cursor of the next page, from a previous search")
 	all := fs.Bool("all", false, "follow the cursor through every page")
 	local := fs.Bool("local", false, "search only this node's own index, not the network")
 	asJSON := fs.Bool("json", false, "print the API's JSON answer(s)")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	q := strings.Join(fs.Args(), " ")
-	c, err := client(addr)
-	if err != nil {
-		return err
-	}
-	params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
-	if *cursor != "" {
-		params.Set("cursor", *cursor)
-	}
-	if *local {
-		params.Set("scope", "local")
-	}
-	shown := 0
-	for {
-		r, err := c.Search(ctx, params)
+	follow := fs.Bool("follow", false, "print the current matches, then new ones as they arrive, until interrupted")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		ctx := cmd.Context()
+		q := strings.Join(args, " ")
+		if *follow && (*all || *cursor != "") {
+			return usageErrorf("--follow prints every match from the first; it takes neither --all nor --cursor")
+		}
+		c, err := client(addr)
 		if err != nil {
 			return err
 		}
-		if *asJSON {
-			enc := json.NewEncoder(out())
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(r); err != nil {
+		if *follow {
+			// ctx ends on SIGINT or SIGTERM, the normal end of a follow.
+			err := followSearch(ctx, c.Base, q, out())
+			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+				return nil
+			}
+			return err
+		}
+		params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
+		if *cursor != "" {
+			params.Set("cursor", *cursor)
+		}
+		if *local {
+			params.Set("scope", "local")
+		}
+		shown := 0
+		for {
+			r, err := c.Search(ctx, params)
+			if err != nil {
 				return err
 			}
-		} else {
-			if shown == 0 {
-				fmt.Fprintf(out(), "%d matches (%d ms)%s\n", r.Total, r.TookMS, partialNote(r))
+			if *asJSON {
+				enc := json.NewEncoder(out())
+				enc.SetEscapeHTML(false)
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+			} else {
+				if shown == 0 {
+					fmt.Fprintf(out(), "%d matches (%d ms)%s\n", r.Total, r.TookMS, partialNote(r))
+				}
+				for _, h := range r.Hits {
+					shown++
+					printHit(out(), shown, h)
+				}
 			}
-			for _, h := range r.Hits {
-				shown++
-				printHit(out(), shown, h)
+			if !*all || r.NextCursor == "" {
+				if !*asJSON && r.NextCursor != "" {
+					fmt.Fprintf(out(), "more: murmur search --cursor %s %s\n", r.NextCursor, queryArg(q))
+				}
+				return nil
 			}
+			params.Set("cursor", r.NextCursor)
 		}
-		if !*all || r.NextCursor == "" {
-			if !*asJSON && r.NextCursor != "" {
-				fmt.Fprintf(out(), "more: murmur search --cursor %s %s\n", r.NextCursor, shellQuote(q))
-			}
-			return nil
-		}
-		params.Set("cursor", r.NextCursor)
 	}
+	return cmd
+}
+
+// queryArg is q quoted for a shell, after '--' if it starts with a dash.
+func queryArg(q string) string {
+	if strings.HasPrefix(q, "-") {
+		return "-- " + shellQuote(q)
+	}
+	return shellQuote(q)
 }
 
 func partialNote(r *api.SearchResponse) string {
@@ -157,32 +214,45 @@ func highlight(text string, spans [][2]int) string {
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-func runImport(ctx context.Context, args []string) error {
-	fs := newFlags("import", "[flags] FILE.jsonl | -")
-	addr := apiFlag(fs)
+func newImportCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "import [flags] FILE.jsonl | -",
+		Short: "Import JSON Lines posts, with progress",
+		Long: `Import posts from a JSON Lines file (or standard input, '-'), one
+{"text","created_at","lang","author"} object per line, in chunks: each chunk is
+stored before the next is sent. Running the same import again stores nothing
+twice: the lines stored already are counted as such.`,
+		Example: `  murmur import posts.jsonl
+  murmur import --chunk 1000 --quiet posts.jsonl
+  zcat posts.jsonl.gz | murmur import - --undated-time 2025-06-01T00:00:00Z`,
+		Args: exactArgs(1, "give one file (or - for standard input)"),
+	}
+	fs := cmd.Flags()
+	addr := apiFlags(fs)
 	chunk := fs.Int("chunk", 5000, "lines per request; each is stored before the next is sent")
 	quiet := fs.Bool("quiet", false, "no progress, only the summary")
 	undated := fs.String("undated-time", "", "creation `TIME` (RFC 3339) of lines without created_at; default the file's modification time, or now for standard input")
-	if err := parse(fs, args); err != nil {
-		return err
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return runImport(cmd.Context(), addr, args[0], *chunk, *quiet, *undated)
 	}
-	if fs.NArg() != 1 {
-		return usageError{fmt.Errorf("give one file (or - for standard input)")}
-	}
-	if *chunk < 1 {
-		return usageError{fmt.Errorf("--chunk must be at least 1")}
+	return cmd
+}
+
+func runImport(ctx context.Context, addr *nodeFlags, name string, chunk int, quiet bool, undated string) error {
+	if chunk < 1 {
+		return usageErrorf("--chunk must be at least 1")
 	}
 	var opts api.ImportOptions
-	if *undated != "" {
-		t, err := time.Parse(time.RFC3339Nano, *undated)
+	if undated != "" {
+		t, err := time.Parse(time.RFC3339Nano, undated)
 		if err != nil {
-			return usageError{fmt.Errorf("--undated-time %q: want RFC 3339, e.g. 2006-01-02T15:04:05Z", *undated)}
+			return usageErrorf("--undated-time %q: want RFC 3339, e.g. 2006-01-02T15:04:05Z", undated)
 		}
 		opts.UndatedTime = t
 	}
 	var in io.Reader = os.Stdin
 	var size int64
-	if name := fs.Arg(0); name != "-" {
+	if name != "-" {
 		f, err := os.Open(name)
 		if err != nil {
 			return err
@@ -206,7 +276,7 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	tty := isTerminal(os.Stderr)
 	progress := func(p api.ImportProgress) {
-		if *quiet {
+		if quiet {
 			return
 		}
 		rate := float64(p.Accepted) / max(p.Elapsed.Seconds(), 1e-3)
@@ -225,8 +295,8 @@ func runImport(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	res, err := c.ImportChunked(ctx, in, *chunk, opts, progress)
-	if tty && !*quiet {
+	res, err := c.ImportChunked(ctx, in, chunk, opts, progress)
+	if tty && !quiet {
 		fmt.Fprintln(os.Stderr)
 	}
 	fmt.Fprintf(out(), "%d lines: %d accepted,%s %d rejected (%.1f s)\n", res.Lines, res.Accepted, alreadyStored(res), res.Rejected, time.Duration(res.TookMS*int64(time.Millisecond)).Seconds())
@@ -241,7 +311,7 @@ func runImport(ctx context.Context, args []string) error {
 	}
 	if err != nil {
 		again := "the same command"
-		if fs.Arg(0) == "-" && *undated == "" {
+		if name == "-" && undated == "" {
 			again += " with --undated-time " + opts.UndatedTime.UTC().Format(time.RFC3339Nano)
 		}
 		return fmt.Errorf("%w\nlines 1-%d are stored; to finish, run %s again: the lines stored already are counted as such, not stored twice", err, res.Lines, again)
@@ -262,62 +332,75 @@ func isTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func runGet(ctx context.Context, args []string) error {
-	fs := newFlags("get", "[flags] ID")
-	addr := apiFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+func newGetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "get [flags] ID",
+		Short:   "Fetch a post and print it as JSON",
+		Long:    "Fetch the post with the given ID and print it as JSON (a deleted post gives a 410 error).",
+		Example: "  murmur get ID\n  murmur get --api node.example:7070 ID",
+		Args:    exactArgs(1, "give one post ID"),
 	}
-	if fs.NArg() != 1 {
-		return usageError{fmt.Errorf("give one post ID")}
+	addr := apiFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := client(addr)
+		if err != nil {
+			return err
+		}
+		p, err := c.Get(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		return printJSON(p)
 	}
-	c, err := client(addr)
-	if err != nil {
-		return err
-	}
-	p, err := c.Get(ctx, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	return printJSON(p)
+	return cmd
 }
 
-func runDelete(ctx context.Context, args []string) error {
-	fs := newFlags("delete", "[flags] ID")
-	addr := apiFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+func newDeleteCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "delete [flags] ID",
+		Short: "Delete one of the node's own posts",
+		Long: `Delete a post signed by the node's identity: the node signs a tombstone for
+it, after which the post is refused. Prints the tombstone's ID.`,
+		Example: "  murmur delete ID\n  murmur delete --api node.example:7070 --data ./murmur-data ID",
+		Args:    exactArgs(1, "give one post ID"),
 	}
-	if fs.NArg() != 1 {
-		return usageError{fmt.Errorf("give one post ID")}
+	addr := apiFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := client(addr)
+		if err != nil {
+			return err
+		}
+		t, err := c.Delete(cmd.Context(), args[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out(), "deleted %s (tombstone %s)\n", t.Target, t.ID)
+		return nil
 	}
-	c, err := client(addr)
-	if err != nil {
-		return err
-	}
-	t, err := c.Delete(ctx, fs.Arg(0))
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(out(), "deleted %s (tombstone %s)\n", t.Target, t.ID)
-	return nil
+	return cmd
 }
 
-func runStatus(ctx context.Context, args []string) error {
-	fs := newFlags("status", "[flags]")
-	addr := apiFlag(fs)
-	if err := parse(fs, args); err != nil {
-		return err
+func newStatusCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "status [flags]",
+		Short:   "Show the node's identity and holdings",
+		Long:    "Print the node's status as JSON: its identity, network, peers and the posts it holds.",
+		Example: "  murmur status\n  murmur status --api 127.0.0.1:7072",
+		Args:    noArgs,
 	}
-	c, err := client(addr)
-	if err != nil {
-		return err
+	addr := apiFlags(cmd.Flags())
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := client(addr)
+		if err != nil {
+			return err
+		}
+		s, err := c.Status(cmd.Context())
+		if err != nil {
+			return err
+		}
+		return printJSON(s)
 	}
-	s, err := c.Status(ctx)
-	if err != nil {
-		return err
-	}
-	return printJSON(s)
+	return cmd
 }
 
 func printJSON(v any) error {

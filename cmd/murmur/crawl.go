@@ -2,16 +2,20 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl"
 )
 
-const crawlUsage = `add URL | list | remove URL | run URL
+const crawlLong = `Manage the crawl list of a node run with --crawl: the feeds, ActivityPub
+actors and pages whose posts the node fetches on schedule.
 
   add URL     put a feed, ActivityPub actor or outbox, or a page that links
               its feed on the node's crawl list (fetched at once, then on schedule)
@@ -19,87 +23,131 @@ const crawlUsage = `add URL | list | remove URL | run URL
   remove URL  take a source off the list
   run URL     fetch a listed source now and show what it did`
 
-func runCrawl(ctx context.Context, args []string) error {
-	fs := newFlags("crawl", crawlUsage)
-	addr := apiFlag(fs)
-	asJSON := fs.Bool("json", false, "print the API's JSON answer")
-	if err := parse(fs, args); err != nil {
-		return err
+const crawlSubcommands = "add URL | list | remove URL | run URL"
+
+func newCrawlCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "crawl add|list|remove|run [URL]",
+		Short: "Manage the crawl list of a node run with --crawl",
+		Long:  crawlLong,
+		Example: `  murmur crawl add https://example.org/feed.xml
+  murmur crawl add https://social.example/users/alice
+  murmur crawl list --json
+  murmur crawl run https://example.org/feed.xml --api 127.0.0.1:7072
+  murmur crawl remove https://example.org/feed.xml`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("give a subcommand: %s", crawlSubcommands)
+			}
+			return unknownSubcommand(cmd, args[0], crawlSubcommands)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usageError{fmt.Errorf("give a subcommand: %s", crawlUsage)}
+	// The flags of every subcommand, also accepted before it: murmur crawl --api X list.
+	addr := apiFlags(cmd.PersistentFlags())
+	asJSON := cmd.PersistentFlags().Bool("json", false, "print the API's JSON answer")
+
+	withClient := func(run func(ctx context.Context, c *api.Client, args []string) error) func(*cobra.Command, []string) error {
+		return func(cmd *cobra.Command, args []string) error {
+			c, err := client(addr)
+			if err != nil {
+				return err
+			}
+			return run(cmd.Context(), c, args)
+		}
 	}
-	sub, rest := fs.Arg(0), fs.Args()[1:]
-	// Flags may also follow the subcommand: murmur crawl list --json.
-	if err := parse(fs, rest); err != nil {
-		return err
+	add := &cobra.Command{
+		Use:   "add [flags] URL",
+		Short: "Put a source on the crawl list (fetched at once, then on schedule)",
+		Long: `Put a feed (RSS 0.9x/2.0, Atom, JSON Feed), an ActivityPub actor or outbox, or a
+page that links its feed on the node's crawl list. The node fetches it at once,
+then on schedule.`,
+		Example: `  murmur crawl add https://example.org/feed.xml
+  murmur crawl add https://social.example/users/alice
+  murmur crawl add https://blog.example/`,
+		Args: exactArgs(1, "give one URL"),
+		RunE: withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			s, err := c.CrawlAdd(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(s)
+			}
+			fmt.Fprintf(out(), "added %s; first fetch now, then every interval (see 'murmur crawl list')\n", s.URL)
+			return nil
+		}),
 	}
-	rest = fs.Args()
-	needURL := func() (string, error) {
-		if len(rest) != 1 {
-			return "", usageError{fmt.Errorf("crawl %s takes one URL", sub)}
-		}
-		return rest[0], nil
+	list := &cobra.Command{
+		Use:     "list [flags]",
+		Short:   "Show each source's last fetch, status, items and next run",
+		Long:    "Show each source of the crawl list: its last fetch, status, items seen and next run.",
+		Example: "  murmur crawl list\n  murmur crawl list --json",
+		Args:    noArgs,
+		RunE: withClient(func(ctx context.Context, c *api.Client, _ []string) error {
+			list, err := c.CrawlSources(ctx)
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(list)
+			}
+			printSources(out(), list, time.Now())
+			return nil
+		}),
 	}
-	c, err := client(addr)
-	if err != nil {
-		return err
+	remove := &cobra.Command{
+		Use:     "remove [flags] URL",
+		Short:   "Take a source off the crawl list",
+		Long:    "Take a source off the node's crawl list: the node fetches it no more.",
+		Example: "  murmur crawl remove https://example.org/feed.xml",
+		Args:    exactArgs(1, "give one URL"),
+		RunE: withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			if err := c.CrawlRemove(ctx, args[0]); err != nil {
+				return err
+			}
+			fmt.Fprintf(out(), "removed %s\n", args[0])
+			return nil
+		}),
 	}
-	switch sub {
-	case "add":
-		u, err := needURL()
-		if err != nil {
-			return err
-		}
-		s, err := c.CrawlAdd(ctx, u)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(s)
-		}
-		fmt.Fprintf(out(), "added %s; first fetch now, then every interval (see 'murmur crawl list')\n", s.URL)
-	case "list":
-		if len(rest) != 0 {
-			return usageError{fmt.Errorf("crawl list takes no arguments")}
-		}
-		list, err := c.CrawlSources(ctx)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(list)
-		}
-		printSources(out(), list, time.Now())
-	case "remove":
-		u, err := needURL()
-		if err != nil {
-			return err
-		}
-		if err := c.CrawlRemove(ctx, u); err != nil {
-			return err
-		}
-		fmt.Fprintf(out(), "removed %s\n", u)
-	case "run":
-		u, err := needURL()
-		if err != nil {
-			return err
-		}
-		s, err := c.CrawlRun(ctx, u)
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return printJSON(s)
-		}
-		printSummary(out(), s, time.Now())
-		if s.Status != crawl.StatusOK && s.Status != crawl.StatusNotModified {
-			return fmt.Errorf("fetch failed: %s", s.Status)
-		}
-	default:
-		return usageError{fmt.Errorf("unknown subcommand %q: %s", sub, crawlUsage)}
+	runCmd := &cobra.Command{
+		Use:   "run [flags] URL",
+		Short: "Fetch a listed source now and show what it did",
+		Long: `Fetch a source of the crawl list now and print a summary: items, new ones,
+ones seen already, rejected ones and the next run. A failed fetch exits with
+status 1.`,
+		Example: "  murmur crawl run https://example.org/feed.xml\n  murmur crawl run https://example.org/feed.xml --json",
+		Args:    exactArgs(1, "give one URL"),
+		RunE: withClient(func(ctx context.Context, c *api.Client, args []string) error {
+			s, err := c.CrawlRun(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			if *asJSON {
+				return printJSON(s)
+			}
+			printSummary(out(), s, time.Now())
+			if s.Status != crawl.StatusOK && s.Status != crawl.StatusNotModified {
+				return fmt.Errorf("fetch failed: %s", s.Status)
+			}
+			return nil
+		}),
 	}
-	return nil
+	cmd.AddCommand(add, list, remove, runCmd)
+	return cmd
+}
+
+// unknownSubcommand is the usage error for a parent command given an
+// argument that names none of its subcommands.
+func unknownSubcommand(cmd *cobra.Command, name, subs string) error {
+	msg := fmt.Sprintf("unknown subcommand %q: %s", name, subs)
+	if cmd.SuggestionsMinimumDistance <= 0 {
+		cmd.SuggestionsMinimumDistance = 2
+	}
+	if s := cmd.SuggestionsFor(name); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return usageError{errors.New(msg)}
 }
 
 func when(t, now time.Time) string {

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/spf13/cobra"
 
 	"github.com/murmur-p2p/murmur/internal/secretfile"
 	"github.com/murmur-p2p/murmur/node"
@@ -18,7 +19,8 @@ import (
 	"github.com/murmur-p2p/murmur/puzzle"
 )
 
-const keyUsage = `export [--out FILE] | import FILE|- | new [--id-difficulty BITS]
+const keyLong = `Back up, restore or replace the node's identity key, kept in its data
+directory (--data DIR).
 
   export   print the node's identity key (or write it to --out FILE, mode 0600),
            to keep offline: whoever holds it can post as this node
@@ -29,43 +31,73 @@ const keyUsage = `export [--out FILE] | import FILE|- | new [--id-difficulty BIT
            beside it as identity.key.<old peer ID>, and the posts it signed stay
            in the network under the old ID`
 
-func runKey(ctx context.Context, args []string) error {
-	fs := newFlags("key", keyUsage)
-	data := fs.String("data", node.DefaultDataDir(), "data `DIR` of the node whose identity key to export or restore")
-	outFile := fs.String("out", "", "export: write the key to `FILE` (created with mode 0600) instead of standard output")
-	idDifficulty := fs.Int("id-difficulty", node.DefaultConfig().Network.IDDifficulty, "new: `BITS` of the network's identity puzzle (the node's --id-difficulty)")
-	if err := parse(fs, args); err != nil {
-		return err
+const keySubcommands = "export [--out FILE] | import FILE|- | new [--id-difficulty BITS]"
+
+func newKeyCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "key export|import|new",
+		Short: "Back up, restore or replace the node's identity key",
+		Long:  keyLong,
+		Example: `  murmur key export --data ./murmur-data --out murmur-identity.key
+  murmur key import --data ./new-data murmur-identity.key
+  murmur key new --data ./murmur-data --id-difficulty 21`,
+		Args: cobra.ArbitraryArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return usageErrorf("give a subcommand: %s", keySubcommands)
+			}
+			return unknownSubcommand(cmd, args[0], keySubcommands)
+		},
 	}
-	if fs.NArg() == 0 {
-		return usageError{fmt.Errorf("give a subcommand: %s", keyUsage)}
+	// Also accepted before the subcommand: murmur key --data DIR export.
+	data := cmd.PersistentFlags().String("data", node.DefaultDataDir(), "data `DIR` of the node whose identity key to export, restore or replace")
+
+	export := &cobra.Command{
+		Use:   "export [flags]",
+		Short: "Print the node's identity key, or write it to a file",
+		Long: `Print the node's identity key (or write it to --out FILE, created with mode
+0600), to keep offline: whoever holds it can post as this node.`,
+		Example: `  murmur key export --data ./murmur-data --out murmur-identity.key
+  docker compose exec node1 /murmur key export > node1.key`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 0 {
+				return usageErrorf("takes no arguments (write to a file with --out FILE)")
+			}
+			return nil
+		},
 	}
-	sub := fs.Arg(0)
-	// Flags may also follow the subcommand: murmur key export --out FILE.
-	if err := parse(fs, fs.Args()[1:]); err != nil {
-		return err
+	outFile := export.Flags().String("out", "", "write the key to `FILE` (created with mode 0600) instead of standard output")
+	export.RunE = func(*cobra.Command, []string) error { return exportKey(*data, *outFile) }
+
+	imp := &cobra.Command{
+		Use:   "import [flags] FILE|-",
+		Short: "Make an exported key the identity of the data directory",
+		Long: `Make a key exported before (from FILE, or standard input: '-') the identity of
+the data directory. Refused if the directory already holds another identity.`,
+		Example: "  murmur key import --data ./new-data murmur-identity.key",
+		Args:    exactArgs(1, "give one file (or - for standard input)"),
+		RunE:    func(_ *cobra.Command, args []string) error { return importKey(*data, args[0]) },
 	}
-	switch sub {
-	case "export":
-		if fs.NArg() != 0 {
-			return usageError{fmt.Errorf("key export takes no arguments (write to a file with --out FILE)")}
-		}
-		return exportKey(*data, *outFile)
-	case "import":
-		if fs.NArg() != 1 {
-			return usageError{fmt.Errorf("key import takes one file (or - for standard input)")}
-		}
-		return importKey(*data, fs.Arg(0))
-	case "new":
-		if fs.NArg() != 0 {
-			return usageError{fmt.Errorf("key new takes no arguments")}
-		}
+
+	newCmd := &cobra.Command{
+		Use:   "new [flags]",
+		Short: "Make a new identity that solves the network's identity puzzle",
+		Long: `Make a new identity that solves the network's identity puzzle, for a data
+directory whose key falls short of it. The old key is kept beside it as
+identity.key.<old peer ID>, and the posts it signed stay in the network under
+the old ID. Refused if the present key solves the puzzle already.`,
+		Example: "  murmur key new --data ./murmur-data --id-difficulty 21",
+		Args:    noArgs,
+	}
+	idDifficulty := newCmd.Flags().Int("id-difficulty", node.DefaultConfig().Network.IDDifficulty, "`BITS` of the network's identity puzzle (the node's --id-difficulty)")
+	newCmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if *idDifficulty < 0 || *idDifficulty > puzzle.MaxDifficulty {
-			return usageError{fmt.Errorf("--id-difficulty %d is outside 0..%d", *idDifficulty, puzzle.MaxDifficulty)}
+			return usageErrorf("--id-difficulty %d is outside 0..%d", *idDifficulty, puzzle.MaxDifficulty)
 		}
-		return newKey(ctx, *data, *idDifficulty)
+		return newKey(cmd.Context(), *data, *idDifficulty)
 	}
-	return usageError{fmt.Errorf("unknown subcommand %q: %s", sub, keyUsage)}
+	cmd.AddCommand(export, imp, newCmd)
+	return cmd
 }
 
 func exportKey(dir, outFile string) error {

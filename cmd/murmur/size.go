@@ -28,6 +28,9 @@ func (s *sizeFlag) String() string {
 	return strconv.FormatInt(n, 10)
 }
 
+// Type names the value in help (pflag.Value).
+func (s *sizeFlag) Type() string { return "size" }
+
 func (s *sizeFlag) Set(v string) error {
 	v = strings.TrimSpace(v)
 	factor := int64(1)

@@ -1,30 +1,40 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	iofs "io/fs"
+
+	"github.com/spf13/cobra"
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
 )
 
-// runToken prints the API token of the node whose data directory is --data:
-// what another machine, a script or a browser needs to change the node's
-// state (in containers: docker compose exec SERVICE /murmur token).
-func runToken(_ context.Context, args []string) error {
-	fs := newFlags("token", "[--data DIR]")
-	data := fs.String("data", node.DefaultDataDir(), "the node's data `DIR`")
-	if err := parse(fs, args); err != nil {
-		return err
+// newTokenCmd prints the API token of the node whose data directory is
+// --data: what another machine, a script or a browser needs to change the
+// node's state (in containers: docker compose exec SERVICE /murmur token).
+func newTokenCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "token [flags]",
+		Short: "Print the node's API token",
+		Long: `Print the API token of the node whose data directory is --data: what another
+machine, a script or a browser needs to change the node's state. The node
+creates it at its first start.`,
+		Example: `  murmur token --data ./murmur-data
+  MURMUR_API_TOKEN=$(murmur token) murmur post --api node.example:7070 hello
+  docker compose exec node1 /murmur token`,
+		Args: noArgs,
 	}
-	if fs.NArg() != 0 {
-		return usageError{fmt.Errorf("token takes no arguments")}
-	}
-	tok, err := api.ReadToken(*data)
+	data := cmd.Flags().String("data", node.DefaultDataDir(), "the node's data `DIR`")
+	cmd.RunE = func(*cobra.Command, []string) error { return printToken(*data) }
+	return cmd
+}
+
+func printToken(data string) error {
+	tok, err := api.ReadToken(data)
 	if errors.Is(err, iofs.ErrNotExist) {
-		return fmt.Errorf("%w; the node creates it at its first start ('murmur node --data %s')", err, *data)
+		return fmt.Errorf("%w; the node creates it at its first start ('murmur node --data %s')", err, data)
 	}
 	if err != nil {
 		return err
