@@ -146,9 +146,14 @@ func (r *Registry) Offer(posts ...*post.Post) {
 		}
 		r.remember(p.ID)
 		var raw json.RawMessage
+		var analyzed *query.Analyzed
 		for _, k := range keyspace.Keys(p) {
 			for s := range r.byKey[k] {
-				if !query.Matches(s.expr, p) {
+				if analyzed == nil {
+					a := query.Analyze(p) // once for all the searches
+					analyzed = &a
+				}
+				if !analyzed.Matches(s.expr) {
 					continue
 				}
 				if raw == nil {

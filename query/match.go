@@ -14,13 +14,24 @@ import (
 // from its text (with their positions, for phrases), field clauses against
 // its fields.
 func Matches(n Expr, p *post.Post) bool {
+	return Analyze(p).Matches(n)
+}
+
+// Analyzed is a post analyzed once, to be matched against many queries.
+type Analyzed struct{ d *matchDoc }
+
+// Analyze runs the protocol analyzer over p's text.
+func Analyze(p *post.Post) Analyzed {
 	d := &matchDoc{p: p, at: map[int][]string{}}
 	for _, t := range index.Tokens(p.Text) {
 		d.terms = append(d.terms, t.Term)
 		d.at[t.Position] = append(d.at[t.Position], t.Term)
 	}
-	return d.match(n, 0)
+	return Analyzed{d: d}
 }
+
+// Matches reports whether the post matches n, as the package's Matches.
+func (a Analyzed) Matches(n Expr) bool { return a.d.match(n, 0) }
 
 type matchDoc struct {
 	p     *post.Post

@@ -123,21 +123,27 @@ func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
 // searches reads how many searches a node has run from its /metrics.
 func searches(t *testing.T, n *testNode) int {
 	t.Helper()
-	resp, err := http.Get(n.base + "/metrics")
+	return int(metricSum(t, n.base, "murmur_search_requests_total"))
+}
+
+// metricSum adds up every series of a metric a node exports.
+func metricSum(t *testing.T, base, name string) float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
 	if err != nil {
 		t.Fatalf("GET /metrics: %v", err)
 	}
 	defer resp.Body.Close()
-	total := 0
+	total := 0.0
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if !strings.HasPrefix(line, "murmur_search_requests_total{") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
 			continue
 		}
 		v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 		if err == nil {
-			total += int(v)
+			total += v
 		}
 	}
 	return total
@@ -206,8 +212,10 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "type a query", chromedp.SendKeys(chromedp.CSS("#q"), "river sea"))
 	until(t, ctx, "results for the typed query", `(document.querySelector('#results .summary')||{}).textContent?.includes('25 posts match')`)
 	until(t, ctx, "the count told to screen readers", `document.querySelector('#search-status').textContent.includes('25 posts match')`)
-	if ran := searches(t, b) - before; ran < 1 || ran > 3 {
-		t.Errorf("typing 9 characters ran %d searches; want 1 to 3 (debounced)", ran)
+	// Each page of results that follows its query live runs one more
+	// search, for the posts written while the page was on its way.
+	if ran := searches(t, b) - before; ran < 1 || ran > 4 {
+		t.Errorf("typing 9 characters ran %d searches; want 1 to 4 (debounced)", ran)
 	}
 	if got := eval[int](t, ctx, `document.querySelectorAll('#hits > li').length`); got != 20 {
 		t.Errorf("first page shows %d posts, want 20", got)
@@ -250,6 +258,30 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "switch to Latest", chromedp.Click(chromedp.CSS(`input[name=sort][value=latest]`)))
 	until(t, ctx, "latest order", `location.search.includes('sort=latest') && document.querySelector('#hits article .text')?.textContent.includes('number 24 ')`)
 	screenshot(t, ctx, dir, "search-latest-node-b-desktop-light")
+
+	// Live: a post written through node C while node B's results are open
+	// waits behind a notice, and shows at the top once it is pressed.
+	until(t, ctx, "the page following its results", `!!document.querySelector('#results[data-live]') && !!document.querySelector('.new-posts-row')`)
+	standing := func() float64 {
+		return metricSum(t, c.base, "murmur_live_subscriptions") + metricSum(t, a.base, "murmur_live_subscriptions") + metricSum(t, b.base, "murmur_live_subscriptions")
+	}
+	for deadline := time.Now().Add(20 * time.Second); standing() < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the results page keeps no standing search at the owners")
+		}
+	}
+	shown := eval[int](t, ctx, `document.querySelectorAll('#hits > li').length`)
+	liveText := "the river reaches the sea tonight, written live"
+	if _, err := api.NewClient(c.base).Post(context.Background(), api.PostRequest{Text: liveText}); err != nil {
+		t.Fatalf("post through node C: %v", err)
+	}
+	until(t, ctx, "the new-posts notice", `(document.querySelector('.new-posts-notice:not([hidden])')||{}).textContent?.startsWith('1 new post')`)
+	if got := eval[int](t, ctx, `document.querySelectorAll('#hits > li').length`); got != shown {
+		t.Errorf("the live post entered the list before the notice was pressed: %d posts shown, %d before", got, shown)
+	}
+	screenshot(t, ctx, dir, "search-live-notice-node-b-desktop-light")
+	do(t, ctx, "show the new post", chromedp.Click(chromedp.CSS(".new-posts-notice")))
+	until(t, ctx, "the live post at the top", `document.querySelector('#hits article .text')?.textContent === `+strconv.Quote(liveText)+` && document.querySelectorAll('#hits > li').length === `+strconv.Itoa(shown+1)+` && document.querySelector('.new-posts-notice').hidden`)
 
 	// Post from node A's page: the count follows the text and the post
 	// shows at once.
@@ -310,8 +342,9 @@ func TestBrowser(t *testing.T) {
 	if got := eval[int](t, ctx, `document.querySelectorAll('ul.addrs code').length`); got < 1 {
 		t.Errorf("node page lists %d addresses to bootstrap from, want at least 1", got)
 	}
-	if got := eval[string](t, ctx, `document.querySelector('#posts').textContent`); got != "27" {
-		t.Errorf("node page: %s posts held, want 27", got)
+	// 26 imported, one written live through node C, one from node A's page.
+	if got := eval[string](t, ctx, `document.querySelector('#posts').textContent`); got != "28" {
+		t.Errorf("node page: %s posts held, want 28", got)
 	}
 	if held, _ := strconv.Atoi(eval[string](t, ctx, `document.querySelector('#keys').textContent`)); held < 1 {
 		t.Errorf("node page: %d keys held, want some", held)

@@ -30,6 +30,9 @@ func (answerBackend) Publish(context.Context, post.Draft) (*post.Post, error) {
 }
 func (answerBackend) Get(context.Context, string) (*post.Post, error) { return nil, index.ErrNotFound }
 func (answerBackend) Status(context.Context) (api.Status, error)      { return api.Status{}, nil }
+func (answerBackend) Follow(context.Context, query.Request) (<-chan query.Hit, error) {
+	return nil, &query.RequestError{Msg: "not followed in this test"}
+}
 func (answerBackend) Replies(context.Context, string, int) ([]*post.Post, error) {
 	return nil, nil
 }

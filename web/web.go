@@ -30,6 +30,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/livesse"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -59,6 +60,9 @@ type Backend interface {
 	Status(ctx context.Context) (api.Status, error)
 	// Replies returns stored posts that answer id, oldest first.
 	Replies(ctx context.Context, id string, limit int) ([]*post.Post, error)
+	// Follow returns the posts that match req as they are written, until
+	// ctx ends.
+	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
 }
 
 // Options configures the page. Zero values are the documented defaults.
@@ -85,6 +89,7 @@ var Patterns = []string{
 	"GET /search.rss",
 	"GET /search.json",
 	"GET /opensearch.xml",
+	"GET /live",
 }
 
 //go:embed templates/*.html
@@ -144,6 +149,7 @@ func New(b Backend, opts Options) *Page {
 		p.mux.HandleFunc("GET "+f.path, func(w http.ResponseWriter, r *http.Request) { p.feed(w, r, f) })
 	}
 	p.mux.HandleFunc("GET /opensearch.xml", p.openSearch)
+	p.mux.HandleFunc("GET /live", p.live)
 	p.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("v") == p.version {
 			w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
@@ -267,6 +273,9 @@ type searchView struct {
 	// LabelSigners says who signed the page's posts under each label the
 	// query asked for with from:.
 	LabelSigners []query.LabelSigners
+	// LiveURL streams the matches written after the search began, for the
+	// script to show (/live); set on a first page.
+	LiveURL string
 }
 
 // shardsOf says how many shards answered a search.
@@ -278,6 +287,7 @@ func shardsOf(res *query.Result) (partial bool, shards api.Shards) {
 func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBase url.Values, path string) int {
 	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), api.CallerOf(r)), PageSearchTimeout)
 	defer cancel()
+	began := time.Now()
 	res, err := p.b.Search(ctx, req)
 	if err != nil {
 		code, msg := p.failure(r, err)
@@ -285,6 +295,9 @@ func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBas
 		return code
 	}
 	v.Done = true
+	if v.Start == 0 && req.Cursor == "" {
+		v.LiveURL = "/live?" + url.Values{"q": {req.Q}, "after": {livesse.Since(began)}}.Encode()
+	}
 	v.Total = res.Total
 	v.TookMS = res.Took.Milliseconds()
 	v.Partial, v.Shards = shardsOf(res)

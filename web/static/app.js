@@ -35,6 +35,7 @@
         const fresh = parse(await resp.text()).getElementById('results');
         if (mine.signal.aborted || !fresh) return;
         document.getElementById('results').replaceWith(fresh);
+        followResults();
         // Tell screen readers what came back, once per search.
         const status = document.getElementById('search-status');
         const summary = fresh.querySelector('.summary, .error');
@@ -76,6 +77,66 @@
       search(false);
     });
   }
+
+  // Live results: the matches written after the search arrive over
+  // Server-Sent Events and wait behind a "N new posts" notice at the top;
+  // pressing it puts them at the top of the list.
+  let live = null;
+  function followResults() {
+    if (live) {
+      live.close();
+      live = null;
+    }
+    const results = document.getElementById('results');
+    const url = results && results.dataset.live;
+    if (!url || !window.EventSource) return;
+    const pending = [];
+    const row = document.createElement('p');
+    row.className = 'new-posts-row';
+    row.setAttribute('role', 'status');
+    const notice = document.createElement('button');
+    notice.type = 'button';
+    notice.className = 'new-posts-notice';
+    notice.hidden = true;
+    row.append(notice);
+    const list = results.querySelector('#hits');
+    if (!list) return;
+    list.before(row);
+    const known = (id) => document.getElementById(id) || pending.some((li) => li.querySelector('#' + CSS.escape(id)));
+    const source = new EventSource(url);
+    live = source;
+    source.addEventListener('post', (e) => {
+      const item = parse(e.data).querySelector('li');
+      const article = item && item.querySelector('article');
+      if (!article || known(article.id)) return;
+      pending.unshift(item); // newest first
+      notice.textContent = pending.length === 1 ? '1 new post — show' : pending.length + ' new posts — show';
+      notice.hidden = false;
+    });
+    // A query that cannot be followed is refused once; the browser then
+    // stops trying. A dropped stream is resumed by the browser itself.
+    source.onerror = () => {
+      if (source.readyState === EventSource.CLOSED && live === source) live = null;
+    };
+    notice.addEventListener('click', () => {
+      const l = document.getElementById('hits');
+      for (const t of pending) {
+        for (const el of t.querySelectorAll('time[datetime]')) {
+          const d = new Date(el.getAttribute('datetime'));
+          if (!isNaN(d)) el.title = d.toLocaleString();
+        }
+      }
+      l.prepend(...pending);
+      pending.length = 0;
+      notice.hidden = true;
+      const first = l.querySelector('li article');
+      if (first) {
+        first.tabIndex = -1;
+        first.focus();
+      }
+    });
+  }
+  followResults();
 
   // "More results" in place: append the next page under the current one.
   document.addEventListener('click', async (e) => {

@@ -1,0 +1,36 @@
+package web
+
+import (
+	"bytes"
+	"net/http"
+
+	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/internal/livesse"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// live streams the new matches of a results page as Server-Sent Events
+// whose data is each post rendered as the results list shows it; the
+// page's script puts them at the top behind a "new posts" notice.
+func (p *Page) live(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	req := query.Request{Q: q.Get("q"), Lang: q.Get("lang"), Since: q.Get("since"), Until: q.Get("until")}
+	last := r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("after")
+	}
+	ctx := query.WithCaller(r.Context(), api.CallerOf(r))
+	s, err := livesse.Open(ctx, p.b, req, last)
+	if err != nil {
+		code, msg := p.failure(r, err)
+		http.Error(w, msg, code)
+		return
+	}
+	s.Serve(ctx, w, "post", func(h query.Hit) string {
+		var b bytes.Buffer
+		if err := p.pages["home"].ExecuteTemplate(&b, "newpost", newPostView(h.Post, h.Matches)); err != nil {
+			p.log.Error("render a live post", "id", h.Post.ID, "err", err)
+		}
+		return b.String()
+	}, func(msg string) string { return msg })
+}
