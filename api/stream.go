@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // maxEventBytes bounds one line of a stream the client reads.
@@ -87,3 +88,13 @@ func (c *Client) Stream(ctx context.Context, params url.Values, lastID string, p
 	}
 	return lastID, ctx.Err()
 }
+
+// EventID is the ID of a hit's event in a stream: its creation time and
+// ID. A stream resumed after it sends what was written since.
+func EventID(h Hit) string {
+	return h.CreatedAt.UTC().Format(time.RFC3339Nano) + "/" + h.ID
+}
+
+// EventSince is an event ID that resumes a stream after everything
+// written before t.
+func EventSince(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) + "/-" }

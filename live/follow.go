@@ -72,7 +72,7 @@ const (
 	// ReorderDelay is how long a subscriber holds a post before it delivers
 	// it, so that posts arriving close together are delivered in the order
 	// they were written.
-	ReorderDelay = 250 * time.Millisecond
+	ReorderDelay = 100 * time.Millisecond
 	// resubscribeDelay is the pause before a subscriber subscribes again at
 	// an owner whose stream ended.
 	resubscribeDelay = time.Second

@@ -96,7 +96,7 @@ that starts with '-' goes after '--'.`,
 		}
 		if *follow {
 			// ctx ends on SIGINT or SIGTERM, the normal end of a follow.
-			err := followSearch(ctx, c.Base, q, out())
+			err := followSearch(ctx, c, q, out())
 			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 				return nil
 			}
@@ -192,7 +192,11 @@ func printHit(w io.Writer, n int, h api.Hit) {
 	if h.Label != "" {
 		who = fmt.Sprintf("%q (a label) signed by %s", h.Label, who)
 	}
-	fmt.Fprintf(w, "\n%d. %s  %s  %s  score %.3f\n", n, h.CreatedAt.Local().Format("2006-01-02 15:04"), who, h.Lang, h.Score)
+	score := ""
+	if h.Score != 0 { // a live match has none
+		score = fmt.Sprintf("  score %.3f", h.Score)
+	}
+	fmt.Fprintf(w, "\n%d. %s  %s  %s%s\n", n, h.CreatedAt.Local().Format("2006-01-02 15:04"), who, h.Lang, score)
 	fmt.Fprintf(w, "   %s\n   id %s\n", strings.ReplaceAll(highlight(h.Text, h.Matches), "\n", "\n   "), h.ID)
 }
 

@@ -4,9 +4,13 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/murmur-p2p/murmur/api"
 )
 
 // TestSearchFollow: 'search --follow' hands the API base URL and the query
@@ -17,8 +21,8 @@ func TestSearchFollow(t *testing.T) {
 	t.Cleanup(func() { followSearch = orig })
 	type call struct{ base, q string }
 	calls := make(chan call, 1)
-	followSearch = func(ctx context.Context, base string, q string, _ io.Writer) error {
-		calls <- call{base, q}
+	followSearch = func(ctx context.Context, c *api.Client, q string, _ io.Writer) error {
+		calls <- call{c.Base, q}
 		<-ctx.Done()
 		return ctx.Err()
 	}
@@ -54,5 +58,68 @@ func TestSearchFollow(t *testing.T) {
 	stderr.Reset()
 	if code := run(context.Background(), []string{"search", "--follow", "x"}, &stderr); code != 1 || !strings.Contains(stderr.String(), "murmur search: ") {
 		t.Errorf("failed search --follow: exit %d, %q", code, stderr.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer a process writes while the test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestSearchFollowOnANode: 'murmur search --follow' against a real node
+// prints the current matches, then a match written after it started and
+// not a post that does not match, and ends cleanly on SIGINT.
+func TestSearchFollowOnANode(t *testing.T) {
+	_, addr := startNodeProcess(t, t.TempDir())
+	post := func(text string) {
+		t.Helper()
+		if out, err := murmurCmd(context.Background(), "post", "--api", addr, text).CombinedOutput(); err != nil {
+			t.Fatalf("post %q: %v %s", text, err, out)
+		}
+	}
+	post("an older note about the #heron")
+	var out syncBuffer
+	cmd := murmurCmd(context.Background(), "search", "#heron", "--follow", "--api", addr)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	waitOutput := func(what, want string) {
+		t.Helper()
+		for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), want); time.Sleep(50 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("search --follow printed no %s in 20 s:\n%s", what, out.String())
+			}
+		}
+	}
+	waitOutput("current match", "older note about the *#heron*")
+	waitOutput("note that it follows", "then new ones as they are written")
+	// Written before or after the stream subscribed: the resume after the
+	// newest current match covers the gap.
+	post("a sparrow, not the bird it follows")
+	post("a new note about the #heron, written live")
+	waitOutput("live match", "a new note about the #heron, written live")
+	if strings.Contains(out.String(), "sparrow") {
+		t.Errorf("search --follow printed a post that does not match:\n%s", out.String())
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("search --follow after SIGINT: %v\n%s", err, out.String())
 	}
 }

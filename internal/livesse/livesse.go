@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -45,8 +46,9 @@ func EventID(p *post.Post) string {
 	return p.CreatedAt.UTC().Format(time.RFC3339Nano) + "/" + p.ID
 }
 
-// Since is an EventID that resumes after everything written before t.
-func Since(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) + "/-" }
+// Since is an EventID that resumes after everything written before t
+// (api.EventSince).
+func Since(t time.Time) string { return api.EventSince(t) }
 
 // Stream is a live search ready to be served.
 type Stream struct {
