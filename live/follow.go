@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
@@ -143,7 +144,16 @@ func keep(ctx context.Context, tr Transport, k keyspace.Key, req Request, in cha
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				// An honest owner pushes at most PushRate a second for
+				// the search: one that floods the subscriber with posts
+				// to verify is cut off.
+				limit := rate.NewLimiter(2*PushRate, 2*PushBurst)
 				err := tr.Subscribe(sctx, o, req, func(raw json.RawMessage) {
+					if !limit.Allow() {
+						log.Info("an owner pushed a standing search's posts faster than owners may; cut off", "key", req.Key, "owner", o)
+						cancel()
+						return
+					}
 					select {
 					case in <- arrival{key: k, raw: raw}:
 					case <-sctx.Done():

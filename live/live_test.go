@@ -182,3 +182,64 @@ func TestFollowKeepsOnlyVerifiedMatchesOnce(t *testing.T) {
 	for range out {
 	}
 }
+
+// floodingOwner pushes n posts at once, then holds the stream until its
+// subscriber ends it.
+type floodingOwner struct {
+	id    peer.ID
+	posts []json.RawMessage
+	cut   chan struct{}
+}
+
+func (f *floodingOwner) Owners(context.Context, string) ([]peer.ID, error) {
+	return []peer.ID{f.id}, nil
+}
+
+func (f *floodingOwner) Subscribe(ctx context.Context, _ peer.ID, _ Request, push func(json.RawMessage)) error {
+	for _, raw := range f.posts {
+		push(raw)
+	}
+	<-ctx.Done()
+	select {
+	case f.cut <- struct{}{}:
+	default:
+	}
+	return ctx.Err()
+}
+
+// TestFollowCutsOffAFloodingOwner: an owner that pushes far more than an
+// owner may (each push costs the subscriber a signature check) has its
+// stream cut by the subscriber, which stays subscribed otherwise.
+func TestFollowCutsOffAFloodingOwner(t *testing.T) {
+	id, err := peer.IDFromPrivateKey(testkit.Key(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := testkit.Key(t)
+	f := &floodingOwner{id: id, cut: make(chan struct{}, 1)}
+	now := time.Now()
+	for i := range 4 * PushBurst {
+		p, err := post.Sign(k, post.Draft{Text: "otter flood"}, now.Add(time.Duration(i)*time.Millisecond))
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw, _ := json.Marshal(p)
+		f.posts = append(f.posts, raw)
+	}
+	keys, _ := keyspace.ParseAll(keyspace.TermKeys("otter"))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	out := Follow(ctx, f, prepare(t, "otter"), Request{Query: "otter"}, keys, slog.New(slog.DiscardHandler))
+	go func() {
+		for range out {
+		}
+	}()
+	select {
+	case <-f.cut:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the subscriber kept the stream of an owner that pushed 4 bursts at once")
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the whole subscription ended, not the owner's stream")
+	}
+}
