@@ -222,6 +222,13 @@ func searchRow(b *dashboard.DashboardBuilder) {
 		Description("Bytes per second on the search protocol (shard queries and their answers) and the stats protocol (key counts and collection summaries for network-wide BM25), by direction.").
 		Unit(units.BytesPerSecondSI).
 		WithTarget(query("A", `sum by (protocol, direction) (rate(`+metrics.ProtocolBytes+`{instance=~"$instance",protocol=~"search|stats"}[$__rate_interval]))`, "{{protocol}} {{direction}}")))
+	b.WithPanel(timeseriesPanel(56, 24).
+		Title("Live searches kept for peers").
+		Description("Standing searches other nodes keep at the selected nodes as owners (murmur search --follow, /api/v1/stream, live result pages), the posts pushed to them per second, and the matches dropped per second because a search was over its push rate (20/s) or its queue was full.").
+		Unit(units.Short).
+		WithTarget(query("A", `sum(`+metrics.LiveSubscriptions+`{instance=~"$instance"})`, "standing searches")).
+		WithTarget(query("B", `sum(rate(`+metrics.LivePushes+`{instance=~"$instance"}[$__rate_interval]))`, "pushed /s")).
+		WithTarget(query("C", `sum(rate(`+metrics.LiveDropped+`{instance=~"$instance"}[$__rate_interval]))`, "dropped /s")))
 }
 
 // indexRow adds the Index row: documents and bytes on disk.
