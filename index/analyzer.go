@@ -1,6 +1,7 @@
 package index
 
 import (
+	"bytes"
 	"net/url"
 	"regexp"
 	"sort"
@@ -17,21 +18,27 @@ import (
 // AnalyzerVersion versions the protocol analyzer. Every node must derive the
 // same terms from the same text, because terms decide where a post is stored
 // in the network; a change to the rules below is a new version.
-const AnalyzerVersion = 1
+const AnalyzerVersion = 2
 
 // AnalyzerName is the name under which the protocol analyzer is registered
-// with bleve and used by the index mapping.
+// with bleve and used by the index mapping. It kept the first version's
+// name, so that an index built by an older version opens to be rebuilt
+// (Open); the rules are versioned by AnalyzerVersion.
 const AnalyzerName = "murmur-v1"
 
 const tokenizerName = "murmur-v1-tokenizer"
 
-// The rules of analyzer version 1:
+// The rules of analyzer version 2:
 //   - text is split into words by Unicode word segmentation (UAX #29), keeping
-//     letters, numbers, ideographs and kana;
+//     letters, numbers, ideographs and kana; underscores that start or end a
+//     word are emphasis, not part of it ("_word_" is "word", "snake_case"
+//     stays whole);
 //   - "#tag" is kept as the term "#tag" and also yields the words of "tag" (as
 //     plain text would), the first at the tag's position, so a search for the
 //     word finds the hashtag;
-//   - "@name" and "@name@host.tld" are kept whole as mentions;
+//   - "@name" and "@name@host.tld" are kept whole as mentions, and also yield
+//     the words of "name" at the mention's position, so a search for the
+//     name finds the mention (version 1 kept the mention alone);
 //   - an http(s) URL yields its host name without "www." and without port;
 //   - '#' and '@' only start a tag or mention at the start of the text or after
 //     a character that is not a letter, digit or '_' ("bob@example.org" is the
@@ -56,7 +63,7 @@ func (t tokenizer) Tokenize(input []byte) analysis.TokenStream {
 	out := make(analysis.TokenStream, 0, len(input)/5+1)
 	pos := 0
 	words := func(start, end int) {
-		for _, tok := range t.words.Tokenize(input[start:end]) {
+		for _, tok := range t.plain(input[start:end]) {
 			pos++
 			tok.Start += start
 			tok.End += start
@@ -83,7 +90,7 @@ func (t tokenizer) Tokenize(input []byte) analysis.TokenStream {
 			// first at the tag's own position.
 			tagPos := pos + 1
 			out = append(out, &analysis.Token{Term: input[start:end], Start: start, End: end, Position: tagPos, Type: analysis.AlphaNumeric})
-			inner := t.words.Tokenize(input[start+1 : end])
+			inner := t.plain(input[start+1 : end])
 			for i, tok := range inner {
 				tok.Start += start + 1
 				tok.End += start + 1
@@ -92,8 +99,22 @@ func (t tokenizer) Tokenize(input []byte) analysis.TokenStream {
 			}
 			pos = tagPos + max(len(inner), 1) - 1
 		case '@':
-			pos++
-			out = append(out, &analysis.Token{Term: input[start:end], Start: start, End: end, Position: pos, Type: analysis.AlphaNumeric})
+			// The mention, then the words of its name, the first at the
+			// mention's own position.
+			atPos := pos + 1
+			out = append(out, &analysis.Token{Term: input[start:end], Start: start, End: end, Position: atPos, Type: analysis.AlphaNumeric})
+			name := end
+			if i := bytes.IndexByte(input[start+1:end], '@'); i >= 0 {
+				name = start + 1 + i
+			}
+			inner := t.plain(input[start+1 : name])
+			for i, tok := range inner {
+				tok.Start += start + 1
+				tok.End += start + 1
+				tok.Position = atPos + i
+				out = append(out, tok)
+			}
+			pos = atPos + max(len(inner), 1) - 1
 		default:
 			raw := strings.TrimRight(string(input[start:end]), urlTrailing)
 			end = start + len(raw)
@@ -105,6 +126,25 @@ func (t tokenizer) Tokenize(input []byte) analysis.TokenStream {
 		}
 	}
 	words(cur, len(input))
+	return out
+}
+
+// plain splits text into words: Unicode word segmentation, with the
+// underscores that start or end a word (emphasis) taken off it.
+func (t tokenizer) plain(text []byte) analysis.TokenStream {
+	toks := t.words.Tokenize(text)
+	out := toks[:0]
+	for _, tok := range toks {
+		lead := len(tok.Term) - len(bytes.TrimLeft(tok.Term, "_"))
+		term := bytes.Trim(tok.Term, "_")
+		if len(term) == 0 {
+			continue
+		}
+		tok.Start += lead
+		tok.End = tok.Start + len(term)
+		tok.Term = term
+		out = append(out, tok)
+	}
 	return out
 }
 

@@ -12,7 +12,10 @@ func TestTerms(t *testing.T) {
 	}{
 		{"Hello, World!", []string{"hello", "world"}},
 		{"Learning #Rust today", []string{"#rust", "learning", "rust", "today"}},
-		{"ping @Alice and @bob@social.example.org", []string{"@alice", "@bob@social.example.org", "and", "ping"}},
+		{"ping @Alice and @bob@social.example.org", []string{"@alice", "@bob@social.example.org", "alice", "and", "bob", "ping"}},
+		{"thanks <@adasi>", []string{"@adasi", "adasi", "thanks"}},
+		{"_so_ *very* __important__ snake_case", []string{"important", "snake_case", "so", "very"}},
+		{"@_x_ #_y_", []string{"#_y_", "@_x_", "x", "y"}},
 		{"see https://www.Example.COM:8080/a/b?c=d.", []string{"example.com", "see"}},
 		{"(https://blog.example.net/post)", []string{"blog.example.net"}},
 		{"mail bob@example.org now", []string{"bob", "example.org", "mail", "now"}},

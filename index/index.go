@@ -97,8 +97,10 @@ const (
 	keyAnalyzer     = "murmur:analyzer"
 	tombstonePrefix = "murmur:tomb:"
 	// analyzerVersionS versions the analyzer and the schema of the index on
-	// disk: "2" added FieldShard.
-	analyzerVersionS = "2"
+	// disk: "2" added FieldShard, "3" is analyzer version 2 (the words of
+	// mentions, emphasis). An index of an older version is rebuilt from
+	// its stored posts when it opens.
+	analyzerVersionS = "3"
 )
 
 // Config says where an index lives and how it batches writes.
@@ -190,7 +192,7 @@ func Open(cfg Config) (*Index, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	bi, err := openBleve(cfg.Dir)
+	bi, built, err := openBleve(cfg.Dir)
 	if err != nil {
 		return nil, err
 	}
@@ -203,43 +205,53 @@ func Open(cfg Config) (*Index, error) {
 		closing: make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	if built != analyzerVersionS {
+		if err := ix.rebuild(context.Background(), built); err != nil {
+			bi.Close()
+			return nil, fmt.Errorf("rebuild index in %s for analyzer version %s: %w", cfg.Dir, analyzerVersionS, err)
+		}
+	}
 	go ix.batcher()
 	return ix, nil
 }
 
-func openBleve(dir string) (bleve.Index, error) {
+// openBleve opens or creates the bleve index in dir and returns the
+// analyzer version it was built with.
+func openBleve(dir string) (bleve.Index, string, error) {
 	_, err := os.Stat(filepath.Join(dir, "index_meta.json"))
 	if errors.Is(err, fs.ErrNotExist) {
 		if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-			return nil, fmt.Errorf("create index directory: %w", err)
+			return nil, "", fmt.Errorf("create index directory: %w", err)
 		}
 		bi, err := bleve.New(dir, NewMapping())
 		if err != nil {
-			return nil, fmt.Errorf("create index in %s: %w", dir, err)
+			return nil, "", fmt.Errorf("create index in %s: %w", dir, err)
 		}
 		if err := bi.SetInternal([]byte(keyAnalyzer), []byte(analyzerVersionS)); err != nil {
 			bi.Close()
-			return nil, fmt.Errorf("record analyzer version: %w", err)
+			return nil, "", fmt.Errorf("record analyzer version: %w", err)
 		}
-		return bi, nil
+		return bi, analyzerVersionS, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("open index in %s: %w", dir, err)
+		return nil, "", fmt.Errorf("open index in %s: %w", dir, err)
 	}
 	bi, err := openExisting(dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	v, err := bi.GetInternal([]byte(keyAnalyzer))
 	if err != nil {
 		bi.Close()
-		return nil, fmt.Errorf("%w: read analyzer version: %v", ErrDamaged, err)
+		return nil, "", fmt.Errorf("%w: read analyzer version: %v", ErrDamaged, err)
 	}
-	if string(v) != analyzerVersionS {
-		bi.Close()
-		return nil, fmt.Errorf("%w: on disk %q, this build %q; move %s away and re-import", ErrAnalyzerVersion, v, analyzerVersionS, dir)
+	switch string(v) {
+	case analyzerVersionS, "1", "2":
+		// Older versions stored every post whole: Open rebuilds them.
+		return bi, string(v), nil
 	}
-	return bi, nil
+	bi.Close()
+	return nil, "", fmt.Errorf("%w: on disk %q, this build %q; move %s away and re-import", ErrAnalyzerVersion, v, analyzerVersionS, dir)
 }
 
 // openExisting opens the bleve index in dir. Failing to read what is there

@@ -208,6 +208,70 @@ func TestAnalyzerVersionMismatch(t *testing.T) {
 	}
 }
 
+// TestOlderIndexIsRebuilt: an index an older version built opens after
+// being indexed again from its stored posts, with this version's analyzer:
+// the words of a mention and of emphasis are found, its tombstones hold,
+// and the new version is recorded. The older version's terms are simulated
+// by a document whose text field lacks them.
+func TestOlderIndexIsRebuilt(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "index")
+	ix := open(t, dir)
+	k := testkit.Key(t)
+	mention := sign(t, k, "thanks <@adasi> for the _careful_ review")
+	gone := sign(t, k, "a post its author deleted")
+	if _, err := ix.Put(ctx, mention, gone, sign(t, k, "a third post")); err != nil {
+		t.Fatal(err)
+	}
+	tomb, err := post.SignTombstone(k, gone.ID, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Delete(ctx, tomb); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+
+	bi, err := bleve.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := index.DocumentOf(mention, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc.Text = "thanks for the review" // what the older version found: neither word
+	if err := bi.Index(mention.ID, doc); err != nil {
+		t.Fatal(err)
+	}
+	if err := bi.SetInternal([]byte("murmur:analyzer"), []byte("2")); err != nil {
+		t.Fatal(err)
+	}
+	bi.Close()
+
+	ix = open(t, dir)
+	for _, q := range []string{"adasi", "careful"} {
+		if got := count(t, ix, q); got != 1 {
+			t.Errorf("after the rebuild %q matches %d posts, want the mention's", q, got)
+		}
+	}
+	if n, _ := ix.DocCount(); n != 2 {
+		t.Errorf("after the rebuild %d posts, want 2", n)
+	}
+	if res, err := ix.Put(ctx, gone); err != nil || !errors.Is(res[0], index.ErrDeleted) {
+		t.Errorf("the deleted post after the rebuild: %v %v, want ErrDeleted", res, err)
+	}
+	ix.Close()
+	bi, err = bleve.Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bi.Close()
+	if v, _ := bi.GetInternal([]byte("murmur:analyzer")); string(v) != "3" {
+		t.Errorf("version after the rebuild %q, want 3", v)
+	}
+}
+
 // TestPutCanceledBeforeQueue returns the context's error and stores nothing.
 func TestPutCanceledBeforeQueue(t *testing.T) {
 	ix := open(t, filepath.Join(t.TempDir(), "index"))

@@ -201,7 +201,8 @@ func TestNodeEndToEnd(t *testing.T) {
 		{"(fox OR fuchs) -lang:de", sorted(fox)},
 		{"#golang @alice", sorted(golang)},
 		{"@bob", nil},
-		{"alice", nil}, // a mention is not the word
+		{"alice", sorted(golang)}, // the word finds the mention, as it finds a #tag
+		{"@golang", nil},          // a mention finds only mentions
 		{"fox OR fuchs", sorted(fox, fuchs)},
 		{"über", sorted(fuchs)},
 		{"lang:de", sorted(fuchs)},

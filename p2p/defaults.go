@@ -12,7 +12,7 @@ import (
 const (
 	// ProtocolVersion versions the store and sync protocols together with the
 	// key scheme and the protocol analyzer (index.AnalyzerVersion).
-	ProtocolVersion = "1.0.0"
+	ProtocolVersion = "2.0.0"
 	// StatsVersion versions the stats protocol on its own: 2 reports the
 	// collection statistics per owner group, so that the owners of the
 	// same keys confirm each other's figures.
