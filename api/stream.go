@@ -22,7 +22,17 @@ const maxEventBytes = 1 << 20
 // resumes after that event: the matches written since come first. It
 // returns the ID of the last event handed to post, for the next resume.
 func (c *Client) Stream(ctx context.Context, params url.Values, lastID string, post func(id string, h Hit) error) (string, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+"/api/v1/stream?"+params.Encode(), nil)
+	return c.stream(ctx, "/api/v1/stream?"+params.Encode(), lastID, post)
+}
+
+// TimelineStream follows the timeline (GET /api/v1/timeline/stream) as
+// Stream follows a search.
+func (c *Client) TimelineStream(ctx context.Context, lastID string, post func(id string, h Hit) error) (string, error) {
+	return c.stream(ctx, "/api/v1/timeline/stream", lastID, post)
+}
+
+func (c *Client) stream(ctx context.Context, path, lastID string, post func(id string, h Hit) error) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.Base+path, nil)
 	if err != nil {
 		return lastID, fmt.Errorf("build request: %w", err)
 	}
@@ -35,7 +45,7 @@ func (c *Client) Stream(ctx context.Context, params url.Values, lastID string, p
 	}
 	resp, err := c.HTTP.Do(req)
 	if err != nil {
-		return lastID, fmt.Errorf("GET %s/api/v1/stream: %w (is a node running there? start one with 'murmur node')", c.Base, err)
+		return lastID, fmt.Errorf("GET %s%s: %w (is a node running there? start one with 'murmur node')", c.Base, path, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {

@@ -227,3 +227,17 @@ type CrawlSummary struct {
 	TookMS     int64     `json:"took_ms"`
 	NextRun    time.Time `json:"next_run"`
 }
+
+// Follows are the authors and searches a node's operator follows (GET,
+// POST and DELETE /api/v1/follows).
+type Follows struct {
+	Authors  []string `json:"authors"`
+	Searches []string `json:"searches"`
+}
+
+// FollowRequest follows (POST /api/v1/follows) one author, a peer ID or an
+// author label, or one search.
+type FollowRequest struct {
+	Author string `json:"author,omitempty"`
+	Search string `json:"search,omitempty"`
+}

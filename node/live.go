@@ -28,12 +28,7 @@ func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 	if req.Scope != "" && req.Scope != query.ScopeNetwork {
 		return nil, &query.RequestError{Msg: fmt.Sprintf("scope %q cannot be followed live; only the network's", req.Scope)}
 	}
-	p, err := query.Prepare(req)
-	if err != nil {
-		return nil, err
-	}
-	keys, err := n.searches.LiveKeys(p)
-	if err != nil {
+	if _, err := query.Prepare(req); err != nil {
 		return nil, err
 	}
 	release, err := n.streams.Enter(ctx, query.CallerOf(ctx), 100*time.Millisecond)
@@ -45,11 +40,40 @@ func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 	case err != nil:
 		return nil, err
 	}
-	posts := live.Follow(ctx, n.net, p, live.Request{Query: req.Q, Lang: req.Lang, Since: req.Since, Until: req.Until}, keys, n.log)
+	hits, err := n.follow(ctx, req)
+	if err != nil {
+		release()
+		return nil, err
+	}
 	out := make(chan query.Hit)
 	go func() {
 		defer close(out)
 		defer release()
+		for h := range hits {
+			select {
+			case out <- h:
+			case <-ctx.Done():
+			}
+		}
+	}()
+	return out, nil
+}
+
+// follow is Follow without the bound on the live searches of the API.
+// The channel is closed once ctx ends and the subscription has stopped.
+func (n *Node) follow(ctx context.Context, req query.Request) (<-chan query.Hit, error) {
+	p, err := query.Prepare(req)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := n.searches.LiveKeys(p)
+	if err != nil {
+		return nil, err
+	}
+	posts := live.Follow(ctx, n.net, p, live.Request{Query: req.Q, Lang: req.Lang, Since: req.Since, Until: req.Until}, keys, n.log)
+	out := make(chan query.Hit)
+	go func() {
+		defer close(out)
 		for pp := range posts {
 			raw, err := json.Marshal(pp)
 			if err != nil {
@@ -58,10 +82,7 @@ func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 			select {
 			case out <- query.Hit{Post: pp, Raw: string(raw), Sort: []string{pp.CreatedAt.UTC().Format(time.RFC3339Nano), pp.ID}}:
 			case <-ctx.Done():
-				// Drain until live.Follow has stopped its goroutines.
-				for range posts {
-				}
-				return
+				// live.Follow closes posts once its goroutines stopped.
 			}
 		}
 	}()

@@ -22,6 +22,7 @@ import (
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/api/server"
 	"github.com/murmur-p2p/murmur/crawl"
+	"github.com/murmur-p2p/murmur/follows"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/gate"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -95,6 +96,8 @@ type Node struct {
 	admission *gate.Gate
 	// streams bounds the live searches followed at once for the API.
 	streams *gate.Gate
+	// follows are the authors and searches the operator follows.
+	follows *follows.Store
 	// searches runs network searches over net.
 	searches *netsearch.Coordinator
 	net      *p2p.Service
@@ -153,10 +156,14 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	followed, err := follows.Open(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	reg := metrics.New()
 	n := &Node{cfg: cfg, log: cfg.Logger.With("peer", id.String()), key: key, id: id, registry: reg, metrics: newNodeMetrics(reg),
 		apiMetrics: server.NewMetrics(reg), started: cfg.Now(), admission: gate.New(MaxSearches, MaxSearchesPerCaller),
-		streams: gate.New(MaxStreams, MaxStreamsPerCaller)}
+		streams: gate.New(MaxStreams, MaxStreamsPerCaller), follows: followed}
 	if err := n.openIndex(context.Background()); err != nil {
 		return nil, err
 	}

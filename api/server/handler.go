@@ -16,6 +16,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/murmur-p2p/murmur/follows"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
@@ -41,6 +42,15 @@ type Backend interface {
 	// Follow returns the posts that match req as they are written, until
 	// ctx ends.
 	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
+	Follows() follows.List
+	AddFollow(kind, value string) (follows.List, error)
+	RemoveFollow(kind, value string) (follows.List, error)
+	// Timeline returns a page of the followed authors' and searches'
+	// posts, newest first.
+	Timeline(ctx context.Context, limit int, cursor string) (*query.Result, error)
+	// FollowTimeline returns the timeline's posts as they are written;
+	// live of the follows are followed live.
+	FollowTimeline(ctx context.Context) (hits <-chan query.Hit, live, of int, err error)
 	Status(ctx context.Context) (api.Status, error)
 	Ready() bool
 }
@@ -58,6 +68,11 @@ func NewHandler(b Backend, m *Metrics, log *slog.Logger) http.Handler {
 	route("POST /api/v1/import", "import", h.importPosts)
 	route("GET /api/v1/search", "search", h.search)
 	route("GET /api/v1/stream", "stream", h.stream)
+	route("GET /api/v1/follows", "follows_get", h.getFollows)
+	route("POST /api/v1/follows", "follows_add", h.addFollow)
+	route("DELETE /api/v1/follows", "follows_remove", h.removeFollow)
+	route("GET /api/v1/timeline", "timeline", h.timeline)
+	route("GET /api/v1/timeline/stream", "timeline_stream", h.timelineStream)
 	route("GET /api/v1/status", "status", h.status)
 	route("GET /livez", "livez", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") })
 	route("GET /readyz", "readyz", h.readyz)
@@ -154,7 +169,7 @@ func (h *handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 			Error     string          `json:"error"`
 			Tombstone *post.Tombstone `json:"tombstone"`
 		}{del.Error(), del.Tombstone})
-	case errors.Is(err, index.ErrNotFound):
+	case errors.Is(err, index.ErrNotFound), errors.Is(err, follows.ErrNotFollowed):
 		writeError(w, http.StatusNotFound, err.Error())
 	case errors.Is(err, post.ErrNotAuthor):
 		writeError(w, http.StatusForbidden, err.Error())
