@@ -16,7 +16,9 @@ import (
 // maxFollowBody bounds the body of POST /api/v1/follows.
 const maxFollowBody = 4 << 10
 
-func followsOf(l follows.List) api.Follows { return api.Follows{Authors: l.Authors, Searches: l.Searches} }
+func followsOf(l follows.List) api.Follows {
+	return api.Follows{Authors: l.Authors, Searches: l.Searches}
+}
 
 func (h *handler) getFollows(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, followsOf(h.b.Follows()))
