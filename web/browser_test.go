@@ -283,6 +283,38 @@ func TestBrowser(t *testing.T) {
 	do(t, ctx, "show the new post", chromedp.Click(chromedp.CSS(".new-posts-notice")))
 	until(t, ctx, "the live post at the top", `document.querySelector('#hits article .text')?.textContent === `+strconv.Quote(liveText)+` && document.querySelectorAll('#hits > li').length === `+strconv.Itoa(shown+1)+` && document.querySelector('.new-posts-notice').hidden`)
 
+	// Follow the search from its results; node B's home page then shows its
+	// posts newest first, and a new match arrives there live.
+	clickToLoad(t, ctx, "follow the search", `form.follow button[type=submit]`)
+	until(t, ctx, "back on the results, followed", `location.search.includes('q=river+sea') && document.querySelector('form.follow button')?.textContent === 'Unfollow'`)
+	do(t, ctx, "open node B's home", chromedp.Navigate(b.base+"/home"), chromedp.WaitVisible(chromedp.CSS("#results")))
+	if got := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('ul.follows a'), a => a.textContent)`); len(got) != 1 || got[0] != "river sea" {
+		t.Errorf("home lists follows %v, want the search river sea", got)
+	}
+	if got := eval[string](t, ctx, `document.querySelector('#hits article .text')?.textContent`); got != liveText {
+		t.Errorf("home's newest post %q, want the one written live %q", got, liveText)
+	}
+	homeShown := eval[int](t, ctx, `document.querySelectorAll('#hits > li').length`)
+	until(t, ctx, "home following its timeline", `!!document.querySelector('#results[data-live]') && !!document.querySelector('.new-posts-row')`)
+	for deadline := time.Now().Add(20 * time.Second); standing() < 4; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("home keeps no standing search at the owners")
+		}
+	}
+	homeText := "the river met the sea again, for the home page"
+	if _, err := api.NewClient(c.base).Post(context.Background(), api.PostRequest{Text: homeText}); err != nil {
+		t.Fatalf("post through node C: %v", err)
+	}
+	until(t, ctx, "home's new-posts notice", `(document.querySelector('.new-posts-notice:not([hidden])')||{}).textContent?.startsWith('1 new post')`)
+	do(t, ctx, "show it", chromedp.Click(chromedp.CSS(".new-posts-notice")))
+	until(t, ctx, "the new post at the top of home", `document.querySelector('#hits article .text')?.textContent === `+strconv.Quote(homeText)+` && document.querySelectorAll('#hits > li').length === `+strconv.Itoa(homeShown+1))
+	if shown := eval[bool](t, ctx, `getComputedStyle(document.querySelector('.new-posts-notice')).display !== 'none'`); shown {
+		t.Errorf("the new-posts notice still shows once its posts are in the list")
+	}
+	screenshot(t, ctx, dir, "home-node-b-desktop-light")
+	clickToLoad(t, ctx, "unfollow from home", `ul.follows form.follow button`)
+	until(t, ctx, "home with nothing followed", `document.querySelector('.following p')?.textContent.startsWith('Nothing yet')`)
+
 	// Post from node A's page: the count follows the text and the post
 	// shows at once.
 	do(t, ctx, "open node A's home page", chromedp.Navigate(a.base+"/"), chromedp.WaitVisible(chromedp.CSS("#text")))
@@ -342,9 +374,9 @@ func TestBrowser(t *testing.T) {
 	if got := eval[int](t, ctx, `document.querySelectorAll('ul.addrs code').length`); got < 1 {
 		t.Errorf("node page lists %d addresses to bootstrap from, want at least 1", got)
 	}
-	// 26 imported, one written live through node C, one from node A's page.
-	if got := eval[string](t, ctx, `document.querySelector('#posts').textContent`); got != "28" {
-		t.Errorf("node page: %s posts held, want 28", got)
+	// 26 imported, two written live through node C, one from node A's page.
+	if got := eval[string](t, ctx, `document.querySelector('#posts').textContent`); got != "29" {
+		t.Errorf("node page: %s posts held, want 29", got)
 	}
 	if held, _ := strconv.Atoi(eval[string](t, ctx, `document.querySelector('#keys').textContent`)); held < 1 {
 		t.Errorf("node page: %d keys held, want some", held)

@@ -20,7 +20,11 @@ func (p *Page) live(w http.ResponseWriter, r *http.Request) {
 		last = q.Get("after")
 	}
 	ctx := query.WithCaller(r.Context(), api.CallerOf(r))
-	s, err := livesse.Open(ctx, p.b, req, last)
+	var src livesse.Source = p.b
+	if q.Get("timeline") == "1" {
+		src = &livesse.Timeline{Page: p.b.Timeline, FollowAll: p.b.FollowTimeline}
+	}
+	s, err := livesse.Open(ctx, src, req, last)
 	if err != nil {
 		code, msg := p.failure(r, err)
 		http.Error(w, msg, code)

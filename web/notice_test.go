@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/follows"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
@@ -32,6 +33,19 @@ func (answerBackend) Get(context.Context, string) (*post.Post, error) { return n
 func (answerBackend) Status(context.Context) (api.Status, error)      { return api.Status{}, nil }
 func (answerBackend) Follow(context.Context, query.Request) (<-chan query.Hit, error) {
 	return nil, &query.RequestError{Msg: "not followed in this test"}
+}
+func (answerBackend) Follows() follows.List { return follows.List{} }
+func (answerBackend) AddFollow(string, string) (follows.List, error) {
+	return follows.List{}, &query.RequestError{Msg: "not followed in this test"}
+}
+func (answerBackend) RemoveFollow(string, string) (follows.List, error) {
+	return follows.List{}, follows.ErrNotFollowed
+}
+func (answerBackend) Timeline(context.Context, int, string) (*query.Result, error) {
+	return &query.Result{}, nil
+}
+func (answerBackend) FollowTimeline(context.Context) (<-chan query.Hit, int, int, error) {
+	return nil, 0, 0, &query.RequestError{Msg: "not followed in this test"}
 }
 func (answerBackend) Replies(context.Context, string, int) ([]*post.Post, error) {
 	return nil, nil

@@ -29,6 +29,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/api"
+	"github.com/murmur-p2p/murmur/follows"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/livesse"
 	"github.com/murmur-p2p/murmur/post"
@@ -63,6 +64,14 @@ type Backend interface {
 	// Follow returns the posts that match req as they are written, until
 	// ctx ends.
 	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
+	// Follows, AddFollow and RemoveFollow are what the operator follows.
+	Follows() follows.List
+	AddFollow(kind, value string) (follows.List, error)
+	RemoveFollow(kind, value string) (follows.List, error)
+	// Timeline returns a page of the followed authors' and searches'
+	// posts, newest first; FollowTimeline the new ones as they come.
+	Timeline(ctx context.Context, limit int, cursor string) (*query.Result, error)
+	FollowTimeline(ctx context.Context) (hits <-chan query.Hit, live, of int, err error)
 }
 
 // Options configures the page. Zero values are the documented defaults.
@@ -90,6 +99,8 @@ var Patterns = []string{
 	"GET /search.json",
 	"GET /opensearch.xml",
 	"GET /live",
+	"GET /home",
+	"POST /follow",
 }
 
 //go:embed templates/*.html
@@ -130,8 +141,11 @@ func New(b Backend, opts Options) *Page {
 		"maxChars": func() int { return post.MaxTextChars },
 		"add":      func(a, b int) int { return a + b },
 		"feeds":    feedLinksOf,
+		"unfollow": func(kind, value string) *followView {
+			return &followView{Kind: kind, Value: value, Followed: true, Return: "/home"}
+		},
 	}).ParseFS(templateFS, "templates/layout.html", "templates/parts.html"))
-	for _, name := range []string{"home", "post", "author", "node", "error"} {
+	for _, name := range []string{"home", "post", "author", "node", "error", "timeline"} {
 		p.pages[name] = template.Must(template.Must(base.Clone()).ParseFS(templateFS, "templates/"+name+".html"))
 	}
 	static, err := fs.Sub(staticFS, "static")
@@ -150,6 +164,7 @@ func New(b Backend, opts Options) *Page {
 	}
 	p.mux.HandleFunc("GET /opensearch.xml", p.openSearch)
 	p.mux.HandleFunc("GET /live", p.live)
+	p.mux.HandleFunc("GET /home", p.timeline)
 	p.mux.Handle("GET /static/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Query().Get("v") == p.version {
 			w.Header().Set("Cache-Control", "public, max-age=86400, immutable")
@@ -160,6 +175,7 @@ func New(b Backend, opts Options) *Page {
 	}))
 	// A page on another site must not make this node post (CSRF).
 	p.mux.Handle("POST /post", cop.Handler(http.HandlerFunc(p.publish)))
+	p.mux.Handle("POST /follow", cop.Handler(http.HandlerFunc(p.follow)))
 	return p
 }
 
@@ -241,6 +257,8 @@ func (p *Page) failure(r *http.Request, err error) (int, string) {
 		return http.StatusBadRequest, err.Error()
 	case errors.Is(err, index.ErrNotFound):
 		return http.StatusNotFound, "This node has no such post."
+	case errors.Is(err, follows.ErrNotFollowed):
+		return http.StatusNotFound, "That is not followed (any more)."
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusGatewayTimeout, "The search took too long; try fewer or rarer words."
 	}
@@ -276,6 +294,9 @@ type searchView struct {
 	// LiveURL streams the matches written after the search began, for the
 	// script to show (/live); set on a first page.
 	LiveURL string
+	// Follow is the form that follows (or unfollows) the search or the
+	// author; nil where there is none.
+	Follow *followView
 }
 
 // shardsOf says how many shards answered a search.
@@ -350,6 +371,9 @@ func (p *Page) home(w http.ResponseWriter, r *http.Request) {
 	case strings.TrimSpace(v.Search.Q) != "":
 		req := query.Request{Q: v.Search.Q, Sort: query.Sort(v.Search.Sort), Limit: PageSize, Cursor: q.Get("cursor")}
 		code = p.search(r, &v.Search, req, url.Values{"q": {v.Search.Q}, "sort": {v.Search.Sort}}, "/")
+		if v.Search.Done && v.Search.Start == 0 {
+			v.Search.Follow = p.followViewOf(follows.KindSearch, v.Search.Q, "/?"+url.Values{"q": {v.Search.Q}, "sort": {v.Search.Sort}}.Encode())
+		}
 	default:
 		v.Composer.Open = true
 	}
@@ -373,6 +397,9 @@ func (p *Page) authorPage(w http.ResponseWriter, r *http.Request) {
 	v := searchView{Q: "from:" + id, Sort: string(query.SortLatest), Start: startParam(r), Scope: "author", AuthorID: id}
 	req := query.Request{Q: v.Q, Sort: query.SortLatest, Limit: PageSize, Cursor: r.URL.Query().Get("cursor")}
 	code := p.search(r, &v, req, url.Values{}, "/a/"+url.PathEscape(id))
+	if v.Done && v.Start == 0 {
+		v.Follow = p.followViewOf(follows.KindAuthor, id, "/a/"+url.PathEscape(id))
+	}
 	if fragment(r) {
 		p.render(w, code, "author", "results", v)
 		return

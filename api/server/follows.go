@@ -105,27 +105,6 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// TimelineSource is the timeline as a livesse.Source: its pages as the
-// search, its live follow as the follow. Live and Of say how many of the
-// follows are followed live, once Follow ran.
-type TimelineSource struct {
-	Timeline       func(ctx context.Context, limit int, cursor string) (*query.Result, error)
-	FollowTimeline func(ctx context.Context) (<-chan query.Hit, int, int, error)
-	Live, Of       int
-}
-
-// Search returns a page of the timeline.
-func (s *TimelineSource) Search(ctx context.Context, req query.Request) (*query.Result, error) {
-	return s.Timeline(ctx, req.Limit, req.Cursor)
-}
-
-// Follow follows the timeline live.
-func (s *TimelineSource) Follow(ctx context.Context, _ query.Request) (<-chan query.Hit, error) {
-	hits, live, of, err := s.FollowTimeline(ctx)
-	s.Live, s.Of = live, of
-	return hits, err
-}
-
 // timelineStream serves the timeline live as Server-Sent Events, like
 // /api/v1/stream.
 func (h *handler) timelineStream(w http.ResponseWriter, r *http.Request) {
@@ -134,7 +113,7 @@ func (h *handler) timelineStream(w http.ResponseWriter, r *http.Request) {
 		last = r.URL.Query().Get("after")
 	}
 	ctx := query.WithCaller(r.Context(), api.CallerOf(r))
-	src := &TimelineSource{Timeline: h.b.Timeline, FollowTimeline: h.b.FollowTimeline}
+	src := &livesse.Timeline{Page: h.b.Timeline, FollowAll: h.b.FollowTimeline}
 	s, err := livesse.Open(ctx, src, query.Request{}, last)
 	if err != nil {
 		h.fail(w, r, err)

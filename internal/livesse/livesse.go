@@ -185,3 +185,24 @@ func (s *Stream) catchUp(ctx context.Context) ([]query.Hit, error) {
 	}
 	return out, nil
 }
+
+// Timeline is a node's timeline as a Source: its pages as the search, its
+// live follow as the follow. Live and Of say how many of the follows are
+// followed live, once Open ran.
+type Timeline struct {
+	Page      func(ctx context.Context, limit int, cursor string) (*query.Result, error)
+	FollowAll func(ctx context.Context) (<-chan query.Hit, int, int, error)
+	Live, Of  int
+}
+
+// Search returns a page of the timeline; req's limit and cursor count.
+func (t *Timeline) Search(ctx context.Context, req query.Request) (*query.Result, error) {
+	return t.Page(ctx, req.Limit, req.Cursor)
+}
+
+// Follow follows the timeline live.
+func (t *Timeline) Follow(ctx context.Context, _ query.Request) (<-chan query.Hit, error) {
+	hits, live, of, err := t.FollowAll(ctx)
+	t.Live, t.Of = live, of
+	return hits, err
+}
