@@ -49,6 +49,15 @@ func newFakeNode(t *testing.T) *fakeNode {
 			io.WriteString(w, `{"id":"fakeid","text":"a post"}`)
 		case r.URL.Path == "/api/v1/status":
 			io.WriteString(w, `{"posts":5}`)
+		case r.URL.Path == "/api/v1/follows" && r.Method == http.MethodDelete && r.URL.Query().Get("search") == "missing":
+			w.WriteHeader(http.StatusNotFound)
+			io.WriteString(w, `{"error":"search \"missing\": not followed"}`)
+		case r.URL.Path == "/api/v1/follows":
+			io.WriteString(w, `{"authors":["12D3KooWfake"],"searches":["#heron"]}`)
+		case r.URL.Path == "/api/v1/timeline" && r.URL.Query().Get("cursor") == "":
+			io.WriteString(w, `{"hits":[{"id":"p2","author":"12D3KooWfake","text":"second #heron","created_at":"2025-06-02T00:00:00Z"}],"total":1,"next_cursor":"`+fakeCursor+`"}`)
+		case r.URL.Path == "/api/v1/timeline":
+			io.WriteString(w, `{"hits":[{"id":"p1","author":"12D3KooWfake","text":"first #heron","created_at":"2025-06-01T00:00:00Z"}],"total":1}`)
 		default:
 			http.NotFound(w, r)
 		}
@@ -56,6 +65,9 @@ func newFakeNode(t *testing.T) *fakeNode {
 	t.Cleanup(f.Close)
 	return f
 }
+
+// fakeCursor is the next_cursor of the fake node's first timeline page.
+const fakeCursor = "2025-06-02T00:00:00Z/p2"
 
 func (f *fakeNode) take() string {
 	f.mu.Lock()
@@ -130,6 +142,20 @@ func TestFlagsAnywhere(t *testing.T) {
 		{[]string{"get", "abc123", "--api", x}, "GET /api/v1/posts/abc123", `"text": "a post"`},
 		{[]string{"get", "-api", x, "--", "abc123"}, "GET /api/v1/posts/abc123", `"text": "a post"`},
 		{[]string{"status", "-api", x}, "GET /api/v1/status", `"posts": 5`},
+		{[]string{"follow", "--search", "#heron", "--api", x}, `POST /api/v1/follows {"search":"#heron"}`, "authors:\n  12D3KooWfake\nsearches:\n  #heron\n"},
+		{[]string{"follow", "--api", x, "--author", "12D3KooWfake"}, `POST /api/v1/follows {"author":"12D3KooWfake"}`, "authors:\n  12D3KooWfake\n"},
+		{[]string{"follow", "-api", x, "-search", "-dogs cats", "-json"}, `POST /api/v1/follows {"search":"-dogs cats"}`, `"searches": [`},
+		{[]string{"unfollow", "--search", "#heron", "--api", x}, "DELETE /api/v1/follows?search=%23heron", "searches:\n  #heron\n"},
+		{[]string{"unfollow", "--api", x, "--author", "12D3KooWfake", "--json"}, "DELETE /api/v1/follows?author=12D3KooWfake", `"authors": [`},
+		{[]string{"follows", "--api", x}, "GET /api/v1/follows", "authors:\n  12D3KooWfake\nsearches:\n  #heron\n"},
+		{[]string{"follows", "-json", "-api", x}, "GET /api/v1/follows", `"searches": [`},
+		{[]string{"timeline", "--api", x}, "GET /api/v1/timeline?limit=20", "1 posts (0 ms)\n\n1. "},
+		{[]string{"timeline", "--api", x}, "GET /api/v1/timeline?limit=20", "second #heron\n   id p2\nmore: murmur timeline --cursor " + fakeCursor + "\n"},
+		{[]string{"timeline", "--limit", "5", "--api", x}, "GET /api/v1/timeline?limit=5", "more: murmur timeline --cursor " + fakeCursor + " --limit 5\n"},
+		{[]string{"timeline", "-api", x, "-cursor", "C", "-limit", "5"}, "GET /api/v1/timeline?cursor=C&limit=5", "first #heron"},
+		// --all asks for the next page with the first one's cursor, and numbers on.
+		{[]string{"timeline", "--all", "--api", x}, "GET /api/v1/timeline?" + url.Values{"cursor": {fakeCursor}, "limit": {"20"}}.Encode(), "\n2. "},
+		{[]string{"timeline", "--json", "--api", x}, "GET /api/v1/timeline?limit=20", `"next_cursor":"` + fakeCursor + `"`},
 	} {
 		stdout, stderr, code := runCLI(t, "", tc.args...)
 		req := f.take()
@@ -173,6 +199,22 @@ func TestCommandLineMistakes(t *testing.T) {
 		{[]string{"node", "--log-level", "loud"}, "--log-level:"},
 		{[]string{"completion", "tcsh"}, `unknown subcommand "tcsh": bash | zsh | fish | powershell`},
 		{[]string{"completion"}, "give a shell"},
+		{[]string{"follow"}, "murmur follow: give --author PEER-ID-or-LABEL or --search QUERY\n"},
+		{[]string{"follow", "heron", "words"}, `murmur follow: say what "heron words" is: give --author PEER-ID-or-LABEL or --search QUERY, as in: murmur follow --search 'heron words'`},
+		{[]string{"follow", "--author", "a", "--search", "b"}, "murmur follow: give --author or --search, not both"},
+		{[]string{"follow", "--search", " "}, "murmur follow: --search is empty: give a query"},
+		{[]string{"follow", "--author="}, "murmur follow: --author is empty"},
+		{[]string{"follow", "--search"}, "flag needs an argument: --search"},
+		{[]string{"follow", "--list"}, "unknown flag: --list"},
+		{[]string{"unfollow"}, "murmur unfollow: give --author PEER-ID-or-LABEL or --search QUERY"},
+		{[]string{"unfollow", "#heron"}, "as in: murmur unfollow --search '#heron'"},
+		{[]string{"follows", "extra"}, "murmur follows: takes no arguments"},
+		{[]string{"timeline", "extra"}, "murmur timeline: takes no arguments"},
+		{[]string{"timeline", "--limit", "0"}, "murmur timeline: --limit 0 is outside 1..1000"},
+		{[]string{"timeline", "--limit", "1001"}, "--limit 1001 is outside 1..1000"},
+		{[]string{"timeline", "--follow", "--all"}, "--follow prints the newest posts, then new ones; it takes neither --all, --cursor nor --json"},
+		{[]string{"timeline", "--follow", "--cursor", "C"}, "it takes neither --all, --cursor nor --json"},
+		{[]string{"timeline", "--follow", "--json"}, "it takes neither --all, --cursor nor --json"},
 	} {
 		stdout, stderr, code := runCLI(t, "", tc.args...)
 		if code == 0 || !strings.Contains(stderr, tc.want) {
@@ -182,7 +224,16 @@ func TestCommandLineMistakes(t *testing.T) {
 			t.Errorf("murmur %q: exit %d, want 2 (a mistake in the command line)", tc.args, code)
 		}
 	}
-	// A failure that is not the command line's is status 1.
+	// A failure that is not the command line's is status 1: unfollowing
+	// what is not followed, too.
+	f := newFakeNode(t)
+	if _, stderr, code := runCLI(t, "", "unfollow", "--search", "missing", "--api", f.Listener.Addr().String()); code != 1 ||
+		!strings.Contains(stderr, `murmur unfollow: not followed: search "missing" ('murmur follows' lists what is)`) || strings.Contains(stderr, "--help") {
+		t.Errorf("unfollow of what is not followed: exit %d, want 1 and 'not followed'\n%s", code, stderr)
+	}
+	if req := f.take(); req != "DELETE /api/v1/follows?search=missing" {
+		t.Errorf("unfollow of what is not followed asked %q", req)
+	}
 	if _, stderr, code := runCLI(t, "", "search", "hello", "--api", "127.0.0.1:1"); code != 1 || !strings.Contains(stderr, "connection refused") {
 		t.Errorf("search of a node that is not there: exit %d\n%s", code, stderr)
 	}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -96,11 +95,7 @@ that starts with '-' goes after '--'.`,
 		}
 		if *follow {
 			// ctx ends on SIGINT or SIGTERM, the normal end of a follow.
-			err := followSearch(ctx, c, q, out())
-			if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-				return nil
-			}
-			return err
+			return endOfFollow(ctx, followSearch(ctx, c, q, out()))
 		}
 		params := url.Values{"q": {q}, "sort": {*sort}, "limit": {strconv.Itoa(*limit)}}
 		if *cursor != "" {

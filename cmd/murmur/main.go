@@ -41,6 +41,8 @@ Query language: words (all must match), "exact phrase", -word, a OR b, (groups),
 const rootExample = `  murmur node --data ./murmur-data
   murmur post 'hello #murmur, from @me'
   murmur search '#murmur' --sort latest
+  murmur follow --search '#murmur'
+  murmur timeline --follow
   murmur import posts.jsonl
   murmur crawl add https://example.org/feed.xml
   murmur completion bash > /etc/bash_completion.d/murmur`
@@ -104,7 +106,8 @@ func newRootCmd() *cobra.Command {
 		}
 		return usageError{err}
 	})
-	root.AddCommand(newNodeCmd(), newPostCmd(), newSearchCmd(), newImportCmd(), newGetCmd(), newDeleteCmd(),
+	root.AddCommand(newNodeCmd(), newPostCmd(), newSearchCmd(), newFollowCmd(), newUnfollowCmd(), newFollowsCmd(), newTimelineCmd(),
+		newImportCmd(), newGetCmd(), newDeleteCmd(),
 		newStatusCmd(), newCrawlCmd(), newKeyCmd(), newTokenCmd(), newVersionCmd())
 	// cobra's 'completion' command, made now to say what it does and to
 	// refuse an unknown shell instead of printing its help.
