@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // Follows returns what the node's operator follows.
@@ -52,4 +54,23 @@ func (c *Client) Timeline(ctx context.Context, params url.Values) (*SearchRespon
 		return nil, err
 	}
 	return &r, nil
+}
+
+// SetProfile signs the node's profile and places it in the network.
+func (c *Client) SetProfile(ctx context.Context, r ProfileRequest) (*post.Profile, error) {
+	body, _ := json.Marshal(r)
+	var p post.Profile
+	if err := c.do(ctx, http.MethodPut, "/api/v1/profile", bytes.NewReader(body), &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
+}
+
+// Profile fetches an author's profile.
+func (c *Client) Profile(ctx context.Context, author string) (*post.Profile, error) {
+	var p post.Profile
+	if err := c.do(ctx, http.MethodGet, "/api/v1/profiles/"+url.PathEscape(author), nil, &p); err != nil {
+		return nil, err
+	}
+	return &p, nil
 }

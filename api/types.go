@@ -71,13 +71,16 @@ type Hit struct {
 	Author string `json:"author"`
 	// Label is a name the signer gave the post (an import's or a crawl's
 	// author): any signer can give any name.
-	Label     string    `json:"label,omitempty"`
-	Text      string    `json:"text"`
-	CreatedAt time.Time `json:"created_at"`
-	Lang      string    `json:"lang,omitempty"`
-	ReplyTo   string    `json:"reply_to,omitempty"`
-	Source    string    `json:"source,omitempty"`
-	Score     float64   `json:"score"`
+	Label string `json:"label,omitempty"`
+	// AuthorName is the display name of the signer's profile, if it has
+	// one: a name the signer chose, not unique; show it beside Author.
+	AuthorName string    `json:"author_name,omitempty"`
+	Text       string    `json:"text"`
+	CreatedAt  time.Time `json:"created_at"`
+	Lang       string    `json:"lang,omitempty"`
+	ReplyTo    string    `json:"reply_to,omitempty"`
+	Source     string    `json:"source,omitempty"`
+	Score      float64   `json:"score"`
 	// Matches are [start, end) byte offsets of matched words in Text.
 	Matches [][2]int `json:"matches,omitempty"`
 	// Sig is the author's signature, so a reader can check the hit.
@@ -240,4 +243,10 @@ type Follows struct {
 type FollowRequest struct {
 	Author string `json:"author,omitempty"`
 	Search string `json:"search,omitempty"`
+}
+
+// ProfileRequest sets the node's profile (PUT /api/v1/profile).
+type ProfileRequest struct {
+	Name string `json:"name"`
+	Bio  string `json:"bio,omitempty"`
 }

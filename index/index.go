@@ -145,6 +145,8 @@ type Index struct {
 	// writeMu serializes the batcher's commits with Delete, so that each
 	// sees the other's result and OnStored and OnDeleted follow the index.
 	writeMu sync.Mutex
+	// profileMu orders the read and write of a profile: the newest wins.
+	profileMu sync.Mutex
 	// pending holds tombstones of posts not held yet.
 	pending *pendingTombstones
 

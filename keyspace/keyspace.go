@@ -106,6 +106,10 @@ func TermKeys(term string) []string {
 func AuthorKeys(author string) []string { return splitKeys(ClassAuthor, author) }
 
 // LabelKeys lists the keys of the posts with an author label.
+// ProfileKey is the key whose owners keep an author's profile: the first
+// of the author's keys.
+func ProfileKey(author string) string { return AuthorKeys(author)[0] }
+
 func LabelKeys(label string) []string { return splitKeys(ClassLabel, strings.ToLower(label)) }
 
 func splitKeys(class, value string) []string {

@@ -98,6 +98,8 @@ type Node struct {
 	streams *gate.Gate
 	// follows are the authors and searches the operator follows.
 	follows *follows.Store
+	// profiles caches the authors' profiles fetched from the network.
+	profiles profileCache
 	// searches runs network searches over net.
 	searches *netsearch.Coordinator
 	net      *p2p.Service
@@ -240,12 +242,20 @@ func (n *Node) Run(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- n.server.Serve(n.listener) }()
 	stopCrawl := n.runCrawl(ctx)
+	pctx, stopProfile := context.WithCancel(ctx)
+	profileDone := make(chan struct{})
+	go func() {
+		defer close(profileDone)
+		n.republishProfile(pctx)
+	}()
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-errc:
 	}
 	stopCrawl() // before the index closes: no crawled post arrives after
+	stopProfile()
+	<-profileDone
 	n.ready.Store(false)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()

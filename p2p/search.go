@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -30,11 +31,15 @@ type Searcher func(ctx context.Context, req *netsearch.Request) (*netsearch.Resp
 type statsRequest struct {
 	Keys    []string `json:"keys,omitempty"`
 	Summary bool     `json:"summary,omitempty"`
+	// Profiles asks for the profiles kept of these authors.
+	Profiles []string `json:"profiles,omitempty"`
 }
 
 type statsResponse struct {
 	Counts  []int              `json:"counts"`
 	Summary *netsearch.Summary `json:"summary,omitempty"`
+	// Profiles are the profiles kept of the authors asked, in no order.
+	Profiles []json.RawMessage `json:"profiles,omitempty"`
 }
 
 // MaxConcurrentSearches bounds the inbound searches served at once.
@@ -104,6 +109,13 @@ func (s *Service) answerStats(req *statsRequest) *statsResponse {
 	if req.Summary {
 		sum := s.localSummary()
 		resp.Summary = &sum
+	}
+	for _, a := range req.Profiles {
+		if p, err := s.store.Profile(a); err == nil {
+			if raw, err := json.Marshal(p); err == nil {
+				resp.Profiles = append(resp.Profiles, raw)
+			}
+		}
 	}
 	return resp
 }

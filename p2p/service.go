@@ -50,6 +50,10 @@ type Store interface {
 	Drop(ctx context.Context, ids ...string) (int, error)
 	// Holds reports, for each ID, whether the store holds that post.
 	Holds(ctx context.Context, ids []string) ([]bool, error)
+	// PutProfile keeps a verified profile unless a newer one of its
+	// author is kept; Profile returns the one kept (index.ErrNotFound).
+	PutProfile(p *post.Profile) (bool, error)
+	Profile(author string) (*post.Profile, error)
 }
 
 // Config configures a Service. A zero field takes its value from

@@ -257,7 +257,7 @@ func (s *Service) handleStore(st network.Stream) {
 func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeRequest) (*storeResponse, error) {
 	// Verifying a post's signature is the costly part: bound the posts a
 	// peer may send, not only its requests.
-	if !s.postBudget.AllowN(from, len(req.Posts)+len(req.Tombstones)) {
+	if !s.postBudget.AllowN(from, len(req.Posts)+len(req.Tombstones)+len(req.Profiles)) {
 		return nil, refuse(metrics.RefusedRateLimited, "more than %d posts a second from %s", PeerPostRate, from)
 	}
 	resp := &storeResponse{Posts: make([]storeResult, len(req.Posts)), Tombstones: make([]string, len(req.Tombstones))}
@@ -344,6 +344,14 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 	for i, raw := range req.Tombstones {
 		if err := s.applyTombstone(ctx, raw, metrics.ProtocolStore); err != nil {
 			resp.Tombstones[i] = err.Error()
+		}
+	}
+	if len(req.Profiles) > 0 {
+		resp.Profiles = make([]string, len(req.Profiles))
+		for i, raw := range req.Profiles {
+			if err := s.applyProfile(raw); err != nil {
+				resp.Profiles[i] = err.Error()
+			}
 		}
 	}
 	return resp, nil

@@ -21,6 +21,9 @@ import (
 type storeRequest struct {
 	Posts      []storeItem       `json:"posts,omitempty"`
 	Tombstones []json.RawMessage `json:"tombstones,omitempty"`
+	// Profiles are signed profiles for the owners of their authors'
+	// profile keys.
+	Profiles []json.RawMessage `json:"profiles,omitempty"`
 }
 
 // storeItem is one signed post (its canonical JSON) and the keys the sender
@@ -33,7 +36,8 @@ type storeItem struct {
 // storeResponse answers a storeRequest item by item, in order.
 type storeResponse struct {
 	Posts      []storeResult `json:"posts"`
-	Tombstones []string      `json:"tombstones"` // "" when applied, else why not
+	Tombstones []string      `json:"tombstones"`         // "" when applied, else why not
+	Profiles   []string      `json:"profiles,omitempty"` // "" when kept or older than the one kept, else why not
 }
 
 // storeResult is the owner's answer for one post: Error when it refused the
@@ -85,6 +89,9 @@ var ErrMessageTooLarge = errors.New("message too large")
 func checkStatsResponse(m *statsResponse) error {
 	if len(m.Counts) > netsearch.MaxStatsTerms {
 		return fmt.Errorf("stats answer with %d counts, limit %d", len(m.Counts), netsearch.MaxStatsTerms)
+	}
+	if len(m.Profiles) > MaxProfilesPerRequest {
+		return fmt.Errorf("stats answer with %d profiles, limit %d", len(m.Profiles), MaxProfilesPerRequest)
 	}
 	if err := netsearch.CheckCounts(m.Counts); err != nil {
 		return err
@@ -142,6 +149,9 @@ func decodeMessage(body []byte, v any) error {
 		if len(m.Tombstones) > MaxPostsPerStore {
 			return fmt.Errorf("store request with %d tombstones, limit %d", len(m.Tombstones), MaxPostsPerStore)
 		}
+		if len(m.Profiles) > MaxProfilesPerRequest {
+			return fmt.Errorf("store request with %d profiles, limit %d", len(m.Profiles), MaxProfilesPerRequest)
+		}
 		for i, it := range m.Posts {
 			if len(it.Keys) == 0 || len(it.Keys) > MaxKeysPerPost {
 				return fmt.Errorf("store request item %d has %d keys; want 1 to %d", i, len(it.Keys), MaxKeysPerPost)
@@ -168,6 +178,9 @@ func decodeMessage(body []byte, v any) error {
 	case *statsRequest:
 		if len(m.Keys) > netsearch.MaxStatsTerms {
 			return fmt.Errorf("stats request with %d keys, limit %d", len(m.Keys), netsearch.MaxStatsTerms)
+		}
+		if len(m.Profiles) > MaxProfilesPerRequest {
+			return fmt.Errorf("stats request with %d profiles, limit %d", len(m.Profiles), MaxProfilesPerRequest)
 		}
 	case *statsResponse:
 		return checkStatsResponse(m)

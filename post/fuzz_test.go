@@ -19,8 +19,11 @@ func FuzzDecode(f *testing.F) {
 	goodTS, _ := json.Marshal(ts)
 	worked, _ := SignWork(context.Background(), key, Draft{Text: "a post with work", Label: "Tide Watcher"}, now, 6)
 	goodWork, _ := json.Marshal(worked)
+	prof, _ := SignProfile(key, "Tide Watcher", "I watch the tide.\nTwice a day.", now)
+	goodProfile, _ := json.Marshal(prof)
 	f.Add(good)
 	f.Add(goodTS)
+	f.Add(goodProfile)
 	f.Add(goodWork)
 	f.Add([]byte(`{"id":"00","author":"x","text":"","sig":"AA=="}`))
 	f.Add([]byte(`{`))
@@ -38,6 +41,13 @@ func FuzzDecode(f *testing.F) {
 		if got, err := DecodeTombstone(data); err == nil {
 			if err := got.Verify(); err != nil {
 				t.Fatalf("accepted tombstone does not verify: %v", err)
+			}
+		}
+		if got, err := DecodeProfile(data); err == nil {
+			enc, _ := json.Marshal(got)
+			again, err := DecodeProfile(enc)
+			if err != nil || again.ID != got.ID || again.Name != got.Name || again.Bio != got.Bio {
+				t.Fatalf("round trip of accepted profile failed: %v", err)
 			}
 		}
 	})

@@ -24,6 +24,7 @@ const (
 	postDomain      = "murmur/post/1\n"
 	workPostDomain  = "murmur/post/2\n" // a post that carries proof of work
 	tombstoneDomain = "murmur/tombstone/1\n"
+	profileDomain   = "murmur/profile/1\n"
 )
 
 // Post is one signed, immutable microblog post.

@@ -203,6 +203,10 @@ func TestBrowser(t *testing.T) {
 	// The import returns once every post is at the owners of its keys, so
 	// another node's search finds them at once.
 	a.importPosts(t, lines)
+	// Node A's profile names it beside its peer ID wherever its posts show.
+	if _, err := api.NewClient(a.base).SetProfile(context.Background(), api.ProfileRequest{Name: "Mill Archive", Bio: "Old river notes."}); err != nil {
+		t.Fatalf("set node A's profile: %v", err)
+	}
 
 	// Search as you type on node B: the posts written through node A come
 	// without pressing Enter, with few searches for many keystrokes, and
@@ -222,6 +226,9 @@ func TestBrowser(t *testing.T) {
 	}
 	if got := authors(t, ctx); len(got) != 1 || got[a.id] != 20 {
 		t.Errorf("node B shows posts by %v, want all 20 by node A (%s)", got, a.id)
+	}
+	if names := eval[[]string](t, ctx, `Array.from(new Set(Array.from(document.querySelectorAll('#hits .meta .name'), n => n.textContent)))`); len(names) != 1 || names[0] != "Mill Archive" {
+		t.Errorf("node B names node A's posts %v, want its profile's name beside the peer ID", names)
 	}
 	marks := eval[[]string](t, ctx, `Array.from(document.querySelectorAll('#hits mark'), m => m.textContent.toLowerCase())`)
 	if len(marks) < 40 || !strings.Contains(strings.Join(marks, " "), "river") || !strings.Contains(strings.Join(marks, " "), "sea") {

@@ -88,6 +88,7 @@ func (p *Page) timeline(w http.ResponseWriter, r *http.Request) {
 			for _, h := range res.Hits {
 				t.Hits = append(t.Hits, newPostView(h.Post, h.Matches))
 			}
+			p.nameAll(ctx, t.Hits)
 			if res.NextCursor != "" {
 				t.MoreURL = "/home?" + url.Values{"cursor": {res.NextCursor}, "start": {strconv.Itoa(t.Start + len(t.Hits))}}.Encode()
 			}

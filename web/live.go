@@ -32,7 +32,9 @@ func (p *Page) live(w http.ResponseWriter, r *http.Request) {
 	}
 	s.Serve(ctx, w, "post", func(h query.Hit) string {
 		var b bytes.Buffer
-		if err := p.pages["home"].ExecuteTemplate(&b, "newpost", newPostView(h.Post, h.Matches)); err != nil {
+		v := newPostView(h.Post, h.Matches)
+		p.nameAuthors(ctx, &v)
+		if err := p.pages["home"].ExecuteTemplate(&b, "newpost", v); err != nil {
 			p.log.Error("render a live post", "id", h.Post.ID, "err", err)
 		}
 		return b.String()

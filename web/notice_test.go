@@ -35,6 +35,9 @@ func (answerBackend) Follow(context.Context, query.Request) (<-chan query.Hit, e
 	return nil, &query.RequestError{Msg: "not followed in this test"}
 }
 func (answerBackend) Follows() follows.List { return follows.List{} }
+func (answerBackend) Profiles(context.Context, []string) map[string]*post.Profile {
+	return nil
+}
 func (answerBackend) AddFollow(string, string) (follows.List, error) {
 	return follows.List{}, &query.RequestError{Msg: "not followed in this test"}
 }

@@ -1,6 +1,7 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"html/template"
 	"net/url"
@@ -20,10 +21,35 @@ import (
 type postView struct {
 	*post.Post
 	HTML template.HTML
+	// AuthorName is the signer's display name from its profile, if any.
+	AuthorName string
 }
 
 func newPostView(p *post.Post, matches []query.Span) postView {
 	return postView{Post: p, HTML: renderText(p.Text, matches)}
+}
+
+// nameAuthors sets the views' author names from the authors' profiles.
+func (p *Page) nameAuthors(ctx context.Context, views ...*postView) {
+	var authors []string
+	for _, v := range views {
+		authors = append(authors, v.Author)
+	}
+	names := p.b.Profiles(ctx, authors)
+	for _, v := range views {
+		if pr := names[v.Author]; pr != nil {
+			v.AuthorName = pr.Name
+		}
+	}
+}
+
+// nameAll is nameAuthors over a list of views.
+func (p *Page) nameAll(ctx context.Context, views []postView) {
+	ptrs := make([]*postView, len(views))
+	for i := range views {
+		ptrs[i] = &views[i]
+	}
+	p.nameAuthors(ctx, ptrs...)
 }
 
 // link is a clickable piece of a post's text.

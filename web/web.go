@@ -66,6 +66,8 @@ type Backend interface {
 	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
 	// Follows, AddFollow and RemoveFollow are what the operator follows.
 	Follows() follows.List
+	// Profiles returns the authors' profiles the node keeps or finds.
+	Profiles(ctx context.Context, authors []string) map[string]*post.Profile
 	AddFollow(kind, value string) (follows.List, error)
 	RemoveFollow(kind, value string) (follows.List, error)
 	// Timeline returns a page of the followed authors' and searches'
@@ -297,6 +299,8 @@ type searchView struct {
 	// Follow is the form that follows (or unfollows) the search or the
 	// author; nil where there is none.
 	Follow *followView
+	// Profile is the author's profile on an author page, if it has one.
+	Profile *post.Profile
 }
 
 // shardsOf says how many shards answered a search.
@@ -328,6 +332,7 @@ func (p *Page) search(r *http.Request, v *searchView, req query.Request, moreBas
 	for _, h := range res.Hits {
 		v.Hits = append(v.Hits, newPostView(h.Post, h.Matches))
 	}
+	p.nameAll(ctx, v.Hits)
 	if res.NextCursor != "" {
 		moreBase.Set("cursor", res.NextCursor)
 		moreBase.Set("start", strconv.Itoa(v.Start+len(v.Hits)))
@@ -400,6 +405,9 @@ func (p *Page) authorPage(w http.ResponseWriter, r *http.Request) {
 	if v.Done && v.Start == 0 {
 		v.Follow = p.followViewOf(follows.KindAuthor, id, "/a/"+url.PathEscape(id))
 	}
+	if post.LooksLikePeerID(id) {
+		v.Profile = p.b.Profiles(r.Context(), []string{id})[id]
+	}
 	if fragment(r) {
 		p.render(w, code, "author", "results", v)
 		return
@@ -458,6 +466,14 @@ func (p *Page) showPost(w http.ResponseWriter, r *http.Request, id string, c com
 			v.Replies = append(v.Replies, newPostView(rp, nil))
 		}
 	}
+	views := []*postView{&v.Post}
+	if v.Parent != nil {
+		views = append(views, v.Parent)
+	}
+	for i := range v.Replies {
+		views = append(views, &v.Replies[i])
+	}
+	p.nameAuthors(ctx, views...)
 	p.render(w, code, "post", "", v)
 }
 

@@ -102,6 +102,7 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
 	for _, hit := range res.Hits {
 		out.Hits = append(out.Hits, hitOf(hit))
 	}
+	h.nameAuthors(ctx, out.Hits)
 	writeJSON(w, http.StatusOK, out)
 }
 

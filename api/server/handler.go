@@ -42,6 +42,11 @@ type Backend interface {
 	// Follow returns the posts that match req as they are written, until
 	// ctx ends.
 	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
+	// SetProfile signs and places the node's profile; Profile and
+	// Profiles return authors' profiles (index.ErrNotFound for none).
+	SetProfile(ctx context.Context, name, bio string) (*post.Profile, error)
+	Profile(ctx context.Context, author string) (*post.Profile, error)
+	Profiles(ctx context.Context, authors []string) map[string]*post.Profile
 	Follows() follows.List
 	AddFollow(kind, value string) (follows.List, error)
 	RemoveFollow(kind, value string) (follows.List, error)
@@ -68,6 +73,8 @@ func NewHandler(b Backend, m *Metrics, log *slog.Logger) http.Handler {
 	route("POST /api/v1/import", "import", h.importPosts)
 	route("GET /api/v1/search", "search", h.search)
 	route("GET /api/v1/stream", "stream", h.stream)
+	route("PUT /api/v1/profile", "profile_set", h.setProfile)
+	route("GET /api/v1/profiles/{author}", "profile_get", h.getProfile)
 	route("GET /api/v1/follows", "follows_get", h.getFollows)
 	route("POST /api/v1/follows", "follows_add", h.addFollow)
 	route("DELETE /api/v1/follows", "follows_remove", h.removeFollow)
@@ -332,7 +339,22 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 	for _, hit := range res.Hits {
 		out.Hits = append(out.Hits, hitOf(hit))
 	}
+	h.nameAuthors(ctx, out.Hits)
 	writeJSON(w, http.StatusOK, out)
+}
+
+// nameAuthors sets the hits' author names from their profiles.
+func (h *handler) nameAuthors(ctx context.Context, hits []api.Hit) {
+	var authors []string
+	for _, hit := range hits {
+		authors = append(authors, hit.Author)
+	}
+	names := h.b.Profiles(ctx, authors)
+	for i := range hits {
+		if p := names[hits[i].Author]; p != nil {
+			hits[i].AuthorName = p.Name
+		}
+	}
 }
 
 // hitOf is a search hit as the API sends it.
