@@ -246,7 +246,7 @@ type scan struct {
 	clean map[string][]int // term -> docs with a sure occurrence
 	amb   map[string][]int // term -> docs with an unsure occurrence
 	langs map[string][]int
-	// hidden: word -> docs that hold it only inside a mention or a link, so
+	// hidden: word -> docs that hold it only inside a link or a mention's host, so
 	// must not match it; a tokenizer without those rules would match them.
 	hidden map[string][]int
 }
@@ -284,7 +284,8 @@ func newScan(docs []*cdoc) *scan {
 }
 
 // tokenize applies the README's analyzer rules: #tags (kept whole, and their
-// words), @mentions and @name@host.tld (kept whole, no words), http(s) URLs
+// words), @mentions and @name@host.tld (kept whole, and the words of the
+// name), http(s) URLs
 // (the host name without "www." and port, no words); '#' and '@' only start
 // a tag or mention at the start or after a character that is not a letter,
 // digit or '_'. Everything else is plain words.
@@ -336,11 +337,16 @@ func tokenize(text string) []ctok {
 			}
 			plain(text[cur:i])
 			term, exact := lower(text[i:end])
-			if r == '@' {
-				pos++
-				emit(term, exact, pos)
-			} else {
-				inner := words(text[i+1 : end])
+			{
+				// A tag yields its words, a mention the words of its name
+				// (not of its host), the first at its own position.
+				name := end
+				if r == '@' {
+					if j := strings.IndexByte(text[i+1:end], '@'); j >= 0 {
+						name = i + 1 + j
+					}
+				}
+				inner := words(text[i+1 : name])
 				clean := exact
 				for _, w := range inner {
 					clean = clean && w.clean
