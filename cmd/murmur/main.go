@@ -106,7 +106,7 @@ func newRootCmd() *cobra.Command {
 		}
 		return usageError{err}
 	})
-	root.AddCommand(newNodeCmd(), newPostCmd(), newSearchCmd(), newFollowCmd(), newUnfollowCmd(), newFollowsCmd(), newTimelineCmd(),
+	root.AddCommand(newNodeCmd(), newPostCmd(), newSearchCmd(), newFollowCmd(), newUnfollowCmd(), newFollowsCmd(), newTimelineCmd(), newProfileCmd(),
 		newImportCmd(), newGetCmd(), newDeleteCmd(),
 		newStatusCmd(), newCrawlCmd(), newKeyCmd(), newTokenCmd(), newVersionCmd())
 	// cobra's 'completion' command, made now to say what it does and to
