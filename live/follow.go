@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -60,9 +61,10 @@ type Transport interface {
 	// Owners returns the owners of key.
 	Owners(ctx context.Context, key string) ([]peer.ID, error)
 	// Subscribe keeps req standing at p until the owner ends it (its
-	// lease is over), the stream fails or ctx ends, and hands push each
-	// encoded post the owner sends.
-	Subscribe(ctx context.Context, p peer.ID, req Request, push func(json.RawMessage)) error
+	// lease is over), the stream fails or ctx ends: it calls accepted once
+	// the owner keeps the search, and hands push each encoded post the
+	// owner sends.
+	Subscribe(ctx context.Context, p peer.ID, req Request, accepted func(), push func(json.RawMessage)) error
 }
 
 // Bounds and timing of a subscriber.
@@ -87,10 +89,18 @@ const (
 // verified, each once, in creation order within ReorderDelay. It follows
 // ownership: every Recheck, and whenever a stream ends, it subscribes at
 // the keys' current owners. The channel is closed once ctx ends and every
-// goroutine of the subscription has stopped.
-func Follow(ctx context.Context, tr Transport, p *query.Prepared, req Request, keys []keyspace.Key, log *slog.Logger) <-chan *post.Post {
+// goroutine of the subscription has stopped. ready is closed once an
+// owner of every key keeps the search: a post stored after that reaches
+// the follower.
+func Follow(ctx context.Context, tr Transport, p *query.Prepared, req Request, keys []keyspace.Key, log *slog.Logger) (posts <-chan *post.Post, ready <-chan struct{}) {
 	out := make(chan *post.Post, QueueLen)
 	in := make(chan arrival, QueueLen)
+	allReady := make(chan struct{})
+	var left atomic.Int64
+	left.Store(int64(len(keys)))
+	if len(keys) == 0 {
+		close(allReady)
+	}
 	var wg sync.WaitGroup
 	for _, k := range keys {
 		wg.Add(1)
@@ -98,7 +108,12 @@ func Follow(ctx context.Context, tr Transport, p *query.Prepared, req Request, k
 			defer wg.Done()
 			r := req
 			r.Key = k.String()
-			keep(ctx, tr, k, r, in, log)
+			accepted := sync.OnceFunc(func() {
+				if left.Add(-1) == 0 {
+					close(allReady)
+				}
+			})
+			keep(ctx, tr, k, r, in, accepted, log)
 		}()
 	}
 	go func() {
@@ -106,7 +121,7 @@ func Follow(ctx context.Context, tr Transport, p *query.Prepared, req Request, k
 		wg.Wait()
 		close(out)
 	}()
-	return out
+	return out, allReady
 }
 
 type arrival struct {
@@ -115,7 +130,7 @@ type arrival struct {
 }
 
 // keep holds a stream to every current owner of k.
-func keep(ctx context.Context, tr Transport, k keyspace.Key, req Request, in chan<- arrival, log *slog.Logger) {
+func keep(ctx context.Context, tr Transport, k keyspace.Key, req Request, in chan<- arrival, accepted func(), log *slog.Logger) {
 	type stream struct{ cancel context.CancelFunc }
 	running := map[peer.ID]stream{}
 	ended := make(chan peer.ID, 16)
@@ -148,7 +163,7 @@ func keep(ctx context.Context, tr Transport, k keyspace.Key, req Request, in cha
 				// the search: one that floods the subscriber with posts
 				// to verify is cut off.
 				limit := rate.NewLimiter(2*PushRate, 2*PushBurst)
-				err := tr.Subscribe(sctx, o, req, func(raw json.RawMessage) {
+				err := tr.Subscribe(sctx, o, req, accepted, func(raw json.RawMessage) {
 					if !limit.Allow() {
 						log.Info("an owner pushed a standing search's posts faster than owners may; cut off", "key", req.Key, "owner", o)
 						cancel()

@@ -100,7 +100,8 @@ type fakeOwners struct {
 
 func (f *fakeOwners) Owners(context.Context, string) ([]peer.ID, error) { return f.ids, nil }
 
-func (f *fakeOwners) Subscribe(ctx context.Context, p peer.ID, req Request, push func(json.RawMessage)) error {
+func (f *fakeOwners) Subscribe(ctx context.Context, p peer.ID, req Request, accepted func(), push func(json.RawMessage)) error {
+	accepted()
 	f.mu.Lock()
 	raws := f.pushes[p]
 	f.pushes[p] = nil
@@ -158,7 +159,12 @@ func TestFollowKeepsOnlyVerifiedMatchesOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	out := Follow(ctx, f, p, Request{Query: "otter -river"}, keys, slog.New(slog.DiscardHandler))
+	out, ready := Follow(ctx, f, p, Request{Query: "otter -river"}, keys, slog.New(slog.DiscardHandler))
+	select {
+	case <-ready:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the owners kept the search but Follow never said it was ready")
+	}
 	var got []string
 	timeout := time.After(10 * time.Second)
 	for len(got) < 2 {
@@ -195,7 +201,8 @@ func (f *floodingOwner) Owners(context.Context, string) ([]peer.ID, error) {
 	return []peer.ID{f.id}, nil
 }
 
-func (f *floodingOwner) Subscribe(ctx context.Context, _ peer.ID, _ Request, push func(json.RawMessage)) error {
+func (f *floodingOwner) Subscribe(ctx context.Context, _ peer.ID, _ Request, accepted func(), push func(json.RawMessage)) error {
+	accepted()
 	for _, raw := range f.posts {
 		push(raw)
 	}
@@ -229,7 +236,7 @@ func TestFollowCutsOffAFloodingOwner(t *testing.T) {
 	keys, _ := keyspace.ParseAll(keyspace.TermKeys("otter"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	out := Follow(ctx, f, prepare(t, "otter"), Request{Query: "otter"}, keys, slog.New(slog.DiscardHandler))
+	out, _ := Follow(ctx, f, prepare(t, "otter"), Request{Query: "otter"}, keys, slog.New(slog.DiscardHandler))
 	go func() {
 		for range out {
 		}

@@ -59,18 +59,52 @@ func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 	return out, nil
 }
 
-// follow is Follow without the bound on the live searches of the API.
-// The channel is closed once ctx ends and the subscription has stopped.
+// follow is Follow without the bound on the live searches of the API: it
+// returns once an owner of every key keeps the search, or after
+// ReadyWait. The channel is closed once ctx ends and the subscription has
+// stopped.
 func (n *Node) follow(ctx context.Context, req query.Request) (<-chan query.Hit, error) {
-	p, err := query.Prepare(req)
+	hits, ready, err := n.startFollow(ctx, req)
 	if err != nil {
 		return nil, err
+	}
+	n.awaitReady(ctx, ready)
+	return hits, nil
+}
+
+// ReadyWait bounds how long a live search waits for the owners to keep it
+// before it is handed out: a caller that searches next (to catch up) then
+// misses nothing written between its search and the first push.
+const ReadyWait = 5 * time.Second
+
+// awaitReady waits until every ready is closed, ReadyWait or ctx.
+func (n *Node) awaitReady(ctx context.Context, ready ...<-chan struct{}) {
+	timeout := time.NewTimer(ReadyWait)
+	defer timeout.Stop()
+	for _, r := range ready {
+		select {
+		case <-r:
+		case <-timeout.C:
+			n.log.Info("a live search is not yet kept by an owner of every key; it goes on, and subscribes again", "after", ReadyWait)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// startFollow starts a live search and returns its hits and a channel
+// closed once an owner of every key keeps it.
+func (n *Node) startFollow(ctx context.Context, req query.Request) (<-chan query.Hit, <-chan struct{}, error) {
+	p, err := query.Prepare(req)
+	if err != nil {
+		return nil, nil, err
 	}
 	keys, err := n.searches.LiveKeys(p)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	posts := live.Follow(ctx, n.net, p, live.Request{Query: req.Q, Lang: req.Lang, Since: req.Since, Until: req.Until}, keys, n.log)
+	posts, ready := live.Follow(ctx, n.net, p, live.Request{Query: req.Q, Lang: req.Lang, Since: req.Since, Until: req.Until}, keys, n.log)
 	out := make(chan query.Hit)
 	go func() {
 		defer close(out)
@@ -86,5 +120,5 @@ func (n *Node) follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 			}
 		}
 	}()
-	return out, nil
+	return out, ready, nil
 }

@@ -225,11 +225,13 @@ func (n *Node) FollowTimeline(ctx context.Context) (hits <-chan query.Hit, live,
 	}
 	out := make(chan query.Hit)
 	var wg sync.WaitGroup
+	var readies []<-chan struct{}
 	for _, s := range sources {
-		ch, err := n.follow(ctx, s.req)
+		ch, ready, err := n.startFollow(ctx, s.req)
 		if err != nil {
 			continue
 		}
+		readies = append(readies, ready)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -246,5 +248,6 @@ func (n *Node) FollowTimeline(ctx context.Context) (hits <-chan query.Hit, live,
 		release()
 		close(out)
 	}()
+	n.awaitReady(ctx, readies...)
 	return out, len(sources), len(searches), nil
 }

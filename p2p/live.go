@@ -149,9 +149,9 @@ func (s *Service) handleLive(st network.Stream) {
 // Subscribe keeps req standing at p (live.Transport): it returns when the
 // owner ends the stream, the stream fails or ctx ends. Standing searches
 // of keys this node owns itself are kept in its own registry.
-func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, push func(json.RawMessage)) error {
+func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, accepted func(), push func(json.RawMessage)) error {
 	if p == s.self {
-		return s.subscribeSelf(ctx, req, push)
+		return s.subscribeSelf(ctx, req, accepted, push)
 	}
 	octx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	st, err := s.host.NewStream(octx, p, LiveProtocol(s.cfg.Network))
@@ -182,6 +182,7 @@ func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, pu
 		st.Close()
 		return fmt.Errorf("%s refused the standing search: %s", p, acc.Error)
 	}
+	accepted()
 	for {
 		// An owner writes at least every heartbeat: one silent for two is
 		// gone.
@@ -204,7 +205,7 @@ func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, pu
 
 // subscribeSelf keeps req in this node's own registry until ctx ends or
 // the lease is over, as a remote owner would.
-func (s *Service) subscribeSelf(ctx context.Context, req live.Request, push func(json.RawMessage)) error {
+func (s *Service) subscribeSelf(ctx context.Context, req live.Request, accepted func(), push func(json.RawMessage)) error {
 	p, key, err := req.Prepare()
 	if err != nil {
 		return err
@@ -214,6 +215,7 @@ func (s *Service) subscribeSelf(ctx context.Context, req live.Request, push func
 		return err
 	}
 	defer s.live.Remove(sub)
+	accepted()
 	lease := time.NewTimer(live.Lease)
 	defer lease.Stop()
 	for {

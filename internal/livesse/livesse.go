@@ -36,6 +36,8 @@ const (
 // Source is what a stream reads: a node.
 type Source interface {
 	Search(ctx context.Context, req query.Request) (*query.Result, error)
+	// Follow returns the new matches of req, once a post stored from then
+	// on reaches them (the owners keep the live search).
 	Follow(ctx context.Context, req query.Request) (<-chan query.Hit, error)
 }
 
@@ -73,7 +75,8 @@ func Open(ctx context.Context, src Source, req query.Request, last string) (*Str
 		}
 		s.lastAt, s.lastID = t, id
 	}
-	// Follow first, so that nothing written during the catch-up is missed.
+	// Follow first, so that nothing written during the catch-up is missed:
+	// the source returns once the owners keep the live search.
 	hits, err := src.Follow(ctx, req)
 	if err != nil {
 		return nil, err
