@@ -23,6 +23,7 @@ func TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn(t *testing.T) {
 	net := startNetwork(t, 4, func(c *Config) {
 		c.RepairInterval = time.Second
 		c.EvictInterval = time.Second
+		c.SettleMargin = time.Minute
 	})
 	writer := net.svcs[0]
 	// Two words a post, so that a node owns no key of many posts.

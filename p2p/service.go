@@ -88,6 +88,10 @@ type Config struct {
 	// peer came or went (default 1 minute); FullSyncInterval how often it
 	// compares every key again (default 10 minutes).
 	RepairInterval, FullSyncInterval time.Duration
+	// SettleMargin is how long after its first repair pass since a change
+	// of membership the node still counts as settling, and so asks every
+	// owner of a key (default 3 minutes).
+	SettleMargin time.Duration
 	// EvictInterval is how often the node drops its copies of posts it owns
 	// no key of, once their owners confirm they hold them (default 10
 	// minutes; negative: never).
@@ -174,6 +178,7 @@ func DefaultConfig() Config {
 		WriteQuorum:      DefaultWriteQuorum,
 		RepairInterval:   time.Minute,
 		FullSyncInterval: 10 * time.Minute,
+		SettleMargin:     settleMargin,
 		EvictInterval:    10 * time.Minute,
 		AuthorRate:       DefaultAuthorRate,
 		AuthorBurst:      DefaultAuthorBurst,
@@ -201,6 +206,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.RepairInterval <= 0 {
 		cfg.RepairInterval = d.RepairInterval
+	}
+	if cfg.SettleMargin <= 0 {
+		cfg.SettleMargin = d.SettleMargin
 	}
 	if cfg.FullSyncInterval <= 0 {
 		cfg.FullSyncInterval = d.FullSyncInterval
