@@ -31,13 +31,8 @@ func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 	if _, err := query.Prepare(req); err != nil {
 		return nil, err
 	}
-	release, err := n.streams.Enter(ctx, query.CallerOf(ctx), 100*time.Millisecond)
-	switch {
-	case errors.Is(err, gate.ErrKeyFull):
-		return nil, &query.BusyError{Msg: fmt.Sprintf("this node already follows %d live searches for you; close one first", MaxStreamsPerCaller)}
-	case errors.Is(err, gate.ErrFull):
-		return nil, &query.BusyError{Msg: fmt.Sprintf("this node follows %d live searches already; try again later", MaxStreams)}
-	case err != nil:
+	release, err := n.enterStream(ctx)
+	if err != nil {
 		return nil, err
 	}
 	hits, err := n.follow(ctx, req)
@@ -57,6 +52,18 @@ func (n *Node) Follow(ctx context.Context, req query.Request) (<-chan query.Hit,
 		}
 	}()
 	return out, nil
+}
+
+// enterStream takes a place for a live search of ctx's caller.
+func (n *Node) enterStream(ctx context.Context) (release func(), err error) {
+	release, err = n.streams.Enter(ctx, query.CallerOf(ctx), 100*time.Millisecond)
+	switch {
+	case errors.Is(err, gate.ErrKeyFull):
+		return nil, &query.BusyError{Msg: fmt.Sprintf("this node already follows %d live searches for you; close one first", MaxStreamsPerCaller)}
+	case errors.Is(err, gate.ErrFull):
+		return nil, &query.BusyError{Msg: fmt.Sprintf("this node follows %d live searches already; try again later", MaxStreams)}
+	}
+	return release, err
 }
 
 // follow is Follow without the bound on the live searches of the API: it

@@ -12,7 +12,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/follows"
-	"github.com/murmur-p2p/murmur/internal/gate"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -214,13 +213,8 @@ func (n *Node) FollowTimeline(ctx context.Context) (hits <-chan query.Hit, live,
 		total += len(keys)
 		sources = append(sources, source{req, len(keys)})
 	}
-	release, err := n.streams.Enter(ctx, query.CallerOf(ctx), 100*time.Millisecond)
-	switch {
-	case errors.Is(err, gate.ErrKeyFull):
-		return nil, 0, 0, &query.BusyError{Msg: fmt.Sprintf("this node already follows %d live searches for you; close one first", MaxStreamsPerCaller)}
-	case errors.Is(err, gate.ErrFull):
-		return nil, 0, 0, &query.BusyError{Msg: fmt.Sprintf("this node follows %d live searches already; try again later", MaxStreams)}
-	case err != nil:
+	release, err := n.enterStream(ctx)
+	if err != nil {
 		return nil, 0, 0, err
 	}
 	out := make(chan query.Hit)

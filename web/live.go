@@ -13,15 +13,10 @@ import (
 // whose data is each post rendered as the results list shows it; the
 // page's script puts them at the top behind a "new posts" notice.
 func (p *Page) live(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	req := query.Request{Q: q.Get("q"), Lang: q.Get("lang"), Since: q.Get("since"), Until: q.Get("until")}
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = q.Get("after")
-	}
+	req, last := livesse.RequestOf(r)
 	ctx := query.WithCaller(r.Context(), api.CallerOf(r))
 	var src livesse.Source = p.b
-	if q.Get("timeline") == "1" {
+	if r.URL.Query().Get("timeline") == "1" {
 		src = &livesse.Timeline{Page: p.b.Timeline, FollowAll: p.b.FollowTimeline}
 	}
 	s, err := livesse.Open(ctx, src, req, last)

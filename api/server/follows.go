@@ -3,13 +3,10 @@ package server
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
-	"strconv"
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/follows"
-	"github.com/murmur-p2p/murmur/internal/livesse"
 	"github.com/murmur-p2p/murmur/query"
 )
 
@@ -74,14 +71,9 @@ func (h *handler) removeFollow(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	limit := 0
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a number; use 1 to %d", s, query.MaxLimit))
-			return
-		}
-		limit = n
+	limit, ok := limitOf(w, q.Get("limit"))
+	if !ok {
+		return
 	}
 	ctx, cancel := context.WithTimeout(query.WithCaller(r.Context(), api.CallerOf(r)), SearchTimeout)
 	defer cancel()
@@ -90,42 +82,5 @@ func (h *handler) timeline(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
-	out := api.SearchResponse{
-		Hits:       make([]api.Hit, 0, len(res.Hits)),
-		Total:      res.Total,
-		Partial:    res.Partial,
-		Shards:     api.Shards{Asked: res.Shards.Asked, Answered: res.Shards.Answered, Failed: res.Shards.Failed},
-		TookMS:     res.Took.Milliseconds(),
-		NextCursor: res.NextCursor,
-		Scope:      res.Scope,
-	}
-	for _, hit := range res.Hits {
-		out.Hits = append(out.Hits, hitOf(hit))
-	}
-	h.nameAuthors(ctx, out.Hits)
-	writeJSON(w, http.StatusOK, out)
-}
-
-// timelineStream serves the timeline live as Server-Sent Events, like
-// /api/v1/stream.
-func (h *handler) timelineStream(w http.ResponseWriter, r *http.Request) {
-	last := r.Header.Get("Last-Event-ID")
-	if last == "" {
-		last = r.URL.Query().Get("after")
-	}
-	ctx := query.WithCaller(r.Context(), api.CallerOf(r))
-	src := &livesse.Timeline{Page: h.b.Timeline, FollowAll: h.b.FollowTimeline}
-	s, err := livesse.Open(ctx, src, query.Request{}, last)
-	if err != nil {
-		h.fail(w, r, err)
-		return
-	}
-	w.Header().Set("X-Murmur-Live", fmt.Sprintf("%d of %d", src.Live, src.Of))
-	s.Serve(ctx, w, "post", func(hit query.Hit) string {
-		data, _ := json.Marshal(hitOf(hit)) // a hit encodes
-		return string(data)
-	}, func(msg string) string {
-		data, _ := json.Marshal(api.ErrorResponse{Error: msg})
-		return string(data)
-	})
+	writeJSON(w, http.StatusOK, h.responseOf(ctx, res))
 }

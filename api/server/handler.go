@@ -296,13 +296,9 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		Since:  q.Get("since"),
 		Until:  q.Get("until"),
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil {
-			writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a number; use 1 to %d", s, query.MaxLimit))
-			return
-		}
-		req.Limit = n
+	var ok bool
+	if req.Limit, ok = limitOf(w, q.Get("limit")); !ok {
+		return
 	}
 	switch scope := q.Get("scope"); scope {
 	case "", query.ScopeNetwork, query.ScopeLocal:
@@ -318,6 +314,26 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, err)
 		return
 	}
+	writeJSON(w, http.StatusOK, h.responseOf(ctx, res))
+}
+
+// limitOf reads a limit parameter, 0 when absent; a bad one is answered
+// 400 and ok is false.
+func limitOf(w http.ResponseWriter, s string) (limit int, ok bool) {
+	if s == "" {
+		return 0, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("limit %q is not a number; use 1 to %d", s, query.MaxLimit))
+		return 0, false
+	}
+	return n, true
+}
+
+// responseOf is a search's result (a search's or a timeline's page) as the
+// API sends it, with the hits' author names.
+func (h *handler) responseOf(ctx context.Context, res *query.Result) api.SearchResponse {
 	out := api.SearchResponse{
 		Hits:       make([]api.Hit, 0, len(res.Hits)),
 		Total:      res.Total,
@@ -340,7 +356,7 @@ func (h *handler) search(w http.ResponseWriter, r *http.Request) {
 		out.Hits = append(out.Hits, hitOf(hit))
 	}
 	h.nameAuthors(ctx, out.Hits)
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // nameAuthors sets the hits' author names from their profiles.

@@ -52,6 +52,19 @@ func EventID(p *post.Post) string {
 // (api.EventSince).
 func Since(t time.Time) string { return api.EventSince(t) }
 
+// RequestOf reads a stream request: the query and its filters (q, lang,
+// since, until), and the event to resume after, from Last-Event-ID or, for
+// clients that cannot set the header, after=.
+func RequestOf(r *http.Request) (req query.Request, last string) {
+	q := r.URL.Query()
+	req = query.Request{Q: q.Get("q"), Lang: q.Get("lang"), Since: q.Get("since"), Until: q.Get("until")}
+	last = r.Header.Get("Last-Event-ID")
+	if last == "" {
+		last = q.Get("after")
+	}
+	return req, last
+}
+
 // Stream is a live search ready to be served.
 type Stream struct {
 	src    Source
