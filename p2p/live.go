@@ -43,14 +43,10 @@ func (s *Service) Live() *live.Registry { return s.live }
 func (s *Service) Offer(posts ...*post.Post) { s.live.Offer(posts...) }
 
 func (s *Service) handleLive(st network.Stream) {
-	s.handlingMu.RLock()
-	if s.closing {
-		s.handlingMu.RUnlock()
+	if !s.startHandling() {
 		st.Reset()
 		return
 	}
-	s.handling.Add(1)
-	s.handlingMu.RUnlock()
 	defer s.handling.Done()
 	from := st.Conn().RemotePeer()
 	_ = st.Scope().SetService(ServiceName(metrics.ProtocolLive))

@@ -99,14 +99,10 @@ var (
 // few seconds. Then the handler runs under the protocol's deadline and its
 // answer is written.
 func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx context.Context, from peer.ID) (any, error)) {
-	s.handlingMu.RLock()
-	if s.closing {
-		s.handlingMu.RUnlock()
+	if !s.startHandling() {
 		st.Reset()
 		return
 	}
-	s.handling.Add(1)
-	s.handlingMu.RUnlock()
 	defer s.handling.Done()
 	from := st.Conn().RemotePeer()
 	_ = st.Scope().SetService(ServiceName(in.name))
@@ -184,6 +180,18 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		in.outcome(metrics.OutcomeOK)
 	}
 	st.Close()
+}
+
+// startHandling counts an inbound request in flight, which Close waits
+// for; false once the service is closing, when the request is not taken.
+func (s *Service) startHandling() bool {
+	s.handlingMu.RLock()
+	defer s.handlingMu.RUnlock()
+	if s.closing {
+		return false
+	}
+	s.handling.Add(1)
+	return true
 }
 
 // readRequest reads one request like readMessage, once admit accepts its
