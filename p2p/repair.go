@@ -43,6 +43,11 @@ type repairer struct {
 	// unset while the membership changed after the last repair pass began,
 	// else a margin after that pass, for the other nodes' passes.
 	settleUntil atomic.Int64
+	// seenEpoch is the membership epoch the repair loop last took in. A
+	// querier that sees another one settles at once, without waiting for
+	// the loop's next tick: the owners it is about to ask already follow
+	// the new membership, and a new owner among them may hold nothing yet.
+	seenEpoch atomic.Uint64
 }
 
 // settleMargin, the default SettleMargin, is how long after its own repair
@@ -57,6 +62,9 @@ const settleMargin = 3 * time.Minute
 // Settling reports whether owners may still be missing posts because the
 // membership changed recently: queriers then ask every owner of each key.
 func (s *Service) Settling() bool {
+	if s.owners.refresh() != s.repair.seenEpoch.Load() {
+		return true
+	}
 	return time.Now().UnixNano() < s.repair.settleUntil.Load()
 }
 
@@ -103,6 +111,7 @@ func (r *repairer) loop(ctx context.Context) {
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	lastFP := r.s.owners.refresh()
+	r.seenEpoch.Store(lastFP)
 	var changedAt time.Time
 	lastPass := time.Time{}
 	lastEvict := time.Now() // a node that just started has peers to meet first
@@ -122,6 +131,7 @@ func (r *repairer) loop(ctx context.Context) {
 			changedAt = time.Now()
 			pending = true
 			r.settleUntil.Store(math.MaxInt64)
+			r.seenEpoch.Store(fp)
 		}
 		now := time.Now()
 		if now.Sub(r.lastFull) > r.s.cfg.FullSyncInterval {
