@@ -27,10 +27,15 @@ func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, 
 
 // gather asks the candidates, n at a time (at most all of them), for n
 // answers: a failed request starts the next candidate at once, and every
-// HedgeDelay without an answer starts one more. Once one answer is in, the
-// others get HedgeDelay more (an owner that is only slow cannot hold the
-// search up) and gather returns what it has. A refusal of the query itself
-// ends it: every owner would refuse it too.
+// HedgeDelay without n answers starts one more, so that an owner that is
+// only slow is passed over while another candidate remains. gather returns
+// once n answers are in, or once every candidate answered or failed (each
+// is bounded by OwnerTimeout). It never settles for fewer answers because
+// one came fast: n > 1 is asked for when one owner's answer is not enough
+// (a cross-check, or owners that may still lack posts), and an owner that
+// answers at once with nothing, a liar or a new owner still empty, would
+// otherwise cut the others off. A refusal of the query itself ends it:
+// every owner would refuse it too.
 func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request, n int) ([]*Response, []peer.ID, error) {
 	if len(cands) == 0 {
 		return nil, nil, errors.New("no owners")
@@ -62,7 +67,6 @@ func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request,
 	var errs []error
 	hedge := time.NewTimer(HedgeDelay)
 	defer hedge.Stop()
-	var grace <-chan time.Time
 	for running > 0 && len(resps) < n {
 		select {
 		case r := <-results:
@@ -79,16 +83,11 @@ func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request,
 				continue
 			}
 			resps, froms = append(resps, r.resp), append(froms, r.from)
-			if grace == nil {
-				grace = time.After(HedgeDelay)
-			}
 		case <-hedge.C:
 			if next < len(cands) {
 				start()
 				hedge.Reset(HedgeDelay)
 			}
-		case <-grace:
-			running = 0
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()
 		}

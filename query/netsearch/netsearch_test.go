@@ -355,16 +355,20 @@ func TestHedgingAndRefusals(t *testing.T) {
 		t.Fatalf("healthy search: %v, %+v", err, full)
 	}
 
+	// A search sorted by time asks one owner: a slow one is passed over.
+	// (A first page sorted by score needs two answers, and waits for the
+	// slow one: TestAFastLiarCannotCutOffTheOtherOwners.)
 	fn.node(owners[0]).fail = true
 	fn.node(owners[1]).delay = time.Second
 	start := time.Now()
-	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 100})
+	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 100, Sort: query.SortLatest})
 	if err != nil || res.Partial || !testkit.SameSet(ids(res.Hits), ids(full.Hits)) {
 		t.Fatalf("with one owner failing and one slow: %v, %+v", err, res)
 	}
 	if took := time.Since(start); took > 900*time.Millisecond {
 		t.Errorf("the slow owner was waited for: %v (the third owner answers after %v)", took, HedgeDelay)
 	}
+	fn.node(owners[1]).delay = 0
 
 	for _, o := range owners {
 		fn.node(o).fail = true
@@ -538,5 +542,49 @@ func TestALyingOwnerIsCaught(t *testing.T) {
 	liar.mu.Unlock()
 	if asked > 2 {
 		t.Errorf("the liar was asked %d times in 4 searches; after it was caught it should come last", asked)
+	}
+}
+
+// TestAFastLiarCannotCutOffTheOtherOwners: the closest owner of a term
+// answers every search at once with nothing, and the two honest owners
+// take longer than HedgeDelay (a busy node). A querier that took the first
+// answer and gave the others only HedgeDelay more showed nothing, and
+// counted no disagreement (CI's grind-owners test, on a loaded machine);
+// the first page sorted by score needs two answers, so the honest page
+// comes through and the liar is counted.
+func TestAFastLiarCannotCutOffTheOtherOwners(t *testing.T) {
+	posts := fakePosts(t, 120)
+	fn := newFakeNet(t, 6, 3, posts)
+	ref := reference(t, posts)
+	ctx := context.Background()
+	key := keyspace.TermKeys("heron")[0]
+	owners := fn.owners(key)
+	fn.node(owners[0]).lieSearch = func(r *Response) { r.Hits, r.Total, r.Count = nil, 0, 0 }
+	for _, o := range owners[1:] {
+		fn.node(o).delay = 3 * HedgeDelay
+	}
+	querier := 0
+	for i, nd := range fn.nodes {
+		if !slices.Contains(owners, nd.id) {
+			querier = i
+		}
+	}
+	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
+	if err != nil || len(want.Hits) < 10 {
+		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
+	}
+	reg := prometheus.NewRegistry()
+	c := New(fn.transport(querier), Config{Metrics: reg})
+	defer c.Close()
+	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total {
+		t.Fatalf("page %v (total %d), one index %v (total %d): the owner that answered first with nothing cut the others off",
+			ids(res.Hits), res.Total, ids(want.Hits), want.Total)
+	}
+	if n := metrics.Value(reg, metrics.OwnerDisagreements); n != 1 {
+		t.Errorf("%v owner disagreements counted, want 1 (the liar)", n)
 	}
 }
