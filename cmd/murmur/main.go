@@ -109,6 +109,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newNodeCmd(), newPostCmd(), newSearchCmd(), newFollowCmd(), newUnfollowCmd(), newFollowsCmd(), newTimelineCmd(), newProfileCmd(),
 		newImportCmd(), newGetCmd(), newDeleteCmd(),
 		newStatusCmd(), newCrawlCmd(), newKeyCmd(), newTokenCmd(), newVersionCmd())
+	root.AddCommand(newDemoCmd())
 	// cobra's 'completion' command, made now to say what it does and to
 	// refuse an unknown shell instead of printing its help.
 	root.InitDefaultCompletionCmd()
