@@ -161,6 +161,11 @@ type Status struct {
 	Joined   bool   `json:"joined"`
 	// PeerIDs are the peer IDs of the connected peers, sorted.
 	PeerIDs []string `json:"peer_ids"`
+	// Alone is set when no peer of the node's network has been connected
+	// for a while (30 s from its start by default); AloneHint then says
+	// how to join: the command with another node's address.
+	Alone     bool   `json:"alone"`
+	AloneHint string `json:"alone_hint,omitempty"`
 	// Recovered is set when the node found its index damaged at start and
 	// started with an empty one, which repair refills.
 	Recovered *IndexRecovery `json:"index_recovered,omitempty"`

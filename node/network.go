@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -54,29 +55,21 @@ type NetworkConfig struct {
 	// (p2p.Config's); the node's own posts carry it. Zero asks nothing;
 	// DefaultConfig sets p2p.DefaultPostDifficulty.
 	PostDifficulty int
+	// AloneAfter is how long the node goes without a peer of its network,
+	// from its start or since its last peer left, before it says it is
+	// alone, in its log and status (default 30 s; negative: never).
+	AloneAfter time.Duration
 }
 
 // startNetwork starts the node's libp2p host and joins the network.
 func (n *Node) startNetwork() error {
 	nc := n.cfg.Network
-	boot, err := p2p.ParseAddrs(nc.Bootstrap)
+	contact, err := newContact(nc, n.cfg.DataDir, n.id, n.started, n.log)
 	if err != nil {
-		return fmt.Errorf("--bootstrap: %w", err)
+		return err
 	}
-	var bootstrap func() []peer.AddrInfo
-	if len(boot) > 0 || nc.BootstrapFile != "" {
-		bootstrap = func() []peer.AddrInfo {
-			out := append([]peer.AddrInfo(nil), boot...)
-			if nc.BootstrapFile != "" {
-				fromFile, err := readAddrsFile(nc.BootstrapFile)
-				if err != nil {
-					n.log.Warn("bootstrap file not usable yet", "file", nc.BootstrapFile, "err", err)
-				}
-				out = append(out, fromFile...)
-			}
-			return out
-		}
-	}
+	n.contact = contact
+	bootstrap := contact.bootstrapFunc()
 	cfg := p2p.Config{
 		Key:            n.key,
 		Network:        nc.Name,
@@ -111,6 +104,10 @@ func (n *Node) startNetwork() error {
 			n.net.Close()
 			return err
 		}
+	}
+	if err := contact.start(n.net); err != nil {
+		n.net.Close()
+		return err
 	}
 	return nil
 }
@@ -190,6 +187,7 @@ func (n *Node) networkStatus(s *api.Status) {
 	s.Keys = n.net.KeysOwned()
 	s.HeldKeys = n.holdings.Len()
 	s.Joined = n.net.Joined()
+	n.contact.status(s)
 }
 
 // Net is the node's network service (tests and the search layer use it).

@@ -103,6 +103,9 @@ type Node struct {
 	// searches runs network searches over net.
 	searches *netsearch.Coordinator
 	net      *p2p.Service
+	// contact finds the network: the bootstrap peers, the peers remembered
+	// in the data directory, and the watch for a node left alone.
+	contact *contact
 	// stopProcessMetrics, if set, shuts down the process-wide libp2p and
 	// kad-dht instruments this node owns.
 	stopProcessMetrics func(context.Context) error
@@ -222,8 +225,12 @@ func apiHosts(cfg Config) []string {
 }
 
 // Ready reports whether the node serves requests: its index is open and, if
-// it was given bootstrap peers, it has joined the network through one.
-func (n *Node) Ready() bool { return n.ready.Load() && n.net.Joined() }
+// it was given bootstrap peers, it has joined the network through one. The
+// peers it remembers and the default list do not hold it back: they may
+// all be gone.
+func (n *Node) Ready() bool {
+	return n.ready.Load() && (n.net.Joined() || !n.contact.mustJoin())
+}
 
 // ID is the node's peer ID, which is also the author of its posts.
 func (n *Node) ID() peer.ID { return n.id }
@@ -266,6 +273,7 @@ func (n *Node) Run(ctx context.Context) error {
 		<-errc
 	}
 	n.searches.Close()
+	n.contact.stop() // while connected: the peers met are written
 	if err := n.net.Close(); err != nil {
 		n.log.Warn("network shutdown", "err", err)
 	}
