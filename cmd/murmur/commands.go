@@ -383,7 +383,7 @@ func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:     "status [flags]",
 		Short:   "Show the node's identity and holdings",
-		Long:    "Print the node's status as JSON: its identity, network, peers and the posts it holds.",
+		Long:    "Print the node's status as JSON: its identity, network, peers and the posts it holds. A node without a peer of its network (\"alone\") also says on standard error how to join one.",
 		Example: "  murmur status\n  murmur status --api 127.0.0.1:7072",
 		Args:    noArgs,
 	}
@@ -397,7 +397,13 @@ func newStatusCmd() *cobra.Command {
 		if err != nil {
 			return err
 		}
-		return printJSON(s)
+		if err := printJSON(s); err != nil {
+			return err
+		}
+		if s.Alone {
+			fmt.Fprintln(os.Stderr, "murmur status: this node is alone; "+s.AloneHint)
+		}
+		return nil
 	}
 	return cmd
 }
