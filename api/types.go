@@ -166,6 +166,17 @@ type Status struct {
 	// how to join: the command with another node's address.
 	Alone     bool   `json:"alone"`
 	AloneHint string `json:"alone_hint,omitempty"`
+	// Reachability is AutoNAT's verdict on the node: unknown, public or
+	// private (behind a NAT). DHTMode is "server" (the node owns keys) or
+	// "client" (unreachable, or --dht-mode client: it owns none).
+	Reachability string `json:"reachability"`
+	DHTMode      string `json:"dht_mode"`
+	// PublicAddrs are the node's addresses public on the internet,
+	// RelayAddrs those through a relay it holds a reservation on.
+	PublicAddrs []string `json:"public_addrs"`
+	RelayAddrs  []string `json:"relay_addrs"`
+	// HolePunches counts hole punches by outcome (success, failure).
+	HolePunches map[string]int `json:"hole_punches"`
 	// Recovered is set when the node found its index damaged at start and
 	// started with an empty one, which repair refills.
 	Recovered *IndexRecovery `json:"index_recovered,omitempty"`

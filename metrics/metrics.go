@@ -58,8 +58,16 @@ const (
 	QueryPeersFailed   = "murmur_query_peers_failed"
 	QueryPartial       = "murmur_query_partial_total"
 	LiveSubscriptions  = "murmur_live_subscriptions"
-	LivePushes         = "murmur_live_pushes_total"
-	LiveDropped        = "murmur_live_dropped_total"
+	// DHTServer is 1 while the node serves the DHT and owns keys, 0 while it
+	// runs as a DHT client (unreachable, or --dht-mode client).
+	DHTServer = "murmur_dht_server"
+	// Reachability is 1 for AutoNAT's current verdict on the node
+	// (reachability label: unknown, public, private), 0 for the others.
+	Reachability = "murmur_reachability"
+	// HolePunches counts hole punches (DCUtR) by outcome.
+	HolePunches = "murmur_hole_punches_total"
+	LivePushes  = "murmur_live_pushes_total"
+	LiveDropped = "murmur_live_dropped_total"
 	// crawl
 	CrawlFetches       = "murmur_crawl_fetches_total"
 	CrawlItemsIngested = "murmur_crawl_items_ingested_total"
@@ -104,6 +112,9 @@ const (
 	// OutcomeBusy: a search refused because the node ran as many as it
 	// allows.
 	OutcomeBusy = "busy"
+	// OutcomeSuccess and OutcomeFailure: hole punches.
+	OutcomeSuccess = "success"
+	OutcomeFailure = "failure"
 
 	// ProtocolStore, ProtocolSync and ProtocolSearch are murmur's wire
 	// protocols, the values of the protocol label.

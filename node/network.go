@@ -55,6 +55,15 @@ type NetworkConfig struct {
 	// (p2p.Config's); the node's own posts carry it. Zero asks nothing;
 	// DefaultConfig sets p2p.DefaultPostDifficulty.
 	PostDifficulty int
+	// DHTMode is auto, server or client (p2p.DHTMode*); the zero value is
+	// server, DefaultConfig sets auto.
+	DHTMode string
+	// NATTraversal turns on port mapping, AutoNAT, hole punching and
+	// circuit relay (p2p.Config's); DefaultConfig sets it.
+	NATTraversal bool
+	// Relays are full multiaddrs of relays to reserve a slot on first while
+	// the node is unreachable (--relay).
+	Relays []string
 	// AloneAfter is how long the node goes without a peer of its network,
 	// from its start or since its last peer left, before it says it is
 	// alone, in its log and status (default 30 s; negative: never).
@@ -70,7 +79,14 @@ func (n *Node) startNetwork() error {
 	}
 	n.contact = contact
 	bootstrap := contact.bootstrapFunc()
+	relays, err := p2p.ParseAddrs(nc.Relays)
+	if err != nil {
+		return fmt.Errorf("--relay: %w", err)
+	}
 	cfg := p2p.Config{
+		DHTMode:        nc.DHTMode,
+		NATTraversal:   nc.NATTraversal,
+		Relays:         relays,
 		Key:            n.key,
 		Network:        nc.Name,
 		Listen:         nc.Listen,
@@ -187,6 +203,11 @@ func (n *Node) networkStatus(s *api.Status) {
 	s.Keys = n.net.KeysOwned()
 	s.HeldKeys = n.holdings.Len()
 	s.Joined = n.net.Joined()
+	s.Reachability = n.net.Reachability()
+	s.DHTMode = n.net.DHTMode()
+	s.PublicAddrs = n.net.PublicAddrs()
+	s.RelayAddrs = n.net.RelayAddrs()
+	s.HolePunches = n.net.HolePunches()
 	n.contact.status(s)
 }
 

@@ -20,16 +20,25 @@ type serviceMetrics struct {
 	protocolBytes, refused                                            *prometheus.CounterVec
 	liveSubs                                                          prometheus.Gauge
 	livePushes, liveDropped                                           prometheus.Counter
+	dhtServer                                                         prometheus.Gauge
+	reachability                                                      *prometheus.GaugeVec
+	holePunches                                                       *prometheus.CounterVec
 }
 
 func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	m := &serviceMetrics{
-		peersConnected:      metrics.Gauge(reg, metrics.PeersConnected, "Peers the libp2p host is connected to."),
-		routingTablePeers:   metrics.Gauge(reg, metrics.RoutingTablePeers, "Peers in the DHT routing table."),
-		keysOwned:           metrics.Gauge(reg, metrics.KeysOwned, "Keys (term, hot-term and author shards) this node holds as an owner."),
-		liveSubs:            metrics.Gauge(reg, metrics.LiveSubscriptions, "Standing searches other nodes keep at this node."),
-		livePushes:          metrics.Counter(reg, metrics.LivePushes, "Posts pushed to the subscribers of standing searches."),
-		liveDropped:         metrics.Counter(reg, metrics.LiveDropped, "Matches of standing searches not pushed: over a search's push rate or its full queue."),
+		peersConnected:    metrics.Gauge(reg, metrics.PeersConnected, "Peers the libp2p host is connected to."),
+		routingTablePeers: metrics.Gauge(reg, metrics.RoutingTablePeers, "Peers in the DHT routing table."),
+		keysOwned:         metrics.Gauge(reg, metrics.KeysOwned, "Keys (term, hot-term and author shards) this node holds as an owner."),
+		liveSubs:          metrics.Gauge(reg, metrics.LiveSubscriptions, "Standing searches other nodes keep at this node."),
+		livePushes:        metrics.Counter(reg, metrics.LivePushes, "Posts pushed to the subscribers of standing searches."),
+		liveDropped:       metrics.Counter(reg, metrics.LiveDropped, "Matches of standing searches not pushed: over a search's push rate or its full queue."),
+		dhtServer:         metrics.Gauge(reg, metrics.DHTServer, "1 while the node serves the DHT and may own keys, 0 while it runs as a DHT client."),
+		holePunches:       metrics.CounterVec(reg, metrics.HolePunches, "Hole punches (DCUtR) to peers behind NAT, by outcome.", "outcome", metrics.OutcomeSuccess, metrics.OutcomeFailure),
+		reachability: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: metrics.Reachability,
+			Help: "1 for AutoNAT's current verdict on this node's reachability (unknown, public, private), 0 for the others.",
+		}, []string{"reachability"}),
 		keysUnderReplicated: metrics.Gauge(reg, metrics.KeysUnderReplicate, "Held keys that the last repair pass found on fewer than R owners."),
 		keyPostings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metrics.KeyPostings,
@@ -73,6 +82,6 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		}
 	}
 	m.repairLastSuccess.SetToCurrentTime()
-	reg.MustRegister(m.keyPostings, m.repairPassSeconds, m.protocolBytes, m.refused)
+	reg.MustRegister(m.keyPostings, m.repairPassSeconds, m.protocolBytes, m.refused, m.reachability)
 	return m
 }

@@ -102,7 +102,10 @@ func newOwnerCache(s *Service) *ownerCache {
 // membership epoch; a change of the table drops what lookups taught.
 func (c *ownerCache) refresh() uint64 {
 	ids := c.s.dht.RoutingTable().ListPeers()
-	ids = append(ids, c.s.self)
+	if c.s.OwnsKeys() {
+		// A DHT client is in nobody's routing table and owns nothing.
+		ids = append(ids, c.s.self)
+	}
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	h := sha256.New()
 	for _, id := range ids {
@@ -217,7 +220,7 @@ func (c *ownerCache) lookup(ctx context.Context, key string) ([]peer.ID, error) 
 	// their identity; an owner is never one of them, however it came.
 	found = slices.DeleteFunc(found, func(p peer.ID) bool { return !puzzle.Solves(p, c.s.cfg.IDDifficulty) })
 	target := kbKey(key)
-	owners, rg := regionOf(target, c.s.self, found, c.s.cfg.Replicas)
+	owners, rg := regionOf(target, c.s.self, c.s.OwnsKeys(), found, c.s.cfg.Replicas)
 	if err != nil {
 		// An incomplete lookup still names live peers near the key, good
 		// enough for this call, but proves nothing worth remembering.
@@ -278,7 +281,7 @@ func (c *ownerCache) pruneRegionsLocked() {
 // other than self, into the owners of target and, when it holds at least r
 // peers, the region the answer proves complete: the IDs that share one bit
 // more with target than the farthest peer found does.
-func regionOf(target kb.ID, self peer.ID, found []peer.ID, r int) ([]peer.ID, *region) {
+func regionOf(target kb.ID, self peer.ID, selfOwns bool, found []peer.ID, r int) ([]peer.ID, *region) {
 	cands := make([]member, 0, len(found)+1)
 	farthest := len(target) * 8
 	for _, id := range found {
@@ -289,10 +292,16 @@ func regionOf(target kb.ID, self peer.ID, found []peer.ID, r int) ([]peer.ID, *r
 		farthest = min(farthest, kb.CommonPrefixLen(m.kb, target))
 		cands = append(cands, m)
 	}
-	if len(cands) == 0 {
-		return []peer.ID{self}, nil
+	if !selfOwns {
+		if len(cands) == 0 {
+			return nil, nil
+		}
+	} else {
+		if len(cands) == 0 {
+			return []peer.ID{self}, nil
+		}
+		cands = append(cands, member{id: self, kb: kb.ConvertPeerID(self)})
 	}
-	cands = append(cands, member{id: self, kb: kb.ConvertPeerID(self)})
 	owners := closest(cands, target, r)
 	bits := farthest + 1
 	var in []member
@@ -368,6 +377,9 @@ func (c *ownerCache) forget(p peer.ID) {
 // store under keys it fails, which bounds what a peer can make it hold to
 // its share of the keyspace.
 func (c *ownerCache) mayOwn(key string, n int) bool {
+	if !c.s.OwnsKeys() {
+		return false
+	}
 	target := kbKey(key)
 	self := kb.ConvertPeerID(c.s.self)
 	// Every peer that shares exactly cpl leading bits with this node agrees

@@ -45,7 +45,7 @@ func TestRegionsGiveTheTrueOwners(t *testing.T) {
 					}
 				}
 				found := closest(others, target, 20)
-				owners, rg := regionOf(target, self, found, r)
+				owners, rg := regionOf(target, self, true, found, r)
 				if want := closest(all, target, r); !slices.Equal(owners, want) {
 					t.Fatalf("owners of %s: got %v, want %v", key, owners, want)
 				}

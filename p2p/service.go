@@ -22,6 +22,7 @@ import (
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	cmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
@@ -122,6 +123,23 @@ type Config struct {
 	// CPU. Zero, the zero value, asks nothing; DefaultConfig sets
 	// DefaultPostDifficulty.
 	PostDifficulty int
+	// DHTMode is DHTModeServer, DHTModeClient or DHTModeAuto. The zero
+	// value is server (tests on loopback, where AutoNAT has nothing to
+	// say); DefaultConfig sets auto.
+	DHTMode string
+	// ModeSwitchDelay is how long a reachability verdict must hold before
+	// an auto node switches its DHT mode (default 2 minutes).
+	ModeSwitchDelay time.Duration
+	// NATTraversal turns on what a home node behind NAT needs and what a
+	// reachable node offers it, as kubo configures them: UPnP/NAT-PMP port
+	// mapping, AutoNAT (v1 service, v2 client and server), hole punching
+	// (DCUtR), and circuit relay v2: auto-relay fed from Relays and the
+	// routing table while unreachable, the relay service with libp2p's
+	// limits while reachable. DefaultConfig sets it.
+	NATTraversal bool
+	// Relays are relays to reserve a slot on first while the node is
+	// unreachable (--relay).
+	Relays []peer.AddrInfo
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -155,6 +173,7 @@ type Service struct {
 
 	owners  *ownerCache
 	repair  *repairer
+	reach   reach
 	joined  atomic.Bool
 	trigger chan struct{}
 
@@ -186,6 +205,9 @@ func DefaultConfig() Config {
 		ConnHigh:         200,
 		IDDifficulty:     puzzle.DefaultDifficulty,
 		PostDifficulty:   DefaultPostDifficulty,
+		DHTMode:          DHTModeAuto,
+		ModeSwitchDelay:  defaultModeSwitchDelay,
+		NATTraversal:     true,
 	}
 }
 
@@ -225,6 +247,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.ConnLow <= 0 || cfg.ConnHigh < cfg.ConnLow {
 		cfg.ConnLow, cfg.ConnHigh = d.ConnLow, d.ConnHigh
 	}
+	if cfg.DHTMode == "" {
+		cfg.DHTMode = DHTModeServer
+	}
+	if cfg.ModeSwitchDelay <= 0 {
+		cfg.ModeSwitchDelay = d.ModeSwitchDelay
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -246,31 +274,44 @@ func New(cfg Config) (*Service, error) {
 	if cfg.PostDifficulty < 0 || cfg.PostDifficulty > post.MaxWork {
 		return nil, fmt.Errorf("p2p: post difficulty %d is outside 0..%d", cfg.PostDifficulty, post.MaxWork)
 	}
-	if id, err := peer.IDFromPrivateKey(cfg.Key); err != nil {
+	if _, err := ParseDHTMode(cfg.DHTMode); err != nil {
+		return nil, fmt.Errorf("p2p: %w", err)
+	}
+	id, err := peer.IDFromPrivateKey(cfg.Key)
+	if err != nil {
 		return nil, fmt.Errorf("p2p: peer ID of the key: %w", err)
 	} else if !puzzle.Solves(id, cfg.IDDifficulty) {
 		return nil, &ShortIdentityError{ID: id, Bits: puzzle.Bits(id), Difficulty: cfg.IDDifficulty}
 	}
 	offenders := newOffenders()
 	m := newServiceMetrics(metrics.Or(cfg.Metrics))
-	h, err := newHost(cfg, banGater{o: offenders, difficulty: cfg.IDDifficulty, next: cfg.Gater,
-		refused: m.refused.WithLabelValues(metrics.ProtocolConn, metrics.RefusedIdentity)})
-	if err != nil {
-		return nil, err
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Service{
-		cfg: cfg, log: cfg.Logger, host: h, self: h.ID(), store: cfg.Store, hold: cfg.Holdings,
+		cfg: cfg, log: cfg.Logger, self: id, store: cfg.Store, hold: cfg.Holdings,
 		trigger: make(chan struct{}, 1), offenders: offenders,
 		metrics: m,
 		ctx:     ctx, cancel: cancel,
 	}
+	// The host's hole-punch tracer and relay source report to s; they
+	// read s.host only after the routing table is published (reach.table).
+	h, err := newHost(cfg, banGater{o: offenders, difficulty: cfg.IDDifficulty, next: cfg.Gater,
+		refused: m.refused.WithLabelValues(metrics.ProtocolConn, metrics.RefusedIdentity)}, s)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s.host = h
 	s.newInbound()
 	s.live = live.NewRegistry()
 	s.live.OnDrop = m.liveDropped.Inc
-	s.dht, err = dht.New(h,
+	dhtHost := s.startReach()
+	s.dht, err = dht.New(dhtHost,
 		dht.ProtocolPrefix(ProtocolPrefix(cfg.Network)),
-		dht.Mode(dht.ModeServer), // auto mode never turns server on LAN or loopback addresses
+		// kad-dht's own auto mode never turns server on LAN or loopback
+		// addresses, where AutoNAT says nothing: murmur's auto is a server
+		// until AutoNAT finds it unreachable (ModeAutoServer), with the
+		// verdict passed on late (watchReach).
+		dht.Mode(dhtModeOption(cfg.DHTMode)),
 		dht.DisableValues(),
 		dht.DisableProviders(),
 		dht.BootstrapPeersFunc(s.bootstrapPeers),
@@ -285,6 +326,14 @@ func New(cfg Config) (*Service, error) {
 		cancel()
 		h.Close()
 		return nil, fmt.Errorf("start DHT: %w", err)
+	}
+	s.reach.table.Store(s.dht.RoutingTable())
+	s.metrics.dhtServer.Set(boolGauge(s.reach.server.Load()))
+	if err := s.watchReach(); err != nil {
+		s.dht.Close()
+		cancel()
+		h.Close()
+		return nil, err
 	}
 	s.owners = newOwnerCache(s)
 	s.repair = newRepairer(s)
@@ -315,11 +364,11 @@ func New(cfg Config) (*Service, error) {
 	s.wg.Add(2)
 	go s.joinLoop()
 	go s.repair.loop(ctx)
-	s.log.Info("network started", "network", cfg.Network, "addrs", s.Addrs())
+	s.log.Info("network started", "network", cfg.Network, "addrs", s.Addrs(), "dht_mode", cfg.DHTMode)
 	return s, nil
 }
 
-func newHost(cfg Config, gater connmgr.ConnectionGater) (host.Host, error) {
+func newHost(cfg Config, gater connmgr.ConnectionGater, s *Service) (host.Host, error) {
 	cm, err := cmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, cmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -350,6 +399,22 @@ func newHost(cfg Config, gater connmgr.ConnectionGater) (host.Host, error) {
 		libp2p.ResourceManager(rm),
 	}
 	opts = append(opts, libp2p.ConnectionGater(gater))
+	if cfg.NATTraversal {
+		var hpMetrics holepunch.MetricsTracer
+		if cfg.LibP2PMetrics != nil {
+			hpMetrics = holepunch.NewMetricsTracer(holepunch.WithRegisterer(cfg.LibP2PMetrics))
+		}
+		opts = append(opts,
+			libp2p.NATPortMap(),
+			libp2p.EnableNATService(),
+			libp2p.EnableAutoNATv2(),
+			libp2p.EnableHolePunching(holepunch.WithMetricsAndEventTracer(hpMetrics, holePunchTracer{s})),
+			// libp2p runs the relay service only while the node is
+			// reachable, with its default reservation and circuit limits.
+			libp2p.EnableRelayService(),
+			libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
+		)
+	}
 	if cfg.LibP2PMetrics != nil {
 		opts = append(opts, libp2p.PrometheusRegisterer(cfg.LibP2PMetrics))
 	} else {

@@ -117,11 +117,14 @@ func (net *testNetwork) write(writer *Service, posts []*post.Post) {
 	}
 }
 
-// trueOwners names the R services closest to key among all of them.
+// trueOwners names the R services closest to key among all of them that
+// serve the DHT (DHT clients own nothing).
 func (net *testNetwork) trueOwners(key string) []peer.ID {
-	ms := make([]member, len(net.svcs))
-	for i, s := range net.svcs {
-		ms[i] = member{id: s.ID(), kb: kb.ConvertPeerID(s.ID())}
+	ms := make([]member, 0, len(net.svcs))
+	for _, s := range net.svcs {
+		if s.OwnsKeys() {
+			ms = append(ms, member{id: s.ID(), kb: kb.ConvertPeerID(s.ID())})
+		}
 	}
 	return closest(ms, kbKey(key), net.svcs[0].cfg.Replicas)
 }

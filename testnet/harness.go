@@ -19,6 +19,9 @@ type member interface {
 	// refreshRouting asks a lagging routing table to refresh, where the
 	// node can be asked.
 	refreshRouting()
+	// dhtClient reports whether the node runs the DHT as a client: it is
+	// in no routing table.
+	dhtClient() bool
 }
 
 // harness holds the nodes of a test network and what every network does
@@ -62,16 +65,27 @@ func (h *harness[T]) Alive() []T {
 }
 
 // WaitRouting waits until every live node's routing table holds every other
-// live node, asking those that lag to refresh every 2 seconds.
+// live node that serves the DHT, asking those that lag to refresh every 2
+// seconds.
 func (h *harness[T]) WaitRouting(timeout time.Duration) {
 	h.tb.Helper()
 	var lastRefresh time.Time
 	h.waitFor("routing tables complete", timeout, func() bool {
 		alive := h.Alive()
+		servers := 0
+		for _, nd := range alive {
+			if !nd.dhtClient() {
+				servers++
+			}
+		}
 		refresh := time.Since(lastRefresh) > 2*time.Second
 		ok := true
 		for _, nd := range alive {
-			if n, known := nd.routingTable(); !known || n < len(alive)-1 {
+			want := servers
+			if !nd.dhtClient() {
+				want-- // not itself
+			}
+			if n, known := nd.routingTable(); !known || n < want {
 				ok = false
 				if refresh {
 					nd.refreshRouting()

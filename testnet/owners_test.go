@@ -14,12 +14,14 @@ import (
 	"github.com/murmur-p2p/murmur/testnet"
 )
 
-// trueOwners is the R closest live nodes to key by XOR distance: what every
+// trueOwners is the R live DHT servers closest to key by XOR distance: what every
 // node must agree on, computed from the whole membership.
 func trueOwners(net *testnet.Net, key string, r int) []peer.ID {
 	var ids []peer.ID
 	for _, nd := range net.Alive() {
-		ids = append(ids, nd.Net().ID())
+		if nd.Net().OwnsKeys() {
+			ids = append(ids, nd.Net().ID())
+		}
 	}
 	target := kb.ConvertKey(key)
 	slices.SortFunc(ids, func(a, b peer.ID) int {

@@ -157,6 +157,8 @@ func (nd *Proc) stop(testing.TB) {
 	<-nd.done
 }
 
+func (nd *Proc) dhtClient() bool { return false }
+
 func (nd *Proc) routingTable() (int, bool) {
 	st, err := nd.API.Status(context.Background())
 	if err != nil {

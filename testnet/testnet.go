@@ -20,6 +20,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/p2p"
 )
 
 // Options configure a test network. Zero values are the defaults.
@@ -59,6 +60,8 @@ type Member struct {
 	cancel context.CancelFunc
 	done   chan error
 	listen string // the libp2p address of the last start
+	// client: the node runs the DHT as a client (AddClient).
+	client bool
 }
 
 // Start starts n nodes and waits until every routing table holds every
@@ -100,6 +103,21 @@ func (net *Net) Add() *Member {
 	return nd
 }
 
+// AddClient starts one more node that runs the DHT as a client
+// (--dht-mode client), joined through the first live node. It owns no key
+// and is in no routing table: WaitRouting waits for it to know every
+// server, and for no server to know it.
+func (net *Net) AddClient() *Member {
+	net.tb.Helper()
+	net.mu.Lock()
+	i := len(net.Nodes)
+	nd := &Member{Index: i, Dir: filepath.Join(net.dir, fmt.Sprintf("node%d", i)), client: true}
+	net.Nodes = append(net.Nodes, nd)
+	net.mu.Unlock()
+	net.start(nd)
+	return nd
+}
+
 func (net *Net) bootstrap(except *Member) []string {
 	for _, other := range net.Nodes {
 		if other != except && other.Alive() {
@@ -127,6 +145,7 @@ func (net *Net) start(nd *Member) {
 			WriteQuorum:    net.opts.WriteQuorum,
 			IDDifficulty:   net.opts.IDDifficulty,
 			PostDifficulty: net.opts.PostDifficulty,
+			DHTMode:        dhtMode(nd.client),
 		},
 	})
 	if err != nil {
@@ -142,6 +161,13 @@ func (net *Net) start(nd *Member) {
 	net.waitFor(fmt.Sprintf("node %d ready", nd.Index), 30*time.Second, n.Ready)
 }
 
+func dhtMode(client bool) string {
+	if client {
+		return p2p.DHTModeClient
+	}
+	return p2p.DHTModeServer
+}
+
 // Alive reports whether the node runs.
 func (nd *Member) Alive() bool { return nd.cancel != nil }
 
@@ -155,6 +181,8 @@ func (nd *Member) stop(tb testing.TB) {
 }
 
 func (nd *Member) routingTable() (int, bool) { return nd.Net().RoutingTableSize(), true }
+
+func (nd *Member) dhtClient() bool { return nd.client }
 
 func (nd *Member) refreshRouting() { nd.Net().RefreshRouting() }
 

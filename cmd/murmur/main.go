@@ -20,6 +20,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/p2p"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/puzzle"
 )
@@ -336,6 +337,9 @@ which takes a while: the key must solve the network's identity puzzle.`,
 	addrsFile := fs.String("addrs-file", "", "`FILE` to write this node's multiaddrs to, for others' --bootstrap-file")
 	network := fs.String("network", def.Network.Name, "`NAME` of the network to join; nodes of different networks never mix")
 	mdnsOn := fs.Bool("mdns", def.Network.MDNS, "discover peers of the same network on the local network")
+	dhtMode := fs.String("dht-mode", def.Network.DHTMode, "`MODE` of the DHT: auto (a server, owning keys, until AutoNAT finds the node unreachable behind a NAT; then a client), server or client (owns no keys; posts and searches all the same)")
+	relays := fs.StringArray("relay", nil, "full `MULTIADDR` of a relay to reserve a slot on while unreachable, ending in /p2p/<id> (repeatable; reachable peers of the network are tried too)")
+	natOn := fs.Bool("nat", def.Network.NATTraversal, "NAT traversal: UPnP/NAT-PMP port mapping, AutoNAT, hole punching and circuit relay (a relay for others while reachable)")
 	replicas := fs.Int("replicas", def.Network.Replicas, "`R`: owners of each key (the whole network must agree)")
 	quorum := fs.Int("write-quorum", def.Network.WriteQuorum, "`W`: owner acknowledgements before a post counts as accepted")
 	minFree := sizeFlag(def.MinFreeBytes)
@@ -368,6 +372,12 @@ which takes a while: the key must solve the network's identity puzzle.`,
 		if *postDifficulty < 0 || *postDifficulty > post.MaxWork {
 			return usageErrorf("--post-difficulty %d is outside 0..%d", *postDifficulty, post.MaxWork)
 		}
+		if _, err := p2p.ParseDHTMode(*dhtMode); err != nil {
+			return usageErrorf("--dht-mode: %w", err)
+		}
+		if _, err := p2p.ParseAddrs(*relays); err != nil {
+			return usageErrorf("--relay: %w", err)
+		}
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: lvl}))
 		if _, err := node.EnsureKey(ctx, *data, *idDifficulty, log); err != nil {
 			return err
@@ -380,6 +390,7 @@ which takes a while: the key must solve the network's identity puzzle.`,
 				MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
 				AuthorRate: *authorRate, AuthorBurst: *authorBurst, IDDifficulty: *idDifficulty,
 				PostDifficulty: *postDifficulty,
+				DHTMode:        *dhtMode, NATTraversal: *natOn, Relays: *relays,
 			}})
 		if err != nil {
 			return err

@@ -118,7 +118,14 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		Description("Identify exchanges and direct-connection upgrades per second.").
 		Unit(units.OpsPerSecond).
 		WithTarget(query("A", `sum by (dir) (rate(libp2p_identify_identify_total{instance=~"$instance"}[$__rate_interval]))`, "identify {{dir}}")).
-		WithTarget(query("B", `sum by (outcome) (rate(libp2p_holepunch_direct_dials_total{instance=~"$instance"}[$__rate_interval]))`, "hole punch {{outcome}}")))
+		WithTarget(query("B", `sum by (outcome) (rate(libp2p_holepunch_direct_dials_total{instance=~"$instance"}[$__rate_interval]))`, "hole punch {{outcome}}")).
+		WithTarget(query("C", `sum by (outcome) (rate(`+metrics.HolePunches+`{instance=~"$instance"}[$__rate_interval]))`, "murmur hole punch {{outcome}}")))
+	b.WithPanel(timeseriesPanel(57, 24).
+		Title("Reachability and DHT mode").
+		Description("The selected nodes by AutoNAT's verdict on their reachability (unknown, public, private), and how many serve the DHT and own keys (servers) or use it as clients (unreachable, or --dht-mode client).").
+		WithTarget(query("A", `sum by (reachability) (`+metrics.Reachability+`{instance=~"$instance"})`, "{{reachability}}")).
+		WithTarget(query("B", `sum(`+metrics.DHTServer+`{instance=~"$instance"})`, "DHT servers")).
+		WithTarget(query("C", `count(`+metrics.DHTServer+`{instance=~"$instance"}) - sum(`+metrics.DHTServer+`{instance=~"$instance"})`, "DHT clients")))
 }
 
 // defencesRow adds the Defences row: what nodes refused of what peers sent,
