@@ -126,6 +126,9 @@ const (
 	ProtocolStats = "stats"
 	// ProtocolLive carries standing searches and the posts they match.
 	ProtocolLive = "live"
+	// ProtocolDialback carries a node's request to be dialed back, its
+	// check of its own reachability.
+	ProtocolDialback = "dialback"
 	// ProtocolConn labels what concerns a peer's connections as a whole.
 	ProtocolConn = "conn"
 	// DirectionIn and DirectionOut are the values of the direction label.
@@ -161,12 +164,13 @@ const (
 // RefusedReasons lists, per protocol, the reasons murmur_refused_total
 // counts; each series exists from the start, at zero.
 var RefusedReasons = map[string][]string{
-	ProtocolStore:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedPostWork, RefusedDiskFull, RefusedWrongAuthor},
-	ProtocolSync:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
-	ProtocolSearch: {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
-	ProtocolStats:  {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
-	ProtocolLive:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner},
-	ProtocolConn:   {RefusedBanned, RefusedIdentity},
+	ProtocolStore:    {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner, RefusedAuthorRate, RefusedPostWork, RefusedDiskFull, RefusedWrongAuthor},
+	ProtocolSync:     {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedWorkBudget, RefusedWrongAuthor},
+	ProtocolSearch:   {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
+	ProtocolStats:    {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedImplausible, RefusedOutvoted},
+	ProtocolLive:     {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed, RefusedNotOwner},
+	ProtocolConn:     {RefusedBanned, RefusedIdentity},
+	ProtocolDialback: {RefusedIdentity, RefusedRateLimited, RefusedBusy, RefusedSlowRequest, RefusedTooLarge, RefusedMemory, RefusedMalformed},
 }
 
 // New makes a node's registry, with the Go and process collectors.

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -18,6 +19,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"digests":[{"k":"t/a","n":1,"d":"00"}]}`))
 	f.Add([]byte(`{"lists":[{"k":"a/x/0","ids":["ab"]}]}`))
 	f.Add([]byte(`{"tombstones":[null]}`))
+	f.Add([]byte(`{"ports":[4001,0,65536]}`))
+	f.Add([]byte(`{"reached":[1,2,3,4,5]}`))
 	f.Add([]byte(`{"q":"cat dog","sort":"top","size":21,"keys":["t/cat","t/the/3"],"index":1,"stats":{"docs":10,"text_terms":40,"doc_freq":{"cat":3}}}`))
 	f.Add([]byte(`{"hits":[{"post":{},"score":1.5,"sort":["1.5","ab"],"spans":[[0,3]]}],"total":1,"count":4}`))
 	f.Add([]byte(`{"keys":["t/cat"],"summary":true}`))
@@ -73,6 +76,16 @@ func FuzzDecodeMessage(f *testing.F) {
 					}
 				}
 			}
+		}
+		var dr dialbackRequest
+		if err := decodeMessage(body, &dr); err == nil {
+			if len(dr.Ports) == 0 || len(dr.Ports) > MaxDialbackPorts || slices.ContainsFunc(dr.Ports, func(p int) bool { return p < 1 || p > 65535 }) {
+				t.Fatalf("accepted a dial-back request for ports %v", dr.Ports)
+			}
+		}
+		var da dialbackResponse
+		if err := decodeMessage(body, &da); err == nil && len(da.Reached) > MaxDialbackPorts {
+			t.Fatalf("accepted a dial-back answer of %d ports", len(da.Reached))
 		}
 		var lr live.Request
 		if err := decodeMessage(body, &lr); err == nil && (len(lr.Query) > query.MaxQueryBytes || len(lr.Key) > 512) {

@@ -54,6 +54,7 @@ func (s *Service) newInbound() {
 	// A standing search holds no slot: live.MaxPerPeer and live.MaxTotal
 	// bound them.
 	s.liveIn = newInbound(metrics.ProtocolLive, PeerSubscribeRate, PeerSubscribeBurst, PeerQueryBytesRate, 1, nil)
+	s.dialbackIn = newInbound(metrics.ProtocolDialback, PeerDialbackRate, PeerDialbackBurst, PeerQueryBytesRate, DialbackSlots, nil)
 	s.postBudget = newPeerLimiter(PeerPostRate, PeerPostBurst)
 	s.syncWork = newPeerLimiter(SyncWorkRate, SyncWorkBurst)
 	s.authorLimits = newKeyedLimiter[string](s.cfg.AuthorRate, s.cfg.AuthorBurst, maxTrackedAuthors)

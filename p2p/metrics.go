@@ -71,7 +71,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	for _, c := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
 		m.keyPostings.WithLabelValues(c)
 	}
-	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats, metrics.ProtocolLive} {
+	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats, metrics.ProtocolLive, metrics.ProtocolDialback} {
 		for _, d := range []string{metrics.DirectionIn, metrics.DirectionOut} {
 			m.protocolBytes.WithLabelValues(p, d)
 		}

@@ -80,6 +80,9 @@ type reach struct {
 	// private is the bus the DHT takes reachability from in auto mode: the
 	// watcher passes a verdict on once it has held for the switch delay.
 	private event.Bus
+	// dialbackVerdict is the dial-back check's last verdict, -1 before
+	// its first (network.Reachability).
+	dialbackVerdict atomic.Int32
 	// table is the DHT's routing table once the DHT runs: auto-relay's
 	// source of relay candidates, which the host may call before.
 	table atomic.Pointer[kb.RoutingTable]
@@ -178,6 +181,7 @@ func (m *merged) Close() error {
 // the host the DHT is given and its mode option come from here.
 func (s *Service) startReach() host.Host {
 	s.reach.server.Store(s.cfg.DHTMode != DHTModeClient)
+	s.reach.dialbackVerdict.Store(-1)
 	if s.cfg.DHTMode != DHTModeAuto {
 		return s.host
 	}

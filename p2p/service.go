@@ -157,7 +157,7 @@ type Service struct {
 	hold  *Holdings
 
 	// The bounds of each protocol's inbound requests.
-	storeIn, syncIn, searchIn, statsIn, liveIn *inbound
+	storeIn, syncIn, searchIn, statsIn, liveIn, dialbackIn *inbound
 	// live holds the standing searches other nodes keep here.
 	live *live.Registry
 	// postBudget bounds the posts each peer sends, syncWork the IDs each
@@ -342,6 +342,7 @@ func New(cfg Config) (*Service, error) {
 	h.SetStreamHandler(SearchProtocol(cfg.Network), s.handleSearch)
 	h.SetStreamHandler(StatsProtocol(cfg.Network), s.handleStats)
 	h.SetStreamHandler(LiveProtocol(cfg.Network), s.handleLive)
+	h.SetStreamHandler(DialbackProtocol(cfg.Network), s.handleDialback)
 
 	sub, err := h.EventBus().Subscribe([]any{new(event.EvtPeerConnectednessChanged), new(event.EvtPeerIdentificationCompleted)})
 	if err != nil {
@@ -360,6 +361,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.Bootstrap == nil {
 		s.joined.Store(true)
+	}
+	if cfg.NATTraversal || cfg.DHTMode == DHTModeAuto {
+		if err := s.dialbackLoop(); err != nil {
+			s.Close()
+			return nil, err
+		}
 	}
 	s.wg.Add(2)
 	go s.joinLoop()

@@ -186,6 +186,10 @@ func decodeMessage(body []byte, v any) error {
 		return checkStatsResponse(m)
 	case *live.Request:
 		return m.Check()
+	case *dialbackRequest:
+		return m.check()
+	case *dialbackResponse:
+		return m.check()
 	case *live.Accepted:
 		return m.Check()
 	case *live.Push:
