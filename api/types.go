@@ -177,9 +177,23 @@ type Status struct {
 	RelayAddrs  []string `json:"relay_addrs"`
 	// HolePunches counts hole punches by outcome (success, failure).
 	HolePunches map[string]int `json:"hole_punches"`
+	// RelayedPeers are the connected peers reached only through a relay
+	// (no direct connection, or not yet hole-punched).
+	RelayedPeers []string `json:"relayed_peers"`
+	// Relay is this node's relay service for peers behind NAT: on while
+	// the node is reachable, with the reservations it holds and the
+	// connections it relays now.
+	Relay RelayService `json:"relay"`
 	// Recovered is set when the node found its index damaged at start and
 	// started with an empty one, which repair refills.
 	Recovered *IndexRecovery `json:"index_recovered,omitempty"`
+}
+
+// RelayService is a node's relay service for peers behind NAT.
+type RelayService struct {
+	On           bool `json:"on"`
+	Reservations int  `json:"reservations"`
+	Connections  int  `json:"connections"`
 }
 
 // IndexRecovery says when a node found its index damaged, where it moved

@@ -64,6 +64,9 @@ type NetworkConfig struct {
 	// Relays are full multiaddrs of relays to reserve a slot on first while
 	// the node is unreachable (--relay).
 	Relays []string
+	// ModeSwitchDelay is how long a reachability verdict must hold before
+	// an auto node switches its DHT mode (p2p's default, 2 minutes).
+	ModeSwitchDelay time.Duration
 	// AloneAfter is how long the node goes without a peer of its network,
 	// from its start or since its last peer left, before it says it is
 	// alone, in its log and status (default 30 s; negative: never).
@@ -84,25 +87,26 @@ func (n *Node) startNetwork() error {
 		return fmt.Errorf("--relay: %w", err)
 	}
 	cfg := p2p.Config{
-		DHTMode:        nc.DHTMode,
-		NATTraversal:   nc.NATTraversal,
-		Relays:         relays,
-		Key:            n.key,
-		Network:        nc.Name,
-		Listen:         nc.Listen,
-		Bootstrap:      bootstrap,
-		MDNS:           nc.MDNS,
-		Replicas:       nc.Replicas,
-		WriteQuorum:    nc.WriteQuorum,
-		Store:          n.index,
-		Holdings:       n.holdings,
-		Metrics:        n.registry,
-		Logger:         n.log,
-		Searcher:       n.serveSearch,
-		AuthorRate:     nc.AuthorRate,
-		AuthorBurst:    nc.AuthorBurst,
-		IDDifficulty:   nc.IDDifficulty,
-		PostDifficulty: nc.PostDifficulty,
+		DHTMode:         nc.DHTMode,
+		ModeSwitchDelay: nc.ModeSwitchDelay,
+		NATTraversal:    nc.NATTraversal,
+		Relays:          relays,
+		Key:             n.key,
+		Network:         nc.Name,
+		Listen:          nc.Listen,
+		Bootstrap:       bootstrap,
+		MDNS:            nc.MDNS,
+		Replicas:        nc.Replicas,
+		WriteQuorum:     nc.WriteQuorum,
+		Store:           n.index,
+		Holdings:        n.holdings,
+		Metrics:         n.registry,
+		Logger:          n.log,
+		Searcher:        n.serveSearch,
+		AuthorRate:      nc.AuthorRate,
+		AuthorBurst:     nc.AuthorBurst,
+		IDDifficulty:    nc.IDDifficulty,
+		PostDifficulty:  nc.PostDifficulty,
 	}
 	if nc.ProcessMetrics {
 		reg, stop, err := metrics.ProcessWide(n.registry)
@@ -208,6 +212,8 @@ func (n *Node) networkStatus(s *api.Status) {
 	s.PublicAddrs = n.net.PublicAddrs()
 	s.RelayAddrs = n.net.RelayAddrs()
 	s.HolePunches = n.net.HolePunches()
+	s.RelayedPeers = n.net.RelayedPeers()
+	s.Relay.On, s.Relay.Reservations, s.Relay.Connections = n.net.RelayService()
 	n.contact.status(s)
 }
 

@@ -127,7 +127,7 @@ func DefaultConfig() Config {
 			Replicas: nd.Replicas, WriteQuorum: nd.WriteQuorum,
 			AuthorRate: nd.AuthorRate, AuthorBurst: nd.AuthorBurst,
 			IDDifficulty: nd.IDDifficulty, PostDifficulty: nd.PostDifficulty,
-			DHTMode: nd.DHTMode, NATTraversal: nd.NATTraversal,
+			DHTMode: nd.DHTMode, NATTraversal: nd.NATTraversal, ModeSwitchDelay: nd.ModeSwitchDelay,
 		},
 	}
 }

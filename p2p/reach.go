@@ -18,6 +18,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/eventbus"
+	pbv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/pb"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	ma "github.com/multiformats/go-multiaddr"
 	manet "github.com/multiformats/go-multiaddr/net"
@@ -86,6 +88,9 @@ type reach struct {
 	// table is the DHT's routing table once the DHT runs: auto-relay's
 	// source of relay candidates, which the host may call before.
 	table atomic.Pointer[kb.RoutingTable]
+	// relayOn, reservations and relayedConns: the relay service (relayTracer).
+	relayOn                    atomic.Bool
+	reservations, relayedConns atomic.Int64
 	// holePunches counts the outcomes of hole punches, by outcome.
 	mu          sync.Mutex
 	holePunches map[string]int
@@ -327,6 +332,20 @@ func isRelayAddr(a ma.Multiaddr) bool {
 	return err == nil
 }
 
+// RelayedPeers are the connected peers whose every connection goes
+// through a relay, sorted.
+func (s *Service) RelayedPeers() []string {
+	var out []string
+	for _, p := range s.host.Network().Peers() {
+		conns := s.host.Network().ConnsToPeer(p)
+		if len(conns) > 0 && !slices.ContainsFunc(conns, func(c network.Conn) bool { return !isRelayAddr(c.RemoteMultiaddr()) }) {
+			out = append(out, p.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
 // HolePunches counts the node's hole punches by outcome: "success" or
 // "failure".
 func (s *Service) HolePunches() map[string]int {
@@ -396,4 +415,77 @@ func (s *Service) relayCandidates(ctx context.Context, num int) <-chan peer.Addr
 		}
 	}()
 	return out
+}
+
+// relayTracer counts what the relay service does for unreachable peers:
+// the reservations it holds and the connections it relays. It passes every
+// event on to go-libp2p's own relay metrics, when they are registered.
+type relayTracer struct {
+	s    *Service
+	next relayv2.MetricsTracer
+}
+
+func (t relayTracer) RelayStatus(enabled bool) {
+	t.s.reach.relayOn.Store(enabled)
+	if enabled {
+		t.s.log.Info("relay service on: this node relays for peers behind NAT")
+	}
+	if t.next != nil {
+		t.next.RelayStatus(enabled)
+	}
+}
+
+func (t relayTracer) ConnectionOpened() {
+	t.s.reach.relayedConns.Add(1)
+	if t.next != nil {
+		t.next.ConnectionOpened()
+	}
+}
+
+func (t relayTracer) ConnectionClosed(d time.Duration) {
+	t.s.reach.relayedConns.Add(-1)
+	if t.next != nil {
+		t.next.ConnectionClosed(d)
+	}
+}
+
+func (t relayTracer) ConnectionRequestHandled(status pbv2.Status) {
+	if t.next != nil {
+		t.next.ConnectionRequestHandled(status)
+	}
+}
+
+func (t relayTracer) ReservationAllowed(isRenewal bool) {
+	if !isRenewal {
+		t.s.reach.reservations.Add(1)
+	}
+	if t.next != nil {
+		t.next.ReservationAllowed(isRenewal)
+	}
+}
+
+func (t relayTracer) ReservationClosed(cnt int) {
+	t.s.reach.reservations.Add(-int64(cnt))
+	if t.next != nil {
+		t.next.ReservationClosed(cnt)
+	}
+}
+
+func (t relayTracer) ReservationRequestHandled(status pbv2.Status) {
+	if t.next != nil {
+		t.next.ReservationRequestHandled(status)
+	}
+}
+
+func (t relayTracer) BytesTransferred(cnt int) {
+	if t.next != nil {
+		t.next.BytesTransferred(cnt)
+	}
+}
+
+// RelayService says whether the node runs the relay service (it does while
+// it is reachable), how many reservations of peers behind NAT it holds and
+// how many connections it relays now.
+func (s *Service) RelayService() (on bool, reservations, connections int) {
+	return s.reach.relayOn.Load(), int(s.reach.reservations.Load()), int(s.reach.relayedConns.Load())
 }

@@ -19,9 +19,11 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
 	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
 	cmgr "github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	relayv2 "github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/relay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/holepunch"
 	"github.com/libp2p/go-libp2p/p2p/security/noise"
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
@@ -408,8 +410,10 @@ func newHost(cfg Config, gater connmgr.ConnectionGater, s *Service) (host.Host, 
 	opts = append(opts, libp2p.ConnectionGater(gater))
 	if cfg.NATTraversal {
 		var hpMetrics holepunch.MetricsTracer
+		var relayMetrics relayv2.MetricsTracer
 		if cfg.LibP2PMetrics != nil {
 			hpMetrics = holepunch.NewMetricsTracer(holepunch.WithRegisterer(cfg.LibP2PMetrics))
+			relayMetrics = relayv2.NewMetricsTracer(relayv2.WithRegisterer(cfg.LibP2PMetrics))
 		}
 		opts = append(opts,
 			libp2p.NATPortMap(),
@@ -418,8 +422,14 @@ func newHost(cfg Config, gater connmgr.ConnectionGater, s *Service) (host.Host, 
 			libp2p.EnableHolePunching(holepunch.WithMetricsAndEventTracer(hpMetrics, holePunchTracer{s})),
 			// libp2p runs the relay service only while the node is
 			// reachable, with its default reservation and circuit limits.
-			libp2p.EnableRelayService(),
-			libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates),
+			libp2p.EnableRelayService(relayv2.WithMetricsTracer(relayTracer{s: s, next: relayMetrics})),
+			// A reservation is sought as soon as one candidate is known
+			// (the default waits for 4, or 3 minutes), and a relay that
+			// refused is tried again after a minute, not an hour: the
+			// relays of a small network are few, and one that just found
+			// itself reachable starts its service late.
+			libp2p.EnableAutoRelayWithPeerSource(s.relayCandidates,
+				autorelay.WithMinCandidates(1), autorelay.WithBootDelay(30*time.Second), autorelay.WithBackoff(time.Minute)),
 		)
 	}
 	if cfg.LibP2PMetrics != nil {

@@ -339,6 +339,7 @@ which takes a while: the key must solve the network's identity puzzle.`,
 	mdnsOn := fs.Bool("mdns", def.Network.MDNS, "discover peers of the same network on the local network")
 	dhtMode := fs.String("dht-mode", def.Network.DHTMode, "`MODE` of the DHT: auto (a server, owning keys, until AutoNAT finds the node unreachable behind a NAT; then a client), server or client (owns no keys; posts and searches all the same)")
 	relays := fs.StringArray("relay", nil, "full `MULTIADDR` of a relay to reserve a slot on while unreachable, ending in /p2p/<id> (repeatable; reachable peers of the network are tried too)")
+	modeDelay := fs.Duration("dht-mode-delay", def.Network.ModeSwitchDelay, "how long a reachability verdict must hold before --dht-mode auto switches the DHT mode (`DURATION`, e.g. 2m)")
 	natOn := fs.Bool("nat", def.Network.NATTraversal, "NAT traversal: UPnP/NAT-PMP port mapping, AutoNAT, hole punching and circuit relay (a relay for others while reachable)")
 	replicas := fs.Int("replicas", def.Network.Replicas, "`R`: owners of each key (the whole network must agree)")
 	quorum := fs.Int("write-quorum", def.Network.WriteQuorum, "`W`: owner acknowledgements before a post counts as accepted")
@@ -390,7 +391,7 @@ which takes a while: the key must solve the network's identity puzzle.`,
 				MDNS: *mdnsOn, Replicas: *replicas, WriteQuorum: *quorum, ProcessMetrics: true,
 				AuthorRate: *authorRate, AuthorBurst: *authorBurst, IDDifficulty: *idDifficulty,
 				PostDifficulty: *postDifficulty,
-				DHTMode:        *dhtMode, NATTraversal: *natOn, Relays: *relays,
+				DHTMode:        *dhtMode, NATTraversal: *natOn, Relays: *relays, ModeSwitchDelay: *modeDelay,
 			}})
 		if err != nil {
 			return err
