@@ -47,7 +47,7 @@ func TestMetricsOfANode(t *testing.T) {
 		metrics.RepairPasses:      2,
 		metrics.StoreRequests:     4,
 		metrics.StorePosts:        2,
-		metrics.ProtocolBytes:     10,
+		metrics.ProtocolBytes:     12, // 6 protocols, in and out
 		metrics.QueryPhaseSeconds: 3,
 		metrics.SearchServed:      4,
 		metrics.PeersConnected:    1,

@@ -122,6 +122,7 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		WithTarget(query("C", `sum by (outcome) (rate(`+metrics.HolePunches+`{instance=~"$instance"}[$__rate_interval]))`, "murmur hole punch {{outcome}}")))
 	b.WithPanel(timeseriesPanel(57, 24).
 		Title("Reachability and DHT mode").
+		Unit(units.Short).
 		Description("The selected nodes by AutoNAT's verdict on their reachability (unknown, public, private), and how many serve the DHT and own keys (servers) or use it as clients (unreachable, or --dht-mode client).").
 		WithTarget(query("A", `sum by (reachability) (`+metrics.Reachability+`{instance=~"$instance"})`, "{{reachability}}")).
 		WithTarget(query("B", `sum(`+metrics.DHTServer+`{instance=~"$instance"})`, "DHT servers")).
