@@ -225,6 +225,15 @@ func GaugeFunc(reg prometheus.Registerer, name, help string, f func() float64) {
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
 }
 
+// CounterValue reads a counter's value.
+func CounterValue(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if err := c.Write(&m); err != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
 // Value reads a metric from g: the sum of its series whose labels include
 // the given name and value pairs (a histogram's sample count). It is 0 for
 // a metric g does not have.

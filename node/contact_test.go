@@ -30,22 +30,7 @@ func contactNode(t *testing.T, dir string, nc node.NetworkConfig, log *slog.Logg
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node stopped with error: %v", err)
-		}
-	}
-	t.Cleanup(stop)
-	return n, stop
+	return n, runNode(t, n)
 }
 
 // waitUntil polls cond until it holds, failing the test after timeout.

@@ -27,21 +27,7 @@ func crawlNode(t *testing.T, dir string, crawlOn bool) (c *api.Client, id string
 	if err != nil {
 		t.Fatalf("start node: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- n.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("node stopped with error: %v", err)
-		}
-	}
-	t.Cleanup(stop)
+	stop = runNode(t, n)
 	c = api.NewClient(n.APIAddr())
 	crawlPoll(t, "node ready", func() bool { _, err := c.Status(context.Background()); return err == nil })
 	return c, n.ID().String(), stop

@@ -26,18 +26,15 @@ type running struct {
 	stop func()
 }
 
-func start(t *testing.T, dir string) *running {
+// runNode runs n until the returned stop is called or the test ends, and
+// checks that Run returned cleanly; stop may be called more than once.
+func runNode(t *testing.T, n *node.Node) (stop func()) {
 	t.Helper()
-	n, err := node.New(node.Config{DataDir: dir, APIAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatalf("start node: %v", err)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	r := &running{base: "http://" + n.APIAddr()}
 	stopped := false
-	r.stop = func() {
+	stop = func() {
 		if stopped {
 			return
 		}
@@ -47,7 +44,17 @@ func start(t *testing.T, dir string) *running {
 			t.Errorf("node stopped with error: %v", err)
 		}
 	}
-	t.Cleanup(r.stop)
+	t.Cleanup(stop)
+	return stop
+}
+
+func start(t *testing.T, dir string) *running {
+	t.Helper()
+	n, err := node.New(node.Config{DataDir: dir, APIAddr: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatalf("start node: %v", err)
+	}
+	r := &running{base: "http://" + n.APIAddr(), stop: runNode(t, n)}
 	waitReady(t, r.base)
 	return r
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -91,9 +90,6 @@ type reach struct {
 	// relayOn, reservations and relayedConns: the relay service (relayTracer).
 	relayOn                    atomic.Bool
 	reservations, relayedConns atomic.Int64
-	// holePunches counts the outcomes of hole punches, by outcome.
-	mu          sync.Mutex
-	holePunches map[string]int
 }
 
 // delayedHost is the host as an auto-mode DHT sees it: the same host, but
@@ -349,9 +345,16 @@ func (s *Service) RelayedPeers() []string {
 // HolePunches counts the node's hole punches by outcome: "success" or
 // "failure".
 func (s *Service) HolePunches() map[string]int {
-	s.reach.mu.Lock()
-	defer s.reach.mu.Unlock()
-	return maps.Clone(s.reach.holePunches)
+	var out map[string]int // nil until the first hole punch
+	for _, o := range []string{metrics.OutcomeSuccess, metrics.OutcomeFailure} {
+		if n := metrics.CounterValue(s.metrics.holePunches.WithLabelValues(o)); n > 0 {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[o] = int(n)
+		}
+	}
+	return out
 }
 
 // holePunchTracer counts the outcome of each hole punch (DCUtR).
@@ -367,12 +370,6 @@ func (t holePunchTracer) Trace(evt *holepunch.Event) {
 		outcome = metrics.OutcomeSuccess
 	}
 	t.s.metrics.holePunches.WithLabelValues(outcome).Inc()
-	t.s.reach.mu.Lock()
-	if t.s.reach.holePunches == nil {
-		t.s.reach.holePunches = map[string]int{}
-	}
-	t.s.reach.holePunches[outcome]++
-	t.s.reach.mu.Unlock()
 	t.s.log.Info("hole punch", "peer", evt.Remote, "outcome", outcome, "took", end.EllapsedTime, "err", end.Error)
 }
 
