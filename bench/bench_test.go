@@ -15,6 +15,7 @@ import (
 	"unicode"
 
 	"github.com/blevesearch/bleve/v2"
+	blevequery "github.com/blevesearch/bleve/v2/search/query"
 	"github.com/libp2p/go-libp2p/core/crypto"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -154,23 +155,7 @@ func ingestMurmur(b *testing.B, dir string, posts []*post.Post) {
 }
 
 func ingestBleve(b *testing.B, dir string, posts []*post.Post) {
-	m := bleve.NewIndexMapping()
-	m.ScoringModel = "bm25"
-	bi, err := bleve.New(dir, m)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for start := 0; start < len(posts); start += batchSize {
-		batch := bi.NewBatch()
-		for _, p := range posts[start:min(start+batchSize, len(posts))] {
-			if err := batch.Index(p.ID, map[string]any{"text": p.Text}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if err := bi.Batch(batch); err != nil {
-			b.Fatal(err)
-		}
-	}
+	bi := openBleve(b, dir, posts, func(p *post.Post) map[string]any { return map[string]any{"text": p.Text} })
 	if err := bi.Close(); err != nil {
 		b.Fatal(err)
 	}
@@ -191,34 +176,136 @@ func BenchmarkQuery(b *testing.B) {
 	if _, err := ix.Put(context.Background(), posts...); err != nil {
 		b.Fatal(err)
 	}
+	raw := openBleve(b, filepath.Join(b.TempDir(), "bleve"), posts, func(p *post.Post) map[string]any {
+		return map[string]any{"text": p.Text, "created": p.CreatedAt}
+	})
+	defer raw.Close()
 	kinds := queries(posts)
-	for _, kind := range []string{"term", "and", "phrase", "term-latest"} {
-		qs := kinds[strings.TrimSuffix(kind, "-latest")]
-		if len(qs) == 0 {
-			b.Fatalf("no %s queries", kind)
-		}
+	for _, kind := range []string{"term", "term-cold", "and", "phrase", "term-latest"} {
+		base := strings.TrimSuffix(strings.TrimSuffix(kind, "-latest"), "-cold")
 		sortBy := query.SortTop
 		if strings.HasSuffix(kind, "-latest") {
 			sortBy = query.SortLatest
 		}
+		// Only the queries both engines answer alike: raw bleve's default
+		// analyzer drops English stop words, which murmur's protocol
+		// analyzer keeps, and a query of nothing costs nothing.
+		var qs []string
+		for _, q := range kinds[base] {
+			res, err := query.Run(context.Background(), ix, query.Request{Q: q, Sort: sortBy, Limit: queryPage})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if searchBleve(b, raw, base, q, sortBy == query.SortLatest) == res.Total {
+				qs = append(qs, q)
+			}
+		}
+		if len(qs) < 10 {
+			b.Fatalf("%d %s queries that murmur and raw bleve count alike, of %d", len(qs), kind, len(kinds[base]))
+		}
+		cold := strings.HasSuffix(kind, "-cold")
 		b.Run(kind, func(b *testing.B) {
-			var took []time.Duration
+			var took, bleveTook []time.Duration
 			var hits uint64
 			for i := 0; b.Loop(); i++ {
-				start := time.Now()
-				res, err := query.Run(context.Background(), ix, query.Request{Q: qs[i%len(qs)], Sort: sortBy})
-				if err != nil {
-					b.Fatal(err)
+				q := qs[i%len(qs)]
+				murmur := func() {
+					if cold {
+						post.ForgetVerified()
+					}
+					start := time.Now()
+					res, err := query.Run(context.Background(), ix, query.Request{Q: q, Sort: sortBy, Limit: queryPage})
+					if err != nil {
+						b.Fatal(err)
+					}
+					took = append(took, time.Since(start))
+					hits += res.Total
 				}
-				took = append(took, time.Since(start))
-				hits += res.Total
+				other := func() {
+					start := time.Now()
+					searchBleve(b, raw, base, q, sortBy == query.SortLatest)
+					bleveTook = append(bleveTook, time.Since(start))
+				}
+				if i%2 == 0 {
+					murmur()
+					other()
+				} else {
+					other()
+					murmur()
+				}
 			}
 			slices.Sort(took)
-			b.ReportMetric(float64(took[len(took)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(took[len(took)*99/100].Microseconds()), "p99-µs")
+			slices.Sort(bleveTook)
+			p50, bp50 := took[len(took)/2], bleveTook[len(bleveTook)/2]
+			p99, bp99 := took[len(took)*99/100], bleveTook[len(bleveTook)*99/100]
+			b.ReportMetric(float64(p50.Microseconds()), "p50-µs")
+			b.ReportMetric(float64(p99.Microseconds()), "p99-µs")
+			b.ReportMetric(float64(bp50.Microseconds()), "bleve-p50-µs")
+			b.ReportMetric(float64(p50)/float64(bp50), "p50-murmur/bleve")
+			b.ReportMetric(float64(p99)/float64(bp99), "p99-murmur/bleve")
 			b.ReportMetric(float64(hits)/float64(len(took)), "matches/query")
+			b.ReportMetric(float64(len(qs)), "queries")
 		})
 	}
+}
+
+// queryPage is the page size of the query benchmarks, for murmur and raw
+// bleve alike.
+const queryPage = 20
+
+// openBleve indexes the documents doc makes of posts into a raw bleve index
+// with the default mapping (text stored, term vectors on) and BM25, in
+// batches of batchSize, and leaves it open.
+func openBleve(b *testing.B, dir string, posts []*post.Post, doc func(*post.Post) map[string]any) bleve.Index {
+	m := bleve.NewIndexMapping()
+	m.ScoringModel = "bm25"
+	bi, err := bleve.New(dir, m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for start := 0; start < len(posts); start += batchSize {
+		batch := bi.NewBatch()
+		for _, p := range posts[start:min(start+batchSize, len(posts))] {
+			if err := batch.Index(p.ID, doc(p)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := bi.Batch(batch); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return bi
+}
+
+// searchBleve runs the raw-bleve counterpart of one benchmark query: a match
+// query for a term, a conjunction of two for "and", a phrase query for a
+// phrase; a page of queryPage hits with their stored text and the matched
+// locations (murmur returns the spans of the matches), by score or newest
+// first. It returns the number of matches.
+func searchBleve(b *testing.B, bi bleve.Index, kind, q string, latest bool) (matches uint64) {
+	var bq blevequery.Query
+	switch kind {
+	case "term":
+		bq = bleve.NewMatchQuery(q)
+	case "and":
+		f := strings.Fields(q)
+		bq = bleve.NewConjunctionQuery(bleve.NewMatchQuery(f[0]), bleve.NewMatchQuery(f[1]))
+	case "phrase":
+		bq = bleve.NewMatchPhraseQuery(strings.Trim(q, `"`))
+	default:
+		b.Fatalf("no raw bleve form for %s", kind)
+	}
+	req := bleve.NewSearchRequestOptions(bq, queryPage, 0, false)
+	req.Fields = []string{"text"}
+	req.IncludeLocations = true
+	if latest {
+		req.SortBy([]string{"-created", "_id"})
+	}
+	res, err := bi.Search(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return res.Total
 }
 
 // queries draws up to 100 queries of each kind from the posts, with the

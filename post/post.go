@@ -239,7 +239,7 @@ func (p *Post) Verify(now time.Time) error {
 	if err := p.checkFields(now); err != nil {
 		return err
 	}
-	if err := verifySigned(p.ID, p.Author, p.Sig, p.canonical()); err != nil {
+	if err := verifySignedOnce(p.ID, p.Author, p.Sig, p.canonical()); err != nil {
 		return err
 	}
 	if p.Work > 0 {
@@ -259,6 +259,7 @@ func verifySigned(id, author string, sig, enc []byte) error {
 	if id != hex.EncodeToString(sum[:]) {
 		return ErrBadID
 	}
+	signatureChecks.Add(1)
 	ok, err := pub.Verify(enc, sig)
 	if err != nil || !ok {
 		return ErrBadSignature
