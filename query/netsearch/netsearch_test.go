@@ -588,3 +588,74 @@ func TestAFastLiarCannotCutOffTheOtherOwners(t *testing.T) {
 		t.Errorf("%v owner disagreements counted, want 1 (the liar)", n)
 	}
 }
+
+// TestAnOwningQuerierTakesItsOwnAnswer: a querier that owns the key asks
+// itself and one other owner (the cross-check of a first page). Its own
+// hits are taken as its index gave them, and the other owner's copies of
+// them take its scores: a liar that reverses the scores of the posts both
+// hold changes nothing, and no hit needs a recomputed score. The same liar
+// against a querier that owns nothing is rescored. Before the page was cut
+// by recomputed scores, the liar's last hit, claimed to score highest, cut
+// either querier's page to one hit.
+func TestAnOwningQuerierTakesItsOwnAnswer(t *testing.T) {
+	posts := fakePosts(t, 240)
+	fn := newFakeNet(t, 6, 3, posts)
+	ref := reference(t, posts)
+	ctx := context.Background()
+	key := keyspace.TermKeys("heron")[0]
+	owners := fn.owners(key)
+	liar := fn.node(owners[0])
+	liar.lieSearch = func(r *Response) {
+		for i := range r.Hits {
+			h := &r.Hits[i]
+			h.Score = float64(i + 1)
+			h.Sort = []string{strconv.FormatFloat(h.Score, 'g', -1, 64), h.Sort[1]}
+		}
+	}
+	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
+	if err != nil || len(want.Hits) < 10 {
+		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
+	}
+	owner := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return nd.id == owners[1] })
+	stranger := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return !slices.Contains(owners, nd.id) })
+	for _, querier := range []int{owner, stranger} {
+		liar.mu.Lock()
+		liar.asked = 0
+		liar.mu.Unlock()
+		searchPastTheLiar(t, fn, querier, querier == owner, want)
+	}
+}
+
+func searchPastTheLiar(t *testing.T, fn *fakeNet, querier int, owns bool, want *query.Result) {
+	ctx := context.Background()
+	liar := fn.node(fn.owners(keyspace.TermKeys("heron")[0])[0])
+	reg := prometheus.NewRegistry()
+	c := New(fn.transport(querier), Config{Metrics: reg})
+	defer c.Close()
+	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total || res.Partial {
+		t.Fatalf("querier %d (owner: %v): page %v (total %d, partial %v), one index %v (total %d)",
+			querier, owns, ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+	}
+	for i := range res.Hits {
+		if res.Hits[i].Score != want.Hits[i].Score {
+			t.Fatalf("querier %d: hit %d scored %v, one index %v", querier, i, res.Hits[i].Score, want.Hits[i].Score)
+		}
+	}
+	liar.mu.Lock()
+	asked := liar.asked
+	liar.mu.Unlock()
+	if asked < 1 {
+		t.Fatalf("querier %d did not ask the liar: the test needs the cross-check to reach it", querier)
+	}
+	n := metrics.Value(reg, metrics.QueryRescored)
+	if owns && n != 0 {
+		t.Errorf("%v hits rescored: the other owner's copies of the querier's own hits should take its scores", n)
+	}
+	if !owns && n == 0 {
+		t.Error("a querier that owns nothing rescored none of the liar's hits")
+	}
+}

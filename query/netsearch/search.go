@@ -66,6 +66,17 @@ type run struct {
 
 	mu      sync.Mutex
 	answers []*query.ShardAnswer
+	// own holds the hits this node's own index gave, by post ID: they were
+	// verified when stored, matched the query here and were scored with
+	// the run's statistics, so they are neither checked nor rescored, and
+	// another owner's copy of one takes its score.
+	own map[string]query.Hit
+	// fullLasts are, per key, the last hits of the owners' answers that
+	// filled the size asked in the latest round, as the owners scored
+	// them; cutAnswers bounds each key's hits by the earliest of them.
+	fullLasts [][]*query.Hit
+	// scored holds every hit rescored so far and the own hits, by ID.
+	scored map[string]query.Hit
 	failed  []bool
 	asked   map[string]bool
 	refusal error // an owner's refusal of the query itself
@@ -137,6 +148,8 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.answers = make([]*query.ShardAnswer, len(r.keys))
 	r.failed = make([]bool, len(r.keys))
 	r.asked = map[string]bool{}
+	r.own = map[string]query.Hit{}
+	r.fullLasts = make([][]*query.Hit, len(r.keys))
 	// While the membership settles, a new owner may lack some of a key's
 	// posts: ask every owner and take the union. An owner that held the key
 	// before and is alive is still among the closest live nodes, so it is
@@ -170,6 +183,7 @@ func (r *run) fanOut(ctx context.Context) {
 // rounds, the shards that may hold hits the page needs.
 func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 	r.rescoreAnswers(ctx, r.answers)
+	r.cutAnswers()
 	res, complete := r.p.Merge(r.answers, r.st)
 	for round := 0; round < maxRefills; round++ {
 		var again []int
@@ -184,6 +198,7 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
 		r.rounds++
 		r.rescoreAnswers(ctx, r.answers)
+		r.cutAnswers()
 		res, complete = r.p.Merge(r.answers, r.st)
 	}
 	return res, complete
@@ -232,14 +247,35 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 		r.c.recordShort(r.keys[i], resps, from)
 	}
 	// Each owner's hits, checked, and the last hit of each answer as the
-	// owner ordered it, for paging on at that owner.
+	// owner ordered it, for paging on at that owner. This node's own
+	// answer is taken as it is, and another owner's copies of its hits
+	// need no check under this key.
 	fresh := make([][]query.Hit, len(resps))
 	lasts := make([]*query.Hit, len(resps))
+	self := r.c.tr.Self()
+	known := map[string]bool{}
 	for j, resp := range resps {
-		fresh[j] = r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &lasts[j])
+		if from[j] == self {
+			fresh[j] = r.c.ownHits(r.p, resp.Hits, &lasts[j])
+			for _, h := range fresh[j] {
+				known[h.Post.ID] = true
+			}
+		}
+	}
+	for j, resp := range resps {
+		if from[j] != self {
+			fresh[j] = r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &lasts[j], known)
+		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	for j := range resps {
+		if from[j] == self {
+			for _, h := range fresh[j] {
+				r.own[h.Post.ID] = h
+			}
+		}
+	}
 	for _, f := range from {
 		r.asked[f.String()] = true
 	}
@@ -257,32 +293,54 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 		r.answers[i] = a
 	}
 	a.More = false
-	var last *query.Hit
+	var full []*query.Hit
 	// An owner still missing posts counts fewer: keep the largest count.
 	count := 0
 	for j, resp := range resps {
 		count = max(count, resp.Count)
 		a.Total = max(a.Total, resp.Total)
 		a.Hits = append(a.Hits, fresh[j]...)
-		l := lasts[j]
 		if len(resp.Hits) >= req.Size {
 			a.More = true
-			// Nothing unseen comes before the earlier of the full
-			// answers' last hits.
-			if l != nil && (last == nil || query.Less(r.p.Sort, l, last)) {
-				last = l
+			if lasts[j] != nil {
+				full = append(full, lasts[j])
 			}
 		}
 	}
 	// One owner's count only confirms what the owners said together.
 	r.c.confirmCount(r.keys[i], count)
-	if a.More && last != nil && len(resps) > 1 {
-		// Another owner's hits beyond that point may have skipped a
-		// post the first one would have returned next: keep them for
-		// the next round, not this page.
-		a.Hits = slices.DeleteFunc(a.Hits, func(h query.Hit) bool { return query.Less(r.p.Sort, last, &h) })
+	r.fullLasts[i] = full
+	a.Last = nil
+}
+
+// cutAnswers bounds each key's hits by the earliest last hit of the
+// owners' full answers of the latest round: nothing unseen comes before
+// it, and another owner's hits beyond it may have skipped a post the first
+// one would have returned next, so they wait for the next round. A last
+// hit counts with its recomputed score when it has one: an owner that
+// claimed a high score for its last hit would otherwise cut the page to
+// nothing. Call it after rescoreAnswers.
+func (r *run) cutAnswers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i, a := range r.answers {
+		if a == nil {
+			continue
+		}
+		var last *query.Hit
+		for _, l := range r.fullLasts[i] {
+			if h, ok := r.scored[l.Post.ID]; ok {
+				l = &h
+			}
+			if last == nil || query.Less(r.p.Sort, l, last) {
+				last = l
+			}
+		}
+		if last != nil && len(r.fullLasts[i]) > 1 {
+			a.Hits = slices.DeleteFunc(a.Hits, func(h query.Hit) bool { return query.Less(r.p.Sort, last, &h) })
+		}
+		a.Last = last
 	}
-	a.Last = last
 }
 
 // bestEffort asks a bounded number of peers to search their whole index,
@@ -299,7 +357,7 @@ func (r *run) bestEffort(ctx context.Context) (*query.Result, error) {
 	var total uint64
 	for _, resp := range resps {
 		a := &query.ShardAnswer{More: len(resp.Hits) >= r.wire.Size}
-		a.Hits = r.c.checkHits(r.p, resp.Hits, nil, &a.Last)
+		a.Hits = r.c.checkHits(r.p, resp.Hits, nil, &a.Last, nil)
 		total = max(total, resp.Total)
 		answers = append(answers, a)
 	}
@@ -321,8 +379,10 @@ func (r *run) bestEffort(ctx context.Context) (*query.Result, error) {
 // checkHits verifies the hits a shard sent, each once as it arrives:
 // signature and ID, sort values, the shard's key, and that the post
 // matches the query. last receives the last hit whose signature verified,
-// under the key and matching or not, for paging on.
-func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *keyspace.Key, last **query.Hit) []query.Hit {
+// under the key and matching or not, for paging on. A hit whose ID is in
+// known (this node's own answer under the same key) is the same post,
+// already known to be under the key and to match.
+func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *keyspace.Key, last **query.Hit, known map[string]bool) []query.Hit {
 	now := c.cfg.Now()
 	var out []query.Hit
 	for _, h := range hits {
@@ -332,6 +392,10 @@ func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *k
 			continue
 		}
 		*last = hit
+		if known[hit.Post.ID] {
+			out = append(out, *hit)
+			continue
+		}
 		if k != nil && !k.Contains(hit.Post) {
 			c.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
 			continue
@@ -340,6 +404,25 @@ func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *k
 			c.log.Debug("dropped a hit that does not match the query", "id", hit.Post.ID)
 			continue
 		}
+		out = append(out, *hit)
+	}
+	return out
+}
+
+// ownHits decodes the hits of this node's own answer. They come from its
+// own index, which verified each post when it stored it, and its own
+// search, which chose them under the key for the query: nothing to check
+// but their decoding.
+func (c *Coordinator) ownHits(p *query.Prepared, hits []query.EncodedHit, last **query.Hit) []query.Hit {
+	now := c.cfg.Now()
+	out := make([]query.Hit, 0, len(hits))
+	for _, h := range hits {
+		hit, err := h.Check(p.Sort, now)
+		if err != nil {
+			c.log.Warn("this node's own index returned a hit that does not verify", "err", err)
+			continue
+		}
+		*last = hit
 		out = append(out, *hit)
 	}
 	return out
@@ -368,8 +451,13 @@ func (r *run) rescoreAnswers(ctx context.Context, answers []*query.ShardAnswer) 
 	defer r.mu.Unlock()
 	var all []query.Hit
 	for _, a := range answers {
-		if a != nil {
-			all = append(all, a.Hits...)
+		if a == nil {
+			continue
+		}
+		for _, h := range a.Hits {
+			if _, ok := r.own[h.Post.ID]; !ok {
+				all = append(all, h)
+			}
 		}
 	}
 	scored, changed, err := r.p.Rescore(ctx, all, nil, 0, r.st)
@@ -381,10 +469,14 @@ func (r *run) rescoreAnswers(ctx context.Context, answers []*query.ShardAnswer) 
 		r.c.metrics.rescored.Add(float64(changed))
 		r.c.log.Debug("owners scored hits otherwise", "hits", changed)
 	}
-	byID := make(map[string]query.Hit, len(scored))
+	byID := make(map[string]query.Hit, len(scored)+len(r.own))
+	for id, h := range r.own {
+		byID[id] = h
+	}
 	for _, h := range scored {
 		byID[h.Post.ID] = h
 	}
+	r.scored = byID
 	for _, a := range answers {
 		if a == nil {
 			continue
