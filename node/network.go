@@ -58,6 +58,10 @@ type NetworkConfig struct {
 	// DHTMode is auto, server or client (p2p.DHTMode*); the zero value is
 	// server, DefaultConfig sets auto.
 	DHTMode string
+	// SettleMargin is p2p.Config's: how long after a repair pass that
+	// followed a membership change queriers still ask every owner. Zero
+	// is p2p's default (3 minutes).
+	SettleMargin time.Duration
 	// NATTraversal turns on port mapping, AutoNAT, hole punching and
 	// circuit relay (p2p.Config's); DefaultConfig sets it.
 	NATTraversal bool
@@ -88,6 +92,7 @@ func (n *Node) startNetwork() error {
 	}
 	cfg := p2p.Config{
 		DHTMode:         nc.DHTMode,
+		SettleMargin:    nc.SettleMargin,
 		ModeSwitchDelay: nc.ModeSwitchDelay,
 		NATTraversal:    nc.NATTraversal,
 		Relays:          relays,
