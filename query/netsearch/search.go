@@ -76,7 +76,7 @@ type run struct {
 	// them; cutAnswers bounds each key's hits by the earliest of them.
 	fullLasts [][]*query.Hit
 	// scored holds every hit rescored so far and the own hits, by ID.
-	scored map[string]query.Hit
+	scored  map[string]query.Hit
 	failed  []bool
 	asked   map[string]bool
 	refusal error // an owner's refusal of the query itself
