@@ -2,9 +2,14 @@ package query
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
 	"fmt"
 	"math"
 	"strconv"
+
+	"github.com/blevesearch/bleve/v2"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -63,33 +68,49 @@ func (p *Prepared) Rescore(ctx context.Context, hits []Hit, keys []keyspace.Key,
 	if len(hits) == 0 {
 		return hits, 0, nil
 	}
-	posts := make([]*post.Post, 0, len(hits))
-	seen := make(map[string]bool, len(hits))
-	for _, h := range hits {
-		if !seen[h.Post.ID] {
-			seen[h.Post.ID] = true
-			posts = append(posts, h.Post)
-		}
-	}
 	q := *p
 	q.After = nil
-	req, err := q.SearchRequest(keys, i, len(posts))
+	req, err := q.SearchRequest(keys, i, len(hits))
 	if err != nil {
 		return nil, 0, err
 	}
 	req.Fields, req.IncludeLocations = nil, false
-	res, err := index.ScoreAlone(ctx, posts, req, st)
+	fp, err := scoreFingerprint(req, st)
 	if err != nil {
-		return nil, 0, fmt.Errorf("rescore hits: %w", err)
+		return nil, 0, err
 	}
-	scores := make(map[string]float64, len(res.Hits))
-	for _, h := range res.Hits {
-		scores[h.ID] = h.Score
+	// Scores remembered from earlier searches of the same query with the
+	// same statistics; the others are computed in one temporary index.
+	scores := make(map[string]float64, len(hits))
+	var posts []*post.Post
+	for _, h := range hits {
+		if _, ok := scores[h.Post.ID]; ok {
+			continue
+		}
+		if s, ok := scoreMemo.Get(memoKey(fp, h.Post.ID)); ok {
+			scores[h.Post.ID] = s
+			continue
+		}
+		scores[h.Post.ID] = math.NaN()
+		posts = append(posts, h.Post)
+	}
+	if len(posts) > 0 {
+		req.Size = len(posts)
+		res, err := index.ScoreAlone(ctx, posts, req, st)
+		if err != nil {
+			return nil, 0, fmt.Errorf("rescore hits: %w", err)
+		}
+		for _, h := range res.Hits {
+			scores[h.ID] = h.Score
+		}
+		for _, pp := range posts {
+			scoreMemo.Add(memoKey(fp, pp.ID), scores[pp.ID])
+		}
 	}
 	out = hits[:0]
 	for _, h := range hits {
-		s, ok := scores[h.Post.ID]
-		if !ok {
+		s := scores[h.Post.ID]
+		if math.IsNaN(s) { // the query does not score it
 			changed++
 			continue
 		}
@@ -105,6 +126,40 @@ func (p *Prepared) Rescore(ctx context.Context, hits []Hit, keys []keyspace.Key,
 	}
 	return out, changed, nil
 }
+
+// ScoreMemoSize bounds the scores Rescore remembers: about 6 MB.
+const ScoreMemoSize = 1 << 16
+
+// scoreMemo remembers the scores Rescore computed, by the query and
+// statistics they were computed with and the post's ID. An ID is the hash
+// of its post's content and the hits are verified before they are
+// rescored, so a remembered score is the score of that very post: no peer
+// can place a score in it. NaN means the query does not score the post.
+var scoreMemo, _ = lru.New[[sha256.Size]byte, float64](ScoreMemoSize)
+
+// scoreFingerprint hashes what a score depends on besides the post: the
+// bleve query (its JSON) and the statistics.
+func scoreFingerprint(req *bleve.SearchRequest, st *index.Stats) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	if err := enc.Encode(req.Query); err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("rescore: encode query: %w", err)
+	}
+	if err := enc.Encode(st); err != nil {
+		return [sha256.Size]byte{}, fmt.Errorf("rescore: encode statistics: %w", err)
+	}
+	var out [sha256.Size]byte
+	h.Sum(out[:0])
+	return out, nil
+}
+
+func memoKey(fp [sha256.Size]byte, id string) [sha256.Size]byte {
+	return sha256.Sum256(append(fp[:], id...))
+}
+
+// ForgetScores empties the memory of computed scores, for benchmarks that
+// measure the first search of a query.
+func ForgetScores() { scoreMemo.Purge() }
 
 // sameScore reports whether two scores of one hit agree but for rounding.
 func sameScore(a, b float64) bool {

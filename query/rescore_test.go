@@ -91,6 +91,16 @@ func TestRescoreUndoesLyingScores(t *testing.T) {
 		if err != nil || changed != 0 || len(got) != len(honest) {
 			t.Fatalf("%s: honest scores without the key: %d changed, %d of %d hits, err %v", q, changed, len(got), len(honest), err)
 		}
+		// Other statistics, other scores: a score is remembered with the
+		// statistics it was computed with, and a second search with
+		// the same ones takes it from memory.
+		other := &index.Stats{Docs: 2 * st.Docs, TextTerms: st.TextTerms, DocFreq: st.DocFreq}
+		if _, changed, err = p.Rescore(ctx, append([]Hit(nil), honest...), keys, 0, other); err != nil || changed != len(honest) {
+			t.Fatalf("%s: rescored with twice the posts: %d of %d scores changed, err %v", q, changed, len(honest), err)
+		}
+		if _, changed, err = p.Rescore(ctx, append([]Hit(nil), honest...), keys, 0, st); err != nil || changed != 0 {
+			t.Fatalf("%s: rescored again with the first statistics: %d changed, err %v", q, changed, err)
+		}
 		// The owner puts the last hit first with a made-up score.
 		lying := append([]Hit(nil), honest...)
 		for i := range lying {
@@ -114,6 +124,8 @@ func TestRescoreUndoesLyingScores(t *testing.T) {
 	}
 }
 
+// BenchmarkRescore measures recomputing the scores of 11 hits that were
+// never scored before: one temporary index.
 func BenchmarkRescore(b *testing.B) {
 	k := testkit.Key(b)
 	now := time.Now()
@@ -125,6 +137,7 @@ func BenchmarkRescore(b *testing.B) {
 	st := &index.Stats{Docs: 5000, TextTerms: 40000, DocFreq: map[string]uint64{"election": 300}}
 	p, _ := Prepare(Request{Q: "election"})
 	for b.Loop() {
+		ForgetScores()
 		if _, _, err := p.Rescore(context.Background(), append([]Hit(nil), hits...), nil, 0, st); err != nil {
 			b.Fatal(err)
 		}
