@@ -210,12 +210,18 @@ func (k Key) String() string {
 // Contains reports whether a post is stored under the key: it has the
 // key's term, author or label, and falls in its shard.
 func (k Key) Contains(p *post.Post) bool {
+	return k.ContainsWith(p, func(t string) bool { return slices.Contains(index.Terms(p.Text), t) })
+}
+
+// ContainsWith is Contains for a post whose text was analyzed already:
+// hasTerm reports whether the text holds a term.
+func (k Key) ContainsWith(p *post.Post, hasTerm func(string) bool) bool {
 	if !k.Matches(p.ID) {
 		return false
 	}
 	switch k.Class {
 	case ClassTerm:
-		return slices.Contains(index.Terms(p.Text), k.Value)
+		return hasTerm(k.Value)
 	case ClassAuthor:
 		return p.Author == k.Value
 	case ClassLabel:

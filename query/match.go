@@ -2,6 +2,7 @@ package query
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -32,6 +33,9 @@ func Analyze(p *post.Post) Analyzed {
 
 // Matches reports whether the post matches n, as the package's Matches.
 func (a Analyzed) Matches(n Expr) bool { return a.d.match(n, 0) }
+
+// HasTerm reports whether the post's text holds the term t.
+func (a Analyzed) HasTerm(t string) bool { return slices.Contains(a.d.terms, t) }
 
 type matchDoc struct {
 	p     *post.Post

@@ -396,11 +396,12 @@ func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *k
 			out = append(out, *hit)
 			continue
 		}
-		if k != nil && !k.Contains(hit.Post) {
+		an := query.Analyze(hit.Post) // once, for the key and the query
+		if k != nil && !k.ContainsWith(hit.Post, an.HasTerm) {
 			c.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
 			continue
 		}
-		if !query.Matches(p.Expr, hit.Post) {
+		if !an.Matches(p.Expr) {
 			c.log.Debug("dropped a hit that does not match the query", "id", hit.Post.ID)
 			continue
 		}
