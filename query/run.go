@@ -250,6 +250,23 @@ func keyQuery(k keyspace.Key) bleveQuery.Query {
 	return bleveQuery.NewConjunctionQuery([]bleveQuery.Query{q, s})
 }
 
+// Implies reports whether every post that matches e is under the unsplit
+// term key k: the query itself then restricts a search to k, and a filter
+// on k would only walk the term's postings a second time.
+func Implies(e Expr, k keyspace.Key) bool {
+	if k.Class != keyspace.ClassTerm || k.Shard != "" {
+		return false
+	}
+	want := Leaf{Field: index.FieldText, Value: k.Value}
+	leaves, ok := Plan(e, func(l Leaf) float64 {
+		if l == want {
+			return 0
+		}
+		return 1
+	})
+	return ok && len(leaves) == 1 && leaves[0] == want
+}
+
 // SearchRequest returns the bleve request for size hits after p.After,
 // restricted to the posts under keys[i] and under none of keys[:i], so that
 // the keys of one plan share out the matches without overlap. With no keys
@@ -259,7 +276,7 @@ func (p *Prepared) SearchRequest(keys []keyspace.Key, i, size int) (*bleve.Searc
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > 0 {
+	if len(keys) > 0 && (i != 0 || !Implies(p.Expr, keys[0])) {
 		if i < 0 || i >= len(keys) {
 			return nil, fmt.Errorf("key %d of %d", i, len(keys))
 		}

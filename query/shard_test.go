@@ -146,3 +146,46 @@ func close(a, b float64) bool {
 	}
 	return d <= 1e-9*max(a, b, 1)
 }
+
+// TestImplies: an owner leaves out the key's filter only when every match
+// of the query is under the key.
+func TestImplies(t *testing.T) {
+	key := func(term string) keyspace.Key {
+		k, err := keyspace.Parse(keyspace.TermKeys(term)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return k
+	}
+	for _, c := range []struct {
+		q, term string
+		want    bool
+	}{
+		{"heron", "heron", true},
+		{"heron crane", "heron", true},
+		{"heron crane", "crane", true},
+		{`"grey heron"`, "grey", true},
+		{"heron -crane", "heron", true},
+		{"heron -crane", "crane", false},
+		{"heron OR crane", "heron", false},
+		{"heron", "crane", false},
+		{"her*", "heron", false},
+		{"(heron OR crane) swamp", "swamp", true},
+	} {
+		p, err := query.Prepare(query.Request{Q: c.q})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := query.Implies(p.Expr, key(c.term)); got != c.want {
+			t.Errorf("%q under %q: %v, want %v", c.q, c.term, got, c.want)
+		}
+	}
+	// A split key's shard holds only some of the term's posts: never implied.
+	for _, s := range keyspace.TermKeys("the") {
+		k, _ := keyspace.Parse(s)
+		p, _ := query.Prepare(query.Request{Q: "the"})
+		if k.Shard != "" && query.Implies(p.Expr, k) {
+			t.Fatalf("%s: a shard counted as implied", s)
+		}
+	}
+}
