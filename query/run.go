@@ -351,10 +351,20 @@ func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
 // author encoded it, its score, the values that resume after it, and the
 // byte spans of its text that matched.
 type EncodedHit struct {
-	Post  json.RawMessage `json:"post"`
+	Post  json.RawMessage `json:"post,omitempty"`
 	Score float64         `json:"score"`
 	Sort  []string        `json:"sort"`
 	Spans [][2]int        `json:"spans,omitempty"`
+}
+
+// EncodeDigest is a bleve hit as an owner sends it in a digest: its score
+// and sort values (which name its ID), without the post.
+func EncodeDigest(s Sort, h *search.DocumentMatch) (EncodedHit, error) {
+	after, err := sortValues(s, h)
+	if err != nil {
+		return EncodedHit{}, err
+	}
+	return EncodedHit{Score: h.Score, Sort: after}, nil
 }
 
 // Encode is a bleve hit of the local index as an owner sends it to a

@@ -39,6 +39,11 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 	if err != nil {
 		return nil, err
 	}
+	encode := query.Encode
+	if r.Digest {
+		sr.Fields, sr.IncludeLocations = nil, false
+		encode = query.EncodeDigest
+	}
 	st := r.Stats
 	if st != nil && (st.Docs == 0 || st.TextTerms == 0) {
 		st = nil
@@ -53,7 +58,7 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 	}
 	out := &Response{Total: res.Total, Hits: make([]query.EncodedHit, 0, len(res.Hits))}
 	for _, h := range res.Hits {
-		e, err := query.Encode(p.Sort, h)
+		e, err := encode(p.Sort, h)
 		if err != nil {
 			continue
 		}

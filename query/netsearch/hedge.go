@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
 )
 
 // SearchKeyN asks n owners of key to answer req, each hedged over the
@@ -23,6 +26,87 @@ func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, 
 		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
 	}
 	return c.gather(ctx, c.preferredFor(key, owners), req, max(n, 1))
+}
+
+// searchKeyChecked asks the owners of key for a page that no one owner can
+// hide a post from: the first owner (this node when it owns the key) for
+// its hits, and at the same time another owner for a digest of its own
+// (IDs and scores). When the digest names a post the first answer left
+// out, and the first answer's cut would have kept it, the second owner is
+// asked for its hits too, so that the union holds every match either
+// holds; otherwise its digest's counts stand for its answer. This costs
+// one answer's bytes instead of two where the owners agree.
+func (c *Coordinator) searchKeyChecked(ctx context.Context, key string, req *Request, s query.Sort) ([]*Response, []peer.ID, error) {
+	owners, err := c.tr.Owners(ctx, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
+	}
+	cands := c.preferredFor(key, owners)
+	if len(cands) < 2 {
+		return c.gather(ctx, cands, req, 1)
+	}
+	digestReq := *req
+	digestReq.Digest = true
+	var (
+		wg         sync.WaitGroup
+		digest     []*Response
+		digestFrom []peer.ID
+		digestErr  error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		digest, digestFrom, digestErr = c.gather(ctx, cands[1:], &digestReq, 1)
+	}()
+	resps, from, err := c.gather(ctx, cands, req, 1)
+	wg.Wait()
+	if err != nil {
+		return nil, nil, err
+	}
+	if digestErr != nil || digestFrom[0] == from[0] {
+		return resps, from, nil // no second owner answered: one owner's page
+	}
+	d := digest[0]
+	if leftOut(s, resps[0], d, req.Size) {
+		whole, err := c.searchOne(ctx, digestFrom[0], req)
+		if err == nil {
+			return append(resps, whole), append(from, digestFrom[0]), nil
+		}
+		c.log.Debug("an owner's digest named posts it then did not send", "key", key, "peer", digestFrom[0], "err", err)
+	}
+	return append(resps, &Response{Total: d.Total, Count: d.Count}), append(from, digestFrom[0]), nil
+}
+
+// leftOut reports whether the digest d names a hit that the answer a
+// lacks and would have held: any hit when a did not fill the size asked,
+// else one that sorts before a's last hit.
+func leftOut(s query.Sort, a, d *Response, size int) bool {
+	have := make(map[string]bool, len(a.Hits))
+	for _, h := range a.Hits {
+		if len(h.Sort) == 2 {
+			have[h.Sort[1]] = true
+		}
+	}
+	var last *query.Hit
+	if len(a.Hits) >= size {
+		if h := a.Hits[len(a.Hits)-1]; len(h.Sort) == 2 {
+			last = digestHit(h)
+		}
+	}
+	for _, h := range d.Hits {
+		if len(h.Sort) != 2 || have[h.Sort[1]] {
+			continue
+		}
+		if last == nil || !query.Less(s, last, digestHit(h)) {
+			return true
+		}
+	}
+	return false
+}
+
+// digestHit is an encoded hit's place in the sort order, for comparing.
+func digestHit(h query.EncodedHit) *query.Hit {
+	return &query.Hit{Score: h.Score, Sort: h.Sort, Post: &post.Post{ID: h.Sort[1]}}
 }
 
 // gather asks the candidates, n at a time (at most all of them), for n

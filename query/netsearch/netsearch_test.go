@@ -2,6 +2,7 @@ package netsearch
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -43,6 +44,8 @@ type fakeNode struct {
 	// lieSearch, if set, rewrites the node's search answers.
 	lieSearch func(*Response)
 	asked     int // searches asked of it
+	digests   int // of them, digests
+	sent      int // bytes of its search answers, JSON-encoded
 }
 
 type fakeNet struct {
@@ -164,6 +167,15 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	}
 	if err == nil && nd.lieSearch != nil {
 		nd.lieSearch(resp)
+	}
+	if err == nil {
+		b, _ := json.Marshal(resp)
+		nd.mu.Lock()
+		nd.sent += len(b)
+		if req.Digest {
+			nd.digests++
+		}
+		nd.mu.Unlock()
 	}
 	return resp, err
 }
@@ -657,5 +669,76 @@ func searchPastTheLiar(t *testing.T, fn *fakeNet, querier int, owns bool, want *
 	}
 	if !owns && n == 0 {
 		t.Error("a querier that owns nothing rescored none of the liar's hits")
+	}
+}
+
+// TestACrossCheckCarriesOnePageOfPosts: the first page sorted by score is
+// checked by a second owner, which sends a digest (IDs and scores) rather
+// than its posts when it agrees; when the first owner leaves out posts the
+// digest names, the second owner's posts are fetched and the page is whole.
+func TestACrossCheckCarriesOnePageOfPosts(t *testing.T) {
+	posts := fakePosts(t, 240)
+	fn := newFakeNet(t, 6, 3, posts)
+	ref := reference(t, posts)
+	ctx := context.Background()
+	owners := fn.owners(keyspace.TermKeys("heron")[0])
+	querier := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return !slices.Contains(owners, nd.id) })
+	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
+	if err != nil || len(want.Hits) < 10 {
+		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
+	}
+	c := New(fn.transport(querier), Config{})
+	defer c.Close()
+	search := func() {
+		t.Helper()
+		for _, o := range owners {
+			nd := fn.node(o)
+			nd.mu.Lock()
+			nd.asked, nd.digests, nd.sent = 0, 0, 0
+			nd.mu.Unlock()
+		}
+		res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total || res.Partial {
+			t.Fatalf("page %v (total %d, partial %v), one index %v (total %d)", ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+		}
+	}
+	search()
+	var full, digest *fakeNode
+	for _, o := range owners {
+		nd := fn.node(o)
+		switch {
+		case nd.asked == 1 && nd.digests == 0:
+			full = nd
+		case nd.asked == 1 && nd.digests == 1:
+			digest = nd
+		case nd.asked != 0:
+			t.Fatalf("an owner was asked %d times (%d digests)", nd.asked, nd.digests)
+		}
+	}
+	if full == nil || digest == nil {
+		t.Fatal("the page was not asked of one owner whole and of another as a digest")
+	}
+	if digest.sent*3 > full.sent {
+		t.Errorf("the digest took %d bytes, the whole answer %d: a digest should carry no posts", digest.sent, full.sent)
+	}
+
+	// The owner asked for the whole page hides every other post: the
+	// digest names them, and the second owner's posts come too.
+	full.lieSearch = func(r *Response) {
+		var kept []query.EncodedHit
+		for i, h := range r.Hits {
+			if i%2 == 0 {
+				kept = append(kept, h)
+			}
+		}
+		r.Hits = kept
+	}
+	defer func() { full.lieSearch = nil }()
+	search()
+	if digest.asked != 2 || digest.digests != 1 {
+		t.Fatalf("the second owner was asked %d times (%d digests), want its digest and then its posts", digest.asked, digest.digests)
 	}
 }

@@ -9,6 +9,8 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -235,7 +237,14 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	req.Index = i
 	req.After = after
 	req.Size = r.sizes[i]
-	resps, from, err := r.c.searchKeyN(ctx, r.keys[i], &req, r.replicas)
+	var resps []*Response
+	var from []peer.ID
+	var err error
+	if r.crossCheck && r.replicas == 2 {
+		resps, from, err = r.c.searchKeyChecked(ctx, r.keys[i], &req, r.p.Sort)
+	} else {
+		resps, from, err = r.c.searchKeyN(ctx, r.keys[i], &req, r.replicas)
+	}
 	if err == nil && r.crossCheck && len(resps) >= 2 && disagree(resps) {
 		// Owners of one key hold the same posts once settled: one that
 		// counts fewer matches left some out or lacks them. A third owner

@@ -41,6 +41,11 @@ type Request struct {
 	// Stats are the network's statistics to score with; nil means the
 	// owner's own.
 	Stats *index.Stats `json:"stats,omitempty"`
+	// Digest asks for the hits' scores and sort values only, without the
+	// posts: a second owner's answer that the querier compares with the
+	// first's, and fetches whole only when it holds hits the first left
+	// out.
+	Digest bool `json:"digest,omitempty"`
 }
 
 // Response is an owner's answer: its hits in order, how many posts of its
