@@ -104,30 +104,38 @@ func (e *env) forEachPeer(ctx context.Context, workers int, fn func(ctx context.
 type foundPost struct{ Author, Text string }
 
 // findPosts pages through every post the peers hold, by a date-only query
-// (which no key routes, so each peer searches its whole index), up to max.
+// (which no key routes, so each peer searches its whole index), up to max
+// from each peer. The peers are asked at once: one after another, on a
+// loaded machine the search took the attack's whole duration and it sent
+// nothing.
 func (e *env) findPosts(ctx context.Context, max int) map[string]foundPost {
 	found := map[string]foundPost{} // by ID
-	for _, p := range e.peers() {
+	var mu sync.Mutex
+	e.forEachPeer(ctx, 1, func(ctx context.Context, p peer.ID) {
 		var after []string
-		for page := 0; page < 50 && len(found) < max; page++ {
+		n := 0
+		for page := 0; page < 50 && n < max; page++ {
 			req := netsearch.Request{Query: "since:1970-01-01", Sort: "latest", Size: 1000, After: after}
 			var resp netsearch.Response
 			if err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp); err != nil {
 				e.rep.Add("searches for posts failed", 1)
-				break
+				return
 			}
+			mu.Lock()
 			for _, h := range resp.Hits {
 				var po struct{ ID, Author, Text string }
 				if json.Unmarshal(h.Post, &po) == nil && po.ID != "" {
 					found[po.ID] = foundPost{po.Author, po.Text}
+					n++
 				}
 			}
+			mu.Unlock()
 			if len(resp.Hits) < req.Size {
-				break
+				return
 			}
 			after = resp.Hits[len(resp.Hits)-1].Sort
 		}
-	}
+	})
 	return found
 }
 
