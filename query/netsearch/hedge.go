@@ -63,7 +63,18 @@ func (c *Coordinator) searchKeyChecked(ctx context.Context, key string, req *Req
 	if err != nil {
 		return nil, nil, err
 	}
-	if digestErr != nil || digestFrom[0] == from[0] {
+	if digestErr == nil && digestFrom[0] == from[0] {
+		// The first owner failed and the whole answer came from the
+		// owner that sent the digest: a new owner that may still lack
+		// posts must not answer alone, so another owner sends its
+		// hits.
+		digestErr = errors.New("the digest came from the owner that answered")
+	}
+	if digestErr != nil {
+		rest := slices.DeleteFunc(slices.Clone(cands), func(p peer.ID) bool { return p == from[0] })
+		if more, froms, err := c.gather(ctx, rest, req, 1); err == nil {
+			return append(resps, more[0]), append(from, froms[0]), nil
+		}
 		return resps, from, nil // no second owner answered: one owner's page
 	}
 	d := digest[0]

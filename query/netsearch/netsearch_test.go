@@ -742,3 +742,44 @@ func TestACrossCheckCarriesOnePageOfPosts(t *testing.T) {
 		t.Fatalf("the second owner was asked %d times (%d digests), want its digest and then its posts", digest.asked, digest.digests)
 	}
 }
+
+// TestADeadFirstOwnerLeavesNoOwnerAlone: the first owner of a key is dead
+// and the next one lacks posts (a new owner the repair has not reached).
+// The whole answer and the digest then come from that same owner, and a
+// third owner must still be asked: CI's 12-node test, three nodes killed
+// at once, missed a match without saying partial.
+func TestADeadFirstOwnerLeavesNoOwnerAlone(t *testing.T) {
+	posts := fakePosts(t, 240)
+	fn := newFakeNet(t, 6, 3, posts)
+	ref := reference(t, posts)
+	ctx := context.Background()
+	owners := fn.owners(keyspace.TermKeys("heron")[0])
+	querier := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return !slices.Contains(owners, nd.id) })
+	fn.node(owners[0]).fail = true
+	fn.node(owners[1]).lieSearch = func(r *Response) {
+		var kept []query.EncodedHit
+		for i, h := range r.Hits {
+			if i%3 != 0 {
+				kept = append(kept, h)
+			}
+		}
+		r.Hits, r.Total = kept, r.Total-r.Total/3
+	}
+	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
+	if err != nil || len(want.Hits) < 10 {
+		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
+	}
+	c := New(fn.transport(querier), Config{})
+	defer c.Close()
+	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total {
+		t.Fatalf("page %v (total %d, partial %v), one index %v (total %d): the owner short of posts answered alone",
+			ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+	}
+	if n := fn.node(owners[2]); n.asked == 0 {
+		t.Fatal("the third owner was never asked")
+	}
+}
