@@ -479,6 +479,34 @@ func TestTotalsWithASilentPeer(t *testing.T) {
 	}
 }
 
+// heronNet is the fake network of the tests of lying and failing owners:
+// posts on 6 nodes with R=3, the owners of "heron", a node that owns none
+// of it (the last such), and one index's first page of "heron" (10 hits).
+type heronNet struct {
+	fn       *fakeNet
+	owners   []peer.ID
+	stranger int
+	want     *query.Result
+}
+
+func newHeronNet(t *testing.T, posts int) *heronNet {
+	t.Helper()
+	ps := fakePosts(t, posts)
+	h := &heronNet{fn: newFakeNet(t, 6, 3, ps)}
+	h.owners = h.fn.owners(keyspace.TermKeys("heron")[0])
+	for i, nd := range h.fn.nodes {
+		if !slices.Contains(h.owners, nd.id) {
+			h.stranger = i
+		}
+	}
+	want, err := query.Run(context.Background(), reference(t, ps), query.Request{Q: "heron", Limit: 10})
+	if err != nil || len(want.Hits) < 10 {
+		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
+	}
+	h.want = want
+	return h
+}
+
 // TestALyingOwnerIsCaught: the closest owner of a term answers with every
 // other match left out and its scores turned upside down. A querier that
 // trusts it shows a wrong first page (the attack works); one that checks
@@ -486,12 +514,9 @@ func TestTotalsWithASilentPeer(t *testing.T) {
 // first page and count; it asks a third owner to settle the counts, counts
 // the liar and asks it last afterwards.
 func TestALyingOwnerIsCaught(t *testing.T) {
-	posts := fakePosts(t, 240)
-	fn := newFakeNet(t, 6, 3, posts)
-	ref := reference(t, posts)
+	h := newHeronNet(t, 240)
+	fn, owners, querier, want := h.fn, h.owners, h.stranger, h.want
 	ctx := context.Background()
-	key := keyspace.TermKeys("heron")[0]
-	owners := fn.owners(key)
 	liar := fn.node(owners[0])
 	liar.lieSearch = func(r *Response) {
 		var kept []query.EncodedHit
@@ -504,16 +529,6 @@ func TestALyingOwnerIsCaught(t *testing.T) {
 			kept = append(kept, h)
 		}
 		r.Hits, r.Total = kept, uint64(len(kept))
-	}
-	querier := 0
-	for i, nd := range fn.nodes {
-		if !slices.Contains(owners, nd.id) {
-			querier = i
-		}
-	}
-	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
-	if err != nil || len(want.Hits) < 10 {
-		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
 	}
 	search := func(c *Coordinator) *query.Result {
 		res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
@@ -565,25 +580,12 @@ func TestALyingOwnerIsCaught(t *testing.T) {
 // the first page sorted by score needs two answers, so the honest page
 // comes through and the liar is counted.
 func TestAFastLiarCannotCutOffTheOtherOwners(t *testing.T) {
-	posts := fakePosts(t, 120)
-	fn := newFakeNet(t, 6, 3, posts)
-	ref := reference(t, posts)
+	h := newHeronNet(t, 120)
+	fn, owners, querier, want := h.fn, h.owners, h.stranger, h.want
 	ctx := context.Background()
-	key := keyspace.TermKeys("heron")[0]
-	owners := fn.owners(key)
 	fn.node(owners[0]).lieSearch = func(r *Response) { r.Hits, r.Total, r.Count = nil, 0, 0 }
 	for _, o := range owners[1:] {
 		fn.node(o).delay = 3 * HedgeDelay
-	}
-	querier := 0
-	for i, nd := range fn.nodes {
-		if !slices.Contains(owners, nd.id) {
-			querier = i
-		}
-	}
-	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
-	if err != nil || len(want.Hits) < 10 {
-		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
 	}
 	reg := prometheus.NewRegistry()
 	c := New(fn.transport(querier), Config{Metrics: reg})
@@ -610,12 +612,8 @@ func TestAFastLiarCannotCutOffTheOtherOwners(t *testing.T) {
 // by recomputed scores, the liar's last hit, claimed to score highest, cut
 // either querier's page to one hit.
 func TestAnOwningQuerierTakesItsOwnAnswer(t *testing.T) {
-	posts := fakePosts(t, 240)
-	fn := newFakeNet(t, 6, 3, posts)
-	ref := reference(t, posts)
-	ctx := context.Background()
-	key := keyspace.TermKeys("heron")[0]
-	owners := fn.owners(key)
+	h := newHeronNet(t, 240)
+	fn, owners := h.fn, h.owners
 	liar := fn.node(owners[0])
 	liar.lieSearch = func(r *Response) {
 		for i := range r.Hits {
@@ -624,17 +622,12 @@ func TestAnOwningQuerierTakesItsOwnAnswer(t *testing.T) {
 			h.Sort = []string{strconv.FormatFloat(h.Score, 'g', -1, 64), h.Sort[1]}
 		}
 	}
-	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
-	if err != nil || len(want.Hits) < 10 {
-		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
-	}
 	owner := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return nd.id == owners[1] })
-	stranger := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return !slices.Contains(owners, nd.id) })
-	for _, querier := range []int{owner, stranger} {
+	for _, querier := range []int{owner, h.stranger} {
 		liar.mu.Lock()
 		liar.asked = 0
 		liar.mu.Unlock()
-		searchPastTheLiar(t, fn, querier, querier == owner, want)
+		searchPastTheLiar(t, fn, querier, querier == owner, h.want)
 	}
 }
 
@@ -677,16 +670,9 @@ func searchPastTheLiar(t *testing.T, fn *fakeNet, querier int, owns bool, want *
 // than its posts when it agrees; when the first owner leaves out posts the
 // digest names, the second owner's posts are fetched and the page is whole.
 func TestACrossCheckCarriesOnePageOfPosts(t *testing.T) {
-	posts := fakePosts(t, 240)
-	fn := newFakeNet(t, 6, 3, posts)
-	ref := reference(t, posts)
+	h := newHeronNet(t, 240)
+	fn, owners, querier, want := h.fn, h.owners, h.stranger, h.want
 	ctx := context.Background()
-	owners := fn.owners(keyspace.TermKeys("heron")[0])
-	querier := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return !slices.Contains(owners, nd.id) })
-	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
-	if err != nil || len(want.Hits) < 10 {
-		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
-	}
 	c := New(fn.transport(querier), Config{})
 	defer c.Close()
 	search := func() {
@@ -749,12 +735,9 @@ func TestACrossCheckCarriesOnePageOfPosts(t *testing.T) {
 // third owner must still be asked: CI's 12-node test, three nodes killed
 // at once, missed a match without saying partial.
 func TestADeadFirstOwnerLeavesNoOwnerAlone(t *testing.T) {
-	posts := fakePosts(t, 240)
-	fn := newFakeNet(t, 6, 3, posts)
-	ref := reference(t, posts)
+	h := newHeronNet(t, 240)
+	fn, owners, querier, want := h.fn, h.owners, h.stranger, h.want
 	ctx := context.Background()
-	owners := fn.owners(keyspace.TermKeys("heron")[0])
-	querier := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return !slices.Contains(owners, nd.id) })
 	fn.node(owners[0]).fail = true
 	fn.node(owners[1]).lieSearch = func(r *Response) {
 		var kept []query.EncodedHit
@@ -764,10 +747,6 @@ func TestADeadFirstOwnerLeavesNoOwnerAlone(t *testing.T) {
 			}
 		}
 		r.Hits, r.Total = kept, r.Total-r.Total/3
-	}
-	want, err := query.Run(ctx, ref, query.Request{Q: "heron", Limit: 10})
-	if err != nil || len(want.Hits) < 10 {
-		t.Fatalf("reference: %v, %d hits", err, len(want.Hits))
 	}
 	c := New(fn.transport(querier), Config{})
 	defer c.Close()
