@@ -375,11 +375,11 @@ func Encode(s Sort, h *search.DocumentMatch) (EncodedHit, error) {
 	if !ok {
 		return EncodedHit{}, fmt.Errorf("hit %s has no stored post", h.ID)
 	}
-	after, err := sortValues(s, h)
+	e, err := EncodeDigest(s, h)
 	if err != nil {
 		return EncodedHit{}, err
 	}
-	e := EncodedHit{Post: json.RawMessage(raw), Score: h.Score, Sort: after}
+	e.Post = json.RawMessage(raw)
 	for _, sp := range spans(h, len(raw)) {
 		e.Spans = append(e.Spans, [2]int{sp.Start, sp.End})
 	}

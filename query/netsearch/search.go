@@ -263,10 +263,12 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	lasts := make([]*query.Hit, len(resps))
 	self := r.c.tr.Self()
 	known := map[string]bool{}
+	var mine []query.Hit
 	for j, resp := range resps {
 		if from[j] == self {
 			fresh[j] = r.c.ownHits(r.p, resp.Hits, &lasts[j])
-			for _, h := range fresh[j] {
+			mine = fresh[j]
+			for _, h := range mine {
 				known[h.Post.ID] = true
 			}
 		}
@@ -278,12 +280,8 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for j := range resps {
-		if from[j] == self {
-			for _, h := range fresh[j] {
-				r.own[h.Post.ID] = h
-			}
-		}
+	for _, h := range mine {
+		r.own[h.Post.ID] = h
 	}
 	for _, f := range from {
 		r.asked[f.String()] = true
