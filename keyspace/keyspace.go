@@ -230,6 +230,27 @@ func (k Key) ContainsWith(p *post.Post, hasTerm func(string) bool) bool {
 	return false
 }
 
+// CheckSpan checks that ks are distinct shards of one split key, as a
+// span of keys answered together must be: their posts are then disjoint.
+func CheckSpan(ks []Key) error {
+	if len(ks) == 0 || len(ks) > HotShards {
+		return fmt.Errorf("a span of %d keys", len(ks))
+	}
+	seen := make(map[string]bool, len(ks))
+	for _, k := range ks {
+		switch {
+		case k.Shard == "":
+			return fmt.Errorf("a span holds the unsplit key %s/%s", k.Class, k.Value)
+		case k.Class != ks[0].Class || k.Value != ks[0].Value:
+			return fmt.Errorf("a span holds shards of %s/%s and %s/%s", ks[0].Class, ks[0].Value, k.Class, k.Value)
+		case seen[k.Shard]:
+			return fmt.Errorf("a span holds shard %s of %s/%s twice", k.Shard, k.Class, k.Value)
+		}
+		seen[k.Shard] = true
+	}
+	return nil
+}
+
 // ParseAll parses the keys of a plan.
 func ParseAll(keys []string) ([]Key, error) {
 	out := make([]Key, len(keys))

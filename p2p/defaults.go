@@ -17,6 +17,11 @@ const (
 	// collection statistics per owner group, so that the owners of the
 	// same keys confirm each other's figures.
 	StatsVersion = "2.0.0"
+	// SearchVersion versions the search protocol on its own: 3 answers a
+	// span of a split key's shards with one search (netsearch.Request's
+	// Span), which an owner of version 2 would answer for the first
+	// shard alone.
+	SearchVersion = "3.0.0"
 
 	// DefaultNetwork is the network a node joins unless told otherwise.
 	DefaultNetwork = "main"
@@ -130,7 +135,7 @@ func SyncProtocol(network string) protocol.ID {
 
 // SearchProtocol is the ID of the search protocol of a network.
 func SearchProtocol(network string) protocol.ID {
-	return protocol.ID(fmt.Sprintf("/murmur/%s/search/%s", network, ProtocolVersion))
+	return protocol.ID(fmt.Sprintf("/murmur/%s/search/%s", network, SearchVersion))
 }
 
 // StatsProtocol is the ID of the stats protocol of a network: key counts

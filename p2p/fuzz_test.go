@@ -23,6 +23,11 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"reached":[1,2,3,4,5]}`))
 	f.Add([]byte(`{"q":"cat dog","sort":"top","size":21,"keys":["t/cat","t/the/3"],"index":1,"stats":{"docs":10,"text_terms":40,"doc_freq":{"cat":3}}}`))
 	f.Add([]byte(`{"hits":[{"post":{},"score":1.5,"sort":["1.5","ab"],"spans":[[0,3]]}],"total":1,"count":4}`))
+	f.Add([]byte(`{"q":"the","size":9,"keys":["t/the/3","t/the/a","t/the/f"],"index":0,"span":3}`))
+	f.Add([]byte(`{"q":"the","size":9,"keys":["t/the/3","t/the/3"],"index":0,"span":2}`))
+	f.Add([]byte(`{"q":"the","size":9,"keys":["t/cat","t/the/3"],"index":1,"span":9223372036854775807}`))
+	f.Add([]byte(`{"q":"the","size":9,"index":-5,"span":3}`))
+	f.Add([]byte(`{"hits":[],"total":1,"count":4,"counts":[4,1,-3]}`))
 	f.Add([]byte(`{"keys":["t/cat"],"summary":true}`))
 	f.Add([]byte(`{"counts":[1,2],"summary":{"posts":5,"terms":9,"hot":["the"]}}`))
 	f.Add([]byte(`{"counts":[1,-2],"summary":{"groups":[{"owners":["12D3KooWA"],"posts":5,"terms":9,"hot":["the"]}]}}`))
@@ -47,13 +52,29 @@ func FuzzDecodeMessage(f *testing.F) {
 			if len(q.Keys) > 0 && (q.Index < 0 || q.Index >= len(q.Keys)) {
 				t.Fatalf("accepted index %d of %d keys", q.Index, len(q.Keys))
 			}
+			if q.Span > 1 {
+				if len(q.Keys) == 0 || q.Span > len(q.Keys)-q.Index {
+					t.Fatalf("accepted a span of %d from key %d of %d", q.Span, q.Index, len(q.Keys))
+				}
+				parsed, err := keyspace.ParseAll(q.Keys[q.Index : q.Index+q.Span])
+				if err != nil || keyspace.CheckSpan(parsed) != nil {
+					t.Fatalf("accepted a span of keys that are not shards of one key: %v", q.Keys[q.Index:q.Index+q.Span])
+				}
+			}
 			if q.Stats != nil && len(q.Stats.DocFreq) > netsearch.MaxStatsTerms {
 				t.Fatalf("accepted %d statistics", len(q.Stats.DocFreq))
 			}
 		}
 		var qr netsearch.Response
-		if err := decodeMessage(body, &qr); err == nil && len(qr.Hits) > netsearch.MaxSize {
-			t.Fatalf("accepted %d hits", len(qr.Hits))
+		if err := decodeMessage(body, &qr); err == nil {
+			if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards {
+				t.Fatalf("accepted %d hits and %d counts", len(qr.Hits), len(qr.Counts))
+			}
+			for _, c := range qr.Counts {
+				if c < 0 || c > netsearch.MaxKeyCount {
+					t.Fatalf("accepted a key count of %d", c)
+				}
+			}
 		}
 		var sq statsRequest
 		if err := decodeMessage(body, &sq); err == nil && len(sq.Keys) > netsearch.MaxStatsTerms {

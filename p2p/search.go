@@ -90,6 +90,12 @@ func (s *Service) answerSearch(ctx context.Context, req *netsearch.Request) (*ne
 	}
 	if len(req.Keys) > 0 {
 		resp.Count = s.hold.Count(req.Keys[req.Index])
+		if req.Span > 1 {
+			resp.Counts = make([]int, req.Span)
+			for j := range resp.Counts {
+				resp.Counts[j] = s.hold.Count(req.Keys[req.Index+j])
+			}
+		}
 	}
 	return resp, nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-msgio"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/live"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
@@ -174,7 +175,7 @@ func decodeMessage(body []byte, v any) error {
 	case *netsearch.Request:
 		return netsearch.CheckRequest(m)
 	case *netsearch.Response:
-		return netsearch.CheckResponse(m, netsearch.MaxSize)
+		return netsearch.CheckResponse(m, netsearch.MaxSize, keyspace.HotShards)
 	case *statsRequest:
 		if len(m.Keys) > netsearch.MaxStatsTerms {
 			return fmt.Errorf("stats request with %d keys, limit %d", len(m.Keys), netsearch.MaxStatsTerms)

@@ -250,6 +250,45 @@ func keyQuery(k keyspace.Key) bleveQuery.Query {
 	return bleveQuery.NewConjunctionQuery([]bleveQuery.Query{q, s})
 }
 
+// spanQuery matches the posts under any of ks, distinct shards of one key
+// (or one key alone). With implied, every match of the query is known to
+// hold the key's term, and only the shards are filtered. It returns nil
+// when nothing needs filtering: the query implies the term and ks are all
+// of its shards, or its one unsplit key.
+func spanQuery(ks []keyspace.Key, implied bool) bleveQuery.Query {
+	if len(ks) == 1 && !implied {
+		return keyQuery(ks[0])
+	}
+	var shards []bleveQuery.Query
+	if ks[0].Shard != "" && len(ks) < keyspace.HotShards {
+		for _, k := range ks {
+			s := bleveQuery.NewTermQuery(k.Shard)
+			s.SetField(index.FieldShard)
+			shards = append(shards, s)
+		}
+	}
+	var parts []bleveQuery.Query
+	if !implied {
+		t := bleveQuery.NewTermQuery(ks[0].Value)
+		t.SetField(ks[0].Field())
+		parts = append(parts, t)
+	}
+	switch len(shards) {
+	case 0:
+	case 1:
+		parts = append(parts, shards[0])
+	default:
+		parts = append(parts, bleveQuery.NewDisjunctionQuery(shards))
+	}
+	switch len(parts) {
+	case 0:
+		return nil
+	case 1:
+		return parts[0]
+	}
+	return bleveQuery.NewConjunctionQuery(parts)
+}
+
 // Implies reports whether every post that matches e is under the unsplit
 // term key k: the query itself then restricts a search to k, and a filter
 // on k would only walk the term's postings a second time.
@@ -272,22 +311,44 @@ func Implies(e Expr, k keyspace.Key) bool {
 // the keys of one plan share out the matches without overlap. With no keys
 // it searches the whole index.
 func (p *Prepared) SearchRequest(keys []keyspace.Key, i, size int) (*bleve.SearchRequest, error) {
+	return p.SearchSpan(keys, i, 1, size)
+}
+
+// SearchSpan is SearchRequest for the posts under any of keys[i:i+span],
+// distinct shards of one split key (keyspace.CheckSpan), and under none of
+// keys[:i]: one search answers for all of them.
+func (p *Prepared) SearchSpan(keys []keyspace.Key, i, span, size int) (*bleve.SearchRequest, error) {
 	q, err := Compile(p.Expr)
 	if err != nil {
 		return nil, err
 	}
-	if len(keys) > 0 && (i != 0 || !Implies(p.Expr, keys[0])) {
-		if i < 0 || i >= len(keys) {
-			return nil, fmt.Errorf("key %d of %d", i, len(keys))
+	if len(keys) > 0 {
+		if i < 0 || i > len(keys) || span < 1 || span > len(keys)-i {
+			return nil, fmt.Errorf("keys %d to %d of %d", i, i+span, len(keys))
 		}
-		var not []bleveQuery.Query
-		for _, k := range keys[:i] {
-			not = append(not, keyQuery(k))
+		ks := keys[i : i+span]
+		if span > 1 {
+			if err := keyspace.CheckSpan(ks); err != nil {
+				return nil, err
+			}
 		}
-		filter := bleveQuery.NewBooleanQuery([]bleveQuery.Query{keyQuery(keys[i])}, nil, not)
-		bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
-		bq.AddFilter(filter)
-		q = bq
+		// When the query holds the key's term wherever it matches, the
+		// term need not be walked again: only the shards filter.
+		implied := i == 0 && Implies(p.Expr, keyspace.Key{Class: ks[0].Class, Value: ks[0].Value})
+		if f := spanQuery(ks, implied); f != nil || i > 0 {
+			var not []bleveQuery.Query
+			for _, k := range keys[:i] {
+				not = append(not, keyQuery(k))
+			}
+			var must []bleveQuery.Query
+			if f != nil {
+				must = append(must, f)
+			}
+			filter := bleveQuery.NewBooleanQuery(must, nil, not)
+			bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
+			bq.AddFilter(filter)
+			q = bq
+		}
 	}
 	sr := bleve.NewSearchRequestOptions(q, size, 0, false)
 	sr.Fields = []string{index.FieldPost}

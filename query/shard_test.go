@@ -189,3 +189,112 @@ func TestImplies(t *testing.T) {
 		}
 	}
 }
+
+// TestSpanAnswersItsShardsTogether: one search over a span of a split
+// key's shards returns exactly the hits, scores and order of the searches
+// of each shard merged, under the same earlier keys, whether the query
+// implies the key's term or not, for part of the shards and for all.
+func TestSpanAnswersItsShardsTogether(t *testing.T) {
+	posts := shardPosts(t, 1500)
+	ix := openWith(t, posts)
+	parse := func(ss []string) []keyspace.Key {
+		ks, err := keyspace.ParseAll(ss)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ks
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, c := range []struct {
+		q      string
+		before []string // plan keys before the shards
+	}{
+		{"the", nil},
+		{"the river", nil},
+		{"the OR river", []string{"t/river"}},
+		{"of the", keyspace.TermKeys("of")[:5]},
+		{"-stone the", nil},
+	} {
+		for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+			for _, span := range []int{2, 5, keyspace.HotShards} {
+				shards := keyspace.TermKeys("the")
+				rng.Shuffle(len(shards), func(i, j int) { shards[i], shards[j] = shards[j], shards[i] })
+				keys := parse(append(slices.Clone(c.before), shards[:span]...))
+				i := len(c.before)
+				t.Run(fmt.Sprintf("%s/%s/span=%d", c.q, s, span), func(t *testing.T) {
+					p, err := query.Prepare(query.Request{Q: c.q, Sort: s, Limit: 1000})
+					if err != nil {
+						t.Fatal(err)
+					}
+					search := func(j, span int) []string {
+						sr, err := p.SearchSpan(keys, j, span, 5000)
+						if err != nil {
+							t.Fatal(err)
+						}
+						res, err := ix.Search(context.Background(), sr)
+						if err != nil {
+							t.Fatal(err)
+						}
+						var out []string
+						for _, h := range res.Hits {
+							out = append(out, fmt.Sprintf("%s %.9g %v", h.ID, h.Score, h.Sort))
+						}
+						return out
+					}
+					got := search(i, span)
+					var want []string
+					for j := i; j < i+span; j++ {
+						want = append(want, search(j, 1)...)
+					}
+					if len(want) == 0 {
+						t.Fatal("the shards hold no match: the test checks nothing")
+					}
+					if len(got) != len(want) {
+						t.Fatalf("the span returns %d hits, its shards %d", len(got), len(want))
+					}
+					if s == query.SortTop { // scores merge in order
+						slices.SortStableFunc(want, func(a, b string) int {
+							return compareScoreLine(a, b)
+						})
+						slices.SortStableFunc(got, func(a, b string) int {
+							return compareScoreLine(a, b)
+						})
+					} else {
+						slices.Sort(want)
+						slices.Sort(got)
+					}
+					if !slices.Equal(got, want) {
+						t.Fatalf("the span and its shards differ:\n%v\n%v", got[:min(5, len(got))], want[:min(5, len(want))])
+					}
+				})
+			}
+		}
+	}
+	// A span must be distinct shards of one key.
+	p, _ := query.Prepare(query.Request{Q: "the"})
+	for _, bad := range [][]string{
+		{"t/the/1", "t/the/1"},
+		{"t/the/1", "t/of/2"},
+		{"t/river", "t/the/2"},
+	} {
+		if _, err := p.SearchSpan(parse(bad), 0, len(bad), 10); err == nil {
+			t.Errorf("span %v accepted", bad)
+		}
+	}
+}
+
+// compareScoreLine orders "ID score sort" lines by score, highest first,
+// then by ID, as a search sorted by score does.
+func compareScoreLine(a, b string) int {
+	var ida, idb string
+	var sa, sb float64
+	fmt.Sscan(a, &ida, &sa)
+	fmt.Sscan(b, &idb, &sb)
+	switch {
+	case sa > sb:
+		return -1
+	case sa < sb:
+		return 1
+	}
+	return strings.Compare(ida, idb)
+}

@@ -18,7 +18,8 @@ type StatsSearcher interface {
 }
 
 // Answer is an owner's side of a network search: the query restricted to
-// one key of the querier's plan (and to none of the keys before it),
+// one key of the querier's plan, or a span of a split key's shards (and to
+// none of the keys before it),
 // searched on the local index and scored with the statistics sent. A query
 // that is itself at fault (a term that expands too far) is answered with
 // the reason in Refused, since every owner would refuse it.
@@ -35,7 +36,7 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 	if err != nil {
 		return nil, err
 	}
-	sr, err := p.SearchRequest(parsed, r.Index, r.Size)
+	sr, err := p.SearchSpan(parsed, r.Index, max(r.Span, 1), r.Size)
 	if err != nil {
 		return nil, err
 	}

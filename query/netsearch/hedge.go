@@ -85,7 +85,7 @@ func (c *Coordinator) searchKeyChecked(ctx context.Context, key string, req *Req
 		}
 		c.log.Debug("an owner's digest named posts it then did not send", "key", key, "peer", digestFrom[0], "err", err)
 	}
-	return append(resps, &Response{Total: d.Total, Count: d.Count}), append(from, digestFrom[0]), nil
+	return append(resps, &Response{Total: d.Total, Count: d.Count, Counts: d.Counts}), append(from, digestFrom[0]), nil
 }
 
 // leftOut reports whether the digest d names a hit that the answer a
@@ -318,7 +318,7 @@ func (c *Coordinator) searchOne(ctx context.Context, p peer.ID, req *Request) (*
 	if err != nil {
 		return nil, err
 	}
-	if err := CheckResponse(resp, req.Size); err != nil {
+	if err := CheckResponse(resp, req.Size, req.Span); err != nil {
 		return nil, fmt.Errorf("%s: %w", p, err)
 	}
 	if resp.Refused != "" {

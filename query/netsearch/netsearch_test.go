@@ -164,6 +164,11 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	resp, err := Answer(ctx, nd.ix, req)
 	if err == nil && resp.Refused == "" && len(req.Keys) > 0 {
 		resp.Count = nd.held[req.Keys[req.Index]]
+		if req.Span > 1 {
+			for _, k := range req.Keys[req.Index : req.Index+req.Span] {
+				resp.Counts = append(resp.Counts, nd.held[k])
+			}
+		}
 	}
 	if err == nil && nd.lieSearch != nil {
 		nd.lieSearch(resp)
@@ -760,5 +765,62 @@ func TestADeadFirstOwnerLeavesNoOwnerAlone(t *testing.T) {
 	}
 	if n := fn.node(owners[2]); n.asked == 0 {
 		t.Fatal("the third owner was never asked")
+	}
+}
+
+// TestOneRequestPerOwnerForAKeysShards: the 16 shards of a hot term, and
+// of an author, are asked as spans, one per set of owners, instead of one
+// request per shard and owner; the pages and totals are one index's.
+func TestOneRequestPerOwnerForAKeysShards(t *testing.T) {
+	posts := fakePosts(t, 300)
+	fn := newFakeNet(t, 4, 3, posts)
+	ref := reference(t, posts)
+	c := New(fn.transport(0), Config{})
+	defer c.Close()
+	ctx := context.Background()
+	for _, q := range []string{"the", "from:" + posts[0].Author, "the -heron"} {
+		groups := map[string]bool{}
+		var keys []string
+		if strings.HasPrefix(q, "from:") {
+			keys = keyspace.AuthorKeys(posts[0].Author)
+		} else {
+			keys = keyspace.TermKeys("the")
+		}
+		for _, k := range keys {
+			owners := fn.owners(k)
+			slices.Sort(owners)
+			groups[fmt.Sprint(owners)] = true
+		}
+		if len(groups) >= len(keys) {
+			t.Fatalf("%d owner sets for %d shards: nothing to group", len(groups), len(keys))
+		}
+		for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+			for _, nd := range fn.nodes {
+				nd.asked = 0
+			}
+			res, err := c.Search(ctx, query.Request{Q: q, Sort: s, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := query.Run(ctx, ref, query.Request{Q: q, Sort: s, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total || res.Partial {
+				t.Fatalf("%q %s: %v (total %d, partial %v), one index %v (total %d)", q, s, ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+			}
+			asked := 0
+			for _, nd := range fn.nodes {
+				asked += nd.asked
+			}
+			// At most two owners of each span per round (a whole answer
+			// and a digest), against 2 x 16 per round shard by shard.
+			if limit := 2 * len(groups) * res.RoundTrips; asked > limit {
+				t.Errorf("%q %s: %d requests in %d rounds for %d owner sets, want at most %d", q, s, asked, res.RoundTrips, len(groups), limit)
+			}
+			if res.Shards.Asked != len(keys) {
+				t.Errorf("%q %s: %d shards asked, want %d", q, s, res.Shards.Asked, len(keys))
+			}
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -54,7 +55,11 @@ type run struct {
 	wire   Request
 	keys   []string
 	parsed []keyspace.Key
-	sizes  []int
+	// units are the runs of keys asked together: one key, or shards of
+	// one split key that have the same owners (a span). answers, sizes,
+	// fullLasts and failed are per unit.
+	units []unit
+	sizes []int
 	// replicas is how many owners of each key are asked: all of them while
 	// the membership settles, two for the first page of a query sorted by
 	// score (crossCheck), one otherwise.
@@ -83,6 +88,13 @@ type run struct {
 	asked   map[string]bool
 	refusal error // an owner's refusal of the query itself
 }
+
+// unit is a run of the plan's keys, keys[lo:hi], asked of their owners in
+// one request.
+type unit struct{ lo, hi int }
+
+// span is how many keys the unit holds.
+func (u unit) span() int { return u.hi - u.lo }
 
 func (r *run) search(ctx context.Context) (*query.Result, error) {
 	phase := time.Now()
@@ -134,24 +146,25 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	if r.parsed, err = keyspace.ParseAll(r.keys); err != nil {
 		return false, err
 	}
+	r.units = r.spans(ctx)
 	r.wire.Keys = r.keys
 	// A split key's shards hold its posts by a hash of their IDs, so each
-	// holds about an even share of any page: ask each for twice its share
-	// and a margin instead of a whole page. The merge notices the rare shard
-	// that held more, and asks it again.
-	r.sizes = make([]int, len(r.keys))
-	for i, k := range r.parsed {
-		r.sizes[i] = r.p.Limit + 1
-		if k.Shard != "" {
-			share := (r.p.Limit + keyspace.HotShards) / keyspace.HotShards
-			r.sizes[i] = min(r.p.Limit+1, 2*share+4)
+	// holds about an even share of any page: ask each span of shards for
+	// twice its share and a margin instead of a whole page. The merge
+	// notices the rare span that held more, and asks it again.
+	r.sizes = make([]int, len(r.units))
+	for u, un := range r.units {
+		r.sizes[u] = r.p.Limit + 1
+		if r.parsed[un.lo].Shard != "" {
+			share := (r.p.Limit*un.span() + keyspace.HotShards) / keyspace.HotShards
+			r.sizes[u] = min(r.p.Limit+1, 2*share+4)
 		}
 	}
-	r.answers = make([]*query.ShardAnswer, len(r.keys))
-	r.failed = make([]bool, len(r.keys))
+	r.answers = make([]*query.ShardAnswer, len(r.units))
+	r.failed = make([]bool, len(r.units))
 	r.asked = map[string]bool{}
 	r.own = map[string]query.Hit{}
-	r.fullLasts = make([][]*query.Hit, len(r.keys))
+	r.fullLasts = make([][]*query.Hit, len(r.units))
 	// While the membership settles, a new owner may lack some of a key's
 	// posts: ask every owner and take the union. An owner that held the key
 	// before and is alive is still among the closest live nodes, so it is
@@ -171,9 +184,81 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	return true, nil
 }
 
-// fanOut asks every key of the plan once.
+// spans orders each run of a split key's shards in the plan by their
+// owners and returns the plan's units: each key alone, but shards with the
+// same owners together, so that each owner is asked once for all the
+// shards of a key it holds. The shards of a key hold disjoint posts, so
+// their order in the plan does not change what any key answers for.
+func (r *run) spans(ctx context.Context) []unit {
+	var units []unit
+	for lo := 0; lo < len(r.keys); {
+		hi := lo + 1
+		if r.parsed[lo].Shard != "" {
+			for hi < len(r.keys) && r.parsed[hi].Shard != "" &&
+				r.parsed[hi].Class == r.parsed[lo].Class && r.parsed[hi].Value == r.parsed[lo].Value {
+				hi++
+			}
+		}
+		units = append(units, r.groupByOwners(ctx, lo, hi)...)
+		lo = hi
+	}
+	return units
+}
+
+// groupByOwners sorts the shards keys[lo:hi] of one key by their owners
+// and returns them as units of shards with the same owners. A shard whose
+// owners are not known stays alone.
+func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
+	if hi-lo == 1 {
+		return []unit{{lo, hi}}
+	}
+	// groups[j] names the owners of keys[lo+j]; "" for a shard whose
+	// owners are not known.
+	groups := make([]string, hi-lo)
+	var g errgroup.Group
+	g.SetLimit(maxParallelShards)
+	for j := range groups {
+		g.Go(func() error {
+			owners, err := r.c.tr.Owners(ctx, r.keys[lo+j])
+			if err != nil || len(owners) == 0 {
+				return nil // alone
+			}
+			ids := make([]string, len(owners))
+			for k, o := range owners {
+				ids[k] = string(o)
+			}
+			slices.Sort(ids)
+			groups[j] = strings.Join(ids, "\x00")
+			return nil
+		})
+	}
+	_ = g.Wait() // each lookup reports through groups
+	order := make([]int, hi-lo)
+	for j := range order {
+		order[j] = j
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(groups[a], groups[b]) })
+	keys := slices.Clone(r.keys[lo:hi])
+	parsed := slices.Clone(r.parsed[lo:hi])
+	sorted := make([]string, len(groups))
+	for j, o := range order {
+		r.keys[lo+j], r.parsed[lo+j], sorted[j] = keys[o], parsed[o], groups[o]
+	}
+	var units []unit
+	for j := 0; j < len(sorted); {
+		k := j + 1
+		for k < len(sorted) && sorted[k] == sorted[j] && sorted[j] != "" {
+			k++
+		}
+		units = append(units, unit{lo + j, lo + k})
+		j = k
+	}
+	return units
+}
+
+// fanOut asks every unit of the plan once.
 func (r *run) fanOut(ctx context.Context) {
-	all := make([]int, len(r.keys))
+	all := make([]int, len(r.units))
 	for i := range all {
 		all[i] = i
 	}
@@ -216,9 +301,9 @@ func (r *run) summary(res *query.Result, complete []bool) *query.Result {
 	}
 	res.Scope = query.ScopeNetwork
 	res.Shards.Asked = len(r.keys)
-	for _, f := range r.failed {
+	for u, f := range r.failed {
 		if f {
-			res.Shards.Failed++
+			res.Shards.Failed += r.units[u].span()
 		}
 	}
 	res.Shards.Answered = res.Shards.Asked - res.Shards.Failed
@@ -230,30 +315,37 @@ func (r *run) summary(res *query.Result, complete []bool) *query.Result {
 	return res
 }
 
-// ask asks the owners of key i for the hits after after, and keeps their
+// ask asks the owners of unit i for the hits after after, and keeps their
 // answer.
 func (r *run) ask(ctx context.Context, i int, after []string) {
+	un := r.units[i]
+	key := r.keys[un.lo] // its owners are every key's of the unit
 	req := r.wire
-	req.Index = i
+	req.Index = un.lo
+	if un.span() > 1 {
+		req.Span = un.span()
+	}
 	req.After = after
 	req.Size = r.sizes[i]
 	var resps []*Response
 	var from []peer.ID
 	var err error
 	if r.crossCheck && r.replicas == 2 {
-		resps, from, err = r.c.searchKeyChecked(ctx, r.keys[i], &req, r.p.Sort)
+		resps, from, err = r.c.searchKeyChecked(ctx, key, &req, r.p.Sort)
 	} else {
-		resps, from, err = r.c.searchKeyN(ctx, r.keys[i], &req, r.replicas)
+		resps, from, err = r.c.searchKeyN(ctx, key, &req, r.replicas)
 	}
 	if err == nil && r.crossCheck && len(resps) >= 2 && disagree(resps) {
 		// Owners of one key hold the same posts once settled: one that
 		// counts fewer matches left some out or lacks them. A third owner
 		// says which; the short ones are counted and asked last for a
 		// while.
-		if third, p, err := r.c.searchOthers(ctx, r.keys[i], &req, from); err == nil {
+		if third, p, err := r.c.searchOthers(ctx, key, &req, from); err == nil {
 			resps, from = append(resps, third), append(from, p)
 		}
-		r.c.recordShort(r.keys[i], resps, from)
+		for _, k := range r.keys[un.lo:un.hi] {
+			r.c.recordShort(k, resps, from)
+		}
 	}
 	// Each owner's hits, checked, and the last hit of each answer as the
 	// owner ordered it, for paging on at that owner. This node's own
@@ -275,7 +367,7 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	}
 	for j, resp := range resps {
 		if from[j] != self {
-			fresh[j] = r.c.checkHits(r.p, resp.Hits, &r.parsed[i], &lasts[j], known)
+			fresh[j] = r.c.checkHits(r.p, resp.Hits, r.parsed[un.lo:un.hi], &lasts[j], known)
 		}
 	}
 	r.mu.Lock()
@@ -287,7 +379,7 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 		r.asked[f.String()] = true
 	}
 	if err != nil {
-		r.c.log.Debug("shard failed", "key", r.keys[i], "err", err)
+		r.c.log.Debug("shard failed", "key", key, "span", un.span(), "err", err)
 		r.failed[i] = true
 		if errors.As(err, new(*RefusedError)) {
 			r.refusal = err
@@ -301,10 +393,18 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	}
 	a.More = false
 	var full []*query.Hit
-	// An owner still missing posts counts fewer: keep the largest count.
-	count := 0
+	// An owner still missing posts counts fewer: keep the largest count
+	// of each key.
+	counts := make([]int, un.span())
 	for j, resp := range resps {
-		count = max(count, resp.Count)
+		for k := range counts {
+			switch {
+			case k < len(resp.Counts):
+				counts[k] = max(counts[k], resp.Counts[k])
+			case k == 0:
+				counts[k] = max(counts[k], resp.Count)
+			}
+		}
 		a.Total = max(a.Total, resp.Total)
 		a.Hits = append(a.Hits, fresh[j]...)
 		if len(resp.Hits) >= req.Size {
@@ -315,7 +415,9 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 		}
 	}
 	// One owner's count only confirms what the owners said together.
-	r.c.confirmCount(r.keys[i], count)
+	for k, n := range counts {
+		r.c.confirmCount(r.keys[un.lo+k], n)
+	}
 	r.fullLasts[i] = full
 	a.Last = nil
 }
@@ -384,12 +486,12 @@ func (r *run) bestEffort(ctx context.Context) (*query.Result, error) {
 }
 
 // checkHits verifies the hits a shard sent, each once as it arrives:
-// signature and ID, sort values, the shard's key, and that the post
-// matches the query. last receives the last hit whose signature verified,
+// signature and ID, sort values, that the post is under one of the keys
+// asked (none: a whole-index search), and that it matches the query. last receives the last hit whose signature verified,
 // under the key and matching or not, for paging on. A hit whose ID is in
 // known (this node's own answer under the same key) is the same post,
 // already known to be under the key and to match.
-func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *keyspace.Key, last **query.Hit, known map[string]bool) []query.Hit {
+func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, keys []keyspace.Key, last **query.Hit, known map[string]bool) []query.Hit {
 	now := c.cfg.Now()
 	var out []query.Hit
 	for _, h := range hits {
@@ -404,7 +506,7 @@ func (c *Coordinator) checkHits(p *query.Prepared, hits []query.EncodedHit, k *k
 			continue
 		}
 		an := query.Analyze(hit.Post) // once, for the key and the query
-		if k != nil && !k.ContainsWith(hit.Post, an.HasTerm) {
+		if keys != nil && !slices.ContainsFunc(keys, func(k keyspace.Key) bool { return k.ContainsWith(hit.Post, an.HasTerm) }) {
 			c.log.Debug("dropped a hit outside its shard", "id", hit.Post.ID)
 			continue
 		}

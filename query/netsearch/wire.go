@@ -38,6 +38,11 @@ type Request struct {
 	// best-effort search).
 	Keys  []string `json:"keys,omitempty"`
 	Index int      `json:"index"`
+	// Span is how many keys, from Keys[Index] on, the owner answers for
+	// together: shards of one split key that have the same owners, whose
+	// posts are disjoint, so that one search over their union answers for
+	// all of them. 0 and 1 both mean Keys[Index] alone.
+	Span int `json:"span,omitempty"`
 	// Stats are the network's statistics to score with; nil means the
 	// owner's own.
 	Stats *index.Stats `json:"stats,omitempty"`
@@ -54,6 +59,9 @@ type Response struct {
 	Hits  []query.EncodedHit `json:"hits"`
 	Total uint64             `json:"total"`
 	Count int                `json:"count"`
+	// Counts are the posts the owner holds under each key of a span, in
+	// order (Count is the first).
+	Counts []int `json:"counts,omitempty"`
 	// Refused says why the owner would not run the query, when the query
 	// itself is at fault (a term that expands too far): every owner would
 	// refuse it alike.
@@ -134,6 +142,8 @@ func CheckRequest(m *Request) error {
 		return fmt.Errorf("search with %d keys, limit %d", len(m.Keys), MaxKeys)
 	case len(m.Keys) > 0 && (m.Index < 0 || m.Index >= len(m.Keys)):
 		return fmt.Errorf("search index %d of %d keys", m.Index, len(m.Keys))
+	case m.Span < 0 || m.Span > 1 && (len(m.Keys) == 0 || m.Span > len(m.Keys)-m.Index):
+		return fmt.Errorf("search span %d from key %d of %d", m.Span, m.Index, len(m.Keys))
 	case m.Stats != nil && len(m.Stats.DocFreq) > MaxStatsTerms:
 		return fmt.Errorf("search with %d term statistics, limit %d", len(m.Stats.DocFreq), MaxStatsTerms)
 	}
@@ -147,20 +157,29 @@ func CheckRequest(m *Request) error {
 			return errors.New("search after value too long")
 		}
 	}
-	for _, k := range m.Keys {
-		if _, err := keyspace.Parse(k); err != nil {
-			return err
-		}
+	parsed, err := keyspace.ParseAll(m.Keys)
+	if err != nil {
+		return err
+	}
+	if m.Span > 1 {
+		return keyspace.CheckSpan(parsed[m.Index : m.Index+m.Span])
 	}
 	return nil
 }
 
-// CheckResponse bounds an owner's answer to a request of size hits.
-func CheckResponse(m *Response, size int) error {
+// CheckResponse bounds an owner's answer to a request of size hits over
+// span keys.
+func CheckResponse(m *Response, size, span int) error {
 	if len(m.Hits) > min(size, MaxSize) {
 		return fmt.Errorf("search answer with %d hits, asked for %d", len(m.Hits), size)
 	}
-	return nil
+	if len(m.Counts) > max(span, 1) {
+		return fmt.Errorf("search answer with %d key counts for %d keys", len(m.Counts), max(span, 1))
+	}
+	if err := CheckCounts(m.Counts); err != nil {
+		return err
+	}
+	return CheckCounts([]int{m.Count})
 }
 
 // CheckCounts refuses key counts no owner could hold.
