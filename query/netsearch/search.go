@@ -3,6 +3,7 @@ package netsearch
 import (
 	"context"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -148,16 +149,11 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	}
 	r.units = r.spans(ctx)
 	r.wire.Keys = r.keys
-	// A split key's shards hold its posts by a hash of their IDs, so each
-	// holds about an even share of any page: ask each span of shards for
-	// twice its share and a margin instead of a whole page. The merge
-	// notices the rare span that held more, and asks it again.
 	r.sizes = make([]int, len(r.units))
 	for u, un := range r.units {
 		r.sizes[u] = r.p.Limit + 1
 		if r.parsed[un.lo].Shard != "" {
-			share := (r.p.Limit*un.span() + keyspace.HotShards) / keyspace.HotShards
-			r.sizes[u] = min(r.p.Limit+1, 2*share+4)
+			r.sizes[u] = spanSize(r.p.Limit+1, un.span())
 		}
 	}
 	r.answers = make([]*query.ShardAnswer, len(r.units))
@@ -182,6 +178,19 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 		r.replicas = max(r.replicas, r.c.tr.Replicas())
 	}
 	return true, nil
+}
+
+// spanSize is how many of a page of n hits to ask of a span of m of a
+// split key's shards. The shards hold a key's posts by a hash of their IDs,
+// so the span's part of any page is binomial, (n, m/HotShards): ask for
+// its mean and three standard deviations, and one more to tell whether it
+// holds more. The merge notices the rare span that held more than that,
+// and asks it again.
+func spanSize(n, m int) int {
+	p := float64(m) / keyspace.HotShards
+	mean := float64(n) * p
+	sd := math.Sqrt(float64(n) * p * (1 - p))
+	return min(n, int(math.Ceil(mean+3*sd))+1)
 }
 
 // spans orders each run of a split key's shards in the plan by their
