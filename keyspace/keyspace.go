@@ -7,20 +7,13 @@
 package keyspace
 
 import (
+	"crypto/sha256"
+	_ "embed"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
 	"sync"
-
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/cs" // stop words: hot terms
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/de"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/en"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/es"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/fr"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/it"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/pt"
-	_ "github.com/blevesearch/bleve/v2/analysis/lang/ru"
-	"github.com/blevesearch/bleve/v2/registry"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
@@ -34,8 +27,10 @@ import (
 //	a/<peer ID>/<h>   the author, always split: one node signs every post it imports
 //	l/<label>/<h>     the author label of imported and crawled posts, always split
 //
-// Hot terms are the stop words of the languages below (bleve's lists): they
-// are the head of every microblog's Zipf curve. Splitting them 16 ways bounds
+// Hot terms are the stop words of eight languages (English, German, Spanish,
+// French, Italian, Portuguese, Russian, Czech), pinned in hot_terms.txt
+// (taken from bleve's stop lists once): they are the head of every
+// microblog's Zipf curve. Splitting them 16 ways bounds
 // the share of a hot term that one owner holds to 1/16 of its postings (times
 // R copies); a query that must read a hot key alone asks 16 shards, a query
 // with any other term is routed by that rarer term and never reads them.
@@ -53,7 +48,18 @@ const HotShards = 16
 // fewer than 2,000 words.
 const MaxHotTerms = 4000
 
-var hotLists = []string{"stop_en", "stop_de", "stop_es", "stop_fr", "stop_it", "stop_pt", "stop_ru", "stop_cs"}
+// hotTermsFile is the pinned list of hot terms, one per line, sorted. It is
+// protocol: nodes that split different terms place posts differently. A
+// change must come with a new ProtocolVersion (package p2p) and a new
+// HotTermsDigest.
+//
+//go:embed hot_terms.txt
+var hotTermsFile string
+
+// HotTermsDigest is the SHA-256 of hot_terms.txt, in hex: the list a node
+// of this protocol version splits. Nodes compare it nowhere on the wire;
+// it pins the file, so that a change to it is a change to the protocol.
+const HotTermsDigest = "b2bb1f21d3b8bfea3a9a4fe8a94dfb471f696d85ba6a237e351b6eaa63a73d50"
 
 var (
 	hotOnce  sync.Once
@@ -61,18 +67,25 @@ var (
 )
 
 func loadHotTerms() {
-	hotTerms = map[string]bool{}
-	cache := registry.NewCache()
-	for _, name := range hotLists {
-		tm, err := cache.TokenMapNamed(name)
-		if err != nil {
-			panic(fmt.Sprintf("p2p: stop words %s: %v", name, err))
-		}
-		for w := range tm {
-			// The index lower-cases terms; a stop word only matters in that form.
-			hotTerms[strings.ToLower(w)] = true
-		}
+	if sum := sha256.Sum256([]byte(hotTermsFile)); hex.EncodeToString(sum[:]) != HotTermsDigest {
+		panic("keyspace: hot_terms.txt is not the list this protocol version pins (HotTermsDigest)")
 	}
+	terms := strings.Split(strings.TrimSuffix(hotTermsFile, "\n"), "\n")
+	hotTerms = make(map[string]bool, len(terms))
+	for _, t := range terms {
+		hotTerms[t] = true
+	}
+}
+
+// HotTerms returns the hot terms, sorted.
+func HotTerms() []string {
+	hotOnce.Do(loadHotTerms)
+	out := make([]string, 0, len(hotTerms))
+	for t := range hotTerms {
+		out = append(out, t)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // IsHot reports whether term is split into HotShards keys.
