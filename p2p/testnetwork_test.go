@@ -89,15 +89,27 @@ func (net *testNetwork) add() *Service {
 }
 
 // waitRouting waits until every routing table holds every other service.
+// A service whose table is still short after a while is asked to refresh
+// it: one that joined before the last ones had, and looked itself up
+// then, would otherwise learn of them only when they dial it.
 func (net *testNetwork) waitRouting() {
 	net.t.Helper()
+	lastNudge := time.Now()
 	poll.Until(net.t, "every routing table complete", 30*time.Second, 50*time.Millisecond, func() bool {
+		nudge := time.Since(lastNudge) > 2*time.Second
+		if nudge {
+			lastNudge = time.Now()
+		}
+		complete := true
 		for _, s := range net.svcs {
 			if s.RoutingTableSize() < len(net.svcs)-1 {
-				return false
+				complete = false
+				if nudge {
+					s.RefreshRouting()
+				}
 			}
 		}
-		return true
+		return complete
 	})
 }
 
