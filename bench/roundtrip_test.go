@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+	"github.com/libp2p/go-msgio"
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
@@ -36,6 +39,8 @@ const roundTripReps = 500
 //	remote-p50-µs  the same request from another node: a new stream,
 //	               protocol negotiation, JSON both ways, loopback TCP
 //	ping-p50-µs    a libp2p ping on the open connection
+//	echo-p50-µs    the request's bytes echoed on a new stream of a
+//	               protocol that does nothing else: the stream's cost
 //
 // A search sorted by score asks two owners (the quorum that makes a new
 // post readable once W=2 of R=3 hold it), so at least one of the two is
@@ -76,7 +81,43 @@ func BenchmarkSearchRoundTrip(b *testing.B) {
 	a, other := net.Nodes[0].Net(), net.Nodes[1].Net()
 	req := &netsearch.Request{Query: term, Sort: "top", Size: 21, Keys: keyspace.TermKeys(term), Index: 0}
 	pinger := ping.NewPingService(a.Host())
-	var local, remote, pings []time.Duration
+	// An echo of the request's bytes, on a stream of its own: the libp2p
+	// stream's cost without murmur's handler.
+	const echoProto = protocol.ID("/murmur-bench/echo/1")
+	other.Host().SetStreamHandler(echoProto, func(st network.Stream) {
+		defer st.Close()
+		rd := msgio.NewVarintReaderSize(st, 1<<20)
+		msg, err := rd.ReadMsg()
+		if err != nil {
+			st.Reset()
+			return
+		}
+		_ = msgio.NewVarintWriter(st).WriteMsg(msg)
+	})
+	reqBytes, err := json.Marshal(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	echo := func() error {
+		st, err := a.Host().NewStream(ctx, other.Self(), echoProto)
+		if err != nil {
+			return err
+		}
+		if err := msgio.NewVarintWriter(st).WriteMsg(reqBytes); err != nil {
+			st.Reset()
+			return err
+		}
+		if err := st.CloseWrite(); err != nil {
+			st.Reset()
+			return err
+		}
+		if _, err := msgio.NewVarintReaderSize(st, 1<<20).ReadMsg(); err != nil {
+			st.Reset()
+			return err
+		}
+		return st.Close()
+	}
+	var local, remote, pings, echoes []time.Duration
 	// Stay under the owner's per-peer search rate (p2p.PeerSearchRate).
 	pace := time.NewTicker(time.Second / (p2p.PeerSearchRate / 2))
 	defer pace.Stop()
@@ -102,6 +143,11 @@ func BenchmarkSearchRoundTrip(b *testing.B) {
 				b.Fatalf("ping: %v", r.Error)
 			}
 			pings = append(pings, r.RTT)
+			start = time.Now()
+			if err := echo(); err != nil {
+				b.Fatalf("echo: %v", err)
+			}
+			echoes = append(echoes, time.Since(start))
 		}
 	}
 	p50 := func(ds []time.Duration) float64 {
@@ -112,5 +158,6 @@ func BenchmarkSearchRoundTrip(b *testing.B) {
 	b.ReportMetric(p50(local), "local-p50-µs")
 	b.ReportMetric(p50(remote), "remote-p50-µs")
 	b.ReportMetric(p50(pings), "ping-p50-µs")
+	b.ReportMetric(p50(echoes), "echo-p50-µs")
 	b.ReportMetric(p50(remote)/p50(local), "remote/local")
 }
