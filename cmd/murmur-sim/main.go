@@ -1,0 +1,132 @@
+// Command murmur-sim runs murmur's network search, unchanged, over many
+// simulated nodes in one process (package internal/sim) and prints what a
+// search costs and finds:
+//
+//	go run ./cmd/murmur-sim --nodes 300 --posts 2000 --queries 60 --json
+//
+// Each node has a real bleve index holding the posts of the keys it owns,
+// placed as a settled network places them; every search is compared with
+// one index over the same posts. Progress goes to stderr.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/sim"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "murmur-sim:", err)
+		}
+		os.Exit(2)
+	}
+}
+
+func run(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("murmur-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	nodes := fs.Int("nodes", 100, "simulated nodes")
+	posts := fs.Int("posts", 2000, "posts, drawn from the fortunes corpus")
+	queries := fs.Int("queries", 60, "queries, spread over the kinds of the mix")
+	churn := fs.String("churn", "none", "churn model: none (ipfs is not simulated yet)")
+	seed := fs.Uint64("seed", 1, "seed of the query mix")
+	limit := fs.Int("limit", 10, "hits on a first page")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: murmur-sim [flags]\n\nRuns murmur's network search over simulated nodes and compares every search with one index.\n\nflags:")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	switch {
+	case *nodes < 1 || *nodes > 100_000:
+		return fmt.Errorf("--nodes %d: want 1 to 100000", *nodes)
+	case *posts < 1:
+		return fmt.Errorf("--posts %d: want at least 1", *posts)
+	case *queries < 1:
+		return fmt.Errorf("--queries %d: want at least 1", *queries)
+	case *limit < 1 || *limit > 1000:
+		return fmt.Errorf("--limit %d: want 1 to 1000", *limit)
+	case *churn != "none":
+		return fmt.Errorf("--churn %q: only none is simulated yet (the network is settled, no node leaves)", *churn)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if *dir == "" {
+		d, err := os.MkdirTemp("", "murmur-sim-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(d)
+		*dir = d
+	}
+	start := time.Now()
+	ps, err := sim.SamplePosts(*posts)
+	if err != nil {
+		return err
+	}
+	progress := func(stage string, done, total int) {
+		fmt.Fprintf(stderr, "\r%-10s %d/%d (%s)   ", stage, done, total, time.Since(start).Round(time.Second))
+		if done == total {
+			fmt.Fprintln(stderr)
+		}
+	}
+	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, progress)
+	if err != nil {
+		return err
+	}
+	defer net.Close()
+	ref, err := index.Open(index.Config{Dir: filepath.Join(*dir, "one-index"), MinFreeBytes: -1})
+	if err != nil {
+		return err
+	}
+	defer ref.Close()
+	if _, err := ref.Put(ctx, ps...); err != nil {
+		return fmt.Errorf("the one index: %w", err)
+	}
+	if err := ref.Compact(ctx); err != nil {
+		return fmt.Errorf("the one index: %w", err)
+	}
+	setup := time.Since(start)
+	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)
+	qs := sim.Mix(ps, perKind, *seed)
+	if len(qs) > *queries {
+		qs = qs[:*queries]
+	}
+	rep, err := net.Search(ctx, ref, qs, *limit, func(done, total int) { progress("searches", done, total) })
+	if err != nil {
+		return err
+	}
+	net.PlacementOf(rep, ps)
+	rep.SetupSeconds = setup.Seconds()
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\n",
+		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
+		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost, rep.HeapBytesPerNode)
+	fmt.Fprintln(tw, "\nkind\tqueries\trecall\tmessages/query\tbytes/query\tlookups/query")
+	for _, k := range rep.KindsInOrder() {
+		r := rep.PerKind[k]
+		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.1f\t%.0f\t%.1f\n", k, r.Queries, r.Recall, r.MessagesPerQuery, r.BytesPerQuery, r.LookupsPerQuery)
+	}
+	return tw.Flush()
+}

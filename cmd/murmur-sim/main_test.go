@@ -1,0 +1,44 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/murmur-p2p/murmur/internal/corpus"
+	"github.com/murmur-p2p/murmur/internal/testenv"
+)
+
+// TestRunPrintsAReport: a small simulation prints a JSON report with the
+// figures the command documents, and progress on stderr; bad flags fail
+// with a message that names them.
+func TestRunPrintsAReport(t *testing.T) {
+	for _, args := range [][]string{{"--nodes", "0"}, {"--churn", "ipfs"}, {"--queries", "-1"}, {"--limit", "5000"}} {
+		var out, errs bytes.Buffer
+		err := run(args, &out, &errs)
+		if err == nil || !strings.Contains(err.Error(), args[0]) {
+			t.Errorf("%v: %v, want an error naming %s", args, err, args[0])
+		}
+	}
+	testenv.Need(t, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	var out, errs bytes.Buffer
+	if err := run([]string{"--nodes", "12", "--posts", "200", "--queries", "12", "--json", "--dir", t.TempDir()}, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	for _, k := range []string{"nodes", "recall", "messages_per_query", "bytes_per_query", "lookups_per_query", "placement_bytes_per_post", "heap_bytes_per_node"} {
+		if _, ok := rep[k]; !ok {
+			t.Errorf("the report has no %q", k)
+		}
+	}
+	if rep["nodes"] != 12.0 || rep["recall"] != 1.0 {
+		t.Errorf("nodes %v, recall %v; want 12 and 1", rep["nodes"], rep["recall"])
+	}
+	if !strings.Contains(errs.String(), "searches") {
+		t.Errorf("no progress on stderr: %q", errs.String())
+	}
+}

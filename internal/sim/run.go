@@ -1,0 +1,337 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"sort"
+	"sync/atomic"
+	"time"
+	"unicode"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+	"github.com/murmur-p2p/murmur/query/netsearch"
+)
+
+// Kinds are the kinds of query in a mix, in report order:
+//
+//	rare    one term found in 1 to 3 posts
+//	common  one term found in 20 or more posts, not hot
+//	hot     one hot term (a stop word): 16 shards
+//	and     a common term AND a term of 4 to 19 posts, from one post
+//	phrase  two adjacent words of one post, neither hot
+//	or      a term of 4 to 19 posts OR another
+var Kinds = []string{"rare", "common", "hot", "and", "phrase", "or"}
+
+// Query is one query of a mix.
+type Query struct {
+	Kind string `json:"kind"`
+	Q    string `json:"q"`
+}
+
+// Mix draws up to perKind queries of each kind from the posts' texts, in
+// an order fixed by seed. No term serves two queries.
+func Mix(posts []*post.Post, perKind int, seed uint64) []Query {
+	df := map[string]int{}
+	for _, p := range posts {
+		for _, t := range index.Terms(p.Text) {
+			df[t]++
+		}
+	}
+	class := func(t string) string {
+		if len([]rune(t)) < 2 {
+			return ""
+		}
+		for _, r := range t {
+			if !unicode.IsLetter(r) {
+				return ""
+			}
+		}
+		switch c := df[t]; {
+		case keyspace.IsHot(t):
+			if c >= 20 {
+				return "hot"
+			}
+			return ""
+		case c <= 3:
+			return "rare"
+		case c < 20:
+			return "mid"
+		default:
+			return "common"
+		}
+	}
+	used := map[string]bool{}
+	find := func(toks []index.Token, c string) string {
+		for _, tk := range toks {
+			if !used[tk.Term] && class(tk.Term) == c {
+				return tk.Term
+			}
+		}
+		return ""
+	}
+	pick := func(toks []index.Token, c string) string {
+		t := find(toks, c)
+		if t != "" {
+			used[t] = true
+		}
+		return t
+	}
+	gens := map[string]func([]index.Token) string{
+		"rare":   func(toks []index.Token) string { return pick(toks, "rare") },
+		"common": func(toks []index.Token) string { return pick(toks, "common") },
+		"hot":    func(toks []index.Token) string { return pick(toks, "hot") },
+		"and": func(toks []index.Token) string {
+			c, m := find(toks, "common"), find(toks, "mid")
+			if c == "" || m == "" {
+				return ""
+			}
+			used[c], used[m] = true, true
+			return c + " " + m
+		},
+		"phrase": func(toks []index.Token) string {
+			for i := 1; i < len(toks); i++ {
+				a, b := toks[i-1], toks[i]
+				ca, cb := class(a.Term), class(b.Term)
+				if b.Position == a.Position+1 && a.Term != b.Term && ca != "" && ca != "hot" && cb != "" && cb != "hot" && !used[a.Term] && !used[b.Term] {
+					used[a.Term], used[b.Term] = true, true
+					return `"` + a.Term + " " + b.Term + `"`
+				}
+			}
+			return ""
+		},
+	}
+	order := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)).Perm(len(posts))
+	var out []Query
+	for _, kind := range Kinds {
+		n := 0
+		var orFirst string
+		for _, i := range order {
+			if n == perKind {
+				break
+			}
+			toks := index.Tokens(posts[i].Text)
+			var q string
+			if kind == "or" {
+				m := pick(toks, "mid")
+				switch {
+				case m == "":
+				case orFirst == "":
+					orFirst = m
+				default:
+					q, orFirst = orFirst+" OR "+m, ""
+				}
+			} else {
+				q = gens[kind](toks)
+			}
+			if q != "" {
+				out = append(out, Query{Kind: kind, Q: q})
+				n++
+			}
+		}
+	}
+	return out
+}
+
+// KindReport is what one kind of query cost and found.
+type KindReport struct {
+	Queries int `json:"queries"`
+	// Recall is the share of the one index's first-page hits that the
+	// network's first page held, over the kind's queries.
+	Recall           float64 `json:"recall"`
+	MessagesPerQuery float64 `json:"messages_per_query"`
+	BytesPerQuery    float64 `json:"bytes_per_query"`
+	LookupsPerQuery  float64 `json:"lookups_per_query"`
+}
+
+// Report is a simulation's outcome. Per-query figures are of warm
+// searches (each query run once before on the same node); Cold* are of the
+// first run, which also gathers the network's totals.
+type Report struct {
+	Nodes   int `json:"nodes"`
+	Posts   int `json:"posts"`
+	Queries int `json:"queries"`
+	// Recall: as KindReport's, over every query.
+	Recall float64 `json:"recall"`
+	// ExactTotals is the share of queries whose match count was the one
+	// index's.
+	ExactTotals      float64 `json:"exact_totals"`
+	MessagesPerQuery float64 `json:"messages_per_query"`
+	BytesPerQuery    float64 `json:"bytes_per_query"`
+	// LookupsPerQuery counts the owner lookups a search asked of its
+	// transport (keys whose owners it needed). p2p answers most from its
+	// cache of routing-table regions; the simulation does not model DHT
+	// lookups.
+	LookupsPerQuery      float64 `json:"lookups_per_query"`
+	RoundTripsPerQuery   float64 `json:"round_trips_per_query"`
+	ColdMessagesPerQuery float64 `json:"cold_messages_per_query"`
+	ColdBytesPerQuery    float64 `json:"cold_bytes_per_query"`
+	// PlacementCopiesPerPost is how many nodes hold each post;
+	// PlacementBytesPerPost the bytes of storing each copy once (the post
+	// as signed, without the store protocol's framing or repair).
+	PlacementCopiesPerPost float64 `json:"placement_copies_per_post"`
+	PlacementBytesPerPost  float64 `json:"placement_bytes_per_post"`
+	// HeapBytesPerNode is the process's live heap after the searches,
+	// over the nodes (indexes, holdings, caches; the one index and the
+	// posts included).
+	HeapBytesPerNode float64                `json:"heap_bytes_per_node"`
+	PerKind          map[string]*KindReport `json:"per_kind"`
+	SetupSeconds     float64                `json:"setup_seconds"`
+	SearchSeconds    float64                `json:"search_seconds"`
+}
+
+// countingTransport counts a coordinator's owner lookups.
+type countingTransport struct {
+	netsearch.Transport
+	lookups *atomic.Int64
+}
+
+func (t countingTransport) Owners(ctx context.Context, key string) ([]peer.ID, error) {
+	t.lookups.Add(1)
+	return t.Transport.Owners(ctx, key)
+}
+
+// Search runs each query twice, cold then warm, on node i mod N for the
+// i-th query, with a first page of limit hits, and compares each warm
+// page with the one index ref over the same posts. progress, if set, is
+// called after each query.
+func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, limit int, progress func(done, total int)) (*Report, error) {
+	start := time.Now()
+	rep := &Report{Nodes: len(net.nodes), Queries: len(qs), PerKind: map[string]*KindReport{}}
+	var lookups atomic.Int64
+	coords := map[int]*netsearch.Coordinator{}
+	defer func() {
+		for _, c := range coords {
+			c.Close()
+		}
+	}()
+	var found, wanted, exact, rounds int
+	var coldMsgs, coldBytes, msgs, bytes, looks int64
+	kindFound, kindWanted := map[string]int{}, map[string]int{}
+	for i, q := range qs {
+		at := i % len(net.nodes)
+		c := coords[at]
+		if c == nil {
+			c = netsearch.New(countingTransport{net.Transport(net.nodes[at].ID), &lookups}, netsearch.Config{})
+			coords[at] = c
+		}
+		req := query.Request{Q: q.Q, Limit: limit}
+		m0, b0 := net.Traffic()
+		if _, err := c.Search(ctx, req); err != nil {
+			return nil, fmt.Errorf("query %q (cold): %w", q.Q, err)
+		}
+		m1, b1 := net.Traffic()
+		l1 := lookups.Load()
+		res, err := c.Search(ctx, req)
+		if err != nil {
+			return nil, fmt.Errorf("query %q: %w", q.Q, err)
+		}
+		m2, b2 := net.Traffic()
+		want, err := query.Run(ctx, ref, req)
+		if err != nil {
+			return nil, fmt.Errorf("query %q on the one index: %w", q.Q, err)
+		}
+		got := map[string]bool{}
+		for _, h := range res.Hits {
+			got[h.Post.ID] = true
+		}
+		f := 0
+		for _, h := range want.Hits {
+			if got[h.Post.ID] {
+				f++
+			}
+		}
+		found, wanted = found+f, wanted+len(want.Hits)
+		kindFound[q.Kind] += f
+		kindWanted[q.Kind] += len(want.Hits)
+		if res.Total == want.Total {
+			exact++
+		}
+		rounds += res.RoundTrips
+		coldMsgs, coldBytes = coldMsgs+m1-m0, coldBytes+b1-b0
+		msgs, bytes = msgs+m2-m1, bytes+b2-b1
+		l := lookups.Load() - l1
+		looks += l
+		k := rep.PerKind[q.Kind]
+		if k == nil {
+			k = &KindReport{}
+			rep.PerKind[q.Kind] = k
+		}
+		k.Queries++
+		k.MessagesPerQuery += float64(m2 - m1)
+		k.BytesPerQuery += float64(b2 - b1)
+		k.LookupsPerQuery += float64(l)
+		if progress != nil {
+			progress(i+1, len(qs))
+		}
+	}
+	n := float64(max(1, len(qs)))
+	rep.Recall = ratio(found, wanted)
+	rep.ExactTotals = float64(exact) / n
+	rep.MessagesPerQuery, rep.BytesPerQuery = float64(msgs)/n, float64(bytes)/n
+	rep.LookupsPerQuery = float64(looks) / n
+	rep.RoundTripsPerQuery = float64(rounds) / n
+	rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery = float64(coldMsgs)/n, float64(coldBytes)/n
+	for kind, k := range rep.PerKind {
+		q := float64(k.Queries)
+		k.Recall = ratio(kindFound[kind], kindWanted[kind])
+		k.MessagesPerQuery /= q
+		k.BytesPerQuery /= q
+		k.LookupsPerQuery /= q
+	}
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	rep.HeapBytesPerNode = float64(ms.HeapInuse) / float64(len(net.nodes))
+	rep.SearchSeconds = time.Since(start).Seconds()
+	return rep, nil
+}
+
+// PlacementOf fills the report's placement figures for posts.
+func (net *Network) PlacementOf(rep *Report, posts []*post.Post) {
+	rep.Posts = len(posts)
+	if len(posts) == 0 {
+		return
+	}
+	var size int
+	for _, p := range posts {
+		b, _ := json.Marshal(p)
+		size += len(b)
+	}
+	copies := float64(net.Copies()) / float64(len(posts))
+	rep.PlacementCopiesPerPost = copies
+	rep.PlacementBytesPerPost = copies * float64(size) / float64(len(posts))
+}
+
+func ratio(a, b int) float64 {
+	if b == 0 {
+		return 1
+	}
+	return float64(a) / float64(b)
+}
+
+// Kinds of a report, in order, for printing.
+func (r *Report) KindsInOrder() []string {
+	var out []string
+	for _, k := range Kinds {
+		if r.PerKind[k] != nil {
+			out = append(out, k)
+		}
+	}
+	rest := []string{}
+	for k := range r.PerKind {
+		if !slices.Contains(out, k) {
+			rest = append(rest, k)
+		}
+	}
+	sort.Strings(rest)
+	return append(out, rest...)
+}

@@ -1,0 +1,43 @@
+package sim
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+
+	"github.com/murmur-p2p/murmur/internal/corpus"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// SamplePosts signs n fortunes spread evenly over the corpus, one author
+// per language, an hour apart. It fails with corpus.ErrMissing when the
+// corpus is not installed.
+func SamplePosts(n int) ([]*post.Post, error) {
+	es, err := corpus.Load()
+	if err != nil {
+		return nil, err
+	}
+	n = min(n, len(es))
+	keys := map[string]crypto.PrivKey{}
+	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
+	now := base.AddDate(10, 0, 0)
+	out := make([]*post.Post, 0, n)
+	step := float64(len(es)) / float64(n)
+	for i := range n {
+		e := es[int(float64(i)*step)]
+		k := keys[e.Lang]
+		if k == nil {
+			if k, _, err = crypto.GenerateEd25519Key(nil); err != nil {
+				return nil, err
+			}
+			keys[e.Lang] = k
+		}
+		p, err := post.Sign(k, post.Draft{Text: e.Text, Lang: e.Lang, Label: "fortune-" + e.Lang, CreatedAt: base.Add(time.Duration(i) * time.Hour)}, now)
+		if err != nil {
+			return nil, fmt.Errorf("sign fortune %s: %w", e.File, err)
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}

@@ -1,0 +1,327 @@
+// Package sim runs murmur's network search, unchanged, over many simulated
+// nodes in one process: each node has a real bleve index on disk holding
+// exactly the posts of the keys it owns (the R nodes closest to the key by
+// XOR distance, as p2p places them once settled), and a netsearch
+// Coordinator whose Transport delivers each request to the owner's
+// netsearch.Answer and counts the messages and bytes (JSON, as the search
+// and stats protocols encode them).
+//
+// What it does not simulate yet: p2p's own placement, repair, eviction and
+// DHT lookups (placement is computed, as if every write had reached every
+// owner and the network had settled), churn, and link latency or loss.
+// It measures what a search costs in messages and bytes as the network
+// grows, and whether it still finds what one index would.
+package sim
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query/netsearch"
+)
+
+// Replicas is R, the owners of each key, as p2p's default.
+const Replicas = 3
+
+// Node is one simulated node: its ID, its index and what it holds.
+type Node struct {
+	ID   peer.ID
+	kbID []byte
+	ix   *index.Index
+	// held counts the posts under each key the node owns.
+	held map[string]int
+}
+
+// Network is the simulated network. Its counters are safe for concurrent
+// use; build it with New.
+type Network struct {
+	nodes []*Node
+	byID  map[peer.ID]*Node
+
+	ownersMu sync.Mutex
+	owners   map[string][]peer.ID
+
+	messages, bytes atomic.Int64
+	placed          atomic.Int64 // post copies stored, over all nodes and keys
+}
+
+// Progress reports how far New has come: what it is doing, and done of
+// total.
+type Progress func(stage string, done, total int)
+
+// New starts n nodes with fresh identities, each with an index under dir,
+// and places every post at the owners of each of its keys.
+func New(ctx context.Context, dir string, n int, posts []*post.Post, progress Progress) (*Network, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("a network of %d nodes", n)
+	}
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}}
+	for i := range n {
+		key, _, err := crypto.GenerateEd25519Key(nil)
+		if err != nil {
+			return nil, fmt.Errorf("node key: %w", err)
+		}
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("node ID: %w", err)
+		}
+		ix, err := index.Open(index.Config{Dir: filepath.Join(dir, fmt.Sprintf("node-%04d", i)), Logger: slog.New(slog.DiscardHandler), MinFreeBytes: -1})
+		if err != nil {
+			net.Close()
+			return nil, fmt.Errorf("index of node %d: %w", i, err)
+		}
+		nd := &Node{ID: id, kbID: kb.ConvertPeerID(id), ix: ix, held: map[string]int{}}
+		net.nodes = append(net.nodes, nd)
+		net.byID[id] = nd
+		if (i+1)%100 == 0 || i+1 == n {
+			progress("nodes", i+1, n)
+		}
+	}
+	at := map[*Node][]*post.Post{}
+	for i, p := range posts {
+		holders := map[*Node]bool{}
+		for _, k := range keyspace.Keys(p) {
+			for _, o := range net.Owners(k) {
+				nd := net.byID[o]
+				nd.held[k]++
+				holders[nd] = true
+			}
+		}
+		for nd := range holders {
+			at[nd] = append(at[nd], p)
+			net.placed.Add(1)
+		}
+		if (i+1)%500 == 0 || i+1 == len(posts) {
+			progress("placement", i+1, len(posts))
+		}
+	}
+	done := 0
+	for _, nd := range net.nodes {
+		if ps := at[nd]; len(ps) > 0 {
+			if _, err := nd.ix.Put(ctx, ps...); err != nil {
+				net.Close()
+				return nil, fmt.Errorf("store at %s: %w", nd.ID, err)
+			}
+		}
+		done++
+		if done%100 == 0 || done == n {
+			progress("indexing", done, n)
+		}
+	}
+	return net, nil
+}
+
+// Close closes every node's index.
+func (net *Network) Close() {
+	for _, nd := range net.nodes {
+		nd.ix.Close()
+	}
+}
+
+// Nodes returns the nodes, in the order they started.
+func (net *Network) Nodes() []*Node { return net.nodes }
+
+// Copies is how many post copies the nodes hold in all (a post held by a
+// node under several keys counts once there).
+func (net *Network) Copies() int64 { return net.placed.Load() }
+
+// Traffic returns the messages and bytes of every request and answer so
+// far.
+func (net *Network) Traffic() (messages, bytes int64) { return net.messages.Load(), net.bytes.Load() }
+
+// Owners are the Replicas nodes closest to key by XOR distance, closest
+// first, as a settled p2p network places it.
+func (net *Network) Owners(key string) []peer.ID {
+	net.ownersMu.Lock()
+	defer net.ownersMu.Unlock()
+	if o, ok := net.owners[key]; ok {
+		return o
+	}
+	target := kb.ConvertKey(key)
+	type cand struct {
+		id   peer.ID
+		dist []byte
+	}
+	best := make([]cand, 0, Replicas+1)
+	for _, nd := range net.nodes {
+		d := make([]byte, len(target))
+		for i := range d {
+			d[i] = nd.kbID[i] ^ target[i]
+		}
+		if len(best) == Replicas && bytes.Compare(d, best[Replicas-1].dist) >= 0 {
+			continue
+		}
+		best = append(best, cand{nd.ID, d})
+		sort.Slice(best, func(i, j int) bool { return bytes.Compare(best[i].dist, best[j].dist) < 0 })
+		if len(best) > Replicas {
+			best = best[:Replicas]
+		}
+	}
+	out := make([]peer.ID, len(best))
+	for i, c := range best {
+		out[i] = c.id
+	}
+	net.owners[key] = out
+	return out
+}
+
+// Transport is the network as one node sees it (netsearch.Transport).
+func (net *Network) Transport(self peer.ID) netsearch.Transport {
+	return transport{net: net, self: self}
+}
+
+type transport struct {
+	net  *Network
+	self peer.ID
+}
+
+var errUnknownPeer = errors.New("no such simulated node")
+
+func (t transport) Self() peer.ID { return t.self }
+
+func (t transport) Owners(_ context.Context, key string) ([]peer.ID, error) {
+	return t.net.Owners(key), nil
+}
+
+func (t transport) Members() []peer.ID {
+	out := make([]peer.ID, 0, len(t.net.nodes)-1)
+	for _, nd := range t.net.nodes {
+		if nd.ID != t.self {
+			out = append(out, nd.ID)
+		}
+	}
+	return out
+}
+
+func (t transport) Known(p peer.ID) bool             { return t.net.byID[p] != nil }
+func (t transport) Settling() bool                   { return false }
+func (t transport) Replicas() int                    { return Replicas }
+func (t transport) Latency(peer.ID) time.Duration    { return 0 }
+func (t transport) CountRefused(string, string, int) {}
+func (t transport) node(p peer.ID) (*Node, error) {
+	nd := t.net.byID[p]
+	if nd == nil {
+		return nil, fmt.Errorf("%w: %s", errUnknownPeer, p)
+	}
+	return nd, nil
+}
+
+// count records one request and its answer, unless the node asked itself.
+func (t transport) count(p peer.ID, req, resp any) {
+	if p == t.self {
+		return
+	}
+	n := 0
+	for _, m := range []any{req, resp} {
+		b, err := json.Marshal(m)
+		if err == nil {
+			n += len(b)
+		}
+	}
+	t.net.messages.Add(2)
+	t.net.bytes.Add(int64(n))
+}
+
+func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request) (*netsearch.Response, error) {
+	nd, err := t.node(p)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := netsearch.Answer(ctx, nd.ix, req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.Refused == "" && len(req.Keys) > 0 {
+		resp.Count = nd.held[req.Keys[req.Index]]
+		if req.Span > 1 {
+			for _, k := range req.Keys[req.Index : req.Index+req.Span] {
+				resp.Counts = append(resp.Counts, nd.held[k])
+			}
+		}
+	}
+	t.count(p, req, resp)
+	return resp, nil
+}
+
+func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, error) {
+	nd, err := t.node(p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]int, len(keys))
+	for i, k := range keys {
+		out[i] = nd.held[k]
+	}
+	t.count(p, keys, out)
+	return out, nil
+}
+
+// Summary reports a node's figures per owner group, as p2p's local
+// summary does.
+func (t transport) Summary(_ context.Context, p peer.ID) (*netsearch.Summary, error) {
+	nd, err := t.node(p)
+	if err != nil {
+		return nil, err
+	}
+	groups := map[string]*netsearch.GroupFigures{}
+	hot := map[string]map[string]bool{}
+	for key, n := range nd.held {
+		owners := t.net.Owners(key)
+		names := make([]string, len(owners))
+		for i, o := range owners {
+			names[i] = o.String()
+		}
+		sort.Strings(names)
+		gk := strings.Join(names, ",")
+		g := groups[gk]
+		if g == nil {
+			g = &netsearch.GroupFigures{Owners: names}
+			groups[gk], hot[gk] = g, map[string]bool{}
+		}
+		k, err := keyspace.Parse(key)
+		if err != nil {
+			continue
+		}
+		switch {
+		case k.Class == keyspace.ClassAuthor:
+			g.Posts += uint64(n)
+		case k.Class == keyspace.ClassTerm && k.Shard == "":
+			g.Terms++
+		case k.Class == keyspace.ClassTerm:
+			hot[gk][k.Value] = true
+		}
+	}
+	sum := &netsearch.Summary{}
+	for gk, g := range groups {
+		for h := range hot[gk] {
+			g.Hot = append(g.Hot, h)
+		}
+		sort.Strings(g.Hot)
+		sum.Groups = append(sum.Groups, *g)
+	}
+	sort.Slice(sum.Groups, func(i, j int) bool {
+		return strings.Join(sum.Groups[i].Owners, ",") < strings.Join(sum.Groups[j].Owners, ",")
+	})
+	t.count(p, struct{}{}, sum)
+	return sum, nil
+}
