@@ -7,19 +7,17 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/corpus"
-	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/internal/sim"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/query/netsearch"
@@ -65,7 +63,7 @@ const (
 //	and-hot  a stop word AND a mid term, from one post
 //	phrase   two adjacent words of one post, at most one a stop word
 //	or       a mid term OR another mid term
-var searchKinds = []string{"rare", "common", "hot", "and", "and-hot", "phrase", "or"}
+var searchKinds = sim.Kinds
 
 // netQuery is one query of the mix; g is its position in the whole mix,
 // which picks the node that runs it.
@@ -150,110 +148,24 @@ func BenchmarkNetworkSearch(b *testing.B) {
 	}
 }
 
-// searchMix draws searchPerKind queries of each kind from the texts, with
-// the protocol analyzer, in a fixed pseudo-random order. No term is used by
-// two queries, so a node that ran one query has cached nothing another
-// needs.
+// searchMix draws searchPerKind queries of each kind from the texts
+// (sim.Mix, which murmur-sim runs too, so that the simulator's figures
+// compare with these).
 func searchMix(b *testing.B, es []corpus.Entry) []netQuery {
 	b.Helper()
-	df := map[string]int{}
-	for _, e := range es {
-		for _, t := range index.Terms(e.Text) {
-			df[t]++
-		}
+	texts := make([]string, len(es))
+	for i, e := range es {
+		texts[i] = e.Text
 	}
-	class := func(t string) string {
-		if len([]rune(t)) < 2 {
-			return ""
-		}
-		for _, r := range t {
-			if !unicode.IsLetter(r) {
-				return ""
-			}
-		}
-		switch c := df[t]; {
-		case keyspace.IsHot(t):
-			if c >= 30 {
-				return "hot"
-			}
-			return ""
-		case c <= 3:
-			return "rare"
-		case c < 20:
-			return "mid"
-		default:
-			return "common"
-		}
-	}
-	used := map[string]bool{}
-	// find returns the first unused term of class c in toks, other than
-	// not.
-	find := func(toks []index.Token, c, not string) string {
-		for _, tk := range toks {
-			if tk.Term != not && !used[tk.Term] && class(tk.Term) == c {
-				return tk.Term
-			}
-		}
-		return ""
-	}
-	var orFirst string
-	gens := map[string]func(toks []index.Token) (string, []string){
-		"rare":   func(toks []index.Token) (string, []string) { t := find(toks, "rare", ""); return t, []string{t} },
-		"common": func(toks []index.Token) (string, []string) { t := find(toks, "common", ""); return t, []string{t} },
-		"hot":    func(toks []index.Token) (string, []string) { t := find(toks, "hot", ""); return t, []string{t} },
-		"and": func(toks []index.Token) (string, []string) {
-			c, m := find(toks, "common", ""), find(toks, "mid", "")
-			return c + " " + m, []string{c, m}
-		},
-		"and-hot": func(toks []index.Token) (string, []string) {
-			h, m := find(toks, "hot", ""), find(toks, "mid", "")
-			return h + " " + m, []string{h, m}
-		},
-		"phrase": func(toks []index.Token) (string, []string) {
-			for i := 1; i < len(toks); i++ {
-				a, c := toks[i-1], toks[i]
-				ca, cc := class(a.Term), class(c.Term)
-				if c.Position == a.Position+1 && a.Term != c.Term && ca != "" && cc != "" &&
-					!(ca == "hot" && cc == "hot") && !used[a.Term] && !used[c.Term] {
-					return `"` + a.Term + " " + c.Term + `"`, []string{a.Term, c.Term}
-				}
-			}
-			return "", nil
-		},
-		"or": func(toks []index.Token) (string, []string) {
-			m := find(toks, "mid", orFirst)
-			if m == "" {
-				return "", nil
-			}
-			if orFirst == "" {
-				orFirst = m
-				return "", nil
-			}
-			first := orFirst
-			orFirst = ""
-			return first + " OR " + m, []string{first, m}
-		},
-	}
-	order := rand.New(rand.NewPCG(1, 2)).Perm(len(es))
 	var out []netQuery
+	n := map[string]int{}
+	for _, q := range sim.Mix(texts, searchPerKind) {
+		out = append(out, netQuery{kind: q.Kind, q: q.Q})
+		n[q.Kind]++
+	}
 	for _, kind := range searchKinds {
-		n := 0
-		for _, i := range order {
-			if n == searchPerKind {
-				break
-			}
-			q, terms := gens[kind](index.Tokens(es[i].Text))
-			if q == "" || slices.Contains(terms, "") {
-				continue
-			}
-			for _, t := range terms {
-				used[t] = true
-			}
-			out = append(out, netQuery{kind: kind, q: q})
-			n++
-		}
-		if n < searchPerKind {
-			b.Fatalf("only %d %s queries in %d texts", n, kind, len(es))
+		if n[kind] < searchPerKind {
+			b.Fatalf("only %d %s queries in %d texts", n[kind], kind, len(es))
 		}
 	}
 	// Number the queries so that consecutive positions, and so nodes, get

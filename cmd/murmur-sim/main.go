@@ -42,7 +42,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	posts := fs.Int("posts", 2000, "posts, drawn from the fortunes corpus")
 	queries := fs.Int("queries", 60, "queries, spread over the kinds of the mix")
 	churn := fs.String("churn", "none", "churn model: none (ipfs is not simulated yet)")
-	seed := fs.Uint64("seed", 1, "seed of the query mix")
+	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
@@ -76,7 +76,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		*dir = d
 	}
 	start := time.Now()
-	ps, err := sim.SamplePosts(*posts)
+	ps, err := sim.SamplePosts(*posts, *seed)
 	if err != nil {
 		return err
 	}
@@ -86,7 +86,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr)
 		}
 	}
-	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, progress)
+	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, *seed, progress)
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	setup := time.Since(start)
 	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)
-	qs := sim.Mix(ps, perKind, *seed)
+	texts := make([]string, len(ps))
+	for i, p := range ps {
+		texts[i] = p.Text
+	}
+	qs := sim.Mix(texts, perKind)
 	if len(qs) > *queries {
 		qs = qs[:*queries]
 	}

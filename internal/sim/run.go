@@ -4,142 +4,19 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math/rand/v2"
 	"runtime"
 	"slices"
 	"sort"
 	"sync/atomic"
 	"time"
-	"unicode"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/index"
-	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
-
-// Kinds are the kinds of query in a mix, in report order:
-//
-//	rare    one term found in 1 to 3 posts
-//	common  one term found in 20 or more posts, not hot
-//	hot     one hot term (a stop word): 16 shards
-//	and     a common term AND a term of 4 to 19 posts, from one post
-//	phrase  two adjacent words of one post, neither hot
-//	or      a term of 4 to 19 posts OR another
-var Kinds = []string{"rare", "common", "hot", "and", "phrase", "or"}
-
-// Query is one query of a mix.
-type Query struct {
-	Kind string `json:"kind"`
-	Q    string `json:"q"`
-}
-
-// Mix draws up to perKind queries of each kind from the posts' texts, in
-// an order fixed by seed. No term serves two queries.
-func Mix(posts []*post.Post, perKind int, seed uint64) []Query {
-	df := map[string]int{}
-	for _, p := range posts {
-		for _, t := range index.Terms(p.Text) {
-			df[t]++
-		}
-	}
-	class := func(t string) string {
-		if len([]rune(t)) < 2 {
-			return ""
-		}
-		for _, r := range t {
-			if !unicode.IsLetter(r) {
-				return ""
-			}
-		}
-		switch c := df[t]; {
-		case keyspace.IsHot(t):
-			if c >= 20 {
-				return "hot"
-			}
-			return ""
-		case c <= 3:
-			return "rare"
-		case c < 20:
-			return "mid"
-		default:
-			return "common"
-		}
-	}
-	used := map[string]bool{}
-	find := func(toks []index.Token, c string) string {
-		for _, tk := range toks {
-			if !used[tk.Term] && class(tk.Term) == c {
-				return tk.Term
-			}
-		}
-		return ""
-	}
-	pick := func(toks []index.Token, c string) string {
-		t := find(toks, c)
-		if t != "" {
-			used[t] = true
-		}
-		return t
-	}
-	gens := map[string]func([]index.Token) string{
-		"rare":   func(toks []index.Token) string { return pick(toks, "rare") },
-		"common": func(toks []index.Token) string { return pick(toks, "common") },
-		"hot":    func(toks []index.Token) string { return pick(toks, "hot") },
-		"and": func(toks []index.Token) string {
-			c, m := find(toks, "common"), find(toks, "mid")
-			if c == "" || m == "" {
-				return ""
-			}
-			used[c], used[m] = true, true
-			return c + " " + m
-		},
-		"phrase": func(toks []index.Token) string {
-			for i := 1; i < len(toks); i++ {
-				a, b := toks[i-1], toks[i]
-				ca, cb := class(a.Term), class(b.Term)
-				if b.Position == a.Position+1 && a.Term != b.Term && ca != "" && ca != "hot" && cb != "" && cb != "hot" && !used[a.Term] && !used[b.Term] {
-					used[a.Term], used[b.Term] = true, true
-					return `"` + a.Term + " " + b.Term + `"`
-				}
-			}
-			return ""
-		},
-	}
-	order := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)).Perm(len(posts))
-	var out []Query
-	for _, kind := range Kinds {
-		n := 0
-		var orFirst string
-		for _, i := range order {
-			if n == perKind {
-				break
-			}
-			toks := index.Tokens(posts[i].Text)
-			var q string
-			if kind == "or" {
-				m := pick(toks, "mid")
-				switch {
-				case m == "":
-				case orFirst == "":
-					orFirst = m
-				default:
-					q, orFirst = orFirst+" OR "+m, ""
-				}
-			} else {
-				q = gens[kind](toks)
-			}
-			if q != "" {
-				out = append(out, Query{Kind: kind, Q: q})
-				n++
-			}
-		}
-	}
-	return out
-}
 
 // KindReport is what one kind of query cost and found.
 type KindReport struct {

@@ -11,15 +11,16 @@ import (
 )
 
 // SamplePosts signs n fortunes spread evenly over the corpus, one author
-// per language, an hour apart. It fails with corpus.ErrMissing when the
+// per language (keys drawn from seed), an hour apart. It fails with corpus.ErrMissing when the
 // corpus is not installed.
-func SamplePosts(n int) ([]*post.Post, error) {
+func SamplePosts(n int, seed uint64) ([]*post.Post, error) {
 	es, err := corpus.Load()
 	if err != nil {
 		return nil, err
 	}
 	n = min(n, len(es))
 	keys := map[string]crypto.PrivKey{}
+	authors := seeded(seed, 2)
 	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	now := base.AddDate(10, 0, 0)
 	out := make([]*post.Post, 0, n)
@@ -28,7 +29,7 @@ func SamplePosts(n int) ([]*post.Post, error) {
 		e := es[int(float64(i)*step)]
 		k := keys[e.Lang]
 		if k == nil {
-			if k, _, err = crypto.GenerateEd25519Key(nil); err != nil {
+			if k, _, err = crypto.GenerateEd25519Key(authors); err != nil {
 				return nil, err
 			}
 			keys[e.Lang] = k

@@ -16,10 +16,13 @@ package sim
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math/rand/v2"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -66,9 +69,9 @@ type Network struct {
 // total.
 type Progress func(stage string, done, total int)
 
-// New starts n nodes with fresh identities, each with an index under dir,
-// and places every post at the owners of each of its keys.
-func New(ctx context.Context, dir string, n int, posts []*post.Post, progress Progress) (*Network, error) {
+// New starts n nodes with identities drawn from seed, each with an index
+// under dir, and places every post at the owners of each of its keys.
+func New(ctx context.Context, dir string, n int, posts []*post.Post, seed uint64, progress Progress) (*Network, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("a network of %d nodes", n)
 	}
@@ -76,8 +79,9 @@ func New(ctx context.Context, dir string, n int, posts []*post.Post, progress Pr
 		progress = func(string, int, int) {}
 	}
 	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}}
+	keys := seeded(seed, 1)
 	for i := range n {
-		key, _, err := crypto.GenerateEd25519Key(nil)
+		key, _, err := crypto.GenerateEd25519Key(keys)
 		if err != nil {
 			return nil, fmt.Errorf("node key: %w", err)
 		}
@@ -324,4 +328,13 @@ func (t transport) Summary(_ context.Context, p peer.ID) (*netsearch.Summary, er
 	})
 	t.count(p, struct{}{}, sum)
 	return sum, nil
+}
+
+// seeded is a stream of pseudo-random bytes for keys, fixed by seed and
+// stream: a simulation's identities repeat with its seed. Not for real keys.
+func seeded(seed, stream uint64) io.Reader {
+	var s [32]byte
+	binary.LittleEndian.PutUint64(s[:8], seed)
+	binary.LittleEndian.PutUint64(s[8:16], stream)
+	return rand.NewChaCha8(s)
 }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"testing"
 
@@ -9,26 +10,45 @@ import (
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/testenv"
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
 // TestSearchAtScaleFindsWhatOneIndexFinds runs the real network search
-// over 200 simulated nodes (40 with -short) holding 600 fortunes: every
-// first page and every total of the mix is one index's, and a search asks
-// no more than its keys' owners: two for a one-key query (a whole answer
-// and a digest), at most two per owner set of a hot term's 16 shards.
+// over 60 and 200 simulated nodes (40 with -short) holding 600 fortunes
+// (300 with -short), and checks every first page and total of the mix
+// against one index, and that a search asks no more than its keys'
+// owners: two for a one-key query (a whole answer and a digest), at most
+// two per owner set of a hot term's 16 shards.
+//
+// Up to netsearch.MaxSummaryPeers+1 nodes the querier asks every node for
+// its figures of the collection statistics, and every page is one
+// index's. Beyond, it asks a sample and scores with estimated totals:
+// every match is found and counted, but where two hits score within the
+// estimate's error their order may differ from one index's, so a first
+// page may swap its last hit with the next one.
 func TestSearchAtScaleFindsWhatOneIndexFinds(t *testing.T) {
 	testenv.Need(t, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
-	nodes, posts := 200, 600
+	sizes := []int{netsearch.MaxSummaryPeers - 4, 200}
+	posts := 600
 	if testing.Short() {
-		nodes, posts = 40, 300
+		sizes, posts = []int{40}, 300
 	}
-	ps, err := SamplePosts(posts)
+	for _, nodes := range sizes {
+		t.Run(fmt.Sprintf("nodes=%d", nodes), func(t *testing.T) {
+			exact := nodes <= netsearch.MaxSummaryPeers+1
+			searchAtScale(t, nodes, posts, exact)
+		})
+	}
+}
+
+func searchAtScale(t *testing.T, nodes, posts int, exact bool) {
+	ps, err := SamplePosts(posts, 1)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	net, err := New(ctx, filepath.Join(dir, "nodes"), nodes, ps, nil)
+	net, err := New(ctx, filepath.Join(dir, "nodes"), nodes, ps, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +67,11 @@ func TestSearchAtScaleFindsWhatOneIndexFinds(t *testing.T) {
 	if err := ref.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
-	qs := Mix(ps, 5, 1)
+	texts := make([]string, len(ps))
+	for i, p := range ps {
+		texts[i] = p.Text
+	}
+	qs := Mix(texts, 5)
 	kinds := map[string]int{}
 	for _, q := range qs {
 		kinds[q.Kind]++
@@ -62,8 +86,12 @@ func TestSearchAtScaleFindsWhatOneIndexFinds(t *testing.T) {
 	net.PlacementOf(rep, ps)
 	t.Logf("%d nodes: recall %.4f, exact totals %.4f, %.1f messages and %.0f bytes a query, %.1f copies a post, %.0f heap bytes a node",
 		rep.Nodes, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.PlacementCopiesPerPost, rep.HeapBytesPerNode)
-	if rep.Recall != 1 || rep.ExactTotals != 1 {
-		t.Errorf("recall %.4f and exact totals %.4f, want 1 and 1", rep.Recall, rep.ExactTotals)
+	minRecall := 1.0
+	if !exact {
+		minRecall = 0.95 // sampled statistics: see above
+	}
+	if rep.Recall < minRecall || rep.ExactTotals != 1 {
+		t.Errorf("recall %.4f and exact totals %.4f, want at least %.2f and 1", rep.Recall, rep.ExactTotals, minRecall)
 	}
 	// Each request is two messages (request and answer); a warm search
 	// asks statistics of nobody.
@@ -74,12 +102,14 @@ func TestSearchAtScaleFindsWhatOneIndexFinds(t *testing.T) {
 			limit = 2 * 2 * keyspace.HotShards
 		case "or":
 			limit = 2 * 2 * 2
+		case "and-hot":
+			limit = 2 * 2 * keyspace.HotShards // planned on the stop word when the other term is no rarer
 		}
 		if k.MessagesPerQuery > limit*1.5 { // a refill round now and then
 			t.Errorf("%s: %.1f messages a query, want at most %.0f", kind, k.MessagesPerQuery, limit*1.5)
 		}
-		if k.Recall != 1 {
-			t.Errorf("%s: recall %.4f", kind, k.Recall)
+		if kindMin := minRecall - (1-minRecall)*1; k.Recall < kindMin { // 5 queries: a swap weighs more
+			t.Errorf("%s: recall %.4f, want at least %.2f", kind, k.Recall, kindMin)
 		}
 	}
 	if c := rep.PlacementCopiesPerPost; c < Replicas || c > float64(nodes) {
