@@ -88,15 +88,7 @@ func (s *Service) answerSearch(ctx context.Context, req *netsearch.Request) (*ne
 	if resp.Refused != "" {
 		return resp, nil
 	}
-	if len(req.Keys) > 0 {
-		resp.Count = s.hold.Count(req.Keys[req.Index])
-		if req.Span > 1 {
-			resp.Counts = make([]int, req.Span)
-			for j := range resp.Counts {
-				resp.Counts[j] = s.hold.Count(req.Keys[req.Index+j])
-			}
-		}
-	}
+	resp.SetCounts(req, s.hold.Count)
 	return resp, nil
 }
 

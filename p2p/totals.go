@@ -1,14 +1,11 @@
 package p2p
 
 import (
-	"maps"
-	"slices"
-	"sort"
-	"strings"
 	"sync"
 	"time"
 
-	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
@@ -49,65 +46,14 @@ func (s *Service) localSummary() netsearch.Summary {
 
 	// The node places each held key in its owner group as far as it knows
 	// the owners without asking the network: a repair pass has looked up
-	// every held key a moment ago. A key it cannot place, or does not own,
-	// is left to the groups that know it.
-	// Groups are keyed by their owners' raw IDs, sorted: naming them in
-	// base58 once per group, not once per key, keeps this cheap.
-	groups := map[string]*netsearch.GroupFigures{}
-	hot := map[string]map[string]bool{}
-	var raw []string
-	for _, hk := range s.hold.snapshot() {
-		if hk.count <= 0 {
-			continue
-		}
-		k, err := keyspace.Parse(hk.key)
-		if err != nil {
-			continue
-		}
-		owners, ok := s.owners.cached(hk.key, false)
-		if !ok || !slices.Contains(owners, s.self) {
-			continue
-		}
-		raw = raw[:0]
-		for _, o := range owners {
-			raw = append(raw, string(o))
-		}
-		slices.Sort(raw)
-		key := strings.Join(raw, "\x00")
-		g := groups[key]
-		if g == nil {
-			names := make([]string, len(owners))
-			for i, o := range owners {
-				names[i] = o.String()
+	// every held key a moment ago.
+	sum := netsearch.SummaryOf(s.self, func(yield func(string, int) bool) {
+		for _, hk := range s.hold.snapshot() {
+			if !yield(hk.key, hk.count) {
+				return
 			}
-			sort.Strings(names)
-			g = &netsearch.GroupFigures{Owners: names}
-			groups[key] = g
-			hot[key] = map[string]bool{}
 		}
-		switch {
-		case k.Class == keyspace.ClassAuthor:
-			g.Posts += uint64(hk.count)
-		case k.Class == keyspace.ClassTerm && k.Shard == "":
-			g.Terms++
-		case k.Class == keyspace.ClassTerm:
-			hot[key][k.Value] = true
-		}
-	}
-	var sum netsearch.Summary
-	for key, g := range groups {
-		g.Hot = slices.Sorted(maps.Keys(hot[key]))
-		if g.Posts == 0 && g.Terms == 0 && len(g.Hot) == 0 {
-			continue
-		}
-		sum.Groups = append(sum.Groups, *g)
-	}
-	sort.Slice(sum.Groups, func(i, j int) bool {
-		return strings.Join(sum.Groups[i].Owners, ",") < strings.Join(sum.Groups[j].Owners, ",")
-	})
-	if len(sum.Groups) > netsearch.MaxSummaryGroups {
-		sum.Groups = sum.Groups[:netsearch.MaxSummaryGroups]
-	}
+	}, func(key string) ([]peer.ID, bool) { return s.owners.cached(key, false) })
 	c.mu.Lock()
 	c.local, c.localAt, c.localOf = sum, time.Now(), of
 	c.mu.Unlock()

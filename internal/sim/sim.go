@@ -22,10 +22,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"path/filepath"
 	"sort"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -255,13 +255,8 @@ func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request
 	if err != nil {
 		return nil, err
 	}
-	if resp.Refused == "" && len(req.Keys) > 0 {
-		resp.Count = nd.held[req.Keys[req.Index]]
-		if req.Span > 1 {
-			for _, k := range req.Keys[req.Index : req.Index+req.Span] {
-				resp.Counts = append(resp.Counts, nd.held[k])
-			}
-		}
+	if resp.Refused == "" {
+		resp.SetCounts(req, func(k string) int { return nd.held[k] })
 	}
 	t.count(p, req, resp)
 	return resp, nil
@@ -280,54 +275,15 @@ func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, e
 	return out, nil
 }
 
-// Summary reports a node's figures per owner group, as p2p's local
-// summary does.
+// Summary reports a node's figures per owner group, as p2p's does.
 func (t transport) Summary(_ context.Context, p peer.ID) (*netsearch.Summary, error) {
 	nd, err := t.node(p)
 	if err != nil {
 		return nil, err
 	}
-	groups := map[string]*netsearch.GroupFigures{}
-	hot := map[string]map[string]bool{}
-	for key, n := range nd.held {
-		owners := t.net.Owners(key)
-		names := make([]string, len(owners))
-		for i, o := range owners {
-			names[i] = o.String()
-		}
-		sort.Strings(names)
-		gk := strings.Join(names, ",")
-		g := groups[gk]
-		if g == nil {
-			g = &netsearch.GroupFigures{Owners: names}
-			groups[gk], hot[gk] = g, map[string]bool{}
-		}
-		k, err := keyspace.Parse(key)
-		if err != nil {
-			continue
-		}
-		switch {
-		case k.Class == keyspace.ClassAuthor:
-			g.Posts += uint64(n)
-		case k.Class == keyspace.ClassTerm && k.Shard == "":
-			g.Terms++
-		case k.Class == keyspace.ClassTerm:
-			hot[gk][k.Value] = true
-		}
-	}
-	sum := &netsearch.Summary{}
-	for gk, g := range groups {
-		for h := range hot[gk] {
-			g.Hot = append(g.Hot, h)
-		}
-		sort.Strings(g.Hot)
-		sum.Groups = append(sum.Groups, *g)
-	}
-	sort.Slice(sum.Groups, func(i, j int) bool {
-		return strings.Join(sum.Groups[i].Owners, ",") < strings.Join(sum.Groups[j].Owners, ",")
-	})
-	t.count(p, struct{}{}, sum)
-	return sum, nil
+	sum := netsearch.SummaryOf(p, maps.All(nd.held), func(key string) ([]peer.ID, bool) { return t.net.Owners(key), true })
+	t.count(p, struct{}{}, &sum)
+	return &sum, nil
 }
 
 // seeded is a stream of pseudo-random bytes for keys, fixed by seed and

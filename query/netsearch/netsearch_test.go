@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -162,13 +163,8 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 		return nil, ctx.Err()
 	}
 	resp, err := Answer(ctx, nd.ix, req)
-	if err == nil && resp.Refused == "" && len(req.Keys) > 0 {
-		resp.Count = nd.held[req.Keys[req.Index]]
-		if req.Span > 1 {
-			for _, k := range req.Keys[req.Index : req.Index+req.Span] {
-				resp.Counts = append(resp.Counts, nd.held[k])
-			}
-		}
+	if err == nil && resp.Refused == "" {
+		resp.SetCounts(req, func(k string) int { return nd.held[k] })
 	}
 	if err == nil && nd.lieSearch != nil {
 		nd.lieSearch(resp)
@@ -200,50 +196,17 @@ func (t fakeTransport) Counts(_ context.Context, p peer.ID, keys []string) ([]in
 	return out, nil
 }
 
-// Summary reports a node's figures per owner group, as p2p's local summary
-// does.
+// Summary reports a node's figures per owner group, as p2p's does.
 func (t fakeTransport) Summary(_ context.Context, p peer.ID) (*Summary, error) {
 	nd := t.fn.node(p)
 	if nd.fail {
 		return nil, errors.New("failing on purpose")
 	}
-	groups := map[string]*GroupFigures{}
-	hot := map[string]map[string]bool{}
-	for key, n := range nd.held {
-		owners := t.fn.owners(key)
-		names := make([]string, len(owners))
-		for i, o := range owners {
-			names[i] = o.String()
-		}
-		sort.Strings(names)
-		gk := strings.Join(names, ",")
-		g := groups[gk]
-		if g == nil {
-			g = &GroupFigures{Owners: names}
-			groups[gk], hot[gk] = g, map[string]bool{}
-		}
-		k, _ := keyspace.Parse(key)
-		switch {
-		case k.Class == keyspace.ClassAuthor:
-			g.Posts += uint64(n)
-		case k.Class == keyspace.ClassTerm && k.Shard == "":
-			g.Terms++
-		case k.Class == keyspace.ClassTerm:
-			hot[gk][k.Value] = true
-		}
-	}
-	sum := &Summary{}
-	for gk, g := range groups {
-		for h := range hot[gk] {
-			g.Hot = append(g.Hot, h)
-		}
-		sort.Strings(g.Hot)
-		sum.Groups = append(sum.Groups, *g)
-	}
+	sum := SummaryOf(p, maps.All(nd.held), func(key string) ([]peer.ID, bool) { return t.fn.owners(key), true })
 	if nd.lie != nil {
-		nd.lie(sum)
+		nd.lie(&sum)
 	}
-	return sum, nil
+	return &sum, nil
 }
 
 var texts = strings.Fields("heron reed marsh tide dune gull tern kelp shell storm lantern harbor willow ember")

@@ -68,6 +68,33 @@ type Response struct {
 	Refused string `json:"refused,omitempty"`
 }
 
+// SpanKeys are the keys req asks an owner to answer for: Keys[Index] and
+// the rest of its span, none for a whole-index search. req must have
+// passed CheckRequest.
+func (req *Request) SpanKeys() []string {
+	if len(req.Keys) == 0 {
+		return nil
+	}
+	return req.Keys[req.Index : req.Index+max(req.Span, 1)]
+}
+
+// SetCounts sets how many posts the owner holds under the keys req asked
+// for (count gives one key's): Count for the first, and Counts for every
+// key of a span. req must have passed CheckRequest.
+func (m *Response) SetCounts(req *Request, count func(key string) int) {
+	keys := req.SpanKeys()
+	if len(keys) == 0 {
+		return
+	}
+	m.Count = count(keys[0])
+	if len(keys) > 1 {
+		m.Counts = make([]int, len(keys))
+		for j, k := range keys {
+			m.Counts[j] = count(k)
+		}
+	}
+}
+
 // RefusedError is an owner's refusal of a query it judged at fault.
 type RefusedError struct{ Msg string }
 
