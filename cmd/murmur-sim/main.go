@@ -22,7 +22,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/sim"
 )
 
@@ -91,24 +90,14 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer net.Close()
-	ref, err := index.Open(index.Config{Dir: filepath.Join(*dir, "one-index"), MinFreeBytes: -1})
+	ref, err := sim.OneIndex(ctx, filepath.Join(*dir, "one-index"), ps)
 	if err != nil {
 		return err
 	}
 	defer ref.Close()
-	if _, err := ref.Put(ctx, ps...); err != nil {
-		return fmt.Errorf("the one index: %w", err)
-	}
-	if err := ref.Compact(ctx); err != nil {
-		return fmt.Errorf("the one index: %w", err)
-	}
 	setup := time.Since(start)
 	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)
-	texts := make([]string, len(ps))
-	for i, p := range ps {
-		texts[i] = p.Text
-	}
-	qs := sim.Mix(texts, perKind)
+	qs := sim.Mix(sim.Texts(ps), perKind)
 	if len(qs) > *queries {
 		qs = qs[:*queries]
 	}

@@ -1,11 +1,14 @@
 package sim
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -41,4 +44,32 @@ func SamplePosts(n int, seed uint64) ([]*post.Post, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// OneIndex opens an index under dir holding posts, merged into one segment
+// so that it counts distinct terms as the network does: the one index a
+// simulation's searches are compared with. The caller closes it.
+func OneIndex(ctx context.Context, dir string, posts []*post.Post) (*index.Index, error) {
+	ix, err := index.Open(index.Config{Dir: dir, Logger: slog.New(slog.DiscardHandler), MinFreeBytes: -1})
+	if err != nil {
+		return nil, fmt.Errorf("the one index: %w", err)
+	}
+	if _, err := ix.Put(ctx, posts...); err != nil {
+		ix.Close()
+		return nil, fmt.Errorf("the one index: %w", err)
+	}
+	if err := ix.Compact(ctx); err != nil {
+		ix.Close()
+		return nil, fmt.Errorf("the one index: %w", err)
+	}
+	return ix, nil
+}
+
+// Texts are the posts' texts, in order, for Mix.
+func Texts(posts []*post.Post) []string {
+	out := make([]string, len(posts))
+	for i, p := range posts {
+		out[i] = p.Text
+	}
+	return out
 }
