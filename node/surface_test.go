@@ -304,7 +304,10 @@ func TestTokenFileReadableByOthersIsRefused(t *testing.T) {
 // body timeout, but an import whose body keeps flowing takes as long as it
 // needs, and an idle connection is closed.
 func TestServerTimeouts(t *testing.T) {
-	const timeout = 500 * time.Millisecond
+	// Each line of the slow import comes a tenth of the timeout after the
+	// last, so a loaded machine (CI runs packages side by side under -race)
+	// has 900 ms of slack before a gap looks like a stall.
+	const timeout = time.Second
 	n := startWith(t, node.Config{APIAddr: "127.0.0.1:0", APITimeouts: server.Timeouts{Header: timeout, Body: timeout, Idle: timeout}})
 	addr := n.APIAddr()
 
@@ -327,18 +330,38 @@ func TestServerTimeouts(t *testing.T) {
 		t.Fatalf("a stalled body held the connection for %v, want about %v", took, timeout)
 	}
 
-	// An import trickling a line every 200 ms for 2 s, 4x the timeout.
+	// An import trickling a line every 100 ms for 3 s, 3x the timeout.
+	const lines = 30
 	pr, pw := io.Pipe()
 	go func() {
-		for i := range 10 {
+		for i := range lines {
 			fmt.Fprintf(pw, `{"text":"slow import line %d","created_at":"2025-01-01T00:00:00Z"}`+"\n", i)
-			time.Sleep(200 * time.Millisecond)
+			time.Sleep(timeout / 10)
 		}
 		pw.Close()
 	}()
+	importStart := time.Now()
 	res, err := api.NewClient(addr).Import(context.Background(), pr)
-	if err != nil || res.Accepted != 10 {
-		t.Fatalf("slow but flowing import: %+v, %v; want 10 accepted", res, err)
+	if err != nil || res.Accepted != lines {
+		t.Fatalf("slow but flowing import after %v: %+v, %v; want %d accepted", time.Since(importStart), res, err, lines)
+	}
+
+	// An import that sends a few lines and then stalls is told so, with a
+	// 408 and its counts, not an empty answer as if it had gone away.
+	pr, pw = io.Pipe()
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		for i := range 3 {
+			fmt.Fprintf(pw, `{"text":"stalled import line %d","created_at":"2025-01-01T00:00:00Z"}`+"\n", i)
+		}
+		<-stop
+		pw.Close()
+	}()
+	_, err = api.NewClient(addr).Import(context.Background(), pr)
+	var apiErr *api.Error
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusRequestTimeout || !strings.Contains(apiErr.Message, "stalled") {
+		t.Fatalf("stalled import: %v; want a 408 saying the body stalled", err)
 	}
 
 	// A kept-alive connection left idle is closed.

@@ -266,11 +266,20 @@ func (h *handler) importPosts(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.UndatedTime = t
 	}
-	letFlow(w, r)
+	stalled := letFlow(w, r)
 	res, err := h.b.Import(r.Context(), r.Body, opts, nil)
 	if err != nil {
-		if r.Context().Err() != nil {
+		if wait := stalled(); wait > 0 {
+			// The client is there but stopped sending: say so, with what
+			// is stored, rather than an empty answer.
+			writeJSON(w, http.StatusRequestTimeout, struct {
+				Error string `json:"error"`
+				api.ImportResult
+			}{fmt.Sprintf("import stopped after line %d: the body stalled for %v; the %d posts counted as accepted are stored", res.Lines, wait, res.Accepted), res})
 			return
+		}
+		if r.Context().Err() != nil {
+			return // the client went away
 		}
 		code := http.StatusInternalServerError
 		if errors.Is(err, index.ErrDiskFull) {

@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 )
 
@@ -59,13 +61,23 @@ func NewServer(h http.Handler, t Timeouts, log *slog.Logger) *http.Server {
 
 // letFlow lets r's body take as long as it keeps arriving: each read may
 // wait the body timeout, instead of the whole body. Imports stream bodies
-// of any size.
-func letFlow(w http.ResponseWriter, r *http.Request) {
+// of any size. stalled reports how long the body was waited for if a read
+// of it timed out, and 0 otherwise: net/http cancels the request's context
+// then, as it does when the client goes away, so only this tells the two
+// apart.
+func letFlow(w http.ResponseWriter, r *http.Request) (stalled func() time.Duration) {
 	srv, _ := r.Context().Value(http.ServerContextKey).(*http.Server)
 	if srv == nil || srv.ReadTimeout <= 0 || r.Body == nil || r.Body == http.NoBody {
-		return
+		return func() time.Duration { return 0 }
 	}
-	r.Body = &flowingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: srv.ReadTimeout}
+	b := &flowingBody{ReadCloser: r.Body, rc: http.NewResponseController(w), idle: srv.ReadTimeout}
+	r.Body = b
+	return func() time.Duration {
+		if b.stalled.Load() {
+			return b.idle
+		}
+		return 0
+	}
 }
 
 // flowingBody moves the read deadline before each read of the body. Once
@@ -73,9 +85,10 @@ func letFlow(w http.ResponseWriter, r *http.Request) {
 // connection, and the body leaves it alone.
 type flowingBody struct {
 	io.ReadCloser
-	rc   *http.ResponseController
-	idle time.Duration
-	done bool
+	rc      *http.ResponseController
+	idle    time.Duration
+	done    bool
+	stalled atomic.Bool // a read timed out
 }
 
 func (b *flowingBody) Read(p []byte) (int, error) {
@@ -86,6 +99,10 @@ func (b *flowingBody) Read(p []byte) (int, error) {
 	n, err := b.ReadCloser.Read(p)
 	if errors.Is(err, io.EOF) {
 		b.done = true
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		b.stalled.Store(true)
 	}
 	return n, err
 }
