@@ -77,12 +77,27 @@ func Grind(ctx context.Context, d, workers int, interval time.Duration, report f
 	if d < 0 || d > MaxDifficulty {
 		return nil, fmt.Errorf("identity difficulty %d is outside 0..%d", d, MaxDifficulty)
 	}
+	key, _, err := GrindUntil(ctx, func(id peer.ID) bool { return Solves(id, d) }, Expected(d), workers, interval, report)
+	if err != nil {
+		return nil, fmt.Errorf("find an identity of difficulty %d: %w", d, err)
+	}
+	return key, nil
+}
+
+// GrindUntil generates ed25519 keys on workers goroutines (all cores when
+// workers <= 0) until accept takes one's peer ID, and calls report about
+// every interval with the progress, expected being the mean number of
+// tries accept takes (a nil report is never called). It stops early with
+// the context's error. tries is how many keys it generated. Grind is
+// GrindUntil for the identity puzzle; an attacker grinding for a place in
+// the key space uses it too.
+func GrindUntil(ctx context.Context, accept func(peer.ID) bool, expected float64, workers int, interval time.Duration, report func(Progress)) (key crypto.PrivKey, tries uint64, err error) {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	start := time.Now()
-	var tries atomic.Uint64
+	var tried atomic.Uint64
 	found := make(chan crypto.PrivKey, 1)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -91,13 +106,13 @@ func Grind(ctx context.Context, d, workers int, interval time.Duration, report f
 		go func() {
 			defer wg.Done()
 			for ctx.Err() == nil {
-				key, ok, err := Try(d)
+				key, id, err := newKey()
 				if err != nil {
 					errs <- err
 					return
 				}
-				tries.Add(1)
-				if ok {
+				tried.Add(1)
+				if accept(id) {
 					select {
 					case found <- key:
 					default:
@@ -111,40 +126,50 @@ func Grind(ctx context.Context, d, workers int, interval time.Duration, report f
 	defer func() {
 		cancel()
 		wg.Wait()
+		tries = tried.Load()
 	}()
 	tick := time.NewTicker(max(interval, time.Millisecond))
 	defer tick.Stop()
 	for {
 		select {
 		case key := <-found:
-			return key, nil
+			return key, 0, nil
 		case err := <-errs:
-			return nil, err
+			return nil, 0, err
 		case <-ctx.Done():
 			select {
 			case key := <-found:
-				return key, nil
+				return key, 0, nil
 			default:
 			}
-			return nil, fmt.Errorf("find an identity of difficulty %d: %w", d, context.Cause(ctx))
+			return nil, 0, context.Cause(ctx)
 		case <-tick.C:
 			if report != nil {
-				report(Progress{Tries: tries.Load(), Expected: Expected(d), Elapsed: time.Since(start)})
+				report(Progress{Tries: tried.Load(), Expected: expected, Elapsed: time.Since(start)})
 			}
 		}
 	}
 }
 
-// Try generates one key and reports whether its peer ID solves a puzzle of
-// difficulty d.
-func Try(d int) (crypto.PrivKey, bool, error) {
+// newKey generates one ed25519 key and its peer ID.
+func newKey() (crypto.PrivKey, peer.ID, error) {
 	key, _, err := crypto.GenerateEd25519Key(rand.Reader)
 	if err != nil {
-		return nil, false, fmt.Errorf("generate key: %w", err)
+		return nil, "", fmt.Errorf("generate key: %w", err)
 	}
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		return nil, false, fmt.Errorf("peer ID of a new key: %w", err)
+		return nil, "", fmt.Errorf("peer ID of a new key: %w", err)
+	}
+	return key, id, nil
+}
+
+// Try generates one key and reports whether its peer ID solves a puzzle of
+// difficulty d.
+func Try(d int) (crypto.PrivKey, bool, error) {
+	key, id, err := newKey()
+	if err != nil {
+		return nil, false, err
 	}
 	return key, Solves(id, d), nil
 }

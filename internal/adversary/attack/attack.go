@@ -153,7 +153,7 @@ func Attacks() []Attack {
 		{"sync-flood", "sends sync requests of 20,000 IDs under a hot key as fast as it can", syncFlood},
 		{"unowned-writes", "sends nodes posts under keys they do not own", unownedWrites},
 		{"write-flood", "writes fresh posts as fast as it can, signed by several fresh identities, placed at their owners", writeFlood},
-		{"grind-owners", "grinds identities closer to a term's key than its owners (each solving the identity puzzle), joins with them and answers searches for the term with nothing (--mode hide) or its own posts first (--mode promote)", grindOwners},
+		{"grind-owners", "grinds identities closer to a term's key than its owners, enough to take --identities of their places (each solving the identity puzzle), joins with them and answers searches for the term with nothing (--mode hide) or its own posts first (--mode promote)", grindOwners},
 		{"sybil-flood", "writes posts as fast as it can, each signed by the next of many fresh identities (--identities, default 200), paying the network's proof of work on posts", sybilFlood},
 		{"costly-queries", "sends searches with many fuzzy terms and prefixes that match most of the dictionary", costlyQueries},
 	}

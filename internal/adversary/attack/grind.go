@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -30,17 +32,15 @@ const (
 	ModePromote = "promote"
 )
 
-// maxGrindTries bounds the keys grind-owners generates for one identity.
-const maxGrindTries = 1 << 28
-
 // promotedPosts is how many posts of its own grind-owners writes in
 // promote mode.
 const promotedPosts = 5
 
-// grindOwners grinds identities closer to the term's key than any owner the
-// network has now, each solving the network's identity puzzle, joins with
-// them as ordinary peers (real store, sync and repair) and answers every
-// search with a lie: nothing, or its own posts first.
+// grindOwners grinds identities closer to the term's key than enough of
+// the owners the network has now to take Identities of their places, each
+// solving the network's identity puzzle, joins with them as ordinary peers
+// (real store, sync and repair) and answers every search with a lie:
+// nothing, or its own posts first.
 func grindOwners(ctx context.Context, e *env) error {
 	term, err := e.pickTerm(ctx)
 	if err != nil {
@@ -52,21 +52,32 @@ func grindOwners(ctx context.Context, e *env) error {
 	if err != nil {
 		return fmt.Errorf("owners of %s: %w", key, err)
 	}
-	maxCpl := 0
+	// To hold k of the owners' places, each identity must be closer to the
+	// key than the owner k-th from the farthest: the farthest owner for one
+	// place, the closest for all of them. Each bit more doubles the work.
+	var cpls []int
 	for _, o := range owners {
 		if o != e.svc.ID() {
-			maxCpl = max(maxCpl, kb.CommonPrefixLen(kb.ConvertPeerID(o), target))
+			cpls = append(cpls, kb.CommonPrefixLen(kb.ConvertPeerID(o), target))
 		}
 	}
+	slices.SortFunc(cpls, func(a, b int) int { return b - a })
+	beatCpl := 0
+	if len(cpls) > 0 {
+		beatCpl = cpls[max(len(cpls)-e.cfg.Identities, 0)]
+	}
 	e.log.Info("grinding identities next to the term's key", "term", term, "key", key, "identities", e.cfg.Identities,
-		"prefix_bits", maxCpl+1, "difficulty", e.cfg.IDDifficulty)
+		"prefix_bits", beatCpl+1, "difficulty", e.cfg.IDDifficulty)
 	var promoted map[string]bool
 	if e.cfg.Mode == ModePromote {
 		promoted = map[string]bool{}
 	}
 	for range e.cfg.Identities {
-		k, tries, err := grindNear(ctx, target, maxCpl, e.cfg.IDDifficulty)
-		e.rep.Add("keys generated", tries)
+		began := time.Now()
+		k, tries, err := grindNear(ctx, target, beatCpl, e.cfg.IDDifficulty)
+		e.rep.Add("keys generated", int(tries))
+		e.log.Info("ground an identity", "tries", tries, "expected", puzzle.Expected(e.cfg.IDDifficulty)*math.Exp2(float64(beatCpl+1)),
+			"took", time.Since(began).Round(time.Millisecond))
 		if err != nil {
 			return err
 		}
@@ -120,23 +131,18 @@ func (e *env) pickTerm(ctx context.Context) (string, error) {
 	return best, nil
 }
 
-// grindNear generates keys until one's ID solves the puzzle of difficulty
-// d and shares more than minCpl leading bits with target.
-func grindNear(ctx context.Context, target kb.ID, minCpl, d int) (crypto.PrivKey, int, error) {
-	for tries := 1; tries <= maxGrindTries; tries++ {
-		if tries%4096 == 0 && ctx.Err() != nil {
-			return nil, tries, ctx.Err()
-		}
-		k, _, err := puzzle.Try(0)
-		if err != nil {
-			return nil, tries, err
-		}
-		id, _ := peer.IDFromPrivateKey(k)
-		if kb.CommonPrefixLen(kb.ConvertPeerID(id), target) > minCpl && puzzle.Solves(id, d) {
-			return k, tries, nil
-		}
+// grindNear generates keys on every core until one's ID solves the puzzle
+// of difficulty d and shares more than minCpl leading bits with target;
+// tries is how many it generated.
+func grindNear(ctx context.Context, target kb.ID, minCpl, d int) (key crypto.PrivKey, tries uint64, err error) {
+	expected := puzzle.Expected(d) * math.Exp2(float64(minCpl+1))
+	key, tries, err = puzzle.GrindUntil(ctx, func(id peer.ID) bool {
+		return kb.CommonPrefixLen(kb.ConvertPeerID(id), target) > minCpl && puzzle.Solves(id, d)
+	}, expected, 0, time.Second, nil)
+	if err != nil {
+		return nil, tries, fmt.Errorf("grind an identity sharing %d bits with the key after %d tries: %w", minCpl+1, tries, err)
 	}
-	return nil, maxGrindTries, fmt.Errorf("no identity within %d tries", maxGrindTries)
+	return key, tries, nil
 }
 
 // liar is one ground identity: a real peer whose searches lie.
