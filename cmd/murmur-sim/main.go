@@ -113,9 +113,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\n",
+	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\ntotals heard\t%.4f of the nodes, after %d gatherings (%.0f messages) a querier\n",
 		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
-		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost, rep.HeapBytesPerNode)
+		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,
+		rep.TotalsHeard, rep.SettleGatherings, rep.SettleMessagesPerQuerier)
 	fmt.Fprintln(tw, "\nkind\tqueries\trecall\tmessages/query\tbytes/query\tlookups/query")
 	for _, k := range rep.KindsInOrder() {
 		r := rep.PerKind[k]

@@ -61,8 +61,17 @@ type Report struct {
 	// posts included).
 	HeapBytesPerNode float64                `json:"heap_bytes_per_node"`
 	PerKind          map[string]*KindReport `json:"per_kind"`
-	SetupSeconds     float64                `json:"setup_seconds"`
-	SearchSeconds    float64                `json:"search_seconds"`
+	// SettleGatherings is how many times each querier gathered the
+	// network's totals before its first search, so that it has heard from
+	// every node as one that has run ceil((N-1)/MaxSummaryPeers) times
+	// SummaryTTL has; SettleMessagesPerQuerier is what that cost.
+	SettleGatherings         int     `json:"settle_gatherings"`
+	SettleMessagesPerQuerier float64 `json:"settle_messages_per_querier"`
+	// TotalsHeard is the share of the nodes whose figures the queriers'
+	// totals combined, the mean over queriers (1: exact totals).
+	TotalsHeard   float64 `json:"totals_heard"`
+	SetupSeconds  float64 `json:"setup_seconds"`
+	SearchSeconds float64 `json:"search_seconds"`
 }
 
 // countingTransport counts a coordinator's owner lookups.
@@ -77,7 +86,7 @@ func (t countingTransport) Owners(ctx context.Context, key string) ([]peer.ID, e
 }
 
 // Search runs each query twice, cold then warm, on node i mod N for the
-// i-th query, with a first page of limit hits, and compares each warm
+// i-th query, each node first settled (see Report.SettleGatherings), with a first page of limit hits, and compares each warm
 // page with the one index ref over the same posts. progress, if set, is
 // called after each query.
 func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, limit int, progress func(done, total int)) (*Report, error) {
@@ -91,7 +100,9 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, li
 		}
 	}()
 	var found, wanted, exact, rounds int
-	var coldMsgs, coldBytes, msgs, bytes, looks int64
+	var coldMsgs, coldBytes, msgs, bytes, looks, settleMsgs int64
+	var heard float64
+	rep.SettleGatherings = (len(net.nodes) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	for i, q := range qs {
 		at := i % len(net.nodes)
@@ -99,6 +110,14 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, li
 		if c == nil {
 			c = netsearch.New(countingTransport{net.Transport(net.nodes[at].ID), &lookups}, netsearch.Config{})
 			coords[at] = c
+			m0, _ := net.Traffic()
+			var t netsearch.NetworkTotals
+			for range rep.SettleGatherings {
+				t = c.Refresh(ctx)
+			}
+			m1, _ := net.Traffic()
+			settleMsgs += m1 - m0
+			heard += float64(t.Heard) / float64(len(net.nodes))
 		}
 		req := query.Request{Q: q.Q, Limit: limit}
 		m0, b0 := net.Traffic()
@@ -151,6 +170,8 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, li
 		}
 	}
 	n := float64(max(1, len(qs)))
+	rep.SettleMessagesPerQuerier = float64(settleMsgs) / float64(max(1, len(coords)))
+	rep.TotalsHeard = heard / float64(max(1, len(coords)))
 	rep.Recall = ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
 	rep.MessagesPerQuery, rep.BytesPerQuery = float64(msgs)/n, float64(bytes)/n

@@ -46,6 +46,7 @@ type fakeNode struct {
 	lieSearch func(*Response)
 	asked     int // searches asked of it
 	digests   int // of them, digests
+	summaries int // summaries asked of it
 	sent      int // bytes of its search answers, JSON-encoded
 }
 
@@ -199,6 +200,9 @@ func (t fakeTransport) Counts(_ context.Context, p peer.ID, keys []string) ([]in
 // Summary reports a node's figures per owner group, as p2p's does.
 func (t fakeTransport) Summary(_ context.Context, p peer.ID) (*Summary, error) {
 	nd := t.fn.node(p)
+	nd.mu.Lock()
+	nd.summaries++
+	nd.mu.Unlock()
 	if nd.fail {
 		return nil, errors.New("failing on purpose")
 	}
@@ -785,5 +789,65 @@ func TestOneRequestPerOwnerForAKeysShards(t *testing.T) {
 				t.Errorf("%q %s: %d shards asked, want %d", q, s, res.Shards.Asked, len(keys))
 			}
 		}
+	}
+}
+
+// TestTotalsHearEveryPeerOfALargeNetwork: in a network larger than
+// MaxSummaryPeers+1 a gathering asks a sample, the peers heard from longest
+// ago, and keeps what they said; after ceil(peers/MaxSummaryPeers)
+// gatherings every peer has been heard and the totals are the network's
+// own, where a sample's estimate was not. A liar's figures are
+// outvoted, and counted once, not again at each gathering that keeps them.
+func TestTotalsHearEveryPeerOfALargeNetwork(t *testing.T) {
+	const nodes = 2*MaxSummaryPeers + 22
+	posts := fakePosts(t, 120)
+	fn := newFakeNet(t, nodes, 3, posts)
+	var liar *fakeNode
+	for _, nd := range fn.nodes[1:] {
+		if len(nd.held) > 0 {
+			liar = nd // one that owns keys, so that it has figures to lie about
+			break
+		}
+	}
+	liar.lie = func(s *Summary) {
+		for i := range s.Groups {
+			s.Groups[i].Posts = s.Groups[i].Posts*100 + 100
+		}
+	}
+	var all []summaryReport
+	for _, nd := range fn.nodes {
+		if nd == liar {
+			continue
+		}
+		sum, err := fn.transport(0).Summary(context.Background(), nd.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, summaryReport{from: nd.id, sum: *sum})
+	}
+	want := combineSummaries(all, 3, func(peer.ID) bool { return true }, nil, 1, nil)
+	if want.Posts != uint64(len(posts)) {
+		t.Fatalf("every honest summary combined: %+v, want %d posts", want, len(posts))
+	}
+
+	c := New(fn.transport(0), Config{})
+	defer c.Close()
+	ctx := context.Background()
+	var got NetworkTotals
+	for i := range 4 { // a fourth, so that the liar's kept figures are there at least once
+		before := liar.summaries
+		got = c.Refresh(ctx)
+		if asked := liar.summaries - before; got.Outvoted != asked {
+			t.Errorf("gathering %d asked the liar %d times and counted %d liars; want them equal, its kept figures not counted again", i+1, asked, got.Outvoted)
+		}
+		if wantHeard := min(nodes, (i+1)*MaxSummaryPeers+1); got.Heard != wantHeard || got.Asked != MaxSummaryPeers+1 {
+			t.Fatalf("gathering %d: %+v; want %d peers asked and %d heard", i+1, got, MaxSummaryPeers+1, wantHeard)
+		}
+		if i == 0 {
+			t.Logf("after one gathering: %d posts, %d terms (the network holds %d and %d)", got.Posts, got.Terms, want.Posts, want.Terms)
+		}
+	}
+	if got.Posts != want.Posts || got.Terms != want.Terms {
+		t.Errorf("every peer heard: %d posts and %d terms, want %d and %d", got.Posts, got.Terms, want.Posts, want.Terms)
 	}
 }

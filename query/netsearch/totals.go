@@ -2,6 +2,7 @@ package netsearch
 
 import (
 	"context"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -37,8 +38,17 @@ const (
 	// search uses them: older figures, those of a node that has not searched
 	// for a while, are gathered again while the search waits.
 	MaxSummaryAge = 4 * SummaryTTL
-	// MaxSummaryPeers bounds the peers asked for their summary.
+	// MaxSummaryPeers bounds the peers asked for their summary at once.
 	MaxSummaryPeers = 64
+	// MaxHeardSummaries bounds the peers' summaries a node keeps between
+	// gatherings (about 1 KB each). In a network larger than
+	// MaxSummaryPeers+1 each gathering asks the peers heard from longest
+	// ago, so that after ceil(peers/MaxSummaryPeers) gatherings every
+	// summary is at hand and the totals are exact: up to this many peers.
+	MaxHeardSummaries = 2048
+	// MaxHeardSummaryAge is how long a kept summary counts: 32 gatherings
+	// at SummaryTTL, which cover MaxHeardSummaries peers.
+	MaxHeardSummaryAge = 32 * SummaryTTL
 	// unconfirmedClamp bounds what a group no other member confirmed
 	// counts, as a multiple of the median confirmed group.
 	unconfirmedClamp = 4
@@ -48,8 +58,13 @@ const (
 type NetworkTotals struct {
 	// Posts and Terms are the posts and distinct text terms in the network.
 	Posts, Terms uint64
-	// Asked and Answered count the nodes the figures came from.
+	// Asked and Answered count the nodes asked this time and those that
+	// answered, the node itself included.
 	Asked, Answered int
+	// Heard counts the nodes whose figures the totals combine: those that
+	// answered, and in a network too large to ask at once, those heard
+	// from at earlier gatherings.
+	Heard int
 	// Outvoted and Implausible count the nodes whose figures the other
 	// owners of the same keys contradicted, or that no honest node sends.
 	Outvoted, Implausible int
@@ -59,7 +74,10 @@ type NetworkTotals struct {
 }
 
 type totalsCache struct {
-	mu         sync.Mutex
+	mu sync.Mutex
+	// heard keeps the summaries of a network too large to ask at once,
+	// with when each came.
+	heard      map[peer.ID]heardSummary
 	totals     NetworkTotals
 	valid      bool
 	refreshing bool
@@ -97,25 +115,35 @@ func (co *Coordinator) Totals(ctx context.Context) (t NetworkTotals, asked bool)
 // are too old, and returns them.
 func (co *Coordinator) Refresh(ctx context.Context) NetworkTotals { return co.gatherTotals(ctx) }
 
+type heardSummary struct {
+	sum Summary
+	at  time.Time
+}
+
 // summaryReport is one node's summary as the querier received it.
 type summaryReport struct {
 	from peer.ID
 	sum  Summary
 }
 
-// gatherTotals asks every peer (a sample of MaxSummaryPeers in a larger
-// network) for its Summary and combines them. A peer that refuses at once
-// is asked once more. Figures that miss peers are gathered again at the
-// next search, and until then the last complete figures younger than
-// MaxSummaryAge are kept.
+// gatherTotals asks every peer for its Summary and combines them. A peer
+// that refuses at once is asked once more. Figures that miss peers are
+// gathered again at the next search, and until then the last complete
+// figures younger than MaxSummaryAge are kept.
+//
+// In a larger network it asks the MaxSummaryPeers peers heard from longest
+// ago (never first) and combines every summary heard within
+// MaxHeardSummaryAge: exact totals once every peer has been heard, an
+// estimate from those heard until then.
 func (co *Coordinator) gatherTotals(ctx context.Context) NetworkTotals {
 	c := &co.totals
 	self := co.tr.Self()
-	peers := co.tr.Members()
-	network := len(peers) + 1
-	if len(peers) > MaxSummaryPeers {
-		rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
-		peers = peers[:MaxSummaryPeers]
+	members := co.tr.Members()
+	network := len(members) + 1
+	peers := members
+	rotating := len(members) > MaxSummaryPeers
+	if rotating {
+		peers = co.stalestSummaries(members)
 	}
 	var reports []summaryReport
 	if local, err := co.tr.Summary(ctx, self); err == nil {
@@ -153,6 +181,16 @@ func (co *Coordinator) gatherTotals(ctx context.Context) NetworkTotals {
 		co.log.Debug("peers refused to send their summary; asking again", "peers", len(refused))
 		ask(refused)
 	}
+	asked := len(peers) + 1
+	answeredNow := len(reports)
+	var fresh map[peer.ID]bool // nil: every report is of this gathering
+	if rotating {
+		fresh = make(map[peer.ID]bool, len(reports))
+		for _, r := range reports {
+			fresh[r.from] = true
+		}
+		reports = co.hear(reports, members)
+	}
 	answered := make(map[peer.ID]bool, len(reports))
 	for _, r := range reports {
 		answered[r.from] = true
@@ -165,10 +203,21 @@ func (co *Coordinator) gatherTotals(ctx context.Context) NetworkTotals {
 	// (606 posts read as 607 with one of 8 silent). Groups whose members
 	// were all silent are missing, which the incomplete figures' short
 	// life below makes up for.
-	share := float64(len(peers)+1) / float64(network)
+	share := float64(asked) / float64(network)
+	if rotating {
+		// Sampled: every node heard, and those asked now that were silent.
+		sampled := len(reports)
+		for _, p := range peers {
+			if !answered[p] {
+				sampled++
+			}
+		}
+		share = float64(sampled) / float64(network)
+	}
 	known := func(p peer.ID) bool { return p == self || co.tr.Known(p) }
-	t := combineSummaries(reports, co.tr.Replicas(), known, answered, share)
-	t.Asked = len(peers) + 1
+	t := combineSummaries(reports, co.tr.Replicas(), known, answered, share, fresh)
+	t.Asked, t.Answered = asked, answeredNow
+	t.Heard = len(reports)
 	co.countRefused(metrics.ProtocolStats, metrics.RefusedOutvoted, t.Outvoted)
 	co.countRefused(metrics.ProtocolStats, metrics.RefusedImplausible, t.Implausible)
 	if t.Outvoted+t.Implausible > 0 {
@@ -197,13 +246,75 @@ func (co *Coordinator) gatherTotals(ctx context.Context) NetworkTotals {
 	return t
 }
 
+// stalestSummaries are the MaxSummaryPeers members whose summary was heard
+// longest ago, those never heard first, in random order among equals.
+func (co *Coordinator) stalestSummaries(members []peer.ID) []peer.ID {
+	c := &co.totals
+	c.mu.Lock()
+	at := make(map[peer.ID]time.Time, len(members))
+	for _, p := range members {
+		at[p] = c.heard[p].at
+	}
+	c.mu.Unlock()
+	peers := slices.Clone(members)
+	rand.Shuffle(len(peers), func(i, j int) { peers[i], peers[j] = peers[j], peers[i] })
+	slices.SortStableFunc(peers, func(a, b peer.ID) int { return at[a].Compare(at[b]) })
+	return peers[:MaxSummaryPeers]
+}
+
+// hear keeps the summaries that came (reports, the node's own first) and
+// returns them with every other member's summary heard within
+// MaxHeardSummaryAge. Summaries of peers no longer members, or too old,
+// are forgotten; at most MaxHeardSummaries are kept, the newest.
+func (co *Coordinator) hear(reports []summaryReport, members []peer.ID) []summaryReport {
+	c := &co.totals
+	now := co.cfg.Now()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.heard == nil {
+		c.heard = map[peer.ID]heardSummary{}
+	}
+	self := co.tr.Self()
+	fresh := map[peer.ID]bool{}
+	for _, r := range reports {
+		fresh[r.from] = true
+		if r.from != self {
+			c.heard[r.from] = heardSummary{sum: r.sum, at: now}
+		}
+	}
+	member := make(map[peer.ID]bool, len(members))
+	for _, p := range members {
+		member[p] = true
+	}
+	for p, h := range c.heard {
+		if !member[p] || now.Sub(h.at) > MaxHeardSummaryAge {
+			delete(c.heard, p)
+		}
+	}
+	if len(c.heard) > MaxHeardSummaries {
+		ps := slices.Collect(maps.Keys(c.heard))
+		slices.SortFunc(ps, func(a, b peer.ID) int { return c.heard[b].at.Compare(c.heard[a].at) })
+		for _, p := range ps[MaxHeardSummaries:] {
+			delete(c.heard, p)
+		}
+	}
+	for p, h := range c.heard {
+		if !fresh[p] {
+			reports = append(reports, summaryReport{from: p, sum: h.sum})
+		}
+	}
+	return reports
+}
+
 // combineSummaries counts each owner group once, at the low median of
 // what its members report: r is the replication factor, known tells the
 // peers of the network, answered those whose summary came, and share the
 // part of the network whose summary came (each node with that chance), by
 // which the groups no member reported are estimated (Horvitz-Thompson:
-// each group seen is weighted by one over the chance it was seen).
-func combineSummaries(reports []summaryReport, r int, known func(peer.ID) bool, answered map[peer.ID]bool, share float64) NetworkTotals {
+// each group seen is weighted by one over the chance it was seen). Peers
+// whose figures are left out are counted only if their report is fresh (nil
+// fresh: all are), so a summary kept between gatherings is counted once.
+func combineSummaries(reports []summaryReport, r int, known func(peer.ID) bool, answered map[peer.ID]bool, share float64, fresh map[peer.ID]bool) NetworkTotals {
 	type entry struct {
 		from peer.ID
 		g    *GroupFigures
@@ -289,6 +400,10 @@ single:
 		for _, h := range e.g.Hot {
 			hot[h] = true
 		}
+	}
+	if fresh != nil {
+		maps.DeleteFunc(outvoted, func(p peer.ID, _ bool) bool { return !fresh[p] })
+		maps.DeleteFunc(implausible, func(p peer.ID, _ bool) bool { return !fresh[p] })
 	}
 	t := NetworkTotals{
 		Posts:       min(uint64(math.Round(posts)), index.MaxStatsFigure),
