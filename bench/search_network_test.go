@@ -7,18 +7,23 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/sim"
 	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 	"github.com/murmur-p2p/murmur/testnet"
@@ -92,6 +97,9 @@ type searchNet struct {
 	// to node (g+p) mod N, so each pass meets only (node, query) pairs not
 	// searched before as long as p < N.
 	coldPasses map[string]int
+	// warmWire is each kind's warm wire bytes per query, for the
+	// simulator's like-for-like comparison.
+	warmWire map[string]float64
 }
 
 // BenchmarkNetworkSearch measures network-wide search on N-node loopback
@@ -143,6 +151,7 @@ func BenchmarkNetworkSearch(b *testing.B) {
 			for _, kind := range searchKinds {
 				b.Run("warm/"+kind, func(b *testing.B) { s.warm(b, kind) })
 			}
+			b.Run("sim", s.simulate)
 			b.Run("load", s.load)
 		})
 	}
@@ -238,7 +247,7 @@ func startSearchNet(b *testing.B, n int, es []corpus.Entry, mix []netQuery) *sea
 		b.Fatalf("the network holds %d distinct posts, %d were imported", len(posts), len(es))
 	}
 	ref := testnet.ReferenceIndex(b, posts)
-	s := &searchNet{net: net, ref: ref, byKind: map[string][]netQuery{}, all: slices.Clone(mix), coldPasses: map[string]int{},
+	s := &searchNet{net: net, ref: ref, byKind: map[string][]netQuery{}, all: slices.Clone(mix), coldPasses: map[string]int{}, warmWire: map[string]float64{},
 		started: started, imported: imported, settled: settled, quiet: quiet, idleCores: idleCores()}
 	for _, q := range mix {
 		s.byKind[q.kind] = append(s.byKind[q.kind], q)
@@ -246,6 +255,54 @@ func startSearchNet(b *testing.B, n int, es []corpus.Entry, mix []netQuery) *sea
 	// The throughput run takes the queries in this order: the kinds mixed.
 	slices.SortFunc(s.all, func(a, c netQuery) int { return a.g - c.g })
 	return s
+}
+
+// simulate runs the mix again in the simulator (internal/sim) over the
+// same node identities and posts, each query on the same node, and
+// reports each kind's simulated warm wire bytes over the real network's
+// (sim-over-real-<kind>; the warm runs before it measure those). The
+// simulator places posts at the R closest nodes, as a settled network
+// does, and counts the search and stats protocols' JSON both ways.
+func (s *searchNet) simulate(b *testing.B) {
+	ctx := context.Background()
+	ids := make([]peer.ID, len(s.net.Nodes))
+	for i, nd := range s.net.Nodes {
+		ids[i] = nd.ID()
+	}
+	posts := slices.Collect(maps.Values(s.net.Posts()))
+	slices.SortFunc(posts, func(a, c *post.Post) int { return strings.Compare(a.ID, c.ID) })
+	var rep *sim.Report
+	for range b.N {
+		net, err := sim.NewOf(ctx, b.TempDir(), ids, posts, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		qs := make([]sim.Query, len(s.all))
+		for i, q := range s.all {
+			qs[i] = sim.Query{Kind: q.kind, Q: q.q}
+		}
+		rep, err = net.SearchAt(ctx, s.ref, qs, func(i int) int { return s.all[i].g }, searchPage, nil)
+		net.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	within := 0
+	for _, kind := range searchKinds {
+		k := rep.PerKind[kind]
+		real := s.warmWire[kind]
+		if k == nil || real == 0 {
+			b.Fatalf("%s: no simulated or real figures (run the warm benchmarks first)", kind)
+		}
+		ratio := k.BytesPerQuery / real
+		if ratio >= 0.8 && ratio <= 1.2 {
+			within++
+		}
+		b.ReportMetric(ratio, "sim-over-real-"+kind)
+		b.Logf("%s: real %.0f, simulated %.0f wire bytes a warm query (%.2f)", kind, real, k.BytesPerQuery, ratio)
+	}
+	b.ReportMetric(float64(within), "kinds-within-20%")
+	b.ReportMetric(rep.Recall, "sim-recall")
 }
 
 // idleCores measures the CPU the process uses, in cores, over
@@ -412,6 +469,11 @@ func (s *searchNet) warm(b *testing.B, kind string) {
 	}
 	b.StopTimer()
 	reportNet(b, samples)
+	wire := 0.0
+	for _, x := range samples {
+		wire += x.wire
+	}
+	s.warmWire[kind] = wire / float64(max(1, len(samples)))
 	lats := make([]time.Duration, len(samples))
 	for i, x := range samples {
 		lats[i] = x.took

@@ -86,10 +86,16 @@ func (t countingTransport) Owners(ctx context.Context, key string) ([]peer.ID, e
 }
 
 // Search runs each query twice, cold then warm, on node i mod N for the
-// i-th query, each node first settled (see Report.SettleGatherings), with a first page of limit hits, and compares each warm
-// page with the one index ref over the same posts. progress, if set, is
-// called after each query.
+// i-th query, each node first settled (see Report.SettleGatherings), with
+// a first page of limit hits, and compares each warm page with the one
+// index ref over the same posts. progress, if set, is called after each
+// query.
 func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, limit int, progress func(done, total int)) (*Report, error) {
+	return net.SearchAt(ctx, ref, qs, func(i int) int { return i }, limit, progress)
+}
+
+// SearchAt is Search with the i-th query run on node at(i) mod N.
+func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, at func(i int) int, limit int, progress func(done, total int)) (*Report, error) {
 	start := time.Now()
 	rep := &Report{Nodes: len(net.nodes), Queries: len(qs), PerKind: map[string]*KindReport{}}
 	var lookups atomic.Int64
@@ -105,7 +111,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, li
 	rep.SettleGatherings = (len(net.nodes) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	for i, q := range qs {
-		at := i % len(net.nodes)
+		at := at(i) % len(net.nodes)
 		c := coords[at]
 		if c == nil {
 			c = netsearch.New(countingTransport{net.Transport(net.nodes[at].ID), &lookups}, netsearch.Config{})

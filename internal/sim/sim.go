@@ -25,6 +25,7 @@ import (
 	"maps"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -75,19 +76,35 @@ func New(ctx context.Context, dir string, n int, posts []*post.Post, seed uint64
 	if n < 1 {
 		return nil, fmt.Errorf("a network of %d nodes", n)
 	}
-	if progress == nil {
-		progress = func(string, int, int) {}
-	}
-	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}}
 	keys := seeded(seed, 1)
-	for i := range n {
+	ids := make([]peer.ID, n)
+	for i := range ids {
 		key, _, err := crypto.GenerateEd25519Key(keys)
 		if err != nil {
 			return nil, fmt.Errorf("node key: %w", err)
 		}
-		id, err := peer.IDFromPrivateKey(key)
-		if err != nil {
+		if ids[i], err = peer.IDFromPrivateKey(key); err != nil {
 			return nil, fmt.Errorf("node ID: %w", err)
+		}
+	}
+	return NewOf(ctx, dir, ids, posts, progress)
+}
+
+// NewOf is New with the nodes' identities given, in order: a simulation of
+// a real network's nodes, to compare the two like for like.
+func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, progress Progress) (*Network, error) {
+	n := len(ids)
+	if n < 1 {
+		return nil, fmt.Errorf("a network of %d nodes", n)
+	}
+	if progress == nil {
+		progress = func(string, int, int) {}
+	}
+	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}}
+	for i, id := range ids {
+		if net.byID[id] != nil {
+			net.Close()
+			return nil, fmt.Errorf("node %d's identity %s is node %d's too", i, id, slices.Index(ids, id))
 		}
 		ix, err := index.Open(index.Config{Dir: filepath.Join(dir, fmt.Sprintf("node-%04d", i)), Logger: slog.New(slog.DiscardHandler), MinFreeBytes: -1})
 		if err != nil {
