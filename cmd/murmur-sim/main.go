@@ -40,7 +40,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	nodes := fs.Int("nodes", 100, "simulated nodes")
 	posts := fs.Int("posts", 2000, "posts, drawn from the fortunes corpus")
 	queries := fs.Int("queries", 60, "queries, spread over the kinds of the mix")
-	churn := fs.String("churn", "none", "churn model: none (ipfs is not simulated yet)")
+	churn := fs.String("churn", "none", "churn model: none (a settled network) or ipfs (IPFS session lengths, each leaver replaced by a new node; see internal/sim)")
+	repairDelay := fs.Duration("repair-delay", sim.IPFSChurn().RepairDelay, "with --churn ipfs: how long after a node leaves or joins repair hands its keys on (virtual time)")
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -61,8 +62,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--queries %d: want at least 1", *queries)
 	case *limit < 1 || *limit > 1000:
 		return fmt.Errorf("--limit %d: want 1 to 1000", *limit)
-	case *churn != "none":
-		return fmt.Errorf("--churn %q: only none is simulated yet (the network is settled, no node leaves)", *churn)
+	case *churn != "none" && *churn != "ipfs":
+		return fmt.Errorf("--churn %q: want none or ipfs", *churn)
+	case *repairDelay <= 0 || *repairDelay > 24*time.Hour:
+		return fmt.Errorf("--repair-delay %v: want more than 0 and at most 24h", *repairDelay)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -96,6 +99,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer ref.Close()
 	setup := time.Since(start)
+	if *churn == "ipfs" {
+		model := sim.IPFSChurn()
+		model.RepairDelay = *repairDelay
+		net.StartChurn(model, *seed)
+	}
 	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)
 	qs := sim.Mix(sim.Texts(ps), perKind)
 	if len(qs) > *queries {
@@ -117,6 +125,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
 		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,
 		rep.TotalsHeard, rep.SettleGatherings, rep.SettleMessagesPerQuerier)
+	if c := rep.Churn; c != nil {
+		fmt.Fprintf(tw, "churn\t%s over %.1f virtual hours: %d left, %d joined (median session %.0f min)\nrepair\t%d keys handed on (%d postings); %d keys lost (%d postings)\nsearches while settling\t%.2f\n",
+			c.Model, c.VirtualHours, c.Leaves, c.Joins, c.MedianSessionMinutes, c.Repairs, c.RepairPostings, c.LostKeys, c.LostPostings, c.SettlingShare)
+	}
 	fmt.Fprintln(tw, "\nkind\tqueries\trecall\tmessages/query\tbytes/query\tlookups/query")
 	for _, k := range rep.KindsInOrder() {
 		r := rep.PerKind[k]

@@ -69,9 +69,11 @@ type Report struct {
 	SettleMessagesPerQuerier float64 `json:"settle_messages_per_querier"`
 	// TotalsHeard is the share of the nodes whose figures the queriers'
 	// totals combined, the mean over queriers (1: exact totals).
-	TotalsHeard   float64 `json:"totals_heard"`
-	SetupSeconds  float64 `json:"setup_seconds"`
-	SearchSeconds float64 `json:"search_seconds"`
+	TotalsHeard float64 `json:"totals_heard"`
+	// Churn is what churn did, when the network churned (StartChurn).
+	Churn         *ChurnReport `json:"churn,omitempty"`
+	SetupSeconds  float64      `json:"setup_seconds"`
+	SearchSeconds float64      `json:"search_seconds"`
 }
 
 // countingTransport counts a coordinator's owner lookups.
@@ -99,7 +101,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	start := time.Now()
 	rep := &Report{Nodes: len(net.nodes), Queries: len(qs), PerKind: map[string]*KindReport{}}
 	var lookups atomic.Int64
-	coords := map[int]*netsearch.Coordinator{}
+	coords := map[*Node]*netsearch.Coordinator{}
 	defer func() {
 		for _, c := range coords {
 			c.Close()
@@ -110,12 +112,23 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	var heard float64
 	rep.SettleGatherings = (len(net.nodes) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
+	settling := 0
 	for i, q := range qs {
-		at := at(i) % len(net.nodes)
-		c := coords[at]
+		if net.churn != nil {
+			m := net.churn.model
+			if err := net.AdvanceTo(ctx, m.Warmup+time.Duration(float64(m.Window)*float64(i)/float64(len(qs)))); err != nil {
+				return nil, fmt.Errorf("churn before query %d: %w", i, err)
+			}
+		}
+		nodes := net.Nodes()
+		nd := nodes[at(i)%len(nodes)]
+		if net.Transport(nd.ID).Settling() {
+			settling++
+		}
+		c := coords[nd]
 		if c == nil {
-			c = netsearch.New(countingTransport{net.Transport(net.nodes[at].ID), &lookups}, netsearch.Config{})
-			coords[at] = c
+			c = netsearch.New(countingTransport{net.Transport(nd.ID), &lookups}, netsearch.Config{})
+			coords[nd] = c
 			m0, _ := net.Traffic()
 			var t netsearch.NetworkTotals
 			for range rep.SettleGatherings {
@@ -123,7 +136,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 			}
 			m1, _ := net.Traffic()
 			settleMsgs += m1 - m0
-			heard += float64(t.Heard) / float64(len(net.nodes))
+			heard += float64(t.Heard) / float64(len(nodes))
 		}
 		req := query.Request{Q: q.Q, Limit: limit}
 		m0, b0 := net.Traffic()
@@ -177,6 +190,9 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	}
 	n := float64(max(1, len(qs)))
 	rep.SettleMessagesPerQuerier = float64(settleMsgs) / float64(max(1, len(coords)))
+	if rep.Churn = net.churnReport(); rep.Churn != nil {
+		rep.Churn.SettlingShare = float64(settling) / n
+	}
 	rep.TotalsHeard = heard / float64(max(1, len(coords)))
 	rep.Recall = ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n

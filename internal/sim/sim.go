@@ -49,6 +49,7 @@ type Node struct {
 	ID   peer.ID
 	kbID []byte
 	ix   *index.Index
+	dir  string
 	// held counts the posts under each key the node owns.
 	held map[string]int
 }
@@ -56,8 +57,17 @@ type Node struct {
 // Network is the simulated network. Its counters are safe for concurrent
 // use; build it with New.
 type Network struct {
+	// mu guards the membership and what the nodes hold: churn changes them
+	// between searches, while a coordinator may refresh in the background.
+	mu    sync.RWMutex
 	nodes []*Node
 	byID  map[peer.ID]*Node
+	dir   string
+	// keyPosts are the posts placed under each key, which repair hands to
+	// a key's new owners; holders the nodes alive that hold each key.
+	keyPosts map[string][]*post.Post
+	holders  map[string]map[*Node]bool
+	churn    *churnState
 
 	ownersMu sync.Mutex
 	owners   map[string][]peer.ID
@@ -100,18 +110,20 @@ func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, p
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
-	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}}
+	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}, dir: dir,
+		keyPosts: map[string][]*post.Post{}, holders: map[string]map[*Node]bool{}}
 	for i, id := range ids {
 		if net.byID[id] != nil {
 			net.Close()
 			return nil, fmt.Errorf("node %d's identity %s is node %d's too", i, id, slices.Index(ids, id))
 		}
-		ix, err := index.Open(index.Config{Dir: filepath.Join(dir, fmt.Sprintf("node-%04d", i)), Logger: slog.New(slog.DiscardHandler), MinFreeBytes: -1})
+		ndDir := filepath.Join(dir, fmt.Sprintf("node-%04d", i))
+		ix, err := index.Open(index.Config{Dir: ndDir, Logger: slog.New(slog.DiscardHandler), MinFreeBytes: -1})
 		if err != nil {
 			net.Close()
 			return nil, fmt.Errorf("index of node %d: %w", i, err)
 		}
-		nd := &Node{ID: id, kbID: kb.ConvertPeerID(id), ix: ix, held: map[string]int{}}
+		nd := &Node{ID: id, kbID: kb.ConvertPeerID(id), ix: ix, dir: ndDir, held: map[string]int{}}
 		net.nodes = append(net.nodes, nd)
 		net.byID[id] = nd
 		if (i+1)%100 == 0 || i+1 == n {
@@ -122,10 +134,15 @@ func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, p
 	for i, p := range posts {
 		holders := map[*Node]bool{}
 		for _, k := range keyspace.Keys(p) {
+			net.keyPosts[k] = append(net.keyPosts[k], p)
+			if net.holders[k] == nil {
+				net.holders[k] = map[*Node]bool{}
+			}
 			for _, o := range net.Owners(k) {
 				nd := net.byID[o]
 				nd.held[k]++
 				holders[nd] = true
+				net.holders[k][nd] = true
 			}
 		}
 		for nd := range holders {
@@ -159,8 +176,12 @@ func (net *Network) Close() {
 	}
 }
 
-// Nodes returns the nodes, in the order they started.
-func (net *Network) Nodes() []*Node { return net.nodes }
+// Nodes returns the nodes alive, in the order they started.
+func (net *Network) Nodes() []*Node {
+	net.mu.RLock()
+	defer net.mu.RUnlock()
+	return slices.Clone(net.nodes)
+}
 
 // Copies is how many post copies the nodes hold in all (a post held by a
 // node under several keys counts once there).
@@ -173,6 +194,13 @@ func (net *Network) Traffic() (messages, bytes int64) { return net.messages.Load
 // Owners are the Replicas nodes closest to key by XOR distance, closest
 // first, as a settled p2p network places it.
 func (net *Network) Owners(key string) []peer.ID {
+	net.mu.RLock()
+	defer net.mu.RUnlock()
+	return net.ownersLocked(key)
+}
+
+// ownersLocked is Owners, with net.mu held.
+func (net *Network) ownersLocked(key string) []peer.ID {
 	net.ownersMu.Lock()
 	defer net.ownersMu.Unlock()
 	if o, ok := net.owners[key]; ok {
@@ -225,7 +253,9 @@ func (t transport) Owners(_ context.Context, key string) ([]peer.ID, error) {
 }
 
 func (t transport) Members() []peer.ID {
-	out := make([]peer.ID, 0, len(t.net.nodes)-1)
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
+	out := make([]peer.ID, 0, len(t.net.nodes))
 	for _, nd := range t.net.nodes {
 		if nd.ID != t.self {
 			out = append(out, nd.ID)
@@ -234,8 +264,20 @@ func (t transport) Members() []peer.ID {
 	return out
 }
 
-func (t transport) Known(p peer.ID) bool             { return t.net.byID[p] != nil }
-func (t transport) Settling() bool                   { return false }
+func (t transport) Known(p peer.ID) bool {
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
+	return t.net.byID[p] != nil
+}
+
+// Settling is true while churn's repair may still be handing keys to new
+// owners, as p2p's is after its view of the membership changed.
+func (t transport) Settling() bool {
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
+	return t.net.churn != nil && t.net.churn.now < t.net.churn.settleUntil
+}
+
 func (t transport) Replicas() int                    { return Replicas }
 func (t transport) Latency(peer.ID) time.Duration    { return 0 }
 func (t transport) CountRefused(string, string, int) {}
@@ -264,6 +306,8 @@ func (t transport) count(p peer.ID, req, resp any) {
 }
 
 func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request) (*netsearch.Response, error) {
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
 	nd, err := t.node(p)
 	if err != nil {
 		return nil, err
@@ -280,6 +324,8 @@ func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request
 }
 
 func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, error) {
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
 	nd, err := t.node(p)
 	if err != nil {
 		return nil, err
@@ -294,11 +340,13 @@ func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, e
 
 // Summary reports a node's figures per owner group, as p2p's does.
 func (t transport) Summary(_ context.Context, p peer.ID) (*netsearch.Summary, error) {
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
 	nd, err := t.node(p)
 	if err != nil {
 		return nil, err
 	}
-	sum := netsearch.SummaryOf(p, maps.All(nd.held), func(key string) ([]peer.ID, bool) { return t.net.Owners(key), true })
+	sum := netsearch.SummaryOf(p, maps.All(nd.held), func(key string) ([]peer.ID, bool) { return t.net.ownersLocked(key), true })
 	t.count(p, struct{}{}, &sum)
 	return &sum, nil
 }

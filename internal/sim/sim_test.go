@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/testenv"
@@ -98,5 +99,56 @@ func searchAtScale(t *testing.T, nodes, posts int) {
 	}
 	if c := rep.PlacementCopiesPerPost; c < Replicas || c > float64(nodes) {
 		t.Errorf("%.1f copies a post, want %d to %d", c, Replicas, nodes)
+	}
+}
+
+// TestSearchUnderChurn: under IPFS churn (sessions with a median near an
+// hour, each leaver replaced by a new node holding nothing) with repair
+// handing keys on 30 s after a change, the search still finds what one
+// index over every post finds, and it does because of repair: with repair
+// a day late, new owners hold nothing when asked and keys die with their
+// last holder, and recall falls.
+func TestSearchUnderChurn(t *testing.T) {
+	testenv.Need(t, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	ps, err := SamplePosts(600, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	ref, err := OneIndex(ctx, filepath.Join(dir, "ref"), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	qs := Mix(Texts(ps), 4)
+	run := func(name string, repairDelay time.Duration) *Report {
+		net, err := New(ctx, filepath.Join(dir, name), 40, ps, 1, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer net.Close()
+		model := IPFSChurn()
+		model.RepairDelay = repairDelay
+		net.StartChurn(model, 1)
+		rep, err := net.Search(ctx, ref, qs, 10, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := rep.Churn
+		t.Logf("%s: recall %.4f, exact totals %.4f; %d left, %d joined over %.1f h; %d keys handed on, %d lost (%d postings); settling %.2f; %.0f bytes a query",
+			name, rep.Recall, rep.ExactTotals, c.Leaves, c.Joins, c.VirtualHours, c.Repairs, c.LostKeys, c.LostPostings, c.SettlingShare, rep.BytesPerQuery)
+		if c.Leaves == 0 || c.Joins != c.Leaves {
+			t.Fatalf("%s: %d leaves and %d joins: no churn to test", name, c.Leaves, c.Joins)
+		}
+		return rep
+	}
+	repaired := run("repaired", 30*time.Second)
+	if repaired.Recall < 0.99 || repaired.Churn.Repairs == 0 {
+		t.Errorf("with repair: recall %.4f after %d hand-overs, want at least 0.99", repaired.Recall, repaired.Churn.Repairs)
+	}
+	late := run("repair a day late", 24*time.Hour)
+	if late.Recall >= repaired.Recall || late.Churn.Repairs != 0 {
+		t.Errorf("with repair a day late: recall %.4f (%d hand-overs), want below %.4f: the test does not show what repair does", late.Recall, late.Churn.Repairs, repaired.Recall)
 	}
 }
