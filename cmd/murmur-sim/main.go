@@ -6,7 +6,9 @@
 //
 // Each node has a real bleve index holding the posts of the keys it owns,
 // placed as a settled network places them; every search is compared with
-// one index over the same posts. Progress goes to stderr.
+// one index over the same posts. --churn ipfs makes nodes leave and join
+// at IPFS rates, with repair as a delay (--repair-delay). Progress goes to
+// stderr.
 package main
 
 import (

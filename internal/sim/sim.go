@@ -8,7 +8,8 @@
 //
 // What it does not simulate yet: p2p's own placement, repair, eviction and
 // DHT lookups (placement is computed, as if every write had reached every
-// owner and the network had settled), churn, and link latency or loss.
+// owner and the network had settled; churn's repair is a delay, see
+// Churn), and link latency or loss.
 // It measures what a search costs in messages and bytes as the network
 // grows, and whether it still finds what one index would.
 package sim
