@@ -43,6 +43,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	posts := fs.Int("posts", 2000, "posts, drawn from the fortunes corpus")
 	queries := fs.Int("queries", 60, "queries, spread over the kinds of the mix")
 	churn := fs.String("churn", "none", "churn model: none (a settled network) or ipfs (IPFS session lengths, each leaver replaced by a new node; see internal/sim)")
+	settle := fs.String("settle", "network", "with --churn ipfs: how queriers settle after a change: network (every key's owners are all asked while any key settles, as p2p does) or key (only the changed keys')")
 	repairDelay := fs.Duration("repair-delay", sim.IPFSChurn().RepairDelay, "with --churn ipfs: how long after a node leaves or joins repair hands its keys on (virtual time)")
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
@@ -66,6 +67,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--limit %d: want 1 to 1000", *limit)
 	case *churn != "none" && *churn != "ipfs":
 		return fmt.Errorf("--churn %q: want none or ipfs", *churn)
+	case *settle != "network" && *settle != "key":
+		return fmt.Errorf("--settle %q: want network or key", *settle)
 	case *repairDelay <= 0 || *repairDelay > 24*time.Hour:
 		return fmt.Errorf("--repair-delay %v: want more than 0 and at most 24h", *repairDelay)
 	}
@@ -104,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if *churn == "ipfs" {
 		model := sim.IPFSChurn()
 		model.RepairDelay = *repairDelay
+		model.SettleByKey = *settle == "key"
 		net.StartChurn(model, *seed)
 	}
 	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)

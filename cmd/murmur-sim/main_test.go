@@ -14,7 +14,7 @@ import (
 // figures the command documents, and progress on stderr; bad flags fail
 // with a message that names them.
 func TestRunPrintsAReport(t *testing.T) {
-	for _, args := range [][]string{{"--nodes", "0"}, {"--churn", "weekly"}, {"--repair-delay", "0s", "--churn", "ipfs"}, {"--queries", "-1"}, {"--limit", "5000"}} {
+	for _, args := range [][]string{{"--nodes", "0"}, {"--churn", "weekly"}, {"--repair-delay", "0s", "--churn", "ipfs"}, {"--settle", "nearby", "--churn", "ipfs"}, {"--queries", "-1"}, {"--limit", "5000"}} {
 		var out, errs bytes.Buffer
 		err := run(args, &out, &errs)
 		if err == nil || !strings.Contains(err.Error(), args[0]) {

@@ -42,6 +42,10 @@ type Churn struct {
 	// SettleMargin is how long after a repair queriers still ask every
 	// owner (p2p's default is 3 minutes).
 	SettleMargin time.Duration
+	// SettleByKey settles each key on its own: queriers ask every owner
+	// of a key only while its owners changed RepairDelay+SettleMargin ago
+	// or less, instead of every key's while any changed (p2p's rule).
+	SettleByKey bool
 	// Warmup is how long the network churns before the first search;
 	// Window is the time over which the searches are spread.
 	Warmup, Window time.Duration
@@ -107,11 +111,13 @@ type churnState struct {
 	keys        io.Reader // identities of joining nodes
 	now         time.Duration
 	settleUntil time.Duration
-	events      eventQueue
-	sessions    []time.Duration
-	lost        map[string]bool
-	joined      int
-	rep         ChurnReport
+	// keySettleUntil is, per key, until when its owners settle.
+	keySettleUntil map[string]time.Duration
+	events         eventQueue
+	sessions       []time.Duration
+	lost           map[string]bool
+	joined         int
+	rep            ChurnReport
 }
 
 type eventKind int
@@ -152,7 +158,8 @@ func (q *eventQueue) Pop() any {
 func (net *Network) StartChurn(model *Churn, seed uint64) {
 	net.mu.Lock()
 	defer net.mu.Unlock()
-	c := &churnState{model: model, rng: rand.New(rand.NewPCG(seed, 3)), keys: seeded(seed, 2), lost: map[string]bool{}}
+	c := &churnState{model: model, rng: rand.New(rand.NewPCG(seed, 3)), keys: seeded(seed, 2), lost: map[string]bool{},
+		keySettleUntil: map[string]time.Duration{}}
 	c.rep.Model = model.Name
 	net.churn = c
 	for _, nd := range net.nodes {
@@ -212,8 +219,10 @@ func (net *Network) markChanged(key string) {
 	net.ownersMu.Unlock()
 	c := net.churn
 	heap.Push(&c.events, event{at: c.now + c.model.RepairDelay, kind: eventRepair, key: key})
-	// Until repair, queriers know the membership changed.
-	c.settleUntil = max(c.settleUntil, c.now+c.model.RepairDelay+c.model.SettleMargin)
+	// Until repair and a margin after, queriers know the membership changed.
+	until := c.now + c.model.RepairDelay + c.model.SettleMargin
+	c.settleUntil = max(c.settleUntil, until)
+	c.keySettleUntil[key] = max(c.keySettleUntil[key], until)
 }
 
 // leave takes nd out of the network with everything it held.
@@ -350,4 +359,11 @@ func (net *Network) churnReport() *ChurnReport {
 		rep.MedianSessionMinutes = s[len(s)/2].Minutes()
 	}
 	return &rep
+}
+
+// settling reports whether any key's owners are settling.
+func (net *Network) settling() bool {
+	net.mu.RLock()
+	defer net.mu.RUnlock()
+	return net.churn != nil && net.churn.now < net.churn.settleUntil
 }

@@ -122,7 +122,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		}
 		nodes := net.Nodes()
 		nd := nodes[at(i)%len(nodes)]
-		if net.Transport(nd.ID).Settling() {
+		if net.settling() {
 			settling++
 		}
 		c := coords[nd]

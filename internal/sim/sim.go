@@ -271,12 +271,22 @@ func (t transport) Known(p peer.ID) bool {
 	return t.net.byID[p] != nil
 }
 
-// Settling is true while churn's repair may still be handing keys to new
-// owners, as p2p's is after its view of the membership changed.
-func (t transport) Settling() bool {
+// SettlingKey is true while churn's repair may still be handing some keys
+// to new owners, for every key alike as p2p's is after its view of the
+// membership changed, or with
+// Churn.SettleByKey for key alone: while repair may still be handing it to
+// a new owner.
+func (t transport) SettlingKey(key string) bool {
 	t.net.mu.RLock()
 	defer t.net.mu.RUnlock()
-	return t.net.churn != nil && t.net.churn.now < t.net.churn.settleUntil
+	c := t.net.churn
+	if c == nil {
+		return false
+	}
+	if c.model.SettleByKey {
+		return c.now < c.keySettleUntil[key]
+	}
+	return c.now < c.settleUntil
 }
 
 func (t transport) Replicas() int                    { return Replicas }

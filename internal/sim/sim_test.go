@@ -105,7 +105,8 @@ func searchAtScale(t *testing.T, nodes, posts int) {
 // TestSearchUnderChurn: under IPFS churn (sessions with a median near an
 // hour, each leaver replaced by a new node holding nothing) with repair
 // handing keys on 30 s after a change, the search still finds what one
-// index over every post finds, and it does because of repair: with repair
+// index over every post finds, settling the whole network or each key on
+// its own, and it does because of repair: with repair
 // a day late, new owners hold nothing when asked and keys die with their
 // last holder, and recall falls.
 func TestSearchUnderChurn(t *testing.T) {
@@ -122,7 +123,7 @@ func TestSearchUnderChurn(t *testing.T) {
 	}
 	defer ref.Close()
 	qs := Mix(Texts(ps), 4)
-	run := func(name string, repairDelay time.Duration) *Report {
+	run := func(name string, repairDelay time.Duration, byKey bool) *Report {
 		net, err := New(ctx, filepath.Join(dir, name), 40, ps, 1, nil)
 		if err != nil {
 			t.Fatal(err)
@@ -130,6 +131,7 @@ func TestSearchUnderChurn(t *testing.T) {
 		defer net.Close()
 		model := IPFSChurn()
 		model.RepairDelay = repairDelay
+		model.SettleByKey = byKey
 		net.StartChurn(model, 1)
 		rep, err := net.Search(ctx, ref, qs, 10, nil)
 		if err != nil {
@@ -143,11 +145,17 @@ func TestSearchUnderChurn(t *testing.T) {
 		}
 		return rep
 	}
-	repaired := run("repaired", 30*time.Second)
+	repaired := run("repaired", 30*time.Second, false)
 	if repaired.Recall < 0.99 || repaired.Churn.Repairs == 0 {
 		t.Errorf("with repair: recall %.4f after %d hand-overs, want at least 0.99", repaired.Recall, repaired.Churn.Repairs)
 	}
-	late := run("repair a day late", 24*time.Hour)
+	// Settling each key on its own asks every owner of the changed keys
+	// only: as exact, for fewer bytes.
+	byKey := run("repaired, settling by key", 30*time.Second, true)
+	if byKey.Recall < 0.99 || byKey.BytesPerQuery >= repaired.BytesPerQuery {
+		t.Errorf("settling by key: recall %.4f and %.0f bytes a query, want at least 0.99 and fewer than %.0f", byKey.Recall, byKey.BytesPerQuery, repaired.BytesPerQuery)
+	}
+	late := run("repair a day late", 24*time.Hour, false)
 	if late.Recall >= repaired.Recall || late.Churn.Repairs != 0 {
 		t.Errorf("with repair a day late: recall %.4f (%d hand-overs), want below %.4f: the test does not show what repair does", late.Recall, late.Churn.Repairs, repaired.Recall)
 	}

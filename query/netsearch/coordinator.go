@@ -28,9 +28,10 @@ type Transport interface {
 	// Known reports whether p is a peer of the network as far as this node
 	// knows.
 	Known(p peer.ID) bool
-	// Settling reports whether owners may still be missing posts after the
-	// membership changed.
-	Settling() bool
+	// SettlingKey reports whether key's owners may still be missing posts
+	// after the membership changed: the querier then asks every owner of
+	// it.
+	SettlingKey(key string) bool
 	// Replicas is R.
 	Replicas() int
 	// Latency is the measured round trip to p, 0 when unknown.

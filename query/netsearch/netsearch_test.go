@@ -144,7 +144,7 @@ func (t fakeTransport) Members() []peer.ID {
 	return out
 }
 func (t fakeTransport) Known(p peer.ID) bool             { return t.fn.node(p) != nil }
-func (t fakeTransport) Settling() bool                   { return false }
+func (t fakeTransport) SettlingKey(string) bool          { return false }
 func (t fakeTransport) Replicas() int                    { return t.fn.r }
 func (t fakeTransport) Latency(peer.ID) time.Duration    { return 0 }
 func (t fakeTransport) CountRefused(string, string, int) {}

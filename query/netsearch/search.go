@@ -61,9 +61,9 @@ type run struct {
 	// fullLasts and failed are per unit.
 	units []unit
 	sizes []int
-	// replicas is how many owners of each key are asked: all of them while
-	// the membership settles, two for the first page of a query sorted by
-	// score (crossCheck), one otherwise.
+	// replicas is how many owners of each key are asked: two for the first
+	// page of a query sorted by score (crossCheck), one otherwise; all of
+	// them for a key whose owners are settling (replicasOf).
 	replicas int
 	// crossCheck: the owners' match counts are compared, and a third owner
 	// settles a disagreement.
@@ -161,10 +161,6 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.asked = map[string]bool{}
 	r.own = map[string]query.Hit{}
 	r.fullLasts = make([][]*query.Hit, len(r.units))
-	// While the membership settles, a new owner may lack some of a key's
-	// posts: ask every owner and take the union. An owner that held the key
-	// before and is alive is still among the closest live nodes, so it is
-	// asked.
 	r.replicas = 1
 	// The first page of a query sorted by score is what an owner who hides
 	// or demotes posts would aim at: ask two owners and merge, so that one
@@ -174,10 +170,19 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 		r.crossCheck = true
 		r.replicas = 2
 	}
-	if r.c.tr.Settling() {
-		r.replicas = max(r.replicas, r.c.tr.Replicas())
-	}
 	return true, nil
+}
+
+// replicasOf is how many owners of unit i are asked. While a key's owners
+// settle after the membership changed, a new owner may lack some of its
+// posts: ask every owner and take the union. An owner that held the key
+// before and is alive is still among the closest live nodes, so it is
+// asked.
+func (r *run) replicasOf(i int) int {
+	if r.c.tr.SettlingKey(r.keys[r.units[i].lo]) {
+		return max(r.replicas, r.c.tr.Replicas())
+	}
+	return r.replicas
 }
 
 // spanSize is how many of a page of n hits to ask of a span of m of a
@@ -339,10 +344,10 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	var resps []*Response
 	var from []peer.ID
 	var err error
-	if r.crossCheck && r.replicas == 2 {
+	if n := r.replicasOf(i); r.crossCheck && n == 2 {
 		resps, from, err = r.c.searchKeyChecked(ctx, key, &req, r.p.Sort)
 	} else {
-		resps, from, err = r.c.searchKeyN(ctx, key, &req, r.replicas)
+		resps, from, err = r.c.searchKeyN(ctx, key, &req, n)
 	}
 	if err == nil && r.crossCheck && len(resps) >= 2 && disagree(resps) {
 		// Owners of one key hold the same posts once settled: one that
