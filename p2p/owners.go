@@ -68,6 +68,10 @@ type ownerCache struct {
 	regions map[int]map[string]*region // prefix length -> prefix -> region
 	nRegion int
 	lookups map[string]cachedLookup
+	// changes are the membership changes seen, oldest first (at most
+	// maxChanges); truncated is when the newest one dropped happened.
+	changes   []change
+	truncated time.Time
 }
 
 type member struct {
@@ -117,6 +121,22 @@ func (c *ownerCache) refresh() uint64 {
 	if fp == c.rtFP && c.members != nil {
 		return c.epoch
 	}
+	if c.members != nil {
+		// What changed, for SettlingKey; the first view is no change.
+		was := make(map[peer.ID]bool, len(c.members))
+		for _, m := range c.members {
+			was[m.id] = true
+		}
+		for _, id := range ids {
+			if !was[id] {
+				c.logChangeLocked(id, false)
+			}
+			delete(was, id)
+		}
+		for id := range was {
+			c.logChangeLocked(id, true)
+		}
+	}
 	c.members = make([]member, len(ids))
 	for i, id := range ids {
 		c.members[i] = member{id: id, kb: kb.ConvertPeerID(id)}
@@ -145,6 +165,7 @@ func (c *ownerCache) learnPeerLocked(id peer.ID) bool {
 	}
 	c.known[id] = true
 	c.epoch++
+	c.logChangeLocked(id, false)
 	return true
 }
 
@@ -344,6 +365,7 @@ func (c *ownerCache) forget(p peer.ID) {
 	}
 	delete(c.known, p)
 	c.epoch++
+	c.logChangeLocked(p, true)
 	for bits, byPrefix := range c.regions {
 		for pfx, rg := range byPrefix {
 			for i, m := range rg.members {

@@ -48,6 +48,10 @@ type repairer struct {
 	// the loop's next tick: the owners it is about to ask already follow
 	// the new membership, and a new owner among them may hold nothing yet.
 	seenEpoch atomic.Uint64
+	// windowStart is when the settling window open now opened (Unix
+	// nanoseconds): the first membership change after the last one
+	// closed; 0 until the node has settled once.
+	windowStart atomic.Int64
 }
 
 // settleMargin, the default SettleMargin, is how long after its own repair

@@ -129,10 +129,6 @@ func (s *Service) Known(p peer.ID) bool {
 	return p == s.self || s.dht.RoutingTable().Find(p) != "" || s.owners.knows(p)
 }
 
-// SettlingKey reports whether key's owners may still be missing posts: for
-// now whenever the node is Settling, whatever the key.
-func (s *Service) SettlingKey(string) bool { return s.Settling() }
-
 // Latency is the measured round trip to p, 0 when unknown.
 func (s *Service) Latency(p peer.ID) time.Duration { return s.host.Peerstore().LatencyEWMA(p) }
 

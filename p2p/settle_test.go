@@ -1,6 +1,8 @@
 package p2p
 
 import (
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -31,6 +33,73 @@ func TestSettlingFollowsTheMembershipAtOnce(t *testing.T) {
 			if o == gone {
 				t.Fatalf("owners of %s still name the peer that left", k)
 			}
+		}
+	}
+}
+
+// TestSettlingKeyNamesTheKeysWhoseOwnersChanged: after a peer leaves a
+// node's view, the node settles exactly the keys that peer owned (a new
+// owner took its place and may lack their posts), and after it joins
+// again, exactly the keys it owns again; the others are asked of two
+// owners as in a settled network. A node that never settled counts every
+// key as settling. (With the network-wide rule every key settled.)
+func TestSettlingKeyNamesTheKeysWhoseOwnersChanged(t *testing.T) {
+	net := startNetwork(t, 6, func(c *Config) { c.SettleMargin = 300 * time.Millisecond })
+	s := net.svcs[0]
+	ctx := t.Context()
+	keys := make([]string, 200)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("t/word%d", i)
+	}
+	if s.repair.windowStart.Load() == 0 && s.Settling() && !s.SettlingKey(ctx, keys[0]) {
+		t.Fatal("a node that never settled counts a key as settled")
+	}
+	poll.Until(t, "settled", 30*time.Second, 20*time.Millisecond, func() bool { return !s.Settling() })
+	for _, k := range keys {
+		if s.SettlingKey(ctx, k) {
+			t.Fatalf("a settled node counts %s as settling", k)
+		}
+	}
+	gone := net.svcs[3].ID()
+	owned := map[string]bool{}
+	for _, k := range keys {
+		owners, err := s.Owners(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		owned[k] = slices.Contains(owners, gone)
+	}
+	check := func(when string) {
+		t.Helper()
+		n := 0
+		for _, k := range keys {
+			if got := s.SettlingKey(ctx, k); got != owned[k] {
+				t.Errorf("%s: %s settling %v, want %v (the peer owns it: %v)", when, k, got, owned[k], owned[k])
+			} else if got {
+				n++
+			}
+		}
+		if n == 0 || n == len(keys) {
+			t.Fatalf("%s: %d of %d keys settling: the test proves nothing", when, n, len(keys))
+		}
+		t.Logf("%s: %d of %d keys settling", when, n, len(keys))
+	}
+	s.dht.RoutingTable().RemovePeer(gone)
+	check("after a peer left")
+	// The DHT takes a connected peer back into the table on its own; the
+	// keys it owns again settle, within the window or in a new one.
+	poll.Until(t, "the peer back in the routing table", 30*time.Second, 20*time.Millisecond, func() bool {
+		if s.dht.RoutingTable().Find(gone) == "" {
+			_, _ = s.dht.RoutingTable().TryAddPeer(gone, true, false)
+			return false
+		}
+		return true
+	})
+	check("after it joined again")
+	poll.Until(t, "settled again", 30*time.Second, 20*time.Millisecond, func() bool { return !s.Settling() })
+	for _, k := range keys {
+		if s.SettlingKey(ctx, k) {
+			t.Fatalf("settled again, the node counts %s as settling", k)
 		}
 	}
 }

@@ -276,7 +276,7 @@ func (t transport) Known(p peer.ID) bool {
 // membership changed, or with
 // Churn.SettleByKey for key alone: while repair may still be handing it to
 // a new owner.
-func (t transport) SettlingKey(key string) bool {
+func (t transport) SettlingKey(_ context.Context, key string) bool {
 	t.net.mu.RLock()
 	defer t.net.mu.RUnlock()
 	c := t.net.churn

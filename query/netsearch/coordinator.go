@@ -31,7 +31,7 @@ type Transport interface {
 	// SettlingKey reports whether key's owners may still be missing posts
 	// after the membership changed: the querier then asks every owner of
 	// it.
-	SettlingKey(key string) bool
+	SettlingKey(ctx context.Context, key string) bool
 	// Replicas is R.
 	Replicas() int
 	// Latency is the measured round trip to p, 0 when unknown.

@@ -143,11 +143,11 @@ func (t fakeTransport) Members() []peer.ID {
 	}
 	return out
 }
-func (t fakeTransport) Known(p peer.ID) bool             { return t.fn.node(p) != nil }
-func (t fakeTransport) SettlingKey(string) bool          { return false }
-func (t fakeTransport) Replicas() int                    { return t.fn.r }
-func (t fakeTransport) Latency(peer.ID) time.Duration    { return 0 }
-func (t fakeTransport) CountRefused(string, string, int) {}
+func (t fakeTransport) Known(p peer.ID) bool                     { return t.fn.node(p) != nil }
+func (t fakeTransport) SettlingKey(context.Context, string) bool { return false }
+func (t fakeTransport) Replicas() int                            { return t.fn.r }
+func (t fakeTransport) Latency(peer.ID) time.Duration            { return 0 }
+func (t fakeTransport) CountRefused(string, string, int)         {}
 
 func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Response, error) {
 	nd := t.fn.node(p)

@@ -178,8 +178,8 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 // posts: ask every owner and take the union. An owner that held the key
 // before and is alive is still among the closest live nodes, so it is
 // asked.
-func (r *run) replicasOf(i int) int {
-	if r.c.tr.SettlingKey(r.keys[r.units[i].lo]) {
+func (r *run) replicasOf(ctx context.Context, i int) int {
+	if r.c.tr.SettlingKey(ctx, r.keys[r.units[i].lo]) {
 		return max(r.replicas, r.c.tr.Replicas())
 	}
 	return r.replicas
@@ -344,7 +344,7 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	var resps []*Response
 	var from []peer.ID
 	var err error
-	if n := r.replicasOf(i); r.crossCheck && n == 2 {
+	if n := r.replicasOf(ctx, i); r.crossCheck && n == 2 {
 		resps, from, err = r.c.searchKeyChecked(ctx, key, &req, r.p.Sort)
 	} else {
 		resps, from, err = r.c.searchKeyN(ctx, key, &req, n)

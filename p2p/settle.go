@@ -1,0 +1,97 @@
+package p2p
+
+import (
+	"context"
+	"math"
+	"slices"
+	"time"
+
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// maxChanges bounds the membership changes a node remembers for
+// SettlingKey; when more come in one settling window, every key settles.
+const maxChanges = 4096
+
+// change is one membership change the node saw: a peer that joined its
+// view (the routing table, or a lookup that named a peer never seen) or
+// left it.
+type change struct {
+	id   peer.ID
+	kb   kb.ID
+	at   time.Time
+	left bool
+}
+
+// logChangeLocked records a change, with c.mu held. The first change after
+// the settling window closed opens a new one: SettlingKey looks at the
+// changes since.
+func (c *ownerCache) logChangeLocked(id peer.ID, left bool) {
+	now := time.Now()
+	if r := c.s.repair; r != nil && now.UnixNano() >= r.settleUntil.Load() {
+		// Open the window now, not when the repair loop notices the
+		// change: a second change before that must not open it again.
+		r.windowStart.Store(now.UnixNano())
+		r.settleUntil.Store(math.MaxInt64)
+	}
+	c.changes = append(c.changes, change{id: id, kb: kb.ConvertPeerID(id), at: now, left: left})
+	if len(c.changes) > maxChanges {
+		drop := len(c.changes) - maxChanges/2
+		c.truncated = c.changes[drop-1].at
+		c.changes = slices.Delete(c.changes, 0, drop)
+	}
+}
+
+// touched reports whether a change at since or later may have given key an
+// owner that lacks its posts: a peer that joined and is one of owners, or
+// one that left and was closer to key than the farthest of them (one of
+// owners took its place). owners are key's owners now, closest first.
+func (c *ownerCache) touched(key string, owners []peer.ID, since time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.truncated.IsZero() && !c.truncated.Before(since) {
+		return true // changes of this window were forgotten
+	}
+	target := kbKey(key)
+	var farthest kb.ID
+	if len(owners) >= c.s.cfg.Replicas && len(owners) > 0 {
+		farthest = kb.ConvertPeerID(owners[len(owners)-1])
+	}
+	for i := len(c.changes) - 1; i >= 0 && !c.changes[i].at.Before(since); i-- {
+		ch := c.changes[i]
+		if !ch.left {
+			if slices.Contains(owners, ch.id) {
+				return true
+			}
+			continue
+		}
+		if farthest == nil || closerTo(target, ch.kb, farthest) {
+			return true
+		}
+	}
+	return false
+}
+
+// SettlingKey reports whether key's owners may still be missing posts
+// because the membership changed: the node is Settling, and since its
+// settling window opened a peer joined that owns key now, or one left that
+// was closer to key than one of its owners now (that owner took its
+// place). Other keys' owners are those that held them before, so a search
+// asks two of them rather than all. A node that has not settled once since
+// it started counts every key as settling, and so does one that could not
+// find the key's owners.
+func (s *Service) SettlingKey(ctx context.Context, key string) bool {
+	if !s.Settling() {
+		return false
+	}
+	since := s.repair.windowStart.Load()
+	if since == 0 {
+		return true
+	}
+	owners, err := s.Owners(ctx, key)
+	if err != nil {
+		return true
+	}
+	return s.owners.touched(key, owners, time.Unix(0, since))
+}
