@@ -43,7 +43,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	posts := fs.Int("posts", 2000, "posts, drawn from the fortunes corpus")
 	queries := fs.Int("queries", 60, "queries, spread over the kinds of the mix")
 	churn := fs.String("churn", "none", "churn model: none (a settled network) or ipfs (IPFS session lengths, each leaver replaced by a new node; see internal/sim)")
-	settle := fs.String("settle", "network", "with --churn ipfs: how queriers settle after a change: network (every key's owners are all asked while any key settles, as p2p does) or key (only the changed keys')")
+	settle := fs.String("settle", "key", "with --churn ipfs: how queriers settle after a change: key (every owner of the keys whose owners changed is asked, as p2p does) or network (of every key while any changed, p2p's rule before)")
 	repairDelay := fs.Duration("repair-delay", sim.IPFSChurn().RepairDelay, "with --churn ipfs: how long after a node leaves or joins repair hands its keys on (virtual time)")
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")

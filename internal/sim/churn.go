@@ -42,9 +42,10 @@ type Churn struct {
 	// SettleMargin is how long after a repair queriers still ask every
 	// owner (p2p's default is 3 minutes).
 	SettleMargin time.Duration
-	// SettleByKey settles each key on its own: queriers ask every owner
-	// of a key only while its owners changed RepairDelay+SettleMargin ago
-	// or less, instead of every key's while any changed (p2p's rule).
+	// SettleByKey settles each key on its own, as p2p does: queriers ask
+	// every owner of a key only while its owners changed
+	// RepairDelay+SettleMargin ago or less. Without it, every key's while
+	// any changed (p2p's rule before it settled by key).
 	SettleByKey bool
 	// Warmup is how long the network churns before the first search;
 	// Window is the time over which the searches are spread.
@@ -80,7 +81,7 @@ func IPFSSession(r *rand.Rand) time.Duration {
 // hour of churn before the searches and the searches spread over an hour.
 func IPFSChurn() *Churn {
 	return &Churn{Name: "ipfs", Session: IPFSSession, RepairDelay: ipfsRepairDelay, SettleMargin: ipfsSettleMargin,
-		Warmup: time.Hour, Window: time.Hour}
+		SettleByKey: true, Warmup: time.Hour, Window: time.Hour}
 }
 
 // ChurnReport is what churn did during a simulation.

@@ -145,7 +145,7 @@ func TestSearchUnderChurn(t *testing.T) {
 		}
 		return rep
 	}
-	repaired := run("repaired", 30*time.Second, false)
+	repaired := run("repaired, settling the network", 30*time.Second, false)
 	if repaired.Recall < 0.99 || repaired.Churn.Repairs == 0 {
 		t.Errorf("with repair: recall %.4f after %d hand-overs, want at least 0.99", repaired.Recall, repaired.Churn.Repairs)
 	}
