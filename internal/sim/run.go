@@ -27,6 +27,9 @@ type KindReport struct {
 	MessagesPerQuery float64 `json:"messages_per_query"`
 	BytesPerQuery    float64 `json:"bytes_per_query"`
 	LookupsPerQuery  float64 `json:"lookups_per_query"`
+	// RoundTripsPerQuery counts the rounds of requests a warm search took
+	// (a refill is one more).
+	RoundTripsPerQuery float64 `json:"round_trips_per_query"`
 }
 
 // Report is a simulation's outcome. Per-query figures are of warm
@@ -184,6 +187,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		k.MessagesPerQuery += float64(m2 - m1)
 		k.BytesPerQuery += float64(b2 - b1)
 		k.LookupsPerQuery += float64(l)
+		k.RoundTripsPerQuery += float64(res.RoundTrips)
 		if progress != nil {
 			progress(i+1, len(qs))
 		}
@@ -206,6 +210,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		k.MessagesPerQuery /= q
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
+		k.RoundTripsPerQuery /= q
 	}
 	runtime.GC()
 	var ms runtime.MemStats
