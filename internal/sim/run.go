@@ -130,7 +130,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		}
 		c := coords[nd]
 		if c == nil {
-			c = netsearch.New(countingTransport{net.Transport(nd.ID), &lookups}, netsearch.Config{})
+			c = netsearch.New(countingTransport{net.Transport(nd.ID), &lookups}, net.Coordinator)
 			coords[nd] = c
 			m0, _ := net.Traffic()
 			var t netsearch.NetworkTotals

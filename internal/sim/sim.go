@@ -69,6 +69,9 @@ type Network struct {
 	keyPosts map[string][]*post.Post
 	holders  map[string]map[*Node]bool
 	churn    *churnState
+	// Coordinator configures the queriers' coordinators (netsearch's
+	// defaults when zero).
+	Coordinator netsearch.Config
 
 	ownersMu sync.Mutex
 	owners   map[string][]peer.ID

@@ -153,7 +153,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	for u, un := range r.units {
 		r.sizes[u] = r.p.Limit + 1
 		if r.parsed[un.lo].Shard != "" {
-			r.sizes[u] = spanSize(r.p.Limit+1, un.span())
+			r.sizes[u] = spanSize(r.p.Limit+1, un.span(), r.c.cfg.SpanDeviations)
 		}
 	}
 	r.answers = make([]*query.ShardAnswer, len(r.units))
@@ -188,14 +188,14 @@ func (r *run) replicasOf(ctx context.Context, i int) int {
 // spanSize is how many of a page of n hits to ask of a span of m of a
 // split key's shards. The shards hold a key's posts by a hash of their IDs,
 // so the span's part of any page is binomial, (n, m/HotShards): ask for
-// its mean and three standard deviations, and one more to tell whether it
-// holds more. The merge notices the rare span that held more than that,
-// and asks it again.
-func spanSize(n, m int) int {
+// its mean and sds standard deviations, and one more to tell whether it
+// holds more. The merge notices the span that held more than that, and
+// asks it again (a second round).
+func spanSize(n, m int, sds float64) int {
 	p := float64(m) / keyspace.HotShards
 	mean := float64(n) * p
 	sd := math.Sqrt(float64(n) * p * (1 - p))
-	return min(n, int(math.Ceil(mean+3*sd))+1)
+	return min(n, int(math.Ceil(mean+sds*sd))+1)
 }
 
 // spans orders each run of a split key's shards in the plan by their
@@ -335,6 +335,9 @@ func (r *run) ask(ctx context.Context, i int, after []string) {
 	un := r.units[i]
 	key := r.keys[un.lo] // its owners are every key's of the unit
 	req := r.wire
+	// The owner reads the keys before its unit (whose posts it leaves
+	// out) and the unit's own, never those after: they cost bytes only.
+	req.Keys = r.keys[:un.hi]
 	req.Index = un.lo
 	if un.span() > 1 {
 		req.Span = un.span()

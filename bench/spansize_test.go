@@ -1,0 +1,57 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"testing"
+
+	"github.com/murmur-p2p/murmur/internal/corpus"
+	"github.com/murmur-p2p/murmur/internal/sim"
+	"github.com/murmur-p2p/murmur/internal/testenv"
+)
+
+// BenchmarkSpanDeviations measures how a span of a hot term's shards is
+// sized (netsearch.Config.SpanDeviations: standard deviations above its
+// binomial share of the page) against what a first page of 10 costs: hot
+// terms' wire bytes and rounds per warm search, over simulated networks of
+// N nodes (internal/sim, whose bytes equal a real network's) with the
+// network benchmark's 2,000 posts and 30 queries of each kind.
+func BenchmarkSpanDeviations(b *testing.B) {
+	testenv.Need(b, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	ps, err := sim.SamplePosts(searchNetPosts, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "ref"), ps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ref.Close()
+	qs := sim.Mix(sim.Texts(ps), 30)
+	for _, n := range []int{8, 16, 32} {
+		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, sds := range []float64{3, 2, 1} {
+			b.Run(fmt.Sprintf("nodes=%d/sds=%g", n, sds), func(b *testing.B) {
+				net.Coordinator.SpanDeviations = sds
+				var rep *sim.Report
+				for range b.N {
+					if rep, err = net.Search(ctx, ref, qs, 10, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				hot := rep.PerKind["hot"]
+				b.ReportMetric(hot.BytesPerQuery, "hot-B/query")
+				b.ReportMetric(hot.RoundTripsPerQuery, "hot-rounds/query")
+				b.ReportMetric(rep.BytesPerQuery, "B/query")
+				b.ReportMetric(rep.Recall, "recall")
+			})
+		}
+		net.Close()
+	}
+}
