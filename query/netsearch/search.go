@@ -296,6 +296,13 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		if len(again) == 0 {
 			break
 		}
+		// A span asked for its share of the page may hold far more of
+		// it (or its owners' cut may be tight): ask it for twice as
+		// much each round, up to the whole page, so that the rounds
+		// always suffice.
+		for _, i := range again {
+			r.sizes[i] = min(2*r.sizes[i], r.p.Limit+1)
+		}
 		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
 		r.rounds++
 		r.rescoreAnswers(ctx, r.answers)
