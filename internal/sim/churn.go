@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"container/heap"
 	"context"
 	"fmt"
@@ -280,7 +279,7 @@ func (net *Network) join() error {
 	var changed []string
 	net.ownersMu.Lock()
 	for k, owners := range net.owners {
-		if len(owners) < Replicas || closer(nd.kbID, net.byID[owners[len(owners)-1]].kbID, kb.ConvertKey(k)) {
+		if len(owners) < Replicas || closer(nd.kbID, net.byID[owners[len(owners)-1]].kbID, net.keyIDs[k]) {
 			changed = append(changed, k)
 		}
 	}
@@ -295,13 +294,15 @@ func (net *Network) join() error {
 	return nil
 }
 
-// closer reports whether a is closer to target than b by XOR distance.
+// closer reports whether a is closer to target than b by XOR distance
+// (p2p's closerTo).
 func closer(a, b, target []byte) bool {
-	da, db := make([]byte, len(target)), make([]byte, len(target))
 	for i := range target {
-		da[i], db[i] = a[i]^target[i], b[i]^target[i]
+		if da, db := a[i]^target[i], b[i]^target[i]; da != db {
+			return da < db
+		}
 	}
-	return bytes.Compare(da, db) < 0
+	return false
 }
 
 // repair hands each key to those of its owners that lack it, from the

@@ -75,6 +75,7 @@ type Network struct {
 
 	ownersMu sync.Mutex
 	owners   map[string][]peer.ID
+	keyIDs   map[string]kb.ID // each key of owners in the keyspace, hashed once
 
 	messages, bytes atomic.Int64
 	placed          atomic.Int64 // post copies stored, over all nodes and keys
@@ -114,7 +115,7 @@ func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, p
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
-	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}, dir: dir,
+	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}, keyIDs: map[string]kb.ID{}, dir: dir,
 		keyPosts: map[string][]*post.Post{}, holders: map[string]map[*Node]bool{}}
 	for i, id := range ids {
 		if net.byID[id] != nil {
@@ -210,7 +211,11 @@ func (net *Network) ownersLocked(key string) []peer.ID {
 	if o, ok := net.owners[key]; ok {
 		return o
 	}
-	target := kb.ConvertKey(key)
+	target := net.keyIDs[key]
+	if target == nil {
+		target = kb.ConvertKey(key)
+		net.keyIDs[key] = target
+	}
 	type cand struct {
 		id   peer.ID
 		dist []byte
