@@ -128,7 +128,8 @@ func (c *ownerCache) refresh() uint64 {
 			was[m.id] = true
 		}
 		for _, id := range ids {
-			if !was[id] {
+			if !was[id] && c.known[id] {
+				// A peer never seen is logged by learnPeerLocked below.
 				c.logChangeLocked(id, false)
 			}
 			delete(was, id)
