@@ -55,3 +55,55 @@ func BenchmarkSpanDeviations(b *testing.B) {
 		net.Close()
 	}
 }
+
+// BenchmarkDigestsFirst measures what asking a split key's shards for
+// digests first (and fetching only the hits that make the page) saves
+// against asking them whole (netsearch.Config.WholeShards), on a first
+// page of 10: wire bytes and rounds per warm search of the kinds that
+// ask split keys (hot terms, and OR queries with one), over simulated
+// networks of N nodes with the network benchmark's posts and 30 queries
+// of each kind.
+func BenchmarkDigestsFirst(b *testing.B) {
+	testenv.Need(b, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	ps, err := sim.SamplePosts(searchNetPosts, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	dir := b.TempDir()
+	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "ref"), ps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ref.Close()
+	qs := sim.Mix(sim.Texts(ps), 30)
+	for _, n := range []int{4, 8, 16, 32} {
+		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, whole := range []bool{true, false} {
+			name := "digests"
+			if whole {
+				name = "whole"
+			}
+			b.Run(fmt.Sprintf("nodes=%d/%s", n, name), func(b *testing.B) {
+				net.Coordinator.WholeShards = whole
+				var rep *sim.Report
+				for range b.N {
+					if rep, err = net.Search(ctx, ref, qs, 10, nil); err != nil {
+						b.Fatal(err)
+					}
+				}
+				for _, kind := range []string{"hot", "or"} {
+					k := rep.PerKind[kind]
+					b.ReportMetric(k.BytesPerQuery, kind+"-B/query")
+					b.ReportMetric(k.RoundTripsPerQuery, kind+"-rounds/query")
+				}
+				b.ReportMetric(rep.BytesPerQuery, "B/query")
+				b.ReportMetric(rep.Recall, "recall")
+			})
+		}
+		net.Close()
+	}
+}

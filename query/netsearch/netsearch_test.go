@@ -42,10 +42,13 @@ type fakeNode struct {
 	fail  bool          // answers every request with an error
 	delay time.Duration // waits before answering a search
 	lie   func(*Summary)
-	// lieSearch, if set, rewrites the node's search answers.
+	// lieSearch, if set, rewrites the node's search answers, digests
+	// included; lieDigest, its digests alone.
 	lieSearch func(*Response)
+	lieDigest func(*Response)
 	asked     int // searches asked of it
 	digests   int // of them, digests
+	posts     int // posts sent in whole answers
 	summaries int // summaries asked of it
 	sent      int // bytes of its search answers, JSON-encoded
 }
@@ -167,8 +170,14 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	if err == nil && resp.Refused == "" {
 		resp.SetCounts(req, func(k string) int { return nd.held[k] })
 	}
-	if err == nil && nd.lieSearch != nil {
-		nd.lieSearch(resp)
+	nd.mu.Lock()
+	lieSearch, lieDigest := nd.lieSearch, nd.lieDigest
+	nd.mu.Unlock()
+	if err == nil && lieSearch != nil {
+		lieSearch(resp)
+	}
+	if err == nil && lieDigest != nil && req.Digest {
+		lieDigest(resp)
 	}
 	if err == nil {
 		b, _ := json.Marshal(resp)
@@ -176,6 +185,8 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 		nd.sent += len(b)
 		if req.Digest {
 			nd.digests++
+		} else {
+			nd.posts += len(resp.Hits)
 		}
 		nd.mu.Unlock()
 	}
@@ -850,4 +861,177 @@ func TestTotalsHearEveryPeerOfALargeNetwork(t *testing.T) {
 	if got.Posts != want.Posts || got.Terms != want.Terms {
 		t.Errorf("every peer heard: %d posts and %d terms, want %d and %d", got.Posts, got.Terms, want.Posts, want.Terms)
 	}
+}
+
+// TestAHotTermFetchesOnlyItsPage: the 16 shards of a hot term are asked
+// for digests first, and only the hits that make the page come whole:
+// about a page of posts over the wire where asking the shards whole sends
+// their shares and margins, three times as many. Pages, paging and totals
+// are one index's, sorted by score (every post holds "the" twice, so
+// scores tie and the order falls to IDs) and by time. An owner whose
+// digests claim its posts score low (to hide them) or high (to push them
+// onto the page) changes nothing: the other owner's digest names the
+// hidden posts and the pushed ones are rescored. Trusting one owner per
+// key, as the checks are off, the same liars do change the page.
+// sameScores reports whether two pages hold the same posts in the same
+// order with the same scores.
+func sameScores(a, b *query.Result) bool {
+	return slices.EqualFunc(a.Hits, b.Hits, func(x, y query.Hit) bool { return x.Post.ID == y.Post.ID && x.Score == y.Score })
+}
+
+func TestAHotTermFetchesOnlyItsPage(t *testing.T) {
+	posts := fakePosts(t, 400)
+	fn := newFakeNet(t, 12, 3, posts)
+	ref := reference(t, posts)
+	ctx := context.Background()
+	keys := keyspace.TermKeys("the")
+	if len(keys) != keyspace.HotShards {
+		t.Fatalf("%d keys for a stop word, want %d", len(keys), keyspace.HotShards)
+	}
+	// The querier owns as few of the shards as any node: the others are
+	// asked over the wire.
+	querier, fewest := 0, len(keys)+1
+	for i, nd := range fn.nodes {
+		n := 0
+		for _, k := range keys {
+			if slices.Contains(fn.owners(k), nd.id) {
+				n++
+			}
+		}
+		if n < fewest {
+			querier, fewest = i, n
+		}
+	}
+	sent := func() (posts, digests int) {
+		for i, nd := range fn.nodes {
+			nd.mu.Lock()
+			if i != querier {
+				posts, digests = posts+nd.posts, digests+nd.digests
+			}
+			nd.posts, nd.digests = 0, 0
+			nd.mu.Unlock()
+		}
+		return posts, digests
+	}
+	search := func(c *Coordinator, req query.Request) (*query.Result, int, int) {
+		t.Helper()
+		sent()
+		res, err := c.Search(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, d := sent()
+		return res, p, d
+	}
+	exact := func(what string, res *query.Result, want *query.Result) {
+		t.Helper()
+		if !sameScores(res, want) || res.Total != want.Total || res.Partial {
+			t.Fatalf("%s: %v (total %d, partial %v), one index %v (total %d)", what, ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+		}
+	}
+	digestFirst := New(fn.transport(querier), Config{})
+	defer digestFirst.Close()
+	whole := New(fn.transport(querier), Config{WholeShards: true})
+	defer whole.Close()
+	for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+		req := query.Request{Q: "the", Sort: s, Limit: 10}
+		want, err := query.Run(ctx, ref, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		search(digestFirst, req) // warm: the key counts and totals
+		search(whole, req)
+		res, fetched, digests := search(digestFirst, req)
+		exact(fmt.Sprintf("%s, digests first", s), res, want)
+		wres, wholePosts, _ := search(whole, req)
+		exact(fmt.Sprintf("%s, shards whole", s), wres, want)
+		t.Logf("%s: digests first sent %d posts and %d digests in %d rounds; shards whole %d posts in %d rounds",
+			s, fetched, digests, res.RoundTrips, wholePosts, wres.RoundTrips)
+		if digests == 0 || fetched > 2*req.Limit {
+			t.Errorf("%s: %d posts and %d digests over the wire, want digests and at most two pages of posts", s, fetched, digests)
+		}
+		if wholePosts < 2*fetched {
+			t.Errorf("%s: shards asked whole sent %d posts, digests first %d: want it to save half or more", s, wholePosts, fetched)
+		}
+		// Paging to the end finds every match, in one index's order.
+		var got []string
+		for page := 0; ; page++ {
+			res, _, _ := search(digestFirst, req)
+			if res.Partial {
+				t.Fatalf("%s page %d: partial", s, page)
+			}
+			got = append(got, ids(res.Hits)...)
+			if res.NextCursor == "" {
+				break
+			}
+			req.Cursor = res.NextCursor
+		}
+		all, err := query.Run(ctx, ref, query.Request{Q: "the", Sort: s, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, ids(all.Hits)) {
+			t.Fatalf("%s: paging found %d matches, one index %d, or in another order", s, len(got), len(all.Hits))
+		}
+	}
+
+	// Liars: the first owner of a shard the querier does not own.
+	var liar *fakeNode
+	for _, k := range keys {
+		if o := fn.owners(k); !slices.Contains(o, fn.nodes[querier].id) {
+			liar = fn.node(o[0])
+			break
+		}
+	}
+	claim := func(score func(float64) float64) func(*Response) {
+		return func(r *Response) {
+			for i := range r.Hits {
+				h := &r.Hits[i]
+				h.Score = score(h.Score)
+				h.Sort = []string{strconv.FormatFloat(h.Score, 'g', -1, 64), h.Sort[1]}
+			}
+		}
+	}
+	req := query.Request{Q: "the", Limit: 10}
+	want, err := query.Run(ctx, ref, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lie := range []struct {
+		name  string
+		claim func(float64) float64
+	}{{"low", func(s float64) float64 { return s / 100 }}, {"high", func(s float64) float64 { return s * 100 }}} {
+		liar.mu.Lock()
+		liar.lieDigest, liar.lieSearch = claim(lie.claim), claim(lie.claim)
+		liar.mu.Unlock()
+		res, _, _ := search(digestFirst, req)
+		exact("a liar claiming "+lie.name+" scores", res, want)
+		trusting := New(fn.transport(querier), Config{TrustOwners: true})
+		tres, err := trusting.Search(ctx, req)
+		trusting.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if sameScores(tres, want) {
+			t.Errorf("trusting one owner per key, a liar claiming %s scores left the page as it is: the test shows no attack", lie.name)
+		}
+	}
+	liar.mu.Lock()
+	liar.lieDigest, liar.lieSearch = nil, nil
+	liar.mu.Unlock()
+
+	// An owner that names posts in its digest and then leaves them out of
+	// its answer: another owner's answer is fetched.
+	liar.mu.Lock()
+	liar.lieSearch = func(r *Response) {
+		if len(r.Hits) > 0 && r.Hits[0].Post != nil {
+			r.Hits = r.Hits[1:]
+		}
+	}
+	liar.mu.Unlock()
+	res, _, _ := search(digestFirst, req)
+	exact("an owner that leaves out a post its digest named", res, want)
+	liar.mu.Lock()
+	liar.lieSearch = nil
+	liar.mu.Unlock()
 }

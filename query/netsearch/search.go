@@ -70,6 +70,9 @@ type run struct {
 	crossCheck bool
 	// rescore: the querier recomputes every hit's score (query.Rescore).
 	rescore bool
+	// digestFirst: the shards of a split key are asked for digests first,
+	// and only the hits that make the page are fetched (digestfirst.go).
+	digestFirst bool
 	rounds  int
 
 	mu      sync.Mutex
@@ -162,6 +165,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.own = map[string]query.Hit{}
 	r.fullLasts = make([][]*query.Hit, len(r.units))
 	r.replicas = 1
+	r.digestFirst = !r.c.cfg.WholeShards
 	// The first page of a query sorted by score is what an owner who hides
 	// or demotes posts would aim at: ask two owners and merge, so that one
 	// owner alone can hide nothing (the union holds every match the other
@@ -276,8 +280,28 @@ func (r *run) fanOut(ctx context.Context) {
 	for i := range all {
 		all[i] = i
 	}
-	r.forEach(all, func(i int) { r.ask(ctx, i, r.p.After) })
+	after := make([][]string, len(r.units))
+	for i := range after {
+		after[i] = r.p.After
+	}
+	r.askUnits(ctx, all, after)
+}
+
+// askUnits asks units is for their hits after after[i]: whole, or digests
+// first and then the hits that make the page.
+func (r *run) askUnits(ctx context.Context, is []int, after [][]string) {
+	digests := make([]*digest, len(r.units))
+	r.forEach(is, func(i int) {
+		if r.digestUnit(ctx, i) {
+			digests[i] = r.askDigest(ctx, i, after[i])
+		} else {
+			r.ask(ctx, i, after[i])
+		}
+	})
 	r.rounds++
+	if slices.ContainsFunc(digests, func(d *digest) bool { return d != nil }) {
+		r.fetchPage(ctx, digests, after)
+	}
 }
 
 // refill merges the answers into a page and asks again, up to maxRefills
@@ -300,11 +324,12 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		// it (or its owners' cut may be tight): ask it for twice as
 		// much each round, up to the whole page, so that the rounds
 		// always suffice.
+		after := make([][]string, len(r.units))
 		for _, i := range again {
 			r.sizes[i] = min(2*r.sizes[i], r.p.Limit+1)
+			after[i] = r.answers[i].Last.Sort
 		}
-		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
-		r.rounds++
+		r.askUnits(ctx, again, after)
 		r.rescoreAnswers(ctx, r.answers)
 		r.cutAnswers()
 		res, complete = r.p.Merge(r.answers, r.st)
@@ -336,41 +361,74 @@ func (r *run) summary(res *query.Result, complete []bool) *query.Result {
 	return res
 }
 
-// ask asks the owners of unit i for the hits after after, and keeps their
-// answer.
-func (r *run) ask(ctx context.Context, i int, after []string) {
+// request is the request for unit i's hits after after.
+func (r *run) request(i int, after []string) Request {
 	un := r.units[i]
-	key := r.keys[un.lo] // its owners are every key's of the unit
 	req := r.wire
 	// The owner reads the keys before its unit (whose posts it leaves
 	// out) and the unit's own, never those after: they cost bytes only.
-	req.Keys = r.keys[:un.hi]
-	req.Index = un.lo
+	// Nor the other shards of the unit's own split key: their posts are
+	// never under the unit's shards.
+	own := r.parsed[un.lo]
+	req.Keys = make([]string, 0, un.hi)
+	for k, key := range r.keys[:un.lo] {
+		if p := r.parsed[k]; own.Shard == "" || p.Shard == "" || p.Class != own.Class || p.Value != own.Value {
+			req.Keys = append(req.Keys, key)
+		}
+	}
+	req.Index = len(req.Keys)
+	req.Keys = append(req.Keys, r.keys[un.lo:un.hi]...)
 	if un.span() > 1 {
 		req.Span = un.span()
 	}
 	req.After = after
 	req.Size = r.sizes[i]
+	return req
+}
+
+// askOwners sends req to the owners of unit i: two for a cross-check (a
+// whole answer and a digest, or two digests when req asks for one), every
+// owner while the unit's owners settle, else one; and a third when two
+// count different matches.
+func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, []peer.ID, error) {
+	un := r.units[i]
+	key := r.keys[un.lo] // its owners are every key's of the unit
 	var resps []*Response
 	var from []peer.ID
 	var err error
-	if n := r.replicasOf(ctx, i); r.crossCheck && n == 2 {
-		resps, from, err = r.c.searchKeyChecked(ctx, key, &req, r.p.Sort)
+	if n := r.replicasOf(ctx, i); r.crossCheck && n == 2 && !req.Digest {
+		resps, from, err = r.c.searchKeyChecked(ctx, key, req, r.p.Sort)
 	} else {
-		resps, from, err = r.c.searchKeyN(ctx, key, &req, n)
+		resps, from, err = r.c.searchKeyN(ctx, key, req, n)
 	}
 	if err == nil && r.crossCheck && len(resps) >= 2 && disagree(resps) {
 		// Owners of one key hold the same posts once settled: one that
 		// counts fewer matches left some out or lacks them. A third owner
 		// says which; the short ones are counted and asked last for a
 		// while.
-		if third, p, err := r.c.searchOthers(ctx, key, &req, from); err == nil {
+		if third, p, err := r.c.searchOthers(ctx, key, req, from); err == nil {
 			resps, from = append(resps, third), append(from, p)
 		}
 		for _, k := range r.keys[un.lo:un.hi] {
 			r.c.recordShort(k, resps, from)
 		}
 	}
+	return resps, from, err
+}
+
+// ask asks the owners of unit i for the hits after after, and keeps their
+// answer.
+func (r *run) ask(ctx context.Context, i int, after []string) {
+	req := r.request(i, after)
+	resps, from, err := r.askOwners(ctx, i, &req)
+	r.keep(i, &req, resps, from, err)
+}
+
+// keep checks the owners' answers to req for unit i and adds them to the
+// unit's answer.
+func (r *run) keep(i int, req *Request, resps []*Response, from []peer.ID, err error) {
+	un := r.units[i]
+	key := r.keys[un.lo]
 	// Each owner's hits, checked, and the last hit of each answer as the
 	// owner ordered it, for paging on at that owner. This node's own
 	// answer is taken as it is, and another owner's copies of its hits

@@ -1,0 +1,289 @@
+package netsearch
+
+import (
+	"context"
+	"slices"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// A split key's shards each hold a binomial share of a page, so each is
+// asked for its share and a margin (spanSize): most of the hits a hot
+// term's 16 shards send whole never make the page. Digest first asks them
+// for digests instead (each hit's sort values, which name its post, and no
+// post), cuts the page from the digests and the other keys' answers, and
+// then fetches whole only the hits that made it, each from an owner that
+// named it. A page of 10 then carries 10 posts, not the 40 the shards'
+// shares and margins add up to, for one more round trip.
+//
+// The digests' scores are the owners' claims: they choose what to fetch,
+// never what the page holds. The fetched hits are checked and rescored
+// like any answer, and the merge asks again a shard whose next hit, by its
+// owners' digests, may belong to the page after all. An owner that
+// inflates its claims has its posts fetched and then dropped; one that
+// deflates them or leaves posts out is outvoted by the other owner's
+// digest, as a cross-checked whole answer is.
+
+// digestUnit reports whether unit i is asked for digests first: a unit of
+// a split key's shards that this node does not own (its own index answers
+// whole at no cost on the wire).
+func (r *run) digestUnit(ctx context.Context, i int) bool {
+	if !r.digestFirst || r.parsed[r.units[i].lo].Shard == "" {
+		return false
+	}
+	owners, err := r.c.tr.Owners(ctx, r.keys[r.units[i].lo])
+	return err == nil && !slices.Contains(owners, r.c.tr.Self())
+}
+
+// digest is what the owners of a unit asked for digests first sent.
+type digest struct {
+	// hits are the owners' digest hits, each post once where it sorts
+	// first by any owner's claim, in order.
+	hits []*query.Hit
+	// full: an owner's digest filled the size asked, so the shard may
+	// hold more after its hits.
+	full bool
+	// from are the owners that sent a digest, first to answer first.
+	from []peer.ID
+}
+
+// askDigest asks the owners of unit i for digests of their hits after
+// after, keeps the unit's counts and total as any answer's, and returns
+// the digests; nil when the unit failed. Owners whose digests differ
+// (one lacks posts, or lies) are asked whole instead: their hits are
+// rescored, and no claim of theirs decides where the unit resumes.
+func (r *run) askDigest(ctx context.Context, i int, after []string) *digest {
+	req := r.request(i, after)
+	req.Digest = true
+	resps, from, err := r.askOwners(ctx, i, &req)
+	if err == nil && !sameDigests(resps) {
+		r.ask(ctx, i, after)
+		return nil
+	}
+	// The counts, the total and the asked owners, as any answer's; no hits.
+	empty := make([]*Response, len(resps))
+	for j, resp := range resps {
+		empty[j] = &Response{Total: resp.Total, Count: resp.Count, Counts: resp.Counts}
+	}
+	r.keep(i, &req, empty, from, err)
+	if err != nil {
+		return nil
+	}
+	d := &digest{from: from}
+	first := map[string]*query.Hit{}
+	for _, resp := range resps {
+		if len(resp.Hits) >= req.Size {
+			d.full = true
+		}
+		for _, h := range resp.Hits {
+			if len(h.Sort) != 2 || !post.ValidID(h.Sort[1]) {
+				continue // a malformed digest hit names no post to fetch
+			}
+			dh := digestHit(h)
+			if was, ok := first[dh.Post.ID]; !ok || query.Less(r.p.Sort, dh, was) {
+				first[dh.Post.ID] = dh
+			}
+		}
+	}
+	for _, h := range first {
+		d.hits = append(d.hits, h)
+	}
+	slices.SortFunc(d.hits, func(a, b *query.Hit) int {
+		if query.Less(r.p.Sort, a, b) {
+			return -1
+		}
+		return 1
+	})
+	return d
+}
+
+// fetchPage cuts the page from the hits so far and the digests, by the
+// owners' claims, and fetches whole the hits of each unit's digest
+// (digests[i], asked after after[i]) that made it. A unit's answer then
+// says, through its last hit, that it holds nothing unseen before its
+// next digest hit, so that the merge asks it again only when that hit may
+// belong to the page. A unit whose owners do not send the hits they named
+// is asked whole, as without digests.
+func (r *run) fetchPage(ctx context.Context, digests []*digest, after [][]string) {
+	type candidate struct {
+		hit    *query.Hit
+		unit   int
+		digest bool
+	}
+	var cands []candidate
+	for i, d := range digests {
+		if a := r.answers[i]; a != nil {
+			for k := range a.Hits {
+				cands = append(cands, candidate{&a.Hits[k], i, false})
+			}
+		}
+		if d != nil {
+			for _, h := range d.hits {
+				cands = append(cands, candidate{h, i, true})
+			}
+		}
+	}
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		switch {
+		case query.Less(r.p.Sort, a.hit, b.hit):
+			return -1
+		case query.Less(r.p.Sort, b.hit, a.hit):
+			return 1
+		}
+		return 0
+	})
+	onPage := make([]int, len(digests))
+	seen := map[string]bool{}
+	for _, c := range cands {
+		if len(seen) == r.p.Limit {
+			break
+		}
+		if !seen[c.hit.Post.ID] {
+			seen[c.hit.Post.ID] = true
+			if c.digest {
+				onPage[c.unit]++
+			}
+		}
+	}
+	var units []int
+	for i, d := range digests {
+		if d != nil {
+			units = append(units, i)
+		}
+	}
+	r.forEach(units, func(i int) {
+		if !r.fetch(ctx, i, digests[i], onPage[i], after[i]) {
+			r.ask(ctx, i, after[i])
+		}
+	})
+	if slices.ContainsFunc(units, func(i int) bool { return onPage[i] > 0 }) {
+		r.rounds++
+	}
+}
+
+// fetch asks unit i's owners for its first n hits after after whole, in
+// the order their digests came, until one answer holds every post the
+// digest d named among them. It reports false when no owner's did, or
+// when d leaves no place to resume from: the caller asks the unit whole.
+func (r *run) fetch(ctx context.Context, i int, d *digest, n int, after []string) bool {
+	var next *query.Hit // a place just before the unit's next hit by the digests
+	if len(d.hits) > n {
+		next = justBefore(d.hits[n])
+		if next == nil {
+			return false
+		}
+	}
+	if n == 0 {
+		if d.full && next == nil {
+			return false // a full digest of malformed hits: no place to resume from
+		}
+		r.setDigestAnswer(i, nil, next, next != nil, nil)
+		return true
+	}
+	req := r.request(i, after)
+	req.Size = n
+	want := d.hits[:n]
+	var resps []*Response
+	var from []peer.ID
+	for _, p := range d.from {
+		resp, err := r.c.searchOne(ctx, p, &req)
+		if err != nil {
+			r.c.log.Debug("an owner did not send the hits its digest named", "key", r.keys[r.units[i].lo], "peer", p, "err", err)
+			continue
+		}
+		resps, from = append(resps, resp), append(from, p)
+		var last *query.Hit
+		hits := r.c.checkHits(r.p, resp.Hits, r.parsed[r.units[i].lo:r.units[i].hi], &last, nil)
+		if !holdsAll(hits, want) {
+			continue
+		}
+		if next == nil && d.full {
+			// Nothing of the digests after its last hit: the shard may
+			// hold more after the last hit fetched.
+			next = last
+		}
+		r.setDigestAnswer(i, hits, next, d.full || len(d.hits) > n, from)
+		return true
+	}
+	r.mu.Lock()
+	for _, p := range from {
+		r.asked[p.String()] = true
+	}
+	r.mu.Unlock()
+	return false
+}
+
+// setDigestAnswer sets unit i's answer to the hits fetched after digests:
+// it may hold more (more), and nothing unseen before next.
+func (r *run) setDigestAnswer(i int, hits []query.Hit, next *query.Hit, more bool, from []peer.ID) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range from {
+		r.asked[p.String()] = true
+	}
+	a := r.answers[i]
+	if a == nil {
+		a = &query.ShardAnswer{}
+		r.answers[i] = a
+	}
+	a.Hits = append(a.Hits, hits...)
+	a.More = more
+	a.Last = nil
+	r.fullLasts[i] = nil
+	if more && next != nil {
+		r.fullLasts[i] = []*query.Hit{next}
+	}
+}
+
+// sameDigests reports whether the owners' digests name the same hits with
+// the same sort values, in the same order.
+func sameDigests(resps []*Response) bool {
+	for _, r := range resps[1:] {
+		if !slices.EqualFunc(r.Hits, resps[0].Hits, func(a, b query.EncodedHit) bool {
+			return a.Score == b.Score && slices.Equal(a.Sort, b.Sort)
+		}) {
+			return false
+		}
+	}
+	return true
+}
+
+// holdsAll reports whether hits hold every post of want.
+func holdsAll(hits []query.Hit, want []*query.Hit) bool {
+	have := make(map[string]bool, len(hits))
+	for _, h := range hits {
+		have[h.Post.ID] = true
+	}
+	for _, w := range want {
+		if !have[w.Post.ID] {
+			return false
+		}
+	}
+	return true
+}
+
+// justBefore is the place in the sort order just before h: h's sort value
+// and the ID one less than its ID (post IDs are hex digests of one
+// length, so no post's ID comes between). Searching after it starts at h.
+// It returns nil for an ID of zeros, which has no place before it.
+func justBefore(h *query.Hit) *query.Hit {
+	id := []byte(h.Post.ID)
+	k := len(id) - 1
+	for ; k >= 0 && id[k] == '0'; k-- {
+		id[k] = 'f'
+	}
+	if k < 0 {
+		return nil
+	}
+	switch {
+	case id[k] == 'a':
+		id[k] = '9'
+	default:
+		id[k]--
+	}
+	before := string(id)
+	return &query.Hit{Score: h.Score, Sort: []string{h.Sort[0], before}, Post: &post.Post{ID: before}}
+}
