@@ -73,7 +73,7 @@ type run struct {
 	// digestFirst: the shards of a split key are asked for digests first,
 	// and only the hits that make the page are fetched (digestfirst.go).
 	digestFirst bool
-	rounds  int
+	rounds      int
 
 	mu      sync.Mutex
 	answers []*query.ShardAnswer
