@@ -20,8 +20,10 @@ const (
 	// SearchVersion versions the search protocol on its own: 3 answers a
 	// span of a split key's shards with one search (netsearch.Request's
 	// Span), which an owner of version 2 would answer for the first
-	// shard alone.
-	SearchVersion = "3.0.0"
+	// shard alone; 4 sends digests as compact entries
+	// (netsearch.Response's Digest) and their checksums (DigestSum),
+	// which an owner of version 3 would send as hits.
+	SearchVersion = "4.0.0"
 
 	// DefaultNetwork is the network a node joins unless told otherwise.
 	DefaultNetwork = "main"

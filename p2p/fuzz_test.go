@@ -28,6 +28,9 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"q":"the","size":9,"keys":["t/cat","t/the/3"],"index":1,"span":9223372036854775807}`))
 	f.Add([]byte(`{"q":"the","size":9,"index":-5,"span":3}`))
 	f.Add([]byte(`{"hits":[],"total":1,"count":4,"counts":[4,1,-3]}`))
+	f.Add([]byte(`{"q":"the","size":4,"keys":["t/the/3"],"index":0,"digest":true,"digest_sum":true}`))
+	f.Add([]byte(`{"digest":["0.25 0123456789abcdef0123456789abcdef","2026-01-02T03:04:05.678Z ffffffffffffffffffffffffffffffff","x"],"total":2,"count":2}`))
+	f.Add([]byte(`{"digest_sum":"00112233445566778899aabbccddeeff","total":2,"count":2}`))
 	f.Add([]byte(`{"keys":["t/cat"],"summary":true}`))
 	f.Add([]byte(`{"counts":[1,2],"summary":{"posts":5,"terms":9,"hot":["the"]}}`))
 	f.Add([]byte(`{"counts":[1,-2],"summary":{"groups":[{"owners":["12D3KooWA"],"posts":5,"terms":9,"hot":["the"]}]}}`))
@@ -67,8 +70,18 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		var qr netsearch.Response
 		if err := decodeMessage(body, &qr); err == nil {
-			if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards {
-				t.Fatalf("accepted %d hits and %d counts", len(qr.Hits), len(qr.Counts))
+			if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards || len(qr.Digest) > netsearch.MaxSize || len(qr.DigestSum) > 64 {
+				t.Fatalf("accepted %d hits, %d counts, %d digest entries and a checksum of %d bytes", len(qr.Hits), len(qr.Counts), len(qr.Digest), len(qr.DigestSum))
+			}
+			for _, e := range qr.Digest {
+				if len(e) > 96 {
+					t.Fatalf("accepted a digest entry of %d bytes", len(e))
+				}
+				for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+					if v, id, err := netsearch.ParseDigestEntry(s, e); err == nil && (len(id) != netsearch.DigestIDChars || query.CheckAfter(s, []string{v, id}) != nil) {
+						t.Fatalf("parsed digest entry %q into %q and %q", e, v, id)
+					}
+				}
 			}
 			for _, c := range qr.Counts {
 				if c < 0 || c > netsearch.MaxKeyCount {

@@ -47,6 +47,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	repairDelay := fs.Duration("repair-delay", sim.IPFSChurn().RepairDelay, "with --churn ipfs: how long after a node leaves or joins repair hands its keys on (virtual time)")
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
+	wholeShards := fs.Bool("whole-shards", false, "ask the keys of a plan of several for their hits at once, not digests first (murmur before digests first; for comparing)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
 	fs.Usage = func() {
@@ -98,6 +99,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer net.Close()
+	net.Coordinator.WholeShards = *wholeShards
 	ref, err := sim.OneIndex(ctx, filepath.Join(*dir, "one-index"), ps)
 	if err != nil {
 		return err

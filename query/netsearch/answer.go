@@ -41,7 +41,8 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 		return nil, err
 	}
 	encode := query.Encode
-	if r.Digest {
+	digest := r.Digest || r.DigestSum
+	if digest {
 		sr.Fields, sr.IncludeLocations = nil, false
 		encode = query.EncodeDigest
 	}
@@ -57,13 +58,23 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 		}
 		return nil, err
 	}
-	out := &Response{Total: res.Total, Hits: make([]query.EncodedHit, 0, len(res.Hits))}
+	out := &Response{Total: res.Total}
+	if !digest {
+		out.Hits = make([]query.EncodedHit, 0, len(res.Hits))
+	}
 	for _, h := range res.Hits {
 		e, err := encode(p.Sort, h)
 		if err != nil {
 			continue
 		}
-		out.Hits = append(out.Hits, e)
+		if digest {
+			out.Digest = append(out.Digest, DigestEntry(e.Sort))
+		} else {
+			out.Hits = append(out.Hits, e)
+		}
+	}
+	if r.DigestSum {
+		out.DigestSum, out.Digest = SumDigest(out.Digest), nil
 	}
 	return out, nil
 }

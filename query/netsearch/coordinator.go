@@ -68,9 +68,10 @@ type Config struct {
 	// (DefaultSpanDeviations); fewer cost fewer bytes and more second
 	// rounds.
 	SpanDeviations float64
-	// WholeShards asks a split key's shards for their hits at once, as
-	// murmur did before it asked them for digests first: one round trip
-	// fewer, about three times the bytes on a hot term's first page. For
+	// WholeShards asks the units of a plan of several (a split key's
+	// shards, an OR's keys) for their hits at once, as murmur did before it
+	// asked them for digests first (digestfirst.go): one round trip fewer,
+	// two to three times the bytes of a hot term's first page. For
 	// measuring what digests first saves.
 	WholeShards bool
 }

@@ -2,6 +2,7 @@ package netsearch
 
 import (
 	"context"
+	"crypto/sha256"
 	"slices"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -10,28 +11,32 @@ import (
 	"github.com/murmur-p2p/murmur/query"
 )
 
-// A split key's shards each hold a binomial share of a page, so each is
-// asked for its share and a margin (spanSize): most of the hits a hot
-// term's 16 shards send whole never make the page. Digest first asks them
-// for digests instead (each hit's sort values, which name its post, and no
-// post), cuts the page from the digests and the other keys' answers, and
-// then fetches whole only the hits that made it, each from an owner that
-// named it. A page of 10 then carries 10 posts, not the 40 the shards'
-// shares and margins add up to, for one more round trip.
+// A plan of several units (a hot term's 16 shards, an OR's keys) asks
+// each for what it may add to the page: a split key's shards their
+// binomial share and a margin (spanSize), other keys a whole page. Most
+// of those hits never make the page: at N=32 a hot term's first page of
+// 10 carried 40 posts. Digests first asks the units for digests instead
+// (each hit's sort value and the start of its ID, with a checksum from a
+// second owner), cuts the page from the digests and the other units'
+// answers, and then fetches whole only the hits that made it, each from
+// an owner whose digest named it. A page of 10 then carries about 10
+// posts, for one more round trip. A plan of one unit needs every hit it
+// asks for, and is asked whole.
 //
 // The digests' scores are the owners' claims: they choose what to fetch,
 // never what the page holds. The fetched hits are checked and rescored
-// like any answer, and the merge asks again a shard whose next hit, by its
-// owners' digests, may belong to the page after all. An owner that
-// inflates its claims has its posts fetched and then dropped; one that
-// deflates them or leaves posts out is outvoted by the other owner's
-// digest, as a cross-checked whole answer is.
+// like any answer, and the merge asks again, whole, a unit whose next hit,
+// by its digest, may belong to the page after all (only the first round
+// asks for digests: a unit asked again is cut on its hits' recomputed
+// scores, so an owner that claims more than it holds costs one round). Owners whose digests (or
+// checksums) differ, one lying about its scores or leaving posts out, or
+// one still short of posts, are asked whole instead, as without digests.
 
 // digestUnit reports whether unit i is asked for digests first: a unit of
-// a split key's shards that this node does not own (its own index answers
+// a plan of several that this node does not own (its own index answers
 // whole at no cost on the wire).
 func (r *run) digestUnit(ctx context.Context, i int) bool {
-	if !r.digestFirst || r.parsed[r.units[i].lo].Shard == "" {
+	if !r.digestFirst || len(r.units) < 2 {
 		return false
 	}
 	owners, err := r.c.tr.Owners(ctx, r.keys[r.units[i].lo])
@@ -75,16 +80,12 @@ func (r *run) askDigest(ctx context.Context, i int, after []string) *digest {
 	d := &digest{from: from}
 	first := map[string]*query.Hit{}
 	for _, resp := range resps {
-		if len(resp.Hits) >= req.Size {
+		if len(resp.Digest) >= req.Size {
 			d.full = true
 		}
-		for _, h := range resp.Hits {
-			if len(h.Sort) != 2 || !post.ValidID(h.Sort[1]) {
-				continue // a malformed digest hit names no post to fetch
-			}
-			dh := digestHit(h)
-			if was, ok := first[dh.Post.ID]; !ok || query.Less(r.p.Sort, dh, was) {
-				first[dh.Post.ID] = dh
+		for _, h := range digestHits(r.p.Sort, resp) {
+			if was, ok := first[h.Post.ID]; !ok || query.Less(r.p.Sort, h, was) {
+				first[h.Post.ID] = h
 			}
 		}
 	}
@@ -102,12 +103,12 @@ func (r *run) askDigest(ctx context.Context, i int, after []string) *digest {
 
 // fetchPage cuts the page from the hits so far and the digests, by the
 // owners' claims, and fetches whole the hits of each unit's digest
-// (digests[i], asked after after[i]) that made it. A unit's answer then
+// (digests[i]) that made it. A unit's answer then
 // says, through its last hit, that it holds nothing unseen before its
 // next digest hit, so that the merge asks it again only when that hit may
 // belong to the page. A unit whose owners do not send the hits they named
 // is asked whole, as without digests.
-func (r *run) fetchPage(ctx context.Context, digests []*digest, after [][]string) {
+func (r *run) fetchPage(ctx context.Context, digests []*digest) {
 	type candidate struct {
 		hit    *query.Hit
 		unit   int
@@ -155,8 +156,8 @@ func (r *run) fetchPage(ctx context.Context, digests []*digest, after [][]string
 		}
 	}
 	r.forEach(units, func(i int) {
-		if !r.fetch(ctx, i, digests[i], onPage[i], after[i]) {
-			r.ask(ctx, i, after[i])
+		if !r.fetch(ctx, i, digests[i], onPage[i]) {
+			r.ask(ctx, i, r.p.After)
 		}
 	})
 	if slices.ContainsFunc(units, func(i int) bool { return onPage[i] > 0 }) {
@@ -164,11 +165,11 @@ func (r *run) fetchPage(ctx context.Context, digests []*digest, after [][]string
 	}
 }
 
-// fetch asks unit i's owners for its first n hits after after whole, in
-// the order their digests came, until one answer holds every post the
-// digest d named among them. It reports false when no owner's did, or
-// when d leaves no place to resume from: the caller asks the unit whole.
-func (r *run) fetch(ctx context.Context, i int, d *digest, n int, after []string) bool {
+// fetch asks unit i's owners for its first n hits whole, in the order
+// their digests came, until one answer holds every post the digest d
+// named among them. It reports false when no owner's did, or when d
+// leaves no place to resume from: the caller asks the unit whole.
+func (r *run) fetch(ctx context.Context, i int, d *digest, n int) bool {
 	var next *query.Hit // a place just before the unit's next hit by the digests
 	if len(d.hits) > n {
 		next = justBefore(d.hits[n])
@@ -183,7 +184,7 @@ func (r *run) fetch(ctx context.Context, i int, d *digest, n int, after []string
 		r.setDigestAnswer(i, nil, next, next != nil, nil)
 		return true
 	}
-	req := r.request(i, after)
+	req := r.request(i, r.p.After)
 	req.Size = n
 	want := d.hits[:n]
 	var resps []*Response
@@ -238,24 +239,30 @@ func (r *run) setDigestAnswer(i int, hits []query.Hit, next *query.Hit, more boo
 	}
 }
 
-// sameDigests reports whether the owners' digests name the same hits with
-// the same sort values, in the same order.
+// sameDigests reports whether the owners' digests, or their checksums,
+// name the same hits with the same sort values, in the same order.
 func sameDigests(resps []*Response) bool {
-	for _, r := range resps[1:] {
-		if !slices.EqualFunc(r.Hits, resps[0].Hits, func(a, b query.EncodedHit) bool {
-			return a.Score == b.Score && slices.Equal(a.Sort, b.Sort)
-		}) {
+	var sum string
+	for _, r := range resps {
+		if r.DigestSum == "" {
+			sum = SumDigest(r.Digest)
+			break
+		}
+	}
+	for _, r := range resps {
+		if got := r.DigestSum; got == "" && SumDigest(r.Digest) != sum || got != "" && got != sum {
 			return false
 		}
 	}
 	return true
 }
 
-// holdsAll reports whether hits hold every post of want.
+// holdsAll reports whether hits hold every post of want, which digests
+// name by their IDs' prefixes.
 func holdsAll(hits []query.Hit, want []*query.Hit) bool {
 	have := make(map[string]bool, len(hits))
 	for _, h := range hits {
-		have[h.Post.ID] = true
+		have[idPrefix(h.Post.ID)] = true
 	}
 	for _, w := range want {
 		if !have[w.Post.ID] {
@@ -265,10 +272,10 @@ func holdsAll(hits []query.Hit, want []*query.Hit) bool {
 	return true
 }
 
-// justBefore is the place in the sort order just before h: h's sort value
-// and the ID one less than its ID (post IDs are hex digests of one
-// length, so no post's ID comes between). Searching after it starts at h.
-// It returns nil for an ID of zeros, which has no place before it.
+// justBefore is the place in the sort order just before every post whose
+// ID begins with h's ID (a digest's prefix, or a whole ID): h's sort value
+// and the greatest ID of the prefix one less. Searching after it starts at
+// h. It returns nil for a prefix of zeros, which has no place before it.
 func justBefore(h *query.Hit) *query.Hit {
 	id := []byte(h.Post.ID)
 	k := len(id) - 1
@@ -283,6 +290,9 @@ func justBefore(h *query.Hit) *query.Hit {
 		id[k] = '9'
 	default:
 		id[k]--
+	}
+	for len(id) < 2*sha256.Size {
+		id = append(id, 'f')
 	}
 	before := string(id)
 	return &query.Hit{Score: h.Score, Sort: []string{h.Sort[0], before}, Post: &post.Post{ID: before}}

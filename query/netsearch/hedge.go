@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -88,6 +89,52 @@ func (c *Coordinator) searchKeyChecked(ctx context.Context, key string, req *Req
 	return append(resps, &Response{Total: d.Total, Count: d.Count, Counts: d.Counts}), append(from, digestFrom[0]), nil
 }
 
+// searchKeyDigested asks the owners of key for a digest that no one owner
+// can forge: the first owner for the digest (req asks for one), and at
+// the same time another owner for its checksum alone. The querier
+// compares the two (sameDigests): where the owners agree, a second digest
+// costs a few dozen bytes. As in searchKeyChecked, the two never come
+// from one owner.
+func (c *Coordinator) searchKeyDigested(ctx context.Context, key string, req *Request) ([]*Response, []peer.ID, error) {
+	owners, err := c.tr.Owners(ctx, key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
+	}
+	cands := c.preferredFor(key, owners)
+	if len(cands) < 2 {
+		return c.gather(ctx, cands, req, 1)
+	}
+	sumReq := *req
+	sumReq.DigestSum = true
+	var (
+		wg      sync.WaitGroup
+		sum     []*Response
+		sumFrom []peer.ID
+		sumErr  error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		sum, sumFrom, sumErr = c.gather(ctx, cands[1:], &sumReq, 1)
+	}()
+	resps, from, err := c.gather(ctx, cands, req, 1)
+	wg.Wait()
+	if err != nil {
+		return nil, nil, err
+	}
+	if sumErr == nil && sumFrom[0] == from[0] {
+		sumErr = errors.New("the checksum came from the owner that sent the digest")
+	}
+	if sumErr != nil {
+		rest := slices.DeleteFunc(slices.Clone(cands), func(p peer.ID) bool { return p == from[0] })
+		if more, froms, err := c.gather(ctx, rest, &sumReq, 1); err == nil {
+			return append(resps, more[0]), append(from, froms[0]), nil
+		}
+		return resps, from, nil // no second owner answered: one owner's digest
+	}
+	return append(resps, sum[0]), append(from, sumFrom[0]), nil
+}
+
 // leftOut reports whether the digest d names a hit that the answer a
 // lacks and would have held: any hit when a did not fill the size asked,
 // else one that sorts before a's last hit.
@@ -95,29 +142,56 @@ func leftOut(s query.Sort, a, d *Response, size int) bool {
 	have := make(map[string]bool, len(a.Hits))
 	for _, h := range a.Hits {
 		if len(h.Sort) == 2 {
-			have[h.Sort[1]] = true
+			have[idPrefix(h.Sort[1])] = true
 		}
 	}
 	var last *query.Hit
 	if len(a.Hits) >= size {
 		if h := a.Hits[len(a.Hits)-1]; len(h.Sort) == 2 {
-			last = digestHit(h)
+			last = sortPlace(s, h.Sort[0], idPrefix(h.Sort[1]))
 		}
 	}
-	for _, h := range d.Hits {
-		if len(h.Sort) != 2 || have[h.Sort[1]] {
+	for _, h := range digestHits(s, d) {
+		if have[h.Post.ID] {
 			continue
 		}
-		if last == nil || !query.Less(s, last, digestHit(h)) {
+		if last == nil || !query.Less(s, last, h) {
 			return true
 		}
 	}
 	return false
 }
 
-// digestHit is an encoded hit's place in the sort order, for comparing.
-func digestHit(h query.EncodedHit) *query.Hit {
-	return &query.Hit{Score: h.Score, Sort: h.Sort, Post: &post.Post{ID: h.Sort[1]}}
+// idPrefix is the part of a post ID a digest entry carries.
+func idPrefix(id string) string {
+	if len(id) > DigestIDChars {
+		return id[:DigestIDChars]
+	}
+	return id
+}
+
+// digestHits are the well-formed entries of a digest as places in the sort
+// order s, each named by its post's ID prefix, in the order sent.
+func digestHits(s query.Sort, d *Response) []*query.Hit {
+	out := make([]*query.Hit, 0, len(d.Digest))
+	for _, e := range d.Digest {
+		value, id, err := ParseDigestEntry(s, e)
+		if err != nil {
+			continue // a malformed entry names no post
+		}
+		out = append(out, sortPlace(s, value, id))
+	}
+	return out
+}
+
+// sortPlace is the place of sort value value and ID id in the order s, as
+// a hit for comparing with query.Less.
+func sortPlace(s query.Sort, value, id string) *query.Hit {
+	h := &query.Hit{Sort: []string{value, id}, Post: &post.Post{ID: id}}
+	if s != query.SortLatest {
+		h.Score, _ = strconv.ParseFloat(value, 64)
+	}
+	return h
 }
 
 // gather asks the candidates, n at a time (at most all of them), for n

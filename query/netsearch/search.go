@@ -70,8 +70,9 @@ type run struct {
 	crossCheck bool
 	// rescore: the querier recomputes every hit's score (query.Rescore).
 	rescore bool
-	// digestFirst: the shards of a split key are asked for digests first,
-	// and only the hits that make the page are fetched (digestfirst.go).
+	// digestFirst: the units of a plan of several are asked for digests
+	// first, and only the hits that make the page are fetched
+	// (digestfirst.go).
 	digestFirst bool
 	rounds      int
 
@@ -280,27 +281,17 @@ func (r *run) fanOut(ctx context.Context) {
 	for i := range all {
 		all[i] = i
 	}
-	after := make([][]string, len(r.units))
-	for i := range after {
-		after[i] = r.p.After
-	}
-	r.askUnits(ctx, all, after)
-}
-
-// askUnits asks units is for their hits after after[i]: whole, or digests
-// first and then the hits that make the page.
-func (r *run) askUnits(ctx context.Context, is []int, after [][]string) {
 	digests := make([]*digest, len(r.units))
-	r.forEach(is, func(i int) {
+	r.forEach(all, func(i int) {
 		if r.digestUnit(ctx, i) {
-			digests[i] = r.askDigest(ctx, i, after[i])
+			digests[i] = r.askDigest(ctx, i, r.p.After)
 		} else {
-			r.ask(ctx, i, after[i])
+			r.ask(ctx, i, r.p.After)
 		}
 	})
 	r.rounds++
 	if slices.ContainsFunc(digests, func(d *digest) bool { return d != nil }) {
-		r.fetchPage(ctx, digests, after)
+		r.fetchPage(ctx, digests)
 	}
 }
 
@@ -324,12 +315,15 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		// it (or its owners' cut may be tight): ask it for twice as
 		// much each round, up to the whole page, so that the rounds
 		// always suffice.
-		after := make([][]string, len(r.units))
+		// Whole, not digests first: the hits are rescored, and the
+		// unit's cut falls on their recomputed scores, so that an owner
+		// whose digest claimed more than its hits hold cannot keep its
+		// unit asked again round after round.
 		for _, i := range again {
 			r.sizes[i] = min(2*r.sizes[i], r.p.Limit+1)
-			after[i] = r.answers[i].Last.Sort
 		}
-		r.askUnits(ctx, again, after)
+		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
+		r.rounds++
 		r.rescoreAnswers(ctx, r.answers)
 		r.cutAnswers()
 		res, complete = r.p.Merge(r.answers, r.st)
@@ -387,18 +381,24 @@ func (r *run) request(i int, after []string) Request {
 }
 
 // askOwners sends req to the owners of unit i: two for a cross-check (a
-// whole answer and a digest, or two digests when req asks for one), every
-// owner while the unit's owners settle, else one; and a third when two
-// count different matches.
+// whole answer and a digest) and for any digest (a digest and its
+// checksum), every owner while the unit's owners settle, else one; and a
+// third when two count different matches.
 func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, []peer.ID, error) {
 	un := r.units[i]
 	key := r.keys[un.lo] // its owners are every key's of the unit
 	var resps []*Response
 	var from []peer.ID
 	var err error
-	if n := r.replicasOf(ctx, i); r.crossCheck && n == 2 && !req.Digest {
+	switch n := r.replicasOf(ctx, i); {
+	case req.Digest && n <= 2 && !r.c.cfg.TrustOwners:
+		// A digest decides what is fetched and where its unit resumes:
+		// a second owner confirms it on every page, for a checksum's
+		// few dozen bytes.
+		resps, from, err = r.c.searchKeyDigested(ctx, key, req)
+	case r.crossCheck && n == 2:
 		resps, from, err = r.c.searchKeyChecked(ctx, key, req, r.p.Sort)
-	} else {
+	default:
 		resps, from, err = r.c.searchKeyN(ctx, key, req, n)
 	}
 	if err == nil && r.crossCheck && len(resps) >= 2 && disagree(resps) {

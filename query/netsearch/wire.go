@@ -9,8 +9,11 @@
 package netsearch
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -46,17 +49,20 @@ type Request struct {
 	// Stats are the network's statistics to score with; nil means the
 	// owner's own.
 	Stats *index.Stats `json:"stats,omitempty"`
-	// Digest asks for the hits' scores and sort values only, without the
-	// posts: a second owner's answer that the querier compares with the
-	// first's, and fetches whole only when it holds hits the first left
-	// out.
+	// Digest asks for a digest of the hits instead of the hits
+	// (Response.Digest): a second owner's answer that the querier compares
+	// with the first's, and fetches whole only when it holds hits the
+	// first left out; or a split key's shards asked for digests first.
 	Digest bool `json:"digest,omitempty"`
+	// DigestSum asks for the checksum of the digest alone
+	// (Response.DigestSum): an owner that only confirms another's digest.
+	DigestSum bool `json:"digest_sum,omitempty"`
 }
 
 // Response is an owner's answer: its hits in order, how many posts of its
 // shard match, and how many posts it holds under the key it answered for.
 type Response struct {
-	Hits  []query.EncodedHit `json:"hits"`
+	Hits  []query.EncodedHit `json:"hits,omitempty"`
 	Total uint64             `json:"total"`
 	Count int                `json:"count"`
 	// Counts are the posts the owner holds under each key of a span, in
@@ -66,6 +72,57 @@ type Response struct {
 	// itself is at fault (a term that expands too far): every owner would
 	// refuse it alike.
 	Refused string `json:"refused,omitempty"`
+	// Digest answers a request for a digest: one DigestEntry per hit, in
+	// order, in place of Hits.
+	Digest []string `json:"digest,omitempty"`
+	// DigestSum answers a request for a digest's checksum: SumDigest of
+	// the entries the owner would have sent.
+	DigestSum string `json:"digest_sum,omitempty"`
+}
+
+// DigestIDChars is how much of a post's ID a digest entry carries: 128
+// bits, which no one can make two posts share (2^64 tries to find any
+// pair), and half the bytes of the whole ID.
+const DigestIDChars = 32
+
+// maxDigestEntry bounds one digest entry: a sort value (a score or a
+// time) and an ID prefix.
+const maxDigestEntry = 96
+
+// DigestEntry is one hit of a digest: its sort value (the score, or the
+// time sorted by) and the first DigestIDChars characters of its post's ID,
+// separated by a space. sort holds a hit's sort values: value, then ID.
+func DigestEntry(sort []string) string {
+	id := sort[1]
+	if len(id) > DigestIDChars {
+		id = id[:DigestIDChars]
+	}
+	return sort[0] + " " + id
+}
+
+// ParseDigestEntry splits a digest entry into its sort value and ID
+// prefix, and checks that the prefix is DigestIDChars lower-case hex
+// characters and the value one that s sorts by.
+func ParseDigestEntry(s query.Sort, entry string) (value, id string, err error) {
+	value, id, ok := strings.Cut(entry, " ")
+	if !ok || len(id) != DigestIDChars || strings.Trim(id, "0123456789abcdef") != "" {
+		return "", "", fmt.Errorf("digest entry %.40q: want a sort value and %d hex characters of an ID", entry, DigestIDChars)
+	}
+	if err := query.CheckAfter(s, []string{value, id}); err != nil {
+		return "", "", fmt.Errorf("digest entry: %w", err)
+	}
+	return value, id, nil
+}
+
+// SumDigest is the checksum of a digest's entries: the hex of the first 16
+// bytes of the SHA-256 of the entries, each followed by a newline.
+func SumDigest(entries []string) string {
+	h := sha256.New()
+	for _, e := range entries {
+		h.Write([]byte(e))
+		h.Write([]byte{'\n'})
+	}
+	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
 // SpanKeys are the keys req asks an owner to answer for: Keys[Index] and
@@ -199,6 +256,17 @@ func CheckRequest(m *Request) error {
 func CheckResponse(m *Response, size, span int) error {
 	if len(m.Hits) > min(size, MaxSize) {
 		return fmt.Errorf("search answer with %d hits, asked for %d", len(m.Hits), size)
+	}
+	if len(m.Digest) > min(size, MaxSize) {
+		return fmt.Errorf("search digest with %d entries, asked for %d", len(m.Digest), size)
+	}
+	for _, e := range m.Digest {
+		if len(e) > maxDigestEntry {
+			return fmt.Errorf("search digest entry of %d bytes, limit %d", len(e), maxDigestEntry)
+		}
+	}
+	if len(m.DigestSum) > 64 {
+		return fmt.Errorf("search digest checksum of %d bytes", len(m.DigestSum))
 	}
 	if len(m.Counts) > max(span, 1) {
 		return fmt.Errorf("search answer with %d key counts for %d keys", len(m.Counts), max(span, 1))
