@@ -187,7 +187,6 @@ func (r *run) fetch(ctx context.Context, i int, d *digest, n int) bool {
 	req := r.request(i, r.p.After)
 	req.Size = n
 	want := d.hits[:n]
-	var resps []*Response
 	var from []peer.ID
 	for _, p := range d.from {
 		resp, err := r.c.searchOne(ctx, p, &req)
@@ -195,7 +194,7 @@ func (r *run) fetch(ctx context.Context, i int, d *digest, n int) bool {
 			r.c.log.Debug("an owner did not send the hits its digest named", "key", r.keys[r.units[i].lo], "peer", p, "err", err)
 			continue
 		}
-		resps, from = append(resps, resp), append(from, p)
+		from = append(from, p)
 		var last *query.Hit
 		hits := r.c.checkHits(r.p, resp.Hits, r.parsed[r.units[i].lo:r.units[i].hi], &last, nil)
 		if !holdsAll(hits, want) {
