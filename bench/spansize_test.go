@@ -56,13 +56,14 @@ func BenchmarkSpanDeviations(b *testing.B) {
 	}
 }
 
-// BenchmarkDigestsFirst measures what asking a split key's shards for
-// digests first (and fetching only the hits that make the page) saves
-// against asking them whole (netsearch.Config.WholeShards), on a first
-// page of 10: wire bytes and rounds per warm search of the kinds that
-// ask split keys (hot terms, and OR queries with one), over simulated
-// networks of N nodes with the network benchmark's posts and 30 queries
-// of each kind.
+// BenchmarkDigestsFirst measures what asking the keys of a plan of
+// several (a hot term's shards, an OR's branches) for digests first, and
+// fetching only the hits that make the page, saves against asking them
+// whole (netsearch.Config.NoDigestsFirst), and from how many pages' worth
+// of remote hits it pays (Config.DigestsFirstPages), on a first page of
+// 10: wire bytes and rounds per warm search of the kinds with several
+// keys, over simulated networks of N nodes with the network benchmark's
+// posts and 30 queries of each kind.
 func BenchmarkDigestsFirst(b *testing.B) {
 	testenv.Need(b, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
 	ps, err := sim.SamplePosts(searchNetPosts, 1)
@@ -82,13 +83,14 @@ func BenchmarkDigestsFirst(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		for _, whole := range []bool{true, false} {
-			name := "digests"
-			if whole {
+		for _, pages := range []float64{0, 0.01, 1, 1.5, 2} {
+			name := fmt.Sprintf("digests-from-%gpages", pages)
+			if pages == 0 {
 				name = "whole"
 			}
 			b.Run(fmt.Sprintf("nodes=%d/%s", n, name), func(b *testing.B) {
-				net.Coordinator.WholeShards = whole
+				net.Coordinator.NoDigestsFirst = pages == 0
+				net.Coordinator.DigestsFirstPages = pages
 				var rep *sim.Report
 				for range b.N {
 					if rep, err = net.Search(ctx, ref, qs, 10, nil); err != nil {

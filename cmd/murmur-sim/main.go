@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -47,7 +48,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	repairDelay := fs.Duration("repair-delay", sim.IPFSChurn().RepairDelay, "with --churn ipfs: how long after a node leaves or joins repair hands its keys on (virtual time)")
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
-	wholeShards := fs.Bool("whole-shards", false, "ask the keys of a plan of several for their hits at once, not digests first (murmur before digests first; for comparing)")
+	noDigestsFirst := fs.Bool("no-digests-first", false, "ask the keys of a plan of several for their hits at once, not digests first (murmur before digests first; for comparing)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
 	fs.Usage = func() {
@@ -99,7 +100,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer net.Close()
-	net.Coordinator.WholeShards = *wholeShards
+	net.Coordinator.NoDigestsFirst = *noDigestsFirst
 	ref, err := sim.OneIndex(ctx, filepath.Join(*dir, "one-index"), ps)
 	if err != nil {
 		return err
@@ -141,6 +142,15 @@ func run(args []string, stdout, stderr io.Writer) error {
 	for _, k := range rep.KindsInOrder() {
 		r := rep.PerKind[k]
 		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.1f\t%.0f\t%.1f\n", k, r.Queries, r.Recall, r.MessagesPerQuery, r.BytesPerQuery, r.LookupsPerQuery)
+	}
+	types := []string{sim.MessageSearchRequest, sim.MessageWholeAnswer, sim.MessageDigest, sim.MessageChecksum, sim.MessageCounts, sim.MessageSummary}
+	fmt.Fprintln(tw, "\nbytes/query by message\t"+strings.Join(types, "\t"))
+	for _, k := range rep.KindsInOrder() {
+		fmt.Fprint(tw, k)
+		for _, typ := range types {
+			fmt.Fprintf(tw, "\t%.0f", rep.PerKind[k].BytesByMessage[typ])
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -30,6 +30,8 @@ type KindReport struct {
 	// RoundTripsPerQuery counts the rounds of requests a warm search took
 	// (a refill is one more).
 	RoundTripsPerQuery float64 `json:"round_trips_per_query"`
+	// BytesByMessage splits BytesPerQuery by type of message (Message*).
+	BytesByMessage map[string]float64 `json:"bytes_by_message"`
 }
 
 // Report is a simulation's outcome. Per-query figures are of warm
@@ -50,10 +52,12 @@ type Report struct {
 	// transport (keys whose owners it needed). p2p answers most from its
 	// cache of routing-table regions; the simulation does not model DHT
 	// lookups.
-	LookupsPerQuery      float64 `json:"lookups_per_query"`
-	RoundTripsPerQuery   float64 `json:"round_trips_per_query"`
-	ColdMessagesPerQuery float64 `json:"cold_messages_per_query"`
-	ColdBytesPerQuery    float64 `json:"cold_bytes_per_query"`
+	LookupsPerQuery    float64 `json:"lookups_per_query"`
+	RoundTripsPerQuery float64 `json:"round_trips_per_query"`
+	// BytesByMessage splits BytesPerQuery by type of message (Message*).
+	BytesByMessage       map[string]float64 `json:"bytes_by_message"`
+	ColdMessagesPerQuery float64            `json:"cold_messages_per_query"`
+	ColdBytesPerQuery    float64            `json:"cold_bytes_per_query"`
 	// PlacementCopiesPerPost is how many nodes hold each post;
 	// PlacementBytesPerPost the bytes of storing each copy once (the post
 	// as signed, without the store protocol's framing or repair).
@@ -147,12 +151,14 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 			return nil, fmt.Errorf("query %q (cold): %w", q.Q, err)
 		}
 		m1, b1 := net.Traffic()
+		t1 := net.TrafficByType()
 		l1 := lookups.Load()
 		res, err := c.Search(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("query %q: %w", q.Q, err)
 		}
 		m2, b2 := net.Traffic()
+		t2 := net.TrafficByType()
 		want, err := query.Run(ctx, ref, req)
 		if err != nil {
 			return nil, fmt.Errorf("query %q on the one index: %w", q.Q, err)
@@ -188,6 +194,14 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		k.BytesPerQuery += float64(b2 - b1)
 		k.LookupsPerQuery += float64(l)
 		k.RoundTripsPerQuery += float64(res.RoundTrips)
+		if k.BytesByMessage == nil {
+			k.BytesByMessage = map[string]float64{}
+		}
+		for typ, b := range t2 {
+			if d := b - t1[typ]; d > 0 {
+				k.BytesByMessage[typ] += float64(d)
+			}
+		}
 		if progress != nil {
 			progress(i+1, len(qs))
 		}
@@ -204,6 +218,12 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	rep.LookupsPerQuery = float64(looks) / n
 	rep.RoundTripsPerQuery = float64(rounds) / n
 	rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery = float64(coldMsgs)/n, float64(coldBytes)/n
+	rep.BytesByMessage = map[string]float64{}
+	for _, k := range rep.PerKind {
+		for typ, b := range k.BytesByMessage {
+			rep.BytesByMessage[typ] += b / n
+		}
+	}
 	for kind, k := range rep.PerKind {
 		q := float64(k.Queries)
 		k.Recall = ratio(kindFound[kind], kindWanted[kind])
@@ -211,6 +231,9 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
 		k.RoundTripsPerQuery /= q
+		for typ := range k.BytesByMessage {
+			k.BytesByMessage[typ] /= q
+		}
 	}
 	runtime.GC()
 	var ms runtime.MemStats

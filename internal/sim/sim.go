@@ -79,7 +79,20 @@ type Network struct {
 
 	messages, bytes atomic.Int64
 	placed          atomic.Int64 // post copies stored, over all nodes and keys
+
+	byTypeMu sync.Mutex
+	byType   map[string]int64 // bytes by message type (Message*)
 }
+
+// The types of message the simulation counts bytes of (Network.TrafficByType).
+const (
+	MessageSearchRequest = "search_request"
+	MessageWholeAnswer   = "whole_answer" // hits with their posts
+	MessageDigest        = "digest"       // a digest of hits (IDs and sort values)
+	MessageChecksum      = "checksum"     // a digest's checksum alone
+	MessageCounts        = "counts"       // key counts asked and answered
+	MessageSummary       = "summary"      // a node's collection figures asked and answered
+)
 
 // Progress reports how far New has come: what it is doing, and done of
 // total.
@@ -115,7 +128,7 @@ func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, p
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
-	net := &Network{byID: map[peer.ID]*Node{}, owners: map[string][]peer.ID{}, keyIDs: map[string]kb.ID{}, dir: dir,
+	net := &Network{byID: map[peer.ID]*Node{}, byType: map[string]int64{}, owners: map[string][]peer.ID{}, keyIDs: map[string]kb.ID{}, dir: dir,
 		keyPosts: map[string][]*post.Post{}, holders: map[string]map[*Node]bool{}}
 	for i, id := range ids {
 		if net.byID[id] != nil {
@@ -308,20 +321,32 @@ func (t transport) node(p peer.ID) (*Node, error) {
 	return nd, nil
 }
 
-// count records one request and its answer, unless the node asked itself.
-func (t transport) count(p peer.ID, req, resp any) {
+// count records one request and its answer, of the types given, unless
+// the node asked itself.
+func (t transport) count(p peer.ID, req, resp any, reqType, respType string) {
 	if p == t.self {
 		return
 	}
 	n := 0
-	for _, m := range []any{req, resp} {
+	t.net.byTypeMu.Lock()
+	defer t.net.byTypeMu.Unlock()
+	for j, m := range []any{req, resp} {
 		b, err := json.Marshal(m)
 		if err == nil {
 			n += len(b)
+			t.net.byType[[]string{reqType, respType}[j]] += int64(len(b))
 		}
 	}
 	t.net.messages.Add(2)
 	t.net.bytes.Add(int64(n))
+}
+
+// TrafficByType returns the bytes of every message so far, by type
+// (Message*).
+func (net *Network) TrafficByType() map[string]int64 {
+	net.byTypeMu.Lock()
+	defer net.byTypeMu.Unlock()
+	return maps.Clone(net.byType)
 }
 
 func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request) (*netsearch.Response, error) {
@@ -338,7 +363,14 @@ func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request
 	if resp.Refused == "" {
 		resp.SetCounts(req, func(k string) int { return nd.held[k] })
 	}
-	t.count(p, req, resp)
+	answer := MessageWholeAnswer
+	switch {
+	case req.DigestSum:
+		answer = MessageChecksum
+	case req.Digest:
+		answer = MessageDigest
+	}
+	t.count(p, req, resp, MessageSearchRequest, answer)
 	return resp, nil
 }
 
@@ -353,7 +385,7 @@ func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, e
 	for i, k := range keys {
 		out[i] = nd.held[k]
 	}
-	t.count(p, keys, out)
+	t.count(p, keys, out, MessageCounts, MessageCounts)
 	return out, nil
 }
 
@@ -366,7 +398,7 @@ func (t transport) Summary(_ context.Context, p peer.ID) (*netsearch.Summary, er
 		return nil, err
 	}
 	sum := netsearch.SummaryOf(p, maps.All(nd.held), func(key string) ([]peer.ID, bool) { return t.net.ownersLocked(key), true })
-	t.count(p, struct{}{}, &sum)
+	t.count(p, struct{}{}, &sum, MessageSummary, MessageSummary)
 	return &sum, nil
 }
 

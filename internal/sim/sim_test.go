@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"fmt"
+	"math"
 	"path/filepath"
 	"testing"
 	"time"
@@ -75,6 +76,20 @@ func searchAtScale(t *testing.T, nodes, posts int) {
 	net.PlacementOf(rep, ps)
 	t.Logf("%d nodes: recall %.4f, exact totals %.4f, totals heard from %.4f of the nodes after %d gatherings, %.1f messages and %.0f bytes a query, %.1f copies a post, %.0f heap bytes a node",
 		rep.Nodes, rep.Recall, rep.ExactTotals, rep.TotalsHeard, rep.SettleGatherings, rep.MessagesPerQuery, rep.BytesPerQuery, rep.PlacementCopiesPerPost, rep.HeapBytesPerNode)
+	for kind, k := range rep.PerKind {
+		sum := 0.0
+		for _, b := range k.BytesByMessage {
+			sum += b
+		}
+		if math.Abs(sum-k.BytesPerQuery) > 0.5 {
+			t.Errorf("%s: %.1f bytes a query by message type, %.1f in all", kind, sum, k.BytesPerQuery)
+		}
+	}
+	// A hot term's shards are asked for digests first, and confirmed by
+	// checksums; its page's posts are most of what comes whole.
+	if hot := rep.PerKind["hot"].BytesByMessage; hot[MessageDigest] == 0 || hot[MessageChecksum] == 0 {
+		t.Errorf("hot terms' bytes by message %v: want digests and checksums", hot)
+	}
 	if rep.TotalsHeard != 1 {
 		t.Errorf("the settled queriers' totals combine %.4f of the nodes' figures, want all", rep.TotalsHeard)
 	}

@@ -68,13 +68,24 @@ type Config struct {
 	// (DefaultSpanDeviations); fewer cost fewer bytes and more second
 	// rounds.
 	SpanDeviations float64
-	// WholeShards asks the units of a plan of several (a split key's
+	// NoDigestsFirst asks the units of a plan of several (a split key's
 	// shards, an OR's keys) for their hits at once, as murmur did before it
 	// asked them for digests first (digestfirst.go): one round trip fewer,
 	// two to three times the bytes of a hot term's first page. For
 	// measuring what digests first saves.
-	WholeShards bool
+	NoDigestsFirst bool
+	// DigestsFirstPages is how many pages (of the page size asked, plus
+	// one) the remote units of a plan would send whole before they are
+	// asked for digests first (DefaultDigestsFirstPages).
+	DigestsFirstPages float64
 }
+
+// DefaultDigestsFirstPages is Config.DigestsFirstPages' default. Measured
+// on first pages of 10 (docs/benchmarks.md, "Digests first"), from 1 page
+// a hot term stays under 8 KB at N=4 and 8 (5.7 and 7.3 KB) and takes a
+// second round in a quarter of its searches at N=4; from 1.5 pages it
+// takes fewer second rounds but 8.3 KB at N=8.
+const DefaultDigestsFirstPages = 1
 
 // DefaultSpanDeviations is Config.SpanDeviations' default. Measured on a
 // hot term's first page of 10 (docs/benchmarks.md, "Span sizing"), 2
@@ -114,6 +125,9 @@ func New(tr Transport, cfg Config) *Coordinator {
 	}
 	if cfg.SpanDeviations <= 0 {
 		cfg.SpanDeviations = DefaultSpanDeviations
+	}
+	if cfg.DigestsFirstPages <= 0 {
+		cfg.DigestsFirstPages = DefaultDigestsFirstPages
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Coordinator{tr: tr, cfg: cfg, log: cfg.Logger, metrics: newCoordinatorMetrics(metrics.Or(cfg.Metrics)), ctx: ctx, cancel: cancel}

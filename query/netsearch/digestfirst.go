@@ -32,15 +32,28 @@ import (
 // checksums) differ, one lying about its scores or leaving posts out, or
 // one still short of posts, are asked whole instead, as without digests.
 
-// digestUnit reports whether unit i is asked for digests first: a unit of
+// digestUnits reports which units are asked for digests first: those of
 // a plan of several that this node does not own (its own index answers
-// whole at no cost on the wire).
-func (r *run) digestUnit(ctx context.Context, i int) bool {
+// whole at no cost on the wire), when what they would send whole comes to
+// Config.DigestsFirstPages pages or more. Below that, the round trip
+// digests first adds costs more than the posts it saves.
+func (r *run) digestUnits(ctx context.Context) []bool {
+	out := make([]bool, len(r.units))
 	if !r.digestFirst || len(r.units) < 2 {
-		return false
+		return out
 	}
-	owners, err := r.c.tr.Owners(ctx, r.keys[r.units[i].lo])
-	return err == nil && !slices.Contains(owners, r.c.tr.Self())
+	whole := 0
+	for i, un := range r.units {
+		owners, err := r.c.tr.Owners(ctx, r.keys[un.lo])
+		if err == nil && !slices.Contains(owners, r.c.tr.Self()) {
+			out[i] = true
+			whole += r.sizes[i]
+		}
+	}
+	if float64(whole) < r.c.cfg.DigestsFirstPages*float64(r.p.Limit+1) {
+		clear(out)
+	}
+	return out
 }
 
 // digest is what the owners of a unit asked for digests first sent.
@@ -188,15 +201,19 @@ func (r *run) fetch(ctx context.Context, i int, d *digest, n int) bool {
 	req.Size = n
 	want := d.hits[:n]
 	var from []peer.ID
-	for _, p := range d.from {
-		resp, err := r.c.searchOne(ctx, p, &req)
+	for cands := d.from; len(cands) > 0; {
+		// Hedged as any request: an owner slow to answer is passed over
+		// for the next after HedgeDelay.
+		resps, froms, err := r.c.gather(ctx, cands, &req, 1)
 		if err != nil {
-			r.c.log.Debug("an owner did not send the hits its digest named", "key", r.keys[r.units[i].lo], "peer", p, "err", err)
-			continue
+			r.c.log.Debug("no owner sent the hits its digest named", "key", r.keys[r.units[i].lo], "err", err)
+			break
 		}
+		p := froms[0]
+		cands = slices.DeleteFunc(slices.Clone(cands), func(q peer.ID) bool { return q == p })
 		from = append(from, p)
 		var last *query.Hit
-		hits := r.c.checkHits(r.p, resp.Hits, r.parsed[r.units[i].lo:r.units[i].hi], &last, nil)
+		hits := r.c.checkHits(r.p, resps[0].Hits, r.parsed[r.units[i].lo:r.units[i].hi], &last, nil)
 		if !holdsAll(hits, want) {
 			continue
 		}

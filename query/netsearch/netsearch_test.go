@@ -940,7 +940,7 @@ func TestAHotTermFetchesOnlyItsPage(t *testing.T) {
 	}
 	digestFirst := New(fn.transport(querier), Config{})
 	defer digestFirst.Close()
-	whole := New(fn.transport(querier), Config{WholeShards: true})
+	whole := New(fn.transport(querier), Config{NoDigestsFirst: true})
 	defer whole.Close()
 	for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
 		req := query.Request{Q: "the", Sort: s, Limit: 10}

@@ -166,7 +166,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.own = map[string]query.Hit{}
 	r.fullLasts = make([][]*query.Hit, len(r.units))
 	r.replicas = 1
-	r.digestFirst = !r.c.cfg.WholeShards
+	r.digestFirst = !r.c.cfg.NoDigestsFirst
 	// The first page of a query sorted by score is what an owner who hides
 	// or demotes posts would aim at: ask two owners and merge, so that one
 	// owner alone can hide nothing (the union holds every match the other
@@ -281,9 +281,10 @@ func (r *run) fanOut(ctx context.Context) {
 	for i := range all {
 		all[i] = i
 	}
+	asDigest := r.digestUnits(ctx)
 	digests := make([]*digest, len(r.units))
 	r.forEach(all, func(i int) {
-		if r.digestUnit(ctx, i) {
+		if asDigest[i] {
 			digests[i] = r.askDigest(ctx, i, r.p.After)
 		} else {
 			r.ask(ctx, i, r.p.After)
