@@ -49,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
 	noDigestsFirst := fs.Bool("no-digests-first", false, "ask the keys of a plan of several for their hits at once, not digests first (murmur before digests first; for comparing)")
+	rtt := fs.String("rtt", "0", "round-trip time of each link between nodes, in real time: one duration, or MIN-MAX to draw each link's uniformly (e.g. 20ms-150ms)")
+	loss := fs.Float64("loss", 0, "share of requests lost once, answered after a retransmission timeout (200ms or twice the round trip)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
 	fs.Usage = func() {
@@ -73,6 +75,10 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--settle %q: want network or key", *settle)
 	case *repairDelay <= 0 || *repairDelay > 24*time.Hour:
 		return fmt.Errorf("--repair-delay %v: want more than 0 and at most 24h", *repairDelay)
+	}
+	links, err := parseLinks(*rtt, *loss, *seed)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -101,6 +107,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	defer net.Close()
 	net.Coordinator.NoDigestsFirst = *noDigestsFirst
+	net.Links.MinRTT, net.Links.MaxRTT, net.Links.Loss, net.Links.Seed = links.MinRTT, links.MaxRTT, links.Loss, links.Seed
 	ref, err := sim.OneIndex(ctx, filepath.Join(*dir, "one-index"), ps)
 	if err != nil {
 		return err
@@ -138,10 +145,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(tw, "churn\t%s over %.1f virtual hours: %d left, %d joined (median session %.0f min)\nrepair\t%d keys handed on (%d postings); %d keys lost (%d postings)\nsearches while settling\t%.2f\n",
 			c.Model, c.VirtualHours, c.Leaves, c.Joins, c.MedianSessionMinutes, c.Repairs, c.RepairPostings, c.LostKeys, c.LostPostings, c.SettlingShare)
 	}
-	fmt.Fprintln(tw, "\nkind\tqueries\trecall\tmessages/query\tbytes/query\tlookups/query")
+	fmt.Fprintf(tw, "latency p50/p99\t%.1f / %.1f ms\n", rep.LatencyP50Ms, rep.LatencyP99Ms)
+	fmt.Fprintln(tw, "\nkind\tqueries\trecall\tmessages/query\tbytes/query\tlookups/query\tround trips/query\tp50 ms\tp99 ms")
 	for _, k := range rep.KindsInOrder() {
 		r := rep.PerKind[k]
-		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.1f\t%.0f\t%.1f\n", k, r.Queries, r.Recall, r.MessagesPerQuery, r.BytesPerQuery, r.LookupsPerQuery)
+		fmt.Fprintf(tw, "%s\t%d\t%.4f\t%.1f\t%.0f\t%.1f\t%.2f\t%.1f\t%.1f\n", k, r.Queries, r.Recall, r.MessagesPerQuery, r.BytesPerQuery, r.LookupsPerQuery, r.RoundTripsPerQuery, r.LatencyP50Ms, r.LatencyP99Ms)
 	}
 	types := []string{sim.MessageSearchRequest, sim.MessageWholeAnswer, sim.MessageDigest, sim.MessageChecksum, sim.MessageCounts, sim.MessageSummary}
 	fmt.Fprintln(tw, "\nbytes/query by message\t"+strings.Join(types, "\t"))
@@ -153,4 +161,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// parseLinks reads --rtt (one duration, or MIN-MAX) and --loss.
+func parseLinks(rtt string, loss float64, seed uint64) (*sim.Links, error) {
+	l := &sim.Links{Loss: loss, Seed: seed}
+	lo, hi, ranged := strings.Cut(rtt, "-")
+	var err error
+	if l.MinRTT, err = time.ParseDuration(lo); err != nil {
+		return nil, fmt.Errorf("--rtt %q: %w", rtt, err)
+	}
+	l.MaxRTT = l.MinRTT
+	if ranged {
+		if l.MaxRTT, err = time.ParseDuration(hi); err != nil {
+			return nil, fmt.Errorf("--rtt %q: %w", rtt, err)
+		}
+	}
+	if err := l.Check(); err != nil {
+		return nil, fmt.Errorf("--rtt %q --loss %v: %w", rtt, loss, err)
+	}
+	return l, nil
 }

@@ -14,7 +14,7 @@ import (
 // figures the command documents, and progress on stderr; bad flags fail
 // with a message that names them.
 func TestRunPrintsAReport(t *testing.T) {
-	for _, args := range [][]string{{"--nodes", "0"}, {"--churn", "weekly"}, {"--repair-delay", "0s", "--churn", "ipfs"}, {"--settle", "nearby", "--churn", "ipfs"}, {"--queries", "-1"}, {"--limit", "5000"}} {
+	for _, args := range [][]string{{"--nodes", "0"}, {"--churn", "weekly"}, {"--repair-delay", "0s", "--churn", "ipfs"}, {"--settle", "nearby", "--churn", "ipfs"}, {"--queries", "-1"}, {"--limit", "5000"}, {"--rtt", "30ms-10ms"}, {"--rtt", "fast"}, {"--loss", "1"}} {
 		var out, errs bytes.Buffer
 		err := run(args, &out, &errs)
 		if err == nil || !strings.Contains(err.Error(), args[0]) {
@@ -40,5 +40,19 @@ func TestRunPrintsAReport(t *testing.T) {
 	}
 	if !strings.Contains(errs.String(), "searches") {
 		t.Errorf("no progress on stderr: %q", errs.String())
+	}
+
+	// Over links of 30 ms every search waits a round trip at least, and
+	// finds the same.
+	out.Reset()
+	if err := run([]string{"--nodes", "12", "--posts", "200", "--queries", "12", "--rtt", "30ms", "--json", "--dir", t.TempDir()}, &out, &errs); err != nil {
+		t.Fatalf("%v\n%s", err, errs.String())
+	}
+	rep = nil
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out.String())
+	}
+	if p50, _ := rep["latency_p50_ms"].(float64); p50 < 30 || rep["recall"] != 1.0 {
+		t.Errorf("over 30 ms links: p50 %v ms, recall %v; want at least 30 and 1", rep["latency_p50_ms"], rep["recall"])
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"runtime"
 	"slices"
 	"sort"
@@ -32,6 +33,11 @@ type KindReport struct {
 	RoundTripsPerQuery float64 `json:"round_trips_per_query"`
 	// BytesByMessage splits BytesPerQuery by type of message (Message*).
 	BytesByMessage map[string]float64 `json:"bytes_by_message"`
+	// LatencyP50Ms and LatencyP99Ms are the warm searches' wall-clock
+	// times: over Network.Links when they delay, the CPU's alone when not.
+	LatencyP50Ms float64 `json:"latency_p50_ms"`
+	LatencyP99Ms float64 `json:"latency_p99_ms"`
+	latencies    []time.Duration
 }
 
 // Report is a simulation's outcome. Per-query figures are of warm
@@ -55,9 +61,12 @@ type Report struct {
 	LookupsPerQuery    float64 `json:"lookups_per_query"`
 	RoundTripsPerQuery float64 `json:"round_trips_per_query"`
 	// BytesByMessage splits BytesPerQuery by type of message (Message*).
-	BytesByMessage       map[string]float64 `json:"bytes_by_message"`
-	ColdMessagesPerQuery float64            `json:"cold_messages_per_query"`
-	ColdBytesPerQuery    float64            `json:"cold_bytes_per_query"`
+	BytesByMessage map[string]float64 `json:"bytes_by_message"`
+	// LatencyP50Ms and LatencyP99Ms: as KindReport's, over every query.
+	LatencyP50Ms         float64 `json:"latency_p50_ms"`
+	LatencyP99Ms         float64 `json:"latency_p99_ms"`
+	ColdMessagesPerQuery float64 `json:"cold_messages_per_query"`
+	ColdBytesPerQuery    float64 `json:"cold_bytes_per_query"`
 	// PlacementCopiesPerPost is how many nodes hold each post;
 	// PlacementBytesPerPost the bytes of storing each copy once (the post
 	// as signed, without the store protocol's framing or repair).
@@ -117,6 +126,16 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	var found, wanted, exact, rounds int
 	var coldMsgs, coldBytes, msgs, bytes, looks, settleMsgs int64
 	var heard float64
+	var all []time.Duration // warm searches' times
+	// The queriers' clocks stand still for the run, so that no cache of
+	// theirs (key counts, totals) expires and refreshes in the background
+	// between the searches measured: a run over delayed links lasts
+	// minutes.
+	cfg := net.Coordinator
+	if cfg.Now == nil {
+		frozen := time.Now()
+		cfg.Now = func() time.Time { return frozen }
+	}
 	rep.SettleGatherings = (len(net.nodes) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	settling := 0
@@ -134,7 +153,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		}
 		c := coords[nd]
 		if c == nil {
-			c = netsearch.New(countingTransport{net.Transport(nd.ID), &lookups}, net.Coordinator)
+			c = netsearch.New(countingTransport{net.Transport(nd.ID), &lookups}, cfg)
 			coords[nd] = c
 			m0, _ := net.Traffic()
 			var t netsearch.NetworkTotals
@@ -153,10 +172,13 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		m1, b1 := net.Traffic()
 		t1 := net.TrafficByType()
 		l1 := lookups.Load()
+		began := time.Now()
 		res, err := c.Search(ctx, req)
 		if err != nil {
 			return nil, fmt.Errorf("query %q: %w", q.Q, err)
 		}
+		took := time.Since(began)
+		all = append(all, took)
 		m2, b2 := net.Traffic()
 		t2 := net.TrafficByType()
 		want, err := query.Run(ctx, ref, req)
@@ -194,6 +216,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		k.BytesPerQuery += float64(b2 - b1)
 		k.LookupsPerQuery += float64(l)
 		k.RoundTripsPerQuery += float64(res.RoundTrips)
+		k.latencies = append(k.latencies, took)
 		if k.BytesByMessage == nil {
 			k.BytesByMessage = map[string]float64{}
 		}
@@ -218,6 +241,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	rep.LookupsPerQuery = float64(looks) / n
 	rep.RoundTripsPerQuery = float64(rounds) / n
 	rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery = float64(coldMsgs)/n, float64(coldBytes)/n
+	rep.LatencyP50Ms, rep.LatencyP99Ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
 	rep.BytesByMessage = map[string]float64{}
 	for _, k := range rep.PerKind {
 		for typ, b := range k.BytesByMessage {
@@ -231,6 +255,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
 		k.RoundTripsPerQuery /= q
+		k.LatencyP50Ms, k.LatencyP99Ms = percentileMs(k.latencies, 0.50), percentileMs(k.latencies, 0.99)
 		for typ := range k.BytesByMessage {
 			k.BytesByMessage[typ] /= q
 		}
@@ -257,6 +282,18 @@ func (net *Network) PlacementOf(rep *Report, posts []*post.Post) {
 	copies := float64(net.Copies()) / float64(len(posts))
 	rep.PlacementCopiesPerPost = copies
 	rep.PlacementBytesPerPost = copies * float64(size) / float64(len(posts))
+}
+
+// percentileMs is the q-th quantile of ds (nearest rank) in milliseconds;
+// 0 for none.
+func percentileMs(ds []time.Duration, q float64) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := min(len(s)-1, int(math.Ceil(q*float64(len(s))))-1)
+	return float64(s[max(i, 0)]) / float64(time.Millisecond)
 }
 
 func ratio(a, b int) float64 {

@@ -6,10 +6,11 @@
 // netsearch.Answer and counts the messages and bytes (JSON, as the search
 // and stats protocols encode them).
 //
+// Links between nodes may delay and lose messages (Links), in real time.
 // What it does not simulate yet: p2p's own placement, repair, eviction and
 // DHT lookups (placement is computed, as if every write had reached every
 // owner and the network had settled; churn's repair is a delay, see
-// Churn), and link latency or loss.
+// Churn).
 // It measures what a search costs in messages and bytes as the network
 // grows, and whether it still finds what one index would.
 package sim
@@ -72,6 +73,9 @@ type Network struct {
 	// Coordinator configures the queriers' coordinators (netsearch's
 	// defaults when zero).
 	Coordinator netsearch.Config
+	// Links delay (and lose) the messages between nodes; none when zero.
+	// Set it before searching.
+	Links Links
 
 	ownersMu sync.Mutex
 	owners   map[string][]peer.ID
@@ -310,8 +314,10 @@ func (t transport) SettlingKey(_ context.Context, key string) bool {
 	return c.now < c.settleUntil
 }
 
-func (t transport) Replicas() int                    { return Replicas }
-func (t transport) Latency(peer.ID) time.Duration    { return 0 }
+func (t transport) Replicas() int { return Replicas }
+
+// Latency is the link's round trip, as p2p reports the one it measured.
+func (t transport) Latency(p peer.ID) time.Duration  { return t.net.Links.RTT(t.self, p) }
 func (t transport) CountRefused(string, string, int) {}
 func (t transport) node(p peer.ID) (*Node, error) {
 	nd := t.net.byID[p]
@@ -350,6 +356,9 @@ func (net *Network) TrafficByType() map[string]int64 {
 }
 
 func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request) (*netsearch.Response, error) {
+	if err := t.net.Links.wait(ctx, t.self, p); err != nil {
+		return nil, err
+	}
 	t.net.mu.RLock()
 	defer t.net.mu.RUnlock()
 	nd, err := t.node(p)
@@ -374,7 +383,10 @@ func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request
 	return resp, nil
 }
 
-func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, error) {
+func (t transport) Counts(ctx context.Context, p peer.ID, keys []string) ([]int, error) {
+	if err := t.net.Links.wait(ctx, t.self, p); err != nil {
+		return nil, err
+	}
 	t.net.mu.RLock()
 	defer t.net.mu.RUnlock()
 	nd, err := t.node(p)
@@ -390,7 +402,10 @@ func (t transport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, e
 }
 
 // Summary reports a node's figures per owner group, as p2p's does.
-func (t transport) Summary(_ context.Context, p peer.ID) (*netsearch.Summary, error) {
+func (t transport) Summary(ctx context.Context, p peer.ID) (*netsearch.Summary, error) {
+	if err := t.net.Links.wait(ctx, t.self, p); err != nil {
+		return nil, err
+	}
 	t.net.mu.RLock()
 	defer t.net.mu.RUnlock()
 	nd, err := t.node(p)

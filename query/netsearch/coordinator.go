@@ -78,7 +78,21 @@ type Config struct {
 	// one) the remote units of a plan would send whole before they are
 	// asked for digests first (DefaultDigestsFirstPages).
 	DigestsFirstPages float64
+	// DigestsFirstMaxRTT is the longest round trip a plan asks digests
+	// first over (DefaultDigestsFirstMaxRTT): the fetch round they need
+	// adds the slowest remote key's fastest owner's round trip.
+	DigestsFirstMaxRTT time.Duration
 }
+
+// DefaultDigestsFirstMaxRTT is Config.DigestsFirstMaxRTT's default: a
+// second round pays when it costs less than checking and rescoring the
+// posts it saves (docs/benchmarks.md, "Digests first"). On this machine's
+// 0.2 ms links, a hot term's p50 fell with digests first (7.9x one index
+// against 11.4x at N=8); over simulated links of 1 to 10 ms it rose from
+// 10 to 19 ms, and over 20 to 150 ms from 131 to 237 ms, to save 18 KB.
+// p2p reports the round trips its DHT requests measured; a peer not yet
+// measured counts as fast.
+const DefaultDigestsFirstMaxRTT = 2 * time.Millisecond
 
 // DefaultDigestsFirstPages is Config.DigestsFirstPages' default. Measured
 // on first pages of 10 (docs/benchmarks.md, "Digests first"), from 1 page
@@ -128,6 +142,9 @@ func New(tr Transport, cfg Config) *Coordinator {
 	}
 	if cfg.DigestsFirstPages <= 0 {
 		cfg.DigestsFirstPages = DefaultDigestsFirstPages
+	}
+	if cfg.DigestsFirstMaxRTT <= 0 {
+		cfg.DigestsFirstMaxRTT = DefaultDigestsFirstMaxRTT
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Coordinator{tr: tr, cfg: cfg, log: cfg.Logger, metrics: newCoordinatorMetrics(metrics.Or(cfg.Metrics)), ctx: ctx, cancel: cancel}

@@ -3,7 +3,9 @@ package netsearch
 import (
 	"context"
 	"crypto/sha256"
+	"math"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -35,22 +37,31 @@ import (
 // digestUnits reports which units are asked for digests first: those of
 // a plan of several that this node does not own (its own index answers
 // whole at no cost on the wire), when what they would send whole comes to
-// Config.DigestsFirstPages pages or more. Below that, the round trip
-// digests first adds costs more than the posts it saves.
+// Config.DigestsFirstPages pages or more, and the round trip a fetch
+// round adds (the slowest unit's fastest owner) is at most
+// Config.DigestsFirstMaxRTT. Otherwise the round trip costs more than the
+// posts it saves.
 func (r *run) digestUnits(ctx context.Context) []bool {
 	out := make([]bool, len(r.units))
 	if !r.digestFirst || len(r.units) < 2 {
 		return out
 	}
 	whole := 0
+	var slowest time.Duration // the round trip a fetch round would add
 	for i, un := range r.units {
 		owners, err := r.c.tr.Owners(ctx, r.keys[un.lo])
-		if err == nil && !slices.Contains(owners, r.c.tr.Self()) {
-			out[i] = true
-			whole += r.sizes[i]
+		if err != nil || len(owners) == 0 || slices.Contains(owners, r.c.tr.Self()) {
+			continue
 		}
+		out[i] = true
+		whole += r.sizes[i]
+		fastest := time.Duration(math.MaxInt64)
+		for _, o := range owners {
+			fastest = min(fastest, r.c.tr.Latency(o)) // 0: not measured yet
+		}
+		slowest = max(slowest, fastest)
 	}
-	if float64(whole) < r.c.cfg.DigestsFirstPages*float64(r.p.Limit+1) {
+	if float64(whole) < r.c.cfg.DigestsFirstPages*float64(r.p.Limit+1) || slowest > r.c.cfg.DigestsFirstMaxRTT {
 		clear(out)
 	}
 	return out

@@ -56,6 +56,9 @@ type fakeNode struct {
 type fakeNet struct {
 	r     int
 	nodes []*fakeNode
+	// latency is every link's round trip as the transport reports it
+	// (not waited for).
+	latency time.Duration
 }
 
 func newFakeNet(t testing.TB, n, r int, posts []*post.Post) *fakeNet {
@@ -149,7 +152,7 @@ func (t fakeTransport) Members() []peer.ID {
 func (t fakeTransport) Known(p peer.ID) bool                     { return t.fn.node(p) != nil }
 func (t fakeTransport) SettlingKey(context.Context, string) bool { return false }
 func (t fakeTransport) Replicas() int                            { return t.fn.r }
-func (t fakeTransport) Latency(peer.ID) time.Duration            { return 0 }
+func (t fakeTransport) Latency(peer.ID) time.Duration            { return t.fn.latency }
 func (t fakeTransport) CountRefused(string, string, int)         {}
 
 func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Response, error) {
@@ -961,6 +964,15 @@ func TestAHotTermFetchesOnlyItsPage(t *testing.T) {
 		// ties, and the shards split the posts by ID, as the page does).
 		if digests == 0 || fetched > 2*req.Limit+1 || fetched >= wholePosts {
 			t.Errorf("%s: %d posts and %d digests over the wire, shards whole %d posts: want digests, at most a page and a second round's answer, and fewer posts", s, fetched, digests, wholePosts)
+		}
+		// Over links slower than DigestsFirstMaxRTT the round trip
+		// costs more than the posts: the shards are asked whole.
+		fn.latency = 2 * DefaultDigestsFirstMaxRTT
+		slow, slowPosts, _ := search(digestFirst, req)
+		fn.latency = 0
+		exact(fmt.Sprintf("%s, slow links", s), slow, want)
+		if slowPosts <= fetched || slow.RoundTrips > wres.RoundTrips {
+			t.Errorf("%s: over slow links %d posts in %d rounds (digests first %d posts, whole %d rounds): want the shards asked whole", s, slowPosts, slow.RoundTrips, fetched, wres.RoundTrips)
 		}
 		// Paging to the end finds every match, in one index's order.
 		var got []string

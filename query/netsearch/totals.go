@@ -94,9 +94,9 @@ type totalsCache struct {
 func (co *Coordinator) Totals(ctx context.Context) (t NetworkTotals, asked bool) {
 	c := &co.totals
 	c.mu.Lock()
-	if c.valid && time.Since(c.gathered) <= MaxSummaryAge {
+	if c.valid && co.cfg.Now().Sub(c.gathered) <= MaxSummaryAge {
 		t = c.totals
-		if time.Now().After(c.expires) && !c.refreshing && co.ctx.Err() == nil {
+		if co.cfg.Now().After(c.expires) && !c.refreshing && co.ctx.Err() == nil {
 			c.refreshing = true
 			co.wg.Add(1)
 			go func() {
@@ -227,7 +227,7 @@ func (co *Coordinator) gatherTotals(ctx context.Context) NetworkTotals {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.refreshing = false
-	now := time.Now()
+	now := co.cfg.Now()
 	complete := t.Answered == t.Asked
 	if !complete {
 		// Figures that miss peers are estimates: gather again at the
