@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -30,9 +31,10 @@ import (
 // like any answer, and the merge asks again, whole, a unit whose next hit,
 // by its digest, may belong to the page after all (only the first round
 // asks for digests: a unit asked again is cut on its hits' recomputed
-// scores, so an owner that claims more than it holds costs one round). Owners whose digests (or
-// checksums) differ, one lying about its scores or leaving posts out, or
-// one still short of posts, are asked whole instead, as without digests.
+// scores, so an owner that claims more than it holds costs one round).
+// Owners whose digests (or checksums) differ, one lying about its scores
+// or leaving posts out, or one still short of posts, are asked whole
+// instead, as without digests.
 
 // digestUnits reports which units are asked for digests first: those of
 // a plan of several that this node does not own (its own index answers
@@ -117,21 +119,24 @@ func (r *run) askDigest(ctx context.Context, i int, after []string) *digest {
 		d.hits = append(d.hits, h)
 	}
 	slices.SortFunc(d.hits, func(a, b *query.Hit) int {
-		if query.Less(r.p.Sort, a, b) {
+		switch {
+		case query.Less(r.p.Sort, a, b):
 			return -1
+		case query.Less(r.p.Sort, b, a):
+			return 1
 		}
-		return 1
+		return 0
 	})
 	return d
 }
 
 // fetchPage cuts the page from the hits so far and the digests, by the
 // owners' claims, and fetches whole the hits of each unit's digest
-// (digests[i]) that made it. A unit's answer then
-// says, through its last hit, that it holds nothing unseen before its
-// next digest hit, so that the merge asks it again only when that hit may
-// belong to the page. A unit whose owners do not send the hits they named
-// is asked whole, as without digests.
+// (digests[i]) that made it. A unit's answer then says, through its last
+// hit, that it holds nothing unseen before its next digest hit, so that
+// the merge asks it again only when that hit may belong to the page. A
+// unit whose owners do not send the hits they named is asked whole, as
+// without digests.
 func (r *run) fetchPage(ctx context.Context, digests []*digest) {
 	type candidate struct {
 		hit    *query.Hit
@@ -179,12 +184,17 @@ func (r *run) fetchPage(ctx context.Context, digests []*digest) {
 			units = append(units, i)
 		}
 	}
+	var asked atomic.Bool // a unit was asked again: one more round
 	r.forEach(units, func(i int) {
+		if onPage[i] > 0 {
+			asked.Store(true)
+		}
 		if !r.fetch(ctx, i, digests[i], onPage[i]) {
+			asked.Store(true)
 			r.ask(ctx, i, r.p.After)
 		}
 	})
-	if slices.ContainsFunc(units, func(i int) bool { return onPage[i] > 0 }) {
+	if asked.Load() {
 		r.rounds++
 	}
 }
