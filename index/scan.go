@@ -67,9 +67,22 @@ func (ix *Index) Walk(ctx context.Context, fn func(*post.Post) error) error {
 // scan pages through every match of q in ID order with search-after, so
 // memory stays bounded by one page whatever the index holds.
 func (ix *Index) scan(ctx context.Context, q bleveQuery.Query, withPost bool, fn func(*search.DocumentMatch) error) error {
+	// bleve allocates room for a whole page before it collects a hit,
+	// and most posting lists are short: count the matches first (no
+	// room), and ask for no more than that.
+	count := bleve.NewSearchRequestOptions(q, 0, 0, false)
+	count.Score = "none"
+	res, err := ix.Search(ctx, count)
+	if err != nil {
+		return err
+	}
+	if res.Total == 0 {
+		return nil
+	}
+	page := int(min(res.Total, scanPage))
 	var after []string
 	for {
-		req := bleve.NewSearchRequestOptions(q, scanPage, 0, false)
+		req := bleve.NewSearchRequestOptions(q, page, 0, false)
 		req.SortBy([]string{"_id"})
 		if withPost {
 			req.Fields = []string{FieldPost}
@@ -86,7 +99,7 @@ func (ix *Index) scan(ctx context.Context, q bleveQuery.Query, withPost bool, fn
 				return err
 			}
 		}
-		if len(res.Hits) < scanPage {
+		if len(res.Hits) < page {
 			return nil
 		}
 		after = []string{res.Hits[len(res.Hits)-1].ID}
