@@ -41,7 +41,10 @@ type fakeNode struct {
 	mu    sync.Mutex
 	fail  bool          // answers every request with an error
 	delay time.Duration // waits before answering a search
-	lie   func(*Summary)
+	// wholeDelay waits before answering a search for hits (not a digest
+	// or a checksum).
+	wholeDelay time.Duration
+	lie        func(*Summary)
 	// lieSearch, if set, rewrites the node's search answers, digests
 	// included; lieDigest, its digests alone.
 	lieSearch func(*Response)
@@ -160,6 +163,9 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	nd.mu.Lock()
 	nd.asked++
 	fail, delay := nd.fail, nd.delay
+	if !req.Digest && !req.DigestSum {
+		delay += nd.wholeDelay
+	}
 	nd.mu.Unlock()
 	if fail {
 		return nil, errors.New("failing on purpose")
@@ -1001,6 +1007,38 @@ func TestAHotTermFetchesOnlyItsPage(t *testing.T) {
 		}
 		if !slices.Equal(got, ids(all.Hits)) {
 			t.Fatalf("%s: paging found %d matches, one index %d, or in another order", s, len(got), len(all.Hits))
+		}
+	}
+
+	// The owner that sends a shard's digest (its first) is slow to send
+	// the hits it named: after HedgeDelay the owner that confirmed it
+	// with a checksum is asked too, and its answer makes the page.
+	var slow *fakeNode
+	for _, k := range keys {
+		if o := fn.owners(k); !slices.Contains(o, fn.nodes[querier].id) {
+			slow = fn.node(o[0])
+			break
+		}
+	}
+	for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+		req := query.Request{Q: "the", Sort: s, Limit: 10}
+		want, err := query.Run(ctx, ref, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow.mu.Lock()
+		slow.wholeDelay = 2 * OwnerTimeout // never in time
+		before := slow.asked
+		slow.mu.Unlock()
+		res, _, _ := search(digestFirst, req)
+		slow.mu.Lock()
+		slow.wholeDelay = 0
+		asked := slow.asked - before
+		slow.mu.Unlock()
+		exact(fmt.Sprintf("%s, a digest's owner slow to send its hits", s), res, want)
+		// A digest, and the hits it named that the search did not wait for.
+		if asked < 2 {
+			t.Errorf("%s: the slow owner was asked %d times; want its digest and then its hits", s, asked)
 		}
 	}
 
