@@ -38,101 +38,80 @@ func (c *Coordinator) searchKeyN(ctx context.Context, key string, req *Request, 
 // holds; otherwise its digest's counts stand for its answer. This costs
 // one answer's bytes instead of two where the owners agree.
 func (c *Coordinator) searchKeyChecked(ctx context.Context, key string, req *Request, s query.Sort) ([]*Response, []peer.ID, error) {
-	owners, err := c.tr.Owners(ctx, key)
-	if err != nil {
-		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
-	}
-	cands := c.preferredFor(key, owners)
-	if len(cands) < 2 {
-		return c.gather(ctx, cands, req, 1)
-	}
 	digestReq := *req
 	digestReq.Digest = true
-	var (
-		wg         sync.WaitGroup
-		digest     []*Response
-		digestFrom []peer.ID
-		digestErr  error
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		digest, digestFrom, digestErr = c.gather(ctx, cands[1:], &digestReq, 1)
-	}()
-	resps, from, err := c.gather(ctx, cands, req, 1)
-	wg.Wait()
-	if err != nil {
-		return nil, nil, err
+	resps, from, paired, err := c.searchPair(ctx, key, req, &digestReq, req)
+	if err != nil || !paired {
+		return resps, from, err
 	}
-	if digestErr == nil && digestFrom[0] == from[0] {
-		// The first owner failed and the whole answer came from the
-		// owner that sent the digest: a new owner that may still lack
-		// posts must not answer alone, so another owner sends its
-		// hits.
-		digestErr = errors.New("the digest came from the owner that answered")
-	}
-	if digestErr != nil {
-		rest := slices.DeleteFunc(slices.Clone(cands), func(p peer.ID) bool { return p == from[0] })
-		if more, froms, err := c.gather(ctx, rest, req, 1); err == nil {
-			return append(resps, more[0]), append(from, froms[0]), nil
-		}
-		return resps, from, nil // no second owner answered: one owner's page
-	}
-	d := digest[0]
+	d := resps[1]
 	if leftOut(s, resps[0], d, req.Size) {
-		whole, err := c.searchOne(ctx, digestFrom[0], req)
+		whole, err := c.searchOne(ctx, from[1], req)
 		if err == nil {
-			return append(resps, whole), append(from, digestFrom[0]), nil
+			return []*Response{resps[0], whole}, from, nil
 		}
-		c.log.Debug("an owner's digest named posts it then did not send", "key", key, "peer", digestFrom[0], "err", err)
+		c.log.Debug("an owner's digest named posts it then did not send", "key", key, "peer", from[1], "err", err)
 	}
-	return append(resps, &Response{Total: d.Total, Count: d.Count, Counts: d.Counts}), append(from, digestFrom[0]), nil
+	return []*Response{resps[0], {Total: d.Total, Count: d.Count, Counts: d.Counts}}, from, nil
 }
 
 // searchKeyDigested asks the owners of key for a digest that no one owner
 // can forge: the first owner for the digest (req asks for one), and at
 // the same time another owner for its checksum alone. The querier
 // compares the two (sameDigests): where the owners agree, a second digest
-// costs a few dozen bytes. As in searchKeyChecked, the two never come
-// from one owner.
+// costs a few dozen bytes.
 func (c *Coordinator) searchKeyDigested(ctx context.Context, key string, req *Request) ([]*Response, []peer.ID, error) {
+	sumReq := *req
+	sumReq.DigestSum = true
+	resps, from, _, err := c.searchPair(ctx, key, req, &sumReq, &sumReq)
+	return resps, from, err
+}
+
+// searchPair asks two owners of key at once: the first (this node when it
+// owns the key) with first, another with second. The two answers never
+// come from one owner: when the first owner failed and its answer came
+// from the owner asked second (a new owner that may still lack posts must
+// not answer alone), or when no owner answered second, the owners other
+// than the first's are asked with fallback. It returns the first answer
+// and the other's, if one came, with their owners; paired reports that
+// the other answered second, not fallback.
+func (c *Coordinator) searchPair(ctx context.Context, key string, first, second, fallback *Request) (resps []*Response, from []peer.ID, paired bool, err error) {
 	owners, err := c.tr.Owners(ctx, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("owners of %s: %w", key, err)
+		return nil, nil, false, fmt.Errorf("owners of %s: %w", key, err)
 	}
 	cands := c.preferredFor(key, owners)
 	if len(cands) < 2 {
-		return c.gather(ctx, cands, req, 1)
+		resps, from, err := c.gather(ctx, cands, first, 1)
+		return resps, from, false, err
 	}
-	sumReq := *req
-	sumReq.DigestSum = true
 	var (
-		wg      sync.WaitGroup
-		sum     []*Response
-		sumFrom []peer.ID
-		sumErr  error
+		wg        sync.WaitGroup
+		other     []*Response
+		otherFrom []peer.ID
+		otherErr  error
 	)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		sum, sumFrom, sumErr = c.gather(ctx, cands[1:], &sumReq, 1)
+		other, otherFrom, otherErr = c.gather(ctx, cands[1:], second, 1)
 	}()
-	resps, from, err := c.gather(ctx, cands, req, 1)
+	resps, from, err = c.gather(ctx, cands, first, 1)
 	wg.Wait()
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, false, err
 	}
-	if sumErr == nil && sumFrom[0] == from[0] {
-		sumErr = errors.New("the checksum came from the owner that sent the digest")
+	if otherErr == nil && otherFrom[0] == from[0] {
+		otherErr = errors.New("both answers came from one owner")
 	}
-	if sumErr != nil {
+	if otherErr != nil {
 		rest := slices.DeleteFunc(slices.Clone(cands), func(p peer.ID) bool { return p == from[0] })
-		if more, froms, err := c.gather(ctx, rest, &sumReq, 1); err == nil {
-			return append(resps, more[0]), append(from, froms[0]), nil
+		if more, froms, err := c.gather(ctx, rest, fallback, 1); err == nil {
+			return append(resps, more[0]), append(from, froms[0]), false, nil
 		}
-		return resps, from, nil // no second owner answered: one owner's digest
+		return resps, from, false, nil // no second owner answered: one owner's answer
 	}
-	return append(resps, sum[0]), append(from, sumFrom[0]), nil
+	return append(resps, other[0]), append(from, otherFrom[0]), true, nil
 }
 
 // leftOut reports whether the digest d names a hit that the answer a
