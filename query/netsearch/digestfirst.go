@@ -118,15 +118,7 @@ func (r *run) askDigest(ctx context.Context, i int, after []string) *digest {
 	for _, h := range first {
 		d.hits = append(d.hits, h)
 	}
-	slices.SortFunc(d.hits, func(a, b *query.Hit) int {
-		switch {
-		case query.Less(r.p.Sort, a, b):
-			return -1
-		case query.Less(r.p.Sort, b, a):
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(d.hits, func(a, b *query.Hit) int { return compareHits(r.p.Sort, a, b) })
 	return d
 }
 
@@ -156,15 +148,7 @@ func (r *run) fetchPage(ctx context.Context, digests []*digest) {
 			}
 		}
 	}
-	slices.SortStableFunc(cands, func(a, b candidate) int {
-		switch {
-		case query.Less(r.p.Sort, a.hit, b.hit):
-			return -1
-		case query.Less(r.p.Sort, b.hit, a.hit):
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(cands, func(a, b candidate) int { return compareHits(r.p.Sort, a.hit, b.hit) })
 	onPage := make([]int, len(digests))
 	seen := map[string]bool{}
 	for _, c := range cands {
@@ -274,6 +258,17 @@ func (r *run) setDigestAnswer(i int, hits []query.Hit, next *query.Hit, more boo
 	if more && next != nil {
 		r.fullLasts[i] = []*query.Hit{next}
 	}
+}
+
+// compareHits orders a and b as query.Less does, for slices.SortFunc.
+func compareHits(s query.Sort, a, b *query.Hit) int {
+	switch {
+	case query.Less(s, a, b):
+		return -1
+	case query.Less(s, b, a):
+		return 1
+	}
+	return 0
 }
 
 // sameDigests reports whether the owners' digests, or their checksums,
