@@ -6,9 +6,11 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/corpus"
 	"github.com/murmur-p2p/murmur/internal/sim"
 	"github.com/murmur-p2p/murmur/internal/testenv"
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // BenchmarkSpanDeviations measures how a span of a hot term's shards is
@@ -18,19 +20,7 @@ import (
 // N nodes (internal/sim, whose bytes equal a real network's) with the
 // network benchmark's 2,000 posts and 30 queries of each kind.
 func BenchmarkSpanDeviations(b *testing.B) {
-	testenv.Need(b, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
-	ps, err := sim.SamplePosts(searchNetPosts, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	dir := b.TempDir()
-	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "ref"), ps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ref.Close()
-	qs := sim.Mix(sim.Texts(ps), 30)
+	ctx, dir, ps, ref, qs := simMix(b)
 	for _, n := range []int{8, 16, 32} {
 		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, nil)
 		if err != nil {
@@ -65,19 +55,7 @@ func BenchmarkSpanDeviations(b *testing.B) {
 // keys, over simulated networks of N nodes with the network benchmark's
 // posts and 30 queries of each kind.
 func BenchmarkDigestsFirst(b *testing.B) {
-	testenv.Need(b, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
-	ps, err := sim.SamplePosts(searchNetPosts, 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx := context.Background()
-	dir := b.TempDir()
-	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "ref"), ps)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ref.Close()
-	qs := sim.Mix(sim.Texts(ps), 30)
+	ctx, dir, ps, ref, qs := simMix(b)
 	for _, n := range []int{4, 8, 16, 32} {
 		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, nil)
 		if err != nil {
@@ -108,4 +86,24 @@ func BenchmarkDigestsFirst(b *testing.B) {
 		}
 		net.Close()
 	}
+}
+
+// simMix is what the simulator benchmarks search: the network benchmark's
+// posts, one index over them (closed when b ends), 30 queries of each kind
+// of the mix, and a directory for the simulated networks.
+func simMix(b *testing.B) (ctx context.Context, dir string, ps []*post.Post, ref *index.Index, qs []sim.Query) {
+	b.Helper()
+	testenv.Need(b, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	ps, err := sim.SamplePosts(searchNetPosts, 1)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx = context.Background()
+	dir = b.TempDir()
+	ref, err = sim.OneIndex(ctx, filepath.Join(dir, "ref"), ps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ref.Close() })
+	return ctx, dir, ps, ref, sim.Mix(sim.Texts(ps), 30)
 }
