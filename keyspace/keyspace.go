@@ -264,6 +264,12 @@ func CheckSpan(ks []Key) error {
 	return nil
 }
 
+// ShardsOfOneKey reports whether k and o are both shards of one split key,
+// whose posts no two of them share.
+func (k Key) ShardsOfOneKey(o Key) bool {
+	return k.Shard != "" && o.Shard != "" && k.Class == o.Class && k.Value == o.Value
+}
+
 // ParseAll parses the keys of a plan.
 func ParseAll(keys []string) ([]Key, error) {
 	out := make([]Key, len(keys))

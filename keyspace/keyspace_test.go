@@ -94,3 +94,34 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// TestShardsOfOneKey: two shards of one split key, and nothing else.
+func TestShardsOfOneKey(t *testing.T) {
+	the := TermKeys("the")
+	if len(the) < 2 {
+		t.Fatalf("%q is not split", "the")
+	}
+	parse := func(k string) Key {
+		t.Helper()
+		p, err := Parse(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	and := TermKeys("and")
+	for _, c := range []struct {
+		a, b string
+		want bool
+	}{
+		{the[0], the[1], true},
+		{the[0], the[0], true},
+		{the[0], and[1], false},
+		{the[0], TermKeys("heron")[0], false},
+		{TermKeys("heron")[0], TermKeys("heron")[0], false},
+	} {
+		if got := parse(c.a).ShardsOfOneKey(parse(c.b)); got != c.want {
+			t.Errorf("%s and %s: %v, want %v", c.a, c.b, got, c.want)
+		}
+	}
+}

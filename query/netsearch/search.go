@@ -212,11 +212,8 @@ func (r *run) spans(ctx context.Context) []unit {
 	var units []unit
 	for lo := 0; lo < len(r.keys); {
 		hi := lo + 1
-		if r.parsed[lo].Shard != "" {
-			for hi < len(r.keys) && r.parsed[hi].Shard != "" &&
-				r.parsed[hi].Class == r.parsed[lo].Class && r.parsed[hi].Value == r.parsed[lo].Value {
-				hi++
-			}
+		for hi < len(r.keys) && r.parsed[hi].ShardsOfOneKey(r.parsed[lo]) {
+			hi++
 		}
 		units = append(units, r.groupByOwners(ctx, lo, hi)...)
 		lo = hi
@@ -316,6 +313,7 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		// it (or its owners' cut may be tight): ask it for twice as
 		// much each round, up to the whole page, so that the rounds
 		// always suffice.
+		//
 		// Whole, not digests first: the hits are rescored, and the
 		// unit's cut falls on their recomputed scores, so that an owner
 		// whose digest claimed more than its hits hold cannot keep its
@@ -367,7 +365,7 @@ func (r *run) request(i int, after []string) Request {
 	own := r.parsed[un.lo]
 	req.Keys = make([]string, 0, un.hi)
 	for k, key := range r.keys[:un.lo] {
-		if p := r.parsed[k]; own.Shard == "" || p.Shard == "" || p.Class != own.Class || p.Value != own.Value {
+		if !r.parsed[k].ShardsOfOneKey(own) {
 			req.Keys = append(req.Keys, key)
 		}
 	}
