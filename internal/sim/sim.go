@@ -81,11 +81,11 @@ type Network struct {
 	owners   map[string][]peer.ID
 	keyIDs   map[string]kb.ID // each key of owners in the keyspace, hashed once
 
-	messages, bytes atomic.Int64
-	placed          atomic.Int64 // post copies stored, over all nodes and keys
+	placed atomic.Int64 // post copies stored, over all nodes and keys
 
-	byTypeMu sync.Mutex
-	byType   map[string]int64 // bytes by message type (Message*)
+	trafficMu sync.Mutex
+	messages  int64
+	byType    map[string]int64 // bytes by message type (Message*)
 }
 
 // The types of message the simulation counts bytes of (Network.TrafficByType).
@@ -211,7 +211,14 @@ func (net *Network) Copies() int64 { return net.placed.Load() }
 
 // Traffic returns the messages and bytes of every request and answer so
 // far.
-func (net *Network) Traffic() (messages, bytes int64) { return net.messages.Load(), net.bytes.Load() }
+func (net *Network) Traffic() (messages, bytes int64) {
+	net.trafficMu.Lock()
+	defer net.trafficMu.Unlock()
+	for _, b := range net.byType {
+		bytes += b
+	}
+	return net.messages, bytes
+}
 
 // Owners are the Replicas nodes closest to key by XOR distance, closest
 // first, as a settled p2p network places it.
@@ -333,25 +340,28 @@ func (t transport) count(p peer.ID, req, resp any, reqType, respType string) {
 	if p == t.self {
 		return
 	}
-	n := 0
-	t.net.byTypeMu.Lock()
-	defer t.net.byTypeMu.Unlock()
-	for j, m := range []any{req, resp} {
-		b, err := json.Marshal(m)
-		if err == nil {
-			n += len(b)
-			t.net.byType[[]string{reqType, respType}[j]] += int64(len(b))
-		}
+	reqBytes, respBytes := encodedLen(req), encodedLen(resp)
+	t.net.trafficMu.Lock()
+	defer t.net.trafficMu.Unlock()
+	t.net.messages += 2
+	t.net.byType[reqType] += reqBytes
+	t.net.byType[respType] += respBytes
+}
+
+// encodedLen is the length of m as the protocols encode it (JSON).
+func encodedLen(m any) int64 {
+	b, err := json.Marshal(m)
+	if err != nil {
+		return 0
 	}
-	t.net.messages.Add(2)
-	t.net.bytes.Add(int64(n))
+	return int64(len(b))
 }
 
 // TrafficByType returns the bytes of every message so far, by type
 // (Message*).
 func (net *Network) TrafficByType() map[string]int64 {
-	net.byTypeMu.Lock()
-	defer net.byTypeMu.Unlock()
+	net.trafficMu.Lock()
+	defer net.trafficMu.Unlock()
 	return maps.Clone(net.byType)
 }
 
