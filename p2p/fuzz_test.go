@@ -70,11 +70,11 @@ func FuzzDecodeMessage(f *testing.F) {
 		}
 		var qr netsearch.Response
 		if err := decodeMessage(body, &qr); err == nil {
-			if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards || len(qr.Digest) > netsearch.MaxSize || len(qr.DigestSum) > 64 {
+			if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards || len(qr.Digest) > netsearch.MaxSize || len(qr.DigestSum) > netsearch.MaxDigestSum {
 				t.Fatalf("accepted %d hits, %d counts, %d digest entries and a checksum of %d bytes", len(qr.Hits), len(qr.Counts), len(qr.Digest), len(qr.DigestSum))
 			}
 			for _, e := range qr.Digest {
-				if len(e) > 96 {
+				if len(e) > netsearch.MaxDigestEntry {
 					t.Fatalf("accepted a digest entry of %d bytes", len(e))
 				}
 				for _, s := range []query.Sort{query.SortTop, query.SortLatest} {

@@ -85,9 +85,15 @@ type Response struct {
 // pair), and half the bytes of the whole ID.
 const DigestIDChars = 32
 
-// maxDigestEntry bounds one digest entry: a sort value (a score or a
-// time) and an ID prefix.
-const maxDigestEntry = 96
+// Bounds of a digest's parts.
+const (
+	// MaxDigestEntry bounds one digest entry: a sort value (a score or a
+	// time) and an ID prefix.
+	MaxDigestEntry = 96
+	// MaxDigestSum bounds a digest's checksum (SumDigest sends 32 hex
+	// characters).
+	MaxDigestSum = 64
+)
 
 // DigestEntry is one hit of a digest: its sort value (the score, or the
 // time sorted by) and the first DigestIDChars characters of its post's ID,
@@ -261,11 +267,11 @@ func CheckResponse(m *Response, size, span int) error {
 		return fmt.Errorf("search digest with %d entries, asked for %d", len(m.Digest), size)
 	}
 	for _, e := range m.Digest {
-		if len(e) > maxDigestEntry {
-			return fmt.Errorf("search digest entry of %d bytes, limit %d", len(e), maxDigestEntry)
+		if len(e) > MaxDigestEntry {
+			return fmt.Errorf("search digest entry of %d bytes, limit %d", len(e), MaxDigestEntry)
 		}
 	}
-	if len(m.DigestSum) > 64 {
+	if len(m.DigestSum) > MaxDigestSum {
 		return fmt.Errorf("search digest checksum of %d bytes", len(m.DigestSum))
 	}
 	if len(m.Counts) > max(span, 1) {
