@@ -133,6 +133,20 @@ func BenchmarkIngest(b *testing.B) {
 	b.ReportMetric(float64(disk[1])/float64(len(posts)), "bleve-disk-B/post")
 }
 
+// murmurIndex is a murmur index of posts, closed when b ends.
+func murmurIndex(b *testing.B, posts []*post.Post) *index.Index {
+	b.Helper()
+	ix, err := index.Open(index.Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ix.Close() })
+	if _, err := ix.Put(context.Background(), posts...); err != nil {
+		b.Fatal(err)
+	}
+	return ix
+}
+
 func ingestMurmur(b *testing.B, dir string, posts []*post.Post) {
 	ix, err := index.Open(index.Config{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -168,14 +182,7 @@ func ingestBleve(b *testing.B, dir string, posts []*post.Post) {
 // adjacent words. Each operation runs the next query of its kind's list.
 func BenchmarkQuery(b *testing.B) {
 	posts := signed(b, sample(b, queryPosts))
-	ix, err := index.Open(index.Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ix.Close()
-	if _, err := ix.Put(context.Background(), posts...); err != nil {
-		b.Fatal(err)
-	}
+	ix := murmurIndex(b, posts)
 	raw := openBleve(b, filepath.Join(b.TempDir(), "bleve"), posts, func(p *post.Post) map[string]any {
 		return map[string]any{"text": p.Text, "created": p.CreatedAt}
 	})

@@ -2,10 +2,8 @@ package bench
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 
-	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/keyspace"
 )
 
@@ -16,17 +14,8 @@ import (
 // operation lists one key.
 func BenchmarkPostingList(b *testing.B) {
 	posts := signed(b, sample(b, queryPosts))
-	ix, err := index.Open(index.Config{Dir: b.TempDir(), Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ix.Close()
+	ix := murmurIndex(b, posts)
 	ctx := context.Background()
-	for start := 0; start < len(posts); start += batchSize {
-		if _, err := ix.Put(ctx, posts[start:min(start+batchSize, len(posts))]...); err != nil {
-			b.Fatal(err)
-		}
-	}
 	seen := map[string]bool{}
 	var keys []keyspace.Key
 	for _, p := range posts[:500] {
