@@ -507,15 +507,17 @@ func (s *searchNet) warm(b *testing.B, kind string) {
 func (s *searchNet) load(b *testing.B) {
 	idle := idleCores()
 	nd := s.net.Nodes[0]
-	for _, q := range s.all {
+	want := make([]uint64, len(s.all))
+	for i, q := range s.all {
 		s.search(b, nd, q.q)
+		_, _, want[i] = s.searchRef(b, q.q)
 	}
 	b.ResetTimer()
 	var netTime, refTime, netCPU, refCPU time.Duration
 	var wire float64
 	var lats []time.Duration
 	var mu sync.Mutex
-	partial, failed, settling := 0, 0, 0
+	partial, failed, settling, wrong := 0, 0, 0, 0
 	netChunk := func(first int) {
 		before := wireBytes(nd)
 		cpu := cpuTime()
@@ -535,6 +537,13 @@ func (s *searchNet) load(b *testing.B) {
 				failed++
 			case res.Partial:
 				partial++
+			case res.Total != want[i%len(s.all)]:
+				// A complete answer with another total than the one
+				// index's is wrong, and the user is not told.
+				wrong++
+				if wrong <= 3 {
+					b.Logf("load: %q: %d matches, not partial; the reference has %d", s.all[i%len(s.all)].q, res.Total, want[i%len(s.all)])
+				}
 			}
 		})
 		netCPU += cpuTime() - cpu
@@ -574,6 +583,9 @@ func (s *searchNet) load(b *testing.B) {
 	b.ReportMetric(wire/queries, "wire-B/query")
 	b.ReportMetric(float64(partial)/queries, "partial-share")
 	b.ReportMetric(float64(failed)/queries, "failed-share")
+	b.ReportMetric(float64(wrong)/queries, "wrong-total-share")
+	b.ReportMetric(float64(nd.Net().Peers()), "peers-connected-after")
+	b.ReportMetric(float64(len(nd.Net().Members())), "routing-table-after")
 	b.ReportMetric(float64(settling)/queries, "settling-share")
 	b.ReportMetric(idle, "idle-cores")
 	b.ReportMetric((s.servedOutcome(metrics.OutcomeOK)-served)/queries, "served/query")
