@@ -57,7 +57,12 @@ const (
 	QueryPeersAsked    = "murmur_query_peers_asked"
 	QueryPeersFailed   = "murmur_query_peers_failed"
 	QueryPartial       = "murmur_query_partial_total"
-	LiveSubscriptions  = "murmur_live_subscriptions"
+	// RequestsPaced counts the node's requests to peers that waited for
+	// the peer's rate, and RequestsUnsent those given up unsent because
+	// the wait would outlast their deadline (by protocol).
+	RequestsPaced     = "murmur_requests_paced_total"
+	RequestsUnsent    = "murmur_requests_unsent_total"
+	LiveSubscriptions = "murmur_live_subscriptions"
 	// DHTServer is 1 while the node serves the DHT and owns keys, 0 while it
 	// runs as a DHT client (unreachable, or --dht-mode client).
 	DHTServer = "murmur_dht_server"

@@ -65,10 +65,11 @@ func TestDialbackJudgesWhatAutoNATDoesNot(t *testing.T) {
 	}
 
 	// Each request makes the peer open connections: a burst beyond the
-	// peer's allowance is refused.
+	// peer's allowance is refused. The requests go out unpaced, as from a
+	// peer that does not pace itself (a.call would wait for the rate).
 	refused := 0
 	for range PeerDialbackBurst + 2 {
-		if err := a.call(ctx, b.ID(), DialbackProtocol(a.cfg.Network), metrics.ProtocolDialback, &dialbackRequest{Ports: []int{closed}}, &resp); err != nil {
+		if err := exchange(ctx, a.Host(), b, DialbackProtocol(a.cfg.Network), &dialbackRequest{Ports: []int{closed}}, &resp); err != nil {
 			refused++
 		}
 	}

@@ -149,7 +149,15 @@ func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, ac
 	if p == s.self {
 		return s.subscribeSelf(ctx, req, accepted, push)
 	}
+	body, err := encodeMessage(&req)
+	if err != nil {
+		return fmt.Errorf("standing search for %s: %w", p, err)
+	}
 	octx, cancel := context.WithTimeout(ctx, StreamTimeout)
+	if err := s.pace.wait(octx, metrics.ProtocolLive, p, &req, len(body)); err != nil {
+		cancel()
+		return err
+	}
 	st, err := s.host.NewStream(octx, p, LiveProtocol(s.cfg.Network))
 	cancel()
 	if err != nil {
@@ -158,7 +166,7 @@ func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, ac
 	stop := context.AfterFunc(ctx, func() { st.Reset() })
 	defer stop()
 	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
-	n, err := writeMessage(st, req)
+	n, err := writeBody(st, body)
 	s.countBytes(metrics.ProtocolLive, metrics.DirectionOut, n)
 	if err == nil {
 		err = st.CloseWrite()

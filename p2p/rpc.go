@@ -23,13 +23,20 @@ import (
 func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name string, req, resp any) error {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
+	body, err := encodeMessage(req)
+	if err != nil {
+		return fmt.Errorf("%s request to %s: %w", name, p, err)
+	}
+	if err := s.pace.wait(ctx, name, p, req, len(body)); err != nil {
+		return err
+	}
 	st, err := s.host.NewStream(ctx, p, proto)
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", name, p, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = st.SetDeadline(deadline)
-	n, err := writeMessage(st, req)
+	n, err := writeBody(st, body)
 	s.countBytes(name, "out", n)
 	if err != nil {
 		st.Reset()

@@ -129,8 +129,13 @@ func (s *Service) Known(p peer.ID) bool {
 	return p == s.self || s.dht.RoutingTable().Find(p) != "" || s.owners.knows(p)
 }
 
-// Latency is the measured round trip to p, 0 when unknown.
-func (s *Service) Latency(p peer.ID) time.Duration { return s.host.Peerstore().LatencyEWMA(p) }
+// Latency is how soon p could answer a search now: the measured round
+// trip, plus the wait for p's rate when this node's searches have used it
+// up (pacer); 0 when neither is known. A busy querier so spreads its
+// searches over a key's owners instead of queueing for the nearest.
+func (s *Service) Latency(p peer.ID) time.Duration {
+	return s.host.Peerstore().LatencyEWMA(p) + s.pace.backlog(metrics.ProtocolSearch, p)
+}
 
 // Search asks p to search its shard for req; this node answers itself.
 func (s *Service) Search(ctx context.Context, p peer.ID, req *netsearch.Request) (*netsearch.Response, error) {

@@ -170,8 +170,10 @@ type Service struct {
 	authorLimits *keyedLimiter[string]
 	// offenders bans peers whose requests keep being refused.
 	offenders *offenders
-	summary   summaryCache
-	metrics   *serviceMetrics
+	// pace keeps this node's own requests within each peer's bounds.
+	pace    *pacer
+	summary summaryCache
+	metrics *serviceMetrics
 
 	owners  *ownerCache
 	repair  *repairer
@@ -291,8 +293,8 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		cfg: cfg, log: cfg.Logger, self: id, store: cfg.Store, hold: cfg.Holdings,
 		trigger: make(chan struct{}, 1), offenders: offenders,
-		metrics: m,
-		ctx:     ctx, cancel: cancel,
+		metrics: m, pace: newPacer(metrics.Or(cfg.Metrics)),
+		ctx: ctx, cancel: cancel,
 	}
 	// The host's hole-punch tracer and relay source report to s; they
 	// read s.host only after the routing table is published (reach.table).

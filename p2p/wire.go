@@ -105,13 +105,28 @@ func checkStatsResponse(m *statsResponse) error {
 
 // writeMessage writes v as one length-prefixed JSON message.
 func writeMessage(w io.Writer, v any) (int, error) {
+	body, err := encodeMessage(v)
+	if err != nil {
+		return 0, err
+	}
+	return writeBody(w, body)
+}
+
+// encodeMessage is v's body as writeMessage sends it, refused when over
+// MaxMessageSize.
+func encodeMessage(v any) ([]byte, error) {
 	body, err := json.Marshal(v)
 	if err != nil {
-		return 0, fmt.Errorf("encode message: %w", err)
+		return nil, fmt.Errorf("encode message: %w", err)
 	}
 	if len(body) > MaxMessageSize {
-		return 0, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(body), MaxMessageSize)
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrMessageTooLarge, len(body), MaxMessageSize)
 	}
+	return body, nil
+}
+
+// writeBody writes an encoded body as one length-prefixed message.
+func writeBody(w io.Writer, body []byte) (int, error) {
 	if err := msgio.NewVarintWriter(w).WriteMsg(body); err != nil {
 		return 0, fmt.Errorf("write message: %w", err)
 	}

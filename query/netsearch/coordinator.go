@@ -34,7 +34,9 @@ type Transport interface {
 	SettlingKey(ctx context.Context, key string) bool
 	// Replicas is R.
 	Replicas() int
-	// Latency is the measured round trip to p, 0 when unknown.
+	// Latency is how soon p could answer: the measured round trip, plus
+	// any wait the transport knows of (its pacing of requests to p); 0
+	// when unknown.
 	Latency(p peer.ID) time.Duration
 	// Search asks p to search its shard.
 	Search(ctx context.Context, p peer.ID, req *Request) (*Response, error)

@@ -1,0 +1,161 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/query/netsearch"
+)
+
+// paceShare is the share of a peer's inbound bounds that this node's own
+// requests to it keep to. The margin absorbs requests that leave evenly
+// and arrive bunched.
+const paceShare = 0.9
+
+// A peer refuses the requests over its bounds (newInbound, postBudget,
+// syncWork) and cuts off a peer whose requests keep being refused
+// (offenders): a busy honest node that sent as fast as its own users ask
+// would be banned by every peer it asks and drop out of the network. The
+// pacer keeps the node's own requests to each peer within paceShare of
+// those bounds: a request waits for its peer's budget, and fails here,
+// unsent, when the wait would outlast its context. Every node runs the
+// same bounds (they are part of the protocol), so a node need not be told
+// its peers'.
+type pacer struct {
+	byProtocol map[string]*outboundBudget
+	waited     *prometheus.CounterVec
+	gaveUp     *prometheus.CounterVec
+}
+
+// outboundBudget mirrors one protocol's inbound bounds, per peer: its
+// requests, their bytes, and the work they ask (posts to verify for store,
+// lookups for sync), nil where the protocol bounds none.
+type outboundBudget struct {
+	requests, bytes, work *peerLimiter
+}
+
+// pacedBurst is paceShare of a peer's burst.
+func pacedBurst(burst int) int { return int(paceShare * float64(burst)) }
+
+func newPacer(reg prometheus.Registerer) *pacer {
+	budget := func(rate float64, burst int, bytesRate float64) *outboundBudget {
+		return &outboundBudget{
+			requests: newPeerLimiter(paceShare*rate, pacedBurst(burst)),
+			bytes:    newPeerLimiter(paceShare*bytesRate, pacedBurst(PeerBytesBurst)),
+		}
+	}
+	store := budget(PeerRequestRate, PeerRequestBurst, PeerStoreBytesRate)
+	store.work = newPeerLimiter(paceShare*PeerPostRate, pacedBurst(PeerPostBurst))
+	sync := budget(PeerRequestRate, PeerRequestBurst, PeerSyncBytesRate)
+	sync.work = newPeerLimiter(paceShare*SyncWorkRate, pacedBurst(SyncWorkBurst))
+	p := &pacer{
+		byProtocol: map[string]*outboundBudget{
+			metrics.ProtocolStore:    store,
+			metrics.ProtocolSync:     sync,
+			metrics.ProtocolSearch:   budget(PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate),
+			metrics.ProtocolStats:    budget(PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate),
+			metrics.ProtocolLive:     budget(PeerSubscribeRate, PeerSubscribeBurst, PeerQueryBytesRate),
+			metrics.ProtocolDialback: budget(PeerDialbackRate, PeerDialbackBurst, PeerQueryBytesRate),
+		},
+		waited: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.RequestsPaced,
+			Help: "Requests to peers that waited for the peer's rate (the bounds every node applies to each peer's requests).",
+		}, []string{"protocol"}),
+		gaveUp: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.RequestsUnsent,
+			Help: "Requests to peers not sent: the wait for the peer's rate would have outlasted the request's deadline.",
+		}, []string{"protocol"}),
+	}
+	for name := range p.byProtocol {
+		p.waited.WithLabelValues(name)
+		p.gaveUp.WithLabelValues(name)
+	}
+	reg.MustRegister(p.waited, p.gaveUp)
+	return p
+}
+
+// wait spends req's cost of to's budget for protocol name (size is its
+// encoded body), waiting until the budget has it. It fails, spending
+// nothing more, when the wait would outlast ctx. A nil pacer never waits.
+func (p *pacer) wait(ctx context.Context, name string, to peer.ID, req any, size int) error {
+	if p == nil {
+		return nil
+	}
+	b, ok := p.byProtocol[name]
+	if !ok {
+		return nil
+	}
+	waited := false
+	spend := func(l *peerLimiter, n int, what string) error {
+		if l == nil || n <= 0 {
+			return nil
+		}
+		w, err := l.WaitN(ctx, to, n)
+		waited = waited || w
+		if err != nil {
+			p.gaveUp.WithLabelValues(name).Inc()
+			return fmt.Errorf("%s request to %s over its rate of %s: %w", name, to, what, err)
+		}
+		return nil
+	}
+	if err := spend(b.requests, requestCost(req), "requests"); err != nil {
+		return err
+	}
+	if err := spend(b.bytes, size, "bytes"); err != nil {
+		return err
+	}
+	if err := spend(b.work, requestWork(req), "work"); err != nil {
+		return err
+	}
+	if waited {
+		p.waited.WithLabelValues(name).Inc()
+	}
+	return nil
+}
+
+// backlog is how long a request of protocol name to p would wait now for
+// p's rate: 0 while the budget has one left, and for a nil pacer.
+func (p *pacer) backlog(name string, to peer.ID) time.Duration {
+	if p == nil {
+		return 0
+	}
+	b, ok := p.byProtocol[name]
+	if !ok {
+		return 0
+	}
+	return b.requests.Delay(to, 1)
+}
+
+// requestCost is what req spends of a peer's request rate: one, and for a
+// search, what its expanding terms cost (handleSearch charges the same).
+func requestCost(req any) int {
+	if r, ok := req.(*netsearch.Request); ok {
+		return 1 + expandingCost*expandingTerms(r.Query)
+	}
+	return 1
+}
+
+// requestWork is the work req asks of a peer beyond the request: the posts,
+// tombstones and profiles of a store request whose signatures it checks
+// (applyStore), the lookups of a sync request (answerSync).
+func requestWork(req any) int {
+	switch r := req.(type) {
+	case *storeRequest:
+		return len(r.Posts) + len(r.Tombstones) + len(r.Profiles)
+	case *syncRequest:
+		n := len(r.Digests)
+		for _, l := range r.Lists {
+			if _, err := keyspace.Parse(l.Key); err == nil {
+				n += len(l.IDs)
+			}
+		}
+		return n
+	}
+	return 0
+}
