@@ -95,3 +95,63 @@ func (s *Service) SettlingKey(ctx context.Context, key string) bool {
 	}
 	return s.owners.touched(key, owners, time.Unix(0, since))
 }
+
+// OrphanedKey reports whether every owner key had when the node's
+// settling window opened has left since: its owners now are all new to it
+// and may hold none of its posts until repair hands them over, so a search
+// cannot vouch that its answer for key holds every match. A node that has
+// not settled once does not know key's owners before, and says no.
+func (s *Service) OrphanedKey(ctx context.Context, key string) bool {
+	if !s.Settling() {
+		return false
+	}
+	since := s.repair.windowStart.Load()
+	if since == 0 {
+		return false
+	}
+	owners, err := s.Owners(ctx, key)
+	if err != nil {
+		return false
+	}
+	return s.owners.orphaned(key, owners, time.Unix(0, since))
+}
+
+// orphaned reports whether none of key's owners now (closest first) was
+// one of its R owners at since: those were the R closest to key of the
+// peers the node knew then, which are the owners now that did not join
+// since and the peers that left since (every other peer now is farther
+// than the owners). Changes of the window that were forgotten count as
+// orphaning every key.
+func (c *ownerCache) orphaned(key string, owners []peer.ID, since time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.truncated.IsZero() && !c.truncated.Before(since) {
+		return true
+	}
+	first := map[peer.ID]change{} // each peer's earliest change since
+	for i := len(c.changes) - 1; i >= 0 && !c.changes[i].at.Before(since); i-- {
+		first[c.changes[i].id] = c.changes[i]
+	}
+	if len(first) == 0 {
+		return false
+	}
+	var before []member
+	for _, o := range owners {
+		if ch, ok := first[o]; ok && !ch.left {
+			continue // joined since
+		}
+		before = append(before, member{id: o, kb: kb.ConvertPeerID(o)})
+	}
+	for id, ch := range first {
+		if ch.left && !slices.Contains(owners, id) {
+			before = append(before, member{id: id, kb: ch.kb})
+		}
+	}
+	prev := closest(before, kbKey(key), c.s.cfg.Replicas)
+	for _, p := range prev {
+		if slices.Contains(owners, p) {
+			return false
+		}
+	}
+	return len(prev) > 0
+}

@@ -32,6 +32,11 @@ type Transport interface {
 	// after the membership changed: the querier then asks every owner of
 	// it.
 	SettlingKey(ctx context.Context, key string) bool
+	// OrphanedKey reports whether every owner key had before the
+	// membership changed has left since: its owners now may hold none of
+	// its posts until repair hands them over, and an answer for it cannot
+	// vouch for every match.
+	OrphanedKey(ctx context.Context, key string) bool
 	// Replicas is R.
 	Replicas() int
 	// Latency is how soon p could answer: the measured round trip, plus

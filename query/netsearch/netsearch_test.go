@@ -62,6 +62,9 @@ type fakeNet struct {
 	// latency is every link's round trip as the transport reports it
 	// (not waited for).
 	latency time.Duration
+	// orphaned are the keys the transport reports as having lost every
+	// owner (set before searching).
+	orphaned map[string]bool
 }
 
 func newFakeNet(t testing.TB, n, r int, posts []*post.Post) *fakeNet {
@@ -152,11 +155,12 @@ func (t fakeTransport) Members() []peer.ID {
 	}
 	return out
 }
-func (t fakeTransport) Known(p peer.ID) bool                     { return t.fn.node(p) != nil }
-func (t fakeTransport) SettlingKey(context.Context, string) bool { return false }
-func (t fakeTransport) Replicas() int                            { return t.fn.r }
-func (t fakeTransport) Latency(peer.ID) time.Duration            { return t.fn.latency }
-func (t fakeTransport) CountRefused(string, string, int)         {}
+func (t fakeTransport) Known(p peer.ID) bool                           { return t.fn.node(p) != nil }
+func (t fakeTransport) SettlingKey(context.Context, string) bool       { return false }
+func (t fakeTransport) OrphanedKey(_ context.Context, key string) bool { return t.fn.orphaned[key] }
+func (t fakeTransport) Replicas() int                                  { return t.fn.r }
+func (t fakeTransport) Latency(peer.ID) time.Duration                  { return t.fn.latency }
+func (t fakeTransport) CountRefused(string, string, int)               {}
 
 func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Response, error) {
 	nd := t.fn.node(p)
@@ -760,6 +764,34 @@ func TestADeadFirstOwnerLeavesNoOwnerAlone(t *testing.T) {
 	}
 	if n := fn.node(owners[2]); n.asked == 0 {
 		t.Fatal("the third owner was never asked")
+	}
+}
+
+// TestAnOrphanedKeySaysPartial: an answer for a key whose owners all left
+// since the membership changed comes from owners that may hold none of its
+// posts yet; the search says partial, whatever they answer.
+func TestAnOrphanedKeySaysPartial(t *testing.T) {
+	h := newHeronNet(t, 240)
+	fn, querier := h.fn, h.stranger
+	ctx := context.Background()
+	c := New(fn.transport(querier), Config{})
+	defer c.Close()
+	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Partial {
+		t.Fatal("a settled network's answer says partial")
+	}
+	fn.orphaned = map[string]bool{keyspace.TermKeys("heron")[0]: true}
+	for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
+		res, err = c.Search(ctx, query.Request{Q: "heron", Limit: 10, Sort: sort})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Partial {
+			t.Fatalf("sort %s: the answer for a key that lost every owner does not say partial", sort)
+		}
 	}
 }
 

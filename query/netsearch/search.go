@@ -120,7 +120,7 @@ func (r *run) search(ctx context.Context) (*query.Result, error) {
 	phase = time.Now()
 	res, complete := r.refill(ctx)
 	r.c.observePhase(metrics.PhaseMerge, phase)
-	return r.summary(res, complete), nil
+	return r.summary(ctx, res, complete), nil
 }
 
 // plan gathers the statistics the query's terms need, chooses the keys
@@ -331,11 +331,20 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 }
 
 // summary says what the search asked and whether the page is whole.
-func (r *run) summary(res *query.Result, complete []bool) *query.Result {
+func (r *run) summary(ctx context.Context, res *query.Result, complete []bool) *query.Result {
 	incomplete := false
 	for i, ok := range complete {
 		if !ok && !r.failed[i] {
 			incomplete = true
+		}
+	}
+	// A unit whose keys lost every owner they had before the membership
+	// changed was answered by owners that may not hold its posts yet.
+	for u, un := range r.units {
+		for _, k := range r.keys[un.lo:un.hi] {
+			if !r.failed[u] && r.c.tr.OrphanedKey(ctx, k) {
+				incomplete = true
+			}
 		}
 	}
 	res.Scope = query.ScopeNetwork
