@@ -47,6 +47,9 @@ type searchOutcome struct {
 	total   uint64
 	partial bool
 	pages   int
+	// shards sums every page's shard counts, for the failure messages.
+	shards query.ShardCounts
+	rounds int
 }
 
 func searchAll(t *testing.T, s searcher, req query.Request) searchOutcome {
@@ -66,6 +69,10 @@ func searchAll(t *testing.T, s searcher, req query.Request) searchOutcome {
 			out.total = res.Total
 		}
 		out.partial = out.partial || res.Partial
+		out.shards.Asked += res.Shards.Asked
+		out.shards.Answered += res.Shards.Answered
+		out.shards.Failed += res.Shards.Failed
+		out.rounds += res.RoundTrips
 		for _, h := range res.Hits {
 			if seen[h.Post.ID] {
 				t.Errorf("%q: post %s returned twice (page %d)", req.Q, h.Post.ID, page)
@@ -349,7 +356,8 @@ func TestNetworkSearchMatchesOneIndex(t *testing.T) {
 			found += len(want.ids) - missing
 			if missing > 0 && !got.partial {
 				partialOK = false
-				t.Logf("%s: %q misses %d matches without saying partial", label, c.q, missing)
+				t.Logf("%s: %q (sort %s) on node %d misses %d of %d matches without saying partial: total %d, the reference's %d; %d pages, %d rounds, shards %+v; settling %v",
+					label, c.q, c.sort, nd.Index, missing, len(want.ids), got.total, want.total, got.pages, got.rounds, got.shards, nd.Net().Settling())
 			}
 		}
 		return float64(found) / float64(max(wanted, 1)), partialOK
