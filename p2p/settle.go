@@ -82,18 +82,8 @@ func (c *ownerCache) touched(key string, owners []peer.ID, since time.Time) bool
 // it started counts every key as settling, and so does one that could not
 // find the key's owners.
 func (s *Service) SettlingKey(ctx context.Context, key string) bool {
-	if !s.Settling() {
-		return false
-	}
-	since := s.repair.windowStart.Load()
-	if since == 0 {
-		return true
-	}
-	owners, err := s.Owners(ctx, key)
-	if err != nil {
-		return true
-	}
-	return s.owners.touched(key, owners, time.Unix(0, since))
+	owners, since, settling, known := s.settlingWindow(ctx, key)
+	return settling && (!known || s.owners.touched(key, owners, since))
 }
 
 // OrphanedKey reports whether every owner key had when the node's
@@ -102,18 +92,28 @@ func (s *Service) SettlingKey(ctx context.Context, key string) bool {
 // cannot vouch that its answer for key holds every match. A node that has
 // not settled once does not know key's owners before, and says no.
 func (s *Service) OrphanedKey(ctx context.Context, key string) bool {
+	owners, since, _, known := s.settlingWindow(ctx, key)
+	return known && s.owners.orphaned(key, owners, since)
+}
+
+// settlingWindow is what SettlingKey and OrphanedKey judge key by: whether
+// the node is settling, and if so key's owners now and when the settling
+// window opened; known is false while settling when the node cannot tell
+// (it has not settled once since it started, or could not find key's
+// owners).
+func (s *Service) settlingWindow(ctx context.Context, key string) (owners []peer.ID, since time.Time, settling, known bool) {
 	if !s.Settling() {
-		return false
+		return nil, time.Time{}, false, false
 	}
-	since := s.repair.windowStart.Load()
-	if since == 0 {
-		return false
+	start := s.repair.windowStart.Load()
+	if start == 0 {
+		return nil, time.Time{}, true, false
 	}
 	owners, err := s.Owners(ctx, key)
 	if err != nil {
-		return false
+		return nil, time.Time{}, true, false
 	}
-	return s.owners.orphaned(key, owners, time.Unix(0, since))
+	return owners, time.Unix(0, start), true, true
 }
 
 // orphaned reports whether none of key's owners now (closest first) was
