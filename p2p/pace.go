@@ -8,7 +8,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
@@ -133,29 +132,23 @@ func (p *pacer) backlog(name string, to peer.ID) time.Duration {
 }
 
 // requestCost is what req spends of a peer's request rate: one, and for a
-// search, what its expanding terms cost (handleSearch charges the same).
+// search, what its expanding terms cost.
 func requestCost(req any) int {
 	if r, ok := req.(*netsearch.Request); ok {
-		return 1 + expandingCost*expandingTerms(r.Query)
+		return 1 + expandingExtra(r.Query)
 	}
 	return 1
 }
 
-// requestWork is the work req asks of a peer beyond the request: the posts,
-// tombstones and profiles of a store request whose signatures it checks
-// (applyStore), the lookups of a sync request (answerSync).
+// requestWork is the work req asks of a peer beyond the request: the
+// signatures of a store request, the lookups of a sync request.
 func requestWork(req any) int {
 	switch r := req.(type) {
 	case *storeRequest:
-		return len(r.Posts) + len(r.Tombstones) + len(r.Profiles)
+		return r.signed()
 	case *syncRequest:
-		n := len(r.Digests)
-		for _, l := range r.Lists {
-			if _, err := keyspace.Parse(l.Key); err == nil {
-				n += len(l.IDs)
-			}
-		}
-		return n
+		_, work := r.lookups()
+		return work
 	}
 	return 0
 }

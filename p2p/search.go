@@ -51,7 +51,7 @@ func (s *Service) handleSearch(st network.Stream) {
 		// A term that expands (prefix, wildcard, fuzzy) costs up to
 		// index.MaxExpansion posting lists: it spends more of the peer's
 		// search rate than a plain one.
-		if extra := expandingCost * expandingTerms(req.Query); extra > 0 && !s.searchIn.rate.AllowN(from, extra) {
+		if extra := expandingExtra(req.Query); extra > 0 && !s.searchIn.rate.AllowN(from, extra) {
 			return nil, refuse(metrics.RefusedRateLimited, "%s is over its rate of searches with prefix, wildcard or fuzzy terms", from)
 		}
 		return s.answerSearch(ctx, &req)
@@ -62,6 +62,11 @@ func (s *Service) handleSearch(st network.Stream) {
 // search rate, in plain searches: with PeerSearchRate 200, a peer may ask
 // ten such terms a second.
 const expandingCost = 20
+
+// expandingExtra is what query's expanding terms cost of a peer's search
+// rate beyond the request itself (charged by handleSearch, and by the
+// sender's pacer).
+func expandingExtra(query string) int { return expandingCost * expandingTerms(query) }
 
 // expandingTerms counts the words of a query that expand: those with '*',
 // '?' or '~'. It overcounts ones inside quotes, which is the safe side.

@@ -254,10 +254,16 @@ func (s *Service) handleStore(st network.Stream) {
 	})
 }
 
+// signed counts what req asks checked by signature: posts, tombstones and
+// profiles (budgeted by postBudget, and by the sender's pacer).
+func (req *storeRequest) signed() int {
+	return len(req.Posts) + len(req.Tombstones) + len(req.Profiles)
+}
+
 func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeRequest) (*storeResponse, error) {
 	// Verifying a post's signature is the costly part: bound the posts a
 	// peer may send, not only its requests.
-	if !s.postBudget.AllowN(from, len(req.Posts)+len(req.Tombstones)+len(req.Profiles)) {
+	if !s.postBudget.AllowN(from, req.signed()) {
 		return nil, refuse(metrics.RefusedRateLimited, "more than %d posts a second from %s", PeerPostRate, from)
 	}
 	resp := &storeResponse{Posts: make([]storeResult, len(req.Posts)), Tombstones: make([]string, len(req.Tombstones))}

@@ -24,14 +24,21 @@ func (s *Service) handleSync(st network.Stream) {
 	})
 }
 
-func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest) (*syncResponse, error) {
-	var ids []string
+// lookups are the IDs of req's lists under well-formed keys, which its
+// answer looks up, and the work it asks: a lookup per ID and per digest
+// (budgeted by syncWork, and by the sender's pacer).
+func (req *syncRequest) lookups() (ids []string, work int) {
 	for _, l := range req.Lists {
 		if _, err := keyspace.Parse(l.Key); err == nil {
 			ids = append(ids, l.IDs...)
 		}
 	}
-	if work := len(ids) + len(req.Digests); !s.syncWork.AllowN(from, work) {
+	return ids, len(ids) + len(req.Digests)
+}
+
+func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest) (*syncResponse, error) {
+	ids, work := req.lookups()
+	if !s.syncWork.AllowN(from, work) {
 		return nil, refuse(metrics.RefusedWorkBudget, "sync request of %d lookups is over %s's budget of %d a second", work, from, SyncWorkRate)
 	}
 	resp := &syncResponse{}
