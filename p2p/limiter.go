@@ -2,8 +2,6 @@ package p2p
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
@@ -47,42 +45,14 @@ func newPeerLimiter(perSecond float64, burst int) *peerLimiter {
 // Allow reports whether k may spend one token now.
 func (l *keyedLimiter[K]) Allow(k K) bool { return l.AllowN(k, 1) }
 
-// errOverBurst is WaitN's error for a cost above the burst.
-var errOverBurst = errors.New("costs more than the burst")
-
 // WaitN spends n of k's tokens, waiting until k has them, and reports
 // whether it had to wait. It fails, spending nothing, when n is above the
-// burst or the wait would outlast ctx's deadline, and when ctx ends first.
+// burst or the wait would outlast ctx's deadline, and when ctx ends first
+// (rate.Limiter.WaitN).
 func (l *keyedLimiter[K]) WaitN(ctx context.Context, k K, n int) (waited bool, err error) {
-	l.mu.Lock()
-	b, ok := l.buckets.Get(k)
-	if !ok {
-		b = rate.NewLimiter(l.rate, l.burst)
-		l.buckets.Add(k, b)
-	}
-	l.mu.Unlock()
-	now := time.Now()
-	r := b.ReserveN(now, n)
-	if !r.OK() {
-		return false, fmt.Errorf("%d tokens: %w (%d)", n, errOverBurst, l.burst)
-	}
-	delay := r.DelayFrom(now)
-	if delay == 0 {
-		return false, nil
-	}
-	if d, ok := ctx.Deadline(); ok && d.Before(now.Add(delay)) {
-		r.CancelAt(now)
-		return true, fmt.Errorf("a wait of %v: %w", delay.Round(time.Millisecond), context.DeadlineExceeded)
-	}
-	t := time.NewTimer(delay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true, nil
-	case <-ctx.Done():
-		r.Cancel()
-		return true, ctx.Err()
-	}
+	b := l.bucket(k)
+	waited = b.TokensAt(time.Now()) < float64(n)
+	return waited, b.WaitN(ctx, n)
 }
 
 // Delay is how long k would wait now for n tokens, spending nothing: 0
@@ -104,6 +74,11 @@ func (l *keyedLimiter[K]) Delay(k K, n int) time.Duration {
 // AllowN reports whether k may spend n tokens now, and spends them if so.
 // A cost above the burst is never allowed.
 func (l *keyedLimiter[K]) AllowN(k K, n int) bool {
+	return l.bucket(k).AllowN(time.Now(), n)
+}
+
+// bucket is k's token bucket, made full if k has none.
+func (l *keyedLimiter[K]) bucket(k K) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b, ok := l.buckets.Get(k)
@@ -111,5 +86,5 @@ func (l *keyedLimiter[K]) AllowN(k K, n int) bool {
 		b = rate.NewLimiter(l.rate, l.burst)
 		l.buckets.Add(k, b)
 	}
-	return b.AllowN(time.Now(), n)
+	return b
 }
