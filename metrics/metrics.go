@@ -60,8 +60,14 @@ const (
 	// RequestsPaced counts the node's requests to peers that waited for
 	// the peer's rate, and RequestsUnsent those given up unsent because
 	// the wait would outlast their deadline (by protocol).
-	RequestsPaced     = "murmur_requests_paced_total"
-	RequestsUnsent    = "murmur_requests_unsent_total"
+	RequestsPaced  = "murmur_requests_paced_total"
+	RequestsUnsent = "murmur_requests_unsent_total"
+	// RequestsLent counts the peers' requests an owner served beyond
+	// their rate from its spare capacity, and RequestsBorrowed the node's
+	// own requests sent beyond a peer's rate on the spare capacity the
+	// peer had lent it, by protocol and outcome (ok, refused).
+	RequestsLent      = "murmur_requests_lent_total"
+	RequestsBorrowed  = "murmur_requests_borrowed_total"
 	LiveSubscriptions = "murmur_live_subscriptions"
 	// DHTServer is 1 while the node serves the DHT and owns keys, 0 while it
 	// runs as a DHT client (unreachable, or --dht-mode client).
@@ -114,6 +120,8 @@ const (
 	OutcomeRejected    = "rejected"
 	OutcomeRateLimited = "rate_limited"
 	OutcomeAccepted    = "accepted"
+	// OutcomeRefused: a request a peer refused (reset) unanswered.
+	OutcomeRefused = "refused"
 	// OutcomeBusy: a search refused because the node ran as many as it
 	// allows.
 	OutcomeBusy = "busy"

@@ -86,6 +86,14 @@ const (
 	// carry up to 500 posts each. MaxConcurrentSearches bounds the work.
 	PeerSearchRate  = 200
 	PeerSearchBurst = 400
+	// SpareSearchRate and SpareSearchBurst bound the searches an owner
+	// serves beyond its peers' rates, all peers together (and as many
+	// statistics requests, apart): spare capacity it lends only while fewer
+	// than half its slots are busy (see inbound.lend). A busy querier then
+	// uses an idle network, while a peer within its rate still finds half
+	// the slots free of lent work, and the work lent stays bounded.
+	SpareSearchRate  = 2000
+	SpareSearchBurst = 200
 	// PeerPostRate and PeerPostBurst bound the posts and tombstones one
 	// peer may send per second over the store protocol, whose signatures
 	// the node checks: a writer placing an import, or a holder handing

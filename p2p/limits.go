@@ -51,6 +51,10 @@ func (s *Service) newInbound() {
 	s.syncIn = newInbound(metrics.ProtocolSync, PeerRequestRate, PeerRequestBurst, PeerSyncBytesRate, SyncSlots, nil)
 	s.searchIn = newInbound(metrics.ProtocolSearch, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, MaxConcurrentSearches, searchOutcome)
 	s.statsIn = newInbound(metrics.ProtocolStats, PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate, StatsSlots, nil)
+	if !s.cfg.NoLending {
+		s.searchIn.lendable(SpareSearchRate, SpareSearchBurst, s.metrics.requestsLent.WithLabelValues(metrics.ProtocolSearch))
+		s.statsIn.lendable(SpareSearchRate, SpareSearchBurst, s.metrics.requestsLent.WithLabelValues(metrics.ProtocolStats))
+	}
 	// A standing search holds no slot: live.MaxPerPeer and live.MaxTotal
 	// bound them.
 	s.liveIn = newInbound(metrics.ProtocolLive, PeerSubscribeRate, PeerSubscribeBurst, PeerQueryBytesRate, 1, nil)

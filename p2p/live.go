@@ -154,7 +154,7 @@ func (s *Service) Subscribe(ctx context.Context, p peer.ID, req live.Request, ac
 		return fmt.Errorf("standing search for %s: %w", p, err)
 	}
 	octx, cancel := context.WithTimeout(ctx, StreamTimeout)
-	if err := s.pace.wait(octx, metrics.ProtocolLive, p, &req, len(body)); err != nil {
+	if _, err := s.pace.wait(octx, metrics.ProtocolLive, p, &req, len(body), false); err != nil {
 		cancel()
 		return err
 	}

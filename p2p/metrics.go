@@ -23,6 +23,7 @@ type serviceMetrics struct {
 	dhtServer                                                         prometheus.Gauge
 	reachability                                                      *prometheus.GaugeVec
 	holePunches                                                       *prometheus.CounterVec
+	requestsLent                                                      *prometheus.CounterVec
 }
 
 func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
@@ -34,6 +35,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		livePushes:        metrics.Counter(reg, metrics.LivePushes, "Posts pushed to the subscribers of standing searches."),
 		liveDropped:       metrics.Counter(reg, metrics.LiveDropped, "Matches of standing searches not pushed: over a search's push rate or its full queue."),
 		dhtServer:         metrics.Gauge(reg, metrics.DHTServer, "1 while the node serves the DHT and may own keys, 0 while it runs as a DHT client."),
+		requestsLent:      metrics.CounterVec(reg, metrics.RequestsLent, "Peers' requests served beyond their rate from spare capacity, by protocol.", "protocol", metrics.ProtocolSearch, metrics.ProtocolStats),
 		holePunches:       metrics.CounterVec(reg, metrics.HolePunches, "Hole punches (DCUtR) to peers behind NAT, by outcome.", "outcome", metrics.OutcomeSuccess, metrics.OutcomeFailure),
 		reachability: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: metrics.Reachability,

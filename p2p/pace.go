@@ -2,9 +2,11 @@ package p2p
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -30,13 +32,16 @@ type pacer struct {
 	byProtocol map[string]*outboundBudget
 	waited     *prometheus.CounterVec
 	gaveUp     *prometheus.CounterVec
+	borrowed   *prometheus.CounterVec
 }
 
 // outboundBudget mirrors one protocol's inbound bounds, per peer: its
 // requests, their bytes, and the work they ask (posts to verify for store,
-// lookups for sync), nil where the protocol bounds none.
+// lookups for sync), nil where the protocol bounds none; and, where peers
+// lend spare capacity (search, stats), the node's loans.
 type outboundBudget struct {
 	requests, bytes, work *peerLimiter
+	loans                 *loans
 }
 
 // pacedBurst is paceShare of a peer's burst.
@@ -53,12 +58,16 @@ func newPacer(reg prometheus.Registerer) *pacer {
 	store.work = newPeerLimiter(paceShare*PeerPostRate, pacedBurst(PeerPostBurst))
 	sync := budget(PeerRequestRate, PeerRequestBurst, PeerSyncBytesRate)
 	sync.work = newPeerLimiter(paceShare*SyncWorkRate, pacedBurst(SyncWorkBurst))
+	search := budget(PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate)
+	search.loans = newLoans()
+	stats := budget(PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate)
+	stats.loans = newLoans()
 	p := &pacer{
 		byProtocol: map[string]*outboundBudget{
 			metrics.ProtocolStore:    store,
 			metrics.ProtocolSync:     sync,
-			metrics.ProtocolSearch:   budget(PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate),
-			metrics.ProtocolStats:    budget(PeerSearchRate, PeerSearchBurst, PeerQueryBytesRate),
+			metrics.ProtocolSearch:   search,
+			metrics.ProtocolStats:    stats,
 			metrics.ProtocolLive:     budget(PeerSubscribeRate, PeerSubscribeBurst, PeerQueryBytesRate),
 			metrics.ProtocolDialback: budget(PeerDialbackRate, PeerDialbackBurst, PeerQueryBytesRate),
 		},
@@ -70,25 +79,37 @@ func newPacer(reg prometheus.Registerer) *pacer {
 			Name: metrics.RequestsUnsent,
 			Help: "Requests to peers not sent: the wait for the peer's rate would have outlasted the request's deadline.",
 		}, []string{"protocol"}),
+		borrowed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.RequestsBorrowed,
+			Help: "Requests to peers sent beyond the peer's rate on its spare capacity, by protocol and outcome (ok: answered; refused: sent again within the rate).",
+		}, []string{"protocol", "outcome"}),
 	}
-	for name := range p.byProtocol {
+	for name, b := range p.byProtocol {
 		p.waited.WithLabelValues(name)
 		p.gaveUp.WithLabelValues(name)
+		if b.loans != nil {
+			p.borrowed.WithLabelValues(name, metrics.OutcomeOK)
+			p.borrowed.WithLabelValues(name, metrics.OutcomeRefused)
+		}
 	}
-	reg.MustRegister(p.waited, p.gaveUp)
+	reg.MustRegister(p.waited, p.gaveUp, p.borrowed)
 	return p
 }
 
 // wait spends req's cost of to's budget for protocol name (size is its
 // encoded body), waiting until the budget has it. It fails, spending
 // nothing more, when the wait would outlast ctx. A nil pacer never waits.
-func (p *pacer) wait(ctx context.Context, name string, to peer.ID, req any, size int) error {
+//
+// With mayBorrow, a request the paced share has no room for is sent at
+// once on to's loan, where it has one (borrowed); the caller then reports
+// the outcome to repaid or refused.
+func (p *pacer) wait(ctx context.Context, name string, to peer.ID, req any, size int, mayBorrow bool) (borrowed bool, err error) {
 	if p == nil {
-		return nil
+		return false, nil
 	}
 	b, ok := p.byProtocol[name]
 	if !ok {
-		return nil
+		return false, nil
 	}
 	waited := false
 	spend := func(l *peerLimiter, n int, what string) error {
@@ -103,19 +124,58 @@ func (p *pacer) wait(ctx context.Context, name string, to peer.ID, req any, size
 		}
 		return nil
 	}
-	if err := spend(b.requests, requestCost(req), "requests"); err != nil {
-		return err
+	cost := requestCost(req)
+	switch {
+	case b.requests.AllowN(to, cost):
+	case mayBorrow && b.loans != nil && b.loans.take(to, cost):
+		borrowed = true
+	default:
+		if err := spend(b.requests, cost, "requests"); err != nil {
+			return false, err
+		}
 	}
 	if err := spend(b.bytes, size, "bytes"); err != nil {
-		return err
+		return false, err
 	}
 	if err := spend(b.work, requestWork(req), "work"); err != nil {
-		return err
+		return false, err
 	}
 	if waited {
 		p.waited.WithLabelValues(name).Inc()
 	}
-	return nil
+	return borrowed, nil
+}
+
+// settle records the outcome of a request of protocol name to p, and
+// reports whether p refused it, so that the caller sends it once more
+// within the paced share. A peer refuses by resetting the stream before
+// it answers; any other failure (a deadline, a peer gone) is no refusal
+// and is not sent again. A refusal halves p's loan and holds it, whether
+// the request borrowed or not: a borrowed request p took while its rate
+// had room spent that room, so a request within the paced share can be
+// refused too while p has no spare capacity.
+func (p *pacer) settle(name string, to peer.ID, borrowed bool, err error) (refused bool) {
+	if p == nil {
+		return false
+	}
+	b, ok := p.byProtocol[name]
+	if !ok || b.loans == nil {
+		return false
+	}
+	switch {
+	case err == nil:
+		if borrowed {
+			b.loans.repaid(to)
+			p.borrowed.WithLabelValues(name, metrics.OutcomeOK).Inc()
+		}
+	case errors.Is(err, network.ErrReset):
+		b.loans.refused(to)
+		if borrowed {
+			p.borrowed.WithLabelValues(name, metrics.OutcomeRefused).Inc()
+		}
+		return true
+	}
+	return false
 }
 
 // backlog is how long a request of protocol name to p would wait now for
@@ -126,6 +186,9 @@ func (p *pacer) backlog(name string, to peer.ID) time.Duration {
 	}
 	b, ok := p.byProtocol[name]
 	if !ok {
+		return 0
+	}
+	if b.loans != nil && b.loans.available(to) {
 		return 0
 	}
 	return b.requests.Delay(to, 1)

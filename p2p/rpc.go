@@ -12,6 +12,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/libp2p/go-msgio"
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/time/rate"
 
 	"github.com/murmur-p2p/murmur/internal/gate"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -19,7 +21,9 @@ import (
 )
 
 // call sends one request to p on proto and reads one response, within
-// StreamTimeout (or ctx, whichever ends first).
+// StreamTimeout (or ctx, whichever ends first). The request waits for p's
+// rate (pacer.wait), or borrows p's spare capacity; a request p refuses
+// (pacer.settle) is sent once more within p's rate.
 func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name string, req, resp any) error {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
@@ -27,9 +31,23 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 	if err != nil {
 		return fmt.Errorf("%s request to %s: %w", name, p, err)
 	}
-	if err := s.pace.wait(ctx, name, p, req, len(body)); err != nil {
+	borrowed, err := s.pace.wait(ctx, name, p, req, len(body), true)
+	if err != nil {
 		return err
 	}
+	err = s.send(ctx, p, proto, name, body, resp)
+	if !s.pace.settle(name, p, borrowed, err) {
+		return err
+	}
+	if _, err := s.pace.wait(ctx, name, p, req, len(body), false); err != nil {
+		return err
+	}
+	return s.send(ctx, p, proto, name, body, resp)
+}
+
+// send writes body to p on a new stream of proto and reads one response
+// into resp, within ctx.
+func (s *Service) send(ctx context.Context, p peer.ID, proto protocol.ID, name string, body []byte, resp any) error {
 	st, err := s.host.NewStream(ctx, p, proto)
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", name, p, err)
@@ -66,6 +84,11 @@ type inbound struct {
 	// slots bounds the requests handled at once: in all, and half of them
 	// for any one peer, so that no peer takes every slot.
 	slots *gate.Gate
+	// spare, where the protocol lends its idle capacity, bounds the
+	// requests served beyond their peers' rate, all peers together.
+	spare *rate.Limiter
+	// lent counts the requests served from spare.
+	lent prometheus.Counter
 	// outcome, if set, feeds the protocol's own outcome counter.
 	outcome func(string)
 }
@@ -78,6 +101,26 @@ func newInbound(name string, perSecond float64, burst int, bytesPerSecond float6
 		slots:   gate.New(slots, max(1, slots/2)),
 		outcome: outcome,
 	}
+}
+
+// lendable makes the protocol serve requests beyond their peer's rate
+// from spare capacity: perSecond and burst of them, all peers together.
+func (in *inbound) lendable(perSecond float64, burst int, lent prometheus.Counter) {
+	in.spare = rate.NewLimiter(rate.Limit(perSecond), burst)
+	in.lent = lent
+}
+
+// lend reports whether a request over its peer's rate is served anyway,
+// from spare capacity: only while fewer than half the protocol's slots are
+// busy, so that a peer within its rate always finds half of them free of
+// lent work, and within the spare rate of all peers together. A busy
+// querier borrows (see pacer) and backs off when refused.
+func (in *inbound) lend() bool {
+	if in.spare == nil || in.slots.InUse() >= in.slots.Size()/2 || !in.spare.Allow() {
+		return false
+	}
+	in.lent.Inc()
+	return true
 }
 
 // refusal is an error a handler returns to refuse a request for a reason
@@ -134,7 +177,7 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		fail(metrics.OutcomeRejected, metrics.RefusedIdentity)
 		return
 	}
-	if !in.rate.Allow(from) {
+	if !in.rate.Allow(from) && !in.lend() {
 		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)
 		return
 	}

@@ -113,6 +113,10 @@ type Config struct {
 	// DefaultAuthorBurst).
 	AuthorRate  float64
 	AuthorBurst int
+	// NoLending makes the node serve no search or statistics request
+	// beyond its peer's rate, idle or not (SpareSearchRate): for a node
+	// that wants no spare work, and for tests of an owner with none.
+	NoLending bool
 	// IDDifficulty (D) is the network's price of an identity: a peer whose
 	// ID does not solve the puzzle of difficulty D (package puzzle) is
 	// refused at the connection, kept out of the routing table and never an

@@ -71,6 +71,9 @@ func (g *Gate) Enter(ctx context.Context, key string, wait time.Duration) (relea
 	}, nil
 }
 
+// Size is the number of places in all.
+func (g *Gate) Size() int { return cap(g.total) }
+
 // InUse is the number of places taken.
 func (g *Gate) InUse() int { return len(g.total) }
 
