@@ -101,8 +101,8 @@ func newPacer(reg prometheus.Registerer) *pacer {
 // nothing more, when the wait would outlast ctx. A nil pacer never waits.
 //
 // With mayBorrow, a request the paced share has no room for is sent at
-// once on to's loan, where it has one (borrowed); the caller then reports
-// the outcome to repaid or refused.
+// once on to's loan, where it has one (borrowed). The caller reports the
+// outcome to settle.
 func (p *pacer) wait(ctx context.Context, name string, to peer.ID, req any, size int, mayBorrow bool) (borrowed bool, err error) {
 	if p == nil {
 		return false, nil

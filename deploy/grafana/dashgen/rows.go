@@ -149,6 +149,14 @@ func defencesRow(b *dashboard.DashboardBuilder) {
 		Unit(units.OpsPerSecond).
 		WithTarget(query("A", `sum(rate(`+metrics.OwnerDisagreements+`{instance=~"$instance"}[$__rate_interval]))`, "owners short of matches")).
 		WithTarget(query("B", `sum(rate(`+metrics.QueryRescored+`{instance=~"$instance"}[$__rate_interval]))`, "hits rescored")))
+	b.WithPanel(timeseriesPanel(58, 24).
+		Title("Requests beyond a peer's rate").
+		Description("The selected nodes' own requests to peers that waited for the peer's rate (paced) or were given up unsent, those sent beyond it on capacity the peer lent (borrowed; refused ones are sent again within the rate), and peers' requests these nodes served beyond their rate from spare capacity (lent), per second. Steady unsent requests mean the node asks more than its peers take and lend.").
+		Unit(units.OpsPerSecond).
+		WithTarget(query("A", `sum by (protocol) (rate(`+metrics.RequestsPaced+`{instance=~"$instance"}[$__rate_interval]))`, "paced {{protocol}}")).
+		WithTarget(query("B", `sum by (protocol) (rate(`+metrics.RequestsUnsent+`{instance=~"$instance"}[$__rate_interval]))`, "unsent {{protocol}}")).
+		WithTarget(query("C", `sum by (protocol, outcome) (rate(`+metrics.RequestsBorrowed+`{instance=~"$instance"}[$__rate_interval]))`, "borrowed {{protocol}} {{outcome}}")).
+		WithTarget(query("D", `sum by (protocol) (rate(`+metrics.RequestsLent+`{instance=~"$instance"}[$__rate_interval]))`, "lent {{protocol}}")))
 }
 
 // ingestRow adds the Ingest row: posts accepted and rejected, indexing
