@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"sync"
@@ -59,7 +60,8 @@ type ownerCache struct {
 
 	mu      sync.Mutex
 	members []member // routing table + self, with their keyspace IDs
-	rtFP    uint64   // fingerprint of members
+	rtFP    uint64   // fingerprint of members (membershipFingerprint)
+	seed    maphash.Seed
 	// epoch counts changes of the membership the node sees: the routing
 	// table changed, a region brought a peer never seen before, or a peer
 	// was found gone. Repair and the settling window follow it.
@@ -95,6 +97,7 @@ type region struct {
 func newOwnerCache(s *Service) *ownerCache {
 	return &ownerCache{
 		s:       s,
+		seed:    maphash.MakeSeed(),
 		sem:     make(chan struct{}, lookupConcurrency),
 		known:   map[peer.ID]bool{},
 		regions: map[int]map[string]*region{},
@@ -110,17 +113,13 @@ func (c *ownerCache) refresh() uint64 {
 		// A DHT client is in nobody's routing table and owns nothing.
 		ids = append(ids, c.s.self)
 	}
-	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
-	h := sha256.New()
-	for _, id := range ids {
-		h.Write([]byte(id))
-	}
-	fp := binary.BigEndian.Uint64(h.Sum(nil))
+	fp := membershipFingerprint(c.seed, ids)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if fp == c.rtFP && c.members != nil {
 		return c.epoch
 	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	if c.members != nil {
 		// What changed, for SettlingKey; the first view is no change.
 		was := make(map[peer.ID]bool, len(c.members))
@@ -147,6 +146,20 @@ func (c *ownerCache) refresh() uint64 {
 	c.epoch++
 	c.clearLookupsLocked()
 	return c.epoch
+}
+
+// membershipFingerprint is an order-free fingerprint of a set of peers:
+// the sum of their IDs' hashes under seed. refresh runs on every search
+// and every settling check, and the routing table rarely changes between
+// two of them: telling so needs no sort and no hash of a concatenation. A
+// change goes unseen only if the hashes of the peers that left and of
+// those that joined sum alike, which no one can aim at without the seed.
+func membershipFingerprint(seed maphash.Seed, ids []peer.ID) uint64 {
+	var fp uint64
+	for _, id := range ids {
+		fp += maphash.String(seed, string(id))
+	}
+	return fp
 }
 
 func (c *ownerCache) clearLookupsLocked() {

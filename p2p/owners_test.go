@@ -2,7 +2,10 @@ package p2p
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"sort"
 	"testing"
@@ -118,5 +121,73 @@ func TestClosestIsTheSortedPrefix(t *testing.T) {
 				t.Fatalf("key %d, n %d: closest %v, sorted %v", i, n, got, want)
 			}
 		}
+	}
+}
+
+// randomPeerIDs makes n peer IDs of fresh ed25519 keys.
+func randomPeerIDs(tb testing.TB, n int) []peer.ID {
+	tb.Helper()
+	ids := make([]peer.ID, n)
+	for i := range ids {
+		_, pub, err := crypto.GenerateEd25519Key(rand.Reader)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		ids[i], _ = peer.IDFromPublicKey(pub)
+	}
+	return ids
+}
+
+// TestMembershipFingerprintSeesEveryChange: the fingerprint of a routing
+// table does not depend on the order the table lists its peers in, and
+// changes when a peer leaves, joins, or is replaced by another.
+func TestMembershipFingerprintSeesEveryChange(t *testing.T) {
+	seed := maphash.MakeSeed()
+	ids := randomPeerIDs(t, 201)
+	table, other := ids[:200], ids[200]
+	fp := membershipFingerprint(seed, table)
+	shuffled := slices.Clone(table)
+	slices.Reverse(shuffled)
+	if membershipFingerprint(seed, shuffled) != fp {
+		t.Error("the same peers listed in another order have another fingerprint")
+	}
+	for i := range table {
+		left := slices.Delete(slices.Clone(table), i, i+1)
+		if membershipFingerprint(seed, left) == fp {
+			t.Fatalf("peer %d left and the fingerprint did not change", i)
+		}
+		if membershipFingerprint(seed, append(left, other)) == fp {
+			t.Fatalf("peer %d was replaced by another and the fingerprint did not change", i)
+		}
+	}
+	if membershipFingerprint(seed, append(slices.Clone(table), other)) == fp {
+		t.Error("a peer joined and the fingerprint did not change")
+	}
+}
+
+// BenchmarkMembershipFingerprint: what refresh pays on every search to
+// tell whether the routing table changed, against the sorted SHA-256 it
+// computed before (5e7d4b7).
+func BenchmarkMembershipFingerprint(b *testing.B) {
+	for _, n := range []int{20, 200, 1000} {
+		ids := randomPeerIDs(b, n)
+		b.Run(fmt.Sprintf("peers=%d/sorted-sha256", n), func(b *testing.B) {
+			for b.Loop() {
+				list := slices.Clone(ids) // ListPeers returns a new slice
+				sort.Slice(list, func(i, j int) bool { return list[i] < list[j] })
+				h := sha256.New()
+				for _, id := range list {
+					h.Write([]byte(id))
+				}
+				_ = binary.BigEndian.Uint64(h.Sum(nil))
+			}
+		})
+		seed := maphash.MakeSeed()
+		b.Run(fmt.Sprintf("peers=%d/maphash-sum", n), func(b *testing.B) {
+			for b.Loop() {
+				list := slices.Clone(ids)
+				_ = membershipFingerprint(seed, list)
+			}
+		})
 	}
 }
