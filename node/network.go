@@ -62,6 +62,9 @@ type NetworkConfig struct {
 	// followed a membership change queriers still ask every owner. Zero
 	// is p2p's default (3 minutes).
 	SettleMargin time.Duration
+	// NoLending is p2p.Config's: the node serves no peer's searches beyond
+	// the peer's rate, idle or not.
+	NoLending bool
 	// NATTraversal turns on port mapping, AutoNAT, hole punching and
 	// circuit relay (p2p.Config's); DefaultConfig sets it.
 	NATTraversal bool
@@ -93,6 +96,7 @@ func (n *Node) startNetwork() error {
 	cfg := p2p.Config{
 		DHTMode:         nc.DHTMode,
 		SettleMargin:    nc.SettleMargin,
+		NoLending:       nc.NoLending,
 		ModeSwitchDelay: nc.ModeSwitchDelay,
 		NATTraversal:    nc.NATTraversal,
 		Relays:          relays,

@@ -40,6 +40,9 @@ type Options struct {
 	// repair pass (p2p's default is 3 minutes), for benchmarks that
 	// measure a settled network without waiting for the default.
 	SettleMargin time.Duration
+	// NoLending makes the nodes serve no peer's searches beyond the peer's
+	// rate (p2p.Config's), for tests of the rate alone.
+	NoLending bool
 }
 
 // Net is a running test network.
@@ -151,6 +154,7 @@ func (net *Net) start(nd *Member) {
 			PostDifficulty: net.opts.PostDifficulty,
 			DHTMode:        dhtMode(nd.client),
 			SettleMargin:   net.opts.SettleMargin,
+			NoLending:      net.opts.NoLending,
 		},
 	})
 	if err != nil {
