@@ -473,13 +473,23 @@ func freshKeys(n int) ([]crypto.PrivKey, error) {
 	return keys, nil
 }
 
+// placeWhole bounds how long a batch the attacker stored is still placed
+// after the attack is told to stop.
+const placeWhole = 30 * time.Second
+
 // storeAndPlace stores the attacker's posts in its own index, places them
-// at their owners and counts what came of them.
+// at their owners and counts what came of them. A batch stored is placed
+// whole, even when the attack is told to stop meanwhile: a writer cut off
+// halfway leaves posts at fewer owners than W, whom only the next full
+// sync (p2p.Config.FullSyncInterval) completes, and that is not what the
+// writing attacks measure.
 func (e *env) storeAndPlace(ctx context.Context, posts []*post.Post) error {
 	if _, err := e.ix.Put(ctx, posts...); err != nil {
 		return fmt.Errorf("the attacker's own store: %w", err)
 	}
-	for _, err := range e.svc.Place(ctx, posts) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), placeWhole)
+	defer cancel()
+	for _, err := range e.svc.Place(pctx, posts) {
 		var short *p2p.ShortError
 		switch {
 		case err == nil:
