@@ -19,10 +19,10 @@ import (
 // from that peer for loanHold, twice as long for each refusal in a row
 // without a borrowed request answered between (up to loanHoldMax), so a
 // peer that lends nothing (an old version, NoLending, a peer always busy)
-// sees a probe a minute at most. A refused borrowed request is sent again within the
-// paced share, so the search that made it loses a round trip, not an
-// answer. Refusals stay near one a second per peer, far below the
-// offences (OffenceRate) that get a peer cut off.
+// sees a probe a minute at most. A refused request is sent once more
+// within the paced share (pacer.settle), so the search that made it loses
+// a round trip, not an answer. Refusals come a few at a time, at most once
+// a hold, far below the offences (OffenceRate) that get a peer cut off.
 const (
 	// loanStart is a loan's rate, in requests a second, before the node
 	// has borrowed from the peer, and the least it halves to.

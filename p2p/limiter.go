@@ -71,6 +71,12 @@ func (l *keyedLimiter[K]) Delay(k K, n int) time.Duration {
 	return time.Duration(short / float64(b.Limit()) * float64(time.Second))
 }
 
+// Charge spends n of k's tokens now, into debt if the bucket has fewer:
+// k spent them elsewhere, and waits for them to come back.
+func (l *keyedLimiter[K]) Charge(k K, n int) {
+	l.bucket(k).ReserveN(time.Now(), n)
+}
+
 // AllowN reports whether k may spend n tokens now, and spends them if so.
 // A cost above the burst is never allowed.
 func (l *keyedLimiter[K]) AllowN(k K, n int) bool {

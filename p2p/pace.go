@@ -150,11 +150,15 @@ func (p *pacer) wait(ctx context.Context, name string, to peer.ID, req any, size
 // reports whether p refused it, so that the caller sends it once more
 // within the paced share. A peer refuses by resetting the stream before
 // it answers; any other failure (a deadline, a peer gone) is no refusal
-// and is not sent again. A refusal halves p's loan and holds it, whether
-// the request borrowed or not: a borrowed request p took while its rate
-// had room spent that room, so a request within the paced share can be
-// refused too while p has no spare capacity.
-func (p *pacer) settle(name string, to peer.ID, borrowed bool, err error) (refused bool) {
+// and is not sent again. A refusal halves p's loan and holds it.
+//
+// A borrowed request p answered grows the loan only if p says it lent it
+// (lent). Otherwise p served it within this node's rate, where the paced
+// share had no room: the share is charged for it (into debt if need be),
+// so that it keeps mirroring p's count of this node's requests and
+// requests within it are not refused. A peer that lends nothing (an
+// older version, NoLending) so costs its probes and never grows a loan.
+func (p *pacer) settle(name string, to peer.ID, req any, borrowed bool, err error, lent bool) (refused bool) {
 	if p == nil {
 		return false
 	}
@@ -163,11 +167,11 @@ func (p *pacer) settle(name string, to peer.ID, borrowed bool, err error) (refus
 		return false
 	}
 	switch {
-	case err == nil:
-		if borrowed {
-			b.loans.repaid(to)
-			p.borrowed.WithLabelValues(name, metrics.OutcomeOK).Inc()
-		}
+	case err == nil && borrowed && lent:
+		b.loans.repaid(to)
+		p.borrowed.WithLabelValues(name, metrics.OutcomeOK).Inc()
+	case err == nil && borrowed:
+		b.requests.Charge(to, requestCost(req))
 	case errors.Is(err, network.ErrReset):
 		b.loans.refused(to)
 		if borrowed {

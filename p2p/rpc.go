@@ -36,7 +36,8 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 		return err
 	}
 	err = s.send(ctx, p, proto, name, body, resp)
-	if !s.pace.settle(name, p, borrowed, err) {
+	m, _ := resp.(lentMarker)
+	if !s.pace.settle(name, p, req, borrowed, err, m != nil && m.WasLent()) {
 		return err
 	}
 	if _, err := s.pace.wait(ctx, name, p, req, len(body), false); err != nil {
@@ -110,17 +111,26 @@ func (in *inbound) lendable(perSecond float64, burst int, lent prometheus.Counte
 	in.lent = lent
 }
 
-// lend reports whether a request over its peer's rate is served anyway,
-// from spare capacity: only while fewer than half the protocol's slots are
-// busy, so that a peer within its rate always finds half of them free of
-// lent work, and within the spare rate of all peers together. A busy
-// querier borrows (see pacer) and backs off when refused.
+// lend reports whether a request is served from spare capacity, without
+// spending its peer's rate: only while fewer than half the protocol's
+// slots are busy, so that a peer within its rate always finds half of them
+// free of lent work, and within the spare rate of all peers together. An
+// idle owner so serves a busy querier beyond its rate, and keeps each
+// peer's rate whole for when it is busy. The answer says it was lent
+// (lentMarker), so a borrowing querier (see loans) grows its loan.
 func (in *inbound) lend() bool {
 	if in.spare == nil || in.slots.InUse() >= in.slots.Size()/2 || !in.spare.Allow() {
 		return false
 	}
 	in.lent.Inc()
 	return true
+}
+
+// lentMarker is an answer that can say it was lent (served beyond the
+// querier's rate from spare capacity), and say so to the querier.
+type lentMarker interface {
+	MarkLent()
+	WasLent() bool
 }
 
 // refusal is an error a handler returns to refuse a request for a reason
@@ -177,7 +187,10 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		fail(metrics.OutcomeRejected, metrics.RefusedIdentity)
 		return
 	}
-	if !in.rate.Allow(from) && !in.lend() {
+	// An idle owner serves from its spare capacity first, and keeps the
+	// peer's own rate for when it is busy (lend).
+	lent := in.lend()
+	if !lent && !in.rate.Allow(from) {
 		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)
 		return
 	}
@@ -209,6 +222,9 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 	defer cancel()
 	_ = st.SetDeadline(time.Now().Add(StreamTimeout))
 	resp, err := handle(ctx, from)
+	if m, ok := resp.(lentMarker); ok && lent && err == nil {
+		m.MarkLent()
+	}
 	if err != nil {
 		var r *refusal
 		if errors.As(err, &r) {

@@ -40,7 +40,12 @@ type statsResponse struct {
 	Summary *netsearch.Summary `json:"summary,omitempty"`
 	// Profiles are the profiles kept of the authors asked, in no order.
 	Profiles []json.RawMessage `json:"profiles,omitempty"`
+	// Lent: as netsearch.Response's.
+	Lent bool `json:"lent,omitempty"`
 }
+
+func (r *statsResponse) MarkLent()     { r.Lent = true }
+func (r *statsResponse) WasLent() bool { return r.Lent }
 
 // MaxConcurrentSearches bounds the inbound searches served at once.
 const MaxConcurrentSearches = 8

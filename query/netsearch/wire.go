@@ -78,7 +78,17 @@ type Response struct {
 	// DigestSum answers a request for a digest's checksum: SumDigest of
 	// the entries the owner would have sent.
 	DigestSum string `json:"digest_sum,omitempty"`
+	// Lent says the owner served the request beyond the querier's rate,
+	// from its spare capacity (p2p's lending): the querier's loan grows
+	// only on such answers, and charges any other to its paced share.
+	Lent bool `json:"lent,omitempty"`
 }
+
+// MarkLent sets Lent (p2p's lending marks the answers it lent).
+func (r *Response) MarkLent() { r.Lent = true }
+
+// WasLent reports Lent.
+func (r *Response) WasLent() bool { return r.Lent }
 
 // DigestIDChars is how much of a post's ID a digest entry carries: 128
 // bits, which no one can make two posts share (2^64 tries to find any
