@@ -14,7 +14,7 @@ import (
 // peer, for searches and statistics requests, the pacer keeps a loan: a
 // rate of requests it may send beyond its paced share once that share is
 // spent. A loan grows by loanGrowth requests a second for each borrowed
-// request the peer answers, so a loan in use doubles about every 0.1 s;
+// request the peer answers as lent (lentMarker), so a loan in use doubles about every 0.1 s;
 // it halves when the peer refuses one, and then the node borrows nothing
 // from that peer for loanHold, twice as long for each refusal in a row
 // without a borrowed request answered between (up to loanHoldMax), so a
