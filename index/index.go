@@ -392,6 +392,11 @@ func (ix *Index) commit(group []*putRequest, n int) {
 	defer ix.writeMu.Unlock()
 	start := time.Now()
 	stored, err := ix.writeBatch(group)
+	// OnBatch runs before the writers are released, so that what a Put
+	// returns after is counted.
+	if err == nil && ix.cfg.OnBatch != nil {
+		ix.cfg.OnBatch(n, time.Since(start))
+	}
 	for _, r := range group {
 		r.err = err
 		close(r.done)
@@ -399,9 +404,6 @@ func (ix *Index) commit(group []*putRequest, n int) {
 	if err != nil {
 		ix.log.Error("index batch failed", "posts", n, "err", err)
 		return
-	}
-	if ix.cfg.OnBatch != nil {
-		ix.cfg.OnBatch(n, time.Since(start))
 	}
 	if ix.cfg.OnStored != nil && len(stored) > 0 {
 		ix.cfg.OnStored(stored)
