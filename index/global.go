@@ -26,13 +26,13 @@ import (
 // own terms; the querier gathers the others and the first two.
 type Stats struct {
 	// Docs is the number of posts in the network.
-	Docs uint64 `json:"docs"`
+	Docs uint64 `json:"docs" cbor:"1,keyasint,omitempty"`
 	// TextTerms is the number of distinct terms of the text field.
-	TextTerms uint64 `json:"text_terms"`
+	TextTerms uint64 `json:"text_terms" cbor:"2,keyasint,omitempty"`
 	// DocFreq maps a text term to the number of posts that contain it.
 	// Terms it lacks (prefix, wildcard and fuzzy expansions) are scored with
 	// the local figure.
-	DocFreq map[string]uint64 `json:"doc_freq"`
+	DocFreq map[string]uint64 `json:"doc_freq" cbor:"3,keyasint,omitempty"`
 }
 
 // MaxStatsFigure bounds the document and term counts of network

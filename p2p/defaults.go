@@ -16,14 +16,20 @@ const (
 	// StatsVersion versions the stats protocol on its own: 2 reports the
 	// collection statistics per owner group, so that the owners of the
 	// same keys confirm each other's figures.
-	StatsVersion = "2.0.0"
+	// 3 sends the same messages as 2 in CBOR (codec.go); a node serves
+	// both and asks in 3 first.
+	StatsVersion     = "3.0.0"
+	StatsVersionJSON = "2.0.0"
 	// SearchVersion versions the search protocol on its own: 3 answers a
 	// span of a split key's shards with one search (netsearch.Request's
 	// Span), which an owner of version 2 would answer for the first
 	// shard alone; 4 sends digests as compact entries
 	// (netsearch.Response's Digest) and their checksums (DigestSum),
 	// which an owner of version 3 would send as hits.
-	SearchVersion = "4.0.0"
+	// 5 sends the same messages as 4 in CBOR (codec.go); a node serves
+	// both and asks in 5 first.
+	SearchVersion     = "5.0.0"
+	SearchVersionJSON = "4.0.0"
 
 	// DefaultNetwork is the network a node joins unless told otherwise.
 	DefaultNetwork = "main"
@@ -148,10 +154,34 @@ func SearchProtocol(network string) protocol.ID {
 	return protocol.ID(fmt.Sprintf("/murmur/%s/search/%s", network, SearchVersion))
 }
 
+// SearchProtocols are the IDs of the search protocol of a network that a
+// node serves, the one it asks in first first.
+func SearchProtocols(network string) []protocol.ID {
+	return []protocol.ID{SearchProtocol(network), SearchProtocolJSON(network)}
+}
+
+// SearchProtocolJSON is the ID of the search protocol's version of JSON
+// bodies, which nodes of the version before speak.
+func SearchProtocolJSON(network string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/murmur/%s/search/%s", network, SearchVersionJSON))
+}
+
 // StatsProtocol is the ID of the stats protocol of a network: key counts
 // and collection statistics for global ranking.
 func StatsProtocol(network string) protocol.ID {
 	return protocol.ID(fmt.Sprintf("/murmur/%s/stats/%s", network, StatsVersion))
+}
+
+// StatsProtocols are the IDs of the stats protocol of a network that a
+// node serves, the one it asks in first first.
+func StatsProtocols(network string) []protocol.ID {
+	return []protocol.ID{StatsProtocol(network), StatsProtocolJSON(network)}
+}
+
+// StatsProtocolJSON is the ID of the stats protocol's version of JSON
+// bodies, which nodes of the version before speak.
+func StatsProtocolJSON(network string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/murmur/%s/stats/%s", network, StatsVersionJSON))
 }
 
 // MDNSService is the mDNS service name of a network.

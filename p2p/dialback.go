@@ -170,7 +170,7 @@ func (s *Service) checkReachability(ctx context.Context) network.Reachability {
 		go func() {
 			defer wg.Done()
 			var resp dialbackResponse
-			err := s.call(ctx, p, DialbackProtocol(s.cfg.Network), metrics.ProtocolDialback, &dialbackRequest{Ports: ports}, &resp)
+			err := s.call(ctx, p, []protocol.ID{DialbackProtocol(s.cfg.Network)}, metrics.ProtocolDialback, &dialbackRequest{Ports: ports}, &resp)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {

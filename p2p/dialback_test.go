@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -47,7 +48,7 @@ func TestDialbackJudgesWhatAutoNATDoesNot(t *testing.T) {
 	otherPort := other.Addr().(*net.TCPAddr).Port
 	var resp dialbackResponse
 	req := &dialbackRequest{Ports: []int{ports[0], closed, otherPort}}
-	if err := a.call(ctx, b.ID(), DialbackProtocol(a.cfg.Network), metrics.ProtocolDialback, req, &resp); err != nil {
+	if err := a.call(ctx, b.ID(), []protocol.ID{DialbackProtocol(a.cfg.Network)}, metrics.ProtocolDialback, req, &resp); err != nil {
 		t.Fatal(err)
 	}
 	if !slices.Equal(resp.Reached, []int{ports[0]}) {

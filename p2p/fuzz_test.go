@@ -5,6 +5,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/cborwire"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/live"
 	"github.com/murmur-p2p/murmur/post"
@@ -47,70 +49,7 @@ func FuzzDecodeMessage(f *testing.F) {
 				t.Fatalf("accepted %d digests", len(yr.Digests))
 			}
 		}
-		var q netsearch.Request
-		if err := decodeMessage(body, &q); err == nil {
-			if len(q.Query) > netsearch.MaxQueryBytes || q.Size < 1 || q.Size > netsearch.MaxSize || len(q.Keys) > netsearch.MaxKeys {
-				t.Fatalf("accepted an unbounded search request: %d bytes, size %d, %d keys", len(q.Query), q.Size, len(q.Keys))
-			}
-			if len(q.Keys) > 0 && (q.Index < 0 || q.Index >= len(q.Keys)) {
-				t.Fatalf("accepted index %d of %d keys", q.Index, len(q.Keys))
-			}
-			if q.Span > 1 {
-				if len(q.Keys) == 0 || q.Span > len(q.Keys)-q.Index {
-					t.Fatalf("accepted a span of %d from key %d of %d", q.Span, q.Index, len(q.Keys))
-				}
-				parsed, err := keyspace.ParseAll(q.Keys[q.Index : q.Index+q.Span])
-				if err != nil || keyspace.CheckSpan(parsed) != nil {
-					t.Fatalf("accepted a span of keys that are not shards of one key: %v", q.Keys[q.Index:q.Index+q.Span])
-				}
-			}
-			if q.Stats != nil && len(q.Stats.DocFreq) > netsearch.MaxStatsTerms {
-				t.Fatalf("accepted %d statistics", len(q.Stats.DocFreq))
-			}
-		}
-		var qr netsearch.Response
-		if err := decodeMessage(body, &qr); err == nil {
-			if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards || len(qr.Digest) > netsearch.MaxSize || len(qr.DigestSum) > netsearch.MaxDigestSum {
-				t.Fatalf("accepted %d hits, %d counts, %d digest entries and a checksum of %d bytes", len(qr.Hits), len(qr.Counts), len(qr.Digest), len(qr.DigestSum))
-			}
-			for _, e := range qr.Digest {
-				if len(e) > netsearch.MaxDigestEntry {
-					t.Fatalf("accepted a digest entry of %d bytes", len(e))
-				}
-				for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
-					if v, id, err := netsearch.ParseDigestEntry(s, e); err == nil && (len(id) != netsearch.DigestIDChars || query.CheckAfter(s, []string{v, id}) != nil) {
-						t.Fatalf("parsed digest entry %q into %q and %q", e, v, id)
-					}
-				}
-			}
-			for _, c := range qr.Counts {
-				if c < 0 || c > netsearch.MaxKeyCount {
-					t.Fatalf("accepted a key count of %d", c)
-				}
-			}
-		}
-		var sq statsRequest
-		if err := decodeMessage(body, &sq); err == nil && len(sq.Keys) > netsearch.MaxStatsTerms {
-			t.Fatalf("accepted %d stats keys", len(sq.Keys))
-		}
-		var sp statsResponse
-		if err := decodeMessage(body, &sp); err == nil {
-			for _, c := range sp.Counts {
-				if c < 0 || c > netsearch.MaxKeyCount {
-					t.Fatalf("accepted a key count of %d", c)
-				}
-			}
-			if sp.Summary != nil {
-				if len(sp.Summary.Groups) > netsearch.MaxSummaryGroups {
-					t.Fatalf("accepted %d groups", len(sp.Summary.Groups))
-				}
-				for _, g := range sp.Summary.Groups {
-					if g.Posts > netsearch.MaxGroupFigure || g.Terms > netsearch.MaxGroupFigure || len(g.Hot) > keyspace.MaxHotTerms || len(g.Owners) > netsearch.MaxGroupOwners {
-						t.Fatalf("accepted an implausible group: %d posts, %d terms, %d hot, %d owners", g.Posts, g.Terms, len(g.Hot), len(g.Owners))
-					}
-				}
-			}
-		}
+		checkSearchAndStatsBounds(t, jsonCodec{}, body)
 		var dr dialbackRequest
 		if err := decodeMessage(body, &dr); err == nil {
 			if len(dr.Ports) == 0 || len(dr.Ports) > MaxDialbackPorts || slices.ContainsFunc(dr.Ports, func(p int) bool { return p < 1 || p > 65535 }) {
@@ -142,4 +81,115 @@ func FuzzDecodeMessage(f *testing.F) {
 			}
 		}
 	})
+}
+
+// FuzzDecodeCBORMessage feeds arbitrary bytes to the CBOR decoder of the
+// search and stats protocols (cborwire): it must refuse or bound them,
+// never panic, and a message it accepts must encode back to one it
+// accepts alike.
+func FuzzDecodeCBORMessage(f *testing.F) {
+	for _, m := range []any{
+		&netsearch.Request{Query: "cat dog", Sort: "top", Size: 21, Keys: []string{"t/cat", "t/the/3"}, Index: 1, Stats: &index.Stats{Docs: 10, TextTerms: 40, DocFreq: map[string]uint64{"cat": 3}}},
+		&netsearch.Request{Query: "the", Size: 9, Keys: []string{"t/the/3", "t/the/a", "t/the/f"}, Span: 3, Digest: true},
+		&netsearch.Request{Query: "the", Size: 9, Keys: []string{"t/cat", "t/the/3"}, Index: 1, Span: 1 << 62},
+		&netsearch.Response{Hits: []query.EncodedHit{{Post: []byte(`{}`), Score: 1.5, Sort: []string{"1.5", "ab"}, Spans: [][2]int{{0, 3}}}}, Total: 1, Count: 4, Counts: []int{4, 1, -3}},
+		&netsearch.Response{Digest: []string{"0.25 0123456789abcdef0123456789abcdef", "x"}, DigestSum: "00112233445566778899aabbccddeeff", Total: 2, Count: 2, Lent: true},
+		&statsRequest{Keys: []string{"t/cat"}, Summary: true, Profiles: []string{"12D3KooWA"}},
+		&statsResponse{Counts: []int{1, -2}, Summary: &netsearch.Summary{Groups: []netsearch.GroupFigures{{Owners: []string{"12D3KooWA"}, Posts: 1 << 40, Terms: 9, Hot: []string{"the"}}}}},
+	} {
+		b, err := cborwire.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte{0xa1, 0x08, 0x9a, 0xff, 0xff, 0xff, 0xff})                         // keys: an array of 2^32
+	f.Add([]byte{0xa2, 0x01, 0x61, 'a', 0x01, 0x61, 'b'})                           // a key twice
+	f.Add([]byte{0xa2, 0x01, 0x61, 'a', 0x08, 0x9f, 0x61, 'x', 0xff})               // an indefinite array
+	f.Add([]byte{0xa1, 0x01, 0xd8, 0x20, 0x61, 'a'})                                // a tag
+	f.Add([]byte{0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x81, 0x80}) // nesting
+	f.Fuzz(func(t *testing.T, body []byte) {
+		checkSearchAndStatsBounds(t, cborCodec{}, body)
+		var q netsearch.Request
+		if err := decodeWith(cborCodec{}, body, &q); err == nil {
+			again, err := cborwire.Marshal(&q)
+			if err != nil {
+				t.Fatalf("an accepted request does not encode: %v", err)
+			}
+			var back netsearch.Request
+			if err := decodeWith(cborCodec{}, again, &back); err != nil {
+				t.Fatalf("an accepted request, encoded again, is refused: %v", err)
+			}
+		}
+	})
+}
+
+// checkSearchAndStatsBounds decodes body, in codec c, as every message of
+// the search and stats protocols and fails t when one is accepted beyond
+// its bounds.
+func checkSearchAndStatsBounds(t *testing.T, c codec, body []byte) {
+	var q netsearch.Request
+	if err := decodeWith(c, body, &q); err == nil {
+		if len(q.Query) > netsearch.MaxQueryBytes || q.Size < 1 || q.Size > netsearch.MaxSize || len(q.Keys) > netsearch.MaxKeys {
+			t.Fatalf("accepted an unbounded search request: %d bytes, size %d, %d keys", len(q.Query), q.Size, len(q.Keys))
+		}
+		if len(q.Keys) > 0 && (q.Index < 0 || q.Index >= len(q.Keys)) {
+			t.Fatalf("accepted index %d of %d keys", q.Index, len(q.Keys))
+		}
+		if q.Span > 1 {
+			if len(q.Keys) == 0 || q.Span > len(q.Keys)-q.Index {
+				t.Fatalf("accepted a span of %d from key %d of %d", q.Span, q.Index, len(q.Keys))
+			}
+			parsed, err := keyspace.ParseAll(q.Keys[q.Index : q.Index+q.Span])
+			if err != nil || keyspace.CheckSpan(parsed) != nil {
+				t.Fatalf("accepted a span of keys that are not shards of one key: %v", q.Keys[q.Index:q.Index+q.Span])
+			}
+		}
+		if q.Stats != nil && len(q.Stats.DocFreq) > netsearch.MaxStatsTerms {
+			t.Fatalf("accepted %d statistics", len(q.Stats.DocFreq))
+		}
+	}
+	var qr netsearch.Response
+	if err := decodeWith(c, body, &qr); err == nil {
+		if len(qr.Hits) > netsearch.MaxSize || len(qr.Counts) > keyspace.HotShards || len(qr.Digest) > netsearch.MaxSize || len(qr.DigestSum) > netsearch.MaxDigestSum {
+			t.Fatalf("accepted %d hits, %d counts, %d digest entries and a checksum of %d bytes", len(qr.Hits), len(qr.Counts), len(qr.Digest), len(qr.DigestSum))
+		}
+		for _, e := range qr.Digest {
+			if len(e) > netsearch.MaxDigestEntry {
+				t.Fatalf("accepted a digest entry of %d bytes", len(e))
+			}
+			for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+				if v, id, err := netsearch.ParseDigestEntry(s, e); err == nil && (len(id) != netsearch.DigestIDChars || query.CheckAfter(s, []string{v, id}) != nil) {
+					t.Fatalf("parsed digest entry %q into %q and %q", e, v, id)
+				}
+			}
+		}
+		for _, c := range qr.Counts {
+			if c < 0 || c > netsearch.MaxKeyCount {
+				t.Fatalf("accepted a key count of %d", c)
+			}
+		}
+	}
+	var sq statsRequest
+	if err := decodeWith(c, body, &sq); err == nil && len(sq.Keys) > netsearch.MaxStatsTerms {
+		t.Fatalf("accepted %d stats keys", len(sq.Keys))
+	}
+	var sp statsResponse
+	if err := decodeWith(c, body, &sp); err == nil {
+		for _, c := range sp.Counts {
+			if c < 0 || c > netsearch.MaxKeyCount {
+				t.Fatalf("accepted a key count of %d", c)
+			}
+		}
+		if sp.Summary != nil {
+			if len(sp.Summary.Groups) > netsearch.MaxSummaryGroups {
+				t.Fatalf("accepted %d groups", len(sp.Summary.Groups))
+			}
+			for _, g := range sp.Summary.Groups {
+				if g.Posts > netsearch.MaxGroupFigure || g.Terms > netsearch.MaxGroupFigure || len(g.Hot) > keyspace.MaxHotTerms || len(g.Owners) > netsearch.MaxGroupOwners {
+					t.Fatalf("accepted an implausible group: %d posts, %d terms, %d hot, %d owners", g.Posts, g.Terms, len(g.Hot), len(g.Owners))
+				}
+			}
+		}
+	}
 }

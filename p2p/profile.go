@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -61,7 +62,7 @@ func (s *Service) PlaceProfile(ctx context.Context, p *post.Profile) (int, error
 		}
 		g.Go(func() error {
 			var resp storeResponse
-			err := s.call(ctx, o, StoreProtocol(s.cfg.Network), metrics.ProtocolStore, &storeRequest{Profiles: []json.RawMessage{raw}}, &resp)
+			err := s.call(ctx, o, []protocol.ID{StoreProtocol(s.cfg.Network)}, metrics.ProtocolStore, &storeRequest{Profiles: []json.RawMessage{raw}}, &resp)
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -111,7 +112,7 @@ func (s *Service) FetchProfiles(ctx context.Context, authors []string) map[strin
 				raws = s.answerStats(&statsRequest{Profiles: asked}).Profiles
 			} else {
 				var resp statsResponse
-				if err := s.call(ctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Profiles: asked}, &resp); err != nil {
+				if err := s.call(ctx, p, StatsProtocols(s.cfg.Network), metrics.ProtocolStats, &statsRequest{Profiles: asked}, &resp); err != nil {
 					s.log.Debug("profiles not fetched", "peer", p, "err", err)
 					return nil
 				}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -382,7 +383,7 @@ func (r *repairer) push(ctx context.Context, p peer.ID, posts []*post.Post, keys
 		req.Posts = append(req.Posts, storeItem{Post: raw, Keys: keys[po.ID]})
 	}
 	var resp storeResponse
-	if err := r.s.call(ctx, p, StoreProtocol(r.s.cfg.Network), "store", &req, &resp); err != nil {
+	if err := r.s.call(ctx, p, []protocol.ID{StoreProtocol(r.s.cfg.Network)}, "store", &req, &resp); err != nil {
 		return err
 	}
 	handed := 0

@@ -24,10 +24,13 @@ import (
 // StreamTimeout (or ctx, whichever ends first). The request waits for p's
 // rate (pacer.wait), or borrows p's spare capacity; a request p refuses
 // (pacer.settle) is sent once more within p's rate.
-func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name string, req, resp any) error {
+//
+// protos are the protocol IDs to ask in, the preferred first: p answers
+// in the first it serves, and the request is sent in that one's codec.
+func (s *Service) call(ctx context.Context, p peer.ID, protos []protocol.ID, name string, req, resp any) error {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
-	body, err := encodeMessage(req)
+	body, err := encodeWith(codecFor(protos[0]), req)
 	if err != nil {
 		return fmt.Errorf("%s request to %s: %w", name, p, err)
 	}
@@ -35,7 +38,7 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 	if err != nil {
 		return err
 	}
-	err = s.send(ctx, p, proto, name, body, resp)
+	err = s.send(ctx, p, protos, name, req, body, resp)
 	m, _ := resp.(lentMarker)
 	if !s.pace.settle(name, p, req, borrowed, err, m != nil && m.WasLent()) {
 		return err
@@ -43,18 +46,25 @@ func (s *Service) call(ctx context.Context, p peer.ID, proto protocol.ID, name s
 	if _, err := s.pace.wait(ctx, name, p, req, len(body), false); err != nil {
 		return err
 	}
-	return s.send(ctx, p, proto, name, body, resp)
+	return s.send(ctx, p, protos, name, req, body, resp)
 }
 
-// send writes body to p on a new stream of proto and reads one response
-// into resp, within ctx.
-func (s *Service) send(ctx context.Context, p peer.ID, proto protocol.ID, name string, body []byte, resp any) error {
-	st, err := s.host.NewStream(ctx, p, proto)
+// send writes req to p on a new stream of the first of protos p serves
+// and reads one response into resp, within ctx. body is req encoded in
+// the codec of protos[0], which the stream's codec most often is.
+func (s *Service) send(ctx context.Context, p peer.ID, protos []protocol.ID, name string, req any, body []byte, resp any) error {
+	st, err := s.host.NewStream(ctx, p, protos...)
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", name, p, err)
 	}
 	deadline, _ := ctx.Deadline()
 	_ = st.SetDeadline(deadline)
+	if c := streamCodec(st); c != codecFor(protos[0]) {
+		if body, err = encodeWith(c, req); err != nil {
+			st.Reset()
+			return fmt.Errorf("%s request to %s: %w", name, p, err)
+		}
+	}
 	n, err := writeBody(st, body)
 	s.countBytes(name, "out", n)
 	if err != nil {
@@ -287,7 +297,7 @@ func readRequest(st network.Stream, v any, admit func(size int) error) (n int, r
 		return 0, release, fmt.Errorf("read message: %w", err)
 	}
 	defer rd.ReleaseMsg(body)
-	return len(body), release, decodeMessage(body, v)
+	return len(body), release, decodeWith(streamCodec(st), body, v)
 }
 
 // requestErrorReason names why a request could not be read.

@@ -29,19 +29,19 @@ type Searcher func(ctx context.Context, req *netsearch.Request) (*netsearch.Resp
 // statsRequest asks for the counts of keys and, optionally, the node's
 // figures of the collection statistics.
 type statsRequest struct {
-	Keys    []string `json:"keys,omitempty"`
-	Summary bool     `json:"summary,omitempty"`
+	Keys    []string `json:"keys,omitempty" cbor:"1,keyasint,omitempty"`
+	Summary bool     `json:"summary,omitempty" cbor:"2,keyasint,omitempty"`
 	// Profiles asks for the profiles kept of these authors.
-	Profiles []string `json:"profiles,omitempty"`
+	Profiles []string `json:"profiles,omitempty" cbor:"3,keyasint,omitempty"`
 }
 
 type statsResponse struct {
-	Counts  []int              `json:"counts"`
-	Summary *netsearch.Summary `json:"summary,omitempty"`
+	Counts  []int              `json:"counts" cbor:"1,keyasint,omitempty"`
+	Summary *netsearch.Summary `json:"summary,omitempty" cbor:"2,keyasint,omitempty"`
 	// Profiles are the profiles kept of the authors asked, in no order.
-	Profiles []json.RawMessage `json:"profiles,omitempty"`
+	Profiles []json.RawMessage `json:"profiles,omitempty" cbor:"3,keyasint,omitempty"`
 	// Lent: as netsearch.Response's.
-	Lent bool `json:"lent,omitempty"`
+	Lent bool `json:"lent,omitempty" cbor:"4,keyasint,omitempty"`
 }
 
 func (r *statsResponse) MarkLent()     { r.Lent = true }
@@ -153,7 +153,7 @@ func (s *Service) Search(ctx context.Context, p peer.ID, req *netsearch.Request)
 		return s.answerSearch(ctx, req)
 	}
 	var resp netsearch.Response
-	if err := s.call(ctx, p, SearchProtocol(s.cfg.Network), metrics.ProtocolSearch, req, &resp); err != nil {
+	if err := s.call(ctx, p, SearchProtocols(s.cfg.Network), metrics.ProtocolSearch, req, &resp); err != nil {
 		return nil, err
 	}
 	return &resp, nil
@@ -193,7 +193,7 @@ func (s *Service) Summary(ctx context.Context, p peer.ID) (*netsearch.Summary, e
 // statsCall runs one stats exchange and counts an answer refused as
 // implausible at decode.
 func (s *Service) statsCall(ctx context.Context, p peer.ID, req *statsRequest, resp *statsResponse) error {
-	err := s.call(ctx, p, StatsProtocol(s.cfg.Network), metrics.ProtocolStats, req, resp)
+	err := s.call(ctx, p, StatsProtocols(s.cfg.Network), metrics.ProtocolStats, req, resp)
 	if errors.Is(err, netsearch.ErrImplausible) {
 		s.countRefused(metrics.ProtocolStats, metrics.RefusedImplausible)
 	}

@@ -347,8 +347,12 @@ func New(cfg Config) (*Service, error) {
 	s.repair = newRepairer(s)
 	h.SetStreamHandler(StoreProtocol(cfg.Network), s.handleStore)
 	h.SetStreamHandler(SyncProtocol(cfg.Network), s.handleSync)
-	h.SetStreamHandler(SearchProtocol(cfg.Network), s.handleSearch)
-	h.SetStreamHandler(StatsProtocol(cfg.Network), s.handleStats)
+	for _, id := range SearchProtocols(cfg.Network) {
+		h.SetStreamHandler(id, s.handleSearch)
+	}
+	for _, id := range StatsProtocols(cfg.Network) {
+		h.SetStreamHandler(id, s.handleStats)
+	}
 	h.SetStreamHandler(LiveProtocol(cfg.Network), s.handleLive)
 	h.SetStreamHandler(DialbackProtocol(cfg.Network), s.handleDialback)
 

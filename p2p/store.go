@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -201,7 +202,7 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 					req.Posts[j] = storeItem{Post: pl.raw[w.post], Keys: w.keys}
 				}
 				var resp storeResponse
-				if err := s.call(ctx, p, StoreProtocol(s.cfg.Network), "store", &req, &resp); err != nil {
+				if err := s.call(ctx, p, []protocol.ID{StoreProtocol(s.cfg.Network)}, "store", &req, &resp); err != nil {
 					s.log.Debug("store failed", "owner", p, "posts", len(b), "err", err)
 					return nil
 				}
@@ -454,7 +455,7 @@ func (s *Service) sendTombstone(ctx context.Context, keys []string, raw json.Raw
 	for p := range peers {
 		g.Go(func() error {
 			var resp storeResponse
-			err := s.call(ctx, p, StoreProtocol(s.cfg.Network), "store", &storeRequest{Tombstones: []json.RawMessage{raw}}, &resp)
+			err := s.call(ctx, p, []protocol.ID{StoreProtocol(s.cfg.Network)}, "store", &storeRequest{Tombstones: []json.RawMessage{raw}}, &resp)
 			if err == nil && (len(resp.Tombstones) != 1 || resp.Tombstones[0] != "") {
 				err = fmt.Errorf("owner %s refused the tombstone: %v", p, resp.Tombstones)
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -114,7 +115,7 @@ func (s *Service) Missing(ctx context.Context, owner peer.ID, lists []KeyIDs) ([
 			return nil
 		}
 		var resp syncResponse
-		if err := s.call(ctx, owner, SyncProtocol(s.cfg.Network), "sync", &syncRequest{Lists: batch}, &resp); err != nil {
+		if err := s.call(ctx, owner, []protocol.ID{SyncProtocol(s.cfg.Network)}, "sync", &syncRequest{Lists: batch}, &resp); err != nil {
 			return err
 		}
 		out = append(out, resp.Missing...)
@@ -184,7 +185,7 @@ func (s *Service) Differ(ctx context.Context, p peer.ID, digests []Digest) ([]Di
 	for start := 0; start < len(digests); start += MaxDigestsPerSync {
 		part := digests[start:min(start+MaxDigestsPerSync, len(digests))]
 		var resp syncResponse
-		if err := s.call(ctx, p, SyncProtocol(s.cfg.Network), "sync", &syncRequest{Digests: part}, &resp); err != nil {
+		if err := s.call(ctx, p, []protocol.ID{SyncProtocol(s.cfg.Network)}, "sync", &syncRequest{Digests: part}, &resp); err != nil {
 			return nil, fmt.Errorf("compare %d digests: %w", len(part), err)
 		}
 		out = append(out, resp.Differ...)

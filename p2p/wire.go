@@ -13,9 +13,9 @@ import (
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
-// Messages of the store and sync protocols. Each stream carries one request
-// and one response, each a uvarint length prefix and a JSON body of at most
-// MaxMessageSize bytes.
+// Messages of murmur's protocols. Each stream carries one request and one
+// response, each a uvarint length prefix and a body of at most
+// MaxMessageSize bytes: JSON, or CBOR on the protocols codecFor names.
 
 // storeRequest asks an owner to store posts under keys and to apply
 // tombstones.
@@ -103,19 +103,23 @@ func checkStatsResponse(m *statsResponse) error {
 	return nil
 }
 
-// writeMessage writes v as one length-prefixed JSON message.
+// writeMessage writes v as one length-prefixed message, in the codec of
+// w's protocol (streamCodec).
 func writeMessage(w io.Writer, v any) (int, error) {
-	body, err := encodeMessage(v)
+	body, err := encodeWith(streamCodec(w), v)
 	if err != nil {
 		return 0, err
 	}
 	return writeBody(w, body)
 }
 
-// encodeMessage is v's body as writeMessage sends it, refused when over
-// MaxMessageSize.
-func encodeMessage(v any) ([]byte, error) {
-	body, err := json.Marshal(v)
+// encodeMessage is v's JSON body as writeMessage sends it on a protocol
+// of JSON bodies, refused when over MaxMessageSize.
+func encodeMessage(v any) ([]byte, error) { return encodeWith(jsonCodec{}, v) }
+
+// encodeWith is v's body in codec c, refused when over MaxMessageSize.
+func encodeWith(c codec, v any) ([]byte, error) {
+	body, err := c.Marshal(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode message: %w", err)
 	}
@@ -133,8 +137,8 @@ func writeBody(w io.Writer, body []byte) (int, error) {
 	return len(body), nil
 }
 
-// readMessage reads one length-prefixed JSON message of at most
-// MaxMessageSize bytes into v.
+// readMessage reads one length-prefixed message of at most MaxMessageSize
+// bytes into v, in the codec of r's protocol (streamCodec).
 func readMessage(r io.Reader, v any) (int, error) {
 	rd := msgio.NewVarintReaderSize(r, MaxMessageSize)
 	body, err := rd.ReadMsg()
@@ -145,16 +149,20 @@ func readMessage(r io.Reader, v any) (int, error) {
 		return 0, fmt.Errorf("read message: %w", err)
 	}
 	defer rd.ReleaseMsg(body)
-	if err := decodeMessage(body, v); err != nil {
+	if err := decodeWith(streamCodec(r), body, v); err != nil {
 		return len(body), err
 	}
 	return len(body), nil
 }
 
-// decodeMessage decodes and bounds one message body. It is the entry point
-// of every byte a peer sends on murmur's own protocols (see the fuzz test).
-func decodeMessage(body []byte, v any) error {
-	if err := json.Unmarshal(body, v); err != nil {
+// decodeMessage decodes and bounds one JSON message body.
+func decodeMessage(body []byte, v any) error { return decodeWith(jsonCodec{}, body, v) }
+
+// decodeWith decodes one message body in codec c and bounds it. It is the
+// entry point of every byte a peer sends on murmur's own protocols (see
+// the fuzz tests).
+func decodeWith(c codec, body []byte, v any) error {
+	if err := c.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("decode message: %w", err)
 	}
 	switch m := v.(type) {

@@ -15,6 +15,7 @@ import (
 	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/cborwire"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -412,10 +413,10 @@ func Run(ctx context.Context, s Searcher, req Request) (*Result, error) {
 // author encoded it, its score, the values that resume after it, and the
 // byte spans of its text that matched.
 type EncodedHit struct {
-	Post  json.RawMessage `json:"post,omitempty"`
-	Score float64         `json:"score"`
-	Sort  []string        `json:"sort"`
-	Spans [][2]int        `json:"spans,omitempty"`
+	Post  json.RawMessage  `json:"post,omitempty" cbor:"1,keyasint,omitempty"`
+	Score float64          `json:"score" cbor:"2,keyasint,omitempty"`
+	Sort  cborwire.Strings `json:"sort" cbor:"3,keyasint,omitempty"`
+	Spans [][2]int         `json:"spans,omitempty" cbor:"4,keyasint,omitempty"`
 }
 
 // EncodeDigest is a bleve hit as an owner sends it in a digest: its score

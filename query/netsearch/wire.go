@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/cborwire"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -27,61 +28,61 @@ import (
 // it run queries (regular expressions, geo, vectors) the language does not
 // have.
 type Request struct {
-	Query string `json:"q"`
-	Lang  string `json:"lang,omitempty"`
-	Since string `json:"since,omitempty"`
-	Until string `json:"until,omitempty"`
-	Sort  string `json:"sort,omitempty"`
+	Query string `json:"q" cbor:"1,keyasint,omitempty"`
+	Lang  string `json:"lang,omitempty" cbor:"2,keyasint,omitempty"`
+	Since string `json:"since,omitempty" cbor:"3,keyasint,omitempty"`
+	Until string `json:"until,omitempty" cbor:"4,keyasint,omitempty"`
+	Sort  string `json:"sort,omitempty" cbor:"5,keyasint,omitempty"`
 	// Size is how many hits to return, after After.
-	Size  int      `json:"size"`
-	After []string `json:"after,omitempty"`
+	Size  int              `json:"size" cbor:"6,keyasint,omitempty"`
+	After cborwire.Strings `json:"after,omitempty" cbor:"7,keyasint,omitempty"`
 	// Keys are the keys of the querier's plan; the owner answers for
 	// Keys[Index] and leaves out posts under any earlier key, so the
 	// answers of a plan never overlap. No keys means the whole index (a
 	// best-effort search).
-	Keys  []string `json:"keys,omitempty"`
-	Index int      `json:"index"`
+	Keys  []string `json:"keys,omitempty" cbor:"8,keyasint,omitempty"`
+	Index int      `json:"index" cbor:"9,keyasint,omitempty"`
 	// Span is how many keys, from Keys[Index] on, the owner answers for
 	// together: shards of one split key that have the same owners, whose
 	// posts are disjoint, so that one search over their union answers for
 	// all of them. 0 and 1 both mean Keys[Index] alone.
-	Span int `json:"span,omitempty"`
+	Span int `json:"span,omitempty" cbor:"10,keyasint,omitempty"`
 	// Stats are the network's statistics to score with; nil means the
 	// owner's own.
-	Stats *index.Stats `json:"stats,omitempty"`
+	Stats *index.Stats `json:"stats,omitempty" cbor:"11,keyasint,omitempty"`
 	// Digest asks for a digest of the hits instead of the hits
 	// (Response.Digest): a second owner's answer that the querier compares
 	// with the first's, and fetches whole only when it holds hits the
 	// first left out; or a split key's shards asked for digests first.
-	Digest bool `json:"digest,omitempty"`
+	Digest bool `json:"digest,omitempty" cbor:"12,keyasint,omitempty"`
 	// DigestSum asks for the checksum of the digest alone
 	// (Response.DigestSum): an owner that only confirms another's digest.
-	DigestSum bool `json:"digest_sum,omitempty"`
+	DigestSum bool `json:"digest_sum,omitempty" cbor:"13,keyasint,omitempty"`
 }
 
 // Response is an owner's answer: its hits in order, how many posts of its
 // shard match, and how many posts it holds under the key it answered for.
 type Response struct {
-	Hits  []query.EncodedHit `json:"hits,omitempty"`
-	Total uint64             `json:"total"`
-	Count int                `json:"count"`
+	Hits  []query.EncodedHit `json:"hits,omitempty" cbor:"1,keyasint,omitempty"`
+	Total uint64             `json:"total" cbor:"2,keyasint,omitempty"`
+	Count int                `json:"count" cbor:"3,keyasint,omitempty"`
 	// Counts are the posts the owner holds under each key of a span, in
 	// order (Count is the first).
-	Counts []int `json:"counts,omitempty"`
+	Counts []int `json:"counts,omitempty" cbor:"4,keyasint,omitempty"`
 	// Refused says why the owner would not run the query, when the query
 	// itself is at fault (a term that expands too far): every owner would
 	// refuse it alike.
-	Refused string `json:"refused,omitempty"`
+	Refused string `json:"refused,omitempty" cbor:"5,keyasint,omitempty"`
 	// Digest answers a request for a digest: one DigestEntry per hit, in
 	// order, in place of Hits.
-	Digest []string `json:"digest,omitempty"`
+	Digest cborwire.Pairs `json:"digest,omitempty" cbor:"6,keyasint,omitempty"`
 	// DigestSum answers a request for a digest's checksum: SumDigest of
 	// the entries the owner would have sent.
-	DigestSum string `json:"digest_sum,omitempty"`
+	DigestSum string `json:"digest_sum,omitempty" cbor:"7,keyasint,omitempty"`
 	// Lent says the owner served the request beyond the querier's rate,
 	// from its spare capacity (p2p's lending): the querier's loan grows
 	// only on such answers, and charges any other to its paced share.
-	Lent bool `json:"lent,omitempty"`
+	Lent bool `json:"lent,omitempty" cbor:"8,keyasint,omitempty"`
 }
 
 // MarkLent sets Lent (p2p's lending marks the answers it lent).
@@ -176,7 +177,7 @@ func (e *RefusedError) Error() string { return e.Msg }
 // Summary is one node's figures for the network's collection statistics,
 // per owner group it is a member of (see Coordinator.Totals).
 type Summary struct {
-	Groups []GroupFigures `json:"groups"`
+	Groups []GroupFigures `json:"groups" cbor:"1,keyasint,omitempty"`
 }
 
 // GroupFigures are the figures of the keys whose owners, by the sender's
@@ -184,10 +185,10 @@ type Summary struct {
 // posts under author keys, the unsplit term keys that hold posts, and the
 // hot terms with a shard there that holds posts.
 type GroupFigures struct {
-	Owners []string `json:"owners"`
-	Posts  uint64   `json:"posts"`
-	Terms  uint64   `json:"terms"`
-	Hot    []string `json:"hot,omitempty"`
+	Owners []string `json:"owners" cbor:"1,keyasint,omitempty"`
+	Posts  uint64   `json:"posts" cbor:"2,keyasint,omitempty"`
+	Terms  uint64   `json:"terms" cbor:"3,keyasint,omitempty"`
+	Hot    []string `json:"hot,omitempty" cbor:"4,keyasint,omitempty"`
 }
 
 // Bounds of the search and stats protocols: what a peer may ask of an owner

@@ -117,7 +117,7 @@ func (e *env) findPosts(ctx context.Context, max int) map[string]foundPost {
 		for page := 0; page < 50 && n < max; page++ {
 			req := netsearch.Request{Query: "since:1970-01-01", Sort: "latest", Size: 1000, After: after}
 			var resp netsearch.Response
-			if err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp); err != nil {
+			if err := e.exchange(ctx, p, p2p.SearchProtocolJSON(e.cfg.Network), &req, &resp); err != nil {
 				e.rep.Add("searches for posts failed", 1)
 				return
 			}
@@ -206,7 +206,10 @@ func poisonedStats(ctx context.Context, e *env) error {
 		return groups
 	}
 	h := e.svc.Host()
-	h.SetStreamHandler(p2p.StatsProtocol(e.cfg.Network), func(st network.Stream) {
+	// The liar speaks the stats protocol's JSON version alone, as a node
+	// of the version before: its peers fall back to it.
+	h.RemoveStreamHandler(p2p.StatsProtocol(e.cfg.Network))
+	h.SetStreamHandler(p2p.StatsProtocolJSON(e.cfg.Network), func(st network.Stream) {
 		st.SetDeadline(time.Now().Add(10 * time.Second))
 		var req statsRequest
 		if err := readJSON(st, &req); err != nil {
@@ -513,7 +516,7 @@ func costlyQueries(ctx context.Context, e *env) error {
 		for i := 0; ctx.Err() == nil; i++ {
 			req := netsearch.Request{Query: queries[i%len(queries)], Sort: "top", Size: 100}
 			var resp netsearch.Response
-			err := e.exchange(ctx, p, p2p.SearchProtocol(e.cfg.Network), &req, &resp)
+			err := e.exchange(ctx, p, p2p.SearchProtocolJSON(e.cfg.Network), &req, &resp)
 			switch {
 			case ctx.Err() != nil:
 			case err != nil:

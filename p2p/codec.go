@@ -1,0 +1,58 @@
+package p2p
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/murmur-p2p/murmur/internal/cborwire"
+)
+
+// A codec encodes the bodies of one version of a protocol. The store,
+// sync, live and dial-back protocols send JSON. The search and stats
+// protocols send CBOR (RFC 8949, fields as small integer keys) from
+// SearchVersion and StatsVersion on, and JSON in the versions before
+// (SearchVersionJSON, StatsVersionJSON), which a node still serves and
+// falls back to for peers that have no other: the encoding of a stream
+// follows from its protocol ID alone.
+type codec interface {
+	Marshal(v any) ([]byte, error)
+	Unmarshal(body []byte, v any) error
+}
+
+type jsonCodec struct{}
+
+func (jsonCodec) Marshal(v any) ([]byte, error)      { return json.Marshal(v) }
+func (jsonCodec) Unmarshal(body []byte, v any) error { return json.Unmarshal(body, v) }
+
+// cborCodec is cborwire's encoding.
+type cborCodec struct{}
+
+func (cborCodec) Marshal(v any) ([]byte, error)      { return cborwire.Marshal(v) }
+func (cborCodec) Unmarshal(body []byte, v any) error { return cborwire.Unmarshal(body, v) }
+
+// codecFor is the codec of protocol ID id: CBOR for the search and stats
+// protocols of their current versions, JSON for every other.
+func codecFor(id protocol.ID) codec {
+	// /murmur/<network>/<protocol>/<version>
+	parts := strings.Split(string(id), "/")
+	if len(parts) != 5 || parts[1] != "murmur" {
+		return jsonCodec{}
+	}
+	switch {
+	case parts[3] == "search" && parts[4] == SearchVersion,
+		parts[3] == "stats" && parts[4] == StatsVersion:
+		return cborCodec{}
+	}
+	return jsonCodec{}
+}
+
+// streamCodec is the codec of a stream (anything with a protocol ID), and
+// JSON for any other reader or writer.
+func streamCodec(x any) codec {
+	if s, ok := x.(interface{ Protocol() protocol.ID }); ok {
+		return codecFor(s.Protocol())
+	}
+	return jsonCodec{}
+}

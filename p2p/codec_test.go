@@ -1,0 +1,91 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/query/netsearch"
+)
+
+// TestSearchAndStatsSpeakCBORAndFallBackToJSON: a node asks its peers in
+// the search and stats protocols' CBOR versions, and a peer of the version
+// before, which serves their JSON versions alone, is asked in JSON and
+// answers the same, in more bytes.
+func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
+	net := startNetwork(t, 3, func(c *Config) {
+		c.Metrics = prometheus.NewRegistry()
+		ix := c.Store.(*index.Index)
+		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
+			return netsearch.Answer(ctx, ix, req)
+		}
+	})
+	querier := net.svcs[0]
+	posts := signPosts(t, 30, func(i int) string { return fmt.Sprintf("codec sample %d: the kestrel hovers over the %d fields", i, i) })
+	net.write(querier, posts)
+	want := keyCounts(posts)
+	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
+	key := keyspace.TermKey("kestrel", "")
+	var owner *Service
+	for _, s := range net.svcs[1:] {
+		if slices.Contains(net.trueOwners(key), s.ID()) {
+			owner = s
+			break
+		}
+	}
+	if owner == nil {
+		t.Fatalf("no peer of the querier owns %s", key)
+	}
+	ctx := context.Background()
+	req := &netsearch.Request{Query: "kestrel", Sort: "top", Size: 10, Keys: []string{key}}
+	bytesOf := func(protocol string, ask func() error) float64 {
+		t.Helper()
+		reg := querier.cfg.Metrics.(prometheus.Gatherer)
+		before := metrics.Value(reg, metrics.ProtocolBytes, "protocol", protocol, "direction", "in") + metrics.Value(reg, metrics.ProtocolBytes, "protocol", protocol, "direction", "out")
+		if err := ask(); err != nil {
+			t.Fatalf("%s: %v", protocol, err)
+		}
+		return metrics.Value(reg, metrics.ProtocolBytes, "protocol", protocol, "direction", "in") + metrics.Value(reg, metrics.ProtocolBytes, "protocol", protocol, "direction", "out") - before
+	}
+	var answers [2]*netsearch.Response
+	var counts [2][]int
+	var searchBytes, statsBytes [2]float64
+	for i, version := range []string{"current", "before"} {
+		if version == "before" {
+			owner.Host().RemoveStreamHandler(SearchProtocol(owner.cfg.Network))
+			owner.Host().RemoveStreamHandler(StatsProtocol(owner.cfg.Network))
+		}
+		searchBytes[i] = bytesOf(metrics.ProtocolSearch, func() (err error) {
+			answers[i], err = querier.Search(ctx, owner.ID(), req)
+			return err
+		})
+		statsBytes[i] = bytesOf(metrics.ProtocolStats, func() (err error) {
+			counts[i], err = querier.Counts(ctx, owner.ID(), []string{key})
+			return err
+		})
+	}
+	if len(answers[0].Hits) != 10 || answers[0].Total != 30 {
+		t.Fatalf("the CBOR answer has %d hits of %d, want 10 of 30", len(answers[0].Hits), answers[0].Total)
+	}
+	for i, h := range answers[0].Hits {
+		o := answers[1].Hits[i]
+		if h.Score != o.Score || !slices.Equal(h.Sort, o.Sort) || string(h.Post) != string(o.Post) {
+			t.Fatalf("hit %d differs: CBOR %+v, JSON %+v", i, h, o)
+		}
+	}
+	if answers[0].Total != answers[1].Total || answers[0].Count != answers[1].Count || !slices.Equal(counts[0], counts[1]) || counts[0][0] != 30 {
+		t.Fatalf("CBOR and JSON answers differ: totals %d and %d, counts %v and %v", answers[0].Total, answers[1].Total, counts[0], counts[1])
+	}
+	if searchBytes[0] >= searchBytes[1] || statsBytes[0] >= statsBytes[1] {
+		t.Fatalf("CBOR exchanges are not the smaller: search %v B against JSON %v B, stats %v B against %v B", searchBytes[0], searchBytes[1], statsBytes[0], statsBytes[1])
+	}
+	t.Logf("search %v B in CBOR, %v B in JSON; stats %v B and %v B", searchBytes[0], searchBytes[1], statsBytes[0], statsBytes[1])
+}
