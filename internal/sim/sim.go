@@ -19,7 +19,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +37,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/cborwire"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query/netsearch"
@@ -352,9 +352,10 @@ func (t transport) count(p peer.ID, req, resp any, reqType, respType string) {
 	t.net.byType[respType] += respBytes
 }
 
-// encodedLen is the length of m as the protocols encode it (JSON).
+// encodedLen is the length of m as the search and stats protocols encode
+// it (CBOR, package cborwire).
 func encodedLen(m any) int64 {
-	b, err := json.Marshal(m)
+	b, err := cborwire.Marshal(m)
 	if err != nil {
 		return 0
 	}
