@@ -60,8 +60,15 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 	var searchBytes, statsBytes [2]float64
 	for i, version := range []string{"current", "before"} {
 		if version == "before" {
+			// The owner stops serving the CBOR versions, and the querier
+			// learns it as identify pushes the change, as it would have
+			// learnt it at first contact from a node that never had them.
 			owner.Host().RemoveStreamHandler(SearchProtocol(owner.cfg.Network))
 			owner.Host().RemoveStreamHandler(StatsProtocol(owner.cfg.Network))
+			poll.Until(t, "the querier knows the owner speaks JSON alone", 10*time.Second, 20*time.Millisecond, func() bool {
+				cbor, _ := querier.Host().Peerstore().SupportsProtocols(owner.ID(), SearchProtocol(owner.cfg.Network), StatsProtocol(owner.cfg.Network))
+				return len(cbor) == 0
+			})
 		}
 		searchBytes[i] = bytesOf(metrics.ProtocolSearch, func() (err error) {
 			answers[i], err = querier.Search(ctx, owner.ID(), req)
