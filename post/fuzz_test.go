@@ -28,7 +28,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"id":"00","author":"x","text":"","sig":"AA=="}`))
 	f.Add([]byte(`{`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if got, err := Decode(data, now); err == nil {
+		// DecodeCached, from its cache or not, accepts what Decode accepts
+		// and gives the same post.
+		got, err := Decode(data, now)
+		for range 2 {
+			cached, cerr := DecodeCached(data, now)
+			if (err == nil) != (cerr == nil) || err == nil && (cached.ID != got.ID || cached.Text != got.Text || !cached.CreatedAt.Equal(got.CreatedAt) || string(cached.Sig) != string(got.Sig)) {
+				t.Fatalf("Decode: %+v, %v; DecodeCached: %+v, %v", got, err, cached, cerr)
+			}
+		}
+		if err == nil {
 			if err := got.Verify(now); err != nil {
 				t.Fatalf("accepted post does not verify: %v", err)
 			}

@@ -452,7 +452,7 @@ func Encode(s Sort, h *search.DocumentMatch) (EncodedHit, error) {
 // signature and ID and checks that the sort values belong to it. Whether
 // the post matches the query is checked by Matches.
 func (e EncodedHit) Check(s Sort, now time.Time) (*Hit, error) {
-	pp, err := post.Decode(e.Post, now)
+	pp, err := post.DecodeCached(e.Post, now)
 	if err != nil {
 		return nil, err
 	}
@@ -485,7 +485,7 @@ func HitOf(s Sort, h *search.DocumentMatch, now time.Time) (*Hit, error) {
 	if !ok {
 		return nil, fmt.Errorf("hit %s has no stored post", h.ID)
 	}
-	pp, err := post.Decode([]byte(raw), now)
+	pp, err := post.DecodeCached([]byte(raw), now)
 	if err != nil {
 		return nil, fmt.Errorf("hit %s: %w", h.ID, err)
 	}

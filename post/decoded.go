@@ -1,0 +1,55 @@
+package post
+
+import (
+	"bytes"
+	"fmt"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// DecodedCacheSize is how many encoded posts a process keeps decoded. An
+// entry holds the encoding and the post, about twice a post's size: a
+// kilobyte for most, so about 4 MB.
+const DecodedCacheSize = 1 << 12
+
+// decoded keeps posts that decoded and verified, keyed by their exact
+// encoding. The same bytes always decode to the same post, so a search hit
+// whose bytes were decoded before (a hot post on many pages, an owner's
+// answer to a search repeated) needs no JSON decoding, canonical
+// re-encoding or hashing again: only the checks that depend on the time.
+var decoded, _ = lru.New[string, *Post](DecodedCacheSize)
+
+// DecodeCached is Decode for posts that may have been decoded before, such
+// as search hits. It returns a post of its own, which the caller may
+// change.
+func DecodeCached(data []byte, now time.Time) (*Post, error) {
+	if len(data) > MaxEncodedSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxEncodedSize)
+	}
+	key := string(data)
+	if p, ok := decoded.Get(key); ok {
+		// A post verified at one time may not be at another (dated ahead
+		// of this clock): the fields' checks run again.
+		if err := p.checkFields(now); err != nil {
+			return nil, fmt.Errorf("post %.16s: %w", p.ID, err)
+		}
+		return p.copy(), nil
+	}
+	p, err := Decode(data, now)
+	if err != nil {
+		return nil, err
+	}
+	decoded.Add(key, p.copy())
+	return p, nil
+}
+
+// ForgetDecoded empties the posts kept decoded. Benchmarks use it to
+// measure the cold path.
+func ForgetDecoded() { decoded.Purge() }
+
+func (p *Post) copy() *Post {
+	cp := *p
+	cp.Sig = bytes.Clone(p.Sig)
+	return &cp
+}
