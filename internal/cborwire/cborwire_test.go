@@ -25,6 +25,12 @@ func TestStringsAreSmallerAndComeBackExactly(t *testing.T) {
 	if err := Unmarshal(b, &back); err != nil || !slices.Equal(back, p) {
 		t.Fatalf("round trip of pairs: %q, %v; want %q", back, err, p)
 	}
+	sum := String("c249600a814c4647d88ae516cc5397e5")
+	b, _ = Marshal(sum)
+	var sumBack String
+	if err := Unmarshal(b, &sumBack); err != nil || sumBack != sum || len(b) != 17 {
+		t.Fatalf("a checksum packs into %d bytes and comes back as %q, %v", len(b), sumBack, err)
+	}
 	packed, _ := Marshal(Pairs{p[0]})
 	text, _ := Marshal([]string{p[0]})
 	if len(packed) >= len(text)*6/10 {

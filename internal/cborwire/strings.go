@@ -166,3 +166,20 @@ func unpackString(item []byte) (string, error) {
 	}
 	return "", fmt.Errorf("an item of major type %d where a string belongs", item[0]>>5)
 }
+
+// String is one string packed like Strings' elements (a checksum in hex
+// goes as its bytes).
+type String string
+
+// MarshalCBOR encodes s as packString does.
+func (s String) MarshalCBOR() ([]byte, error) { return packString(string(s)) }
+
+// UnmarshalCBOR decodes what MarshalCBOR encodes.
+func (s *String) UnmarshalCBOR(data []byte) error {
+	v, err := unpackString(data)
+	if err != nil {
+		return err
+	}
+	*s = String(v)
+	return nil
+}

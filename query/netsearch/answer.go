@@ -7,6 +7,7 @@ import (
 	"github.com/blevesearch/bleve/v2"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/cborwire"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/query"
 )
@@ -74,7 +75,7 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 		}
 	}
 	if r.DigestSum {
-		out.DigestSum, out.Digest = SumDigest(out.Digest), nil
+		out.DigestSum, out.Digest = cborwire.String(SumDigest(out.Digest)), nil
 	}
 	return out, nil
 }

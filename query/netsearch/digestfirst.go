@@ -282,7 +282,7 @@ func sameDigests(resps []*Response) bool {
 		}
 	}
 	for _, r := range resps {
-		if got := r.DigestSum; got == "" && SumDigest(r.Digest) != sum || got != "" && got != sum {
+		if got := string(r.DigestSum); got == "" && SumDigest(r.Digest) != sum || got != "" && got != sum {
 			return false
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/internal/cborwire"
 	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -196,7 +197,7 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 		if resp, err = Answer(ctx, nd.ix, &whole); err == nil {
 			lieDigest(resp)
 			if req.DigestSum {
-				resp.DigestSum, resp.Digest = SumDigest(resp.Digest), nil
+				resp.DigestSum, resp.Digest = cborwire.String(SumDigest(resp.Digest)), nil
 			}
 		}
 	}

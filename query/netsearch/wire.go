@@ -78,7 +78,7 @@ type Response struct {
 	Digest cborwire.Pairs `json:"digest,omitempty" cbor:"6,keyasint,omitempty"`
 	// DigestSum answers a request for a digest's checksum: SumDigest of
 	// the entries the owner would have sent.
-	DigestSum string `json:"digest_sum,omitempty" cbor:"7,keyasint,omitempty"`
+	DigestSum cborwire.String `json:"digest_sum,omitempty" cbor:"7,keyasint,omitempty"`
 	// Lent says the owner served the request beyond the querier's rate,
 	// from its spare capacity (p2p's lending): the querier's loan grows
 	// only on such answers, and charges any other to its paced share.
