@@ -219,6 +219,7 @@ func BenchmarkQuery(b *testing.B) {
 				murmur := func() {
 					if cold {
 						post.ForgetVerified()
+						post.ForgetDecoded()
 					}
 					start := time.Now()
 					res, err := query.Run(context.Background(), ix, query.Request{Q: q, Sort: sortBy, Limit: queryPage})
