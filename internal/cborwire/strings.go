@@ -18,38 +18,13 @@ import (
 type Strings []string
 
 // MarshalCBOR encodes s element by element (packString).
-func (s Strings) MarshalCBOR() ([]byte, error) {
-	if s == nil {
-		return encoding.Marshal(nil)
-	}
-	items := make([]cbor.RawMessage, len(s))
-	for i, v := range s {
-		b, err := packString(v)
-		if err != nil {
-			return nil, err
-		}
-		items[i] = b
-	}
-	return encoding.Marshal(items)
-}
+func (s Strings) MarshalCBOR() ([]byte, error) { return marshalList(s, packString) }
 
 // UnmarshalCBOR decodes what MarshalCBOR encodes.
 func (s *Strings) UnmarshalCBOR(data []byte) error {
-	var items []cbor.RawMessage
-	if err := decoding.Unmarshal(data, &items); err != nil {
+	out, err := unmarshalList[Strings](data, unpackString)
+	if err != nil {
 		return err
-	}
-	if items == nil {
-		*s = nil
-		return nil
-	}
-	out := make(Strings, len(items))
-	for i, it := range items {
-		v, err := unpackString(it)
-		if err != nil {
-			return err
-		}
-		out[i] = v
 	}
 	*s = out
 	return nil
@@ -62,22 +37,54 @@ func (s *Strings) UnmarshalCBOR(data []byte) error {
 type Pairs []string
 
 // MarshalCBOR encodes p element by element.
-func (p Pairs) MarshalCBOR() ([]byte, error) {
-	if p == nil {
+func (p Pairs) MarshalCBOR() ([]byte, error) { return marshalList(p, packPair) }
+
+// UnmarshalCBOR decodes what MarshalCBOR encodes.
+func (p *Pairs) UnmarshalCBOR(data []byte) error {
+	out, err := unmarshalList[Pairs](data, unpackPair)
+	if err != nil {
+		return err
+	}
+	*p = out
+	return nil
+}
+
+// packPair encodes "value id" as the array of its two parts packed, and
+// any other string as text.
+func packPair(e string) ([]byte, error) {
+	value, id, ok := strings.Cut(e, " ")
+	if !ok || strings.Contains(id, " ") {
+		return encoding.Marshal(e)
+	}
+	return Strings{value, id}.MarshalCBOR()
+}
+
+// unpackPair decodes what packPair encodes.
+func unpackPair(item []byte) (string, error) {
+	if len(item) > 0 && item[0]>>5 == majorText {
+		var s string
+		err := decoding.Unmarshal(item, &s)
+		return s, err
+	}
+	var two Strings
+	if err := two.UnmarshalCBOR(item); err != nil {
+		return "", err
+	}
+	if len(two) != 2 {
+		return "", fmt.Errorf("a pair of %d parts", len(two))
+	}
+	return two[0] + " " + two[1], nil
+}
+
+// marshalList encodes list as a CBOR array of its elements, each packed
+// by pack; nil as null.
+func marshalList[L ~[]string](list L, pack func(string) ([]byte, error)) ([]byte, error) {
+	if list == nil {
 		return encoding.Marshal(nil)
 	}
-	items := make([]cbor.RawMessage, len(p))
-	for i, e := range p {
-		value, id, ok := strings.Cut(e, " ")
-		if !ok || strings.Contains(id, " ") {
-			b, err := encoding.Marshal(e)
-			if err != nil {
-				return nil, err
-			}
-			items[i] = b
-			continue
-		}
-		b, err := Strings{value, id}.MarshalCBOR()
+	items := make([]cbor.RawMessage, len(list))
+	for i, v := range list {
+		b, err := pack(v)
 		if err != nil {
 			return nil, err
 		}
@@ -86,35 +93,21 @@ func (p Pairs) MarshalCBOR() ([]byte, error) {
 	return encoding.Marshal(items)
 }
 
-// UnmarshalCBOR decodes what MarshalCBOR encodes.
-func (p *Pairs) UnmarshalCBOR(data []byte) error {
+// unmarshalList decodes what marshalList encodes, each element by unpack.
+func unmarshalList[L ~[]string](data []byte, unpack func([]byte) (string, error)) (L, error) {
 	var items []cbor.RawMessage
-	if err := decoding.Unmarshal(data, &items); err != nil {
-		return err
+	if err := decoding.Unmarshal(data, &items); err != nil || items == nil {
+		return nil, err
 	}
-	if items == nil {
-		*p = nil
-		return nil
-	}
-	out := make(Pairs, len(items))
+	out := make(L, len(items))
 	for i, it := range items {
-		if len(it) > 0 && it[0]>>5 == majorText {
-			if err := decoding.Unmarshal(it, &out[i]); err != nil {
-				return err
-			}
-			continue
+		v, err := unpack(it)
+		if err != nil {
+			return nil, err
 		}
-		var two Strings
-		if err := two.UnmarshalCBOR(it); err != nil {
-			return err
-		}
-		if len(two) != 2 {
-			return fmt.Errorf("a pair of %d parts", len(two))
-		}
-		out[i] = two[0] + " " + two[1]
+		out[i] = v
 	}
-	*p = out
-	return nil
+	return out, nil
 }
 
 // CBOR major types (RFC 8949, section 3.1), the top three bits of an
