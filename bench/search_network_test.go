@@ -117,6 +117,9 @@ type searchNet struct {
 //	nodes=N/load         400 warm searches of the whole mix from 8
 //	                     goroutines against node 0, in chunks alternating
 //	                     with as many on the reference: queries per second
+//	nodes=N/floor        bare libp2p exchanges of a search's size from node
+//	                     0, from the same pool, against the reference: what
+//	                     one remote exchange per search allows at most
 //
 // One operation of cold or warm runs every query of its kind; cold allows
 // at most N operations (run it with -benchtime 1x). Latencies are per
@@ -153,6 +156,7 @@ func BenchmarkNetworkSearch(b *testing.B) {
 			}
 			b.Run("sim", s.simulate)
 			b.Run("load", s.load)
+			b.Run("floor", s.floor)
 		})
 	}
 }
