@@ -131,6 +131,20 @@ const (
 	FreshPostWindow = 24 * time.Hour
 	// maxTrackedAuthors bounds the authors whose rates an owner tracks.
 	maxTrackedAuthors = 65_536
+
+	// latencyProbes bounds the pings in flight at once of peers whose
+	// latency the node has not measured (see prober): one more is
+	// dropped, and a later Latency call asks again.
+	latencyProbes = 4
+	// latencyProbeTimeout bounds one such ping: a peer slower than that
+	// to answer is no owner to ask first.
+	latencyProbeTimeout = 2 * time.Second
+	// latencyProbeRetry is how long a peer whose ping failed is not
+	// pinged again.
+	latencyProbeRetry = 30 * time.Second
+	// maxLatencyFailures bounds the peers whose failed pings the node
+	// remembers.
+	maxLatencyFailures = 4096
 )
 
 // ProtocolPrefix is the DHT protocol prefix of a network: nodes of different

@@ -28,25 +28,37 @@ import (
 // protos are the protocol IDs to ask in, the preferred first: p answers
 // in the first it serves, and the request is sent in that one's codec.
 func (s *Service) call(ctx context.Context, p peer.ID, protos []protocol.ID, name string, req, resp any) error {
+	_, err := s.timedCall(ctx, p, protos, name, req, resp)
+	return err
+}
+
+// timedCall is call that also returns the round trip of the exchange that
+// answered: from opening its stream to reading the answer, without the
+// wait for p's rate.
+func (s *Service) timedCall(ctx context.Context, p peer.ID, protos []protocol.ID, name string, req, resp any) (time.Duration, error) {
 	ctx, cancel := context.WithTimeout(ctx, StreamTimeout)
 	defer cancel()
 	body, err := encodeWith(codecFor(protos[0]), req)
 	if err != nil {
-		return fmt.Errorf("%s request to %s: %w", name, p, err)
+		return 0, fmt.Errorf("%s request to %s: %w", name, p, err)
 	}
 	borrowed, err := s.pace.wait(ctx, name, p, req, len(body), true)
 	if err != nil {
-		return err
+		return 0, err
 	}
+	start := time.Now()
 	err = s.send(ctx, p, protos, name, req, body, resp)
+	rtt := time.Since(start)
 	m, _ := resp.(lentMarker)
 	if !s.pace.settle(name, p, req, borrowed, err, m != nil && m.WasLent()) {
-		return err
+		return rtt, err
 	}
 	if _, err := s.pace.wait(ctx, name, p, req, len(body), false); err != nil {
-		return err
+		return 0, err
 	}
-	return s.send(ctx, p, protos, name, req, body, resp)
+	start = time.Now()
+	err = s.send(ctx, p, protos, name, req, body, resp)
+	return time.Since(start), err
 }
 
 // send writes req to p on a new stream of the first of protos p serves

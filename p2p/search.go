@@ -142,9 +142,15 @@ func (s *Service) Known(p peer.ID) bool {
 // Latency is how soon p could answer a search now: the measured round
 // trip, plus the wait for p's rate when this node's searches have used it
 // up (pacer); 0 when neither is known. A busy querier so spreads its
-// searches over a key's owners instead of queueing for the nearest.
+// searches over a key's owners instead of queueing for the nearest. A peer
+// never measured is pinged in the background (prober), so that it is not
+// asked last for good.
 func (s *Service) Latency(p peer.ID) time.Duration {
-	return s.host.Peerstore().LatencyEWMA(p) + s.pace.backlog(metrics.ProtocolSearch, p)
+	rtt := s.host.Peerstore().LatencyEWMA(p)
+	if rtt == 0 && p != s.self {
+		s.probe.measure(p)
+	}
+	return rtt + s.pace.backlog(metrics.ProtocolSearch, p)
 }
 
 // Search asks p to search its shard for req; this node answers itself.
@@ -153,9 +159,13 @@ func (s *Service) Search(ctx context.Context, p peer.ID, req *netsearch.Request)
 		return s.answerSearch(ctx, req)
 	}
 	var resp netsearch.Response
-	if err := s.call(ctx, p, SearchProtocols(s.cfg.Network), metrics.ProtocolSearch, req, &resp); err != nil {
+	rtt, err := s.timedCall(ctx, p, SearchProtocols(s.cfg.Network), metrics.ProtocolSearch, req, &resp)
+	if err != nil {
 		return nil, err
 	}
+	// The round trip of a search, without the wait for p's rate, is what
+	// Latency estimates.
+	s.host.Peerstore().RecordLatency(p, rtt)
 	return &resp, nil
 }
 

@@ -175,7 +175,9 @@ type Service struct {
 	// offenders bans peers whose requests keep being refused.
 	offenders *offenders
 	// pace keeps this node's own requests within each peer's bounds.
-	pace    *pacer
+	pace *pacer
+	// probe measures the latency of peers the node has not measured.
+	probe   *prober
 	summary summaryCache
 	metrics *serviceMetrics
 
@@ -309,6 +311,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.host = h
+	s.probe = newProber(s)
 	s.newInbound()
 	s.live = live.NewRegistry()
 	s.live.OnDrop = m.liveDropped.Inc
@@ -533,6 +536,7 @@ func (s *Service) Close() error {
 	s.closing = true
 	s.handlingMu.Unlock()
 	s.cancel()
+	s.probe.close()
 	if s.mdns != nil {
 		s.mdns.Close()
 	}
