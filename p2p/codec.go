@@ -12,8 +12,8 @@ import (
 // A codec encodes the bodies of one version of a protocol. The store,
 // sync, live and dial-back protocols send JSON. The search and stats
 // protocols send CBOR (RFC 8949, fields as small integer keys) from
-// SearchVersion and StatsVersion on, and JSON in the versions before
-// (SearchVersionJSON, StatsVersionJSON), which a node still serves and
+// SearchVersionCBOR and StatsVersionCBOR on, and JSON in the versions
+// before (SearchVersionJSON, StatsVersionJSON), which a node still serves and
 // falls back to for peers that have no other: the encoding of a stream
 // follows from its protocol ID alone.
 type codec interface {
@@ -33,19 +33,25 @@ func (cborCodec) Marshal(v any) ([]byte, error)      { return cborwire.Marshal(v
 func (cborCodec) Unmarshal(body []byte, v any) error { return cborwire.Unmarshal(body, v) }
 
 // codecFor is the codec of protocol ID id: CBOR for the search and stats
-// protocols of their current versions, JSON for every other.
+// protocols from their CBOR versions on, JSON for every other.
 func codecFor(id protocol.ID) codec {
-	// /murmur/<network>/<protocol>/<version>
-	parts := strings.Split(string(id), "/")
-	if len(parts) != 5 || parts[1] != "murmur" {
-		return jsonCodec{}
-	}
+	name, version := protocolParts(id)
 	switch {
-	case parts[3] == "search" && parts[4] == SearchVersion,
-		parts[3] == "stats" && parts[4] == StatsVersion:
+	case name == "search" && (version == SearchVersion || version == SearchVersionCBOR),
+		name == "stats" && (version == StatsVersion || version == StatsVersionCBOR):
 		return cborCodec{}
 	}
 	return jsonCodec{}
+}
+
+// protocolParts splits a murmur protocol ID, /murmur/<network>/<name>/<version>,
+// into its name and version; both empty for any other ID.
+func protocolParts(id protocol.ID) (name, version string) {
+	parts := strings.Split(string(id), "/")
+	if len(parts) != 5 || parts[0] != "" || parts[1] != "murmur" {
+		return "", ""
+	}
+	return parts[3], parts[4]
 }
 
 // streamCodec is the codec of a stream (anything with a protocol ID), and

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -63,11 +64,14 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 			// The owner stops serving the CBOR versions, and the querier
 			// learns it as identify pushes the change, as it would have
 			// learnt it at first contact from a node that never had them.
-			owner.Host().RemoveStreamHandler(SearchProtocol(owner.cfg.Network))
-			owner.Host().RemoveStreamHandler(StatsProtocol(owner.cfg.Network))
+			cbor := []protocol.ID{SearchProtocol(owner.cfg.Network), SearchProtocolCBOR(owner.cfg.Network), StatsProtocol(owner.cfg.Network), StatsProtocolCBOR(owner.cfg.Network)}
+			for _, id := range cbor {
+				owner.Host().RemoveStreamHandler(id)
+			}
+			ResetStreams(owner.Host(), cbor...)
 			poll.Until(t, "the querier knows the owner speaks JSON alone", 10*time.Second, 20*time.Millisecond, func() bool {
-				cbor, _ := querier.Host().Peerstore().SupportsProtocols(owner.ID(), SearchProtocol(owner.cfg.Network), StatsProtocol(owner.cfg.Network))
-				return len(cbor) == 0
+				left, _ := querier.Host().Peerstore().SupportsProtocols(owner.ID(), cbor...)
+				return len(left) == 0
 			})
 		}
 		searchBytes[i] = bytesOf(metrics.ProtocolSearch, func() (err error) {

@@ -16,9 +16,11 @@ const (
 	// StatsVersion versions the stats protocol on its own: 2 reports the
 	// collection statistics per owner group, so that the owners of the
 	// same keys confirm each other's figures.
-	// 3 sends the same messages as 2 in CBOR (codec.go); a node serves
-	// both and asks in 3 first.
-	StatsVersion     = "3.0.0"
+	// 3 sends the same messages as 2 in CBOR (codec.go); 4 sends them on
+	// streams that carry one request after another (streams.go). A node
+	// serves all three and asks in the newest its peer serves.
+	StatsVersion     = "4.0.0"
+	StatsVersionCBOR = "3.0.0"
 	StatsVersionJSON = "2.0.0"
 	// SearchVersion versions the search protocol on its own: 3 answers a
 	// span of a split key's shards with one search (netsearch.Request's
@@ -26,9 +28,11 @@ const (
 	// shard alone; 4 sends digests as compact entries
 	// (netsearch.Response's Digest) and their checksums (DigestSum),
 	// which an owner of version 3 would send as hits.
-	// 5 sends the same messages as 4 in CBOR (codec.go); a node serves
-	// both and asks in 5 first.
-	SearchVersion     = "5.0.0"
+	// 5 sends the same messages as 4 in CBOR (codec.go); 6 sends them on
+	// streams that carry one request after another (streams.go). A node
+	// serves all three and asks in the newest its peer serves.
+	SearchVersion     = "6.0.0"
+	SearchVersionCBOR = "5.0.0"
 	SearchVersionJSON = "4.0.0"
 
 	// DefaultNetwork is the network a node joins unless told otherwise.
@@ -67,6 +71,20 @@ const (
 
 	// StreamTimeout bounds one request and its answer on a stream.
 	StreamTimeout = 30 * time.Second
+	// StreamIdleTimeout is how long a node keeps a stream that carries
+	// many requests (SearchVersion, StatsVersion) open with no request
+	// on it; MaxRequestsPerStream how many it answers on one, after which
+	// it closes it. The asker keeps a stream idle for at most
+	// PooledStreamMaxIdle, so that it never sends on one the answerer is
+	// closing, and retires it after MaxRequestsPerStream requests.
+	StreamIdleTimeout    = 10 * time.Second
+	PooledStreamMaxIdle  = StreamIdleTimeout / 2
+	MaxRequestsPerStream = 1000
+	// PooledStreamsPerPeer bounds the idle streams of one protocol a node
+	// keeps to one peer, PooledStreams to all peers together: one for
+	// each search of a busy querier's that is asking the peer at once.
+	PooledStreamsPerPeer = 8
+	PooledStreams        = 256
 	// RequestReadTimeout bounds how long a peer may take to send a request
 	// whole: 4 MiB at 400 KB/s, or a sender under load. A request is read
 	// before it takes a handler slot, so streams that send nothing hold no
@@ -171,7 +189,13 @@ func SearchProtocol(network string) protocol.ID {
 // SearchProtocols are the IDs of the search protocol of a network that a
 // node serves, the one it asks in first first.
 func SearchProtocols(network string) []protocol.ID {
-	return []protocol.ID{SearchProtocol(network), SearchProtocolJSON(network)}
+	return []protocol.ID{SearchProtocol(network), SearchProtocolCBOR(network), SearchProtocolJSON(network)}
+}
+
+// SearchProtocolCBOR is the ID of the search protocol's version of CBOR
+// bodies on a stream per request, which nodes of the version before speak.
+func SearchProtocolCBOR(network string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/murmur/%s/search/%s", network, SearchVersionCBOR))
 }
 
 // SearchProtocolJSON is the ID of the search protocol's version of JSON
@@ -189,7 +213,13 @@ func StatsProtocol(network string) protocol.ID {
 // StatsProtocols are the IDs of the stats protocol of a network that a
 // node serves, the one it asks in first first.
 func StatsProtocols(network string) []protocol.ID {
-	return []protocol.ID{StatsProtocol(network), StatsProtocolJSON(network)}
+	return []protocol.ID{StatsProtocol(network), StatsProtocolCBOR(network), StatsProtocolJSON(network)}
+}
+
+// StatsProtocolCBOR is the ID of the stats protocol's version of CBOR
+// bodies on a stream per request, which nodes of the version before speak.
+func StatsProtocolCBOR(network string) protocol.ID {
+	return protocol.ID(fmt.Sprintf("/murmur/%s/stats/%s", network, StatsVersionCBOR))
 }
 
 // StatsProtocolJSON is the ID of the stats protocol's version of JSON

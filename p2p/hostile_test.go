@@ -474,6 +474,7 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 		writeMessage(st, resp)
 		st.Close()
 	})
+	ResetStreams(liar.Host(), StatsProtocol(net.name))
 	poisoned := coord.Refresh(ctx)
 	if poisoned.Posts != honest.Posts || poisoned.Terms != honest.Terms {
 		t.Errorf("totals under poisoned statistics: %+v; want the honest %+v", poisoned, honest)
@@ -505,6 +506,7 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 		writeMessage(st, resp)
 		st.Close()
 	})
+	ResetStreams(liar.Host(), StatsProtocol(net.name))
 	before := refusedCount(querier.cfg.Metrics, metrics.ProtocolStats, metrics.RefusedImplausible)
 	if again := coord.Refresh(ctx); again.Posts != honest.Posts || again.Terms != honest.Terms {
 		t.Errorf("totals with an implausible answer: %+v; want the honest %+v", again, honest)

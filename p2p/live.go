@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/libp2p/go-msgio"
 
 	"github.com/murmur-p2p/murmur/live"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -73,7 +74,7 @@ func (s *Service) handleLive(st network.Stream) {
 	}
 	_ = st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
 	var req live.Request
-	n, release, err := readRequest(st, &req, func(size int) error {
+	n, release, err := readRequest(st, msgio.NewVarintReaderSize(st, MaxMessageSize), &req, func(size int) error {
 		if !s.liveIn.bytes.AllowN(from, size) {
 			return errOverBytes
 		}

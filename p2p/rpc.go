@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"time"
@@ -61,39 +62,91 @@ func (s *Service) timedCall(ctx context.Context, p peer.ID, protos []protocol.ID
 	return time.Since(start), err
 }
 
-// send writes req to p on a new stream of the first of protos p serves
-// and reads one response into resp, within ctx. body is req encoded in
-// the codec of protos[0], which the stream's codec most often is.
+// send writes req to p on a stream of the first of protos p serves and
+// reads one response into resp, within ctx. body is req encoded in the
+// codec of protos[0], which the stream's codec most often is. A protocol
+// whose streams carry many requests (carriesMany) is sent on a stream
+// kept from before when there is one, and the stream is kept again after
+// the answer; any other is sent on a new stream, closed after.
 func (s *Service) send(ctx context.Context, p peer.ID, protos []protocol.ID, name string, req any, body []byte, resp any) error {
+	if carriesMany(protos[0]) {
+		if kept := s.streams.take(p, protos); kept != nil {
+			err := s.exchange(ctx, kept, p, name, req, body, codecFor(protos[0]), resp)
+			if err == nil || !errors.Is(err, errStaleStream) {
+				return err
+			}
+			// The answerer ended the kept stream before it read the
+			// request (idle, or restarted): ask on a new one.
+		}
+	}
 	st, err := s.host.NewStream(ctx, p, protos...)
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", name, p, err)
 	}
+	if !carriesMany(st.Protocol()) {
+		return s.exchange(ctx, &pooledStream{Stream: st}, p, name, req, body, codecFor(protos[0]), resp)
+	}
+	s.streams.opened.Add(1)
+	return s.exchange(ctx, &pooledStream{Stream: st, kept: true}, p, name, req, body, codecFor(protos[0]), resp)
+}
+
+// errStaleStream is a kept stream's failure before its answerer read the
+// request: the write failed, or the answerer had closed the stream (not
+// reset it, as it does to refuse a request). The request may be sent
+// again on a new stream.
+var errStaleStream = errors.New("the kept stream was ended by its answerer")
+
+// exchange writes req, encoded as body in codec bodyCodec, on ps and
+// reads one response into resp. A stream that carries one request is
+// closed for writing after it, and closed after the answer; a kept one is
+// kept again (streamPool.put). A stream that fails is reset.
+func (s *Service) exchange(ctx context.Context, ps *pooledStream, p peer.ID, name string, req any, body []byte, bodyCodec codec, resp any) error {
+	st := ps.Stream
 	deadline, _ := ctx.Deadline()
 	_ = st.SetDeadline(deadline)
-	if c := streamCodec(st); c != codecFor(protos[0]) {
+	if c := streamCodec(st); c != bodyCodec {
+		var err error
 		if body, err = encodeWith(c, req); err != nil {
 			st.Reset()
 			return fmt.Errorf("%s request to %s: %w", name, p, err)
 		}
 	}
+	stale := func(err error) error {
+		if ps.requests > 0 {
+			// A stream that carried requests before: the answerer
+			// may have ended it since.
+			return fmt.Errorf("%w: %w", errStaleStream, err)
+		}
+		return err
+	}
 	n, err := writeBody(st, body)
 	s.countBytes(name, "out", n)
 	if err != nil {
 		st.Reset()
-		return fmt.Errorf("send %s request to %s: %w", name, p, err)
+		return fmt.Errorf("send %s request to %s: %w", name, p, stale(err))
 	}
-	if err := st.CloseWrite(); err != nil {
-		st.Reset()
-		return fmt.Errorf("send %s request to %s: %w", name, p, err)
+	if !ps.kept {
+		if err := st.CloseWrite(); err != nil {
+			st.Reset()
+			return fmt.Errorf("send %s request to %s: %w", name, p, err)
+		}
 	}
 	n, err = readMessage(st, resp)
 	s.countBytes(name, "in", n)
 	if err != nil {
 		st.Reset()
+		if n == 0 && errors.Is(err, io.EOF) {
+			err = stale(err)
+		}
 		return fmt.Errorf("read %s answer from %s: %w", name, p, err)
 	}
-	return st.Close()
+	if !ps.kept {
+		return st.Close()
+	}
+	ps.requests++
+	_ = st.SetDeadline(time.Time{})
+	s.streams.put(p, ps)
+	return nil
 }
 
 // inbound holds the bounds of one protocol's inbound requests: each
@@ -174,16 +227,63 @@ var (
 	errOverBytes = errors.New("the peer sent more bytes of this protocol than its rate allows")
 )
 
-// serve runs one inbound request. The request must arrive whole within
-// RequestReadTimeout, with its memory reserved in the stream's scope, before
-// it takes one of the protocol's slots: a peer that opens streams and sends
-// nothing holds no slot, only a stream the resource manager bounds, for a
-// few seconds. Then the handler runs under the protocol's deadline and its
-// answer is written.
-func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx context.Context, from peer.ID) (any, error)) {
+// handler answers one inbound request, decoded already, from a peer.
+type handler func(ctx context.Context, from peer.ID) (any, error)
+
+// serve runs one inbound request on st, and closes st after the answer.
+func (s *Service) serve(st network.Stream, in *inbound, req any, handle handler) {
+	if s.serveOne(st, in, msgio.NewVarintReaderSize(st, MaxMessageSize), req, handle) {
+		_ = st.Close()
+	}
+}
+
+// serveStream serves st: one request, or, where its protocol's streams
+// carry many (carriesMany), one after another until the asker closes the
+// stream, sends none for StreamIdleTimeout, or has had
+// MaxRequestsPerStream answered; then it closes st. next gives each
+// request's value to decode into and its handler. Each request is served
+// as one on a stream of its own (serveOne): read within
+// RequestReadTimeout once it has begun, and bounded by its peer's rates
+// and the protocol's slots; a refusal resets the stream.
+func (s *Service) serveStream(st network.Stream, in *inbound, next func() (any, handler)) {
+	req, handle := next()
+	if !carriesMany(st.Protocol()) {
+		s.serve(st, in, req, handle)
+		return
+	}
+	for i := 1; ; i++ {
+		rd := msgio.NewVarintReaderSize(st, MaxMessageSize)
+		if i > 1 {
+			// Wait for the next request; an asker that closed the
+			// stream, or let it idle, is no offender.
+			_ = st.SetDeadline(time.Now().Add(StreamIdleTimeout))
+			if _, err := rd.NextMsgLen(); err != nil {
+				_ = st.Close()
+				return
+			}
+		}
+		if !s.serveOne(st, in, rd, req, handle) {
+			return
+		}
+		if i == MaxRequestsPerStream {
+			_ = st.Close()
+			return
+		}
+		req, handle = next()
+	}
+}
+
+// serveOne runs one inbound request on st, read with rd. The request must
+// arrive whole within RequestReadTimeout, with its memory reserved in the
+// stream's scope, before it takes one of the protocol's slots: a peer that
+// opens streams and sends nothing holds no slot, only a stream the
+// resource manager bounds, for a few seconds. Then the handler runs under
+// the protocol's deadline and its answer is written. It reports whether
+// it answered; it resets st when it did not.
+func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req any, handle handler) bool {
 	if !s.startHandling() {
 		st.Reset()
-		return
+		return false
 	}
 	defer s.handling.Done()
 	from := st.Conn().RemotePeer()
@@ -207,17 +307,17 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		// The connection gater refuses such peers; this holds should
 		// one come another way (a gater of a tool's own).
 		fail(metrics.OutcomeRejected, metrics.RefusedIdentity)
-		return
+		return false
 	}
 	// An idle owner serves from its spare capacity first, and keeps the
 	// peer's own rate for when it is busy (lend).
 	lent := in.lend()
 	if !lent && !in.rate.Allow(from) {
 		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)
-		return
+		return false
 	}
 	_ = st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
-	n, releaseMemory, err := readRequest(st, req, func(size int) error {
+	n, releaseMemory, err := readRequest(st, rd, req, func(size int) error {
 		if !in.bytes.AllowN(from, size) {
 			return errOverBytes
 		}
@@ -228,7 +328,7 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 	if err != nil {
 		s.log.Debug("bad request", "protocol", in.name, "from", from, "err", err)
 		fail(metrics.OutcomeRejected, requestErrorReason(err))
-		return
+		return false
 	}
 	releaseSlot, err := in.slots.Enter(s.ctx, string(from), SlotWait)
 	if err != nil {
@@ -237,7 +337,7 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 			reason = ""
 		}
 		fail(metrics.OutcomeError, reason)
-		return
+		return false
 	}
 	defer releaseSlot()
 	ctx, cancel := context.WithTimeout(s.ctx, StreamTimeout)
@@ -252,22 +352,22 @@ func (s *Service) serve(st network.Stream, in *inbound, req any, handle func(ctx
 		if errors.As(err, &r) {
 			s.log.Debug("request refused", "protocol", in.name, "from", from, "reason", r.reason, "err", err)
 			fail(metrics.OutcomeRejected, r.reason)
-			return
+			return false
 		}
 		s.log.Warn("request failed", "protocol", in.name, "from", from, "err", err)
 		fail(metrics.OutcomeError, "")
-		return
+		return false
 	}
 	n, err = writeMessage(st, resp)
 	s.countBytes(in.name, "out", n)
 	if err != nil {
 		fail(metrics.OutcomeError, "")
-		return
+		return false
 	}
 	if in.outcome != nil {
 		in.outcome(metrics.OutcomeOK)
 	}
-	st.Close()
+	return true
 }
 
 // startHandling counts an inbound request in flight, which Close waits
@@ -282,14 +382,14 @@ func (s *Service) startHandling() bool {
 	return true
 }
 
-// readRequest reads one request like readMessage, once admit accepts its
+// readRequest reads one request from st with rd (which may have read its
+// length already) like readMessage, once admit accepts its
 // size and after reserving it in the stream's resource scope, so that the
 // resource manager's memory limits of the service and the peer bound what
 // requests in flight hold. The caller calls release when done with the
 // request.
-func readRequest(st network.Stream, v any, admit func(size int) error) (n int, release func(), err error) {
+func readRequest(st network.Stream, rd msgio.Reader, v any, admit func(size int) error) (n int, release func(), err error) {
 	release = func() {}
-	rd := msgio.NewVarintReaderSize(st, MaxMessageSize)
 	size, err := rd.NextMsgLen()
 	if err != nil {
 		return 0, release, fmt.Errorf("read message: %w", err)

@@ -51,15 +51,17 @@ func (r *statsResponse) WasLent() bool { return r.Lent }
 const MaxConcurrentSearches = 8
 
 func (s *Service) handleSearch(st network.Stream) {
-	var req netsearch.Request
-	s.serve(st, s.searchIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
-		// A term that expands (prefix, wildcard, fuzzy) costs up to
-		// index.MaxExpansion posting lists: it spends more of the peer's
-		// search rate than a plain one.
-		if extra := expandingExtra(req.Query); extra > 0 && !s.searchIn.rate.AllowN(from, extra) {
-			return nil, refuse(metrics.RefusedRateLimited, "%s is over its rate of searches with prefix, wildcard or fuzzy terms", from)
+	s.serveStream(st, s.searchIn, func() (any, handler) {
+		var req netsearch.Request
+		return &req, func(ctx context.Context, from peer.ID) (any, error) {
+			// A term that expands (prefix, wildcard, fuzzy) costs up to
+			// index.MaxExpansion posting lists: it spends more of the
+			// peer's search rate than a plain one.
+			if extra := expandingExtra(req.Query); extra > 0 && !s.searchIn.rate.AllowN(from, extra) {
+				return nil, refuse(metrics.RefusedRateLimited, "%s is over its rate of searches with prefix, wildcard or fuzzy terms", from)
+			}
+			return s.answerSearch(ctx, &req)
 		}
-		return s.answerSearch(ctx, &req)
 	})
 }
 
@@ -103,9 +105,11 @@ func (s *Service) answerSearch(ctx context.Context, req *netsearch.Request) (*ne
 }
 
 func (s *Service) handleStats(st network.Stream) {
-	var req statsRequest
-	s.serve(st, s.statsIn, &req, func(ctx context.Context, from peer.ID) (any, error) {
-		return s.answerStats(&req), nil
+	s.serveStream(st, s.statsIn, func() (any, handler) {
+		var req statsRequest
+		return &req, func(ctx context.Context, from peer.ID) (any, error) {
+			return s.answerStats(&req), nil
+		}
 	})
 }
 

@@ -177,7 +177,10 @@ type Service struct {
 	// pace keeps this node's own requests within each peer's bounds.
 	pace *pacer
 	// probe measures the latency of peers the node has not measured.
-	probe   *prober
+	probe *prober
+	// streams keeps idle streams of the protocols that carry many
+	// requests, for the next request to the same peer.
+	streams *streamPool
 	summary summaryCache
 	metrics *serviceMetrics
 
@@ -312,6 +315,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.host = h
 	s.probe = newProber(s)
+	s.streams = newStreamPool()
 	s.newInbound()
 	s.live = live.NewRegistry()
 	s.live.OnDrop = m.liveDropped.Inc
@@ -537,6 +541,7 @@ func (s *Service) Close() error {
 	s.handlingMu.Unlock()
 	s.cancel()
 	s.probe.close()
+	s.streams.closeAll()
 	if s.mdns != nil {
 		s.mdns.Close()
 	}

@@ -34,6 +34,7 @@ func TestTotalsAskAgainAPeerThatRefused(t *testing.T) {
 		}
 		moody.handleStats(st)
 	})
+	ResetStreams(moody.Host(), StatsProtocol(moody.cfg.Network))
 	tot, asked := coordinator(t, writer).Totals(ctx)
 	if !asked {
 		t.Fatal("the first Totals call did not ask the network")
@@ -64,6 +65,7 @@ func TestPartialTotalsDoNotReplaceCompleteOnes(t *testing.T) {
 		t.Fatalf("totals %+v: want all 4 nodes answering and %d posts", first, len(posts))
 	}
 	mute.Host().SetStreamHandler(StatsProtocol(mute.cfg.Network), func(st network.Stream) { st.Reset() })
+	ResetStreams(mute.Host(), StatsProtocol(mute.cfg.Network))
 	kept := first
 	kept.Kept = true
 	if again := coord.Refresh(ctx); again != kept {

@@ -208,7 +208,10 @@ func poisonedStats(ctx context.Context, e *env) error {
 	h := e.svc.Host()
 	// The liar speaks the stats protocol's JSON version alone, as a node
 	// of the version before: its peers fall back to it.
-	h.RemoveStreamHandler(p2p.StatsProtocol(e.cfg.Network))
+	for _, id := range []protocol.ID{p2p.StatsProtocol(e.cfg.Network), p2p.StatsProtocolCBOR(e.cfg.Network)} {
+		h.RemoveStreamHandler(id)
+		p2p.ResetStreams(h, id)
+	}
 	h.SetStreamHandler(p2p.StatsProtocolJSON(e.cfg.Network), func(st network.Stream) {
 		st.SetDeadline(time.Now().Add(10 * time.Second))
 		var req statsRequest
