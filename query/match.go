@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	lru "github.com/hashicorp/golang-lru/v2"
+
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -21,14 +23,36 @@ func Matches(n Expr, p *post.Post) bool {
 // Analyzed is a post analyzed once, to be matched against many queries.
 type Analyzed struct{ d *matchDoc }
 
-// Analyze runs the protocol analyzer over p's text.
+// AnalyzedCacheSize is how many posts' analyzed texts a process keeps: a
+// querier analyzes each remote hit to check it against its key and the
+// query, and the same hits come back page after page.
+const AnalyzedCacheSize = 4096
+
+// analyzedText is a text's terms, and its terms by position; never
+// changed once made, so many matchDocs share it.
+type analyzedText struct {
+	text  string
+	terms []string
+	at    map[int][]string
+}
+
+var analyzedTexts, _ = lru.New[string, *analyzedText](AnalyzedCacheSize)
+
+// Analyze runs the protocol analyzer over p's text, or takes its result
+// for a post of the same ID and the very same text from a bounded memory.
 func Analyze(p *post.Post) Analyzed {
-	d := &matchDoc{p: p, at: map[int][]string{}}
-	for _, t := range index.Tokens(p.Text) {
-		d.terms = append(d.terms, t.Term)
-		d.at[t.Position] = append(d.at[t.Position], t.Term)
+	if a, ok := analyzedTexts.Get(p.ID); ok && a.text == p.Text {
+		return Analyzed{d: &matchDoc{p: p, terms: a.terms, at: a.at}}
 	}
-	return Analyzed{d: d}
+	a := &analyzedText{text: p.Text, at: map[int][]string{}}
+	for _, t := range index.Tokens(p.Text) {
+		a.terms = append(a.terms, t.Term)
+		a.at[t.Position] = append(a.at[t.Position], t.Term)
+	}
+	if p.ID != "" {
+		analyzedTexts.Add(p.ID, a)
+	}
+	return Analyzed{d: &matchDoc{p: p, terms: a.terms, at: a.at}}
 }
 
 // Matches reports whether the post matches n, as the package's Matches.
@@ -39,8 +63,8 @@ func (a Analyzed) HasTerm(t string) bool { return slices.Contains(a.d.terms, t) 
 
 type matchDoc struct {
 	p     *post.Post
-	terms []string
-	at    map[int][]string // position -> terms there
+	terms []string         // shared: read, never written
+	at    map[int][]string // position -> terms there; shared likewise
 }
 
 func (d *matchDoc) anyTerm(f func(string) bool) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 )
 
@@ -47,5 +48,31 @@ func TestMatchesAgreesWithIndex(t *testing.T) {
 				break
 			}
 		}
+	}
+}
+
+// TestAnalyzeRemembersOnlyTheSameText: a post analyzed before is matched
+// from memory, but a post that claims a remembered ID with another text
+// (a lying owner's, before its ID is checked, or a test's) is analyzed
+// anew: its own terms match, the remembered ones do not.
+func TestAnalyzeRemembersOnlyTheSameText(t *testing.T) {
+	heron := &post.Post{ID: "analyze-memory-1", Text: "the grey heron wades through the reeds"}
+	phrase, err := query.Parse(`"heron wades"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // analyzed, then remembered
+		a := query.Analyze(heron)
+		if !a.HasTerm("heron") || !a.Matches(phrase) {
+			t.Fatalf("%q: heron %v, phrase %v; want both", heron.Text, a.HasTerm("heron"), a.Matches(phrase))
+		}
+	}
+	liar := &post.Post{ID: heron.ID, Text: "a kestrel hovers over the field"}
+	a := query.Analyze(liar)
+	if a.HasTerm("heron") || a.Matches(phrase) || !a.HasTerm("kestrel") {
+		t.Fatalf("a post with a remembered ID and another text: heron %v, phrase %v, kestrel %v; want its own terms alone", a.HasTerm("heron"), a.Matches(phrase), a.HasTerm("kestrel"))
+	}
+	if a := query.Analyze(heron); !a.Matches(phrase) {
+		t.Fatal("the first post no longer matches after another text claimed its ID")
 	}
 }
