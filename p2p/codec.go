@@ -45,13 +45,20 @@ func codecFor(id protocol.ID) codec {
 }
 
 // protocolParts splits a murmur protocol ID, /murmur/<network>/<name>/<version>,
-// into its name and version; both empty for any other ID.
+// into its name and version; both empty for any other ID. It allocates
+// nothing: every request asks it.
 func protocolParts(id protocol.ID) (name, version string) {
-	parts := strings.Split(string(id), "/")
-	if len(parts) != 5 || parts[0] != "" || parts[1] != "murmur" {
+	rest, ok := strings.CutPrefix(string(id), "/murmur/")
+	if !ok {
 		return "", ""
 	}
-	return parts[3], parts[4]
+	if _, rest, ok = strings.Cut(rest, "/"); !ok { // the network
+		return "", ""
+	}
+	if name, version, ok = strings.Cut(rest, "/"); !ok || strings.Contains(version, "/") {
+		return "", ""
+	}
+	return name, version
 }
 
 // streamCodec is the codec of a stream (anything with a protocol ID), and

@@ -69,9 +69,10 @@ func (s *Service) timedCall(ctx context.Context, p peer.ID, protos []protocol.ID
 // kept from before when there is one, and the stream is kept again after
 // the answer; any other is sent on a new stream, closed after.
 func (s *Service) send(ctx context.Context, p peer.ID, protos []protocol.ID, name string, req any, body []byte, resp any) error {
+	bodyCodec := codecFor(protos[0])
 	if carriesMany(protos[0]) {
 		if kept := s.streams.take(p, protos); kept != nil {
-			err := s.exchange(ctx, kept, p, name, req, body, codecFor(protos[0]), resp)
+			err := s.exchange(ctx, kept, p, name, req, body, bodyCodec, resp)
 			if err == nil || !errors.Is(err, errStaleStream) {
 				return err
 			}
@@ -83,11 +84,11 @@ func (s *Service) send(ctx context.Context, p peer.ID, protos []protocol.ID, nam
 	if err != nil {
 		return fmt.Errorf("open %s stream to %s: %w", name, p, err)
 	}
-	if !carriesMany(st.Protocol()) {
-		return s.exchange(ctx, &pooledStream{Stream: st}, p, name, req, body, codecFor(protos[0]), resp)
+	kept := carriesMany(st.Protocol())
+	if kept {
+		s.streams.opened.Add(1)
 	}
-	s.streams.opened.Add(1)
-	return s.exchange(ctx, &pooledStream{Stream: st, kept: true}, p, name, req, body, codecFor(protos[0]), resp)
+	return s.exchange(ctx, &pooledStream{Stream: st, kept: kept}, p, name, req, body, bodyCodec, resp)
 }
 
 // errStaleStream is a kept stream's failure before its answerer read the

@@ -88,11 +88,7 @@ func (sp *streamPool) takeLocked(p peer.ID, protos []protocol.ID) (found *pooled
 				stale = append(stale, ps)
 			}
 		}
-		if len(list) == 0 {
-			delete(sp.idle, k)
-		} else {
-			sp.idle[k] = list
-		}
+		sp.setLocked(k, list)
 		if found != nil {
 			break
 		}
@@ -139,14 +135,19 @@ func (sp *streamPool) pruneLocked() []*pooledStream {
 				fresh = append(fresh, ps)
 			}
 		}
-		if len(fresh) == 0 {
-			delete(sp.idle, k)
-		} else {
-			sp.idle[k] = fresh
-		}
+		sp.setLocked(k, fresh)
 	}
 	sp.count -= len(stale)
 	return stale
+}
+
+// setLocked makes list the idle streams of k, dropping k when it is empty.
+func (sp *streamPool) setLocked(k poolKey, list []*pooledStream) {
+	if len(list) == 0 {
+		delete(sp.idle, k)
+	} else {
+		sp.idle[k] = list
+	}
 }
 
 // closeAll closes every idle stream.
