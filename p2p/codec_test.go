@@ -2,7 +2,6 @@ package p2p
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -10,9 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/poll"
-	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
@@ -22,29 +19,7 @@ import (
 // before, which serves their JSON versions alone, is asked in JSON and
 // answers the same, in more bytes.
 func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
-	net := startNetwork(t, 3, func(c *Config) {
-		c.Metrics = prometheus.NewRegistry()
-		ix := c.Store.(*index.Index)
-		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
-			return netsearch.Answer(ctx, ix, req)
-		}
-	})
-	querier := net.svcs[0]
-	posts := signPosts(t, 30, func(i int) string { return fmt.Sprintf("codec sample %d: the kestrel hovers over the %d fields", i, i) })
-	net.write(querier, posts)
-	want := keyCounts(posts)
-	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
-	key := keyspace.TermKey("kestrel", "")
-	var owner *Service
-	for _, s := range net.svcs[1:] {
-		if slices.Contains(net.trueOwners(key), s.ID()) {
-			owner = s
-			break
-		}
-	}
-	if owner == nil {
-		t.Fatalf("no peer of the querier owns %s", key)
-	}
+	querier, owner, key := startKestrelNetwork(t, false)
 	ctx := context.Background()
 	req := &netsearch.Request{Query: "kestrel", Sort: "top", Size: 10, Keys: []string{key}}
 	bytesOf := func(protocol string, ask func() error) float64 {
@@ -99,4 +74,34 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 		t.Fatalf("CBOR exchanges are not the smaller: search %v B against JSON %v B, stats %v B against %v B", searchBytes[0], searchBytes[1], statsBytes[0], statsBytes[1])
 	}
 	t.Logf("search %v B in CBOR, %v B in JSON; stats %v B and %v B", searchBytes[0], searchBytes[1], statsBytes[0], statsBytes[1])
+}
+
+// TestProtocolParts: the name and version of murmur's protocol IDs, and
+// nothing of any other ID, which codecFor and carriesMany read.
+func TestProtocolParts(t *testing.T) {
+	for id, want := range map[protocol.ID][2]string{
+		SearchProtocol("main"):        {"search", SearchVersion},
+		StatsProtocolJSON("main"):     {"stats", StatsVersionJSON},
+		"/murmur//search/6.0.0":       {"search", "6.0.0"},
+		"/murmur/main/search/6.0.0/x": {"", ""},
+		"/murmur/main/search":         {"", ""},
+		"/murmur/main":                {"", ""},
+		"murmur/main/search/6.0.0":    {"", ""},
+		"/other/main/search/6.0.0":    {"", ""},
+		"/ipfs/kad/1.0.0":             {"", ""},
+		"":                            {"", ""},
+	} {
+		if name, version := protocolParts(id); name != want[0] || version != want[1] {
+			t.Errorf("protocolParts(%q) = %q, %q; want %q, %q", id, name, version, want[0], want[1])
+		}
+	}
+	if !carriesMany(SearchProtocol("main")) || carriesMany(SearchProtocolCBOR("main")) || carriesMany(StoreProtocol("main")) {
+		t.Error("carriesMany: want the current search protocol alone of these")
+	}
+	if _, ok := codecFor(SearchProtocolCBOR("main")).(cborCodec); !ok {
+		t.Error("codecFor: the CBOR search version is not CBOR")
+	}
+	if _, ok := codecFor(SearchProtocolJSON("main")).(jsonCodec); !ok {
+		t.Error("codecFor: the JSON search version is not JSON")
+	}
 }

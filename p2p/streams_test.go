@@ -22,10 +22,10 @@ import (
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
 
-// startKeptStreamNetwork starts 3 nodes holding 30 posts with "kestrel" and
+// startKestrelNetwork starts 3 nodes holding 30 posts with "kestrel" and
 // returns the first and another owner of the kestrel key; noLending
 // makes every node serve each peer within its rate alone.
-func startKeptStreamNetwork(t *testing.T, noLending bool) (querier, owner *Service, key string) {
+func startKestrelNetwork(t *testing.T, noLending bool) (querier, owner *Service, key string) {
 	t.Helper()
 	net := startNetwork(t, 3, func(c *Config) {
 		c.Metrics = prometheus.NewRegistry()
@@ -36,7 +36,9 @@ func startKeptStreamNetwork(t *testing.T, noLending bool) (querier, owner *Servi
 		}
 	})
 	querier = net.svcs[0]
-	posts := signPosts(t, 30, func(i int) string { return fmt.Sprintf("kept stream %d: the kestrel hovers over the %d fields", i, i) })
+	posts := signPosts(t, 30, func(i int) string {
+		return fmt.Sprintf("kestrel sample %d: the kestrel hovers over the %d fields", i, i)
+	})
 	net.write(querier, posts)
 	want := keyCounts(posts)
 	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
@@ -57,7 +59,7 @@ func startKeptStreamNetwork(t *testing.T, noLending bool) (querier, owner *Servi
 // the kept streams (as it does when they idle, or on restart), the next
 // request goes on a new stream and is answered.
 func TestSearchAndStatsStreamsCarryManyRequests(t *testing.T) {
-	querier, owner, key := startKeptStreamNetwork(t, false)
+	querier, owner, key := startKestrelNetwork(t, false)
 	ctx := context.Background()
 	req := &netsearch.Request{Query: "kestrel", Sort: "top", Size: 10, Keys: []string{key}}
 	ask := func() error {
@@ -153,7 +155,7 @@ func keptStreams(s, from *Service) int {
 // request is ended after StreamIdleTimeout.
 func TestAKeptStreamIsBoundedLikeOne(t *testing.T) {
 	// The owner lends no spare capacity: its peer's rate is the bound.
-	_, owner, key := startKeptStreamNetwork(t, true)
+	_, owner, key := startKestrelNetwork(t, true)
 	h := newAttacker(t, owner)
 	proto := SearchProtocol(owner.cfg.Network)
 	if !carriesMany(proto) {
