@@ -320,11 +320,17 @@ func (c *Coordinator) recordShort(key string, resps []*Response, from []peer.ID)
 	c.suspectsMu.Lock()
 	defer c.suspectsMu.Unlock()
 	for i, r := range resps {
-		if r.Total >= most || from[i] == c.tr.Self() {
+		if r.Total >= most {
 			continue
 		}
-		c.metrics.disagreements.Inc()
-		c.log.Info("an owner counted fewer matches than another owner of the same key", "key", key, "peer", from[i], "count", r.Total, "most", most)
+		if from[i] == c.tr.Self() {
+			// This node is still asked first (preferredFor), but no
+			// longer answers key alone (run.alone) for a while.
+			c.log.Info("this node counted fewer matches than another owner of the same key: another owner checks its pages of the key for a while", "key", key, "count", r.Total, "most", most)
+		} else {
+			c.metrics.disagreements.Inc()
+			c.log.Info("an owner counted fewer matches than another owner of the same key", "key", key, "peer", from[i], "count", r.Total, "most", most)
+		}
 		if c.suspects == nil || len(c.suspects) >= maxSuspects {
 			c.suspects = map[suspect]time.Time{}
 		}
@@ -336,15 +342,19 @@ func (c *Coordinator) recordShort(key string, resps []*Response, from []peer.ID)
 // measured latency, owners recently found short of key last.
 func (c *Coordinator) preferredFor(key string, owners []peer.ID) []peer.ID {
 	out := c.preferred(owners)
-	now := c.cfg.Now()
-	c.suspectsMu.Lock()
-	short := func(p peer.ID) bool {
-		until, ok := c.suspects[suspect{key, p}]
-		return ok && now.Before(until)
-	}
+	self := c.tr.Self()
+	short := func(p peer.ID) bool { return p != self && c.suspected(key, p) }
 	sort.SliceStable(out, func(i, j int) bool { return !short(out[i]) && short(out[j]) })
-	c.suspectsMu.Unlock()
 	return out
+}
+
+// suspected reports whether p was found short of key's matches within
+// SuspectFor.
+func (c *Coordinator) suspected(key string, p peer.ID) bool {
+	c.suspectsMu.Lock()
+	defer c.suspectsMu.Unlock()
+	until, ok := c.suspects[suspect{key, p}]
+	return ok && c.cfg.Now().Before(until)
 }
 
 // preferred orders owners: this node first, then by measured latency.

@@ -640,7 +640,9 @@ func searchPastTheLiar(t *testing.T, fn *fakeNet, querier int, owns bool, want *
 	ctx := context.Background()
 	liar := fn.node(fn.owners(keyspace.TermKeys("heron")[0])[0])
 	reg := prometheus.NewRegistry()
-	c := New(fn.transport(querier), Config{Metrics: reg})
+	// Every page is checked: an owning querier answers most alone
+	// (TestAnOwningQuerierAnswersAlone).
+	c := New(fn.transport(querier), Config{Metrics: reg, SelfCheckShare: 1})
 	defer c.Close()
 	res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
 	if err != nil {
@@ -668,6 +670,90 @@ func searchPastTheLiar(t *testing.T, fn *fakeNet, querier int, owns bool, want *
 	if !owns && n == 0 {
 		t.Error("a querier that owns nothing rescored none of the liar's hits")
 	}
+}
+
+// TestAnOwningQuerierAnswersAlone: a querier that owns a key hides
+// nothing from itself, so it answers most first pages of the key alone
+// and asks another owner on one page in 16 (SelfCheckShare). When its own
+// index is short of the key's posts, a checked page finds it out, and from
+// then on every page of the key is checked and whole.
+func TestAnOwningQuerierAnswersAlone(t *testing.T) {
+	h := newHeronNet(t, 240)
+	fn, owners, want := h.fn, h.owners, h.want
+	ctx := context.Background()
+	querier := slices.IndexFunc(fn.nodes, func(nd *fakeNode) bool { return nd.id == owners[1] })
+	self := fn.nodes[querier]
+	c := New(fn.transport(querier), Config{})
+	defer c.Close()
+	// search runs one search and reports whether it asked another owner
+	// and whether its page was the one index's.
+	search := func() (othersAsked, whole bool) {
+		t.Helper()
+		for _, o := range owners {
+			nd := fn.node(o)
+			nd.mu.Lock()
+			nd.asked = 0
+			nd.mu.Unlock()
+		}
+		res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range owners {
+			if nd := fn.node(o); nd != self {
+				nd.mu.Lock()
+				othersAsked = othersAsked || nd.asked > 0
+				nd.mu.Unlock()
+			}
+		}
+		return othersAsked, slices.Equal(ids(res.Hits), ids(want.Hits)) && res.Total == want.Total && !res.Partial
+	}
+	const searches = 64
+	checked := 0
+	for range searches {
+		asked, whole := search()
+		if !whole {
+			t.Fatal("an owning querier's page is not the one index's")
+		}
+		if asked {
+			checked++
+		}
+	}
+	// 4 expected; more than 16 has a chance below 1e-8.
+	if checked > searches/4 {
+		t.Fatalf("%d of %d first pages asked another owner: an owning querier should answer most alone", checked, searches)
+	}
+
+	// The querier's own index lacks every third post of the key.
+	self.mu.Lock()
+	self.lieSearch = func(r *Response) {
+		var kept []query.EncodedHit
+		for i, h := range r.Hits {
+			if i%3 != 0 {
+				kept = append(kept, h)
+			}
+		}
+		r.Hits, r.Total = kept, r.Total-r.Total/3
+	}
+	self.mu.Unlock()
+	short := 0
+	for found := false; !found; {
+		asked, whole := search()
+		if !whole {
+			short++
+		}
+		found = asked
+		if short > 300 {
+			t.Fatal("300 short pages and none checked by another owner")
+		}
+	}
+	for i := range searches {
+		asked, whole := search()
+		if !asked || !whole {
+			t.Fatalf("search %d after a check found the querier short: another owner asked %v, page whole %v", i, asked, whole)
+		}
+	}
+	t.Logf("%d of %d pages checked while whole; %d short pages before a check found the querier short", checked, searches, short)
 }
 
 // TestACrossCheckCarriesOnePageOfPosts: the first page sorted by score is

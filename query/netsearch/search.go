@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
@@ -398,7 +399,21 @@ func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, 
 	var resps []*Response
 	var from []peer.ID
 	var err error
-	switch n := r.replicasOf(ctx, i); {
+	n := r.replicasOf(ctx, i)
+	checked := (req.Digest || r.crossCheck) && n <= 2 && !r.c.cfg.TrustOwners
+	if checked && r.alone(ctx, key) {
+		self := r.c.tr.Self()
+		resp, err := r.c.searchOne(ctx, self, req)
+		if err == nil {
+			return []*Response{resp}, []peer.ID{self}, nil
+		}
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			return nil, nil, err
+		}
+		// This node failed its own request: the owners answer as usual.
+	}
+	switch {
 	case req.Digest && n <= 2 && !r.c.cfg.TrustOwners:
 		// A digest decides what is fetched and where its unit resumes:
 		// a second owner confirms it on every page, for a checksum's
@@ -422,6 +437,24 @@ func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, 
 		}
 	}
 	return resps, from, err
+}
+
+// alone reports whether this node answers key's page by itself, where
+// another owner would check the page: it owns key and holds it settled
+// (replicasOf asks no more than two owners), it was not found short of
+// key's matches within SuspectFor, and this page is not one of the share
+// (Config.SelfCheckShare) that still asks another owner, which is how
+// this node finds out that it is short.
+func (r *run) alone(ctx context.Context, key string) bool {
+	if r.c.cfg.SelfCheckShare >= 1 || rand.Float64() < r.c.cfg.SelfCheckShare {
+		return false
+	}
+	self := r.c.tr.Self()
+	if r.c.suspected(key, self) {
+		return false
+	}
+	owners, err := r.c.tr.Owners(ctx, key)
+	return err == nil && slices.Contains(owners, self)
 }
 
 // ask asks the owners of unit i for the hits after after, and keeps their
