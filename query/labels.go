@@ -26,12 +26,12 @@ type SignerPosts struct {
 // the signers of the hits that carry it, most posts first. It is empty for
 // a query without from:LABEL (or one that does not parse).
 func LabelSignersOf(q string, hits []Hit) []LabelSigners {
-	e, err := Parse(q)
+	pq, err := parseRequest(Request{Q: q}, SortTop)
 	if err != nil {
 		return nil
 	}
 	var labels []string
-	positiveLeaves(e, func(n Expr) {
+	positiveLeaves(pq.expr, func(n Expr) {
 		if t, ok := n.(*Term); ok && t.Field == index.FieldLabel {
 			labels = append(labels, t.Term)
 		}

@@ -485,3 +485,41 @@ func TestRunSearchError(t *testing.T) {
 		t.Errorf("err %v", err)
 	}
 }
+
+// TestPrepareRemembersOnlyTheSameRequest: a parsed query is remembered
+// (ParsedCacheSize) and reused for the very same request alone: the
+// same text with another filter or sort is parsed with its own, each time,
+// and a bad filter is refused each time.
+func TestPrepareRemembersOnlyTheSameRequest(t *testing.T) {
+	reqs := []Request{
+		{Q: "heron reeds"},
+		{Q: "heron reeds", Lang: "de"},
+		{Q: "heron reeds", Since: "2026-01-01"},
+		{Q: "heron reeds", Until: "2026-01-01"},
+		{Q: "heron reeds", Sort: SortLatest},
+		{Q: "heron OR reeds"},
+	}
+	var first []string
+	for round := range 3 {
+		for i, req := range reqs {
+			p, err := Prepare(req)
+			if err != nil {
+				t.Fatalf("%+v: %v", req, err)
+			}
+			got := p.Expr.String() + " " + string(p.Sort)
+			if round == 0 {
+				for j, f := range first {
+					if f == got {
+						t.Fatalf("requests %+v and %+v prepared alike: %s", reqs[j], req, got)
+					}
+				}
+				first = append(first, got)
+			} else if got != first[i] {
+				t.Fatalf("round %d, %+v: %s, first %s", round, req, got, first[i])
+			}
+		}
+		if _, err := Prepare(Request{Q: "heron reeds", Since: "yesterday"}); err == nil {
+			t.Fatalf("round %d: a bad since was taken", round)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/blevesearch/bleve/v2"
 	"github.com/blevesearch/bleve/v2/search"
 	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/cborwire"
@@ -196,30 +197,11 @@ func Prepare(req Request) (*Prepared, error) {
 	case p.Limit < 0 || p.Limit > MaxLimit:
 		return nil, &RequestError{Msg: fmt.Sprintf("limit %d is out of range; use 1 to %d", req.Limit, MaxLimit)}
 	}
-	n, err := Parse(req.Q)
+	pq, err := parseRequest(req, p.Sort)
 	if err != nil {
 		return nil, err
 	}
-	children := []Expr{n}
-	if a, ok := n.(*And); ok {
-		children = append([]Expr(nil), a.Children...)
-	}
-	for _, f := range []struct{ name, value string }{{"lang", req.Lang}, {"since", req.Since}, {"until", req.Until}} {
-		if f.value == "" {
-			continue
-		}
-		fn, err := fieldNode(f.name, f.value, 0)
-		if err != nil {
-			var se *SyntaxError
-			if errors.As(err, &se) {
-				return nil, &RequestError{Msg: "parameter " + se.Msg}
-			}
-			return nil, &RequestError{Msg: fmt.Sprintf("parameter %s: %v", f.name, err)}
-		}
-		children = append(children, fn)
-	}
-	p.Expr = makeAnd(children)
-	p.hash = queryHash(p.Expr.String(), p.Sort)
+	p.Expr, p.hash = pq.expr, pq.hash
 	if req.Cursor != "" {
 		c, err := decodeCursor(req.Cursor, p.hash, p.Sort)
 		if err != nil {
@@ -235,6 +217,63 @@ func Prepare(req Request) (*Prepared, error) {
 		}
 	}
 	return p, nil
+}
+
+// ParsedCacheSize is how many parsed queries a process keeps: a node
+// parses the query of each search it runs and of each request it answers
+// as an owner, and the same queries come again and again.
+const ParsedCacheSize = 4096
+
+// parsedKey is what a parsed query depends on.
+type parsedKey struct {
+	q, lang, since, until string
+	sort                  Sort
+}
+
+// parsedQuery is a request's query with its filters joined in, and its
+// hash; never changed once made (no Expr is changed after parsing), so
+// every Prepared of the same request shares it.
+type parsedQuery struct {
+	expr Expr
+	hash string
+}
+
+var parsedQueries, _ = lru.New[parsedKey, parsedQuery](ParsedCacheSize)
+
+// parseRequest parses req's query and joins its filters in, or takes the
+// result for the very same request from a bounded memory. Errors are not
+// remembered.
+func parseRequest(req Request, s Sort) (parsedQuery, error) {
+	k := parsedKey{q: req.Q, lang: req.Lang, since: req.Since, until: req.Until, sort: s}
+	if pq, ok := parsedQueries.Get(k); ok {
+		return pq, nil
+	}
+	n, err := Parse(req.Q)
+	if err != nil {
+		return parsedQuery{}, err
+	}
+	children := []Expr{n}
+	if a, ok := n.(*And); ok {
+		children = append([]Expr(nil), a.Children...)
+	}
+	for _, f := range []struct{ name, value string }{{"lang", req.Lang}, {"since", req.Since}, {"until", req.Until}} {
+		if f.value == "" {
+			continue
+		}
+		fn, err := fieldNode(f.name, f.value, 0)
+		if err != nil {
+			var se *SyntaxError
+			if errors.As(err, &se) {
+				return parsedQuery{}, &RequestError{Msg: "parameter " + se.Msg}
+			}
+			return parsedQuery{}, &RequestError{Msg: fmt.Sprintf("parameter %s: %v", f.name, err)}
+		}
+		children = append(children, fn)
+	}
+	expr := makeAnd(children)
+	pq := parsedQuery{expr: expr, hash: queryHash(expr.String(), s)}
+	parsedQueries.Add(k, pq)
+	return pq, nil
 }
 
 // keyQuery matches the posts stored under a key of the network: those
