@@ -89,10 +89,11 @@ type Config struct {
 	// first over (DefaultDigestsFirstMaxRTT): the fetch round they need
 	// adds the slowest remote key's fastest owner's round trip.
 	DigestsFirstMaxRTT time.Duration
-	// SelfCheckShare is the share of first pages, on keys this node owns
-	// and holds settled, that still ask another owner to check this node's
-	// answer (DefaultSelfCheckShare); the others this node answers alone.
-	// 1 checks every one, as murmur did before; a negative share none.
+	// SelfCheckShare is the share of searches that still ask another
+	// owner to check this node's answer for the keys this node owns and
+	// holds settled (DefaultSelfCheckShare); in the others this node
+	// answers those keys alone, a hot term's shards in one request. 1
+	// checks every search, as murmur did before; a negative share none.
 	SelfCheckShare float64
 }
 
@@ -100,10 +101,11 @@ type Config struct {
 // sorted by score asks two owners of a key so that no one owner can hide
 // a post; when this node is one of them it hides nothing from itself, and
 // the second owner can only add posts this node lacks, which repair hands
-// it anyway. One page in 16 still asks, and a key on which this node is
-// found short is checked on every page for SuspectFor. Under 8 clients at
-// N=4 this halved the work of a search (docs/benchmarks.md, "A querier
-// that owns a key answers it alone").
+// it anyway (later pages and sort=latest trust one owner already). One
+// search in 16 still asks, and a key on which this node is found short is
+// checked in every search for SuspectFor. Under 8 clients at N=4 this cut
+// the CPU of a search by a quarter (docs/benchmarks.md, "A querier that
+// owns a key answers it alone").
 const DefaultSelfCheckShare = 1.0 / 16
 
 // DefaultDigestsFirstMaxRTT is Config.DigestsFirstMaxRTT's default: a

@@ -756,6 +756,56 @@ func TestAnOwningQuerierAnswersAlone(t *testing.T) {
 	t.Logf("%d of %d pages checked while whole; %d short pages before a check found the querier short", checked, searches, short)
 }
 
+// TestAnOwningQuerierAsksItsOwnShardsOnce: the shards of a hot term that
+// the querier answers alone make one request to its own index, whatever
+// their other owners; before, it asked itself once for each group of
+// shards with the same owners (3 groups of 4 nodes at R=3). The page is
+// still the one index's, sorted by score and by date.
+func TestAnOwningQuerierAsksItsOwnShardsOnce(t *testing.T) {
+	ps := fakePosts(t, 400)
+	fn := newFakeNet(t, 4, 3, ps)
+	ref := reference(t, ps)
+	ctx := context.Background()
+	c := New(fn.transport(0), Config{SelfCheckShare: -1})
+	defer c.Close()
+	self := fn.nodes[0]
+	owned := 0
+	for _, k := range keyspace.TermKeys("the") {
+		if slices.Contains(fn.owners(k), self.id) {
+			owned++
+		}
+	}
+	if owned < 2 {
+		t.Fatalf("node 0 owns %d of the hot term's shards: the test needs several", owned)
+	}
+	for _, req := range []query.Request{{Q: "the", Limit: 10}, {Q: "the", Limit: 10, Sort: query.SortLatest}} {
+		want, err := query.Run(ctx, ref, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range 4 {
+			self.mu.Lock()
+			self.asked, self.digests = 0, 0
+			self.mu.Unlock()
+			res, err := c.Search(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total || res.Partial {
+				t.Fatalf("%+v: page %v (total %d, partial %v), one index %v (total %d)", req, ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+			}
+			self.mu.Lock()
+			asked, digests := self.asked, self.digests
+			self.mu.Unlock()
+			// A digest of its shards and then their posts that made the
+			// page, or their posts at once.
+			if asked-digests > 1 || digests > 1 {
+				t.Fatalf("%+v: node 0 owns %d of 16 shards and asked itself %d times (%d digests)", req, owned, asked, digests)
+			}
+		}
+	}
+}
+
 // TestACrossCheckCarriesOnePageOfPosts: the first page sorted by score is
 // checked by a second owner, which sends a digest (IDs and scores) rather
 // than its posts when it agrees; when the first owner leaves out posts the

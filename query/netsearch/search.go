@@ -75,7 +75,11 @@ type run struct {
 	// first, and only the hits that make the page are fetched
 	// (digestfirst.go).
 	digestFirst bool
-	rounds      int
+	// checkSelf: this run's pages are checked by another owner even where
+	// this node owns a key (Config.SelfCheckShare); else units this node
+	// owns are answered by it alone (unit.alone).
+	checkSelf bool
+	rounds    int
 
 	mu      sync.Mutex
 	answers []*query.ShardAnswer
@@ -96,8 +100,13 @@ type run struct {
 }
 
 // unit is a run of the plan's keys, keys[lo:hi], asked of their owners in
-// one request.
-type unit struct{ lo, hi int }
+// one request. alone: this node owns every key of the unit and answers it
+// by itself (run.answersAlone); the shards of a split key that it answers
+// alone make one unit whatever their other owners.
+type unit struct {
+	lo, hi int
+	alone  bool
+}
 
 // span is how many keys the unit holds.
 func (u unit) span() int { return u.hi - u.lo }
@@ -152,6 +161,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	if r.parsed, err = keyspace.ParseAll(r.keys); err != nil {
 		return false, err
 	}
+	r.checkSelf = r.c.cfg.SelfCheckShare >= 1 || rand.Float64() < r.c.cfg.SelfCheckShare
 	r.units = r.spans(ctx)
 	r.wire.Keys = r.keys
 	r.sizes = make([]int, len(r.units))
@@ -227,7 +237,7 @@ func (r *run) spans(ctx context.Context) []unit {
 // owners are not known stays alone.
 func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 	if hi-lo == 1 {
-		return []unit{{lo, hi}}
+		return []unit{{lo: lo, hi: hi, alone: r.answersAlone(ctx, r.keys[lo])}}
 	}
 	// groups[j] names the owners of keys[lo+j]; "" for a shard whose
 	// owners are not known.
@@ -236,6 +246,10 @@ func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 	g.SetLimit(maxParallelShards)
 	for j := range groups {
 		g.Go(func() error {
+			if r.answersAlone(ctx, r.keys[lo+j]) {
+				groups[j] = selfGroup
+				return nil
+			}
 			owners, err := r.c.tr.Owners(ctx, r.keys[lo+j])
 			if err != nil || len(owners) == 0 {
 				return nil // alone
@@ -267,7 +281,7 @@ func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 		for k < len(sorted) && sorted[k] == sorted[j] && sorted[j] != "" {
 			k++
 		}
-		units = append(units, unit{lo + j, lo + k})
+		units = append(units, unit{lo: lo + j, hi: lo + k, alone: sorted[j] == selfGroup})
 		j = k
 	}
 	return units
@@ -399,20 +413,21 @@ func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, 
 	var resps []*Response
 	var from []peer.ID
 	var err error
-	n := r.replicasOf(ctx, i)
-	checked := (req.Digest || r.crossCheck) && n <= 2 && !r.c.cfg.TrustOwners
-	if checked && r.alone(ctx, key) {
+	if un.alone {
 		self := r.c.tr.Self()
 		resp, err := r.c.searchOne(ctx, self, req)
-		if err == nil {
-			return []*Response{resp}, []peer.ID{self}, nil
-		}
 		var refused *RefusedError
-		if errors.As(err, &refused) {
+		switch {
+		case err == nil:
+			return []*Response{resp}, []peer.ID{self}, nil
+		case errors.As(err, &refused) || un.span() > 1:
+			// The shards of a unit this node answers alone may have
+			// different other owners: no other owner can answer for all.
 			return nil, nil, err
 		}
 		// This node failed its own request: the owners answer as usual.
 	}
+	n := r.replicasOf(ctx, i)
 	switch {
 	case req.Digest && n <= 2 && !r.c.cfg.TrustOwners:
 		// A digest decides what is fetched and where its unit resumes:
@@ -439,18 +454,22 @@ func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, 
 	return resps, from, err
 }
 
-// alone reports whether this node answers key's page by itself, where
-// another owner would check the page: it owns key and holds it settled
-// (replicasOf asks no more than two owners), it was not found short of
-// key's matches within SuspectFor, and this page is not one of the share
-// (Config.SelfCheckShare) that still asks another owner, which is how
-// this node finds out that it is short.
-func (r *run) alone(ctx context.Context, key string) bool {
-	if r.c.cfg.SelfCheckShare >= 1 || rand.Float64() < r.c.cfg.SelfCheckShare {
+// selfGroup is the owners' group (groupByOwners) of the shards this node
+// answers alone; no joined list of peer IDs is empty.
+const selfGroup = "\x00self"
+
+// answersAlone reports whether this node answers key by itself, where
+// another owner would check it or share it: it owns key and holds it
+// settled (replicasOf asks no more than two owners), it was not found
+// short of key's matches within SuspectFor, and this run is not one of
+// the share (Config.SelfCheckShare) that still asks another owner, which
+// is how this node finds out that it is short.
+func (r *run) answersAlone(ctx context.Context, key string) bool {
+	if r.checkSelf || r.c.cfg.TrustOwners {
 		return false
 	}
 	self := r.c.tr.Self()
-	if r.c.suspected(key, self) {
+	if r.c.suspected(key, self) || r.c.tr.SettlingKey(ctx, key) {
 		return false
 	}
 	owners, err := r.c.tr.Owners(ctx, key)
