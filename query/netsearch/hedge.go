@@ -325,7 +325,7 @@ func (c *Coordinator) recordShort(key string, resps []*Response, from []peer.ID)
 		}
 		if from[i] == c.tr.Self() {
 			// This node is still asked first (preferredFor), but no
-			// longer answers key alone (run.alone) for a while.
+			// longer answers key alone (run.answersAlone) for a while.
 			c.log.Info("this node counted fewer matches than another owner of the same key: another owner checks its pages of the key for a while", "key", key, "count", r.Total, "most", most)
 		} else {
 			c.metrics.disagreements.Inc()

@@ -239,15 +239,19 @@ func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 	if hi-lo == 1 {
 		return []unit{{lo: lo, hi: hi, alone: r.answersAlone(ctx, r.keys[lo])}}
 	}
-	// groups[j] names the owners of keys[lo+j]; "" for a shard whose
-	// owners are not known.
-	groups := make([]string, hi-lo)
+	// groups[j] is how keys[lo+j] is asked: by this node alone, or of its
+	// owners (their IDs joined; "" for a shard whose owners are not known).
+	type group struct {
+		alone  bool
+		owners string
+	}
+	groups := make([]group, hi-lo)
 	var g errgroup.Group
 	g.SetLimit(maxParallelShards)
 	for j := range groups {
 		g.Go(func() error {
 			if r.answersAlone(ctx, r.keys[lo+j]) {
-				groups[j] = selfGroup
+				groups[j].alone = true
 				return nil
 			}
 			owners, err := r.c.tr.Owners(ctx, r.keys[lo+j])
@@ -259,7 +263,7 @@ func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 				ids[k] = string(o)
 			}
 			slices.Sort(ids)
-			groups[j] = strings.Join(ids, "\x00")
+			groups[j].owners = strings.Join(ids, "\x00")
 			return nil
 		})
 	}
@@ -268,20 +272,28 @@ func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 	for j := range order {
 		order[j] = j
 	}
-	slices.SortStableFunc(order, func(a, b int) int { return strings.Compare(groups[a], groups[b]) })
+	slices.SortStableFunc(order, func(a, b int) int {
+		switch {
+		case groups[a].alone && !groups[b].alone:
+			return -1
+		case !groups[a].alone && groups[b].alone:
+			return 1
+		}
+		return strings.Compare(groups[a].owners, groups[b].owners)
+	})
 	keys := slices.Clone(r.keys[lo:hi])
 	parsed := slices.Clone(r.parsed[lo:hi])
-	sorted := make([]string, len(groups))
+	sorted := make([]group, len(groups))
 	for j, o := range order {
 		r.keys[lo+j], r.parsed[lo+j], sorted[j] = keys[o], parsed[o], groups[o]
 	}
 	var units []unit
 	for j := 0; j < len(sorted); {
 		k := j + 1
-		for k < len(sorted) && sorted[k] == sorted[j] && sorted[j] != "" {
+		for k < len(sorted) && sorted[k] == sorted[j] && (sorted[j].alone || sorted[j].owners != "") {
 			k++
 		}
-		units = append(units, unit{lo: lo + j, hi: lo + k, alone: sorted[j] == selfGroup})
+		units = append(units, unit{lo: lo + j, hi: lo + k, alone: sorted[j].alone})
 		j = k
 	}
 	return units
@@ -403,10 +415,11 @@ func (r *run) request(i int, after []string) Request {
 	return req
 }
 
-// askOwners sends req to the owners of unit i: two for a cross-check (a
-// whole answer and a digest) and for any digest (a digest and its
-// checksum), every owner while the unit's owners settle, else one; and a
-// third when two count different matches.
+// askOwners sends req to the owners of unit i: this node alone for a unit
+// it answers alone (unit.alone); else two for a cross-check (a whole
+// answer and a digest) and for any digest (a digest and its checksum),
+// every owner while the unit's owners settle, else one; and a third when
+// two count different matches.
 func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, []peer.ID, error) {
 	un := r.units[i]
 	key := r.keys[un.lo] // its owners are every key's of the unit
@@ -453,10 +466,6 @@ func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, 
 	}
 	return resps, from, err
 }
-
-// selfGroup is the owners' group (groupByOwners) of the shards this node
-// answers alone; no joined list of peer IDs is empty.
-const selfGroup = "\x00self"
 
 // answersAlone reports whether this node answers key by itself, where
 // another owner would check it or share it: it owns key and holds it
