@@ -24,7 +24,9 @@ func flood(ask func(ctx context.Context) error, stop func() bool) (answered, fai
 // floodErr is flood that also returns the first error.
 func floodErr(ask func(ctx context.Context) error, stop func() bool) (answered, failed int64, first error) {
 	var ok, bad atomic.Int64
-	var firstErr atomic.Value
+	// The first error, whatever its type: an atomic.Value would panic
+	// on a second error of another type.
+	var firstErr atomic.Pointer[error]
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -36,7 +38,7 @@ func floodErr(ask func(ctx context.Context) error, stop func() bool) (answered, 
 				cancel()
 				if err != nil {
 					bad.Add(1)
-					firstErr.CompareAndSwap(nil, err)
+					firstErr.CompareAndSwap(nil, &err)
 				} else {
 					ok.Add(1)
 				}
@@ -44,7 +46,9 @@ func floodErr(ask func(ctx context.Context) error, stop func() bool) (answered, 
 		}()
 	}
 	wg.Wait()
-	first, _ = firstErr.Load().(error)
+	if p := firstErr.Load(); p != nil {
+		first = *p
+	}
 	return ok.Load(), bad.Load(), first
 }
 
