@@ -57,6 +57,15 @@ type fakeNode struct {
 	sent      int // bytes of its search answers, JSON-encoded
 }
 
+// answer is the node's honest answer to req, with its counts of the keys.
+func (nd *fakeNode) answer(ctx context.Context, req *Request) (*Response, error) {
+	resp, err := Answer(ctx, nd.ix, req)
+	if err == nil && resp.Refused == "" {
+		resp.SetCounts(req, func(k string) int { return nd.held[k] })
+	}
+	return resp, err
+}
+
 type fakeNet struct {
 	r     int
 	nodes []*fakeNode
@@ -180,10 +189,7 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	}
-	resp, err := Answer(ctx, nd.ix, req)
-	if err == nil && resp.Refused == "" {
-		resp.SetCounts(req, func(k string) int { return nd.held[k] })
-	}
+	resp, err := nd.answer(ctx, req)
 	nd.mu.Lock()
 	lieSearch, lieDigest := nd.lieSearch, nd.lieDigest
 	nd.mu.Unlock()

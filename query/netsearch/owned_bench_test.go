@@ -59,9 +59,5 @@ func (t ownTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Res
 	if p != t.nd.id {
 		return t.fakeTransport.Search(ctx, p, req)
 	}
-	resp, err := Answer(ctx, t.nd.ix, req)
-	if err == nil && resp.Refused == "" {
-		resp.SetCounts(req, func(k string) int { return t.nd.held[k] })
-	}
-	return resp, err
+	return t.nd.answer(ctx, req)
 }

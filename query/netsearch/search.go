@@ -237,7 +237,8 @@ func (r *run) spans(ctx context.Context) []unit {
 // owners are not known stays alone.
 func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 	if hi-lo == 1 {
-		return []unit{{lo: lo, hi: hi, alone: r.answersAlone(ctx, r.keys[lo])}}
+		owners, err := r.c.tr.Owners(ctx, r.keys[lo])
+		return []unit{{lo: lo, hi: hi, alone: err == nil && r.answersAlone(ctx, r.keys[lo], owners)}}
 	}
 	// groups[j] is how keys[lo+j] is asked: by this node alone, or of its
 	// owners (their IDs joined; "" for a shard whose owners are not known).
@@ -250,13 +251,13 @@ func (r *run) groupByOwners(ctx context.Context, lo, hi int) []unit {
 	g.SetLimit(maxParallelShards)
 	for j := range groups {
 		g.Go(func() error {
-			if r.answersAlone(ctx, r.keys[lo+j]) {
-				groups[j].alone = true
-				return nil
-			}
 			owners, err := r.c.tr.Owners(ctx, r.keys[lo+j])
 			if err != nil || len(owners) == 0 {
 				return nil // alone
+			}
+			if r.answersAlone(ctx, r.keys[lo+j], owners) {
+				groups[j].alone = true
+				return nil
 			}
 			ids := make([]string, len(owners))
 			for k, o := range owners {
@@ -467,22 +468,18 @@ func (r *run) askOwners(ctx context.Context, i int, req *Request) ([]*Response, 
 	return resps, from, err
 }
 
-// answersAlone reports whether this node answers key by itself, where
-// another owner would check it or share it: it owns key and holds it
-// settled (replicasOf asks no more than two owners), it was not found
+// answersAlone reports whether this node answers key, whose owners are
+// owners, by itself, where another owner would check it or share it: it
+// owns key and holds it settled (replicasOf asks no more than two owners), it was not found
 // short of key's matches within SuspectFor, and this run is not one of
 // the share (Config.SelfCheckShare) that still asks another owner, which
 // is how this node finds out that it is short.
-func (r *run) answersAlone(ctx context.Context, key string) bool {
-	if r.checkSelf || r.c.cfg.TrustOwners {
-		return false
-	}
+func (r *run) answersAlone(ctx context.Context, key string, owners []peer.ID) bool {
 	self := r.c.tr.Self()
-	if r.c.suspected(key, self) || r.c.tr.SettlingKey(ctx, key) {
+	if r.checkSelf || r.c.cfg.TrustOwners || !slices.Contains(owners, self) {
 		return false
 	}
-	owners, err := r.c.tr.Owners(ctx, key)
-	return err == nil && slices.Contains(owners, self)
+	return !r.c.suspected(key, self) && !r.c.tr.SettlingKey(ctx, key)
 }
 
 // ask asks the owners of unit i for the hits after after, and keeps their
