@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/post"
@@ -153,6 +154,10 @@ type Key struct {
 	Class string // ClassTerm, ClassAuthor or ClassLabel
 	Value string // the term, author or lower-cased label
 	Shard string // "" for an unsplit term key, else one hex digit
+	// Month and Bits narrow a node of a split term's trie (Node): its
+	// bucket, and the bucket's prefix of the post ID. Both are "" for the
+	// keys of protocol version 1.
+	Month, Bits string
 }
 
 // Parse splits a key into its parts and checks its form: a term key is
@@ -161,6 +166,9 @@ func Parse(k string) (Key, error) {
 	class, rest, ok := strings.Cut(k, "/")
 	if !ok || rest == "" {
 		return Key{}, fmt.Errorf("key %q has no value", k)
+	}
+	if strings.Contains(class, "@") {
+		return parseTrieKey(k)
 	}
 	key := Key{Class: class, Value: rest}
 	if n := len(rest); n > 2 && rest[n-2] == '/' && isHexDigit(rest[n-1]) {
@@ -184,10 +192,50 @@ func Parse(k string) (Key, error) {
 	return key, nil
 }
 
+// parseTrieKey parses a bucket or a prefix node of a split term's trie.
+// Until stop words and authors split by count (docs/split-keys.md, step
+// 4), only the terms that protocol version 1 keeps whole have a trie.
+func parseTrieKey(k string) (Key, error) {
+	n, err := ParseNode(k)
+	if err != nil {
+		return Key{}, err
+	}
+	if n.Class != ClassTerm || IsHot(n.Value) {
+		return Key{}, fmt.Errorf("key %q: only a term that is not hot splits by time", k)
+	}
+	return Key{Class: n.Class, Value: n.Value, Month: n.Month, Bits: n.Bits}, nil
+}
+
+// Node is the key as a node of its trie; a key of protocol version 1 that
+// is not a term's whole key is not one.
+func (k Key) Node() (Node, bool) {
+	if k.Shard != "" {
+		return Node{}, false
+	}
+	return Node{Class: k.Class, Value: k.Value, Month: k.Month, Bits: k.Bits}, true
+}
+
+// OfOneTrie reports whether k and o are nodes of one root's trie (the root
+// among them): the nodes of a plan never share a posting (Split.Leaves).
+func (k Key) OfOneTrie(o Key) bool {
+	return k.Shard == "" && o.Shard == "" && (k.Month != "" || o.Month != "") && k.Class == o.Class && k.Value == o.Value
+}
+
 func isHexDigit(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' }
 
-// Matches reports whether a post's ID falls in the key's shard.
+// Matches reports whether a post's ID falls in the key's shard. A node of
+// a trie needs the post's time as well (Holds).
 func (k Key) Matches(id string) bool { return k.Shard == "" || ShardOf(id) == k.Shard }
+
+// Holds reports whether a post with the given ID, created at t, falls in
+// the key's shard or, for a node of a trie, in its bucket and prefix.
+func (k Key) Holds(id string, t time.Time) bool {
+	if !k.Matches(id) {
+		return false
+	}
+	n, ok := k.Node()
+	return !ok || n.Holds(id, t)
+}
 
 // Name is the key's class as metrics label it: "term", "hot" (a shard of
 // a hot term), "author" or "label".
@@ -214,6 +262,10 @@ const (
 
 // String is the key's wire form.
 func (k Key) String() string {
+	if k.Month != "" {
+		n, _ := k.Node()
+		return n.String()
+	}
 	if k.Shard == "" {
 		return k.Class + "/" + k.Value
 	}
@@ -229,7 +281,7 @@ func (k Key) Contains(p *post.Post) bool {
 // ContainsWith is Contains for a post whose text was analyzed already:
 // hasTerm reports whether the text holds a term.
 func (k Key) ContainsWith(p *post.Post, hasTerm func(string) bool) bool {
-	if !k.Matches(p.ID) {
+	if !k.Holds(p.ID, p.CreatedAt) {
 		return false
 	}
 	switch k.Class {

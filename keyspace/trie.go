@@ -31,9 +31,12 @@ const (
 	SplitAt = 20_000
 	// MaxBuckets bounds the months a root lists: ten years.
 	MaxBuckets = 120
-	// MaxSplitDepth bounds a prefix node's bits: at most 256 prefix nodes
-	// a bucket.
-	MaxSplitDepth = 8
+	// MaxSplitDepth bounds a prefix node's bits: at most 16 prefix nodes
+	// a bucket, so a bucket holds up to 16 times SplitAt postings before
+	// its owners hold more than SplitAt each. Four bits are the post ID's
+	// first hex digit, which the index keeps (index.FieldShard), so an
+	// owner answers for a prefix node without a field of its own.
+	MaxSplitDepth = 4
 )
 
 // Node is a node of a key's trie.
@@ -198,4 +201,140 @@ func (n Node) ChildFor(id string, t time.Time) (Node, error) {
 		return Node{}, fmt.Errorf("post ID %q has too few hex digits for %d bits", id, len(n.Bits)+1)
 	}
 	return children[bits[len(bits)-1]-'0'], nil
+}
+
+// Bucket is one month of a split root's trie, as the root's owners record
+// it: how many postings the month holds, and how deep its prefix nodes go.
+type Bucket struct {
+	// Month is "YYYY-MM" (UTC).
+	Month string `json:"month" cbor:"1,keyasint"`
+	// Count is how many postings the bucket's trie holds.
+	Count int `json:"count,omitempty" cbor:"2,keyasint,omitempty"`
+	// Depth is the bits of the bucket's leaves: 0 when the bucket itself
+	// is the leaf, up to MaxSplitDepth.
+	Depth int `json:"depth,omitempty" cbor:"3,keyasint,omitempty"`
+	// Moving says the bucket's nodes of Depth-1 bits are handing their
+	// postings down to the leaves: until they are done, they still hold
+	// every posting of theirs, and a search asks them instead of the
+	// leaves.
+	Moving bool `json:"moving,omitempty" cbor:"4,keyasint,omitempty"`
+}
+
+// Split is what the owners of a split root report with its count: the
+// postings the root still holds to hand down to its buckets (its
+// residual), and the root's buckets, oldest first. While the residual is
+// above 0 the root still holds every posting of its trie, and a search
+// asks it alone.
+type Split struct {
+	Residual int      `json:"residual,omitempty" cbor:"1,keyasint,omitempty"`
+	Buckets  []Bucket `json:"buckets,omitempty" cbor:"2,keyasint,omitempty"`
+}
+
+// Check refuses a split record no honest owner sends: more than MaxBuckets
+// months, months out of order or repeated, a depth beyond MaxSplitDepth, a
+// moving bucket of no depth, or a negative count.
+func (s *Split) Check() error {
+	if s.Residual < 0 {
+		return fmt.Errorf("split record: residual %d", s.Residual)
+	}
+	if len(s.Buckets) > MaxBuckets {
+		return fmt.Errorf("split record: %d buckets, at most %d", len(s.Buckets), MaxBuckets)
+	}
+	for i, b := range s.Buckets {
+		switch {
+		case !validMonth(b.Month):
+			return fmt.Errorf("split record: bucket %q is not a month", b.Month)
+		case i > 0 && b.Month <= s.Buckets[i-1].Month:
+			return fmt.Errorf("split record: bucket %s after %s", b.Month, s.Buckets[i-1].Month)
+		case b.Count < 0:
+			return fmt.Errorf("split record: bucket %s counts %d", b.Month, b.Count)
+		case b.Depth < 0 || b.Depth > MaxSplitDepth:
+			return fmt.Errorf("split record: bucket %s is %d bits deep, at most %d", b.Month, b.Depth, MaxSplitDepth)
+		case b.Moving && b.Depth == 0:
+			return fmt.Errorf("split record: bucket %s moves to depth 0", b.Month)
+		}
+	}
+	return nil
+}
+
+// Total is the postings of the whole trie: the residual and every bucket.
+func (s *Split) Total() int {
+	n := s.Residual
+	for _, b := range s.Buckets {
+		n += b.Count
+	}
+	return n
+}
+
+// Union merges the records of a root that several owners sent: every
+// month any of them lists, at the deepest depth any gives it, moving if
+// any says so, and the largest counts. A planner that asks the union's
+// leaves misses no posting an honest owner's record would lead it to; a
+// lying owner can only add leaves, at most MaxBuckets months of
+// 2^MaxSplitDepth. Both records must have passed Check; so does the union.
+func (s Split) Union(o Split) Split {
+	out := Split{Residual: max(s.Residual, o.Residual)}
+	i, j := 0, 0
+	for i < len(s.Buckets) || j < len(o.Buckets) {
+		switch {
+		case j == len(o.Buckets) || i < len(s.Buckets) && s.Buckets[i].Month < o.Buckets[j].Month:
+			out.Buckets = append(out.Buckets, s.Buckets[i])
+			i++
+		case i == len(s.Buckets) || o.Buckets[j].Month < s.Buckets[i].Month:
+			out.Buckets = append(out.Buckets, o.Buckets[j])
+			j++
+		default:
+			a, b := s.Buckets[i], o.Buckets[j]
+			out.Buckets = append(out.Buckets, Bucket{Month: a.Month, Count: max(a.Count, b.Count), Depth: max(a.Depth, b.Depth), Moving: a.Moving || b.Moving})
+			i++
+			j++
+		}
+	}
+	if n := len(out.Buckets); n > MaxBuckets {
+		out.Buckets = out.Buckets[n-MaxBuckets:] // the newest
+	}
+	return out
+}
+
+// Leaves are the nodes of root's trie a search asks for the postings
+// created in [since, until) (a zero bound is open), as s describes it:
+// the root alone while it hands postings down (its residual is above 0);
+// else the leaves of every bucket in range, newest bucket first, or, for
+// a moving bucket, its nodes one bit up, which hold its postings until
+// the hand-off is done. The nodes asked never share a posting, so their
+// counts add up to the matches.
+func (s *Split) Leaves(root Node, since, until time.Time) []Node {
+	if s.Residual > 0 {
+		return []Node{root}
+	}
+	var out []Node
+	for i := len(s.Buckets) - 1; i >= 0; i-- {
+		b := s.Buckets[i]
+		start, err := time.Parse("2006-01", b.Month)
+		if err != nil {
+			continue // Check refuses it
+		}
+		if !until.IsZero() && !start.Before(until) || !since.IsZero() && !start.AddDate(0, 1, 0).After(since) {
+			continue
+		}
+		depth := b.Depth
+		if b.Moving {
+			depth--
+		}
+		out = append(out, prefixNodes(Node{Class: root.Class, Value: root.Value, Month: b.Month}, depth)...)
+	}
+	return out
+}
+
+// prefixNodes are the 2^depth prefix nodes of a bucket with depth bits.
+func prefixNodes(bucket Node, depth int) []Node {
+	out := make([]Node, 0, 1<<depth)
+	for v := range 1 << depth {
+		n := bucket
+		if depth > 0 {
+			n.Bits = fmt.Sprintf("%0*b", depth, v)
+		}
+		out = append(out, n)
+	}
+	return out
 }

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"reflect"
+	"slices"
 	"testing"
 	"time"
 )
@@ -134,4 +136,120 @@ func FuzzParseNode(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestSplitRecords: a split record is checked, merged and expanded into
+// the nodes a search asks: newest bucket first, only the buckets a date
+// range overlaps, a moving bucket one bit up, and the root alone while it
+// hands postings down; and trie keys parse as keys of a plan.
+func TestSplitRecords(t *testing.T) {
+	rec := Split{Buckets: []Bucket{{Month: "2026-09", Count: 10}, {Month: "2026-10", Count: 30000, Depth: 1}, {Month: "2026-11", Count: 50000, Depth: 2, Moving: true}}}
+	if err := rec.Check(); err != nil {
+		t.Fatal(err)
+	}
+	if rec.Total() != 80010 {
+		t.Fatalf("total %d", rec.Total())
+	}
+	root := RootNode(ClassTerm, "heron")
+	names := func(ns []Node) []string {
+		out := make([]string, len(ns))
+		for i, n := range ns {
+			out[i] = n.String()
+		}
+		return out
+	}
+	day := func(s string) time.Time {
+		d, err := time.Parse("2006-01-02", s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	for _, c := range []struct {
+		since, until time.Time
+		want         []string
+	}{
+		{time.Time{}, time.Time{}, []string{"t@2026-11.0/heron", "t@2026-11.1/heron", "t@2026-10.0/heron", "t@2026-10.1/heron", "t@2026-09/heron"}},
+		{day("2026-11-15"), time.Time{}, []string{"t@2026-11.0/heron", "t@2026-11.1/heron"}},
+		{day("2026-10-31"), day("2026-11-01"), []string{"t@2026-10.0/heron", "t@2026-10.1/heron"}},
+		{time.Time{}, day("2026-10-01"), []string{"t@2026-09/heron"}},
+		{day("2026-12-01"), time.Time{}, nil},
+	} {
+		if got := names(rec.Leaves(root, c.since, c.until)); !slices.Equal(got, c.want) {
+			t.Errorf("leaves in [%v, %v): %v, want %v", c.since, c.until, got, c.want)
+		}
+	}
+	handing := rec
+	handing.Residual = 4
+	if got := names(handing.Leaves(root, day("2026-11-15"), time.Time{})); !slices.Equal(got, []string{"t/heron"}) {
+		t.Errorf("while the root hands postings down: %v, want the root alone", got)
+	}
+
+	// The union of two owners' records misses no leaf either lists.
+	other := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-10", Count: 29000, Depth: 2}, {Month: "2026-11", Count: 49000, Depth: 2}}}
+	u := rec.Union(other)
+	want := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-09", Count: 10}, {Month: "2026-10", Count: 30000, Depth: 2}, {Month: "2026-11", Count: 50000, Depth: 2, Moving: true}}}
+	if err := u.Check(); err != nil || !reflect.DeepEqual(u, want) {
+		t.Errorf("union %+v (%v), want %+v", u, err, want)
+	}
+	var many Split
+	for y := 2000; len(many.Buckets) < MaxBuckets+5; y++ {
+		for m := 1; m <= 12; m++ {
+			many.Buckets = append(many.Buckets, Bucket{Month: fmt.Sprintf("%d-%02d", y, m)})
+		}
+	}
+	if many.Check() == nil {
+		t.Errorf("a record of %d buckets passed", len(many.Buckets))
+	}
+	if u := (Split{}).Union(many); len(u.Buckets) != MaxBuckets || u.Buckets[MaxBuckets-1] != many.Buckets[len(many.Buckets)-1] || u.Check() != nil {
+		t.Errorf("a union beyond %d buckets keeps %d, the last %+v", MaxBuckets, len(u.Buckets), u.Buckets[len(u.Buckets)-1])
+	}
+
+	for _, bad := range []Split{
+		{Residual: -1},
+		{Buckets: []Bucket{{Month: "2026-13"}}},
+		{Buckets: []Bucket{{Month: "2026-11"}, {Month: "2026-10"}}},
+		{Buckets: []Bucket{{Month: "2026-11"}, {Month: "2026-11"}}},
+		{Buckets: []Bucket{{Month: "2026-11", Count: -3}}},
+		{Buckets: []Bucket{{Month: "2026-11", Depth: MaxSplitDepth + 1}}},
+		{Buckets: []Bucket{{Month: "2026-11", Moving: true}}},
+	} {
+		if bad.Check() == nil {
+			t.Errorf("record %+v passed", bad)
+		}
+	}
+
+	// A trie's nodes are keys of a plan, for the terms protocol version 1
+	// keeps whole.
+	for _, s := range []string{"t@2026-11/heron", "t@2026-11.01/heron", "t@2026-11/a/b@c"} {
+		k, err := Parse(s)
+		if err != nil || k.String() != s || k.Shard != "" || k.Month != "2026-11" {
+			t.Errorf("%s parsed as %+v (%v)", s, k, err)
+		}
+		n, ok := k.Node()
+		if !ok || n.String() != s || !k.OfOneTrie(Key{Class: ClassTerm, Value: k.Value}) {
+			t.Errorf("%s is not a node of its trie: %+v", s, n)
+		}
+	}
+	for _, s := range []string{"t@2026-11/the", "a@2026-11/12D3KooWA", "l@2026-11/news", "t@2026-11.01010/heron"} {
+		if k, err := Parse(s); err == nil {
+			t.Errorf("%s parsed as %+v", s, k)
+		}
+	}
+	// A node holds the posts of its month and prefix alone.
+	k, _ := Parse("t@2026-11.01/heron")
+	for _, c := range []struct {
+		id   string
+		at   time.Time
+		want bool
+	}{
+		{"4abc", day("2026-11-03"), true},
+		{"7abc", day("2026-11-30"), true},
+		{"8abc", day("2026-11-03"), false},
+		{"4abc", day("2026-12-01"), false},
+	} {
+		if got := k.Holds(c.id, c.at); got != c.want {
+			t.Errorf("%s holds %s of %v: %v", k, c.id, c.at, got)
+		}
+	}
 }
