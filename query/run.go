@@ -282,12 +282,50 @@ func parseRequest(req Request, s Sort) (parsedQuery, error) {
 func keyQuery(k keyspace.Key) bleveQuery.Query {
 	q := bleveQuery.NewTermQuery(k.Value)
 	q.SetField(k.Field())
-	if k.Shard == "" {
+	parts := append([]bleveQuery.Query{q}, trieQuery(k)...)
+	if k.Shard != "" {
+		s := bleveQuery.NewTermQuery(k.Shard)
+		s.SetField(index.FieldShard)
+		parts = append(parts, s)
+	}
+	if len(parts) == 1 {
 		return q
 	}
-	s := bleveQuery.NewTermQuery(k.Shard)
-	s.SetField(index.FieldShard)
-	return bleveQuery.NewConjunctionQuery([]bleveQuery.Query{q, s})
+	return bleveQuery.NewConjunctionQuery(parts)
+}
+
+// trieQuery matches the posts a node of a split term's trie holds beside
+// its term: created in its month, and with an ID that starts with its
+// bits (the first hex digits those bits allow, index.FieldShard). It is
+// empty for any other key.
+func trieQuery(k keyspace.Key) []bleveQuery.Query {
+	if k.Month == "" {
+		return nil
+	}
+	start, err := time.Parse("2006-01", k.Month)
+	if err != nil {
+		return nil // keyspace.Parse checked the month
+	}
+	incl, excl := true, false
+	month := bleveQuery.NewDateRangeInclusiveQuery(start, start.AddDate(0, 1, 0), &incl, &excl)
+	month.SetField(index.FieldCreatedAt)
+	out := []bleveQuery.Query{month}
+	if k.Bits == "" {
+		return out
+	}
+	var digits []bleveQuery.Query
+	for v := range 16 {
+		hex := strconv.FormatInt(int64(v), 16)
+		if keyspace.PrefixOf(hex, len(k.Bits)) == k.Bits {
+			d := bleveQuery.NewTermQuery(hex)
+			d.SetField(index.FieldShard)
+			digits = append(digits, d)
+		}
+	}
+	if len(digits) == 1 {
+		return append(out, digits[0])
+	}
+	return append(out, bleveQuery.NewDisjunctionQuery(digits))
 }
 
 // spanQuery matches the posts under any of ks, distinct shards of one key
@@ -313,6 +351,7 @@ func spanQuery(ks []keyspace.Key, implied bool) bleveQuery.Query {
 		t.SetField(ks[0].Field())
 		parts = append(parts, t)
 	}
+	parts = append(parts, trieQuery(ks[0])...)
 	switch len(shards) {
 	case 0:
 	case 1:
@@ -378,6 +417,11 @@ func (p *Prepared) SearchSpan(keys []keyspace.Key, i, span, size int) (*bleve.Se
 		if f := spanQuery(ks, implied); f != nil || i > 0 {
 			var not []bleveQuery.Query
 			for _, k := range keys[:i] {
+				// The shards or trie nodes of one key share its posts out
+				// already.
+				if k.ShardsOfOneKey(ks[0]) || k.OfOneTrie(ks[0]) {
+					continue
+				}
 				not = append(not, keyQuery(k))
 			}
 			var must []bleveQuery.Query
