@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
@@ -31,8 +33,14 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 		}
 		return metrics.Value(reg, metrics.ProtocolBytes, "protocol", protocol, "direction", "in") + metrics.Value(reg, metrics.ProtocolBytes, "protocol", protocol, "direction", "out") - before
 	}
+	// The owner records a split of another term, which its count answers
+	// carry in either codec.
+	split := keyspace.Split{Residual: 3, Buckets: []keyspace.Bucket{{Month: "2026-10", Count: 40}, {Month: "2026-11", Count: 25000, Depth: 2, Moving: true}}}
+	if err := owner.SetSplit("t/harrier", split); err != nil {
+		t.Fatal(err)
+	}
 	var answers [2]*netsearch.Response
-	var counts [2][]int
+	var counts [2][]netsearch.KeyCount
 	var searchBytes, statsBytes [2]float64
 	for i, version := range []string{"current", "before"} {
 		if version == "before" {
@@ -54,7 +62,7 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 			return err
 		})
 		statsBytes[i] = bytesOf(metrics.ProtocolStats, func() (err error) {
-			counts[i], err = querier.Counts(ctx, owner.ID(), []string{key})
+			counts[i], err = querier.Counts(ctx, owner.ID(), []string{key, "t/harrier"})
 			return err
 		})
 	}
@@ -67,8 +75,13 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 			t.Fatalf("hit %d differs: CBOR %+v, JSON %+v", i, h, o)
 		}
 	}
-	if answers[0].Total != answers[1].Total || answers[0].Count != answers[1].Count || !slices.Equal(counts[0], counts[1]) || counts[0][0] != 30 {
-		t.Fatalf("CBOR and JSON answers differ: totals %d and %d, counts %v and %v", answers[0].Total, answers[1].Total, counts[0], counts[1])
+	if answers[0].Total != answers[1].Total || answers[0].Count != answers[1].Count || counts[0][0] != counts[1][0] || counts[0][0].Count != 30 {
+		t.Fatalf("CBOR and JSON answers differ: totals %d and %d, counts %+v and %+v", answers[0].Total, answers[1].Total, counts[0], counts[1])
+	}
+	for i := range counts {
+		if got := counts[i][1]; got.Count != split.Total() || got.Split == nil || !reflect.DeepEqual(*got.Split, split) {
+			t.Fatalf("%s codec: the split term's count %+v, want %d and %+v", []string{"CBOR", "JSON"}[i], got, split.Total(), split)
+		}
 	}
 	if searchBytes[0] >= searchBytes[1] || statsBytes[0] >= statsBytes[1] {
 		t.Fatalf("CBOR exchanges are not the smaller: search %v B against JSON %v B, stats %v B against %v B", searchBytes[0], searchBytes[1], statsBytes[0], statsBytes[1])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/cborwire"
@@ -37,6 +38,8 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"counts":[1,2],"summary":{"posts":5,"terms":9,"hot":["the"]}}`))
 	f.Add([]byte(`{"counts":[1,-2],"summary":{"groups":[{"owners":["12D3KooWA"],"posts":5,"terms":9,"hot":["the"]}]}}`))
 	f.Add([]byte(`{"counts":[4294967297],"summary":{"groups":[{"owners":[],"posts":1099511627776,"terms":9}]}}`))
+	f.Add([]byte(`{"counts":[30,9],"splits":[null,{"residual":0,"buckets":[{"month":"2026-10","count":4},{"month":"2026-11","count":5,"depth":2,"moving":true}]}]}`))
+	f.Add([]byte(`{"counts":[9],"splits":[{"buckets":[{"month":"2026-11","count":5,"depth":9},{"month":"2026-10","count":-4,"moving":true}]}]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		var sr storeRequest
 		srErr := decodeMessage(body, &sr)
@@ -95,6 +98,7 @@ func FuzzDecodeCBORMessage(f *testing.F) {
 		&netsearch.Response{Hits: []query.EncodedHit{{Post: []byte(`{}`), Score: 1.5, Sort: []string{"1.5", "ab"}, Spans: [][2]int{{0, 3}}}}, Total: 1, Count: 4, Counts: []int{4, 1, -3}},
 		&netsearch.Response{Digest: []string{"0.25 0123456789abcdef0123456789abcdef", "x"}, DigestSum: "00112233445566778899aabbccddeeff", Total: 2, Count: 2, Lent: true},
 		&statsRequest{Keys: []string{"t/cat"}, Summary: true, Profiles: []string{"12D3KooWA"}},
+		&statsResponse{Counts: []int{30, 9}, Splits: []*keyspace.Split{nil, {Residual: 2, Buckets: []keyspace.Bucket{{Month: "2026-10", Count: 4}, {Month: "2026-11", Count: 5, Depth: 2, Moving: true}}}}},
 		&statsResponse{Counts: []int{1, -2}, Summary: &netsearch.Summary{Groups: []netsearch.GroupFigures{{Owners: []string{"12D3KooWA"}, Posts: 1 << 40, Terms: 9, Hot: []string{"the"}}}}},
 	} {
 		b, err := cborwire.Marshal(m)
@@ -179,6 +183,22 @@ func checkSearchAndStatsBounds(t *testing.T, c codec, body []byte) {
 		for _, c := range sp.Counts {
 			if c < 0 || c > netsearch.MaxKeyCount {
 				t.Fatalf("accepted a key count of %d", c)
+			}
+		}
+		if len(sp.Splits) > netsearch.MaxStatsTerms {
+			t.Fatalf("accepted %d split records", len(sp.Splits))
+		}
+		for _, r := range sp.Splits {
+			if r == nil {
+				continue
+			}
+			if r.Check() != nil || r.Total() > netsearch.MaxKeyCount {
+				t.Fatalf("accepted an implausible split record %+v", *r)
+			}
+			for _, n := range r.Leaves(keyspace.RootNode(keyspace.ClassTerm, "cat"), time.Time{}, time.Time{}) {
+				if _, err := keyspace.ParseNode(n.String()); err != nil {
+					t.Fatalf("split record %+v leads to the leaf %s, which does not parse: %v", *r, n, err)
+				}
 			}
 		}
 		if sp.Summary != nil {

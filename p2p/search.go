@@ -11,6 +11,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/query/netsearch"
 )
@@ -42,6 +43,9 @@ type statsResponse struct {
 	Profiles []json.RawMessage `json:"profiles,omitempty" cbor:"3,keyasint,omitempty"`
 	// Lent: as netsearch.Response's.
 	Lent bool `json:"lent,omitempty" cbor:"4,keyasint,omitempty"`
+	// Splits are the split records of the keys asked, beside Counts: nil
+	// for a key that is not split; none at all when no key is.
+	Splits []*keyspace.Split `json:"splits,omitempty" cbor:"5,keyasint,omitempty"`
 }
 
 func (r *statsResponse) MarkLent()     { r.Lent = true }
@@ -117,6 +121,15 @@ func (s *Service) answerStats(req *statsRequest) *statsResponse {
 	resp := &statsResponse{Counts: make([]int, len(req.Keys))}
 	for i, k := range req.Keys {
 		resp.Counts[i] = s.hold.Count(k)
+		if sp, ok := s.splits.get(k); ok {
+			if resp.Splits == nil {
+				resp.Splits = make([]*keyspace.Split, len(req.Keys))
+			}
+			resp.Splits[i] = &sp
+			// The root's count is its whole trie's: the term's frequency
+			// in the network.
+			resp.Counts[i] = sp.Total()
+		}
 	}
 	if req.Summary {
 		sum := s.localSummary()
@@ -173,19 +186,30 @@ func (s *Service) Search(ctx context.Context, p peer.ID, req *netsearch.Request)
 	return &resp, nil
 }
 
-// Counts asks p how many posts it holds under each key.
-func (s *Service) Counts(ctx context.Context, p peer.ID, keys []string) ([]int, error) {
-	if p == s.self {
-		return s.answerStats(&statsRequest{Keys: keys}).Counts, nil
-	}
-	var resp statsResponse
-	if err := s.statsCall(ctx, p, &statsRequest{Keys: keys}, &resp); err != nil {
-		return nil, err
+// Counts asks p how many posts it holds under each key, and how each
+// split key is split.
+func (s *Service) Counts(ctx context.Context, p peer.ID, keys []string) ([]netsearch.KeyCount, error) {
+	resp := s.answerStats(&statsRequest{Keys: keys})
+	if p != s.self {
+		resp = &statsResponse{}
+		if err := s.statsCall(ctx, p, &statsRequest{Keys: keys}, resp); err != nil {
+			return nil, err
+		}
 	}
 	if len(resp.Counts) != len(keys) {
 		return nil, fmt.Errorf("stats answer from %s has %d counts for %d keys", p, len(resp.Counts), len(keys))
 	}
-	return resp.Counts, nil
+	if len(resp.Splits) != 0 && len(resp.Splits) != len(keys) {
+		return nil, fmt.Errorf("stats answer from %s has %d split records for %d keys", p, len(resp.Splits), len(keys))
+	}
+	out := make([]netsearch.KeyCount, len(keys))
+	for i, n := range resp.Counts {
+		out[i].Count = n
+		if len(resp.Splits) > 0 {
+			out[i].Split = resp.Splits[i]
+		}
+	}
+	return out, nil
 }
 
 // Summary asks p for its figures of the collection statistics.

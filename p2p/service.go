@@ -161,6 +161,8 @@ type Service struct {
 	self  peer.ID
 	store Store
 	hold  *Holdings
+	// splits are the split records of the roots this node owns.
+	splits splitBook
 
 	// The bounds of each protocol's inbound requests.
 	storeIn, syncIn, searchIn, statsIn, liveIn, dialbackIn *inbound

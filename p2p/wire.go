@@ -97,6 +97,24 @@ func checkStatsResponse(m *statsResponse) error {
 	if err := netsearch.CheckCounts(m.Counts); err != nil {
 		return err
 	}
+	if len(m.Splits) > netsearch.MaxStatsTerms {
+		return fmt.Errorf("stats answer with %d split records, limit %d", len(m.Splits), netsearch.MaxStatsTerms)
+	}
+	for _, sp := range m.Splits {
+		if sp == nil {
+			continue
+		}
+		if err := sp.Check(); err != nil {
+			return fmt.Errorf("%w: %w", netsearch.ErrImplausible, err)
+		}
+		counts := []int{sp.Residual}
+		for _, b := range sp.Buckets {
+			counts = append(counts, b.Count)
+		}
+		if err := netsearch.CheckCounts(append(counts, sp.Total())); err != nil {
+			return err
+		}
+	}
 	if m.Summary != nil {
 		return netsearch.CheckSummary(m.Summary)
 	}

@@ -398,7 +398,7 @@ func (t transport) Search(ctx context.Context, p peer.ID, req *netsearch.Request
 	return resp, nil
 }
 
-func (t transport) Counts(ctx context.Context, p peer.ID, keys []string) ([]int, error) {
+func (t transport) Counts(ctx context.Context, p peer.ID, keys []string) ([]netsearch.KeyCount, error) {
 	if err := t.net.Links.wait(ctx, t.self, p); err != nil {
 		return nil, err
 	}
@@ -408,11 +408,13 @@ func (t transport) Counts(ctx context.Context, p peer.ID, keys []string) ([]int,
 	if err != nil {
 		return nil, err
 	}
-	out := make([]int, len(keys))
+	counts := make([]int, len(keys))
+	out := make([]netsearch.KeyCount, len(keys))
 	for i, k := range keys {
-		out[i] = nd.held[k]
+		counts[i] = nd.held[k]
+		out[i].Count = counts[i]
 	}
-	t.count(p, keys, out, MessageCounts, MessageCounts)
+	t.count(p, keys, counts, MessageCounts, MessageCounts) // as the wire's counts
 	return out, nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 )
 
@@ -45,14 +46,23 @@ type Transport interface {
 	Latency(p peer.ID) time.Duration
 	// Search asks p to search its shard.
 	Search(ctx context.Context, p peer.ID, req *Request) (*Response, error)
-	// Counts asks p how many posts it holds under each key.
-	Counts(ctx context.Context, p peer.ID, keys []string) ([]int, error)
+	// Counts asks p how many posts it holds under each key, and how each
+	// split key is split.
+	Counts(ctx context.Context, p peer.ID, keys []string) ([]KeyCount, error)
 	// Summary asks p for its figures of the collection statistics.
 	Summary(ctx context.Context, p peer.ID) (*Summary, error)
 	// CountRefused counts n things peers sent that the coordinator
 	// refused, under protocol and reason (murmur_refused_total, which the
 	// transport keeps).
 	CountRefused(protocol, reason string, n int)
+}
+
+// KeyCount is an owner's answer for one key of a count request: the posts
+// it holds under the key and, for the root of a split term, the split's
+// record (nil when the key is not split).
+type KeyCount struct {
+	Count int
+	Split *keyspace.Split
 }
 
 // Config configures a Coordinator. Zero values are the documented defaults.
@@ -141,6 +151,9 @@ type Coordinator struct {
 
 	countsMu sync.Mutex
 	counts   map[string]countEntry // key counts (document frequencies) learned from owners
+	// splits are the split records of roots learned from their owners'
+	// counts (splits.go), under countsMu.
+	splits map[string]keyspace.Split
 
 	totals  totalsCache
 	metrics *coordinatorMetrics

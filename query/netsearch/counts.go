@@ -42,6 +42,7 @@ func (c *Coordinator) KeyCounts(ctx context.Context, keys []string) map[string]i
 	}
 	var mu sync.Mutex
 	got := make(map[string][]int, len(keys))
+	splits := map[string][]keyspace.Split{}
 	refused := map[peer.ID][]string{}
 	ask := func(p peer.ID, ks []string) {
 		start := time.Now()
@@ -55,7 +56,10 @@ func (c *Coordinator) KeyCounts(ctx context.Context, keys []string) map[string]i
 			return
 		}
 		for i, k := range ks {
-			got[k] = append(got[k], counts[i])
+			got[k] = append(got[k], counts[i].Count)
+			if sp := counts[i].Split; sp != nil {
+				splits[k] = append(splits[k], *sp)
+			}
 		}
 	}
 	c.fanOut(byOwner, ask)
@@ -67,6 +71,7 @@ func (c *Coordinator) KeyCounts(ctx context.Context, keys []string) map[string]i
 	}
 	out := make(map[string]int, len(got))
 	for k, cs := range got {
+		c.learnSplit(k, len(cs), splits[k])
 		slices.Sort(cs)
 		if len(cs) == 2 {
 			out[k] = cs[1]

@@ -38,6 +38,8 @@ type fakeNode struct {
 	id   peer.ID
 	ix   *index.Index
 	held map[string]int // key -> posts held under it
+	// splits are the split records it sends with its counts, by root.
+	splits map[string]keyspace.Split
 
 	mu    sync.Mutex
 	fail  bool          // answers every request with an error
@@ -50,11 +52,12 @@ type fakeNode struct {
 	// included; lieDigest, its digests alone.
 	lieSearch func(*Response)
 	lieDigest func(*Response)
-	asked     int // searches asked of it
-	digests   int // of them, digests
-	posts     int // posts sent in whole answers
-	summaries int // summaries asked of it
-	sent      int // bytes of its search answers, JSON-encoded
+	asked     int            // searches asked of it
+	digests   int            // of them, digests
+	posts     int            // posts sent in whole answers
+	summaries int            // summaries asked of it
+	keysAsked map[string]int // searches asked of it, by key
+	sent      int            // bytes of its search answers, JSON-encoded
 }
 
 // answer is the node's honest answer to req, with its counts of the keys.
@@ -79,6 +82,12 @@ type fakeNet struct {
 
 func newFakeNet(t testing.TB, n, r int, posts []*post.Post) *fakeNet {
 	t.Helper()
+	return newFakeNetPlaced(t, n, r, posts, keyspace.Keys)
+}
+
+// newFakeNetPlaced is newFakeNet with each post placed under keysOf(post).
+func newFakeNetPlaced(t testing.TB, n, r int, posts []*post.Post, keysOf func(*post.Post) []string) *fakeNet {
+	t.Helper()
 	fn := &fakeNet{r: r}
 	for range n {
 		id, err := peer.IDFromPrivateKey(testkit.Key(t))
@@ -96,7 +105,7 @@ func newFakeNet(t testing.TB, n, r int, posts []*post.Post) *fakeNet {
 	at := map[*fakeNode][]*post.Post{}
 	for _, p := range posts {
 		holders := map[*fakeNode]bool{}
-		for _, k := range keyspace.Keys(p) {
+		for _, k := range keysOf(p) {
 			for _, o := range fn.owners(k) {
 				fn.node(o).held[k]++
 				holders[fn.node(o)] = true
@@ -176,6 +185,12 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	nd := t.fn.node(p)
 	nd.mu.Lock()
 	nd.asked++
+	if nd.keysAsked == nil {
+		nd.keysAsked = map[string]int{}
+	}
+	for _, k := range req.SpanKeys() {
+		nd.keysAsked[k]++
+	}
 	fail, delay := nd.fail, nd.delay
 	if !req.Digest && !req.DigestSum {
 		delay += nd.wholeDelay
@@ -221,16 +236,19 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	return resp, err
 }
 
-func (t fakeTransport) Counts(_ context.Context, p peer.ID, keys []string) ([]int, error) {
+func (t fakeTransport) Counts(_ context.Context, p peer.ID, keys []string) ([]KeyCount, error) {
 	nd := t.fn.node(p)
 	if nd.fail {
 		return nil, errors.New("failing on purpose")
 	}
-	out := make([]int, len(keys))
+	out := make([]KeyCount, len(keys))
 	for i, k := range keys {
-		out[i] = nd.held[k]
+		out[i].Count = nd.held[k]
 		if nd.lie != nil {
-			out[i] = out[i]*100 + 100
+			out[i].Count = out[i].Count*100 + 100
+		}
+		if sp, ok := nd.splits[k]; ok {
+			out[i] = KeyCount{Count: sp.Total(), Split: &sp}
 		}
 	}
 	return out, nil

@@ -145,8 +145,11 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	}
 	r.rescore = !r.c.cfg.TrustOwners && r.p.Rescorable(r.st)
 	leaves, routable := query.Plan(r.p.Expr, r.c.leafCost)
+	since, until := query.TimeRange(r.p.Expr)
 	for _, l := range leaves {
-		r.keys = append(r.keys, keyspace.OfField(l.Field, l.Value)...)
+		for _, k := range keyspace.OfField(l.Field, l.Value) {
+			r.keys = append(r.keys, r.c.expand(k, since, until)...)
+		}
 	}
 	if len(r.keys) > MaxKeys {
 		routable = false

@@ -25,6 +25,7 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 	// base58 once per group, not once per key, keeps this cheap.
 	groups := map[string]*GroupFigures{}
 	hot := map[string]map[string]bool{}
+	split := map[string]int{} // split terms among a group's hot ones
 	var raw []string
 	for key, count := range held {
 		if count <= 0 {
@@ -58,8 +59,20 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 		switch {
 		case k.Class == keyspace.ClassAuthor:
 			g.Posts += uint64(count)
-		case k.Class == keyspace.ClassTerm && k.Shard == "":
+		case k.Class == keyspace.ClassTerm && k.Shard == "" && k.Month == "":
 			g.Terms++
+		case k.Class == keyspace.ClassTerm && k.Month != "":
+			// A node of a split term's trie: the term counts once, like a
+			// hot term's shards, up to the split terms a group may name;
+			// beyond, once a node, rather than refused.
+			switch {
+			case hot[gk][k.Value]:
+			case split[gk] >= MaxGroupSplitTerms:
+				g.Terms++
+			default:
+				split[gk]++
+				hot[gk][k.Value] = true
+			}
 		case k.Class == keyspace.ClassTerm:
 			hot[gk][k.Value] = true
 		}

@@ -398,7 +398,11 @@ single:
 		posts += float64(min(e.g.Posts, capPosts)) * w
 		terms += float64(min(e.g.Terms, capTerms)) * w
 		for _, h := range e.g.Hot {
-			hot[h] = true
+			// A split term (not on the stop list) that no other member
+			// confirms is one node's word alone: not counted.
+			if keyspace.IsHot(h) {
+				hot[h] = true
+			}
 		}
 	}
 	if fresh != nil {
@@ -438,10 +442,14 @@ func checkSummary(from peer.ID, sum Summary, r int) (keys []string, owners [][]p
 		if !member || seen[key] || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != len(ids) {
 			return nil, nil, false
 		}
+		split := 0
 		for _, h := range g.Hot {
 			if !keyspace.IsHot(h) {
-				return nil, nil, false
+				split++
 			}
+		}
+		if split > MaxGroupSplitTerms {
+			return nil, nil, false
 		}
 		seen[key] = true
 		keys, owners = append(keys, key), append(owners, ids)

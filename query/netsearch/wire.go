@@ -188,7 +188,9 @@ type GroupFigures struct {
 	Owners []string `json:"owners" cbor:"1,keyasint,omitempty"`
 	Posts  uint64   `json:"posts" cbor:"2,keyasint,omitempty"`
 	Terms  uint64   `json:"terms" cbor:"3,keyasint,omitempty"`
-	Hot    []string `json:"hot,omitempty" cbor:"4,keyasint,omitempty"`
+	// Hot are the hot terms with a shard there, and the split terms with
+	// a node of their trie there (at most MaxGroupSplitTerms of those).
+	Hot []string `json:"hot,omitempty" cbor:"4,keyasint,omitempty"`
 }
 
 // Bounds of the search and stats protocols: what a peer may ask of an owner
@@ -215,6 +217,10 @@ const (
 	MaxKeyCount = 1 << 32
 	// MaxSummaryHot bounds the hot terms of one summary, over its groups.
 	MaxSummaryHot = 64 * keyspace.MaxHotTerms
+	// MaxGroupSplitTerms bounds the split terms (not on the stop list) one
+	// group may name among its hot terms: terms of which it holds a node
+	// of the trie (docs/split-keys.md).
+	MaxGroupSplitTerms = 256
 )
 
 // Timing of a search.

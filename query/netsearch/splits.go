@@ -1,0 +1,69 @@
+package netsearch
+
+import (
+	"time"
+
+	"github.com/murmur-p2p/murmur/keyspace"
+)
+
+// maxRememberedSplits bounds the split records a coordinator keeps.
+const maxRememberedSplits = 10_000
+
+// learnSplit takes what the answered owners of key said of its split
+// (docs/split-keys.md): once at least half of them send a record, the key
+// is split, and the planner asks the leaves of the union of their records,
+// so that no leaf an honest owner lists is missed. A split is never undone,
+// so a round where fewer owners send one keeps what was learned before.
+func (c *Coordinator) learnSplit(key string, answered int, records []keyspace.Split) {
+	if len(records) == 0 || 2*len(records) < answered {
+		return
+	}
+	u := records[0]
+	for _, r := range records[1:] {
+		u = u.Union(r)
+	}
+	c.countsMu.Lock()
+	defer c.countsMu.Unlock()
+	if c.splits == nil {
+		c.splits = map[string]keyspace.Split{}
+	}
+	if _, ok := c.splits[key]; !ok && len(c.splits) >= maxRememberedSplits {
+		for k := range c.splits { // drop one, any
+			delete(c.splits, k)
+			break
+		}
+	}
+	c.splits[key] = u
+}
+
+// splitOf is the split record learned of key, if it is split.
+func (c *Coordinator) splitOf(key string) (keyspace.Split, bool) {
+	c.countsMu.Lock()
+	defer c.countsMu.Unlock()
+	sp, ok := c.splits[key]
+	return sp, ok
+}
+
+// expand is the keys a search of posts created in [since, until) asks for
+// key: the leaves of its trie that hold them, when key is a split root,
+// else key itself.
+func (c *Coordinator) expand(key string, since, until time.Time) []string {
+	sp, ok := c.splitOf(key)
+	if !ok {
+		return []string{key}
+	}
+	k, err := keyspace.Parse(key)
+	if err != nil {
+		return []string{key}
+	}
+	root, ok := k.Node()
+	if !ok {
+		return []string{key}
+	}
+	leaves := sp.Leaves(root, since, until)
+	out := make([]string, len(leaves))
+	for i, n := range leaves {
+		out[i] = n.String()
+	}
+	return out
+}

@@ -1,0 +1,287 @@
+package netsearch
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
+)
+
+// splitNet is a fake network where the term "heron" is split by hand
+// (docs/split-keys.md, step 2): its posts are stored under the nodes of
+// its trie, over the months they were written in, and the root's owners
+// send the split's record with their counts.
+type splitNet struct {
+	fn     *fakeNet
+	posts  []*post.Post
+	record keyspace.Split
+}
+
+const splitTerm = "heron"
+
+// Hand-offs in progress in a splitNet.
+const (
+	settled = "settled" // every heron posting at its leaf
+	moving  = "moving"  // the newest bucket splits from one bit to two
+	rooted  = "rooted"  // the root hands its postings down to the buckets
+)
+
+// newSplitNet signs n posts eight hours apart (about four months for
+// 360) and places them: the newest bucket's leaves are two bits deep, the
+// one before's one bit, the others whole. A node that hands its postings
+// down keeps them all until it is done, and two in three are at their
+// leaf already. One of the root's three owners sends no record, as an
+// owner that has not learnt of the split yet.
+func newSplitNet(t *testing.T, n int, handOff string) *splitNet {
+	t.Helper()
+	key := testkit.Key(t)
+	now := time.Now()
+	var posts []*post.Post
+	for i := range n {
+		text := fmt.Sprintf("the %s and the %s near %s %d", texts[i%len(texts)], texts[(i/3)%len(texts)], texts[(i*7)%len(texts)], i%5)
+		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: now.Add(-time.Duration(i) * 8 * time.Hour)}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts = append(posts, p)
+	}
+	root := keyspace.RootNode(keyspace.ClassTerm, splitTerm)
+	rootKey := root.String()
+	var months []string
+	for _, p := range posts {
+		if m := keyspace.MonthOf(p.CreatedAt); !slices.Contains(months, m) {
+			months = append(months, m)
+		}
+	}
+	slices.Sort(months)
+	depth := map[string]int{}
+	newest := months[len(months)-1]
+	depth[newest] = 2
+	if len(months) > 1 {
+		depth[months[len(months)-2]] = 1
+	}
+	sn := &splitNet{posts: posts}
+	counts := map[string]int{}
+	nodesOf := map[string][]string{}
+	term := keyspace.Key{Class: keyspace.ClassTerm, Value: splitTerm}
+	for i, p := range posts {
+		if !term.Contains(p) {
+			continue
+		}
+		m := keyspace.MonthOf(p.CreatedAt)
+		counts[m]++
+		leaf := keyspace.Node{Class: keyspace.ClassTerm, Value: splitTerm, Month: m, Bits: keyspace.PrefixOf(p.ID, depth[m])}
+		up := leaf
+		switch {
+		case handOff == rooted:
+			up = root
+			sn.record.Residual++
+		case handOff == moving && m == newest:
+			up.Bits = up.Bits[:len(up.Bits)-1]
+		}
+		nodesOf[p.ID] = []string{up.String()}
+		if up != leaf && i%3 != 0 {
+			nodesOf[p.ID] = append(nodesOf[p.ID], leaf.String())
+		}
+	}
+	for _, m := range months {
+		sn.record.Buckets = append(sn.record.Buckets, keyspace.Bucket{Month: m, Count: counts[m], Depth: depth[m], Moving: handOff == moving && m == newest})
+	}
+	if err := sn.record.Check(); err != nil {
+		t.Fatal(err)
+	}
+	// 16 nodes: each holds some of the posts for their other keys, not
+	// nearly all of them.
+	sn.fn = newFakeNetPlaced(t, 16, 3, posts, func(p *post.Post) []string {
+		keys := keyspace.Keys(p)
+		if nodes, ok := nodesOf[p.ID]; ok {
+			keys = slices.DeleteFunc(keys, func(k string) bool { return k == rootKey })
+			keys = append(keys, nodes...)
+		}
+		return keys
+	})
+	for j, o := range sn.fn.owners(rootKey) {
+		if j < 2 {
+			sn.fn.node(o).splits = map[string]keyspace.Split{rootKey: sn.record}
+		}
+	}
+	return sn
+}
+
+// keysAsked are the distinct keys of the heron trie the fake network was
+// asked to search, since the last call.
+func (sn *splitNet) keysAsked() []string {
+	var out []string
+	for _, nd := range sn.fn.nodes {
+		nd.mu.Lock()
+		for k := range nd.keysAsked {
+			if kk, err := keyspace.Parse(k); err == nil && kk.Value == splitTerm && !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+		nd.keysAsked = nil
+		nd.mu.Unlock()
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestASplitTermIsAskedAtItsLeaves: a term split by hand over four months
+// of posts is found whole by a querier that learns the split from the
+// root's owners' counts: every match, in the one index's order, with the
+// one index's totals, for queries sorted by score and by date, paged to
+// the end, before and during hand-offs. A date range asks only the
+// buckets it overlaps. Without the records, the querier asks the root,
+// which holds none of the posts, and misses those its owners do not hold
+// for other keys.
+func TestASplitTermIsAskedAtItsLeaves(t *testing.T) {
+	for _, handOff := range []string{settled, moving, rooted} {
+		t.Run(handOff, func(t *testing.T) {
+			sn := newSplitNet(t, 360, handOff)
+			ref := reference(t, sn.posts)
+			c := New(sn.fn.transport(0), Config{})
+			defer c.Close()
+			ctx := context.Background()
+			// The split term counts once among the network's distinct
+			// terms, as in one index; while the root hands its postings
+			// down, its own key counts it once more.
+			tot, _ := c.Totals(ctx)
+			refTerms, err := ref.TextTerms()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tot.Posts != uint64(len(sn.posts)) || tot.Terms != refTerms && !(handOff == rooted && tot.Terms == refTerms+1) {
+				t.Errorf("totals %+v; one index holds %d posts and %d terms", tot, len(sn.posts), refTerms)
+			}
+			months := sn.record.Buckets
+			second := months[len(months)-2].Month + "-01"
+			last := months[len(months)-1].Month + "-01"
+			for _, q := range []string{splitTerm, splitTerm + " tide", splitTerm + " OR kelp", `"the ` + splitTerm + `"`, splitTerm + " since:" + last, splitTerm + " since:" + second + " until:" + last} {
+				for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+					req := query.Request{Q: q, Sort: s, Limit: 7}
+					var got []string
+					var first *query.Result
+					for {
+						res, err := c.Search(ctx, req)
+						if err != nil {
+							t.Fatalf("%q: %v", q, err)
+						}
+						if res.Partial {
+							t.Errorf("%q: partial", q)
+						}
+						if first == nil {
+							first = res
+						}
+						got = append(got, ids(res.Hits)...)
+						if res.NextCursor == "" {
+							break
+						}
+						req.Cursor = res.NextCursor
+					}
+					wres, err := query.Run(ctx, ref, query.Request{Q: q, Sort: s, Limit: 1000})
+					if err != nil {
+						t.Fatal(err)
+					}
+					want := ids(wres.Hits)
+					if !testkit.SameSet(got, want) {
+						t.Errorf("%q %s: %d matches, one index %d", q, s, len(got), len(want))
+						continue
+					}
+					if first.Total != wres.Total {
+						t.Errorf("%q %s: total %d, one index %d", q, s, first.Total, wres.Total)
+					}
+					if top := min(10, len(want)); s == query.SortLatest && !slices.Equal(got, want) || s == query.SortTop && !slices.Equal(got[:top], want[:top]) {
+						t.Errorf("%q %s: order %v, one index %v", q, s, got[:top], want[:top])
+					}
+				}
+			}
+
+			// A query on the newest month asks its bucket's leaves alone,
+			// or the nodes that hand postings down to them.
+			sn.keysAsked()
+			if _, err := c.Search(ctx, query.Request{Q: splitTerm + " since:" + last, Limit: 7}); err != nil {
+				t.Fatal(err)
+			}
+			newest := keyspace.Node{Class: keyspace.ClassTerm, Value: splitTerm, Month: months[len(months)-1].Month}
+			bits := map[string][]string{settled: {"00", "01", "10", "11"}, moving: {"0", "1"}}[handOff]
+			want := []string{newest.Root().String()}
+			if bits != nil {
+				want = nil
+			}
+			for _, b := range bits {
+				n := newest
+				n.Bits = b
+				want = append(want, n.String())
+			}
+			slices.Sort(want)
+			if got := sn.keysAsked(); !slices.Equal(got, want) {
+				t.Errorf("since the newest month, the keys asked are %v, want %v", got, want)
+			}
+		})
+	}
+
+	// Without the records, the querier asks the root's owners, who hold
+	// the heron posts they hold for other keys alone, and misses the rest.
+	sn := newSplitNet(t, 360, settled)
+	ref := reference(t, sn.posts)
+	want, err := query.Run(context.Background(), ref, query.Request{Q: splitTerm, Limit: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range sn.fn.nodes {
+		nd.splits = nil
+	}
+	c := New(sn.fn.transport(0), Config{})
+	defer c.Close()
+	res, err := c.Search(context.Background(), query.Request{Q: splitTerm, Limit: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Total >= want.Total {
+		t.Fatalf("with no split records, a search of the split term found %d matches, as many as one index's %d", res.Total, want.Total)
+	}
+	t.Logf("with no split records: %d matches of %d", res.Total, want.Total)
+}
+
+// TestALiarCannotInflateTermsWithSplitNames: split terms count among the
+// network's terms by name, as hot terms do, and a name counts only once a
+// majority of its group's members report it. A liar that adds made-up
+// split terms to its groups changes nothing; one that names more than a
+// group may is refused.
+func TestALiarCannotInflateTermsWithSplitNames(t *testing.T) {
+	sn := newSplitNet(t, 120, settled)
+	c := New(sn.fn.transport(0), Config{})
+	defer c.Close()
+	ctx := context.Background()
+	honest := c.Refresh(ctx)
+	liar := sn.fn.nodes[3]
+	names := func(n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = fmt.Sprintf("made-up-%d", i)
+		}
+		return out
+	}
+	liar.lie = func(s *Summary) {
+		for i := range s.Groups {
+			s.Groups[i].Hot = append(s.Groups[i].Hot, names(MaxGroupSplitTerms)...)
+		}
+	}
+	if lied := c.Refresh(ctx); lied.Terms != honest.Terms {
+		t.Errorf("made-up split terms moved the terms from %d to %d", honest.Terms, lied.Terms)
+	}
+	liar.lie = func(s *Summary) {
+		for i := range s.Groups {
+			s.Groups[i].Hot = append(s.Groups[i].Hot, names(MaxGroupSplitTerms+1)...)
+		}
+	}
+	if lied := c.Refresh(ctx); lied.Terms != honest.Terms || lied.Implausible == 0 {
+		t.Errorf("a summary naming %d split terms a group: %+v, want the honest %d terms and the liar refused", MaxGroupSplitTerms+1, lied, honest.Terms)
+	}
+}
