@@ -307,6 +307,29 @@ func reference(t *testing.T, posts []*post.Post) *index.Index {
 	return ix
 }
 
+// pageThrough searches req with c page by page to the end, and returns
+// every hit's ID and the first page; a partial page is an error.
+func pageThrough(t *testing.T, c *Coordinator, req query.Request) (got []string, first *query.Result) {
+	t.Helper()
+	for {
+		res, err := c.Search(context.Background(), req)
+		if err != nil {
+			t.Fatalf("%q: %v", req.Q, err)
+		}
+		if res.Partial {
+			t.Errorf("%q: partial", req.Q)
+		}
+		if first == nil {
+			first = res
+		}
+		got = append(got, ids(res.Hits)...)
+		if res.NextCursor == "" {
+			return got, first
+		}
+		req.Cursor = res.NextCursor
+	}
+}
+
 func ids(hits []query.Hit) []string {
 	out := make([]string, len(hits))
 	for i, h := range hits {
@@ -337,31 +360,12 @@ func TestSearchAcrossFakeOwnersMatchesOneIndex(t *testing.T) {
 	}
 	for _, q := range []string{"heron", "the", "heron tide", `"the heron"`, "gull OR kelp", "storm -the", "from:" + posts[0].Author + " marsh"} {
 		for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
-			req := query.Request{Q: q, Sort: s, Limit: 7}
-			var got, want []string
-			var first *query.Result
-			for page := 0; ; page++ {
-				res, err := c.Search(ctx, req)
-				if err != nil {
-					t.Fatalf("%q: %v", q, err)
-				}
-				if res.Partial {
-					t.Errorf("%q page %d: partial", q, page)
-				}
-				if first == nil {
-					first = res
-				}
-				got = append(got, ids(res.Hits)...)
-				if res.NextCursor == "" {
-					break
-				}
-				req.Cursor = res.NextCursor
-			}
+			got, first := pageThrough(t, c, query.Request{Q: q, Sort: s, Limit: 7})
 			wres, err := query.Run(ctx, ref, query.Request{Q: q, Sort: s, Limit: 1000})
 			if err != nil {
 				t.Fatal(err)
 			}
-			want = ids(wres.Hits)
+			want := ids(wres.Hits)
 			if !testkit.SameSet(got, want) || first.Total != wres.Total {
 				t.Errorf("%q %s: %d matches (total %d), one index %d (total %d)", q, s, len(got), first.Total, len(want), wres.Total)
 				continue

@@ -164,26 +164,7 @@ func TestASplitTermIsAskedAtItsLeaves(t *testing.T) {
 			last := months[len(months)-1].Month + "-01"
 			for _, q := range []string{splitTerm, splitTerm + " tide", splitTerm + " OR kelp", `"the ` + splitTerm + `"`, splitTerm + " since:" + last, splitTerm + " since:" + second + " until:" + last} {
 				for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
-					req := query.Request{Q: q, Sort: s, Limit: 7}
-					var got []string
-					var first *query.Result
-					for {
-						res, err := c.Search(ctx, req)
-						if err != nil {
-							t.Fatalf("%q: %v", q, err)
-						}
-						if res.Partial {
-							t.Errorf("%q: partial", q)
-						}
-						if first == nil {
-							first = res
-						}
-						got = append(got, ids(res.Hits)...)
-						if res.NextCursor == "" {
-							break
-						}
-						req.Cursor = res.NextCursor
-					}
+					got, first := pageThrough(t, c, query.Request{Q: q, Sort: s, Limit: 7})
 					wres, err := query.Run(ctx, ref, query.Request{Q: q, Sort: s, Limit: 1000})
 					if err != nil {
 						t.Fatal(err)
