@@ -8,19 +8,23 @@ package testnet
 import (
 	"context"
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"fmt"
 	"io"
 	"log/slog"
+	mrand "math/rand/v2"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // Options configure a test network. Zero values are the defaults.
@@ -43,6 +47,11 @@ type Options struct {
 	// NoLending makes the nodes serve no peer's searches beyond the peer's
 	// rate (p2p.Config's), for tests of the rate alone.
 	NoLending bool
+	// KeySeed, when not 0, draws node i's identity from a stream of the
+	// seed and i, so that a network of the same size places every key on
+	// the same nodes run after run: benchmarks then compare two builds on
+	// one placement. 0 draws random identities.
+	KeySeed uint64
 }
 
 // Net is a running test network.
@@ -136,6 +145,17 @@ func (net *Net) bootstrap(except *Member) []string {
 
 func (net *Net) start(nd *Member) {
 	net.tb.Helper()
+	if net.opts.KeySeed != 0 && net.opts.IDDifficulty == 0 {
+		if _, err := post.LoadOrCreateKey(nd.Dir, func() (crypto.PrivKey, error) {
+			var seed [32]byte
+			binary.LittleEndian.PutUint64(seed[:8], net.opts.KeySeed)
+			binary.LittleEndian.PutUint64(seed[8:16], uint64(nd.Index))
+			k, _, err := crypto.GenerateEd25519Key(mrand.NewChaCha8(seed))
+			return k, err
+		}); err != nil {
+			net.tb.Fatalf("identity of node %d: %v", nd.Index, err)
+		}
+	}
 	listen := "/ip4/127.0.0.1/tcp/0"
 	if net.opts.FixedPorts && nd.listen != "" {
 		listen = nd.listen
