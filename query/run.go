@@ -330,19 +330,32 @@ func trieQuery(k keyspace.Key) []bleveQuery.Query {
 
 // spanQuery matches the posts under any of ks, distinct shards of one key
 // (or one key alone). With implied, every match of the query is known to
-// hold the key's term, and only the shards are filtered. It returns nil
-// when nothing needs filtering: the query implies the term and ks are all
-// of its shards, or its one unsplit key.
-func spanQuery(ks []keyspace.Key, implied bool) bleveQuery.Query {
+// hold the key's term, and only the shards are filtered. It returns a nil
+// filter when nothing needs filtering: the query implies the term and ks
+// are all of its shards, or its one unsplit key. A span of more than half
+// of a key's shards is told by the shards it lacks, excluded: a search
+// then checks each match against those few posting lists instead of
+// walking most of the key's.
+func spanQuery(ks []keyspace.Key, implied bool) (filter bleveQuery.Query, excluded []bleveQuery.Query) {
 	if len(ks) == 1 && !implied {
-		return keyQuery(ks[0])
+		return keyQuery(ks[0]), nil
 	}
 	var shards []bleveQuery.Query
 	if ks[0].Shard != "" && len(ks) < keyspace.HotShards {
+		in := make(map[string]bool, len(ks))
 		for _, k := range ks {
-			s := bleveQuery.NewTermQuery(k.Shard)
+			in[k.Shard] = true
+		}
+		for v := range keyspace.HotShards {
+			hex := strconv.FormatInt(int64(v), 16)
+			s := bleveQuery.NewTermQuery(hex)
 			s.SetField(index.FieldShard)
-			shards = append(shards, s)
+			switch {
+			case 2*len(ks) > keyspace.HotShards && !in[hex]:
+				excluded = append(excluded, s)
+			case 2*len(ks) <= keyspace.HotShards && in[hex]:
+				shards = append(shards, s)
+			}
 		}
 	}
 	var parts []bleveQuery.Query
@@ -361,11 +374,11 @@ func spanQuery(ks []keyspace.Key, implied bool) bleveQuery.Query {
 	}
 	switch len(parts) {
 	case 0:
-		return nil
+		return nil, excluded
 	case 1:
-		return parts[0]
+		return parts[0], excluded
 	}
-	return bleveQuery.NewConjunctionQuery(parts)
+	return bleveQuery.NewConjunctionQuery(parts), excluded
 }
 
 // Implies reports whether every post that matches e is under the unsplit
@@ -413,24 +426,29 @@ func (p *Prepared) SearchSpan(keys []keyspace.Key, i, span, size int) (*bleve.Se
 		}
 		// When the query holds the key's term wherever it matches, the
 		// term need not be walked again: only the shards filter.
-		implied := i == 0 && Implies(p.Expr, keyspace.Key{Class: ks[0].Class, Value: ks[0].Value})
-		if f := spanQuery(ks, implied); f != nil || i > 0 {
-			var not []bleveQuery.Query
-			for _, k := range keys[:i] {
-				// The shards or trie nodes of one key share its posts out
-				// already.
-				if k.ShardsOfOneKey(ks[0]) || k.OfOneTrie(ks[0]) {
-					continue
+		implied := Implies(p.Expr, keyspace.Key{Class: ks[0].Class, Value: ks[0].Value})
+		f, excluded := spanQuery(ks, implied)
+		var not []bleveQuery.Query
+		for _, k := range keys[:i] {
+			// The shards or trie nodes of one key share its posts out
+			// already.
+			if k.ShardsOfOneKey(ks[0]) || k.OfOneTrie(ks[0]) {
+				continue
+			}
+			not = append(not, keyQuery(k))
+		}
+		if f != nil || len(not) > 0 || len(excluded) > 0 {
+			// The shards a span lacks are excluded from the search itself
+			// (a match is checked against them), the rest is a filter
+			// (walked beside the matches); neither changes a score.
+			bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, excluded)
+			if f != nil || len(not) > 0 {
+				var must []bleveQuery.Query
+				if f != nil {
+					must = append(must, f)
 				}
-				not = append(not, keyQuery(k))
+				bq.AddFilter(bleveQuery.NewBooleanQuery(must, nil, not))
 			}
-			var must []bleveQuery.Query
-			if f != nil {
-				must = append(must, f)
-			}
-			filter := bleveQuery.NewBooleanQuery(must, nil, not)
-			bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, nil)
-			bq.AddFilter(filter)
 			q = bq
 		}
 	}
