@@ -189,8 +189,10 @@ func (s *Service) Search(ctx context.Context, p peer.ID, req *netsearch.Request)
 // Counts asks p how many posts it holds under each key, and how each
 // split key is split.
 func (s *Service) Counts(ctx context.Context, p peer.ID, keys []string) ([]netsearch.KeyCount, error) {
-	resp := s.answerStats(&statsRequest{Keys: keys})
-	if p != s.self {
+	var resp *statsResponse
+	if p == s.self {
+		resp = s.answerStats(&statsRequest{Keys: keys})
+	} else {
 		resp = &statsResponse{}
 		if err := s.statsCall(ctx, p, &statsRequest{Keys: keys}, resp); err != nil {
 			return nil, err
