@@ -284,14 +284,19 @@ func keyQuery(k keyspace.Key) bleveQuery.Query {
 	q.SetField(k.Field())
 	parts := append([]bleveQuery.Query{q}, trieQuery(k)...)
 	if k.Shard != "" {
-		s := bleveQuery.NewTermQuery(k.Shard)
-		s.SetField(index.FieldShard)
-		parts = append(parts, s)
+		parts = append(parts, shardQuery(k.Shard))
 	}
 	if len(parts) == 1 {
 		return q
 	}
 	return bleveQuery.NewConjunctionQuery(parts)
+}
+
+// shardQuery matches the posts whose ID starts with the hex digit h.
+func shardQuery(h string) bleveQuery.Query {
+	q := bleveQuery.NewTermQuery(h)
+	q.SetField(index.FieldShard)
+	return q
 }
 
 // trieQuery matches the posts a node of a split term's trie holds beside
@@ -317,9 +322,7 @@ func trieQuery(k keyspace.Key) []bleveQuery.Query {
 	for v := range 16 {
 		hex := strconv.FormatInt(int64(v), 16)
 		if keyspace.PrefixOf(hex, len(k.Bits)) == k.Bits {
-			d := bleveQuery.NewTermQuery(hex)
-			d.SetField(index.FieldShard)
-			digits = append(digits, d)
+			digits = append(digits, shardQuery(hex))
 		}
 	}
 	if len(digits) == 1 {
@@ -348,13 +351,11 @@ func spanQuery(ks []keyspace.Key, implied bool) (filter bleveQuery.Query, exclud
 		}
 		for v := range keyspace.HotShards {
 			hex := strconv.FormatInt(int64(v), 16)
-			s := bleveQuery.NewTermQuery(hex)
-			s.SetField(index.FieldShard)
 			switch {
 			case 2*len(ks) > keyspace.HotShards && !in[hex]:
-				excluded = append(excluded, s)
+				excluded = append(excluded, shardQuery(hex))
 			case 2*len(ks) <= keyspace.HotShards && in[hex]:
-				shards = append(shards, s)
+				shards = append(shards, shardQuery(hex))
 			}
 		}
 	}
