@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -506,6 +508,29 @@ func (s *searchNet) warm(b *testing.B, kind string) {
 	b.ReportMetric(float64(mismatch), "total-mismatches")
 }
 
+// profileLoad starts a CPU profile of the load step alone, written to
+// the file MURMUR_LOAD_CPUPROFILE names (-test.cpuprofile would also hold
+// the network's setup), and returns the function that stops it.
+func profileLoad(b *testing.B) (stop func()) {
+	path := os.Getenv("MURMUR_LOAD_CPUPROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatalf("load profile: %v", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatalf("load profile: %v", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			b.Errorf("load profile: %v", err)
+		}
+	}
+}
+
 // load runs searchLoadQueries warm searches of the whole mix from
 // searchLoadWorkers goroutines against node 0, and as many against the
 // reference, in alternating chunks of searchLoadChunk so that both see the
@@ -518,6 +543,7 @@ func (s *searchNet) load(b *testing.B) {
 		s.search(b, nd, q.q)
 		_, _, want[i] = s.searchRef(b, q.q)
 	}
+	stopProfile := profileLoad(b)
 	b.ResetTimer()
 	var netTime, refTime, netCPU, refCPU time.Duration
 	var wire float64
@@ -577,6 +603,7 @@ func (s *searchNet) load(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	stopProfile()
 	p50, p99 := percentiles(lats)
 	queries := float64(b.N * searchLoadQueries)
 	b.ReportMetric(queries/netTime.Seconds(), "queries/s")
