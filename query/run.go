@@ -11,8 +11,10 @@ import (
 	"time"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/search"
 	bleveQuery "github.com/blevesearch/bleve/v2/search/query"
+	bleveIndex "github.com/blevesearch/bleve_index_api"
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -382,6 +384,28 @@ func spanQuery(ks []keyspace.Key, implied bool) (filter bleveQuery.Query, exclud
 	return bleveQuery.NewConjunctionQuery(parts), excluded
 }
 
+// unscored is a query that restricts a search and adds nothing to a
+// score: its searcher runs with scoring and term locations off (a match
+// scores 0, and bleve then reads no frequencies or norms), and weighs
+// nothing in its parent's query norm, so that a conjunction with it
+// scores exactly what its other clauses do.
+type unscored struct{ q bleveQuery.Query }
+
+func (u unscored) Searcher(ctx context.Context, i bleveIndex.IndexReader, m mapping.IndexMapping, options search.SearcherOptions) (search.Searcher, error) {
+	options.Score, options.IncludeTermVectors, options.Explain = "none", false, false
+	s, err := u.q.Searcher(ctx, i, m, options)
+	if err != nil {
+		return nil, err
+	}
+	return weightless{s}, nil
+}
+
+// weightless is a searcher that a parent's query norm leaves out.
+type weightless struct{ search.Searcher }
+
+func (weightless) Weight() float64      { return 0 }
+func (weightless) SetQueryNorm(float64) {}
+
 // Implies reports whether every post that matches e is under the unsplit
 // term key k: the query itself then restricts a search to k, and a filter
 // on k would only walk the term's postings a second time.
@@ -439,18 +463,19 @@ func (p *Prepared) SearchSpan(keys []keyspace.Key, i, span, size int) (*bleve.Se
 			not = append(not, keyQuery(k))
 		}
 		if f != nil || len(not) > 0 || len(excluded) > 0 {
-			// The shards a span lacks are excluded from the search itself
-			// (a match is checked against them), the rest is a filter
-			// (walked beside the matches); neither changes a score.
-			bq := bleveQuery.NewBooleanQuery([]bleveQuery.Query{q}, nil, excluded)
-			if f != nil || len(not) > 0 {
-				var must []bleveQuery.Query
-				if f != nil {
-					must = append(must, f)
-				}
-				bq.AddFilter(bleveQuery.NewBooleanQuery(must, nil, not))
+			// The keys' part is a clause of the search that scores
+			// nothing (unscored), so that the search leaps between its
+			// matches and the query's, and scores and locates only the
+			// posts that match both. As a filter, bleve scored every
+			// match of the query first: all of a hot term's postings
+			// for a span of a few of its shards. The shards a span lacks
+			// and the keys before it are excluded: a match is checked
+			// against them. Neither changes a score.
+			must := []bleveQuery.Query{q}
+			if f != nil {
+				must = append(must, unscored{f})
 			}
-			q = bq
+			q = bleveQuery.NewBooleanQuery(must, nil, append(excluded, not...))
 		}
 	}
 	sr := bleve.NewSearchRequestOptions(q, size, 0, false)

@@ -269,6 +269,26 @@ func TestSpanAnswersItsShardsTogether(t *testing.T) {
 					if !slices.Equal(got, want) {
 						t.Fatalf("the span and its shards differ:\n%v\n%v", got[:min(5, len(got))], want[:min(5, len(want))])
 					}
+					// Restricting a search to keys changes no score: each
+					// hit scores what it does in the whole index.
+					sr, err := p.SearchRequest(nil, 0, 5000)
+					if err != nil {
+						t.Fatal(err)
+					}
+					res, err := ix.Search(context.Background(), sr)
+					if err != nil {
+						t.Fatal(err)
+					}
+					whole := map[string]string{}
+					for _, h := range res.Hits {
+						whole[h.ID] = fmt.Sprintf("%s %.9g", h.ID, h.Score)
+					}
+					for _, line := range got {
+						id := strings.Fields(line)[0]
+						if !strings.HasPrefix(line, whole[id]+" ") {
+							t.Fatalf("a hit of the span scores otherwise than in the whole index:\n%s\n%s", line, whole[id])
+						}
+					}
 				})
 			}
 		}
