@@ -834,6 +834,48 @@ func TestAnOwningQuerierAsksItsOwnShardsOnce(t *testing.T) {
 	}
 }
 
+// TestAQuerierThatOwnsEveryKeySearchesOnce: in a network of R nodes every
+// node owns every key, and a plan of several keys (an OR, a hot term and
+// another) is one search of the querier's own index a page, with every
+// page, total and order the one index's.
+func TestAQuerierThatOwnsEveryKeySearchesOnce(t *testing.T) {
+	ps := fakePosts(t, 300)
+	fn := newFakeNet(t, 3, 3, ps)
+	ref := reference(t, ps)
+	c := New(fn.transport(0), Config{SelfCheckShare: -1})
+	defer c.Close()
+	for _, q := range []string{"heron OR kelp", "the OR tern", "heron OR (kelp tide)", `"near heron" OR gull`, "gull OR tern -the"} {
+		for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+			want, err := query.Run(context.Background(), ref, query.Request{Q: q, Sort: s, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want.Hits) < 8 {
+				t.Fatalf("%q: %d matches: the test needs several pages", q, len(want.Hits))
+			}
+			for _, nd := range fn.nodes {
+				nd.mu.Lock()
+				nd.asked = 0
+				nd.mu.Unlock()
+			}
+			req := query.Request{Q: q, Sort: s, Limit: 7}
+			got, first := pageThrough(t, c, req)
+			if !slices.Equal(got, ids(want.Hits)) || first.Total != want.Total {
+				t.Fatalf("%q %s: %d hits (total %d), one index %d (total %d)", q, s, len(got), first.Total, len(want.Hits), want.Total)
+			}
+			pages := (len(got) + req.Limit - 1) / req.Limit
+			for i, nd := range fn.nodes {
+				nd.mu.Lock()
+				asked := nd.asked
+				nd.mu.Unlock()
+				if i == 0 && asked != pages || i > 0 && asked != 0 {
+					t.Fatalf("%q %s: node %d was asked %d times for %d pages", q, s, i, asked, pages)
+				}
+			}
+		}
+	}
+}
+
 // TestACrossCheckCarriesOnePageOfPosts: the first page sorted by score is
 // checked by a second owner, which sends a digest (IDs and scores) rather
 // than its posts when it agrees; when the first owner leaves out posts the

@@ -79,7 +79,11 @@ type run struct {
 	// this node owns a key (Config.SelfCheckShare); else units this node
 	// owns are answered by it alone (unit.alone).
 	checkSelf bool
-	rounds    int
+	// whole: this node answers every key of the plan alone, and its own
+	// index answers the query in one search of the whole index (one unit
+	// for all the keys, asked with none).
+	whole  bool
+	rounds int
 
 	mu      sync.Mutex
 	answers []*query.ShardAnswer
@@ -167,10 +171,18 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.checkSelf = r.c.cfg.SelfCheckShare >= 1 || rand.Float64() < r.c.cfg.SelfCheckShare
 	r.units = r.spans(ctx)
 	r.wire.Keys = r.keys
+	if len(r.units) > 1 && !slices.ContainsFunc(r.units, func(u unit) bool { return !u.alone }) {
+		// Every match of the query is under a key of the plan, and this
+		// node holds every post under each of them: its index holds
+		// exactly the matches, and one search of it finds them, where
+		// one search a unit would split them between the keys.
+		r.whole = true
+		r.units = []unit{{lo: 0, hi: len(r.keys), alone: true}}
+	}
 	r.sizes = make([]int, len(r.units))
 	for u, un := range r.units {
 		r.sizes[u] = r.p.Limit + 1
-		if r.parsed[un.lo].Shard != "" {
+		if r.parsed[un.lo].Shard != "" && !r.whole {
 			r.sizes[u] = spanSize(r.p.Limit+1, un.span(), r.c.cfg.SpanDeviations)
 		}
 	}
@@ -398,6 +410,12 @@ func (r *run) summary(ctx context.Context, res *query.Result, complete []bool) *
 func (r *run) request(i int, after []string) Request {
 	un := r.units[i]
 	req := r.wire
+	req.After = after
+	req.Size = r.sizes[i]
+	if r.whole {
+		req.Keys = nil // the whole index
+		return req
+	}
 	// The owner reads the keys before its unit (whose posts it leaves
 	// out) and the unit's own, never those after: they cost bytes only.
 	// Nor the other shards of the unit's own split key: their posts are
@@ -414,8 +432,6 @@ func (r *run) request(i int, after []string) Request {
 	if un.span() > 1 {
 		req.Span = un.span()
 	}
-	req.After = after
-	req.Size = r.sizes[i]
 	return req
 }
 
@@ -565,8 +581,12 @@ func (r *run) keep(i int, req *Request, resps []*Response, from []peer.ID, err e
 			}
 		}
 	}
-	// One owner's count only confirms what the owners said together.
+	// One owner's count only confirms what the owners said together. A
+	// search of the whole index counts no key.
 	for k, n := range counts {
+		if r.whole {
+			break
+		}
 		r.c.confirmCount(r.keys[un.lo+k], n)
 	}
 	r.fullLasts[i] = full
