@@ -163,10 +163,8 @@ func searchWithStats(ctx context.Context, r bindex.IndexReader, m mapping.IndexM
 		return nil, fmt.Errorf("search index: %w", searchError(err))
 	}
 	hits := coll.Results()
-	for _, h := range hits {
-		if err, _ := bleve.LoadAndHighlightAllFields(h, req, "", wr, nil); err != nil {
-			return nil, fmt.Errorf("load hit %s: %w", h.ID, err)
-		}
+	if _, err := loadStored(wr, req, hits); err != nil {
+		return nil, err
 	}
 	return &bleve.SearchResult{
 		Status:   &bleve.SearchStatus{Total: 1, Successful: 1},
