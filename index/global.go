@@ -163,7 +163,9 @@ func searchWithStats(ctx context.Context, r bindex.IndexReader, m mapping.IndexM
 		return nil, fmt.Errorf("search index: %w", searchError(err))
 	}
 	hits := coll.Results()
-	if _, err := loadStored(wr, req, hits); err != nil {
+	// Stored fields are the index's own: the reader beneath the
+	// network's statistics loads them.
+	if _, err := loadStored(r, req, hits); err != nil {
 		return nil, err
 	}
 	return &bleve.SearchResult{

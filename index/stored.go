@@ -23,9 +23,6 @@ func loadStored(r bindex.IndexReader, req *bleve.SearchRequest, hits []*search.D
 		return 0, nil
 	}
 	snap, ok := r.(*scorch.IndexSnapshot)
-	if sr, isStats := r.(*statsReader); isStats {
-		snap, ok = sr.IndexReader.(*scorch.IndexSnapshot)
-	}
 	if !ok || len(req.Fields) != 1 || req.Fields[0] != FieldPost {
 		return 0, loadStoredByID(r, req, hits)
 	}

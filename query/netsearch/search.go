@@ -583,11 +583,10 @@ func (r *run) keep(i int, req *Request, resps []*Response, from []peer.ID, err e
 	}
 	// One owner's count only confirms what the owners said together. A
 	// search of the whole index counts no key.
-	for k, n := range counts {
-		if r.whole {
-			break
+	if !r.whole {
+		for k, n := range counts {
+			r.c.confirmCount(r.keys[un.lo+k], n)
 		}
-		r.c.confirmCount(r.keys[un.lo+k], n)
 	}
 	r.fullLasts[i] = full
 	a.Last = nil
