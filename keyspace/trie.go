@@ -128,6 +128,15 @@ func (n Node) Depth() int {
 // MonthOf is the bucket month of a post created at t: "YYYY-MM" in UTC.
 func MonthOf(t time.Time) string { return t.UTC().Format("2006-01") }
 
+// MonthSpan is the time a bucket month covers, [start, end) in UTC.
+func MonthSpan(month string) (start, end time.Time, err error) {
+	start, err = time.Parse("2006-01", month)
+	if err != nil {
+		return time.Time{}, time.Time{}, fmt.Errorf("bucket month %q: %w", month, err)
+	}
+	return start, start.AddDate(0, 1, 0), nil
+}
+
 // BucketOf is the bucket of the root's trie that a post created at t
 // falls in.
 func (n Node) BucketOf(t time.Time) Node {
@@ -310,11 +319,11 @@ func (s *Split) Leaves(root Node, since, until time.Time) []Node {
 	var out []Node
 	for i := len(s.Buckets) - 1; i >= 0; i-- {
 		b := s.Buckets[i]
-		start, err := time.Parse("2006-01", b.Month)
+		start, end, err := MonthSpan(b.Month)
 		if err != nil {
 			continue // Check refuses it
 		}
-		if !until.IsZero() && !start.Before(until) || !since.IsZero() && !start.AddDate(0, 1, 0).After(since) {
+		if !until.IsZero() && !start.Before(until) || !since.IsZero() && !end.After(since) {
 			continue
 		}
 		depth := b.Depth

@@ -309,12 +309,12 @@ func trieQuery(k keyspace.Key) []bleveQuery.Query {
 	if k.Month == "" {
 		return nil
 	}
-	start, err := time.Parse("2006-01", k.Month)
+	start, end, err := keyspace.MonthSpan(k.Month)
 	if err != nil {
 		return nil // keyspace.Parse checked the month
 	}
 	incl, excl := true, false
-	month := bleveQuery.NewDateRangeInclusiveQuery(start, start.AddDate(0, 1, 0), &incl, &excl)
+	month := bleveQuery.NewDateRangeInclusiveQuery(start, end, &incl, &excl)
 	month.SetField(index.FieldCreatedAt)
 	out := []bleveQuery.Query{month}
 	if k.Bits == "" {

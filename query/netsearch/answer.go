@@ -43,7 +43,7 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 	}
 	encode := query.Encode
 	digest := r.Digest || r.DigestSum
-	if digest {
+	if digest || r.Size == 0 {
 		sr.Fields, sr.IncludeLocations = nil, false
 		encode = query.EncodeDigest
 	}

@@ -91,6 +91,10 @@ type Config struct {
 	// two to three times the bytes of a hot term's first page. For
 	// measuring what digests first saves.
 	NoDigestsFirst bool
+	// EveryBucketAtOnce asks every bucket of a split term in a query
+	// sorted by date for hits at once, as murmur did before it asked them
+	// newest first (latest.go). For measuring what that saves.
+	EveryBucketAtOnce bool
 	// DigestsFirstPages is how many pages (of the page size asked, plus
 	// one) the remote units of a plan would send whole before they are
 	// asked for digests first (DefaultDigestsFirstPages).

@@ -51,6 +51,9 @@ func (r *run) digestUnits(ctx context.Context) []bool {
 	whole := 0
 	var slowest time.Duration // the round trip a fetch round would add
 	for i, un := range r.units {
+		if r.deferred != nil && r.deferred[i] {
+			continue // asked for its counts alone
+		}
 		owners, err := r.c.tr.Owners(ctx, r.keys[un.lo])
 		if err != nil || len(owners) == 0 || slices.Contains(owners, r.c.tr.Self()) {
 			continue

@@ -56,8 +56,14 @@ type fakeNode struct {
 	digests   int            // of them, digests
 	posts     int            // posts sent in whole answers
 	summaries int            // summaries asked of it
-	keysAsked map[string]int // searches asked of it, by key
-	sent      int            // bytes of its search answers, JSON-encoded
+	keysAsked map[string]int // searches for hits asked of it, by key
+	// countsAsked are the searches for counts alone (size 0) asked of it,
+	// by key.
+	countsAsked map[string]int
+	sent        int // bytes of its search answers, JSON-encoded
+	// sizeZeroRefused: it refuses a search for counts alone, as the
+	// version before did.
+	sizeZeroRefused bool
 }
 
 // answer is the node's honest answer to req, with its counts of the keys.
@@ -185,13 +191,21 @@ func (t fakeTransport) Search(ctx context.Context, p peer.ID, req *Request) (*Re
 	nd := t.fn.node(p)
 	nd.mu.Lock()
 	nd.asked++
-	if nd.keysAsked == nil {
-		nd.keysAsked = map[string]int{}
+	asked := &nd.keysAsked
+	if req.Size == 0 {
+		asked = &nd.countsAsked
+	}
+	if *asked == nil {
+		*asked = map[string]int{}
 	}
 	for _, k := range req.SpanKeys() {
-		nd.keysAsked[k]++
+		(*asked)[k]++
 	}
 	fail, delay := nd.fail, nd.delay
+	if req.Size == 0 && nd.sizeZeroRefused {
+		nd.mu.Unlock()
+		return nil, errors.New("search size 0; want 1 to 1001")
+	}
 	if !req.Digest && !req.DigestSum {
 		delay += nd.wholeDelay
 	}

@@ -82,8 +82,11 @@ type run struct {
 	// whole: this node answers every key of the plan alone, and its own
 	// index answers the query in one search of the whole index (one unit
 	// for all the keys, asked with none).
-	whole  bool
-	rounds int
+	whole bool
+	// deferred marks the units asked for their counts alone so far: a
+	// split term's older buckets, for a query sorted by date (latest.go).
+	deferred []bool
+	rounds   int
 
 	mu      sync.Mutex
 	answers []*query.ShardAnswer
@@ -186,6 +189,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 			r.sizes[u] = spanSize(r.p.Limit+1, un.span(), r.c.cfg.SpanDeviations)
 		}
 	}
+	r.deferred = r.deferBuckets()
 	r.answers = make([]*query.ShardAnswer, len(r.units))
 	r.failed = make([]bool, len(r.units))
 	r.asked = map[string]bool{}
@@ -324,9 +328,12 @@ func (r *run) fanOut(ctx context.Context) {
 	asDigest := r.digestUnits(ctx)
 	digests := make([]*digest, len(r.units))
 	r.forEach(all, func(i int) {
-		if asDigest[i] {
+		switch {
+		case r.deferred != nil && r.deferred[i]:
+			r.askCounts(ctx, i)
+		case asDigest[i]:
 			digests[i] = r.askDigest(ctx, i, r.p.After)
-		} else {
+		default:
 			r.ask(ctx, i, r.p.After)
 		}
 	})
@@ -361,8 +368,14 @@ func (r *run) refill(ctx context.Context) (*query.Result, []bool) {
 		// unit's cut falls on their recomputed scores, so that an owner
 		// whose digest claimed more than its hits hold cannot keep its
 		// unit asked again round after round.
-		for _, i := range again {
-			r.sizes[i] = min(2*r.sizes[i], r.p.Limit+1)
+		//
+		// A bucket asked for its counts alone so far is asked for its
+		// first hits, newest first, as many as fill the page.
+		again, fresh := r.pickDeferred(again, len(res.Hits))
+		for j, i := range again {
+			if !fresh[j] {
+				r.sizes[i] = min(2*r.sizes[i], r.p.Limit+1)
+			}
 		}
 		r.forEach(again, func(i int) { r.ask(ctx, i, r.answers[i].Last.Sort) })
 		r.rounds++

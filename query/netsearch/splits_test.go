@@ -3,6 +3,7 @@ package netsearch
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -32,20 +33,20 @@ const (
 	rooted  = "rooted"  // the root hands its postings down to the buckets
 )
 
-// newSplitNet signs n posts eight hours apart (about four months for
-// 360) and places them: the newest bucket's leaves are two bits deep, the
+// newSplitNet signs n posts every apart (eight hours: about four months
+// for 360) and places them: the newest bucket's leaves are two bits deep, the
 // one before's one bit, the others whole. A node that hands its postings
 // down keeps them all until it is done, and two in three are at their
 // leaf already. One of the root's three owners sends no record, as an
 // owner that has not learnt of the split yet.
-func newSplitNet(t *testing.T, n int, handOff string) *splitNet {
+func newSplitNet(t *testing.T, n int, every time.Duration, handOff string) *splitNet {
 	t.Helper()
 	key := testkit.Key(t)
 	now := time.Now()
 	var posts []*post.Post
 	for i := range n {
 		text := fmt.Sprintf("the %s and the %s near %s %d", texts[i%len(texts)], texts[(i/3)%len(texts)], texts[(i*7)%len(texts)], i%5)
-		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: now.Add(-time.Duration(i) * 8 * time.Hour)}, now)
+		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: now.Add(-time.Duration(i) * every)}, now)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +144,7 @@ func (sn *splitNet) keysAsked() []string {
 func TestASplitTermIsAskedAtItsLeaves(t *testing.T) {
 	for _, handOff := range []string{settled, moving, rooted} {
 		t.Run(handOff, func(t *testing.T) {
-			sn := newSplitNet(t, 360, handOff)
+			sn := newSplitNet(t, 360, 8*time.Hour, handOff)
 			ref := reference(t, sn.posts)
 			c := New(sn.fn.transport(0), Config{})
 			defer c.Close()
@@ -209,7 +210,7 @@ func TestASplitTermIsAskedAtItsLeaves(t *testing.T) {
 
 	// Without the records, the querier asks the root's owners, who hold
 	// the heron posts they hold for other keys alone, and misses the rest.
-	sn := newSplitNet(t, 360, settled)
+	sn := newSplitNet(t, 360, 8*time.Hour, settled)
 	ref := reference(t, sn.posts)
 	want, err := query.Run(context.Background(), ref, query.Request{Q: splitTerm, Limit: 7})
 	if err != nil {
@@ -236,7 +237,7 @@ func TestASplitTermIsAskedAtItsLeaves(t *testing.T) {
 // split terms to its groups changes nothing; one that names more than a
 // group may is refused.
 func TestALiarCannotInflateTermsWithSplitNames(t *testing.T) {
-	sn := newSplitNet(t, 120, settled)
+	sn := newSplitNet(t, 120, 8*time.Hour, settled)
 	c := New(sn.fn.transport(0), Config{})
 	defer c.Close()
 	ctx := context.Background()
@@ -264,5 +265,144 @@ func TestALiarCannotInflateTermsWithSplitNames(t *testing.T) {
 	}
 	if lied := c.Refresh(ctx); lied.Terms != honest.Terms || lied.Implausible == 0 {
 		t.Errorf("a summary naming %d split terms a group: %+v, want the honest %d terms and the liar refused", MaxGroupSplitTerms+1, lied, honest.Terms)
+	}
+}
+
+// traffic is what the fake network was asked since the last call: the
+// keys of the heron trie asked for hits and for counts alone, and the
+// bytes of every search answer.
+func (sn *splitNet) traffic() (hitKeys, countKeys []string, sent int) {
+	for _, nd := range sn.fn.nodes {
+		nd.mu.Lock()
+		sent += nd.sent
+		nd.sent = 0
+		for k := range nd.countsAsked {
+			if kk, err := keyspace.Parse(k); err == nil && kk.Value == splitTerm && !slices.Contains(countKeys, k) {
+				countKeys = append(countKeys, k)
+			}
+		}
+		nd.countsAsked = nil
+		nd.mu.Unlock()
+	}
+	slices.Sort(countKeys)
+	return sn.keysAsked(), countKeys, sent
+}
+
+// leavesOf are the leaves of the heron trie in the given months, as the
+// split's record lists them.
+func (sn *splitNet) leavesOf(months map[string]bool) []string {
+	root := keyspace.RootNode(keyspace.ClassTerm, splitTerm)
+	var out []string
+	for _, n := range sn.record.Leaves(root, time.Time{}, time.Time{}) {
+		if months[n.Month] {
+			out = append(out, n.String())
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestALatestPageAsksTheNewestBuckets: a query on a split term sorted by
+// date asks the newest buckets whose postings fill the page for hits, and
+// the older ones for their counts alone, so that its total is still the
+// network's. A query whose newest buckets hold fewer matches than their
+// postings asks the next ones, newest first. Owners of the version before,
+// which refuse a request for counts alone, are asked for hits. Every
+// page is the one index's.
+func TestALatestPageAsksTheNewestBuckets(t *testing.T) {
+	sn := newSplitNet(t, 720, 12*time.Hour, settled) // a year
+	ref := reference(t, sn.posts)
+	ctx := context.Background()
+	const limit = 10
+	search := func(cfg Config, q string) *query.Result {
+		t.Helper()
+		c := New(sn.fn.transport(0), cfg)
+		defer c.Close()
+		res, err := c.Search(ctx, query.Request{Q: q, Sort: query.SortLatest, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := query.Run(ctx, ref, query.Request{Q: q, Sort: query.SortLatest, Limit: limit})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(ids(res.Hits), ids(want.Hits)) || res.Total != want.Total || res.Partial {
+			t.Errorf("%q latest: %v of %d (partial %v), one index %v of %d", q, ids(res.Hits), res.Total, res.Partial, ids(want.Hits), want.Total)
+		}
+		return res
+	}
+	var months []string // newest first
+	for i := len(sn.record.Buckets) - 1; i >= 0; i-- {
+		months = append(months, sn.record.Buckets[i].Month)
+	}
+	// The newest months whose postings fill a page, by the record.
+	eager := map[string]bool{}
+	for i, sum := 0, 0; sum < limit+1; i++ {
+		eager[months[i]] = true
+		sum += sn.record.Buckets[len(months)-1-i].Count
+	}
+	older := map[string]bool{}
+	for _, m := range months {
+		older[m] = !eager[m]
+	}
+
+	sn.traffic()
+	search(Config{EveryBucketAtOnce: true}, splitTerm)
+	allHits, allCounts, allSent := sn.traffic()
+	search(Config{}, splitTerm)
+	hitKeys, countKeys, sent := sn.traffic()
+	if want := sn.leavesOf(eager); !slices.Equal(hitKeys, want) {
+		t.Errorf("a first page by date asked %v for hits, want the newest buckets' leaves %v", hitKeys, want)
+	}
+	if want := sn.leavesOf(older); !slices.Equal(countKeys, want) {
+		t.Errorf("a first page by date asked %v for counts, want the older buckets' leaves %v", countKeys, want)
+	}
+	if len(allCounts) != 0 || len(allHits) != len(hitKeys)+len(countKeys) {
+		t.Errorf("every bucket at once asked %d keys for hits and %d for counts, want all %d for hits", len(allHits), len(allCounts), len(hitKeys)+len(countKeys))
+	}
+	if 2*sent > allSent {
+		t.Errorf("newest buckets first sent %d bytes, every bucket at once %d: want at most half", sent, allSent)
+	}
+	t.Logf("first page of %q by date: %d keys asked for hits and %d bytes, against %d keys and %d bytes for every bucket at once",
+		splitTerm, len(hitKeys), sent, len(allHits), allSent)
+
+	// The phrase matches about two in three of heron's posts: where the
+	// newest buckets' postings fill the page, their matches may not, and
+	// the next buckets are asked, newest first, as many as the page needs:
+	// the months down to that of the page's last match and the one after.
+	q := `"the ` + splitTerm + `"`
+	search(Config{}, q)
+	hitKeys, _, _ = sn.traffic()
+	asked := map[string]bool{}
+	for _, k := range hitKeys {
+		n, err := keyspace.ParseNode(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		asked[n.Month] = true
+	}
+	all, err := query.Run(ctx, ref, query.Request{Q: q, Sort: query.SortLatest, Limit: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	needed := map[string]bool{}
+	for _, h := range all.Hits[:min(limit+1, len(all.Hits))] {
+		needed[keyspace.MonthOf(h.Post.CreatedAt)] = true
+	}
+	if !maps.Equal(asked, needed) {
+		t.Errorf("%q latest asked the buckets of %v for hits, want those of the page and the hit after it, %v", q, asked, needed)
+	}
+	if len(needed) <= len(eager) {
+		t.Errorf("%q: the page's matches fill it from the months whose postings do (%d months): the test shows no second round", q, len(needed))
+	}
+
+	// Owners of the version before refuse a search for counts alone: they
+	// are asked for hits.
+	for _, nd := range sn.fn.nodes {
+		nd.sizeZeroRefused = true
+	}
+	search(Config{}, splitTerm)
+	if _, countKeys, _ := sn.traffic(); len(countKeys) == 0 {
+		t.Error("no key was asked for its counts alone: the test shows nothing of owners that refuse it")
 	}
 }

@@ -33,7 +33,8 @@ type Request struct {
 	Since string `json:"since,omitempty" cbor:"3,keyasint,omitempty"`
 	Until string `json:"until,omitempty" cbor:"4,keyasint,omitempty"`
 	Sort  string `json:"sort,omitempty" cbor:"5,keyasint,omitempty"`
-	// Size is how many hits to return, after After.
+	// Size is how many hits to return, after After; 0 asks for the
+	// counts alone.
 	Size  int              `json:"size" cbor:"6,keyasint,omitempty"`
 	After cborwire.Strings `json:"after,omitempty" cbor:"7,keyasint,omitempty"`
 	// Keys are the keys of the querier's plan; the owner answers for
@@ -241,8 +242,8 @@ func CheckRequest(m *Request) error {
 	switch {
 	case len(m.Query) > MaxQueryBytes:
 		return fmt.Errorf("search query of %d bytes, limit %d", len(m.Query), MaxQueryBytes)
-	case m.Size < 1 || m.Size > MaxSize:
-		return fmt.Errorf("search size %d; want 1 to %d", m.Size, MaxSize)
+	case m.Size < 0 || m.Size > MaxSize:
+		return fmt.Errorf("search size %d; want 0 (counts alone) to %d", m.Size, MaxSize)
 	case len(m.After) > 2:
 		return fmt.Errorf("search after %d values, want at most 2", len(m.After))
 	case len(m.Keys) > MaxKeys:
