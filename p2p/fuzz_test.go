@@ -134,7 +134,7 @@ func FuzzDecodeCBORMessage(f *testing.F) {
 func checkSearchAndStatsBounds(t *testing.T, c codec, body []byte) {
 	var q netsearch.Request
 	if err := decodeWith(c, body, &q); err == nil {
-		if len(q.Query) > netsearch.MaxQueryBytes || q.Size < 1 || q.Size > netsearch.MaxSize || len(q.Keys) > netsearch.MaxKeys {
+		if len(q.Query) > netsearch.MaxQueryBytes || q.Size < 0 || q.Size > netsearch.MaxSize || len(q.Keys) > netsearch.MaxKeys {
 			t.Fatalf("accepted an unbounded search request: %d bytes, size %d, %d keys", len(q.Query), q.Size, len(q.Keys))
 		}
 		if len(q.Keys) > 0 && (q.Index < 0 || q.Index >= len(q.Keys)) {
