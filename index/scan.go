@@ -45,12 +45,55 @@ func (ix *Index) HasTerm(ctx context.Context, field, term string) (bool, error) 
 	return res.Total > 0, nil
 }
 
+// IDsWithTermBetween is IDsWithTerm for the posts created in [start, end),
+// by the time the index sorts them by (DocumentOf): a month of a split
+// term's posting list.
+func (ix *Index) IDsWithTermBetween(ctx context.Context, field, term string, start, end time.Time) ([]string, error) {
+	tq := bleveQuery.NewTermQuery(term)
+	tq.SetField(field)
+	incl, excl := true, false
+	dq := bleveQuery.NewDateRangeInclusiveQuery(start, end, &incl, &excl)
+	dq.SetField(FieldCreatedAt)
+	var ids []string
+	err := ix.scan(ctx, bleveQuery.NewConjunctionQuery([]bleveQuery.Query{tq, dq}), false, func(h *search.DocumentMatch) error {
+		ids = append(ids, h.ID)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list posts with %s:%s from %s to %s: %w", field, term, start.Format(time.RFC3339), end.Format(time.RFC3339), err)
+	}
+	return ids, nil
+}
+
+// PostsWithTerm calls fn with every stored post whose field holds term,
+// decoded and verified, in ID order. It stops at the first error fn
+// returns.
+func (ix *Index) PostsWithTerm(ctx context.Context, field, term string, fn func(*post.Post) error) error {
+	q := bleveQuery.NewTermQuery(term)
+	q.SetField(field)
+	return ix.walk(ctx, q, fn)
+}
+
+// Paused runs fn while no write commits: the index calls neither OnStored
+// nor OnDeleted meanwhile, so what fn reads of it is what the callbacks
+// reported. Reads go on; writes wait for fn.
+func (ix *Index) Paused(fn func() error) error {
+	ix.writeMu.Lock()
+	defer ix.writeMu.Unlock()
+	return fn()
+}
+
 // Walk calls fn with every stored post, in ID order, decoded and verified.
 // It stops at the first error fn returns. Posts stored while it runs may or
 // may not be seen.
 func (ix *Index) Walk(ctx context.Context, fn func(*post.Post) error) error {
+	return ix.walk(ctx, bleveQuery.NewMatchAllQuery(), fn)
+}
+
+// walk calls fn with every stored post that matches q, as Walk does.
+func (ix *Index) walk(ctx context.Context, q bleveQuery.Query, fn func(*post.Post) error) error {
 	now := time.Now()
-	return ix.scan(ctx, bleveQuery.NewMatchAllQuery(), true, func(h *search.DocumentMatch) error {
+	return ix.scan(ctx, q, true, func(h *search.DocumentMatch) error {
 		raw, ok := h.Fields[FieldPost].(string)
 		if !ok {
 			return nil // a document without its record is not a post

@@ -149,6 +149,38 @@ func Keys(p *post.Post) []string {
 	return out
 }
 
+// KeysWith is Keys for a node that knows how some terms are split:
+// splitOf gives the split record of a root key, if it is split. A split
+// term's root gives way to the nodes of its trie that hold the post
+// (Split.NodesOf). A nil splitOf is Keys.
+func KeysWith(p *post.Post, splitOf func(root string) (Split, bool)) []string {
+	keys := Keys(p)
+	if splitOf == nil {
+		return keys
+	}
+	var out []string
+	for i, k := range keys {
+		sp, ok := splitOf(k)
+		if !ok {
+			if out != nil {
+				out = append(out, k)
+			}
+			continue
+		}
+		if out == nil {
+			out = append(make([]string, 0, len(keys)+2), keys[:i]...)
+		}
+		root := RootNode(ClassTerm, strings.TrimPrefix(k, ClassTerm+"/"))
+		for _, n := range sp.NodesOf(root, p.ID, p.CreatedAt) {
+			out = append(out, n.String())
+		}
+	}
+	if out == nil {
+		return keys
+	}
+	return out
+}
+
 // Key is a parsed key.
 type Key struct {
 	Class string // ClassTerm, ClassAuthor or ClassLabel

@@ -2,15 +2,19 @@ package keyspace
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// Keys that split as they grow (docs/split-keys.md, step 1): the form of a
-// node of a key's trie, and which posts it holds. Placement, planning and
-// repair do not use it yet; until they do, the keys of protocol version 1
-// above are the only keys on the wire.
+// Keys that split as they grow (docs/split-keys.md): the form of a node of
+// a key's trie, which posts it holds, and the split record its root's
+// owners keep. Planners ask a split term's leaves, and nodes place, hold
+// and repair its posts under them (KeysWith), once they know its record;
+// until owners split keys by themselves, no record is known on a live
+// network and the keys of protocol version 1 above are the only keys on
+// the wire.
 //
 // A node is a root key, the root narrowed to one UTC month of the posts'
 // created_at (a bucket), or a bucket narrowed to a binary prefix of the
@@ -331,6 +335,33 @@ func (s *Split) Leaves(root Node, since, until time.Time) []Node {
 			depth--
 		}
 		out = append(out, prefixNodes(Node{Class: root.Class, Value: root.Value, Month: b.Month}, depth)...)
+	}
+	return out
+}
+
+// NodesOf are the nodes of root's trie that hold a post with the given ID,
+// created at t, as s describes the split: the leaf of the post's bucket,
+// and while the bucket moves to its depth, the node one bit up; while the
+// root hands its postings down (its residual is above 0), the root too. A
+// month s does not list is not split: the root alone holds its posts.
+// These are the keys a node places and holds the post under, and the
+// nodes a search asks (Leaves) hold it.
+func (s *Split) NodesOf(root Node, id string, t time.Time) []Node {
+	i, found := slices.BinarySearchFunc(s.Buckets, MonthOf(t), func(b Bucket, m string) int { return strings.Compare(b.Month, m) })
+	if !found {
+		return []Node{root}
+	}
+	b := s.Buckets[i]
+	leaf := root.BucketOf(t)
+	leaf.Bits = PrefixOf(id, b.Depth)
+	out := []Node{leaf}
+	if b.Moving && leaf.Bits != "" {
+		up := leaf
+		up.Bits = up.Bits[:len(up.Bits)-1]
+		out = append(out, up)
+	}
+	if s.Residual > 0 {
+		out = append(out, root)
 	}
 	return out
 }

@@ -8,6 +8,9 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // TestTrieNodeForms: the wire forms of a trie's nodes, what they parse
@@ -251,5 +254,65 @@ func TestSplitRecords(t *testing.T) {
 		if got := k.Holds(c.id, c.at); got != c.want {
 			t.Errorf("%s holds %s of %v: %v", k, c.id, c.at, got)
 		}
+	}
+}
+
+// TestAPostIsHeldByOneNodeASearchAsks: under a split record, settled,
+// with a moving bucket, or while the root hands its postings down, every
+// post of a month the record lists is held (NodesOf) by exactly one of
+// the nodes a search asks (Leaves), and by the leaf of its bucket, where
+// the hand-off ends. KeysWith puts those nodes in place of the root and
+// leaves every other key as Keys gives it.
+func TestAPostIsHeldByOneNodeASearchAsks(t *testing.T) {
+	settled := Split{Buckets: []Bucket{{Month: "2026-09", Count: 10}, {Month: "2026-10", Count: 30000, Depth: 1}, {Month: "2026-11", Count: 50000, Depth: 3}}}
+	moving := settled
+	moving.Buckets = slices.Clone(settled.Buckets)
+	moving.Buckets[2].Moving = true
+	handing := settled
+	handing.Residual = 7
+	root := RootNode(ClassTerm, "heron")
+	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
+	for name, rec := range map[string]Split{"settled": settled, "moving": moving, "handing down": handing} {
+		asked := map[Node]bool{}
+		for _, n := range rec.Leaves(root, time.Time{}, time.Time{}) {
+			asked[n] = true
+		}
+		for i := range 500 {
+			sum := sha256.Sum256([]byte(fmt.Sprint(i)))
+			id := hex.EncodeToString(sum[:])
+			at := start.Add(time.Duration(i) * 4 * time.Hour) // into December, which no bucket lists
+			nodes := rec.NodesOf(root, id, at)
+			if MonthOf(at) == "2026-12" {
+				if !slices.Equal(nodes, []Node{root}) {
+					t.Errorf("%s: a post of an unlisted month is held by %v, want the root alone", name, nodes)
+				}
+				continue
+			}
+			inAsked := 0
+			for _, n := range nodes {
+				if !n.Holds(id, at) {
+					t.Errorf("%s: %s does not hold the post it is said to hold", name, n)
+				}
+				if asked[n] {
+					inAsked++
+				}
+			}
+			leaf := nodes[0]
+			b := rec.Buckets[slices.IndexFunc(rec.Buckets, func(b Bucket) bool { return b.Month == MonthOf(at) })]
+			if inAsked != 1 || leaf.Month != b.Month || len(leaf.Bits) != b.Depth {
+				t.Errorf("%s: post %d held by %v, of which %d asked; want one asked, and its leaf at depth %d first", name, i, nodes, inAsked, b.Depth)
+			}
+		}
+	}
+
+	p := &post.Post{ID: hex.EncodeToString(make([]byte, 32)), Author: "ab", Text: "a heron by the kelp", CreatedAt: time.Date(2026, 10, 3, 0, 0, 0, 0, time.UTC)}
+	got := KeysWith(p, func(k string) (Split, bool) { return settled, k == root.String() })
+	want := slices.DeleteFunc(Keys(p), func(k string) bool { return k == root.String() })
+	want = append(want, "t@2026-10.0/heron")
+	if !testkit.SameSet(got, want) {
+		t.Errorf("keys of a split term's post: %v, want %v", got, want)
+	}
+	if got := KeysWith(p, nil); !slices.Equal(got, Keys(p)) {
+		t.Errorf("keys with no split known: %v, want %v", got, Keys(p))
 	}
 }
