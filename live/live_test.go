@@ -35,6 +35,30 @@ func prepare(t *testing.T, q string) *query.Prepared {
 	return p
 }
 
+// TestRegistryFollowsASplitTermToItsLeaves: a standing search of a split
+// term kept under a node of its trie gets the posts the owner stores under
+// that node (Registry.KeysOf), which keyspace.Keys, knowing no split, never
+// names.
+func TestRegistryFollowsASplitTermToItsLeaves(t *testing.T) {
+	now := time.Now()
+	p := sign(t, "a heron at dawn", now)
+	leaf := keyspace.Node{Class: keyspace.ClassTerm, Value: "heron", Month: keyspace.MonthOf(p.CreatedAt)}.String()
+	for _, knowsSplit := range []bool{false, true} {
+		r := NewRegistry()
+		if knowsSplit {
+			r.KeysOf = func(*post.Post) []string { return []string{leaf} }
+		}
+		sub, err := r.Add("a", leaf, prepare(t, "heron").Expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.Offer(p)
+		if got := len(sub.Pushes); got != map[bool]int{false: 0, true: 1}[knowsSplit] {
+			t.Errorf("with the split known %v: %d pushes to the search kept under %s", knowsSplit, got, leaf)
+		}
+	}
+}
+
 // TestRegistryPushesMatchesWithinBounds: an owner pushes a stored post to
 // each standing search of its keys that it matches, once, and keeps no
 // more searches, and pushes no faster, than its bounds allow.

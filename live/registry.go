@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,11 @@ type Registry struct {
 	order   []string // recent, oldest first
 	// OnDrop, if set, is called for each match a search lost.
 	OnDrop func()
+	// KeysOf, if set, gives the keys a post is held under beside
+	// keyspace.Keys: those of the nodes of split terms' tries, which
+	// standing searches of a split term are kept under too. Set it before
+	// the first Offer.
+	KeysOf func(*post.Post) []string
 }
 
 // NewRegistry returns an empty registry.
@@ -147,7 +153,15 @@ func (r *Registry) Offer(posts ...*post.Post) {
 		r.remember(p.ID)
 		var raw json.RawMessage
 		var analyzed *query.Analyzed
-		for _, k := range keyspace.Keys(p) {
+		keys := keyspace.Keys(p)
+		if r.KeysOf != nil {
+			for _, k := range r.KeysOf(p) {
+				if !slices.Contains(keys, k) {
+					keys = append(keys, k)
+				}
+			}
+		}
+		for _, k := range keys {
 			for s := range r.byKey[k] {
 				if analyzed == nil {
 					a := query.Analyze(p) // once for all the searches

@@ -36,7 +36,7 @@ func TestSearchAndStatsSpeakCBORAndFallBackToJSON(t *testing.T) {
 	// The owner records a split of another term, which its count answers
 	// carry in either codec.
 	split := keyspace.Split{Residual: 3, Buckets: []keyspace.Bucket{{Month: "2026-10", Count: 40}, {Month: "2026-11", Count: 25000, Depth: 2, Moving: true}}}
-	if err := owner.SetSplit("t/harrier", split); err != nil {
+	if err := owner.SetSplit(ctx, "t/harrier", split); err != nil {
 		t.Fatal(err)
 	}
 	var answers [2]*netsearch.Response

@@ -9,7 +9,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -37,7 +36,7 @@ func (r *repairer) evict(ctx context.Context) (int, error) {
 			return nil
 		}
 		ask := map[peer.ID]string{}
-		for _, k := range keyspace.Keys(p) {
+		for _, k := range s.keysOf(p) {
 			owners, ok := s.owners.cached(k, false)
 			if !ok || len(owners) == 0 {
 				return nil

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"encoding/hex"
+	"slices"
 	"sync"
 
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -21,6 +22,11 @@ type Holdings struct {
 	// version counts changes, so repair knows whether a key moved since it
 	// last synced it.
 	version uint64
+	// keysOf gives the keys a post is held under (keyspace.Keys until the
+	// service sets its own, which follows the splits it knows), and
+	// keysGen counts the changes of what it gives (Rekey).
+	keysOf  func(*post.Post) []string
+	keysGen uint64
 }
 
 type holding struct {
@@ -30,7 +36,69 @@ type holding struct {
 }
 
 // NewHoldings returns empty holdings.
-func NewHoldings() *Holdings { return &Holdings{keys: map[string]*holding{}} }
+func NewHoldings() *Holdings {
+	return &Holdings{keys: map[string]*holding{}, keysOf: keyspace.Keys}
+}
+
+// setKeysOf sets how a post's keys are found: the service's own function,
+// which follows the splits it knows.
+func (h *Holdings) setKeysOf(fn func(*post.Post) []string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.keysOf = fn
+	h.keysGen++
+}
+
+// Rekey calls change, which changes the keys that keysOf gives some of
+// posts, and moves each of posts from the keys it had before to those it
+// has after, in one step: no Add or Remove comes between. The caller
+// passes every held post whose keys change, and holds the store's writes
+// (Store.Paused) so that none is stored or removed meanwhile.
+func (h *Holdings) Rekey(posts []*post.Post, change func()) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	before := make([][]string, len(posts))
+	for i, p := range posts {
+		before[i] = h.keysOf(p)
+	}
+	change()
+	h.keysGen++
+	h.version++
+	for i, p := range posts {
+		var id [32]byte
+		if _, err := hex.Decode(id[:], []byte(p.ID)); err != nil {
+			continue
+		}
+		after := h.keysOf(p)
+		for _, k := range before[i] {
+			if !slices.Contains(after, k) {
+				h.change(k, id, -1)
+			}
+		}
+		for _, k := range after {
+			if !slices.Contains(before[i], k) {
+				h.change(k, id, +1)
+			}
+		}
+	}
+}
+
+// change moves one post's count under key by sign; h.mu is held.
+func (h *Holdings) change(k string, id [32]byte, sign int) {
+	e := h.keys[k]
+	if e == nil {
+		e = &holding{}
+		h.keys[k] = e
+	}
+	e.count += sign
+	for i := range e.digest {
+		e.digest[i] ^= id[i]
+	}
+	e.changed = h.version
+	if e.count <= 0 {
+		delete(h.keys, k)
+	}
+}
 
 // Add records newly stored posts under each of their keys.
 func (h *Holdings) Add(posts []*post.Post) { h.apply(posts, +1) }
@@ -43,34 +111,33 @@ func (h *Holdings) apply(posts []*post.Post, sign int) {
 		id   [32]byte
 		keys []string
 	}
-	// Analysis runs outside the lock.
+	// Analysis runs outside the lock, with the keys function of the
+	// moment; a Rekey meanwhile makes it run again inside.
+	h.mu.Lock()
+	keysOf, gen := h.keysOf, h.keysGen
+	h.mu.Unlock()
 	work := make([]keyed, 0, len(posts))
+	at := make([]*post.Post, 0, len(posts))
 	for _, p := range posts {
 		var id [32]byte
 		if _, err := hex.Decode(id[:], []byte(p.ID)); err != nil {
 			continue // not a verified post
 		}
-		work = append(work, keyed{id: id, keys: keyspace.Keys(p)})
+		work = append(work, keyed{id: id, keys: keysOf(p)})
+		at = append(at, p)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.keysGen != gen {
+		for i := range work {
+			work[i].keys = h.keysOf(at[i])
+		}
+	}
 	h.version++
 	for _, w := range work {
 		h.posts += sign
 		for _, k := range w.keys {
-			e := h.keys[k]
-			if e == nil {
-				e = &holding{}
-				h.keys[k] = e
-			}
-			e.count += sign
-			for i := range e.digest {
-				e.digest[i] ^= w.id[i]
-			}
-			e.changed = h.version
-			if e.count <= 0 {
-				delete(h.keys, k)
-			}
+			h.change(k, w.id, sign)
 		}
 	}
 }

@@ -46,6 +46,14 @@ type Store interface {
 	Delete(ctx context.Context, t *post.Tombstone) error
 	Tombstone(id string) (*post.Tombstone, error)
 	IDsWithTerm(ctx context.Context, field, term string) ([]string, error)
+	// IDsWithTermBetween is IDsWithTerm for the posts created in
+	// [start, end): a month of a split term's postings.
+	IDsWithTermBetween(ctx context.Context, field, term string, start, end time.Time) ([]string, error)
+	// PostsWithTerm calls fn with every stored post whose field holds term.
+	PostsWithTerm(ctx context.Context, field, term string, fn func(*post.Post) error) error
+	// Paused runs fn while no write commits, so that the holdings it
+	// changes stay in step with the posts stored.
+	Paused(fn func() error) error
 	// HasTerm reports whether any stored post's field holds term.
 	HasTerm(ctx context.Context, field, term string) (bool, error)
 	Walk(ctx context.Context, fn func(*post.Post) error) error
@@ -307,6 +315,7 @@ func New(cfg Config) (*Service, error) {
 		metrics: m, pace: newPacer(metrics.Or(cfg.Metrics)),
 		ctx: ctx, cancel: cancel,
 	}
+	s.hold.setKeysOf(s.keysOf)
 	// The host's hole-punch tracer and relay source report to s; they
 	// read s.host only after the routing table is published (reach.table).
 	h, err := newHost(cfg, banGater{o: offenders, difficulty: cfg.IDDifficulty, next: cfg.Gater,
@@ -320,6 +329,7 @@ func New(cfg Config) (*Service, error) {
 	s.streams = newStreamPool()
 	s.newInbound()
 	s.live = live.NewRegistry()
+	s.live.KeysOf = s.keysOf
 	s.live.OnDrop = m.liveDropped.Inc
 	dhtHost := s.startReach()
 	s.dht, err = dht.New(dhtHost,

@@ -1,34 +1,59 @@
 package p2p
 
 import (
+	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
 )
 
-// MaxSplitRecords bounds the split records a node keeps as an owner.
+// MaxSplitRecords bounds the split records a node keeps.
 const MaxSplitRecords = 10_000
 
-// splitBook holds the split records of the roots this node owns, which its
-// count answers carry (docs/split-keys.md). Until owners split keys
-// themselves (step 3) a record is only set by SetSplit.
+// splitBook holds the split records of the terms this node knows are
+// split (docs/split-keys.md): it places, holds, repairs and evicts their
+// posts by the nodes of their tries (Service.keysOf), and, as an owner of
+// a root, its count answers carry the root's record. Until owners split
+// keys themselves (step 3b) a record is only set by SetSplit.
 type splitBook struct {
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	records map[string]keyspace.Split
+	// n is len(records), read without the lock: most nodes know no split,
+	// and every key of every post they hold is looked up here.
+	n atomic.Int64
 }
 
 func (b *splitBook) get(key string) (keyspace.Split, bool) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+	if b.n.Load() == 0 {
+		return keyspace.Split{}, false
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
 	sp, ok := b.records[key]
 	return sp, ok
 }
 
-// SetSplit records, as an owner of root, how root's postings are split:
-// count answers for root carry the record, and count the whole trie. root
-// must be the whole key of a term that protocol version 1 does not shard.
-func (s *Service) SetSplit(root string, sp keyspace.Split) error {
+// keysOf is every key this node places and holds p under: keyspace.Keys,
+// with each root of a term it knows is split replaced by the nodes of the
+// term's trie that hold p.
+func (s *Service) keysOf(p *post.Post) []string {
+	if s.splits.n.Load() == 0 {
+		return keyspace.Keys(p)
+	}
+	return keyspace.KeysWith(p, s.splits.get)
+}
+
+// SetSplit records how root's postings are split. From then on this node
+// places, holds, repairs and evicts the posts of root's term by the nodes
+// of its trie that hold them (keyspace.Split.NodesOf): its holdings move
+// the posts it holds from root to those nodes at once, and repair hands
+// them to the nodes' owners. As an owner of root, its count answers carry
+// the record and count the whole trie. root must be the whole key of a
+// term that protocol version 1 does not shard.
+func (s *Service) SetSplit(ctx context.Context, root string, sp keyspace.Split) error {
 	k, err := keyspace.Parse(root)
 	if err != nil {
 		return fmt.Errorf("split record: %w", err)
@@ -40,14 +65,37 @@ func (s *Service) SetSplit(root string, sp keyspace.Split) error {
 		return err
 	}
 	b := &s.splits
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if _, ok := b.records[root]; !ok && len(b.records) >= MaxSplitRecords {
+	b.mu.RLock()
+	_, known := b.records[root]
+	full := len(b.records) >= MaxSplitRecords
+	b.mu.RUnlock()
+	if !known && full {
 		return fmt.Errorf("split record of %s: %d records kept already", root, MaxSplitRecords)
 	}
-	if b.records == nil {
-		b.records = map[string]keyspace.Split{}
+	// The posts of the term move between keys in the holdings as the
+	// record changes, while no post is stored or removed.
+	err = s.store.Paused(func() error {
+		var posts []*post.Post
+		if err := s.store.PostsWithTerm(ctx, k.Field(), k.Value, func(p *post.Post) error {
+			posts = append(posts, p)
+			return nil
+		}); err != nil {
+			return fmt.Errorf("split record of %s: list the term's posts: %w", root, err)
+		}
+		s.hold.Rekey(posts, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if b.records == nil {
+				b.records = map[string]keyspace.Split{}
+			}
+			b.records[root] = sp
+			b.n.Store(int64(len(b.records)))
+		})
+		return nil
+	})
+	if err != nil {
+		return err
 	}
-	b.records[root] = sp
+	s.TriggerRepair()
 	return nil
 }

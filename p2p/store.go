@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -85,7 +86,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 			raw = nil
 		}
 		pl.raw[i] = raw
-		pl.keys[i] = keyspace.Keys(p)
+		pl.keys[i] = s.keysOf(p)
 		pl.acked[i] = map[string]map[peer.ID]bool{}
 		pl.owners[i] = map[string]int{}
 	}
@@ -289,7 +290,7 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 		nGood := 0
 		for _, k := range it.Keys {
 			switch {
-			case !valid[k]:
+			case !valid[k] && !inTrieOf(k, p, valid):
 				resp.Posts[i].BadKeys = append(resp.Posts[i].BadKeys, k)
 			case !s.owners.mayOwn(k, s.cfg.Replicas+OwnerMargin):
 				resp.Posts[i].NotOwned = append(resp.Posts[i].NotOwned, k)
@@ -364,6 +365,18 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 	return resp, nil
 }
 
+// inTrieOf reports whether key is a node of a split term's trie that holds
+// p: p has the term (its root is among p's keys, valid) and falls in the
+// node's month and prefix.
+func inTrieOf(key string, p *post.Post, valid map[string]bool) bool {
+	k, err := keyspace.Parse(key)
+	if err != nil || k.Month == "" {
+		return false
+	}
+	n, ok := k.Node()
+	return ok && valid[n.Root().String()] && n.Holds(p.ID, p.CreatedAt)
+}
+
 // limitAuthors asks each post new to this node and written in the last
 // FreshPostWindow for the network's proof of work if its author is new
 // here, charges it to its author's rate at this owner, and refuses those
@@ -426,7 +439,14 @@ func (s *Service) Delete(ctx context.Context, p *post.Post, t *post.Tombstone) e
 	if err != nil {
 		return fmt.Errorf("encode tombstone: %w", err)
 	}
+	// Every owner that may hold it: those of its roots, and of the nodes
+	// of the tries this node knows.
 	keys := keyspace.Keys(p)
+	for _, k := range s.keysOf(p) {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
 	if err := s.sendTombstone(ctx, keys, raw); err != nil {
 		s.repair.queueTombstone(t.Target, pendingTombstone{raw: raw, keys: keys})
 		return err

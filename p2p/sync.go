@@ -89,13 +89,24 @@ func (s *Service) answerSync(ctx context.Context, from peer.ID, req *syncRequest
 
 // idsUnder lists, sorted, the IDs of the posts this node holds under key.
 func (s *Service) idsUnder(ctx context.Context, k keyspace.Key) ([]string, error) {
-	ids, err := s.store.IDsWithTerm(ctx, k.Field(), k.Value)
+	var ids []string
+	var err error
+	if k.Month != "" {
+		// A node of a split term's trie: its month, then its prefix.
+		start, end, merr := keyspace.MonthSpan(k.Month)
+		if merr != nil {
+			return nil, merr
+		}
+		ids, err = s.store.IDsWithTermBetween(ctx, k.Field(), k.Value, start, end)
+	} else {
+		ids, err = s.store.IDsWithTerm(ctx, k.Field(), k.Value)
+	}
 	if err != nil {
 		return nil, err
 	}
 	out := ids[:0]
 	for _, id := range ids {
-		if k.Matches(id) {
+		if k.Matches(id) && (k.Bits == "" || keyspace.PrefixOf(id, len(k.Bits)) == k.Bits) {
 			out = append(out, id)
 		}
 	}

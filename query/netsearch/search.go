@@ -811,7 +811,9 @@ func (c *Coordinator) LiveKeys(p *query.Prepared) ([]keyspace.Key, error) {
 	leaves, routable := query.Plan(p.Expr, c.leafCost)
 	var keys []string
 	for _, l := range leaves {
-		keys = append(keys, keyspace.OfField(l.Field, l.Value)...)
+		for _, k := range keyspace.OfField(l.Field, l.Value) {
+			keys = append(keys, c.liveNodes(k, c.cfg.Now())...)
+		}
 	}
 	if !routable || len(keys) == 0 || len(keys) > MaxLiveKeys {
 		return nil, &query.RequestError{Msg: "this query cannot be followed live: " + ErrNotRoutable.Error() +

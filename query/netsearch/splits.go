@@ -67,3 +67,33 @@ func (c *Coordinator) expand(key string, since, until time.Time) []string {
 	}
 	return out
 }
+
+// liveNodes are the keys a standing search of key is kept under at now:
+// key, and when it is a split root, the nodes of its trie that new posts
+// go to, those of the current month and after. A post of a month the
+// record does not list yet is held under the root (Split.NodesOf).
+func (c *Coordinator) liveNodes(key string, now time.Time) []string {
+	sp, ok := c.splitOf(key)
+	if !ok {
+		return []string{key}
+	}
+	k, err := keyspace.Parse(key)
+	if err != nil {
+		return []string{key}
+	}
+	root, ok := k.Node()
+	if !ok {
+		return []string{key}
+	}
+	out := []string{key}
+	month, _, err := keyspace.MonthSpan(keyspace.MonthOf(now))
+	if err != nil {
+		return out
+	}
+	for _, n := range sp.Leaves(root, month, time.Time{}) {
+		if n != root {
+			out = append(out, n.String())
+		}
+	}
+	return out
+}
