@@ -86,7 +86,7 @@ func TestHostileSearchRequests(t *testing.T) {
 			"garbage":            []byte("\x00\xff not json"),
 			"query too long":     req(func(r *netsearch.Request) { r.Query = strings.Repeat("heron ", 400) }),
 			"bad syntax":         req(func(r *netsearch.Request) { r.Query = "((((heron" }),
-			"size zero":          req(func(r *netsearch.Request) { r.Size = 0 }),
+			"size negative":      req(func(r *netsearch.Request) { r.Size = -1 }),
 			"size huge":          req(func(r *netsearch.Request) { r.Size = 1 << 30 }),
 			"unknown key class":  req(func(r *netsearch.Request) { r.Keys = []string{"x/heron"} }),
 			"index out of range": req(func(r *netsearch.Request) { r.Index = 5 }),
