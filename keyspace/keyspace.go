@@ -154,7 +154,11 @@ func Keys(p *post.Post) []string {
 // term's root gives way to the nodes of its trie that hold the post
 // (Split.NodesOf). A nil splitOf is Keys.
 func KeysWith(p *post.Post, splitOf func(root string) (Split, bool)) []string {
-	keys := Keys(p)
+	return WithSplits(Keys(p), p, splitOf)
+}
+
+// WithSplits is KeysWith for a post whose Keys are known already.
+func WithSplits(keys []string, p *post.Post, splitOf func(root string) (Split, bool)) []string {
 	if splitOf == nil {
 		return keys
 	}

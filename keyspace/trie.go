@@ -343,15 +343,23 @@ func (s *Split) Leaves(root Node, since, until time.Time) []Node {
 // created at t, as s describes the split: the leaf of the post's bucket,
 // and while the bucket moves to its depth, the node one bit up; while the
 // root hands its postings down (its residual is above 0), the root too. A
-// month s does not list is not split: the root alone holds its posts.
-// These are the keys a node places and holds the post under, and the
-// nodes a search asks (Leaves) hold it.
+// month after the last one s lists is a bucket of its own, whole, which
+// the root's owners list as its month comes; a month before it that s
+// does not list stays under the root, whose owners list it and hand it
+// down. These are the keys a node places and holds the post under, and
+// the nodes a search asks (Leaves) hold it.
 func (s *Split) NodesOf(root Node, id string, t time.Time) []Node {
-	i, found := slices.BinarySearchFunc(s.Buckets, MonthOf(t), func(b Bucket, m string) int { return strings.Compare(b.Month, m) })
-	if !found {
+	month := MonthOf(t)
+	i, found := slices.BinarySearchFunc(s.Buckets, month, func(b Bucket, m string) int { return strings.Compare(b.Month, m) })
+	var b Bucket
+	switch {
+	case found:
+		b = s.Buckets[i]
+	case i == len(s.Buckets) && i > 0:
+		b = Bucket{Month: month}
+	default:
 		return []Node{root}
 	}
-	b := s.Buckets[i]
 	leaf := root.BucketOf(t)
 	leaf.Bits = PrefixOf(id, b.Depth)
 	out := []Node{leaf}
@@ -362,6 +370,34 @@ func (s *Split) NodesOf(root Node, id string, t time.Time) []Node {
 	}
 	if s.Residual > 0 {
 		out = append(out, root)
+	}
+	return out
+}
+
+// Through is s with every month after the last one it lists, through the
+// month of now, as a whole bucket: the buckets NodesOf puts posts of those
+// months in before the root's owners list them. Planners ask the leaves
+// of s.Through(now), so that a record a little old misses no post of the
+// months since. Past MaxBuckets, the oldest months are left out.
+func (s Split) Through(now time.Time) Split {
+	n := len(s.Buckets)
+	if n == 0 {
+		return s
+	}
+	last, _, err := MonthSpan(s.Buckets[n-1].Month)
+	if err != nil {
+		return s
+	}
+	end := MonthOf(now)
+	out := s
+	for m := last.AddDate(0, 1, 0); MonthOf(m) <= end && len(out.Buckets) < n+MaxBuckets; m = m.AddDate(0, 1, 0) {
+		if len(out.Buckets) == n {
+			out.Buckets = slices.Clone(s.Buckets)
+		}
+		out.Buckets = append(out.Buckets, Bucket{Month: MonthOf(m)})
+	}
+	if len(out.Buckets) > MaxBuckets {
+		out.Buckets = out.Buckets[len(out.Buckets)-MaxBuckets:]
 	}
 	return out
 }

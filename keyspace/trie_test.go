@@ -273,18 +273,32 @@ func TestAPostIsHeldByOneNodeASearchAsks(t *testing.T) {
 	root := RootNode(ClassTerm, "heron")
 	start := time.Date(2026, 9, 1, 0, 0, 0, 0, time.UTC)
 	for name, rec := range map[string]Split{"settled": settled, "moving": moving, "handing down": handing} {
+		months := map[string]bool{}
 		asked := map[Node]bool{}
 		for _, n := range rec.Leaves(root, time.Time{}, time.Time{}) {
 			asked[n] = true
 		}
-		for i := range 500 {
+		for i := range 700 {
 			sum := sha256.Sum256([]byte(fmt.Sprint(i)))
 			id := hex.EncodeToString(sum[:])
-			at := start.Add(time.Duration(i) * 4 * time.Hour) // into December, which no bucket lists
+			// From August, which no bucket lists and comes before them,
+			// into December, which comes after them.
+			at := start.Add(time.Duration(i-50) * 4 * time.Hour)
 			nodes := rec.NodesOf(root, id, at)
-			if MonthOf(at) == "2026-12" {
+			months[MonthOf(at)] = true
+			switch MonthOf(at) {
+			case "2026-08":
 				if !slices.Equal(nodes, []Node{root}) {
-					t.Errorf("%s: a post of an unlisted month is held by %v, want the root alone", name, nodes)
+					t.Errorf("%s: a post of a month before the record's is held by %v, want the root alone", name, nodes)
+				}
+				continue
+			case "2026-12":
+				want := []Node{root.BucketOf(at)}
+				if rec.Residual > 0 {
+					want = append(want, root)
+				}
+				if !slices.Equal(nodes, want) {
+					t.Errorf("%s: a post of a month after the record's is held by %v, want its whole bucket %v", name, nodes, want)
 				}
 				continue
 			}
@@ -302,6 +316,9 @@ func TestAPostIsHeldByOneNodeASearchAsks(t *testing.T) {
 			if inAsked != 1 || leaf.Month != b.Month || len(leaf.Bits) != b.Depth {
 				t.Errorf("%s: post %d held by %v, of which %d asked; want one asked, and its leaf at depth %d first", name, i, nodes, inAsked, b.Depth)
 			}
+		}
+		if !months["2026-08"] || !months["2026-12"] {
+			t.Fatalf("the posts span %v: the months before and after the record's are not tried", months)
 		}
 	}
 

@@ -74,6 +74,9 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (time.Now).
 	Now func() time.Time
+	// CountTTL is how long a key's count and split record are reused
+	// (default CountTTL).
+	CountTTL time.Duration
 	// TrustOwners takes one owner's answer per key and its scores as they
 	// come, as murmur did before it checked them: no second owner on a
 	// first page sorted by score, no recomputed scores. For measuring what
@@ -177,6 +180,9 @@ func New(tr Transport, cfg Config) *Coordinator {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.CountTTL <= 0 {
+		cfg.CountTTL = CountTTL
 	}
 	if cfg.SpanDeviations <= 0 {
 		cfg.SpanDeviations = DefaultSpanDeviations

@@ -16,9 +16,10 @@ import (
 
 // Bounds of the count cache.
 const (
-	// countTTL is how long the count of a key (a term's document
-	// frequency) is reused.
-	countTTL = time.Minute
+	// CountTTL is how long the count of a key (a term's document
+	// frequency), and the split record that comes with it, is reused
+	// (Config.CountTTL).
+	CountTTL = time.Minute
 	// maxCachedCounts bounds the count cache.
 	maxCachedCounts = 100_000
 )
@@ -203,7 +204,7 @@ func (c *Coordinator) confirmCount(key string, n int) {
 	c.countsMu.Lock()
 	defer c.countsMu.Unlock()
 	if e, ok := c.counts[key]; ok && e.count == n && !c.cfg.Now().After(e.expires) {
-		e.expires = c.cfg.Now().Add(countTTL)
+		e.expires = c.cfg.Now().Add(c.cfg.CountTTL)
 		c.counts[key] = e
 	}
 }
@@ -214,5 +215,5 @@ func (c *Coordinator) cacheCount(key string, n int) {
 	if c.counts == nil || len(c.counts) >= maxCachedCounts {
 		c.counts = map[string]countEntry{}
 	}
-	c.counts[key] = countEntry{count: n, expires: c.cfg.Now().Add(countTTL)}
+	c.counts[key] = countEntry{count: n, expires: c.cfg.Now().Add(c.cfg.CountTTL)}
 }

@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
 )
 
 // maxRememberedSplits bounds the split records a coordinator keeps.
@@ -60,7 +61,8 @@ func (c *Coordinator) expand(key string, since, until time.Time) []string {
 	if !ok {
 		return []string{key}
 	}
-	leaves := sp.Leaves(root, since, until)
+	through := sp.Through(c.cfg.Now().Add(post.MaxFutureSkew * time.Second))
+	leaves := through.Leaves(root, since, until)
 	out := make([]string, len(leaves))
 	for i, n := range leaves {
 		out[i] = n.String()
@@ -90,7 +92,8 @@ func (c *Coordinator) liveNodes(key string, now time.Time) []string {
 	if err != nil {
 		return out
 	}
-	for _, n := range sp.Leaves(root, month, time.Time{}) {
+	through := sp.Through(now.Add(post.MaxFutureSkew * time.Second))
+	for _, n := range through.Leaves(root, month, time.Time{}) {
 		if n != root {
 			out = append(out, n.String())
 		}
