@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 )
 
@@ -31,12 +33,17 @@ func (r *repairer) evict(ctx context.Context) (int, error) {
 	// holds it under each of its keys: one key per owner is enough to ask.
 	asks := map[peer.ID]map[string][]string{} // owner -> key -> post IDs
 	var cands []string
+	now := time.Now()
 	err := s.store.Walk(ctx, func(p *post.Post) error {
 		if p.Author == self {
 			return nil
 		}
+		keys := keyspace.Keys(p)
+		if s.keepsBack(keys, now) {
+			return nil // a split term's post it may still be asked for
+		}
 		ask := map[peer.ID]string{}
-		for _, k := range s.keysOf(p) {
+		for _, k := range keyspace.WithSplits(keys, p, s.splitOf()) {
 			owners, ok := s.owners.cached(k, false)
 			if !ok || len(owners) == 0 {
 				return nil

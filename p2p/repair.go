@@ -23,6 +23,10 @@ import (
 // that a burst of joins or departures costs one pass.
 const repairDebounce = 500 * time.Millisecond
 
+// tendInterval is how often at most a node tends its splits
+// (tendSplits), however often repair passes run.
+const tendInterval = 10 * time.Second
+
 // maxPendingTombstones bounds the tombstones waiting to be re-sent.
 const maxPendingTombstones = 10_000
 
@@ -120,7 +124,8 @@ func (r *repairer) loop(ctx context.Context) {
 	var changedAt time.Time
 	lastPass := time.Time{}
 	lastEvict := time.Now() // a node that just started has peers to meet first
-	pending := true         // sync everything once at start
+	var lastTend time.Time
+	pending := true // sync everything once at start
 	for {
 		select {
 		case <-ctx.Done():
@@ -163,6 +168,12 @@ func (r *repairer) loop(ctx context.Context) {
 			// The first pass after a change closes the window a margin
 			// later; periodic passes with no change leave it closed.
 			r.settleUntil.Store(time.Now().Add(r.s.cfg.SettleMargin).UnixNano())
+		}
+		if err == nil && time.Since(lastTend) >= min(r.s.cfg.RepairInterval, tendInterval) {
+			// Right after a pass that synced every key it tried, the
+			// hand-downs it finished are known.
+			lastTend = time.Now()
+			r.s.tendSplits(ctx)
 		}
 		if err == nil && r.s.cfg.EvictInterval > 0 && !r.s.Settling() && time.Since(lastEvict) >= r.s.cfg.EvictInterval {
 			// Right after a pass the owners of every held key are known.
@@ -345,6 +356,13 @@ func (r *repairer) syncPeer(ctx context.Context, p peer.ID, digests []Digest) ([
 		if err != nil {
 			continue
 		}
+		if theirs.Count == 0 && k.Class == keyspace.ClassTerm && k.Shard == "" && k.Month == "" {
+			// An owner that holds nothing under a term's root it held
+			// before, the owners unchanged, may have split it.
+			if r.wasSyncedWithSameOwners(theirs.Key) {
+				r.s.learnSplit(theirs.Key)
+			}
+		}
 		ids, err := r.s.idsUnder(ctx, k)
 		if err != nil {
 			bad = append(bad, theirs.Key)
@@ -398,6 +416,32 @@ func (r *repairer) push(ctx context.Context, p peer.ID, posts []*post.Post, keys
 	}
 	r.s.metrics.handoffPosts.Add(float64(handed))
 	return nil
+}
+
+// wasSyncedWithSameOwners reports whether key was synced before with the
+// owners it has now.
+func (r *repairer) wasSyncedWithSameOwners(key string) bool {
+	owners, ok := r.s.owners.cached(key, false)
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fp, synced := r.synced[key]
+	return synced && fp == ownersFingerprint(owners)
+}
+
+// isSynced reports whether key was synced with the owners it has now,
+// and nothing has marked it to sync again since.
+func (r *repairer) isSynced(key string) bool {
+	owners, ok := r.s.owners.cached(key, false)
+	if !ok {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	fp, synced := r.synced[key]
+	return synced && fp == ownersFingerprint(owners) && !r.dirty[key]
 }
 
 // pendingTombstone is a tombstone some owners of its post's keys lack.

@@ -32,6 +32,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/live"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
@@ -107,6 +108,13 @@ type Config struct {
 	// no key of, once their owners confirm they hold them (default 10
 	// minutes; negative: never).
 	EvictInterval time.Duration
+	// SplitAt is how many posts an owner of a term's root holds under it
+	// when it splits the term (default keyspace.SplitAt; negative: never).
+	SplitAt int
+	// SplitGrace is how long an owner keeps a split term's posts after it
+	// handed them all down (default DefaultSplitGrace): planners that
+	// still hold the record of the hand-down ask it for them.
+	SplitGrace time.Duration
 	// Searcher runs searches that peers ask of this node; nil means the node
 	// answers none.
 	Searcher Searcher
@@ -222,6 +230,8 @@ func DefaultConfig() Config {
 		FullSyncInterval: 10 * time.Minute,
 		SettleMargin:     settleMargin,
 		EvictInterval:    10 * time.Minute,
+		SplitAt:          keyspace.SplitAt,
+		SplitGrace:       DefaultSplitGrace,
 		AuthorRate:       DefaultAuthorRate,
 		AuthorBurst:      DefaultAuthorBurst,
 		ConnLow:          100,
@@ -260,6 +270,12 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.EvictInterval == 0 {
 		cfg.EvictInterval = d.EvictInterval
+	}
+	if cfg.SplitAt == 0 {
+		cfg.SplitAt = d.SplitAt
+	}
+	if cfg.SplitGrace <= 0 {
+		cfg.SplitGrace = d.SplitGrace
 	}
 	if cfg.AuthorRate <= 0 {
 		cfg.AuthorRate = d.AuthorRate
@@ -316,6 +332,7 @@ func New(cfg Config) (*Service, error) {
 		ctx: ctx, cancel: cancel,
 	}
 	s.hold.setKeysOf(s.keysOf)
+	s.splits.learners = make(chan struct{}, maxSplitLearners)
 	// The host's hole-punch tracer and relay source report to s; they
 	// read s.host only after the routing table is published (reach.table).
 	h, err := newHost(cfg, banGater{o: offenders, difficulty: cfg.IDDifficulty, next: cfg.Gater,

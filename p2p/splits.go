@@ -3,8 +3,10 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"maps"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
@@ -24,6 +26,78 @@ type splitBook struct {
 	// n is len(records), read without the lock: most nodes know no split,
 	// and every key of every post they hold is looked up here.
 	n atomic.Int64
+	// settled is when this node, as an owner, finished handing a root's
+	// posts down (inGrace).
+	settled map[string]time.Time
+	// pending are the roots whose records are being looked up
+	// (learnSplit), at most maxSplitLearners at once through learners.
+	pending  map[string]bool
+	learners chan struct{}
+	// heard are the roots named by trie keys of posts sent to this node,
+	// when, at most maxSplitPending of them (keepsBack).
+	heard map[string]time.Time
+}
+
+// hear records that a trie key of root was sent to this node at.
+func (b *splitBook) hear(root string, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.heard == nil {
+		b.heard = map[string]time.Time{}
+	}
+	if _, ok := b.heard[root]; !ok && len(b.heard) >= maxSplitPending {
+		for k, t := range b.heard { // forget the ones past their window
+			if at.Sub(t) >= heardWindow {
+				delete(b.heard, k)
+			}
+		}
+		if len(b.heard) >= maxSplitPending {
+			return
+		}
+	}
+	b.heard[root] = at
+}
+
+func (b *splitBook) getLocked(key string) (keyspace.Split, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	sp, ok := b.records[key]
+	return sp, ok
+}
+
+// sameShape reports whether a and b put every post under the same nodes
+// (keyspace.Split.NodesOf): they differ in counts alone.
+func sameShape(a, b keyspace.Split) bool {
+	if (a.Residual > 0) != (b.Residual > 0) || len(a.Buckets) != len(b.Buckets) {
+		return false
+	}
+	for i := range a.Buckets {
+		x, y := a.Buckets[i], b.Buckets[i]
+		if x.Month != y.Month || x.Depth != y.Depth || x.Moving != y.Moving {
+			return false
+		}
+	}
+	return true
+}
+
+// all is a copy of every record.
+func (b *splitBook) all() map[string]keyspace.Split {
+	if b.n.Load() == 0 {
+		return nil
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return maps.Clone(b.records)
+}
+
+// settle records that this node finished handing root's posts down at.
+func (b *splitBook) settle(root string, at time.Time) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.settled == nil {
+		b.settled = map[string]time.Time{}
+	}
+	b.settled[root] = at
 }
 
 func (b *splitBook) get(key string) (keyspace.Split, bool) {
@@ -40,10 +114,15 @@ func (b *splitBook) get(key string) (keyspace.Split, bool) {
 // with each root of a term it knows is split replaced by the nodes of the
 // term's trie that hold p.
 func (s *Service) keysOf(p *post.Post) []string {
+	return keyspace.KeysWith(p, s.splitOf())
+}
+
+// splitOf is the split book's lookup, nil while it is empty.
+func (s *Service) splitOf() func(string) (keyspace.Split, bool) {
 	if s.splits.n.Load() == 0 {
-		return keyspace.Keys(p)
+		return nil
 	}
-	return keyspace.KeysWith(p, s.splits.get)
+	return s.splits.get
 }
 
 // SetSplit records how root's postings are split. From then on this node
@@ -71,6 +150,14 @@ func (s *Service) SetSplit(ctx context.Context, root string, sp keyspace.Split) 
 	b.mu.RUnlock()
 	if !known && full {
 		return fmt.Errorf("split record of %s: %d records kept already", root, MaxSplitRecords)
+	}
+	was, _ := b.getLocked(root)
+	if known && sameShape(was, sp) {
+		// Counts alone changed: no post changes keys.
+		b.mu.Lock()
+		b.records[root] = sp
+		b.mu.Unlock()
+		return nil
 	}
 	// The posts of the term move between keys in the holdings as the
 	// record changes, while no post is stored or removed.

@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -237,4 +239,276 @@ func hitIDs(hits []query.Hit) []string {
 		out[i] = h.Post.ID
 	}
 	return out
+}
+
+// TestATermSplitsAsItGrows: 6 nodes with a split threshold of 40 posts
+// are written 90 heron posts over four months. The root's owners split
+// heron by themselves: a bucket a month, the root asked alone while it
+// hands its posts down, then the buckets. Every search from a node that
+// owns none of it, run again and again while this goes on, is the one
+// index's. Once done, every bucket's owners hold its posts, the root's
+// owners hold nothing under the root, and the copies astray are dropped
+// after the grace period; a new post goes to its month's bucket.
+func TestATermSplitsAsItGrows(t *testing.T) {
+	const splitAt = 40
+	net := startNetwork(t, 6, func(c *Config) {
+		c.RepairInterval = time.Second
+		c.EvictInterval = time.Second
+		c.SettleMargin = 2 * time.Second
+		c.SplitAt = splitAt
+		c.SplitGrace = 3 * time.Second
+		c.Metrics = prometheus.NewRegistry()
+		ix := c.Store.(*index.Index)
+		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
+			return netsearch.Answer(ctx, ix, req)
+		}
+	})
+	ctx := context.Background()
+	const term = "heron"
+	root := keyspace.TermKey(term, "")
+	rootOwners := net.trueOwners(root)
+	var searcher, writer *Service
+	for _, s := range net.svcs {
+		if !slices.Contains(rootOwners, s.ID()) {
+			searcher, writer = s, s
+		}
+	}
+	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
+	key := testkit.Key(t)
+	now := time.Now()
+	var posts []*post.Post
+	for i := range 120 {
+		text := fmt.Sprintf("%s %s", term, words[i%len(words)])
+		if i%4 == 3 {
+			text = "the " + words[i%len(words)]
+		}
+		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: now.Add(-time.Duration(i) * 18 * time.Hour)}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts = append(posts, p)
+	}
+	ref, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if _, err := ref.Put(ctx, posts...); err != nil {
+		t.Fatal(err)
+	}
+	// The searcher learns the record again a second after it changed:
+	// the grace period is two such lifetimes and more.
+	c := netsearch.New(searcher, netsearch.Config{Logger: discard, CountTTL: time.Second})
+	defer c.Close()
+	searches := 0
+	exact := func(what string) {
+		t.Helper()
+		for _, sort := range []query.Sort{query.SortLatest, query.SortTop} {
+			req := query.Request{Q: term, Sort: sort, Limit: 200}
+			res, err := c.Search(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wres, err := query.Run(ctx, ref, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			searches++
+			if got, exp := hitIDs(res.Hits), hitIDs(wres.Hits); !testkit.SameSet(got, exp) || res.Total != wres.Total {
+				for _, h := range wres.Hits {
+					if slices.Contains(got, h.Post.ID) {
+						continue
+					}
+					var holders []string
+					for i, s := range net.svcs {
+						if held, _ := s.cfg.Store.Holds(ctx, []string{h.Post.ID}); held[0] {
+							sp, ok := s.splits.get(root)
+							holders = append(holders, fmt.Sprintf("%d(rec %v res %d keys %v)", i, ok, sp.Residual, s.keysOf(h.Post)))
+						}
+					}
+					var leafOwners []int
+					leaf := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(h.Post.CreatedAt).String()
+					for i, s := range net.svcs {
+						if slices.Contains(net.trueOwners(leaf), s.ID()) {
+							leafOwners = append(leafOwners, i)
+						}
+					}
+					t.Logf("missing %s %s: leaf %s owners %v; held by %v", h.Post.ID[:8], h.Post.CreatedAt.Format("2006-01-02"), leaf, leafOwners, holders)
+				}
+				t.Fatalf("%s, %s: %d hits of %d (partial %v), one index %d", what, sort, len(got), res.Total, res.Partial, len(exp))
+			}
+		}
+	}
+
+	net.write(writer, posts)
+	exact("before the split")
+	// The root's owners split heron, hand its posts down and settle.
+	var phases []string
+	recordOf := func() (keyspace.Split, bool) {
+		for _, s := range net.svcs {
+			if s.ID() == rootOwners[0] {
+				return s.splits.get(root)
+			}
+		}
+		return keyspace.Split{}, false
+	}
+	poll.Until(t, "heron split and handed down at every owner of its root", 2*time.Minute, 100*time.Millisecond, func() bool {
+		exact("while heron splits")
+		phase := "whole"
+		done := 0
+		for _, s := range net.svcs {
+			if !slices.Contains(rootOwners, s.ID()) {
+				continue
+			}
+			if sp, ok := s.splits.get(root); ok {
+				phase = "handing down"
+				if sp.Residual == 0 {
+					done++
+				}
+			}
+		}
+		if done == len(rootOwners) {
+			phase = "settled"
+		}
+		if len(phases) == 0 || phases[len(phases)-1] != phase {
+			phases = append(phases, phase)
+		}
+		return phase == "settled"
+	})
+	record, _ := recordOf()
+	splitOf := func(k string) (keyspace.Split, bool) { return record, k == root }
+	want := map[string]int{}
+	for _, p := range posts {
+		for _, k := range keyspace.KeysWith(p, splitOf) {
+			want[k]++
+		}
+	}
+	poll.Until(t, "every bucket at its owners", time.Minute, 200*time.Millisecond, func() bool {
+		exact("while the buckets fill")
+		return net.misplaced(want) == 0
+	})
+	for _, s := range net.svcs {
+		if slices.Contains(rootOwners, s.ID()) && s.hold.Count(root) != 0 {
+			t.Errorf("root owner %s holds %d posts under the split root", s.ID(), s.hold.Count(root))
+		}
+	}
+	// Once the grace is over the root's owners drop the copies they own
+	// no key of.
+	strays := func() (stray int) {
+		for _, s := range net.svcs {
+			if !slices.Contains(rootOwners, s.ID()) {
+				continue
+			}
+			err := s.cfg.Store.Walk(ctx, func(p *post.Post) error {
+				for _, k := range keyspace.KeysWith(p, splitOf) {
+					if slices.Contains(net.trueOwners(k), s.ID()) {
+						return nil
+					}
+				}
+				stray++
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		return stray
+	}
+	poll.Until(t, "the root's owners drop what they handed down", time.Minute, 200*time.Millisecond, func() bool {
+		exact("while copies are dropped")
+		return strays() == 0
+	})
+	t.Logf("phases %v; record %+v; %d searches, every one the one index's", phases, record, searches)
+	// The phases seen, in order: the split may come before the first look.
+	order := []string{"whole", "handing down", "settled"}
+	for i := 1; i < len(phases); i++ {
+		if slices.Index(order, phases[i]) <= slices.Index(order, phases[i-1]) {
+			t.Errorf("phases %v: out of order", phases)
+		}
+	}
+	var months []string
+	for _, p := range posts {
+		if m := keyspace.MonthOf(p.CreatedAt); strings.HasPrefix(p.Text, term) && !slices.Contains(months, m) {
+			months = append(months, m)
+		}
+	}
+	for _, m := range months {
+		if !slices.ContainsFunc(record.Buckets, func(b keyspace.Bucket) bool { return b.Month == m }) {
+			t.Errorf("the record %+v lists no bucket for %s", record, m)
+		}
+	}
+
+	// A heron post written now goes to its month's bucket.
+	fresh, err := post.Sign(key, post.Draft{Text: term + " at dawn", CreatedAt: time.Now()}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.write(writer, []*post.Post{fresh})
+	if _, err := ref.Put(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	bucket := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(fresh.CreatedAt).String()
+	poll.Until(t, "the new post at its bucket's owners", time.Minute, 100*time.Millisecond, func() bool {
+		for _, o := range net.trueOwners(bucket) {
+			for _, s := range net.svcs {
+				if s.ID() == o {
+					if held, err := s.cfg.Store.Holds(ctx, []string{fresh.ID}); err != nil || !held[0] {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	exact("after a new post")
+}
+
+// TestATrieKeyAloneSplitsNothing: a peer sends an owner of a term's root
+// one of its posts under a made-up node of the term's trie. The owner
+// stores the post (it falls in the node), asks the root's owners for the
+// term's record, learns that no owner keeps one, and goes on holding the
+// term's posts under the root: one message cannot make it hand them away.
+func TestATrieKeyAloneSplitsNothing(t *testing.T) {
+	net := startNetwork(t, 4, func(c *Config) { c.RepairInterval = time.Second })
+	ctx := context.Background()
+	const term = "kestrel"
+	root := keyspace.TermKey(term, "")
+	posts := signPosts(t, 20, func(i int) string { return fmt.Sprintf("%s %d", term, i) })
+	net.write(net.svcs[0], posts)
+	poll.Until(t, "every key at its owners", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(keyCounts(posts)) == 0 })
+	var owner, liar *Service
+	for _, s := range net.svcs {
+		switch {
+		case owner == nil && slices.Contains(net.trueOwners(root), s.ID()):
+			owner = s
+		case liar == nil:
+			liar = s
+		}
+	}
+	held := owner.hold.Count(root)
+	raw, err := json.Marshal(posts[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(posts[0].CreatedAt).String()
+	var resp storeResponse
+	req := storeRequest{Posts: []storeItem{{Post: raw, Keys: []string{node}}}}
+	if err := liar.call(ctx, owner.ID(), []protocol.ID{StoreProtocol(owner.cfg.Network)}, "store", &req, &resp); err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Posts) != 1 || resp.Posts[0].Error != "" {
+		t.Fatalf("the owner refused a post under a trie node it falls in: %+v", resp.Posts)
+	}
+	poll.Until(t, "the owner looked the record up", 10*time.Second, 20*time.Millisecond, func() bool {
+		owner.splits.mu.RLock()
+		defer owner.splits.mu.RUnlock()
+		_, heard := owner.splits.heard[root]
+		return heard && !owner.splits.pending[root]
+	})
+	if sp, ok := owner.splits.get(root); ok {
+		t.Errorf("one trie key made the owner keep the record %+v", sp)
+	}
+	if n := owner.hold.Count(root); n != held {
+		t.Errorf("the owner holds %d posts under the root, %d before", n, held)
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -310,6 +311,7 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 		}
 		good = append(good, p)
 		goodAt = append(goodAt, i)
+		s.learnSplitsOf(it.Keys)
 	}
 	good, goodAt = s.limitAuthors(ctx, good, goodAt, now, refused)
 	if len(good) > 0 {
@@ -323,11 +325,13 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			return nil, fmt.Errorf("store %d posts: %w", len(good), err)
 		}
 		var stored []*post.Post
+		var handOn []string
 		for j, e := range errs {
 			i := goodAt[j]
 			switch {
 			case e == nil:
 				stored = append(stored, good[j])
+				handOn = append(handOn, s.unsentTrieKeys(good[j], req.Posts[i].Keys)...)
 			case errors.Is(e, index.ErrDeleted):
 				resp.Posts[i].Error = e.Error()
 				if t, err := s.store.Tombstone(good[j].ID); err == nil {
@@ -338,6 +342,11 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			}
 		}
 		s.live.Offer(stored...)
+		if len(handOn) > 0 {
+			// Sent under a split term's root by a writer that does not
+			// know the split: its leaves' owners get it at the next pass.
+			s.repair.markDirty(handOn)
+		}
 	}
 	accepted, rejected := 0, 0
 	for _, r := range resp.Posts {
@@ -363,6 +372,21 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 		}
 	}
 	return resp, nil
+}
+
+// unsentTrieKeys are the nodes of split terms' tries that this node holds
+// p under, but p was not sent under.
+func (s *Service) unsentTrieKeys(p *post.Post, sent []string) []string {
+	if s.splits.n.Load() == 0 {
+		return nil
+	}
+	var out []string
+	for _, k := range s.keysOf(p) {
+		if strings.Contains(k, "@") && strings.HasPrefix(k, keyspace.ClassTerm+"@") && !slices.Contains(sent, k) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // inTrieOf reports whether key is a node of a split term's trie that holds
