@@ -121,7 +121,14 @@ func (s *Service) answerStats(req *statsRequest) *statsResponse {
 	resp := &statsResponse{Counts: make([]int, len(req.Keys))}
 	for i, k := range req.Keys {
 		resp.Counts[i] = s.hold.Count(k)
-		if sp, ok := s.splits.get(k); ok {
+		sp, ok := s.splits.get(k)
+		if !ok && resp.Counts[i] == 0 {
+			// An owner that holds nothing under a term's root it is asked
+			// of may have come after the term split: its owners before
+			// keep the record.
+			s.learnSplitIfOwned(k)
+		}
+		if ok {
 			if resp.Splits == nil {
 				resp.Splits = make([]*keyspace.Split, len(req.Keys))
 			}

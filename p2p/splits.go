@@ -36,6 +36,10 @@ type splitBook struct {
 	// heard are the roots named by trie keys of posts sent to this node,
 	// when, at most maxSplitPending of them (keepsBack).
 	heard map[string]time.Time
+	// tried are the roots this node owns and was asked the count of with
+	// nothing under them, when it last looked their records up
+	// (learnSplitIfOwned), at most maxSplitPending of them.
+	tried map[string]time.Time
 }
 
 // hear records that a trie key of root was sent to this node at.

@@ -461,6 +461,29 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 		return true
 	})
 	exact("after a new post")
+
+	// Two of the root's three owners lose the record, as owners that come
+	// after the split would not have it: asked the root's count by a
+	// planner, each learns it again from the others.
+	var forgot []*Service
+	for _, s := range net.svcs {
+		if slices.Contains(rootOwners, s.ID()) && len(forgot) < 2 {
+			s.splits.mu.Lock()
+			delete(s.splits.records, root)
+			s.splits.n.Store(int64(len(s.splits.records)))
+			s.splits.mu.Unlock()
+			forgot = append(forgot, s)
+		}
+	}
+	poll.Until(t, "the root's owners learn the record again", 30*time.Second, 200*time.Millisecond, func() bool {
+		exact("while owners learn the record again")
+		for _, s := range forgot {
+			if _, ok := s.splits.get(root); !ok {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // TestATrieKeyAloneSplitsNothing: a peer sends an owner of a term's root

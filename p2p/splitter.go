@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -309,6 +310,45 @@ func (s *Service) lookUpSplit(ctx context.Context, root string) error {
 		return nil
 	}
 	return s.SetSplit(ctx, root, u)
+}
+
+// learnSplitIfOwned looks up the record of key, a term's root this node
+// owns and holds nothing under, at most once every heardWindow: a node
+// that became one of its owners after the term split learns the record
+// from the owners before it, when planners first ask it for the count.
+func (s *Service) learnSplitIfOwned(key string) {
+	if !strings.HasPrefix(key, keyspace.ClassTerm+"/") || !s.ownsCached(key) {
+		return
+	}
+	k, err := keyspace.Parse(key)
+	if err != nil || k.Shard != "" || k.Month != "" {
+		return
+	}
+	now := time.Now()
+	b := &s.splits
+	b.mu.Lock()
+	if at, ok := b.tried[key]; ok && now.Sub(at) < heardWindow {
+		b.mu.Unlock()
+		return
+	}
+	if len(b.tried) >= maxSplitPending {
+		for k, at := range b.tried {
+			if now.Sub(at) >= heardWindow {
+				delete(b.tried, k)
+			}
+		}
+	}
+	full := len(b.tried) >= maxSplitPending
+	if !full {
+		if b.tried == nil {
+			b.tried = map[string]time.Time{}
+		}
+		b.tried[key] = now
+	}
+	b.mu.Unlock()
+	if !full {
+		s.learnSplit(key)
+	}
 }
 
 // learnSplitsOf starts learning the records of the tries that keys, the
