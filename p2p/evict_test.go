@@ -1,15 +1,12 @@
 package p2p
 
 import (
-	"context"
-	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/keyspace"
-	"github.com/murmur-p2p/murmur/post"
 )
 
 // TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn: 4 nodes hold 80 posts at
@@ -33,27 +30,9 @@ func TestJoinsLeaveOldOwnersWithOnlyWhatTheyOwn(t *testing.T) {
 	})
 	net.write(writer, posts)
 	want := keyCounts(posts)
-	ctx := context.Background()
 	// strays counts the copies services hold of posts they own no key of,
 	// and all the copies.
-	strays := func() (stray, copies int) {
-		for _, s := range net.svcs {
-			err := s.cfg.Store.Walk(ctx, func(p *post.Post) error {
-				copies++
-				for _, k := range keyspace.Keys(p) {
-					if slices.Contains(net.trueOwners(k), s.ID()) {
-						return nil
-					}
-				}
-				stray++
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		return stray, copies
-	}
+	strays := func() (stray, copies int) { return net.strays(net.svcs, keyspace.Keys) }
 	poll.Until(t, "every key at its owners", time.Minute, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
 	_, copies0 := strays()
 

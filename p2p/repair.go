@@ -359,7 +359,7 @@ func (r *repairer) syncPeer(ctx context.Context, p peer.ID, digests []Digest) ([
 		if theirs.Count == 0 && k.Class == keyspace.ClassTerm && k.Shard == "" && k.Month == "" {
 			// An owner that holds nothing under a term's root it held
 			// before, the owners unchanged, may have split it.
-			if r.wasSyncedWithSameOwners(theirs.Key) {
+			if withOwners, _ := r.syncState(theirs.Key); withOwners {
 				r.s.learnSplit(theirs.Key)
 			}
 		}
@@ -418,30 +418,19 @@ func (r *repairer) push(ctx context.Context, p peer.ID, posts []*post.Post, keys
 	return nil
 }
 
-// wasSyncedWithSameOwners reports whether key was synced before with the
-// owners it has now.
-func (r *repairer) wasSyncedWithSameOwners(key string) bool {
+// syncState reports whether key was synced with the owners it has now
+// (withOwners), and whether nothing has marked it to sync again since
+// (clean).
+func (r *repairer) syncState(key string) (withOwners, clean bool) {
 	owners, ok := r.s.owners.cached(key, false)
 	if !ok {
-		return false
+		return false, false
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	fp, synced := r.synced[key]
-	return synced && fp == ownersFingerprint(owners)
-}
-
-// isSynced reports whether key was synced with the owners it has now,
-// and nothing has marked it to sync again since.
-func (r *repairer) isSynced(key string) bool {
-	owners, ok := r.s.owners.cached(key, false)
-	if !ok {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	fp, synced := r.synced[key]
-	return synced && fp == ownersFingerprint(owners) && !r.dirty[key]
+	withOwners = synced && fp == ownersFingerprint(owners)
+	return withOwners, withOwners && !r.dirty[key]
 }
 
 // pendingTombstone is a tombstone some owners of its post's keys lack.

@@ -46,27 +46,28 @@ type splitBook struct {
 func (b *splitBook) hear(root string, at time.Time) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.heard == nil {
-		b.heard = map[string]time.Time{}
-	}
-	if _, ok := b.heard[root]; !ok && len(b.heard) >= maxSplitPending {
-		for k, t := range b.heard { // forget the ones past their window
-			if at.Sub(t) >= heardWindow {
-				delete(b.heard, k)
-			}
-		}
-		if len(b.heard) >= maxSplitPending {
-			return
-		}
-	}
-	b.heard[root] = at
+	stamp(&b.heard, root, at)
 }
 
-func (b *splitBook) getLocked(key string) (keyspace.Split, bool) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	sp, ok := b.records[key]
-	return sp, ok
+// stamp sets (*m)[key] to at, in a map of at most maxSplitPending keys: a
+// new key makes room by forgetting those older than heardWindow, and is
+// not kept when there is none. It reports whether key is kept.
+func stamp(m *map[string]time.Time, key string, at time.Time) bool {
+	if *m == nil {
+		*m = map[string]time.Time{}
+	}
+	if _, ok := (*m)[key]; !ok && len(*m) >= maxSplitPending {
+		for k, t := range *m {
+			if at.Sub(t) >= heardWindow {
+				delete(*m, k)
+			}
+		}
+		if len(*m) >= maxSplitPending {
+			return false
+		}
+	}
+	(*m)[key] = at
+	return true
 }
 
 // sameShape reports whether a and b put every post under the same nodes
@@ -155,7 +156,7 @@ func (s *Service) SetSplit(ctx context.Context, root string, sp keyspace.Split) 
 	if !known && full {
 		return fmt.Errorf("split record of %s: %d records kept already", root, MaxSplitRecords)
 	}
-	was, _ := b.getLocked(root)
+	was, _ := b.get(root)
 	if known && sameShape(was, sp) {
 		// Counts alone changed: no post changes keys.
 		b.mu.Lock()

@@ -96,23 +96,8 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 	}
 	// strays counts the copies services hold of posts they own no key of,
 	// by the split.
-	strays := func() (stray int) {
-		for _, s := range net.svcs {
-			err := s.cfg.Store.Walk(ctx, func(p *post.Post) error {
-				for _, k := range keyspace.KeysWith(p, splitOf) {
-					if slices.Contains(net.trueOwners(k), s.ID()) {
-						return nil
-					}
-				}
-				stray++
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-		}
-		return stray
-	}
+	keysOf := func(p *post.Post) []string { return keyspace.KeysWith(p, splitOf) }
+	strays := func() int { n, _ := net.strays(net.svcs, keysOf); return n }
 
 	// sumOf adds up a counter of every service.
 	sumOf := func(name string) (n float64) {
@@ -394,26 +379,14 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 	}
 	// Once the grace is over the root's owners drop the copies they own
 	// no key of.
-	strays := func() (stray int) {
-		for _, s := range net.svcs {
-			if !slices.Contains(rootOwners, s.ID()) {
-				continue
-			}
-			err := s.cfg.Store.Walk(ctx, func(p *post.Post) error {
-				for _, k := range keyspace.KeysWith(p, splitOf) {
-					if slices.Contains(net.trueOwners(k), s.ID()) {
-						return nil
-					}
-				}
-				stray++
-				return nil
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
+	var owners []*Service
+	for _, s := range net.svcs {
+		if slices.Contains(rootOwners, s.ID()) {
+			owners = append(owners, s)
 		}
-		return stray
 	}
+	keysOf := func(p *post.Post) []string { return keyspace.KeysWith(p, splitOf) }
+	strays := func() int { n, _ := net.strays(owners, keysOf); return n }
 	poll.Until(t, "the root's owners drop what they handed down", time.Minute, 200*time.Millisecond, func() bool {
 		exact("while copies are dropped")
 		return strays() == 0

@@ -80,7 +80,7 @@ func (s *Service) tendSplits(ctx context.Context) {
 			continue
 		}
 		if sp.Residual > 0 {
-			if leaves := leavesOf[root]; len(leaves) > 0 && !slices.ContainsFunc(leaves, func(k string) bool { return !s.repair.isSynced(k) }) {
+			if leaves := leavesOf[root]; len(leaves) > 0 && !slices.ContainsFunc(leaves, func(k string) bool { _, clean := s.repair.syncState(k); return !clean }) {
 				s.finishHandDown(ctx, root, sp, now)
 			}
 			continue
@@ -327,26 +327,13 @@ func (s *Service) learnSplitIfOwned(key string) {
 	now := time.Now()
 	b := &s.splits
 	b.mu.Lock()
-	if at, ok := b.tried[key]; ok && now.Sub(at) < heardWindow {
-		b.mu.Unlock()
-		return
-	}
-	if len(b.tried) >= maxSplitPending {
-		for k, at := range b.tried {
-			if now.Sub(at) >= heardWindow {
-				delete(b.tried, k)
-			}
-		}
-	}
-	full := len(b.tried) >= maxSplitPending
-	if !full {
-		if b.tried == nil {
-			b.tried = map[string]time.Time{}
-		}
-		b.tried[key] = now
+	at, seen := b.tried[key]
+	fresh := !seen || now.Sub(at) >= heardWindow
+	if fresh {
+		fresh = stamp(&b.tried, key, now)
 	}
 	b.mu.Unlock()
-	if !full {
+	if fresh {
 		s.learnSplit(key)
 	}
 }

@@ -382,7 +382,7 @@ func (s *Service) unsentTrieKeys(p *post.Post, sent []string) []string {
 	}
 	var out []string
 	for _, k := range s.keysOf(p) {
-		if strings.Contains(k, "@") && strings.HasPrefix(k, keyspace.ClassTerm+"@") && !slices.Contains(sent, k) {
+		if strings.HasPrefix(k, keyspace.ClassTerm+"@") && !slices.Contains(sent, k) {
 			out = append(out, k)
 		}
 	}
@@ -466,7 +466,7 @@ func (s *Service) Delete(ctx context.Context, p *post.Post, t *post.Tombstone) e
 	// Every owner that may hold it: those of its roots, and of the nodes
 	// of the tries this node knows.
 	keys := keyspace.Keys(p)
-	for _, k := range s.keysOf(p) {
+	for _, k := range keyspace.WithSplits(keys, p, s.splitOf()) {
 		if !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -165,6 +166,29 @@ func (net *testNetwork) misplaced(want map[string]int) (short int) {
 		}
 	}
 	return short
+}
+
+// strays counts the copies that svcs hold of posts they own no key of,
+// by keysOf, and all their copies.
+func (net *testNetwork) strays(svcs []*Service, keysOf func(*post.Post) []string) (stray, copies int) {
+	t := net.t
+	t.Helper()
+	for _, s := range svcs {
+		err := s.cfg.Store.Walk(context.Background(), func(p *post.Post) error {
+			copies++
+			for _, k := range keysOf(p) {
+				if slices.Contains(net.trueOwners(k), s.ID()) {
+					return nil
+				}
+			}
+			stray++
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return stray, copies
 }
 
 // coordinator runs network searches from s, closed when the test ends.

@@ -45,24 +45,33 @@ func (c *Coordinator) splitOf(key string) (keyspace.Split, bool) {
 	return sp, ok
 }
 
+// splitRoot is key's record, through the month of now (Split.Through),
+// and its trie's root, when key is a split root.
+func (c *Coordinator) splitRoot(key string, now time.Time) (keyspace.Split, keyspace.Node, bool) {
+	sp, ok := c.splitOf(key)
+	if !ok {
+		return keyspace.Split{}, keyspace.Node{}, false
+	}
+	k, err := keyspace.Parse(key)
+	if err != nil {
+		return keyspace.Split{}, keyspace.Node{}, false
+	}
+	root, ok := k.Node()
+	if !ok {
+		return keyspace.Split{}, keyspace.Node{}, false
+	}
+	return sp.Through(now.Add(post.MaxFutureSkew * time.Second)), root, true
+}
+
 // expand is the keys a search of posts created in [since, until) asks for
 // key: the leaves of its trie that hold them, when key is a split root,
 // else key itself.
 func (c *Coordinator) expand(key string, since, until time.Time) []string {
-	sp, ok := c.splitOf(key)
+	sp, root, ok := c.splitRoot(key, c.cfg.Now())
 	if !ok {
 		return []string{key}
 	}
-	k, err := keyspace.Parse(key)
-	if err != nil {
-		return []string{key}
-	}
-	root, ok := k.Node()
-	if !ok {
-		return []string{key}
-	}
-	through := sp.Through(c.cfg.Now().Add(post.MaxFutureSkew * time.Second))
-	leaves := through.Leaves(root, since, until)
+	leaves := sp.Leaves(root, since, until)
 	out := make([]string, len(leaves))
 	for i, n := range leaves {
 		out[i] = n.String()
@@ -75,15 +84,7 @@ func (c *Coordinator) expand(key string, since, until time.Time) []string {
 // go to, those of the current month and after. A post of a month the
 // record does not list yet is held under the root (Split.NodesOf).
 func (c *Coordinator) liveNodes(key string, now time.Time) []string {
-	sp, ok := c.splitOf(key)
-	if !ok {
-		return []string{key}
-	}
-	k, err := keyspace.Parse(key)
-	if err != nil {
-		return []string{key}
-	}
-	root, ok := k.Node()
+	sp, root, ok := c.splitRoot(key, now)
 	if !ok {
 		return []string{key}
 	}
@@ -92,8 +93,7 @@ func (c *Coordinator) liveNodes(key string, now time.Time) []string {
 	if err != nil {
 		return out
 	}
-	through := sp.Through(now.Add(post.MaxFutureSkew * time.Second))
-	for _, n := range through.Leaves(root, month, time.Time{}) {
+	for _, n := range sp.Leaves(root, month, time.Time{}) {
 		if n != root {
 			out = append(out, n.String())
 		}
