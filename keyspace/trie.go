@@ -279,34 +279,77 @@ func (s *Split) Total() int {
 	return n
 }
 
-// Union merges the records of a root that several owners sent: every
-// month any of them lists, at the deepest depth any gives it, moving if
-// any says so, and the largest counts. A planner that asks the union's
-// leaves misses no posting an honest owner's record would lead it to; a
-// lying owner can only add leaves, at most MaxBuckets months of
-// 2^MaxSplitDepth. Both records must have passed Check; so does the union.
-func (s Split) Union(o Split) Split {
-	out := Split{Residual: max(s.Residual, o.Residual)}
-	i, j := 0, 0
-	for i < len(s.Buckets) || j < len(o.Buckets) {
-		switch {
-		case j == len(o.Buckets) || i < len(s.Buckets) && s.Buckets[i].Month < o.Buckets[j].Month:
-			out.Buckets = append(out.Buckets, s.Buckets[i])
-			i++
-		case i == len(s.Buckets) || o.Buckets[j].Month < s.Buckets[i].Month:
-			out.Buckets = append(out.Buckets, o.Buckets[j])
-			j++
-		default:
-			a, b := s.Buckets[i], o.Buckets[j]
-			out.Buckets = append(out.Buckets, Bucket{Month: a.Month, Count: max(a.Count, b.Count), Depth: max(a.Depth, b.Depth), Moving: a.Moving || b.Moving})
-			i++
-			j++
+// Agree is the record a planner or a learning owner takes from the
+// records several owners of a root sent (each passed Check), so that no
+// one owner among three steers it (docs/split-keys.md, "What an attacker
+// can do with it"). It lists every month any of them lists, so that no
+// leaf an honest owner names is missed; a month a record does not list
+// votes as a whole bucket holding nothing there. Each field is the median
+// of the records' votes:
+//   - the residual, and each bucket's depth and moving flag, taken as one
+//     stage of its hand-off (a whole bucket, moving to 1 bit, at 1 bit,
+//     moving to 2 bits, ...);
+//   - each bucket's count.
+//
+// An honest owner only moves forward through a hand-off, and one that is
+// behind has not caught up yet, so of two votes the later stage and the
+// larger count win; a liar among two records decides. One lying owner
+// cannot make planners ask the root after the hand-down, nor leaves or
+// nodes that hold nothing instead of those that hold the posts. Past
+// MaxBuckets months, the newest are kept. With no record, Agree is the
+// zero Split.
+func Agree(records []Split) Split {
+	if len(records) == 0 {
+		return Split{}
+	}
+	residuals := make([]int, len(records))
+	for i, r := range records {
+		residuals[i] = r.Residual
+	}
+	slices.Sort(residuals)
+	out := Split{Residual: residuals[(len(residuals)-1)/2]} // the smaller of two: a later stage
+	var months []string
+	for _, r := range records {
+		for _, b := range r.Buckets {
+			months = append(months, b.Month)
 		}
 	}
-	if n := len(out.Buckets); n > MaxBuckets {
-		out.Buckets = out.Buckets[n-MaxBuckets:] // the newest
+	slices.Sort(months)
+	months = slices.Compact(months)
+	if n := len(months); n > MaxBuckets {
+		months = months[n-MaxBuckets:] // the newest
+	}
+	stages := make([]int, len(records))
+	counts := make([]int, len(records))
+	for _, m := range months {
+		for i, r := range records {
+			stages[i], counts[i] = 0, 0
+			if j, ok := slices.BinarySearchFunc(r.Buckets, m, func(b Bucket, m string) int { return strings.Compare(b.Month, m) }); ok {
+				b := r.Buckets[j]
+				stages[i], counts[i] = stageOf(b), b.Count
+			}
+		}
+		slices.Sort(stages)
+		slices.Sort(counts)
+		b := bucketAt(stages[len(stages)/2]) // the later of two
+		b.Month, b.Count = m, counts[len(counts)/2]
+		out.Buckets = append(out.Buckets, b)
 	}
 	return out
+}
+
+// stageOf is how far b's hand-off has gone: 2 stages a bit of depth, the
+// first of them while it moves.
+func stageOf(b Bucket) int {
+	if b.Moving {
+		return 2*b.Depth - 1
+	}
+	return 2 * b.Depth
+}
+
+// bucketAt is the depth and moving flag of a hand-off's stage (stageOf).
+func bucketAt(stage int) Bucket {
+	return Bucket{Depth: (stage + 1) / 2, Moving: stage%2 == 1}
 }
 
 // Leaves are the nodes of root's trie a search asks for the postings

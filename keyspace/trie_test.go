@@ -188,12 +188,51 @@ func TestSplitRecords(t *testing.T) {
 		t.Errorf("while the root hands postings down: %v, want the root alone", got)
 	}
 
-	// The union of two owners' records misses no leaf either lists.
+	// Owners that agree make one record; of records that differ, each
+	// field is the median's, and of two the later stage of a hand-off
+	// and the larger count (Agree).
+	if got := Agree([]Split{rec, rec, rec}); !reflect.DeepEqual(got, rec) {
+		t.Errorf("three equal records agree on %+v, want %+v", got, rec)
+	}
 	other := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-10", Count: 29000, Depth: 2}, {Month: "2026-11", Count: 49000, Depth: 2}}}
-	u := rec.Union(other)
-	want := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-09", Count: 10}, {Month: "2026-10", Count: 30000, Depth: 2}, {Month: "2026-11", Count: 50000, Depth: 2, Moving: true}}}
-	if err := u.Check(); err != nil || !reflect.DeepEqual(u, want) {
-		t.Errorf("union %+v (%v), want %+v", u, err, want)
+	want := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-09", Count: 10}, {Month: "2026-10", Count: 30000, Depth: 2}, {Month: "2026-11", Count: 50000, Depth: 2}}}
+	if got := Agree([]Split{rec, other}); got.Check() != nil || !reflect.DeepEqual(got, want) {
+		t.Errorf("two records agree on %+v, want %+v", got, want)
+	}
+	// One liar of three records: whatever it claims of the residual, a
+	// bucket's depth, its hand-off or its count, the two honest ones
+	// decide; a month only it lists is a whole bucket, at most one key
+	// more to ask.
+	for name, lie := range map[string]func(*Split){
+		"a hand-down that never ends": func(s *Split) { s.Residual = 1 << 30 },
+		"deeper leaves":               func(s *Split) { s.Buckets[1].Depth = MaxSplitDepth; s.Buckets[2].Depth = MaxSplitDepth },
+		"a bucket moving back up":     func(s *Split) { s.Buckets[2].Depth, s.Buckets[2].Moving = 1, true },
+		"whole buckets":               func(s *Split) { s.Buckets[1].Depth, s.Buckets[2].Depth, s.Buckets[2].Moving = 0, 0, false },
+		"huge counts":                 func(s *Split) { s.Buckets[0].Count, s.Buckets[2].Count = 1<<40, 1<<40 },
+		"a made-up month, deep":       func(s *Split) { s.Buckets = append([]Bucket{{Month: "2019-03", Count: 1 << 40, Depth: MaxSplitDepth}}, s.Buckets...) },
+	} {
+		liar := rec
+		liar.Buckets = slices.Clone(rec.Buckets)
+		lie(&liar)
+		if err := liar.Check(); err != nil {
+			t.Fatalf("%s: the lie fails Check: %v", name, err)
+		}
+		for _, records := range [][]Split{{rec, rec, liar}, {liar, rec, rec}, {rec, liar, rec}} {
+			got := Agree(records)
+			if got.Check() != nil {
+				t.Errorf("%s: agreed on a bad record %+v", name, got)
+			}
+			extra := slices.DeleteFunc(slices.Clone(got.Buckets), func(b Bucket) bool { return slices.ContainsFunc(rec.Buckets, func(c Bucket) bool { return c.Month == b.Month }) })
+			got.Buckets = slices.DeleteFunc(got.Buckets, func(b Bucket) bool { return slices.Contains(extra, b) })
+			if !reflect.DeepEqual(got, rec) {
+				t.Errorf("%s: one liar of three made the record %+v, want %+v", name, got, rec)
+			}
+			for _, b := range extra {
+				if b.Depth != 0 || b.Count != 0 {
+					t.Errorf("%s: a month only the liar lists is %+v, want a whole bucket of no count", name, b)
+				}
+			}
+		}
 	}
 	var many Split
 	for y := 2000; len(many.Buckets) < MaxBuckets+5; y++ {
@@ -204,8 +243,8 @@ func TestSplitRecords(t *testing.T) {
 	if many.Check() == nil {
 		t.Errorf("a record of %d buckets passed", len(many.Buckets))
 	}
-	if u := (Split{}).Union(many); len(u.Buckets) != MaxBuckets || u.Buckets[MaxBuckets-1] != many.Buckets[len(many.Buckets)-1] || u.Check() != nil {
-		t.Errorf("a union beyond %d buckets keeps %d, the last %+v", MaxBuckets, len(u.Buckets), u.Buckets[len(u.Buckets)-1])
+	if u := Agree([]Split{many}); len(u.Buckets) != MaxBuckets || u.Buckets[MaxBuckets-1] != many.Buckets[len(many.Buckets)-1] || u.Check() != nil {
+		t.Errorf("a record agreed on beyond %d buckets keeps %d, the last %+v", MaxBuckets, len(u.Buckets), u.Buckets[len(u.Buckets)-1])
 	}
 
 	for _, bad := range []Split{

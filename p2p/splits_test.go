@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -216,6 +217,48 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 		return net.misplaced(want) == 0
 	})
 	check(net.svcs[1], term, query.SortLatest)
+
+	// A root owner refreshes the buckets' counts from their leaves'
+	// owners: one of them that counts a thousandfold, the first owner of
+	// a leaf, moves no bucket's count (the median of each leaf's owners).
+	perMonth[keyspace.MonthOf(fresh.CreatedAt)]++
+	rootOwner := net.byID(net.trueOwners(root)[0])
+	var liar *Service
+	var lied string
+	for _, n := range record.Leaves(keyspace.RootNode(keyspace.ClassTerm, term), time.Time{}, time.Time{}) {
+		owners, err := rootOwner.Owners(ctx, n.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if first := owners[0]; first != rootOwner.ID() {
+			liar, lied = net.byID(first), n.String()
+			break
+		}
+	}
+	if liar == nil {
+		t.Fatal("the root's owner is the first owner of every leaf; the test proves nothing")
+	}
+	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
+		defer st.Close()
+		var req statsRequest
+		if _, err := readMessage(st, &req); err != nil {
+			st.Reset()
+			return
+		}
+		resp := liar.answerStats(&req)
+		for i := range resp.Counts {
+			resp.Counts[i] = resp.Counts[i]*1000 + 1000
+		}
+		_, _ = writeMessage(st, resp)
+	})
+	ResetStreams(liar.Host(), StatsProtocol(net.name))
+	counted := rootOwner.countBuckets(ctx, root, record)
+	for _, b := range counted.Buckets {
+		if b.Count != perMonth[b.Month] {
+			t.Errorf("with a leaf's first owner lying, bucket %s counts %d, want %d", b.Month, b.Count, perMonth[b.Month])
+		}
+	}
+	t.Logf("a liar first of a leaf of %s: bucket counts %+v", lied, counted.Buckets)
 }
 
 func hitIDs(hits []query.Hit) []string {

@@ -6,9 +6,11 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
@@ -194,8 +196,10 @@ func (s *Service) withMonthsOf(sp keyspace.Split, now time.Time) keyspace.Split 
 }
 
 // countBuckets is sp with each bucket's count as its leaves' owners
-// report it: the first of each leaf's owners, asked once for all the
-// leaves it owns. A bucket whose count could not be had keeps its own.
+// report it: the median of each leaf's owners (of two, the larger: an
+// owner still missing posts counts fewer), each owner asked once for all
+// the leaves it owns, so that no one owner moves the term's count. A
+// bucket keeps its own count unless every one of its leaves was counted.
 func (s *Service) countBuckets(ctx context.Context, root string, sp keyspace.Split) keyspace.Split {
 	k, err := keyspace.Parse(root)
 	if err != nil {
@@ -203,28 +207,52 @@ func (s *Service) countBuckets(ctx context.Context, root string, sp keyspace.Spl
 	}
 	rootNode, _ := k.Node()
 	byPeer := map[peer.ID][]string{}
-	for _, n := range sp.Leaves(rootNode, time.Time{}, time.Time{}) {
+	leaves := sp.Leaves(rootNode, time.Time{}, time.Time{})
+	for _, n := range leaves {
 		owners, err := s.Owners(ctx, n.String())
-		if err != nil || len(owners) == 0 {
-			return sp
-		}
-		byPeer[owners[0]] = append(byPeer[owners[0]], n.String())
-	}
-	counts := map[string]int{} // month -> postings
-	for p, keys := range byPeer {
-		kc, err := s.Counts(ctx, p, keys)
 		if err != nil {
 			return sp
 		}
-		for i, key := range keys {
-			n, _ := keyspace.ParseNode(key)
-			counts[n.Month] += kc[i].Count
+		for _, o := range owners {
+			byPeer[o] = append(byPeer[o], n.String())
 		}
+	}
+	var mu sync.Mutex
+	byLeaf := map[string][]int{}
+	var g errgroup.Group
+	g.SetLimit(8)
+	for p, keys := range byPeer {
+		g.Go(func() error {
+			kc, err := s.Counts(ctx, p, keys)
+			if err != nil {
+				return nil // its leaves are counted by their other owners
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, key := range keys {
+				byLeaf[key] = append(byLeaf[key], kc[i].Count)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	counts := map[string]int{} // month -> postings
+	uncounted := map[string]bool{}
+	for _, n := range leaves {
+		cs := byLeaf[n.String()]
+		if len(cs) == 0 {
+			uncounted[n.Month] = true
+			continue
+		}
+		slices.Sort(cs)
+		counts[n.Month] += cs[len(cs)/2]
 	}
 	out := sp
 	out.Buckets = slices.Clone(sp.Buckets)
-	for i := range out.Buckets {
-		out.Buckets[i].Count = counts[out.Buckets[i].Month]
+	for i, b := range out.Buckets {
+		if !uncounted[b.Month] {
+			out.Buckets[i].Count = counts[b.Month]
+		}
 	}
 	return out
 }
@@ -277,8 +305,9 @@ func (s *Service) learnSplit(root string) {
 	}()
 }
 
-// lookUpSplit asks root's owners for their records and keeps their union
-// once at least half of those that answer send one.
+// lookUpSplit asks root's owners for their records and keeps the one they
+// agree on (keyspace.Agree) once at least half of those that answer send
+// one.
 func (s *Service) lookUpSplit(ctx context.Context, root string) error {
 	owners, err := s.Owners(ctx, root)
 	if err != nil {
@@ -302,10 +331,7 @@ func (s *Service) lookUpSplit(ctx context.Context, root string) error {
 	if len(records) == 0 || 2*len(records) < answered {
 		return nil
 	}
-	u := records[0]
-	for _, r := range records[1:] {
-		u = u.Union(r)
-	}
+	u := keyspace.Agree(records)
 	if was, ok := s.splits.get(root); ok && slices.Equal(was.Buckets, u.Buckets) && was.Residual == u.Residual {
 		return nil
 	}

@@ -153,6 +153,16 @@ func keyCounts(posts []*post.Post) map[string]int {
 	return want
 }
 
+// byID is the service of the network with the given ID, or nil.
+func (net *testNetwork) byID(id peer.ID) *Service {
+	for _, s := range net.svcs {
+		if s.ID() == id {
+			return s
+		}
+	}
+	return nil
+}
+
 // misplaced counts the (key, true owner) pairs where the owner does not
 // hold exactly the wanted number of posts under the key.
 func (net *testNetwork) misplaced(want map[string]int) (short int) {

@@ -12,17 +12,15 @@ const maxRememberedSplits = 10_000
 
 // learnSplit takes what the answered owners of key said of its split
 // (docs/split-keys.md): once at least half of them send a record, the key
-// is split, and the planner asks the leaves of the union of their records,
-// so that no leaf an honest owner lists is missed. A split is never undone,
+// is split, and the planner asks the leaves of the record they agree on
+// (keyspace.Agree): every month any of them lists, each bucket as most of
+// them have it, so that one lying owner steers nothing. A split is never undone,
 // so a round where fewer owners send one keeps what was learned before.
 func (c *Coordinator) learnSplit(key string, answered int, records []keyspace.Split) {
 	if len(records) == 0 || 2*len(records) < answered {
 		return
 	}
-	u := records[0]
-	for _, r := range records[1:] {
-		u = u.Union(r)
-	}
+	u := keyspace.Agree(records)
 	c.countsMu.Lock()
 	defer c.countsMu.Unlock()
 	if c.splits == nil {

@@ -268,6 +268,58 @@ func TestALiarCannotInflateTermsWithSplitNames(t *testing.T) {
 	}
 }
 
+// TestALyingRootOwnerHidesNoPost: one of a split root's three owners
+// sends a record that would send planners where the posts are not: the
+// root after its hand-down, leaves deeper than the buckets', nodes one bit
+// up that dropped theirs, or whole buckets. The planner takes the record
+// the owners agree on (keyspace.Agree), and every page is the one index's.
+func TestALyingRootOwnerHidesNoPost(t *testing.T) {
+	for name, lie := range map[string]func(*keyspace.Split){
+		"a hand-down that never ends": func(s *keyspace.Split) { s.Residual = 1 },
+		"deeper leaves": func(s *keyspace.Split) {
+			for i := range s.Buckets {
+				s.Buckets[i].Depth = keyspace.MaxSplitDepth
+			}
+		},
+		"buckets moving": func(s *keyspace.Split) {
+			for i := range s.Buckets {
+				s.Buckets[i].Depth, s.Buckets[i].Moving = max(1, s.Buckets[i].Depth), true
+			}
+		},
+		"whole buckets": func(s *keyspace.Split) {
+			for i := range s.Buckets {
+				s.Buckets[i].Depth = 0
+			}
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sn := newSplitNet(t, 240, 8*time.Hour, settled)
+			rootKey := keyspace.RootNode(keyspace.ClassTerm, splitTerm).String()
+			owners := sn.fn.owners(rootKey)
+			liar := sn.record
+			liar.Buckets = slices.Clone(sn.record.Buckets)
+			lie(&liar)
+			if err := liar.Check(); err != nil {
+				t.Fatal(err)
+			}
+			sn.fn.node(owners[2]).splits = map[string]keyspace.Split{rootKey: liar}
+			ref := reference(t, sn.posts)
+			c := New(sn.fn.transport(0), Config{})
+			defer c.Close()
+			for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+				got, first := pageThrough(t, c, query.Request{Q: splitTerm, Sort: s, Limit: 10})
+				wres, err := query.Run(context.Background(), ref, query.Request{Q: splitTerm, Sort: s, Limit: 1000})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := ids(wres.Hits); !testkit.SameSet(got, want) || first.Total != wres.Total {
+					t.Errorf("%s: %d matches (total %d), one index %d (total %d)", s, len(got), first.Total, len(want), wres.Total)
+				}
+			}
+		})
+	}
+}
+
 // traffic is what the fake network was asked since the last call: the
 // keys of the heron trie asked for hits and for counts alone, and the
 // bytes of every search answer.
