@@ -505,8 +505,11 @@ func ShardOf(id string) string {
 // Its indexed creation time, which sort=latest orders by and since: and
 // until: filter on, is the earlier of the two: a post dated ahead of the
 // receiving node's clock (by up to post.MaxFutureSkew, or it is refused)
-// ranks as received, never above the posts that node receives after it.
-// The stored post keeps the created_at its author signed.
+// ranks as received, never above the posts that node receives after it;
+// but never before the UTC month of its created_at, the month a split
+// term's trie files it under (keyspace.MonthOf), whose nodes are searched
+// by the indexed time. The stored post keeps the created_at its author
+// signed.
 func DocumentOf(p *post.Post, received time.Time) (*Document, error) {
 	raw, err := json.Marshal(p)
 	if err != nil {
@@ -514,7 +517,11 @@ func DocumentOf(p *post.Post, received time.Time) (*Document, error) {
 	}
 	indexed := p.CreatedAt
 	if received = received.Truncate(time.Millisecond); received.Before(indexed) {
+		c := p.CreatedAt.UTC()
 		indexed = received
+		if month := time.Date(c.Year(), c.Month(), 1, 0, 0, 0, 0, time.UTC); indexed.Before(month) {
+			indexed = month
+		}
 	}
 	return &Document{
 		Text:      p.Text,

@@ -3,11 +3,13 @@ package netsearch
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/testkit"
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
@@ -456,5 +458,49 @@ func TestALatestPageAsksTheNewestBuckets(t *testing.T) {
 	search(Config{}, splitTerm)
 	if _, countKeys, _ := sn.traffic(); len(countKeys) == 0 {
 		t.Error("no key was asked for its counts alone: the test shows nothing of owners that refuse it")
+	}
+}
+
+// TestAPostAheadOfTheClockStaysInItsMonth: a post dated a few minutes into
+// a month, received by an owner whose clock is still in the month before,
+// is filed by the trie under its own month (keyspace.MonthOf), and the
+// owner's index ranks it as received, but no earlier than that month's
+// start: asked for the month's leaf, the owner finds it, and asked for the
+// month before, it does not.
+func TestAPostAheadOfTheClockStaysInItsMonth(t *testing.T) {
+	month := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	received := month.Add(-3 * time.Minute)
+	p, err := post.Sign(testkit.Key(t), post.Draft{Text: "a " + splitTerm + " at midnight", CreatedAt: month.Add(5 * time.Minute)}, received)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := index.Open(index.Config{Dir: t.TempDir(), Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return received }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	ctx := context.Background()
+	if _, err := ix.Put(ctx, p); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		month string
+		want  uint64
+	}{{"2026-12", 1}, {"2026-11", 0}} {
+		leaf := keyspace.Node{Class: keyspace.ClassTerm, Value: splitTerm, Month: c.month}
+		for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
+			res, err := Answer(ctx, ix, &Request{Query: splitTerm, Sort: string(sort), Keys: []string{leaf.String()}, Size: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Total != c.want || len(res.Hits) != int(c.want) {
+				t.Errorf("%s asked for %s by %s: %d matches, %d hits; want %d", p.ID, leaf, sort, res.Total, len(res.Hits), c.want)
+			}
+			if sort == query.SortLatest && len(res.Hits) == 1 {
+				if _, err := res.Hits[0].Check(query.SortLatest, received); err != nil {
+					t.Errorf("the owner's hit fails a querier's check: %v", err)
+				}
+			}
+		}
 	}
 }
