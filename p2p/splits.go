@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -40,6 +42,10 @@ type splitBook struct {
 	// nothing under them, when it last looked their records up
 	// (learnSplitIfOwned), at most maxSplitPending of them.
 	tried map[string]time.Time
+	// relearned are the roots of the growing month's nodes this node
+	// holds, when it last looked their records up (relearnSplit), at
+	// most maxSplitPending of them.
+	relearned map[string]time.Time
 }
 
 // hear records that a trie key of root was sent to this node at.
@@ -83,6 +89,24 @@ func sameShape(a, b keyspace.Split) bool {
 		}
 	}
 	return true
+}
+
+// handedOff reports whether b ends a hand-off a was in the middle of: the
+// root's, or a bucket's move to a deeper depth.
+func handedOff(a, b keyspace.Split) bool {
+	if a.Residual > 0 && b.Residual == 0 {
+		return true
+	}
+	for _, x := range a.Buckets {
+		if !x.Moving {
+			continue
+		}
+		i, found := slices.BinarySearchFunc(b.Buckets, x.Month, func(b keyspace.Bucket, m string) int { return strings.Compare(b.Month, m) })
+		if found && !b.Buckets[i].Moving {
+			return true
+		}
+	}
+	return false
 }
 
 // all is a copy of every record.
@@ -157,6 +181,11 @@ func (s *Service) SetSplit(ctx context.Context, root string, sp keyspace.Split) 
 		return fmt.Errorf("split record of %s: %d records kept already", root, MaxSplitRecords)
 	}
 	was, _ := b.get(root)
+	if known && handedOff(was, sp) {
+		// The nodes this node held the posts under beside their new ones
+		// are asked by planners that hold the record before for a while.
+		b.settle(root, time.Now())
+	}
 	if known && sameShape(was, sp) {
 		// Counts alone changed: no post changes keys.
 		b.mu.Lock()

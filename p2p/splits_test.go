@@ -261,6 +261,45 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 	t.Logf("a liar first of a leaf of %s: bucket counts %+v", lied, counted.Buckets)
 }
 
+// exactSearches is a check that a search of term with c, by date and by
+// score, finds ref's hits and total, counted in *searches; on a miss it
+// logs who holds each missing post, under which keys.
+func exactSearches(t *testing.T, net *testNetwork, c *netsearch.Coordinator, ref *index.Index, term string, searches *int) func(what string) {
+	root := keyspace.TermKey(term, "")
+	return func(what string) {
+		t.Helper()
+		ctx := context.Background()
+		for _, sort := range []query.Sort{query.SortLatest, query.SortTop} {
+			req := query.Request{Q: term, Sort: sort, Limit: 200}
+			res, err := c.Search(ctx, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wres, err := query.Run(ctx, ref, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			*searches++
+			if got, exp := hitIDs(res.Hits), hitIDs(wres.Hits); !testkit.SameSet(got, exp) || res.Total != wres.Total {
+				for _, h := range wres.Hits {
+					if slices.Contains(got, h.Post.ID) {
+						continue
+					}
+					var holders []string
+					for i, s := range net.svcs {
+						if held, _ := s.cfg.Store.Holds(ctx, []string{h.Post.ID}); held[0] {
+							sp, ok := s.splits.get(root)
+							holders = append(holders, fmt.Sprintf("%d(rec %v %+v keys %v)", i, ok, sp, s.keysOf(h.Post)))
+						}
+					}
+					t.Logf("missing %s %s; held by %v", h.Post.ID[:8], h.Post.CreatedAt.Format("2006-01-02"), holders)
+				}
+				t.Fatalf("%s, %s: %d hits of %d (partial %v), one index %d", what, sort, len(got), res.Total, res.Partial, len(exp))
+			}
+		}
+	}
+}
+
 func hitIDs(hits []query.Hit) []string {
 	out := make([]string, len(hits))
 	for i, h := range hits {
@@ -329,44 +368,7 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 	c := netsearch.New(searcher, netsearch.Config{Logger: discard, CountTTL: time.Second})
 	defer c.Close()
 	searches := 0
-	exact := func(what string) {
-		t.Helper()
-		for _, sort := range []query.Sort{query.SortLatest, query.SortTop} {
-			req := query.Request{Q: term, Sort: sort, Limit: 200}
-			res, err := c.Search(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			wres, err := query.Run(ctx, ref, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			searches++
-			if got, exp := hitIDs(res.Hits), hitIDs(wres.Hits); !testkit.SameSet(got, exp) || res.Total != wres.Total {
-				for _, h := range wres.Hits {
-					if slices.Contains(got, h.Post.ID) {
-						continue
-					}
-					var holders []string
-					for i, s := range net.svcs {
-						if held, _ := s.cfg.Store.Holds(ctx, []string{h.Post.ID}); held[0] {
-							sp, ok := s.splits.get(root)
-							holders = append(holders, fmt.Sprintf("%d(rec %v res %d keys %v)", i, ok, sp.Residual, s.keysOf(h.Post)))
-						}
-					}
-					var leafOwners []int
-					leaf := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(h.Post.CreatedAt).String()
-					for i, s := range net.svcs {
-						if slices.Contains(net.trueOwners(leaf), s.ID()) {
-							leafOwners = append(leafOwners, i)
-						}
-					}
-					t.Logf("missing %s %s: leaf %s owners %v; held by %v", h.Post.ID[:8], h.Post.CreatedAt.Format("2006-01-02"), leaf, leafOwners, holders)
-				}
-				t.Fatalf("%s, %s: %d hits of %d (partial %v), one index %d", what, sort, len(got), res.Total, res.Partial, len(exp))
-			}
-		}
-	}
+	exact := exactSearches(t, net, c, ref, term, &searches)
 
 	net.write(writer, posts)
 	exact("before the split")
@@ -500,6 +502,167 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// TestAMonthSplitsByThePostIDAsItFills: 6 nodes with a split threshold of
+// 30 posts hold 100 posts of a term written this month and 12 of two
+// months before. The root's owners split the term by month; this month's
+// bucket then moves one bit deeper, and once its leaves fill, one more
+// (100 is at least 60 but under 120): its nodes' owners learn each move,
+// hand their posts down and drop them after the grace. A node that owns
+// none of the term searches it all along, by date and by score, and finds
+// the one index's set and total every time. A post written now goes to its
+// leaf two bits deep.
+func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
+	const splitAt = 30
+	net := startNetwork(t, 6, func(c *Config) {
+		c.RepairInterval = time.Second
+		c.EvictInterval = time.Second
+		c.SettleMargin = 2 * time.Second
+		c.SplitAt = splitAt
+		c.SplitGrace = 3 * time.Second
+		ix := c.Store.(*index.Index)
+		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
+			return netsearch.Answer(ctx, ix, req)
+		}
+	})
+	ctx := context.Background()
+	const term = "heron"
+	root := keyspace.TermKey(term, "")
+	rootOwners := net.trueOwners(root)
+	var searcher *Service
+	for _, s := range net.svcs {
+		if !slices.Contains(rootOwners, s.ID()) {
+			searcher = s
+		}
+	}
+	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
+	key := testkit.Key(t)
+	now := time.Now()
+	month, _, err := keyspace.MonthSpan(keyspace.MonthOf(now))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var posts []*post.Post
+	for i := range 112 {
+		at := now.Add(-now.Sub(month) * time.Duration(i) / 100) // this month
+		if i >= 100 {
+			at = month.AddDate(0, -2, i-100) // two months before
+		}
+		p, err := post.Sign(key, post.Draft{Text: fmt.Sprintf("%s %s %d", term, words[i%len(words)], i), CreatedAt: at}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts = append(posts, p)
+	}
+	ref, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if _, err := ref.Put(ctx, posts...); err != nil {
+		t.Fatal(err)
+	}
+	c := netsearch.New(searcher, netsearch.Config{Logger: discard, CountTTL: time.Second})
+	defer c.Close()
+	searches := 0
+	exact := exactSearches(t, net, c, ref, term, &searches)
+	net.write(searcher, posts)
+	exact("before the split")
+
+	// The shapes the root's first owner's record goes through.
+	first := net.byID(rootOwners[0])
+	thisMonth := keyspace.MonthOf(now)
+	var shapes []string
+	shapeOf := func(sp keyspace.Split, ok bool) string {
+		if !ok {
+			return "whole"
+		}
+		if sp.Residual > 0 {
+			return "handing down"
+		}
+		for _, b := range sp.Buckets {
+			if b.Month == thisMonth {
+				return fmt.Sprintf("%d bits, moving %v", b.Depth, b.Moving)
+			}
+		}
+		return "no bucket of this month"
+	}
+	start := time.Now()
+	var record keyspace.Split
+	poll.Until(t, "this month two bits deep at every owner of the root", 3*time.Minute, 100*time.Millisecond, func() bool {
+		exact("while the term splits")
+		if shape := shapeOf(first.splits.get(root)); len(shapes) == 0 || shapes[len(shapes)-1] != shape {
+			shapes = append(shapes, shape)
+		}
+		for _, o := range rootOwners {
+			sp, ok := net.byID(o).splits.get(root)
+			if shapeOf(sp, ok) != "2 bits, moving false" {
+				return false
+			}
+			record = sp
+		}
+		return true
+	})
+	t.Logf("record shapes %v, settled in %v; record %+v", shapes, time.Since(start).Round(100*time.Millisecond), record)
+	for _, want := range []string{"1 bits, moving true", "2 bits, moving true"} {
+		if !slices.Contains(shapes, want) {
+			t.Errorf("the record's shapes %v pass no %q", shapes, want)
+		}
+	}
+	splitOf := func(k string) (keyspace.Split, bool) { return record, k == root }
+	want := map[string]int{}
+	for _, p := range posts {
+		for _, k := range keyspace.KeysWith(p, splitOf) {
+			want[k]++
+		}
+	}
+	poll.Until(t, "every leaf at its owners", time.Minute, 200*time.Millisecond, func() bool {
+		exact("while the leaves fill")
+		return net.misplaced(want) == 0
+	})
+	keysOf := func(p *post.Post) []string { return keyspace.KeysWith(p, splitOf) }
+	poll.Until(t, "no copy astray once the grace is over", time.Minute, 200*time.Millisecond, func() bool {
+		exact("while copies are dropped")
+		n, _ := net.strays(net.svcs, keysOf)
+		return n == 0
+	})
+	for _, b := range record.Buckets {
+		if b.Month != thisMonth && b.Depth != 0 {
+			t.Errorf("bucket %+v of 12 posts split by the post ID", b)
+		}
+	}
+
+	// A post written now goes to its leaf, two bits deep.
+	fresh, err := post.Sign(key, post.Draft{Text: term + " at dusk", CreatedAt: time.Now()}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	net.write(searcher, []*post.Post{fresh})
+	if _, err := ref.Put(ctx, fresh); err != nil {
+		t.Fatal(err)
+	}
+	leaf := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(fresh.CreatedAt)
+	leaf.Bits = keyspace.PrefixOf(fresh.ID, 2)
+	poll.Until(t, "the new post at its leaf's owners", time.Minute, 100*time.Millisecond, func() bool {
+		for _, o := range net.trueOwners(leaf.String()) {
+			if held, err := net.byID(o).cfg.Store.Holds(ctx, []string{fresh.ID}); err != nil || !held[0] {
+				return false
+			}
+		}
+		return true
+	})
+	exact("after a new post")
+	// The root's owners count the term from its leaves' owners.
+	poll.Until(t, "the root's owners count every post of the term", 30*time.Second, 200*time.Millisecond, func() bool {
+		for _, o := range rootOwners {
+			if sp, _ := net.byID(o).splits.get(root); sp.Total() != len(posts)+1 {
+				return false
+			}
+		}
+		return true
+	})
+	t.Logf("%d searches, every one the one index's", searches)
 }
 
 // TestATrieKeyAloneSplitsNothing: a peer sends an owner of a term's root

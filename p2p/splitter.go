@@ -76,8 +76,13 @@ func (s *Service) tendSplits(ctx context.Context) {
 	}
 	for root, sp := range s.splits.all() {
 		if !s.ownsCached(root) {
-			if sp.Residual > 0 {
-				s.learnSplit(root) // the hand-down's end
+			switch {
+			case sp.Residual > 0 || slices.ContainsFunc(sp.Buckets, func(b keyspace.Bucket) bool { return b.Moving }):
+				s.learnSplit(root) // the hand-off's end
+			case slices.ContainsFunc(leavesOf[root], func(k string) bool { return inMonthOf(k, now) }):
+				// A node of a month that grows: the root's owners split
+				// it further by the post ID as it fills.
+				s.relearnSplit(root, now)
 			}
 			continue
 		}
@@ -91,7 +96,10 @@ func (s *Service) tendSplits(ctx context.Context) {
 			s.setSplitLogged(ctx, root, next, "listed a month")
 			sp = next
 		}
-		if counted := s.countBuckets(ctx, root, sp); !slices.Equal(counted.Buckets, sp.Buckets) {
+		counted := s.countBuckets(ctx, root, sp)
+		if next, what := s.tendDepths(ctx, root, counted); what != "" {
+			s.setSplitLogged(ctx, root, next, what)
+		} else if !slices.Equal(counted.Buckets, sp.Buckets) {
 			s.setSplitLogged(ctx, root, counted, "")
 		}
 	}
@@ -196,56 +204,31 @@ func (s *Service) withMonthsOf(sp keyspace.Split, now time.Time) keyspace.Split 
 }
 
 // countBuckets is sp with each bucket's count as its leaves' owners
-// report it: the median of each leaf's owners (of two, the larger: an
-// owner still missing posts counts fewer), each owner asked once for all
-// the leaves it owns, so that no one owner moves the term's count. A
-// bucket keeps its own count unless every one of its leaves was counted.
+// report it (medianCounts). A bucket keeps its own count unless every one
+// of its leaves was counted.
 func (s *Service) countBuckets(ctx context.Context, root string, sp keyspace.Split) keyspace.Split {
 	k, err := keyspace.Parse(root)
 	if err != nil {
 		return sp
 	}
 	rootNode, _ := k.Node()
-	byPeer := map[peer.ID][]string{}
 	leaves := sp.Leaves(rootNode, time.Time{}, time.Time{})
-	for _, n := range leaves {
-		owners, err := s.Owners(ctx, n.String())
-		if err != nil {
-			return sp
-		}
-		for _, o := range owners {
-			byPeer[o] = append(byPeer[o], n.String())
-		}
+	keys := make([]string, len(leaves))
+	for i, n := range leaves {
+		keys[i] = n.String()
 	}
-	var mu sync.Mutex
-	byLeaf := map[string][]int{}
-	var g errgroup.Group
-	g.SetLimit(8)
-	for p, keys := range byPeer {
-		g.Go(func() error {
-			kc, err := s.Counts(ctx, p, keys)
-			if err != nil {
-				return nil // its leaves are counted by their other owners
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			for i, key := range keys {
-				byLeaf[key] = append(byLeaf[key], kc[i].Count)
-			}
-			return nil
-		})
+	byKey, err := s.medianCounts(ctx, keys)
+	if err != nil {
+		return sp
 	}
-	_ = g.Wait()
 	counts := map[string]int{} // month -> postings
 	uncounted := map[string]bool{}
 	for _, n := range leaves {
-		cs := byLeaf[n.String()]
-		if len(cs) == 0 {
+		c, ok := byKey[n.String()]
+		if !ok {
 			uncounted[n.Month] = true
-			continue
 		}
-		slices.Sort(cs)
-		counts[n.Month] += cs[len(cs)/2]
+		counts[n.Month] += c
 	}
 	out := sp
 	out.Buckets = slices.Clone(sp.Buckets)
@@ -255,6 +238,109 @@ func (s *Service) countBuckets(ctx context.Context, root string, sp keyspace.Spl
 		}
 	}
 	return out
+}
+
+// medianCounts is the count of each of keys as its owners report it: the
+// median of their answers (of two, the larger: an owner still missing
+// posts counts fewer), each owner asked once for all the keys it owns, so
+// that no one owner moves a count. A key none of whose owners answered is
+// left out.
+func (s *Service) medianCounts(ctx context.Context, keys []string) (map[string]int, error) {
+	byPeer := map[peer.ID][]string{}
+	for _, key := range keys {
+		owners, err := s.Owners(ctx, key)
+		if err != nil {
+			return nil, fmt.Errorf("owners of %s: %w", key, err)
+		}
+		for _, o := range owners {
+			byPeer[o] = append(byPeer[o], key)
+		}
+	}
+	var mu sync.Mutex
+	byKey := map[string][]int{}
+	var g errgroup.Group
+	g.SetLimit(8)
+	for p, keys := range byPeer {
+		g.Go(func() error {
+			kc, err := s.Counts(ctx, p, keys)
+			if err != nil {
+				return nil // its keys are counted by their other owners
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for i, key := range keys {
+				byKey[key] = append(byKey[key], kc[i].Count)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait()
+	out := make(map[string]int, len(byKey))
+	for key, cs := range byKey {
+		slices.Sort(cs)
+		out[key] = cs[len(cs)/2]
+	}
+	return out, nil
+}
+
+// tendDepths splits a month further by the post ID as it fills, one
+// bucket at a time (docs/split-keys.md): once its leaves hold SplitAt
+// postings each on average, it moves one bit deeper; once every leaf of
+// the new depth holds as many postings as its node one bit up, as their
+// owners count them (medianCounts), the move is done, and the nodes one
+// bit up keep their postings SplitGrace longer. It returns the record to
+// keep and what changed, or "" when nothing did.
+func (s *Service) tendDepths(ctx context.Context, root string, sp keyspace.Split) (keyspace.Split, string) {
+	k, err := keyspace.Parse(root)
+	if err != nil {
+		return sp, ""
+	}
+	rootNode, _ := k.Node()
+	for i, b := range sp.Buckets {
+		if !b.Moving {
+			continue
+		}
+		moving := keyspace.Split{Buckets: []keyspace.Bucket{b}}
+		moved := keyspace.Split{Buckets: []keyspace.Bucket{{Month: b.Month, Depth: b.Depth}}}
+		up := moving.Leaves(rootNode, time.Time{}, time.Time{})
+		down := moved.Leaves(rootNode, time.Time{}, time.Time{})
+		var keys []string
+		for _, n := range slices.Concat(up, down) {
+			keys = append(keys, n.String())
+		}
+		counts, err := s.medianCounts(ctx, keys)
+		if err != nil {
+			return sp, ""
+		}
+		for _, u := range up {
+			c0, ok0 := counts[u.String()]
+			l, r := u, u
+			l.Bits, r.Bits = u.Bits+"0", u.Bits+"1"
+			c1, ok1 := counts[l.String()]
+			c2, ok2 := counts[r.String()]
+			if !ok0 || !ok1 || !ok2 || c1+c2 < c0 {
+				return sp, "" // not yet moved
+			}
+		}
+		out := sp
+		out.Buckets = slices.Clone(sp.Buckets)
+		out.Buckets[i].Moving = false
+		return out, fmt.Sprintf("moved %s to %d bits", b.Month, b.Depth)
+	}
+	if s.cfg.SplitAt <= 0 {
+		return sp, ""
+	}
+	for i := len(sp.Buckets) - 1; i >= 0; i-- {
+		b := sp.Buckets[i]
+		if b.Depth < keyspace.MaxSplitDepth && b.Count >= s.cfg.SplitAt<<b.Depth {
+			out := sp
+			out.Buckets = slices.Clone(sp.Buckets)
+			out.Buckets[i].Depth++
+			out.Buckets[i].Moving = true
+			return out, fmt.Sprintf("moving %s to %d bits", b.Month, b.Depth+1)
+		}
+	}
+	return sp, ""
 }
 
 // setSplitLogged sets root's record, and logs what changed unless what is
@@ -371,15 +457,46 @@ func (s *Service) learnSplitIfOwned(key string) {
 // knowing no split, would not say.
 func (s *Service) learnSplitsOf(keys []string) {
 	for _, key := range keys {
-		k, err := keyspace.Parse(key)
-		if err != nil || k.Month == "" {
+		n, err := keyspace.ParseNode(key)
+		if err != nil || n.Month == "" {
 			continue
 		}
-		root := keyspace.RootNode(k.Class, k.Value).String()
-		if _, ok := s.splits.get(root); !ok {
+		root := n.Root().String()
+		if sp, ok := s.splits.get(root); !ok || deeperThan(n, sp) {
 			s.splits.hear(root, time.Now())
 			s.learnSplit(root)
 		}
+	}
+}
+
+// deeperThan reports whether n is a prefix node deeper than the record sp
+// splits n's month: the month's owners moved it deeper since.
+func deeperThan(n keyspace.Node, sp keyspace.Split) bool {
+	i, found := slices.BinarySearchFunc(sp.Buckets, n.Month, func(b keyspace.Bucket, m string) int { return strings.Compare(b.Month, m) })
+	return n.Bits != "" && (!found || len(n.Bits) > sp.Buckets[i].Depth)
+}
+
+// inMonthOf reports whether key is a node of a trie of the month of now,
+// or of the month before, whose last posts may still come.
+func inMonthOf(key string, now time.Time) bool {
+	n, err := keyspace.ParseNode(key)
+	return err == nil && (n.Month == keyspace.MonthOf(now) || n.Month == keyspace.MonthOf(now.AddDate(0, 0, -now.Day())))
+}
+
+// relearnSplit looks root's record up again, at most once every
+// RepairInterval (and a minute): a node that holds posts of the month that
+// grows learns when its owners split it further by the post ID.
+func (s *Service) relearnSplit(root string, now time.Time) {
+	b := &s.splits
+	b.mu.Lock()
+	at, seen := b.relearned[root]
+	due := !seen || now.Sub(at) >= min(s.cfg.RepairInterval, time.Minute)
+	if due {
+		due = stamp(&b.relearned, root, now)
+	}
+	b.mu.Unlock()
+	if due {
+		s.learnSplit(root)
 	}
 }
 
@@ -391,7 +508,7 @@ const heardWindow = 10 * time.Minute
 // keepsBack reports whether eviction keeps a post with the given root keys
 // (keyspace.Keys): one of them was handed down less than SplitGrace ago
 // (planners may still ask the root), or was named by a trie key this node
-// does not know the record of yet.
+// does not know the record of yet, or knows one older than the key.
 func (s *Service) keepsBack(keys []string, now time.Time) bool {
 	b := &s.splits
 	b.mu.RLock()
@@ -404,7 +521,7 @@ func (s *Service) keepsBack(keys []string, now time.Time) bool {
 			return true
 		}
 		if at, ok := b.heard[k]; ok && now.Sub(at) < heardWindow {
-			if _, known := b.records[k]; !known {
+			if _, known := b.records[k]; !known || b.pending[k] {
 				return true
 			}
 		}
