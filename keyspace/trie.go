@@ -280,7 +280,7 @@ func (s *Split) Total() int {
 }
 
 // Agree is the record a planner or a learning owner takes from the
-// records several owners of a root sent (each passed Check), so that no
+// records several owners of root sent (each passed Check), so that no
 // one owner among three steers it (docs/split-keys.md, "What an attacker
 // can do with it"). It lists every month any of them lists, so that no
 // leaf an honest owner names is missed; a month a record does not list
@@ -293,12 +293,16 @@ func (s *Split) Total() int {
 //
 // An honest owner only moves forward through a hand-off, and one that is
 // behind has not caught up yet, so of two votes the later stage and the
-// larger count win; a liar among two records decides. One lying owner
-// cannot make planners ask the root after the hand-down, nor leaves or
-// nodes that hold nothing instead of those that hold the posts. Past
-// MaxBuckets months, the newest are kept. With no record, Agree is the
-// zero Split.
-func Agree(records []Split) Split {
+// larger count win. When a bucket's votes split evenly between two
+// stages (two records, one of them a liar's), and weigh is not nil, the
+// stages are weighed by what their nodes hold (weigh, as those nodes'
+// owners count it): the earlier wins only if its nodes hold more, so that
+// a liar cannot send planners to nodes that hold nothing by claiming a
+// later stage. One lying owner cannot make planners ask the root after
+// the hand-down, nor leaves or nodes that hold nothing instead of those
+// that hold the posts. Past MaxBuckets months, the newest are kept. With
+// no record, Agree is the zero Split.
+func Agree(root Node, records []Split, weigh func([]Node) (int, bool)) Split {
 	if len(records) == 0 {
 		return Split{}
 	}
@@ -331,11 +335,32 @@ func Agree(records []Split) Split {
 		}
 		slices.Sort(stages)
 		slices.Sort(counts)
-		b := bucketAt(stages[len(stages)/2]) // the later of two
+		stage := stages[len(stages)/2] // the later of two
+		if n := len(stages); n%2 == 0 && weigh != nil && stages[n/2-1] != stage {
+			earlier := stages[n/2-1]
+			bucket := Node{Class: root.Class, Value: root.Value, Month: m}
+			if held, ok := weighStage(bucket, earlier, weigh); ok {
+				if later, ok := weighStage(bucket, stage, weigh); ok && held > later {
+					stage = earlier
+				}
+			}
+		}
+		b := bucketAt(stage)
 		b.Month, b.Count = m, counts[len(counts)/2]
 		out.Buckets = append(out.Buckets, b)
 	}
 	return out
+}
+
+// weighStage is what the nodes a search asks for bucket at stage hold,
+// by weigh.
+func weighStage(bucket Node, stage int, weigh func([]Node) (int, bool)) (int, bool) {
+	b := bucketAt(stage)
+	depth := b.Depth
+	if b.Moving {
+		depth--
+	}
+	return weigh(prefixNodes(bucket, depth))
 }
 
 // stageOf is how far b's hand-off has gone: 2 stages a bit of depth, the

@@ -191,12 +191,12 @@ func TestSplitRecords(t *testing.T) {
 	// Owners that agree make one record; of records that differ, each
 	// field is the median's, and of two the later stage of a hand-off
 	// and the larger count (Agree).
-	if got := Agree([]Split{rec, rec, rec}); !reflect.DeepEqual(got, rec) {
+	if got := Agree(root, []Split{rec, rec, rec}, nil); !reflect.DeepEqual(got, rec) {
 		t.Errorf("three equal records agree on %+v, want %+v", got, rec)
 	}
 	other := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-10", Count: 29000, Depth: 2}, {Month: "2026-11", Count: 49000, Depth: 2}}}
 	want := Split{Buckets: []Bucket{{Month: "2026-08", Count: 3}, {Month: "2026-09", Count: 10}, {Month: "2026-10", Count: 30000, Depth: 2}, {Month: "2026-11", Count: 50000, Depth: 2}}}
-	if got := Agree([]Split{rec, other}); got.Check() != nil || !reflect.DeepEqual(got, want) {
+	if got := Agree(root, []Split{rec, other}, nil); got.Check() != nil || !reflect.DeepEqual(got, want) {
 		t.Errorf("two records agree on %+v, want %+v", got, want)
 	}
 	// One liar of three records: whatever it claims of the residual, a
@@ -209,7 +209,9 @@ func TestSplitRecords(t *testing.T) {
 		"a bucket moving back up":     func(s *Split) { s.Buckets[2].Depth, s.Buckets[2].Moving = 1, true },
 		"whole buckets":               func(s *Split) { s.Buckets[1].Depth, s.Buckets[2].Depth, s.Buckets[2].Moving = 0, 0, false },
 		"huge counts":                 func(s *Split) { s.Buckets[0].Count, s.Buckets[2].Count = 1<<40, 1<<40 },
-		"a made-up month, deep":       func(s *Split) { s.Buckets = append([]Bucket{{Month: "2019-03", Count: 1 << 40, Depth: MaxSplitDepth}}, s.Buckets...) },
+		"a made-up month, deep": func(s *Split) {
+			s.Buckets = append([]Bucket{{Month: "2019-03", Count: 1 << 40, Depth: MaxSplitDepth}}, s.Buckets...)
+		},
 	} {
 		liar := rec
 		liar.Buckets = slices.Clone(rec.Buckets)
@@ -218,11 +220,13 @@ func TestSplitRecords(t *testing.T) {
 			t.Fatalf("%s: the lie fails Check: %v", name, err)
 		}
 		for _, records := range [][]Split{{rec, rec, liar}, {liar, rec, rec}, {rec, liar, rec}} {
-			got := Agree(records)
+			got := Agree(root, records, nil)
 			if got.Check() != nil {
 				t.Errorf("%s: agreed on a bad record %+v", name, got)
 			}
-			extra := slices.DeleteFunc(slices.Clone(got.Buckets), func(b Bucket) bool { return slices.ContainsFunc(rec.Buckets, func(c Bucket) bool { return c.Month == b.Month }) })
+			extra := slices.DeleteFunc(slices.Clone(got.Buckets), func(b Bucket) bool {
+				return slices.ContainsFunc(rec.Buckets, func(c Bucket) bool { return c.Month == b.Month })
+			})
 			got.Buckets = slices.DeleteFunc(got.Buckets, func(b Bucket) bool { return slices.Contains(extra, b) })
 			if !reflect.DeepEqual(got, rec) {
 				t.Errorf("%s: one liar of three made the record %+v, want %+v", name, got, rec)
@@ -234,6 +238,49 @@ func TestSplitRecords(t *testing.T) {
 			}
 		}
 	}
+	// Two records that differ on a bucket's stage: weighed by what the
+	// nodes of each stage hold, the earlier wins only if its nodes hold
+	// more. A liar's deeper leaves hold nothing; in an honest move the
+	// nodes one bit up hold every posting until the leaves hold as many.
+	deep := rec
+	deep.Buckets = slices.Clone(rec.Buckets)
+	deep.Buckets[2].Depth, deep.Buckets[2].Moving = MaxSplitDepth, false
+	settledAt2 := rec
+	settledAt2.Buckets = slices.Clone(rec.Buckets)
+	settledAt2.Buckets[2].Moving = false
+	for _, c := range []struct {
+		name      string
+		other     Split
+		held      map[int]int // postings the nodes at each depth hold
+		wantDepth int
+		wantMove  bool
+	}{
+		{"a liar's deeper leaves", deep, map[int]int{1: 50000, 2: 30000, 4: 0}, 2, true},
+		{"a liar's deeper leaves, unweighed", deep, nil, 4, false},
+		{"a move half done", settledAt2, map[int]int{1: 50000, 2: 30000}, 2, true},
+		{"a move done", settledAt2, map[int]int{1: 50000, 2: 50000}, 2, false},
+		{"a move done, the nodes one bit up emptied", settledAt2, map[int]int{1: 0, 2: 50000}, 2, false},
+	} {
+		var weigh func([]Node) (int, bool)
+		if c.held != nil {
+			weigh = func(nodes []Node) (int, bool) {
+				for _, n := range nodes {
+					if n.Month != "2026-11" || len(n.Bits) != len(nodes[0].Bits) || len(nodes) != 1<<len(n.Bits) {
+						t.Fatalf("%s: weighed %v, not one depth of 2026-11", c.name, nodes)
+					}
+				}
+				h, ok := c.held[len(nodes[0].Bits)]
+				return h, ok
+			}
+		}
+		for _, records := range [][]Split{{rec, c.other}, {c.other, rec}} {
+			got := Agree(root, records, weigh)
+			if b := got.Buckets[len(got.Buckets)-1]; b.Depth != c.wantDepth || b.Moving != c.wantMove {
+				t.Errorf("%s: agreed on %+v, want %d bits, moving %v", c.name, b, c.wantDepth, c.wantMove)
+			}
+		}
+	}
+
 	var many Split
 	for y := 2000; len(many.Buckets) < MaxBuckets+5; y++ {
 		for m := 1; m <= 12; m++ {
@@ -243,7 +290,7 @@ func TestSplitRecords(t *testing.T) {
 	if many.Check() == nil {
 		t.Errorf("a record of %d buckets passed", len(many.Buckets))
 	}
-	if u := Agree([]Split{many}); len(u.Buckets) != MaxBuckets || u.Buckets[MaxBuckets-1] != many.Buckets[len(many.Buckets)-1] || u.Check() != nil {
+	if u := Agree(root, []Split{many}, nil); len(u.Buckets) != MaxBuckets || u.Buckets[MaxBuckets-1] != many.Buckets[len(many.Buckets)-1] || u.Check() != nil {
 		t.Errorf("a record agreed on beyond %d buckets keeps %d, the last %+v", MaxBuckets, len(u.Buckets), u.Buckets[len(u.Buckets)-1])
 	}
 

@@ -96,8 +96,8 @@ func (s *Service) tendSplits(ctx context.Context) {
 			s.setSplitLogged(ctx, root, next, "listed a month")
 			sp = next
 		}
-		counted := s.countBuckets(ctx, root, sp)
-		if next, what := s.tendDepths(ctx, root, counted); what != "" {
+		counted, counts := s.countBuckets(ctx, root, sp)
+		if next, what := s.tendDepths(root, counted, counts); what != "" {
 			s.setSplitLogged(ctx, root, next, what)
 		} else if !slices.Equal(counted.Buckets, sp.Buckets) {
 			s.setSplitLogged(ctx, root, counted, "")
@@ -203,41 +203,76 @@ func (s *Service) withMonthsOf(sp keyspace.Split, now time.Time) keyspace.Split 
 	return out
 }
 
-// countBuckets is sp with each bucket's count as its leaves' owners
-// report it (medianCounts). A bucket keeps its own count unless every one
-// of its leaves was counted.
-func (s *Service) countBuckets(ctx context.Context, root string, sp keyspace.Split) keyspace.Split {
+// countBuckets is sp with each bucket's count as its nodes' owners report
+// it (medianCounts), and the count of each node asked. A bucket that
+// moves deeper is counted both one bit up and at its new depth, and holds
+// the larger: the nodes one bit up hold its postings until the move is
+// done, the new leaves once it is, and other owners of the root may
+// decide it is done first. A bucket keeps its own count unless every node
+// of one of its depths was counted.
+func (s *Service) countBuckets(ctx context.Context, root string, sp keyspace.Split) (keyspace.Split, map[string]int) {
 	k, err := keyspace.Parse(root)
 	if err != nil {
-		return sp
+		return sp, nil
 	}
 	rootNode, _ := k.Node()
-	leaves := sp.Leaves(rootNode, time.Time{}, time.Time{})
-	keys := make([]string, len(leaves))
-	for i, n := range leaves {
-		keys[i] = n.String()
-	}
-	byKey, err := s.medianCounts(ctx, keys)
-	if err != nil {
-		return sp
-	}
-	counts := map[string]int{} // month -> postings
-	uncounted := map[string]bool{}
-	for _, n := range leaves {
-		c, ok := byKey[n.String()]
-		if !ok {
-			uncounted[n.Month] = true
+	var keys []string
+	for _, b := range sp.Buckets {
+		for _, n := range bucketNodes(rootNode, b) {
+			keys = append(keys, n.String())
 		}
-		counts[n.Month] += c
+	}
+	counts, err := s.medianCounts(ctx, keys)
+	if err != nil {
+		return sp, nil
 	}
 	out := sp
 	out.Buckets = slices.Clone(sp.Buckets)
 	for i, b := range out.Buckets {
-		if !uncounted[b.Month] {
-			out.Buckets[i].Count = counts[b.Month]
+		if n, ok := heldAt(rootNode, b, counts); ok {
+			out.Buckets[i].Count = n
 		}
 	}
-	return out
+	return out, counts
+}
+
+// bucketNodes are the nodes of b's trie that hold its postings: its
+// leaves, and while it moves deeper, its nodes one bit up too.
+func bucketNodes(root keyspace.Node, b keyspace.Bucket) []keyspace.Node {
+	at := keyspace.Split{Buckets: []keyspace.Bucket{b}}
+	nodes := at.Leaves(root, time.Time{}, time.Time{})
+	if b.Moving {
+		moved := keyspace.Split{Buckets: []keyspace.Bucket{{Month: b.Month, Depth: b.Depth}}}
+		nodes = append(nodes, moved.Leaves(root, time.Time{}, time.Time{})...)
+	}
+	return nodes
+}
+
+// heldAt is how many postings b holds by counts of its nodes
+// (bucketNodes): the sum over its leaves, or for a moving bucket, the
+// larger of the sums one bit up and at its new depth; ok is false unless
+// every node of a sum was counted.
+func heldAt(root keyspace.Node, b keyspace.Bucket, counts map[string]int) (held int, ok bool) {
+	sum := func(nodes []keyspace.Node) (int, bool) {
+		n := 0
+		for _, node := range nodes {
+			c, ok := counts[node.String()]
+			if !ok {
+				return 0, false
+			}
+			n += c
+		}
+		return n, true
+	}
+	at := keyspace.Split{Buckets: []keyspace.Bucket{b}}
+	held, ok = sum(at.Leaves(root, time.Time{}, time.Time{}))
+	if b.Moving {
+		moved := keyspace.Split{Buckets: []keyspace.Bucket{{Month: b.Month, Depth: b.Depth}}}
+		if down, okDown := sum(moved.Leaves(root, time.Time{}, time.Time{})); okDown && (!ok || down > held) {
+			held, ok = down, true
+		}
+	}
+	return held, ok
 }
 
 // medianCounts is the count of each of keys as its owners report it: the
@@ -284,15 +319,15 @@ func (s *Service) medianCounts(ctx context.Context, keys []string) (map[string]i
 }
 
 // tendDepths splits a month further by the post ID as it fills, one
-// bucket at a time (docs/split-keys.md): once its leaves hold SplitAt
-// postings each on average, it moves one bit deeper; once every leaf of
-// the new depth holds as many postings as its node one bit up, as their
-// owners count them (medianCounts), the move is done, and the nodes one
+// bucket at a time (docs/split-keys.md), by counts of the buckets' nodes
+// (countBuckets): once its leaves hold SplitAt postings each on average,
+// it moves one bit deeper; once every leaf of the new depth holds as many
+// postings as its node one bit up, the move is done, and the nodes one
 // bit up keep their postings SplitGrace longer. It returns the record to
 // keep and what changed, or "" when nothing did.
-func (s *Service) tendDepths(ctx context.Context, root string, sp keyspace.Split) (keyspace.Split, string) {
+func (s *Service) tendDepths(root string, sp keyspace.Split, counts map[string]int) (keyspace.Split, string) {
 	k, err := keyspace.Parse(root)
-	if err != nil {
+	if err != nil || counts == nil {
 		return sp, ""
 	}
 	rootNode, _ := k.Node()
@@ -301,21 +336,10 @@ func (s *Service) tendDepths(ctx context.Context, root string, sp keyspace.Split
 			continue
 		}
 		moving := keyspace.Split{Buckets: []keyspace.Bucket{b}}
-		moved := keyspace.Split{Buckets: []keyspace.Bucket{{Month: b.Month, Depth: b.Depth}}}
-		up := moving.Leaves(rootNode, time.Time{}, time.Time{})
-		down := moved.Leaves(rootNode, time.Time{}, time.Time{})
-		var keys []string
-		for _, n := range slices.Concat(up, down) {
-			keys = append(keys, n.String())
-		}
-		counts, err := s.medianCounts(ctx, keys)
-		if err != nil {
-			return sp, ""
-		}
-		for _, u := range up {
-			c0, ok0 := counts[u.String()]
-			l, r := u, u
-			l.Bits, r.Bits = u.Bits+"0", u.Bits+"1"
+		for _, up := range moving.Leaves(rootNode, time.Time{}, time.Time{}) {
+			l, r := up, up
+			l.Bits, r.Bits = up.Bits+"0", up.Bits+"1"
+			c0, ok0 := counts[up.String()]
 			c1, ok1 := counts[l.String()]
 			c2, ok2 := counts[r.String()]
 			if !ok0 || !ok1 || !ok2 || c1+c2 < c0 {
@@ -417,7 +441,27 @@ func (s *Service) lookUpSplit(ctx context.Context, root string) error {
 	if len(records) == 0 || 2*len(records) < answered {
 		return nil
 	}
-	u := keyspace.Agree(records)
+	k, err := keyspace.Parse(root)
+	if err != nil {
+		return err
+	}
+	rootNode, _ := k.Node()
+	u := keyspace.Agree(rootNode, records, func(nodes []keyspace.Node) (int, bool) {
+		keys := make([]string, len(nodes))
+		for i, n := range nodes {
+			keys[i] = n.String()
+		}
+		counts, err := s.medianCounts(ctx, keys)
+		sum := 0
+		for _, key := range keys {
+			n, ok := counts[key]
+			if err != nil || !ok {
+				return 0, false
+			}
+			sum += n
+		}
+		return sum, true
+	})
 	if was, ok := s.splits.get(root); ok && slices.Equal(was.Buckets, u.Buckets) && was.Residual == u.Residual {
 		return nil
 	}

@@ -94,6 +94,10 @@ type Config struct {
 	// two to three times the bytes of a hot term's first page. For
 	// measuring what digests first saves.
 	NoDigestsFirst bool
+	// HedgeAfter is how long a search waits for an owner before it asks
+	// one more (default HedgeDelay). Tests that count an answer's bytes
+	// set it long, so that a slow machine hedges no request.
+	HedgeAfter time.Duration
 	// EveryBucketAtOnce asks every bucket of a split term in a query
 	// sorted by date for hits at once, as murmur did before it asked them
 	// newest first (latest.go). For measuring what that saves.
@@ -180,6 +184,9 @@ func New(tr Transport, cfg Config) *Coordinator {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.HedgeAfter <= 0 {
+		cfg.HedgeAfter = HedgeDelay
 	}
 	if cfg.CountTTL <= 0 {
 		cfg.CountTTL = CountTTL

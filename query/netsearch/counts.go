@@ -72,7 +72,7 @@ func (c *Coordinator) KeyCounts(ctx context.Context, keys []string) map[string]i
 	}
 	out := make(map[string]int, len(got))
 	for k, cs := range got {
-		c.learnSplit(k, len(cs), splits[k])
+		c.learnSplit(ctx, k, len(cs), splits[k])
 		slices.Sort(cs)
 		if len(cs) == 2 {
 			out[k] = cs[1]

@@ -175,7 +175,7 @@ func sortPlace(s query.Sort, value, id string) *query.Hit {
 
 // gather asks the candidates, n at a time (at most all of them), for n
 // answers: a failed request starts the next candidate at once, and every
-// HedgeDelay without n answers starts one more, so that an owner that is
+// Config.HedgeAfter without n answers starts one more, so that an owner that is
 // only slow is passed over while another candidate remains. gather returns
 // once n answers are in, or once every candidate answered or failed (each
 // is bounded by OwnerTimeout). It never settles for fewer answers because
@@ -213,7 +213,7 @@ func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request,
 	var resps []*Response
 	var froms []peer.ID
 	var errs []error
-	hedge := time.NewTimer(HedgeDelay)
+	hedge := time.NewTimer(c.cfg.HedgeAfter)
 	defer hedge.Stop()
 	for running > 0 && len(resps) < n {
 		select {
@@ -234,7 +234,7 @@ func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request,
 		case <-hedge.C:
 			if next < len(cands) {
 				start()
-				hedge.Reset(HedgeDelay)
+				hedge.Reset(c.cfg.HedgeAfter)
 			}
 		case <-ctx.Done():
 			return nil, nil, ctx.Err()

@@ -1,6 +1,7 @@
 package netsearch
 
 import (
+	"context"
 	"time"
 
 	"github.com/murmur-p2p/murmur/keyspace"
@@ -14,13 +15,25 @@ const maxRememberedSplits = 10_000
 // (docs/split-keys.md): once at least half of them send a record, the key
 // is split, and the planner asks the leaves of the record they agree on
 // (keyspace.Agree): every month any of them lists, each bucket as most of
-// them have it, so that one lying owner steers nothing. A split is never undone,
-// so a round where fewer owners send one keeps what was learned before.
-func (c *Coordinator) learnSplit(key string, answered int, records []keyspace.Split) {
+// them have it, and where two records differ on a bucket, as the nodes
+// that hold more of its postings have it, so that one lying owner steers
+// nothing. A split is never undone, so a round where fewer owners send
+// one keeps what was learned before.
+func (c *Coordinator) learnSplit(ctx context.Context, key string, answered int, records []keyspace.Split) {
 	if len(records) == 0 || 2*len(records) < answered {
 		return
 	}
-	u := keyspace.Agree(records)
+	k, err := keyspace.Parse(key)
+	if err != nil {
+		return
+	}
+	root, ok := k.Node()
+	if !ok {
+		return
+	}
+	u := keyspace.Agree(root, records, func(nodes []keyspace.Node) (int, bool) {
+		return c.heldBy(ctx, nodes)
+	})
 	c.countsMu.Lock()
 	defer c.countsMu.Unlock()
 	if c.splits == nil {
@@ -33,6 +46,25 @@ func (c *Coordinator) learnSplit(key string, answered int, records []keyspace.Sp
 		}
 	}
 	c.splits[key] = u
+}
+
+// heldBy is how many postings nodes hold, each as the median of its
+// owners' counts (KeyCounts), and whether every one of them was counted.
+func (c *Coordinator) heldBy(ctx context.Context, nodes []keyspace.Node) (int, bool) {
+	keys := make([]string, len(nodes))
+	for i, n := range nodes {
+		keys[i] = n.String()
+	}
+	counts := c.KeyCounts(ctx, keys)
+	sum := 0
+	for _, k := range keys {
+		n, ok := counts[k]
+		if !ok {
+			return 0, false
+		}
+		sum += n
+	}
+	return sum, true
 }
 
 // splitOf is the split record learned of key, if it is split.
