@@ -11,8 +11,11 @@ import (
 // on any of them place posts differently, so a change is a new version.
 const (
 	// ProtocolVersion versions the store and sync protocols together with the
-	// key scheme and the protocol analyzer (index.AnalyzerVersion).
-	ProtocolVersion = "2.0.0"
+	// key scheme and the protocol analyzer (index.AnalyzerVersion). 3 puts
+	// a split term's posts under the nodes of its trie (keyspace.Node,
+	// docs/split-keys.md), which a node of 2 refuses as keys the posts do
+	// not have.
+	ProtocolVersion = "3.0.0"
 	// StatsVersion versions the stats protocol on its own: 2 reports the
 	// collection statistics per owner group, so that the owners of the
 	// same keys confirm each other's figures.
