@@ -629,12 +629,37 @@ func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 		}
 	}
 
-	// A post written now goes to its leaf, two bits deep.
-	fresh, err := post.Sign(key, post.Draft{Text: term + " at dusk", CreatedAt: time.Now()}, time.Now())
-	if err != nil {
-		t.Fatal(err)
+	// A post written now goes to its leaf, two bits deep, by a writer that
+	// owns neither the root nor the leaf and knows no record: the root's
+	// owners store it and hand it on, and their answer names the root as
+	// split, so the writer looks the record up.
+	var fresh *post.Post
+	var writer *Service
+	for i := 0; writer == nil; i++ {
+		if i == 50 {
+			t.Fatal("every node owns the root or the new post's leaf; the test proves nothing")
+		}
+		fresh, err = post.Sign(key, post.Draft{Text: fmt.Sprintf("%s at dusk %d", term, i), CreatedAt: time.Now()}, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		leaf := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(fresh.CreatedAt)
+		leaf.Bits = keyspace.PrefixOf(fresh.ID, 2)
+		for _, s := range net.svcs {
+			if !slices.Contains(rootOwners, s.ID()) && !slices.Contains(net.trueOwners(leaf.String()), s.ID()) {
+				writer = s
+			}
+		}
 	}
-	net.write(searcher, []*post.Post{fresh})
+	writer.splits.mu.Lock()
+	delete(writer.splits.records, root)
+	writer.splits.n.Store(int64(len(writer.splits.records)))
+	writer.splits.mu.Unlock()
+	net.write(writer, []*post.Post{fresh})
+	poll.Until(t, "the writer learns the record from the root's owners' answer", 10*time.Second, 50*time.Millisecond, func() bool {
+		_, ok := writer.splits.get(root)
+		return ok
+	})
 	if _, err := ref.Put(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}

@@ -253,26 +253,28 @@ func bucketNodes(root keyspace.Node, b keyspace.Bucket) []keyspace.Node {
 // larger of the sums one bit up and at its new depth; ok is false unless
 // every node of a sum was counted.
 func heldAt(root keyspace.Node, b keyspace.Bucket, counts map[string]int) (held int, ok bool) {
-	sum := func(nodes []keyspace.Node) (int, bool) {
-		n := 0
-		for _, node := range nodes {
-			c, ok := counts[node.String()]
-			if !ok {
-				return 0, false
-			}
-			n += c
-		}
-		return n, true
-	}
 	at := keyspace.Split{Buckets: []keyspace.Bucket{b}}
-	held, ok = sum(at.Leaves(root, time.Time{}, time.Time{}))
+	held, ok = sumOf(at.Leaves(root, time.Time{}, time.Time{}), counts)
 	if b.Moving {
 		moved := keyspace.Split{Buckets: []keyspace.Bucket{{Month: b.Month, Depth: b.Depth}}}
-		if down, okDown := sum(moved.Leaves(root, time.Time{}, time.Time{})); okDown && (!ok || down > held) {
+		if down, okDown := sumOf(moved.Leaves(root, time.Time{}, time.Time{}), counts); okDown && (!ok || down > held) {
 			held, ok = down, true
 		}
 	}
 	return held, ok
+}
+
+// sumOf adds up the counts of nodes; ok is false unless every one of them
+// was counted.
+func sumOf(nodes []keyspace.Node, counts map[string]int) (sum int, ok bool) {
+	for _, n := range nodes {
+		c, ok := counts[n.String()]
+		if !ok {
+			return 0, false
+		}
+		sum += c
+	}
+	return sum, true
 }
 
 // medianCounts is the count of each of keys as its owners report it: the
@@ -452,15 +454,10 @@ func (s *Service) lookUpSplit(ctx context.Context, root string) error {
 			keys[i] = n.String()
 		}
 		counts, err := s.medianCounts(ctx, keys)
-		sum := 0
-		for _, key := range keys {
-			n, ok := counts[key]
-			if err != nil || !ok {
-				return 0, false
-			}
-			sum += n
+		if err != nil {
+			return 0, false
 		}
-		return sum, true
+		return sumOf(nodes, counts)
 	})
 	if was, ok := s.splits.get(root); ok && slices.Equal(was.Buckets, u.Buckets) && was.Residual == u.Residual {
 		return nil

@@ -224,6 +224,15 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 					for _, k := range r.BadKeys {
 						bad[k] = true
 					}
+					for _, root := range r.Split {
+						// A hint, not a record: the record is looked up
+						// from the root's owners, at most one lookup of a
+						// root at once, and only of a root this writer
+						// sent the post under.
+						if _, known := s.splits.get(root); !known && slices.Contains(w.keys, root) {
+							s.learnSplit(root)
+						}
+					}
 					for _, k := range w.keys {
 						if !bad[k] {
 							pl.acked[w.post][k][p] = true
@@ -312,6 +321,11 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 		good = append(good, p)
 		goodAt = append(goodAt, i)
 		s.learnSplitsOf(it.Keys)
+		for _, k := range it.Keys {
+			if _, split := s.splits.get(k); split {
+				resp.Posts[i].Split = append(resp.Posts[i].Split, k)
+			}
+		}
 	}
 	good, goodAt = s.limitAuthors(ctx, good, goodAt, now, refused)
 	if len(good) > 0 {

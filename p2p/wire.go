@@ -53,6 +53,11 @@ type storeResult struct {
 	BadKeys  []string        `json:"bad_keys,omitempty"`
 	NotOwned []string        `json:"not_owned,omitempty"`
 	Deleted  json.RawMessage `json:"deleted,omitempty"`
+	// Split names the keys the post was sent under that this owner knows
+	// are split roots (docs/split-keys.md): a writer that does not know
+	// the split looks the record up from the roots' owners, and places
+	// its next posts of the term at their leaves.
+	Split []string `json:"split,omitempty"`
 }
 
 // syncRequest is one step of repair: either a batch of key digests to
