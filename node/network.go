@@ -65,6 +65,12 @@ type NetworkConfig struct {
 	// NoLending is p2p.Config's: the node serves no peer's searches beyond
 	// the peer's rate, idle or not.
 	NoLending bool
+	// SplitAt is p2p.Config's: how many posts of a term the owners of its
+	// key hold when they split it (zero: keyspace.SplitAt; negative:
+	// never). Tests and benchmarks lower it.
+	SplitAt int
+	// RepairInterval is p2p.Config's (zero: a minute).
+	RepairInterval time.Duration
 	// NATTraversal turns on port mapping, AutoNAT, hole punching and
 	// circuit relay (p2p.Config's); DefaultConfig sets it.
 	NATTraversal bool
@@ -97,6 +103,8 @@ func (n *Node) startNetwork() error {
 		DHTMode:         nc.DHTMode,
 		SettleMargin:    nc.SettleMargin,
 		NoLending:       nc.NoLending,
+		SplitAt:         nc.SplitAt,
+		RepairInterval:  nc.RepairInterval,
 		ModeSwitchDelay: nc.ModeSwitchDelay,
 		NATTraversal:    nc.NATTraversal,
 		Relays:          relays,

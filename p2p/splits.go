@@ -139,6 +139,10 @@ func (b *splitBook) get(key string) (keyspace.Split, bool) {
 	return sp, ok
 }
 
+// SplitRecord is the split record this node keeps of root, if it knows
+// root is split.
+func (s *Service) SplitRecord(root string) (keyspace.Split, bool) { return s.splits.get(root) }
+
 // keysOf is every key this node places and holds p under: keyspace.Keys,
 // with each root of a term it knows is split replaced by the nodes of the
 // term's trie that hold p.

@@ -47,6 +47,11 @@ type Options struct {
 	// NoLending makes the nodes serve no peer's searches beyond the peer's
 	// rate (p2p.Config's), for tests of the rate alone.
 	NoLending bool
+	// SplitAt and RepairInterval are p2p.Config's: how many posts of a
+	// term its owners hold when they split it (zero: the default,
+	// negative: never), and how often repair passes run (zero: a minute).
+	SplitAt        int
+	RepairInterval time.Duration
 	// KeySeed, when not 0, draws node i's identity from a stream of the
 	// seed and i, so that a network of the same size places every key on
 	// the same nodes run after run: benchmarks then compare two builds on
@@ -175,6 +180,8 @@ func (net *Net) start(nd *Member) {
 			DHTMode:        dhtMode(nd.client),
 			SettleMargin:   net.opts.SettleMargin,
 			NoLending:      net.opts.NoLending,
+			SplitAt:        net.opts.SplitAt,
+			RepairInterval: net.opts.RepairInterval,
 		},
 	})
 	if err != nil {
