@@ -152,6 +152,23 @@ func TestForgedTombstonesEraseNothing(t *testing.T) {
 	}
 }
 
+// lieInStats makes liar answer the stats protocol, from the next request
+// on, with its honest answer as lie changes it.
+func (net *testNetwork) lieInStats(liar *Service, lie func(*statsRequest, *statsResponse)) {
+	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
+		defer st.Close()
+		var req statsRequest
+		if _, err := readMessage(st, &req); err != nil {
+			st.Reset()
+			return
+		}
+		resp := liar.answerStats(&req)
+		lie(&req, resp)
+		_, _ = writeMessage(st, resp)
+	})
+	ResetStreams(liar.Host(), StatsProtocol(net.name))
+}
+
 // addWith starts one more service like add, with tweak applied last.
 func (net *testNetwork) addWith(tweak func(*Config)) *Service {
 	prev := net.cfg
@@ -451,13 +468,7 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 	}
 
 	stranger := newAttacker(t).ID().String()
-	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
-		var req statsRequest
-		if _, err := readMessage(st, &req); err != nil {
-			st.Reset()
-			return
-		}
-		resp := liar.answerStats(&req)
+	net.lieInStats(liar, func(_ *statsRequest, resp *statsResponse) {
 		for i := range resp.Counts {
 			resp.Counts[i] = resp.Counts[i]*1000 + 1000
 		}
@@ -471,10 +482,7 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 			lie.Groups = append(lie.Groups, netsearch.GroupFigures{Owners: []string{liar.ID().String(), stranger}, Posts: 1 << 30, Terms: 1 << 30})
 			resp.Summary = &lie
 		}
-		writeMessage(st, resp)
-		st.Close()
 	})
-	ResetStreams(liar.Host(), StatsProtocol(net.name))
 	poisoned := coord.Refresh(ctx)
 	if poisoned.Posts != honest.Posts || poisoned.Terms != honest.Terms {
 		t.Errorf("totals under poisoned statistics: %+v; want the honest %+v", poisoned, honest)
@@ -490,23 +498,14 @@ func TestPoisonedStatisticsAreOutvoted(t *testing.T) {
 	}
 
 	// Beyond any bound: refused at decode, counted, and the totals hold.
-	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
-		var req statsRequest
-		if _, err := readMessage(st, &req); err != nil {
-			st.Reset()
-			return
-		}
-		resp := liar.answerStats(&req)
+	net.lieInStats(liar, func(_ *statsRequest, resp *statsResponse) {
 		for i := range resp.Counts {
 			resp.Counts[i] = -1
 		}
 		if resp.Summary != nil {
 			resp.Summary.Groups = append(resp.Summary.Groups, netsearch.GroupFigures{Owners: []string{liar.ID().String()}, Posts: 1 << 50})
 		}
-		writeMessage(st, resp)
-		st.Close()
 	})
-	ResetStreams(liar.Host(), StatsProtocol(net.name))
 	before := refusedCount(querier.cfg.Metrics, metrics.ProtocolStats, metrics.RefusedImplausible)
 	if again := coord.Refresh(ctx); again.Posts != honest.Posts || again.Terms != honest.Terms {
 		t.Errorf("totals with an implausible answer: %+v; want the honest %+v", again, honest)

@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -36,16 +35,7 @@ import (
 // order and with its totals, and a heron post written after the split is
 // placed under its leaf.
 func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
-	net := startNetwork(t, 6, func(c *Config) {
-		c.RepairInterval = time.Second
-		c.EvictInterval = time.Second
-		c.SettleMargin = 2 * time.Second
-		c.Metrics = prometheus.NewRegistry()
-		ix := c.Store.(*index.Index)
-		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
-			return netsearch.Answer(ctx, ix, req)
-		}
-	})
+	net := startSplitNetwork(t, 0)
 	ctx := context.Background()
 	writer := net.svcs[0]
 	const term = "heron"
@@ -138,14 +128,7 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 	}
 
 	// A search from any node finds the one index's matches.
-	ref, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	if _, err := ref.Put(ctx, posts...); err != nil {
-		t.Fatal(err)
-	}
+	ref := referenceOf(t, posts)
 	check := func(s *Service, q string, sort query.Sort) {
 		t.Helper()
 		res, err := coordinator(t, s).Search(ctx, query.Request{Q: q, Sort: sort, Limit: 200})
@@ -238,20 +221,11 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 	if liar == nil {
 		t.Fatal("the root's owner is the first owner of every leaf; the test proves nothing")
 	}
-	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
-		defer st.Close()
-		var req statsRequest
-		if _, err := readMessage(st, &req); err != nil {
-			st.Reset()
-			return
-		}
-		resp := liar.answerStats(&req)
+	net.lieInStats(liar, func(_ *statsRequest, resp *statsResponse) {
 		for i := range resp.Counts {
 			resp.Counts[i] = resp.Counts[i]*1000 + 1000
 		}
-		_, _ = writeMessage(st, resp)
 	})
-	ResetStreams(liar.Host(), StatsProtocol(net.name))
 	counted, _ := rootOwner.countBuckets(ctx, root, record)
 	for _, b := range counted.Buckets {
 		if b.Count != perMonth[b.Month] {
@@ -300,6 +274,42 @@ func exactSearches(t *testing.T, net *testNetwork, c *netsearch.Coordinator, ref
 	}
 }
 
+// startSplitNetwork starts 6 services that repair and evict every second,
+// settle 2 s after a pass, answer searches from their indexes, and count
+// their own metrics; splitAt, when not 0, is their split threshold, with a
+// grace of 3 s.
+func startSplitNetwork(t *testing.T, splitAt int) *testNetwork {
+	t.Helper()
+	return startNetwork(t, 6, func(c *Config) {
+		c.RepairInterval = time.Second
+		c.EvictInterval = time.Second
+		c.SettleMargin = 2 * time.Second
+		if splitAt != 0 {
+			c.SplitAt = splitAt
+			c.SplitGrace = 3 * time.Second
+		}
+		c.Metrics = prometheus.NewRegistry()
+		ix := c.Store.(*index.Index)
+		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
+			return netsearch.Answer(ctx, ix, req)
+		}
+	})
+}
+
+// referenceOf is one index over posts, closed when t ends.
+func referenceOf(t *testing.T, posts []*post.Post) *index.Index {
+	t.Helper()
+	ref, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ref.Close() })
+	if _, err := ref.Put(context.Background(), posts...); err != nil {
+		t.Fatal(err)
+	}
+	return ref
+}
+
 func hitIDs(hits []query.Hit) []string {
 	out := make([]string, len(hits))
 	for i, h := range hits {
@@ -318,18 +328,7 @@ func hitIDs(hits []query.Hit) []string {
 // after the grace period; a new post goes to its month's bucket.
 func TestATermSplitsAsItGrows(t *testing.T) {
 	const splitAt = 40
-	net := startNetwork(t, 6, func(c *Config) {
-		c.RepairInterval = time.Second
-		c.EvictInterval = time.Second
-		c.SettleMargin = 2 * time.Second
-		c.SplitAt = splitAt
-		c.SplitGrace = 3 * time.Second
-		c.Metrics = prometheus.NewRegistry()
-		ix := c.Store.(*index.Index)
-		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
-			return netsearch.Answer(ctx, ix, req)
-		}
-	})
+	net := startSplitNetwork(t, splitAt)
 	ctx := context.Background()
 	const term = "heron"
 	root := keyspace.TermKey(term, "")
@@ -355,14 +354,7 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 		}
 		posts = append(posts, p)
 	}
-	ref, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	if _, err := ref.Put(ctx, posts...); err != nil {
-		t.Fatal(err)
-	}
+	ref := referenceOf(t, posts)
 	// The searcher learns the record again a second after it changed:
 	// the grace period is two such lifetimes and more.
 	c := netsearch.New(searcher, netsearch.Config{Logger: discard, CountTTL: time.Second})
@@ -515,17 +507,7 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 // leaf two bits deep.
 func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 	const splitAt = 30
-	net := startNetwork(t, 6, func(c *Config) {
-		c.RepairInterval = time.Second
-		c.EvictInterval = time.Second
-		c.SettleMargin = 2 * time.Second
-		c.SplitAt = splitAt
-		c.SplitGrace = 3 * time.Second
-		ix := c.Store.(*index.Index)
-		c.Searcher = func(ctx context.Context, req *netsearch.Request) (*netsearch.Response, error) {
-			return netsearch.Answer(ctx, ix, req)
-		}
-	})
+	net := startSplitNetwork(t, splitAt)
 	ctx := context.Background()
 	const term = "heron"
 	root := keyspace.TermKey(term, "")
@@ -555,14 +537,7 @@ func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 		}
 		posts = append(posts, p)
 	}
-	ref, err := index.Open(index.Config{Dir: filepath.Join(t.TempDir(), "ref"), Logger: discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ref.Close()
-	if _, err := ref.Put(ctx, posts...); err != nil {
-		t.Fatal(err)
-	}
+	ref := referenceOf(t, posts)
 	c := netsearch.New(searcher, netsearch.Config{Logger: discard, CountTTL: time.Second})
 	defer c.Close()
 	searches := 0
@@ -697,22 +672,13 @@ func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 			lie.Buckets[i].Depth = keyspace.MaxSplitDepth
 		}
 	}
-	liar.Host().SetStreamHandler(StatsProtocol(net.name), func(st network.Stream) {
-		defer st.Close()
-		var req statsRequest
-		if _, err := readMessage(st, &req); err != nil {
-			st.Reset()
-			return
-		}
-		resp := liar.answerStats(&req)
+	net.lieInStats(liar, func(req *statsRequest, resp *statsResponse) {
 		for i, k := range req.Keys {
 			if k == root {
 				resp.Splits[i] = &lie
 			}
 		}
-		_, _ = writeMessage(st, resp)
 	})
-	ResetStreams(liar.Host(), StatsProtocol(net.name))
 	learner.splits.mu.Lock()
 	delete(learner.splits.records, root)
 	learner.splits.n.Store(int64(len(learner.splits.records)))
