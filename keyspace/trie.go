@@ -328,8 +328,7 @@ func Agree(root Node, records []Split, weigh func([]Node) (int, bool)) Split {
 	for _, m := range months {
 		for i, r := range records {
 			stages[i], counts[i] = 0, 0
-			if j, ok := slices.BinarySearchFunc(r.Buckets, m, func(b Bucket, m string) int { return strings.Compare(b.Month, m) }); ok {
-				b := r.Buckets[j]
+			if b, _, ok := r.Bucket(m); ok {
 				stages[i], counts[i] = stageOf(b), b.Count
 			}
 		}
@@ -407,6 +406,16 @@ func (s *Split) Leaves(root Node, since, until time.Time) []Node {
 	return out
 }
 
+// Bucket is the bucket s lists for month ("YYYY-MM"), and whether it
+// lists one; i is where it is or would go in s.Buckets.
+func (s *Split) Bucket(month string) (b Bucket, i int, found bool) {
+	i, found = slices.BinarySearchFunc(s.Buckets, month, func(b Bucket, m string) int { return strings.Compare(b.Month, m) })
+	if found {
+		b = s.Buckets[i]
+	}
+	return b, i, found
+}
+
 // NodesOf are the nodes of root's trie that hold a post with the given ID,
 // created at t, as s describes the split: the leaf of the post's bucket,
 // and while the bucket moves to its depth, the node one bit up; while the
@@ -418,11 +427,9 @@ func (s *Split) Leaves(root Node, since, until time.Time) []Node {
 // the nodes a search asks (Leaves) hold it.
 func (s *Split) NodesOf(root Node, id string, t time.Time) []Node {
 	month := MonthOf(t)
-	i, found := slices.BinarySearchFunc(s.Buckets, month, func(b Bucket, m string) int { return strings.Compare(b.Month, m) })
-	var b Bucket
+	b, i, found := s.Bucket(month)
 	switch {
 	case found:
-		b = s.Buckets[i]
 	case i == len(s.Buckets) && i > 0:
 		b = Bucket{Month: month}
 	default:

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"maps"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,8 +99,7 @@ func handedOff(a, b keyspace.Split) bool {
 		if !x.Moving {
 			continue
 		}
-		i, found := slices.BinarySearchFunc(b.Buckets, x.Month, func(b keyspace.Bucket, m string) int { return strings.Compare(b.Month, m) })
-		if found && !b.Buckets[i].Moving {
+		if y, _, found := b.Bucket(x.Month); found && !y.Moving {
 			return true
 		}
 	}

@@ -513,8 +513,8 @@ func (s *Service) learnSplitsOf(keys []string) {
 // deeperThan reports whether n is a prefix node deeper than the record sp
 // splits n's month: the month's owners moved it deeper since.
 func deeperThan(n keyspace.Node, sp keyspace.Split) bool {
-	i, found := slices.BinarySearchFunc(sp.Buckets, n.Month, func(b keyspace.Bucket, m string) int { return strings.Compare(b.Month, m) })
-	return n.Bits != "" && (!found || len(n.Bits) > sp.Buckets[i].Depth)
+	b, _, found := sp.Bucket(n.Month)
+	return n.Bits != "" && (!found || len(n.Bits) > b.Depth)
 }
 
 // inMonthOf reports whether key is a node of a trie of the month of now,
