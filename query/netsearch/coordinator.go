@@ -98,9 +98,10 @@ type Config struct {
 	// one more (default HedgeDelay). Tests that count an answer's bytes
 	// set it long, so that a slow machine hedges no request.
 	HedgeAfter time.Duration
-	// EveryBucketAtOnce asks every bucket of a split term in a query
-	// sorted by date for hits at once, as murmur did before it asked them
-	// newest first (latest.go). For measuring what that saves.
+	// EveryBucketAtOnce asks every leaf of a split term for a whole page
+	// at once, as murmur did before it asked them newest first in a query
+	// sorted by date (latest.go) and for their share of the page in one
+	// sorted by score (trieShares). For measuring what those save.
 	EveryBucketAtOnce bool
 	// DigestsFirstPages is how many pages (of the page size asked, plus
 	// one) the remote units of a plan would send whole before they are

@@ -183,10 +183,15 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 		r.units = []unit{{lo: 0, hi: len(r.keys), alone: true}}
 	}
 	r.sizes = make([]int, len(r.units))
+	shares := r.trieShares()
 	for u, un := range r.units {
 		r.sizes[u] = r.p.Limit + 1
-		if r.parsed[un.lo].Shard != "" && !r.whole {
-			r.sizes[u] = spanSize(r.p.Limit+1, un.span(), r.c.cfg.SpanDeviations)
+		switch {
+		case r.whole:
+		case r.parsed[un.lo].Shard != "":
+			r.sizes[u] = spanSize(r.p.Limit+1, float64(un.span())/keyspace.HotShards, r.c.cfg.SpanDeviations)
+		case shares != nil && shares[u] > 0:
+			r.sizes[u] = spanSize(r.p.Limit+1, shares[u], r.c.cfg.SpanDeviations)
 		}
 	}
 	r.deferred = r.deferBuckets()
@@ -220,14 +225,15 @@ func (r *run) replicasOf(ctx context.Context, i int) int {
 	return r.replicas
 }
 
-// spanSize is how many of a page of n hits to ask of a span of m of a
-// split key's shards. The shards hold a key's posts by a hash of their IDs,
-// so the span's part of any page is binomial, (n, m/HotShards): ask for
+// spanSize is how many of a page of n hits to ask of a unit that holds a
+// share p of the postings the page is drawn from, independently of their
+// rank: a span of m of a split key's shards (p = m/HotShards: the shards
+// hold a key's posts by a hash of their IDs), or a leaf of a split term's
+// trie (trieShares). Its part of the page is binomial, (n, p): ask for
 // its mean and sds standard deviations, and one more to tell whether it
-// holds more. The merge notices the span that held more than that, and
+// holds more. The merge notices the unit that held more than that, and
 // asks it again (a second round).
-func spanSize(n, m int, sds float64) int {
-	p := float64(m) / keyspace.HotShards
+func spanSize(n int, p, sds float64) int {
 	mean := float64(n) * p
 	sd := math.Sqrt(float64(n) * p * (1 - p))
 	return min(n, int(math.Ceil(mean+sds*sd))+1)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
+	"github.com/murmur-p2p/murmur/query"
 )
 
 // maxRememberedSplits bounds the split records a coordinator keeps.
@@ -107,6 +108,53 @@ func (c *Coordinator) expand(key string, since, until time.Time) []string {
 		out[i] = n.String()
 	}
 	return out
+}
+
+// trieShares is, for a query sorted by score, each unit's share of the
+// postings of its split term that the plan asks, when the unit is a node
+// of the term's trie that the record counts: its bucket's count over
+// 2^bits, over the sum of the plan's nodes of that trie (the root's
+// residual among them). A term's posts fall in months and ID prefixes
+// whatever their score, so a leaf's part of a page is about that share
+// (spanSize), where every leaf was asked for a page: 12 times a whole
+// key's bytes for a term of 13 months (docs/benchmarks.md). 0 where it is
+// not known (the unit is asked for a whole page); nil for a query sorted
+// by date, whose buckets are asked newest first (deferBuckets).
+func (r *run) trieShares() []float64 {
+	if r.p.Sort != query.SortTop || r.whole || r.c.cfg.EveryBucketAtOnce {
+		return nil
+	}
+	held := make([]float64, len(r.units))
+	sum := map[string]float64{} // per root
+	for u, un := range r.units {
+		k := r.parsed[un.lo]
+		if un.span() != 1 || k.Shard != "" {
+			continue
+		}
+		root := keyspace.RootNode(k.Class, k.Value).String()
+		sp, ok := r.c.splitOf(root)
+		if !ok {
+			continue
+		}
+		if k.Month == "" {
+			sum[root] += float64(sp.Residual) // asked whole: it may hold any post
+			continue
+		}
+		if b, _, ok := sp.Bucket(k.Month); ok && b.Count > 0 {
+			held[u] = float64(b.Count) / float64(int(1)<<len(k.Bits))
+			sum[root] += held[u]
+		}
+	}
+	if len(sum) == 0 {
+		return nil
+	}
+	for u, un := range r.units {
+		k := r.parsed[un.lo]
+		if held[u] > 0 {
+			held[u] /= sum[keyspace.RootNode(k.Class, k.Value).String()]
+		}
+	}
+	return held
 }
 
 // liveNodes are the keys a standing search of key is kept under at now:

@@ -525,3 +525,63 @@ func TestAPostAheadOfTheClockStaysInItsMonth(t *testing.T) {
 		}
 	}
 }
+
+// TestAPageByScoreAsksEachLeafForItsShare: a first page sorted by score
+// on a term split over a year asks each leaf of its trie for about its
+// share of the page, by the record's counts, not for a whole page each,
+// and a leaf that holds more of the page than its share is asked again:
+// every page, total and order is the one index's, both ways, for the term
+// alone, with another term, and paged to the end.
+func TestAPageByScoreAsksEachLeafForItsShare(t *testing.T) {
+	sn := newSplitNet(t, 720, 12*time.Hour, settled) // a year
+	ref := reference(t, sn.posts)
+	ctx := context.Background()
+	postsSent := func() int {
+		n := 0
+		for _, nd := range sn.fn.nodes {
+			nd.mu.Lock()
+			n += nd.posts
+			nd.posts = 0
+			nd.mu.Unlock()
+		}
+		return n
+	}
+	// Whole answers only, and no hedged request adds its answer.
+	cfgs := map[string]Config{
+		"a page each": {EveryBucketAtOnce: true, NoDigestsFirst: true, HedgeAfter: time.Minute},
+		"its share":   {NoDigestsFirst: true, HedgeAfter: time.Minute},
+	}
+	sent := map[string]int{}
+	for name, cfg := range cfgs {
+		c := New(sn.fn.transport(0), cfg)
+		for _, q := range []string{splitTerm, splitTerm + " tide", splitTerm + " OR kelp"} {
+			want, err := query.Run(ctx, ref, query.Request{Q: q, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			postsSent()
+			res, err := c.Search(ctx, query.Request{Q: q, Limit: 10})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if q == splitTerm {
+				sent[name] = postsSent()
+				t.Logf("%s: the first page of %q took %d posts in %d rounds", name, q, sent[name], res.RoundTrips)
+			}
+			top := min(10, len(want.Hits))
+			if got := ids(res.Hits); !slices.Equal(got, ids(want.Hits[:top])) || res.Total != want.Total || res.Partial {
+				t.Errorf("%s, %q: first page %v of %d (partial %v), one index %v of %d", name, q, got, res.Total, res.Partial, ids(want.Hits[:top]), want.Total)
+			}
+			if got, _ := pageThrough(t, c, query.Request{Q: q, Limit: 10}); !testkit.SameSet(got, ids(want.Hits)) {
+				t.Errorf("%s, %q: paged to the end, %d matches, one index %d", name, q, len(got), len(want.Hits))
+			}
+		}
+		c.Close()
+	}
+	if leaves := len(sn.record.Leaves(keyspace.RootNode(keyspace.ClassTerm, splitTerm), time.Time{}, time.Time{})); leaves < 12 {
+		t.Fatalf("the term splits into %d leaves: too few to show anything", leaves)
+	}
+	if 2*sent["its share"] > sent["a page each"] {
+		t.Errorf("asking each leaf for its share sent %d posts, a page each %d: want at most half", sent["its share"], sent["a page each"])
+	}
+}
