@@ -437,12 +437,13 @@ func (r *run) request(i int, after []string) Request {
 	}
 	// The owner reads the keys before its unit (whose posts it leaves
 	// out) and the unit's own, never those after: they cost bytes only.
-	// Nor the other shards of the unit's own split key: their posts are
-	// never under the unit's shards.
+	// Nor the other shards of the unit's own split key, nor the other
+	// nodes of its own trie: the owner leaves none of their posts out
+	// (query.SearchSpan), and a split term's leaves share none.
 	own := r.parsed[un.lo]
 	req.Keys = make([]string, 0, un.hi)
 	for k, key := range r.keys[:un.lo] {
-		if !r.parsed[k].ShardsOfOneKey(own) {
+		if !r.parsed[k].ShardsOfOneKey(own) && !r.parsed[k].OfOneTrie(own) {
 			req.Keys = append(req.Keys, key)
 		}
 	}
