@@ -281,7 +281,7 @@ func (s *searchNet) simulate(b *testing.B) {
 	slices.SortFunc(posts, func(a, c *post.Post) int { return strings.Compare(a.ID, c.ID) })
 	var rep *sim.Report
 	for range b.N {
-		net, err := sim.NewOf(ctx, b.TempDir(), ids, posts, nil)
+		net, err := sim.NewOf(ctx, b.TempDir(), ids, posts, sim.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -22,7 +22,7 @@ import (
 func BenchmarkSpanDeviations(b *testing.B) {
 	ctx, dir, ps, ref, qs := simMix(b)
 	for _, n := range []int{8, 16, 32} {
-		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, nil)
+		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, sim.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -57,7 +57,7 @@ func BenchmarkSpanDeviations(b *testing.B) {
 func BenchmarkDigestsFirst(b *testing.B) {
 	ctx, dir, ps, ref, qs := simMix(b)
 	for _, n := range []int{4, 8, 16, 32} {
-		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, nil)
+		net, err := sim.New(ctx, filepath.Join(dir, fmt.Sprint(n)), n, ps, 1, sim.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}

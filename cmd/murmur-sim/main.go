@@ -26,6 +26,7 @@ import (
 	"time"
 
 	"github.com/murmur-p2p/murmur/internal/sim"
+	"github.com/murmur-p2p/murmur/keyspace"
 )
 
 func main() {
@@ -48,6 +49,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	repairDelay := fs.Duration("repair-delay", sim.IPFSChurn().RepairDelay, "with --churn ipfs: how long after a node leaves or joins repair hands its keys on (virtual time)")
 	seed := fs.Uint64("seed", 1, "seed of the nodes' and authors' identities (the same seed places the same way)")
 	limit := fs.Int("limit", 10, "hits on a first page")
+	splitAt := fs.Int("split-at", keyspace.SplitAt, "split each term that at least this many posts hold, by month and post ID, as its owners would have once settled (0: none)")
 	noDigestsFirst := fs.Bool("no-digests-first", false, "ask the keys of a plan of several for their hits at once, not digests first (murmur before digests first; for comparing)")
 	rtt := fs.String("rtt", "0", "round-trip time of each link between nodes, in real time: one duration, or MIN-MAX to draw each link's uniformly (e.g. 20ms-150ms)")
 	loss := fs.Float64("loss", 0, "share of requests lost once, answered after a retransmission timeout (200ms or twice the round trip)")
@@ -73,6 +75,8 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--churn %q: want none or ipfs", *churn)
 	case *settle != "network" && *settle != "key":
 		return fmt.Errorf("--settle %q: want network or key", *settle)
+	case *splitAt < 0:
+		return fmt.Errorf("--split-at %d: want 0 (none) or more", *splitAt)
 	case *repairDelay <= 0 || *repairDelay > 24*time.Hour:
 		return fmt.Errorf("--repair-delay %v: want more than 0 and at most 24h", *repairDelay)
 	}
@@ -101,7 +105,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr)
 		}
 	}
-	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, *seed, progress)
+	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, *seed, sim.Options{SplitAt: *splitAt, Progress: progress})
 	if err != nil {
 		return err
 	}
@@ -137,9 +141,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\ntotals heard\t%.4f of the nodes, after %d gatherings (%.0f messages) a querier\n",
+	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nsplit terms (leaves)\t%d (%d)\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\ntotals heard\t%.4f of the nodes, after %d gatherings (%.0f messages) a querier\n",
 		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
-		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,
+		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.SplitTerms, rep.SplitLeaves, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,
 		rep.TotalsHeard, rep.SettleGatherings, rep.SettleMessagesPerQuerier)
 	if c := rep.Churn; c != nil {
 		fmt.Fprintf(tw, "churn\t%s over %.1f virtual hours: %d left, %d joined (median session %.0f min)\nrepair\t%d keys handed on (%d postings); %d keys lost (%d postings)\nsearches while settling\t%.2f\n",

@@ -14,6 +14,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/index"
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/post"
 	"github.com/murmur-p2p/murmur/query"
 	"github.com/murmur-p2p/murmur/query/netsearch"
@@ -72,6 +73,10 @@ type Report struct {
 	// as signed, without the store protocol's framing or repair).
 	PlacementCopiesPerPost float64 `json:"placement_copies_per_post"`
 	PlacementBytesPerPost  float64 `json:"placement_bytes_per_post"`
+	// SplitTerms is how many terms are split (Options.SplitAt), into
+	// SplitLeaves leaves in all.
+	SplitTerms  int `json:"split_terms"`
+	SplitLeaves int `json:"split_leaves"`
 	// HeapBytesPerNode is the process's live heap after the searches,
 	// over the nodes (indexes, holdings, caches; the one index and the
 	// posts included).
@@ -130,10 +135,16 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	// The queriers' clocks stand still for the run, so that no cache of
 	// theirs (key counts, totals) expires and refreshes in the background
 	// between the searches measured: a run over delayed links lasts
-	// minutes.
+	// minutes. They stand just after the newest post, as a live network's
+	// would: a split term's planner asks every month from its record's
+	// last through now (keyspace.Split.Through), which the root's owners
+	// would have listed as they came.
 	cfg := net.Coordinator
 	if cfg.Now == nil {
 		frozen := time.Now()
+		if !net.newest.IsZero() {
+			frozen = net.newest.Add(time.Minute)
+		}
 		cfg.Now = func() time.Time { return frozen }
 	}
 	rep.SettleGatherings = (len(net.nodes) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
@@ -282,6 +293,14 @@ func (net *Network) PlacementOf(rep *Report, posts []*post.Post) {
 	copies := float64(net.Copies()) / float64(len(posts))
 	rep.PlacementCopiesPerPost = copies
 	rep.PlacementBytesPerPost = copies * float64(size) / float64(len(posts))
+	rep.SplitTerms, rep.SplitLeaves = len(net.splits), 0
+	for root, sp := range net.splits {
+		if k, err := keyspace.Parse(root); err == nil {
+			if n, ok := k.Node(); ok {
+				rep.SplitLeaves += len(sp.Leaves(n, time.Time{}, time.Time{}))
+			}
+		}
+	}
 }
 
 // percentileMs is the q-th quantile of ds (nearest rank) in milliseconds;

@@ -17,6 +17,11 @@ import (
 // per language (keys drawn from seed), an hour apart. It fails with corpus.ErrMissing when the
 // corpus is not installed.
 func SamplePosts(n int, seed uint64) ([]*post.Post, error) {
+	return SamplePostsEvery(n, seed, time.Hour)
+}
+
+// SamplePostsEvery is SamplePosts with the posts every apart.
+func SamplePostsEvery(n int, seed uint64, every time.Duration) ([]*post.Post, error) {
 	es, err := corpus.Load()
 	if err != nil {
 		return nil, err
@@ -25,7 +30,7 @@ func SamplePosts(n int, seed uint64) ([]*post.Post, error) {
 	keys := map[string]crypto.PrivKey{}
 	authors := seeded(seed, 2)
 	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
-	now := base.AddDate(10, 0, 0)
+	now := base.Add(time.Duration(n)*every).AddDate(10, 0, 0)
 	out := make([]*post.Post, 0, n)
 	step := float64(len(es)) / float64(n)
 	for i := range n {
@@ -37,7 +42,7 @@ func SamplePosts(n int, seed uint64) ([]*post.Post, error) {
 			}
 			keys[e.Lang] = k
 		}
-		p, err := post.Sign(k, post.Draft{Text: e.Text, Lang: e.Lang, Label: "fortune-" + e.Lang, CreatedAt: base.Add(time.Duration(i) * time.Hour)}, now)
+		p, err := post.Sign(k, post.Draft{Text: e.Text, Lang: e.Lang, Label: "fortune-" + e.Lang, CreatedAt: base.Add(time.Duration(i) * every)}, now)
 		if err != nil {
 			return nil, fmt.Errorf("sign fortune %s: %w", e.File, err)
 		}

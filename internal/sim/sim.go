@@ -10,7 +10,10 @@
 // What it does not simulate yet: p2p's own placement, repair, eviction and
 // DHT lookups (placement is computed, as if every write had reached every
 // owner and the network had settled; churn's repair is a delay, see
-// Churn).
+// Churn). Nor does it split terms as they grow: with Options.SplitAt, the
+// terms held by more posts are split as their owners would have split them
+// once settled (Splits), and the root's owners send the record with their
+// counts.
 // It measures what a search costs in messages and bytes as the network
 // grows, and whether it still finds what one index would.
 package sim
@@ -70,6 +73,10 @@ type Network struct {
 	keyPosts map[string][]*post.Post
 	holders  map[string]map[*Node]bool
 	churn    *churnState
+	// splits are the split terms' records, by root key (Options.SplitAt).
+	splits map[string]keyspace.Split
+	// newest is the newest post's creation time.
+	newest time.Time
 	// Coordinator configures the queriers' coordinators (netsearch's
 	// defaults when zero).
 	Coordinator netsearch.Config
@@ -102,9 +109,18 @@ const (
 // total.
 type Progress func(stage string, done, total int)
 
+// Options are a simulated network's settings beyond its nodes and posts.
+type Options struct {
+	// SplitAt splits each term that at least this many posts hold, as its
+	// owners would have once settled (Splits); 0 splits none.
+	SplitAt int
+	// Progress reports how far building the network has come.
+	Progress Progress
+}
+
 // New starts n nodes with identities drawn from seed, each with an index
 // under dir, and places every post at the owners of each of its keys.
-func New(ctx context.Context, dir string, n int, posts []*post.Post, seed uint64, progress Progress) (*Network, error) {
+func New(ctx context.Context, dir string, n int, posts []*post.Post, seed uint64, opts Options) (*Network, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("a network of %d nodes", n)
 	}
@@ -119,21 +135,26 @@ func New(ctx context.Context, dir string, n int, posts []*post.Post, seed uint64
 			return nil, fmt.Errorf("node ID: %w", err)
 		}
 	}
-	return NewOf(ctx, dir, ids, posts, progress)
+	return NewOf(ctx, dir, ids, posts, opts)
 }
 
 // NewOf is New with the nodes' identities given, in order: a simulation of
 // a real network's nodes, to compare the two like for like.
-func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, progress Progress) (*Network, error) {
+func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, opts Options) (*Network, error) {
 	n := len(ids)
 	if n < 1 {
 		return nil, fmt.Errorf("a network of %d nodes", n)
 	}
+	progress := opts.Progress
 	if progress == nil {
 		progress = func(string, int, int) {}
 	}
 	net := &Network{byID: map[peer.ID]*Node{}, byType: map[string]int64{}, owners: map[string][]peer.ID{}, keyIDs: map[string]kb.ID{}, dir: dir,
-		keyPosts: map[string][]*post.Post{}, holders: map[string]map[*Node]bool{}}
+		keyPosts: map[string][]*post.Post{}, holders: map[string]map[*Node]bool{}, splits: Splits(posts, opts.SplitAt)}
+	splitOf := func(root string) (keyspace.Split, bool) {
+		sp, ok := net.splits[root]
+		return sp, ok
+	}
 	for i, id := range ids {
 		if net.byID[id] != nil {
 			net.Close()
@@ -154,8 +175,11 @@ func NewOf(ctx context.Context, dir string, ids []peer.ID, posts []*post.Post, p
 	}
 	at := map[*Node][]*post.Post{}
 	for i, p := range posts {
+		if p.CreatedAt.After(net.newest) {
+			net.newest = p.CreatedAt
+		}
 		holders := map[*Node]bool{}
-		for _, k := range keyspace.Keys(p) {
+		for _, k := range keyspace.KeysWith(p, splitOf) {
 			net.keyPosts[k] = append(net.keyPosts[k], p)
 			if net.holders[k] == nil {
 				net.holders[k] = map[*Node]bool{}
@@ -410,12 +434,31 @@ func (t transport) Counts(ctx context.Context, p peer.ID, keys []string) ([]nets
 	}
 	counts := make([]int, len(keys))
 	out := make([]netsearch.KeyCount, len(keys))
+	var records []*keyspace.Split
 	for i, k := range keys {
 		counts[i] = nd.held[k]
 		out[i].Count = counts[i]
+		// A split root's owners send its record, and count its whole
+		// trie's postings, as p2p's do.
+		if sp, ok := t.net.splits[k]; ok && slices.Contains(t.net.ownersLocked(k), p) {
+			if records == nil {
+				records = make([]*keyspace.Split, len(keys))
+			}
+			records[i] = &sp
+			out[i].Split = &sp
+			counts[i], out[i].Count = sp.Total(), sp.Total()
+		}
 	}
-	t.count(p, keys, counts, MessageCounts, MessageCounts) // as the wire's counts
+	// As the wire's counts and records (p2p's stats answer).
+	t.count(p, keys, statsAnswer{Counts: counts, Splits: records}, MessageCounts, MessageCounts)
 	return out, nil
+}
+
+// statsAnswer is the part of p2p's stats answer a count request gets, as
+// the wire encodes it.
+type statsAnswer struct {
+	Counts []int             `cbor:"1,keyasint,omitempty"`
+	Splits []*keyspace.Split `cbor:"5,keyasint,omitempty"`
 }
 
 // Summary reports a node's figures per owner group, as p2p's does.
@@ -441,4 +484,53 @@ func seeded(seed, stream uint64) io.Reader {
 	binary.LittleEndian.PutUint64(s[:8], seed)
 	binary.LittleEndian.PutUint64(s[8:16], stream)
 	return rand.NewChaCha8(s)
+}
+
+// Splits are the records of the terms that at least splitAt of posts hold
+// (none when splitAt is 0), as the owners of each term's root would have
+// split it once settled (p2p's splitter): a bucket a month of its posts,
+// each as many bits deep as its count is SplitAt doubled (a bucket moves
+// one bit deeper once its leaves hold splitAt postings each on average), up
+// to keyspace.MaxSplitDepth, every hand-down done. Stop words keep their
+// shards, and a term of more than keyspace.MaxBuckets months stays whole
+// (its owners would hand its oldest months down over time).
+func Splits(posts []*post.Post, splitAt int) map[string]keyspace.Split {
+	if splitAt <= 0 {
+		return nil
+	}
+	months := map[string]map[string]int{} // root key -> month -> posts
+	for _, p := range posts {
+		for _, k := range keyspace.Keys(p) {
+			pk, err := keyspace.Parse(k)
+			if err != nil || pk.Class != keyspace.ClassTerm || pk.Shard != "" {
+				continue
+			}
+			if months[k] == nil {
+				months[k] = map[string]int{}
+			}
+			months[k][keyspace.MonthOf(p.CreatedAt)]++
+		}
+	}
+	out := map[string]keyspace.Split{}
+	for root, counts := range months {
+		total := 0
+		for _, c := range counts {
+			total += c
+		}
+		if total < splitAt || len(counts) > keyspace.MaxBuckets {
+			continue
+		}
+		var sp keyspace.Split
+		for _, m := range slices.Sorted(maps.Keys(counts)) {
+			depth := 0
+			for depth < keyspace.MaxSplitDepth && counts[m] >= splitAt<<depth {
+				depth++
+			}
+			sp.Buckets = append(sp.Buckets, keyspace.Bucket{Month: m, Count: counts[m], Depth: depth})
+		}
+		if sp.Check() == nil {
+			out[root] = sp
+		}
+	}
+	return out
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func searchAtScale(t *testing.T, nodes, posts int) {
 	}
 	ctx := context.Background()
 	dir := t.TempDir()
-	net, err := New(ctx, filepath.Join(dir, "nodes"), nodes, ps, 1, nil)
+	net, err := New(ctx, filepath.Join(dir, "nodes"), nodes, ps, 1, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestSearchUnderChurn(t *testing.T) {
 	defer ref.Close()
 	qs := Mix(Texts(ps), 4)
 	run := func(name string, repairDelay time.Duration, byKey bool) *Report {
-		net, err := New(ctx, filepath.Join(dir, name), 40, ps, 1, nil)
+		net, err := New(ctx, filepath.Join(dir, name), 40, ps, 1, Options{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -173,5 +174,103 @@ func TestSearchUnderChurn(t *testing.T) {
 	late := run("repair a day late", 24*time.Hour, false)
 	if late.Recall >= repaired.Recall || late.Churn.Repairs != 0 {
 		t.Errorf("with repair a day late: recall %.4f (%d hand-overs), want below %.4f: the test does not show what repair does", late.Recall, late.Churn.Repairs, repaired.Recall)
+	}
+}
+
+// TestSplitTermsAtScaleFindWhatOneIndexFinds: with terms split by month and
+// post ID as their owners would have split them (Options.SplitAt scaled
+// down to 12 posts of 600 over five months), the real search over 200
+// simulated nodes learns each split term's record from its root's owners
+// and finds every first page, order and total of one index, for the term
+// alone, since its newest month, with a rare term, and with another split
+// term; under IPFS churn at 40 nodes, where repair hands the leaves on, it
+// still does (recall 0.99).
+func TestSplitTermsAtScaleFindWhatOneIndexFinds(t *testing.T) {
+	testenv.Need(t, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	ps, err := SamplePostsEvery(600, 1, 6*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const splitAt = 12
+	splits := Splits(ps, splitAt)
+	var terms []string
+	leaves, deep := 0, 0
+	newest := map[string]string{} // term -> its newest month
+	for root, sp := range splits {
+		k, err := keyspace.Parse(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := k.Node()
+		leaves += len(sp.Leaves(n, time.Time{}, time.Time{}))
+		for _, b := range sp.Buckets {
+			if b.Depth > 0 {
+				deep++
+			}
+		}
+		terms = append(terms, k.Value)
+		newest[k.Value] = sp.Buckets[len(sp.Buckets)-1].Month
+	}
+	slices.Sort(terms)
+	if len(terms) < 4 || leaves < 2*len(terms) || deep == 0 {
+		t.Fatalf("%d terms split into %d leaves, %d buckets split by the post ID: too few to show anything", len(terms), leaves, deep)
+	}
+	t.Logf("%d terms split into %d leaves, %d buckets split by the post ID: %v", len(terms), leaves, deep, terms)
+	var qs []Query
+	mid := Mix(Texts(ps), 4)
+	for i, term := range terms {
+		qs = append(qs, Query{Kind: "split", Q: term}, Query{Kind: "split-or", Q: term + " OR " + terms[(i+1)%len(terms)]},
+			Query{Kind: "split-since", Q: term + " since:" + newest[term] + "-01"})
+		for _, q := range mid {
+			if q.Kind == "rare" {
+				qs = append(qs, Query{Kind: "split-and", Q: term + " " + q.Q})
+				break
+			}
+		}
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	ref, err := OneIndex(ctx, filepath.Join(dir, "ref"), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	for _, c := range []struct {
+		nodes int
+		churn bool
+	}{{200, false}, {40, true}} {
+		name := fmt.Sprintf("nodes=%d churn=%v", c.nodes, c.churn)
+		t.Run(name, func(t *testing.T) {
+			net, err := New(ctx, filepath.Join(dir, fmt.Sprint(c.nodes)), c.nodes, ps, 1, Options{SplitAt: splitAt})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			if c.churn {
+				model := IPFSChurn()
+				model.RepairDelay = 30 * time.Second
+				model.SettleByKey = true
+				net.StartChurn(model, 1)
+			}
+			rep, err := net.Search(ctx, ref, qs, 10, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			net.PlacementOf(rep, ps)
+			if rep.SplitTerms != len(terms) || rep.SplitLeaves != leaves {
+				t.Errorf("the network splits %d terms into %d leaves, want %d and %d", rep.SplitTerms, rep.SplitLeaves, len(terms), leaves)
+			}
+			for _, kind := range rep.KindsInOrder() {
+				k := rep.PerKind[kind]
+				t.Logf("%s: %d queries, recall %.4f, %.1f messages and %.0f bytes a query, %.2f round trips", kind, k.Queries, k.Recall, k.MessagesPerQuery, k.BytesPerQuery, k.RoundTripsPerQuery)
+			}
+			want := 1.0
+			if c.churn {
+				want = 0.99
+			}
+			if rep.Recall < want || !c.churn && rep.ExactTotals != 1 {
+				t.Errorf("recall %.4f and exact totals %.4f, want %.2f and 1", rep.Recall, rep.ExactTotals, want)
+			}
+		})
 	}
 }
