@@ -585,3 +585,57 @@ func TestAPageByScoreAsksEachLeafForItsShare(t *testing.T) {
 		t.Errorf("asking each leaf for its share sent %d posts, a page each %d: want at most half", sent["its share"], sent["a page each"])
 	}
 }
+
+// TestAQuietMonthOfASplitTermIsNotAsked: a month that ended before the
+// month before now's, which the split's record counts empty, is not asked
+// (a term that went quiet would cost a leaf a month), while a month that
+// may still fill is asked though the record counts it empty, and every
+// page is the one index's.
+func TestAQuietMonthOfASplitTermIsNotAsked(t *testing.T) {
+	sn := newSplitNet(t, 360, 8*time.Hour, settled)
+	rootKey := keyspace.RootNode(keyspace.ClassTerm, splitTerm).String()
+	record := sn.record
+	first, err := time.Parse("2006-01", record.Buckets[0].Month)
+	if err != nil {
+		t.Fatal(err)
+	}
+	quiet := keyspace.MonthOf(first.AddDate(0, -2, 0))
+	newest := &record.Buckets[len(record.Buckets)-1]
+	newest.Count = 0 // not counted yet
+	record.Buckets = append([]keyspace.Bucket{{Month: quiet}}, record.Buckets...)
+	if err := record.Check(); err != nil {
+		t.Fatal(err)
+	}
+	for _, nd := range sn.fn.nodes {
+		if nd.splits != nil {
+			nd.splits = map[string]keyspace.Split{rootKey: record}
+		}
+	}
+	ref := reference(t, sn.posts)
+	c := New(sn.fn.transport(0), Config{SelfCheckShare: 1})
+	defer c.Close()
+	for _, s := range []query.Sort{query.SortTop, query.SortLatest} {
+		sn.keysAsked()
+		sn.traffic()
+		got, first := pageThrough(t, c, query.Request{Q: splitTerm, Sort: s, Limit: 25})
+		want, err := query.Run(context.Background(), ref, query.Request{Q: splitTerm, Sort: s, Limit: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !testkit.SameSet(got, ids(want.Hits)) || first.Total != want.Total {
+			t.Errorf("%s: %d matches (total %d), one index %d (total %d)", s, len(got), first.Total, len(want.Hits), want.Total)
+		}
+		hitKeys, countKeys, _ := sn.traffic()
+		asked := map[string]bool{}
+		for _, k := range append(hitKeys, countKeys...) {
+			n, err := keyspace.ParseNode(k)
+			if err != nil {
+				t.Fatal(err)
+			}
+			asked[n.Month] = true
+		}
+		if asked[quiet] || !asked[newest.Month] {
+			t.Errorf("%s: months asked %v; want the newest, %s, and not the quiet one, %s", s, slices.Sorted(maps.Keys(asked)), newest.Month, quiet)
+		}
+	}
+}
