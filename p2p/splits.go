@@ -36,9 +36,10 @@ type splitBook struct {
 	// heard are the roots named by trie keys of posts sent to this node,
 	// when, at most maxSplitPending of them (keepsBack).
 	heard map[string]time.Time
-	// tried are the roots this node owns and was asked the count of with
-	// nothing under them, when it last looked their records up
-	// (learnSplitIfOwned), at most maxSplitPending of them.
+	// tried are the roots this node last looked the records up of, when:
+	// those it owns and was asked the count of with nothing under them
+	// (learnSplitIfOwned), and those an owner named split in answer to a
+	// write (learnSplitsNow); at most maxSplitPending of them.
 	tried map[string]time.Time
 	// relearned are the roots of the growing month's nodes this node
 	// holds, when it last looked their records up (relearnSplit), at

@@ -630,16 +630,28 @@ func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 	delete(writer.splits.records, root)
 	writer.splits.n.Store(int64(len(writer.splits.records)))
 	writer.splits.mu.Unlock()
-	net.write(writer, []*post.Post{fresh})
-	poll.Until(t, "the writer learns the record from the root's owners' answer", 10*time.Second, 50*time.Millisecond, func() bool {
-		_, ok := writer.splits.get(root)
-		return ok
-	})
 	if _, err := ref.Put(ctx, fresh); err != nil {
 		t.Fatal(err)
 	}
+	net.write(writer, []*post.Post{fresh})
+	// The write returns once the post is at its leaf too: the writer
+	// looked the record up before it returned, and a search finds the
+	// post at once, not after the root's owners' next pass.
+	if _, ok := writer.splits.get(root); !ok {
+		t.Error("the write returned before the writer learned the record from the root's owners' answer")
+	}
 	leaf := keyspace.RootNode(keyspace.ClassTerm, term).BucketOf(fresh.CreatedAt)
 	leaf.Bits = keyspace.PrefixOf(fresh.ID, 2)
+	atLeaf := 0
+	for _, o := range net.trueOwners(leaf.String()) {
+		if held, err := net.byID(o).cfg.Store.Holds(ctx, []string{fresh.ID}); err == nil && held[0] {
+			atLeaf++
+		}
+	}
+	if atLeaf < writer.cfg.WriteQuorum {
+		t.Errorf("the write returned with the post at %d of its leaf's owners, want at least %d", atLeaf, writer.cfg.WriteQuorum)
+	}
+	exact("right after a post by a writer that knew no record")
 	poll.Until(t, "the new post at its leaf's owners", time.Minute, 100*time.Millisecond, func() bool {
 		for _, o := range net.trueOwners(leaf.String()) {
 			if held, err := net.byID(o).cfg.Store.Holds(ctx, []string{fresh.ID}); err != nil || !held[0] {

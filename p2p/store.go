@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +28,10 @@ const maxStoreBytes = 2 << 20
 
 // placeConcurrency bounds the owners a writer talks to at once.
 const placeConcurrency = 8
+
+// maxLookupsOnWrite bounds the split records a write looks up before it
+// returns (Place); a root beyond is looked up in the background.
+const maxLookupsOnWrite = 8
 
 // placeAttempts is how many rounds a writer makes to reach W owners of
 // every key before it reports the shortfall (repair keeps trying after).
@@ -72,6 +77,10 @@ type placement struct {
 	// owners[i][key] is how many owners post i has under key, as last looked
 	// up.
 	owners []map[string]int
+	// splitRoots are the roots, among the keys the posts were sent under,
+	// that an owner named as split and this node knows no record of
+	// (storeResult.Split).
+	splitRoots map[string]bool
 }
 
 // Place sends posts, which are already in the local index, to the owners of
@@ -91,21 +100,22 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		pl.acked[i] = map[string]map[peer.ID]bool{}
 		pl.owners[i] = map[string]int{}
 	}
-	var short [][]ShortKey
-	for attempt := 0; ; attempt++ {
-		short = s.placeRound(ctx, pl)
-		done := true
-		for _, sk := range short {
-			if len(sk) > 0 {
-				done = false
+	short := s.placeRounds(ctx, pl)
+	if len(pl.splitRoots) > 0 && ctx.Err() == nil && s.learnSplitsNow(ctx, pl.splitRoots) {
+		// The posts' keys under the records just learned: their leaves, so
+		// that the write returns once the nodes a search asks hold them,
+		// not at the root owners' next repair pass.
+		grew := false
+		for i, p := range posts {
+			for _, k := range s.keysOf(p) {
+				if !slices.Contains(pl.keys[i], k) {
+					pl.keys[i] = append(pl.keys[i], k)
+					grew = true
+				}
 			}
 		}
-		if done || attempt+1 >= placeAttempts || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Duration(attempt+1) * 300 * time.Millisecond):
+		if grew {
+			short = s.placeRounds(ctx, pl)
 		}
 	}
 	// A key that reached W but not every owner is repaired now rather than
@@ -132,6 +142,67 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		s.metrics.placementShort.Inc()
 	}
 	return errs
+}
+
+// placeRounds runs placement rounds until every key of every post reached
+// its quorum, or placeAttempts rounds, and returns the short keys of each
+// post.
+func (s *Service) placeRounds(ctx context.Context, pl *placement) [][]ShortKey {
+	var short [][]ShortKey
+	for attempt := 0; ; attempt++ {
+		short = s.placeRound(ctx, pl)
+		done := true
+		for _, sk := range short {
+			if len(sk) > 0 {
+				done = false
+			}
+		}
+		if done || attempt+1 >= placeAttempts || ctx.Err() != nil {
+			return short
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Duration(attempt+1) * 300 * time.Millisecond):
+		}
+	}
+}
+
+// learnSplitsNow looks up the records of roots from their owners, up to
+// maxLookupsOnWrite of them and each at most once every heardWindow (an
+// owner that names a root split that is not costs a write one lookup
+// then), the rest in the background, and reports whether it learned any.
+func (s *Service) learnSplitsNow(ctx context.Context, roots map[string]bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	var g errgroup.Group
+	g.SetLimit(4)
+	n := 0
+	now := time.Now()
+	for _, root := range slices.Sorted(maps.Keys(roots)) {
+		b := &s.splits
+		b.mu.Lock()
+		at, seen := b.tried[root]
+		fresh := (!seen || now.Sub(at) >= heardWindow) && n < maxLookupsOnWrite && stamp(&b.tried, root, now)
+		b.mu.Unlock()
+		if !fresh {
+			s.learnSplit(root)
+			continue
+		}
+		n++
+		g.Go(func() error {
+			if err := s.lookUpSplit(ctx, root); err != nil {
+				s.log.Debug("could not learn a split record on a write", "key", root, "err", err)
+			}
+			return nil
+		})
+	}
+	_ = g.Wait() // each lookup logs its own failure
+	for root := range roots {
+		if _, ok := s.splits.get(root); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // placeRound sends every post to every owner of its keys that has not
@@ -226,11 +297,14 @@ func (s *Service) placeRound(ctx context.Context, pl *placement) [][]ShortKey {
 					}
 					for _, root := range r.Split {
 						// A hint, not a record: the record is looked up
-						// from the root's owners, at most one lookup of a
-						// root at once, and only of a root this writer
-						// sent the post under.
+						// from the root's owners once the round is over
+						// (Place), and only of a root this writer sent
+						// the post under.
 						if _, known := s.splits.get(root); !known && slices.Contains(w.keys, root) {
-							s.learnSplit(root)
+							if pl.splitRoots == nil {
+								pl.splitRoots = map[string]bool{}
+							}
+							pl.splitRoots[root] = true
 						}
 					}
 					for _, k := range w.keys {
