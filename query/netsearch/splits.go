@@ -97,34 +97,15 @@ func (c *Coordinator) splitRoot(key string, now time.Time) (keyspace.Split, keys
 // expand is the keys a search of posts created in [since, until) asks for
 // key: the leaves of its trie that hold them, when key is a split root,
 // else key itself.
-//
-// A bucket the record lists with no postings, of a month that ended before
-// the month before now's, holds none and is not asked: the root's owners
-// list every month as it starts and count every bucket each pass (p2p's
-// splitter), so a term that went quiet after it split would otherwise cost
-// a leaf a month, up to MaxBuckets of them, on every search. A post dated
-// into such a month later is found once the owners' next count and this
-// node's next (CountTTL) say so.
 func (c *Coordinator) expand(key string, since, until time.Time) []string {
-	now := c.cfg.Now()
-	sp, root, ok := c.splitRoot(key, now)
+	sp, root, ok := c.splitRoot(key, c.cfg.Now())
 	if !ok {
 		return []string{key}
 	}
-	listed, _ := c.splitOf(key) // without the months Through adds
-	filling := keyspace.MonthOf(now.AddDate(0, 0, -now.Day()))
 	leaves := sp.Leaves(root, since, until)
-	out := make([]string, 0, len(leaves))
-	for _, n := range leaves {
-		if n.Month != "" && n.Month < filling {
-			if b, _, ok := listed.Bucket(n.Month); ok && b.Count == 0 {
-				continue
-			}
-		}
-		out = append(out, n.String())
-	}
-	if len(out) == 0 && len(leaves) > 0 {
-		out = append(out, leaves[0].String()) // a search that routes, with nothing to find
+	out := make([]string, len(leaves))
+	for i, n := range leaves {
+		out[i] = n.String()
 	}
 	return out
 }
