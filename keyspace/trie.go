@@ -420,17 +420,18 @@ func (s *Split) Bucket(month string) (b Bucket, i int, found bool) {
 // created at t, as s describes the split: the leaf of the post's bucket,
 // and while the bucket moves to its depth, the node one bit up; while the
 // root hands its postings down (its residual is above 0), the root too. A
-// month after the last one s lists is a bucket of its own, whole, which
-// the root's owners list as its month comes; a month before it that s
-// does not list stays under the root, whose owners list it and hand it
-// down. These are the keys a node places and holds the post under, and
-// the nodes a search asks (Leaves) hold it.
+// month after the first one s lists that s does not list (after its last,
+// or between two it lists) is a bucket of its own, whole, which the root's
+// owners list as its month comes; a month before the first stays under
+// the root, whose owners list it and hand it down. These are the keys a
+// node places and holds the post under, and the nodes a search asks (the
+// Leaves of Through) hold it.
 func (s *Split) NodesOf(root Node, id string, t time.Time) []Node {
 	month := MonthOf(t)
 	b, i, found := s.Bucket(month)
 	switch {
 	case found:
-	case i == len(s.Buckets) && i > 0:
+	case i > 0:
 		b = Bucket{Month: month}
 	default:
 		return []Node{root}
@@ -449,30 +450,45 @@ func (s *Split) NodesOf(root Node, id string, t time.Time) []Node {
 	return out
 }
 
-// Through is s with every month after the last one it lists, through the
-// month of now, as a whole bucket: the buckets NodesOf puts posts of those
-// months in before the root's owners list them. Planners ask the leaves
-// of s.Through(now), so that a record a little old misses no post of the
-// months since. Past MaxBuckets, the oldest months are left out.
+// Through is s with every month it does not list, from its first through
+// the month of now (after its last, or between two it lists), as a whole
+// bucket: the buckets NodesOf puts posts of those months in before the
+// root's owners list them. Planners ask the leaves of s.Through(now), so
+// that a record a little old misses no post of the months since, and a
+// month that had no post when the term split misses none that came
+// after. Past MaxBuckets, the oldest months are left out.
 func (s Split) Through(now time.Time) Split {
 	n := len(s.Buckets)
 	if n == 0 {
 		return s
 	}
-	last, _, err := MonthSpan(s.Buckets[n-1].Month)
+	first, _, err := MonthSpan(s.Buckets[0].Month)
 	if err != nil {
 		return s
 	}
-	end := MonthOf(now)
-	out := s
-	for m := last.AddDate(0, 1, 0); MonthOf(m) <= end && len(out.Buckets) < n+MaxBuckets; m = m.AddDate(0, 1, 0) {
-		if len(out.Buckets) == n {
-			out.Buckets = slices.Clone(s.Buckets)
-		}
-		out.Buckets = append(out.Buckets, Bucket{Month: MonthOf(m)})
+	end, _, err := MonthSpan(max(MonthOf(now), s.Buckets[n-1].Month))
+	if err != nil {
+		return s
 	}
-	if len(out.Buckets) > MaxBuckets {
-		out.Buckets = out.Buckets[len(out.Buckets)-MaxBuckets:]
+	// The newest MaxBuckets months, from the first listed at the earliest.
+	from := end.AddDate(0, 1-MaxBuckets, 0)
+	if first.After(from) {
+		from = first
+	}
+	out := s
+	out.Buckets = make([]Bucket, 0, n)
+	j := 0
+	for m := from; !m.After(end); m = m.AddDate(0, 1, 0) {
+		month := MonthOf(m)
+		for j < n && s.Buckets[j].Month < month {
+			j++ // a month before the window
+		}
+		if j < n && s.Buckets[j].Month == month {
+			out.Buckets = append(out.Buckets, s.Buckets[j])
+			j++
+		} else {
+			out.Buckets = append(out.Buckets, Bucket{Month: month})
+		}
 	}
 	return out
 }

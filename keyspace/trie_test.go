@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -417,5 +418,51 @@ func TestAPostIsHeldByOneNodeASearchAsks(t *testing.T) {
 	}
 	if got := KeysWith(p, nil); !slices.Equal(got, Keys(p)) {
 		t.Errorf("keys with no split known: %v, want %v", got, Keys(p))
+	}
+}
+
+// TestThroughListsEveryMonthFromTheFirst: planners ask the leaves of
+// Through, and NodesOf places a post of any month after the record's first
+// in one of them: a month between two listed ones, or after the last, is a
+// whole bucket in both; a month before the first stays under the root.
+// Past MaxBuckets months, the newest are kept, through now.
+func TestThroughListsEveryMonthFromTheFirst(t *testing.T) {
+	root := RootNode(ClassTerm, "heron")
+	sp := Split{Buckets: []Bucket{{Month: "2026-03", Count: 50, Depth: 1}, {Month: "2026-06", Count: 3}}}
+	now := time.Date(2026, 8, 15, 0, 0, 0, 0, time.UTC)
+	var months []string
+	for _, b := range sp.Through(now).Buckets {
+		months = append(months, b.Month)
+	}
+	if want := []string{"2026-03", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08"}; !slices.Equal(months, want) {
+		t.Fatalf("through %s: months %v, want %v", now.Format("2006-01"), months, want)
+	}
+	asked := map[string]bool{}
+	through := sp.Through(now)
+	for _, n := range through.Leaves(root, time.Time{}, time.Time{}) {
+		asked[n.String()] = true
+	}
+	id := strings.Repeat("ab", 32)
+	for _, c := range []struct {
+		at   time.Time
+		want string
+	}{
+		{time.Date(2026, 4, 2, 0, 0, 0, 0, time.UTC), "t@2026-04/heron"},   // between two listed
+		{time.Date(2026, 7, 30, 0, 0, 0, 0, time.UTC), "t@2026-07/heron"},  // after the last
+		{time.Date(2026, 3, 9, 0, 0, 0, 0, time.UTC), "t@2026-03.1/heron"}, // listed, one bit deep
+		{time.Date(2026, 1, 9, 0, 0, 0, 0, time.UTC), "t/heron"},           // before the first
+	} {
+		nodes := sp.NodesOf(root, id, c.at)
+		if len(nodes) != 1 || nodes[0].String() != c.want {
+			t.Errorf("a post of %s goes to %v, want %s", c.at.Format("2006-01-02"), nodes, c.want)
+		}
+		if c.want != "t/heron" && !asked[c.want] {
+			t.Errorf("a post of %s goes to %s, which planners do not ask", c.at.Format("2006-01-02"), c.want)
+		}
+	}
+	old := Split{Buckets: []Bucket{{Month: "2010-01", Count: 9}, {Month: "2016-05", Count: 9}}}
+	got := old.Through(now).Buckets
+	if len(got) != MaxBuckets || got[len(got)-1].Month != "2026-08" || got[0].Month != "2016-09" {
+		t.Errorf("a record from 2010 through 2026-08: %d months, %s to %s; want %d, 2016-09 to 2026-08", len(got), got[0].Month, got[len(got)-1].Month, MaxBuckets)
 	}
 }

@@ -274,6 +274,106 @@ func exactSearches(t *testing.T, net *testNetwork, c *netsearch.Coordinator, ref
 	}
 }
 
+// TestATermSplitsWhilePostsAreWrittenAndSearched: posts of a term are
+// written in batches from every node, while its root's owners split it,
+// hand it down and settle; after each batch's write returns, a search from
+// a node that owns none of it finds every post written so far, by score
+// and by date, with the one index's total. Writers learn the split as they
+// go (from the root's owners' store answers or their own records), and
+// some write while the root hands down, some after it settled.
+func TestATermSplitsWhilePostsAreWrittenAndSearched(t *testing.T) {
+	const splitAt = 40
+	net := startSplitNetwork(t, splitAt)
+	ctx := context.Background()
+	const term = "heron"
+	root := keyspace.TermKey(term, "")
+	rootOwners := net.trueOwners(root)
+	var searcher *Service
+	for _, s := range net.svcs {
+		if !slices.Contains(rootOwners, s.ID()) {
+			searcher = s
+		}
+	}
+	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
+	key := testkit.Key(t)
+	now := time.Now()
+	var posts []*post.Post
+	for i := range 160 {
+		text := fmt.Sprintf("%s %s %d", term, words[i%len(words)], i)
+		p, err := post.Sign(key, post.Draft{Text: text, CreatedAt: now.Add(-time.Duration(160-i) * 17 * time.Hour)}, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		posts = append(posts, p)
+	}
+	ref := referenceOf(t, nil)
+	c := netsearch.New(searcher, netsearch.Config{Logger: discard, CountTTL: time.Second})
+	defer c.Close()
+	searches := 0
+	exact := exactSearches(t, net, c, ref, term, &searches)
+	phaseOf := func() string {
+		done, split := 0, 0
+		for _, o := range rootOwners {
+			if sp, ok := net.byID(o).splits.get(root); ok {
+				split++
+				if sp.Residual == 0 {
+					done++
+				}
+			}
+		}
+		switch {
+		case done == len(rootOwners):
+			return "settled"
+		case split > 0:
+			return "handing down"
+		}
+		return "whole"
+	}
+	written := map[string]int{} // batches written in each phase
+	const batch = 4
+	for i := 0; i < len(posts); i += batch {
+		b := posts[i:min(i+batch, len(posts))]
+		if _, err := ref.Put(ctx, b...); err != nil {
+			t.Fatal(err)
+		}
+		phase := phaseOf()
+		net.write(net.svcs[(i/batch)%len(net.svcs)], b)
+		written[phase]++
+		exact(fmt.Sprintf("after %d posts, written while %s", i+len(b), phase))
+		if phase == "whole" && i+len(b) >= splitAt {
+			// Let the owners' passes come round while the term is whole
+			// and big enough, so that later batches meet the hand-down.
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+	poll.Until(t, "heron split and settled at every owner of its root", time.Minute, 200*time.Millisecond, func() bool {
+		exact("while heron settles")
+		return phaseOf() == "settled"
+	})
+	// Three batches more, this month's, once settled.
+	for j := range 3 {
+		var b []*post.Post
+		for k := range batch {
+			p, err := post.Sign(key, post.Draft{Text: fmt.Sprintf("%s at dusk %d %d", term, j, k), CreatedAt: time.Now()}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, p)
+		}
+		if _, err := ref.Put(ctx, b...); err != nil {
+			t.Fatal(err)
+		}
+		net.write(net.svcs[j%len(net.svcs)], b)
+		written[phaseOf()]++
+		exact(fmt.Sprintf("after %d posts once settled", (j+1)*batch))
+	}
+	t.Logf("batches written while whole, handing down, settled: %d, %d, %d; %d searches, every one the one index's",
+		written["whole"], written["handing down"], written["settled"], searches)
+	if written["handing down"]+written["settled"] == 0 {
+		t.Error("no batch was written once the term split: the test shows nothing of writes during a split")
+	}
+}
+
 // startSplitNetwork starts 6 services that repair and evict every second,
 // settle 2 s after a pass, answer searches from their indexes, and count
 // their own metrics; splitAt, when not 0, is their split threshold, with a

@@ -140,11 +140,12 @@ func (s *Service) splitRoot(ctx context.Context, k keyspace.Key, root string, sp
 	for _, m := range slices.Sorted(maps.Keys(byMonth)) {
 		next.Buckets = append(next.Buckets, byMonth[m])
 	}
-	if n := len(next.Buckets); n > keyspace.MaxBuckets {
-		// Ten years: older posts stay under the root, which nobody asks
-		// once the hand-down is done (docs/split-keys.md).
-		next.Buckets = next.Buckets[n-keyspace.MaxBuckets:]
-	}
+	// Every month from the first through now, so that each bucket's posts
+	// are counted, those of a month that had none yet included (planners
+	// ask every month anyway, keyspace.Split.Through). Past ten years
+	// (MaxBuckets), older posts stay under the root, which nobody asks once
+	// the hand-down is done (docs/split-keys.md).
+	next = next.Through(time.Now())
 	what := "split"
 	if len(sp.Buckets) > 0 {
 		what = "listed months of posts that wait under the root"
