@@ -505,3 +505,28 @@ func prefixNodes(bucket Node, depth int) []Node {
 	}
 	return out
 }
+
+// MedianCount is the count of a key its owners agree on: the median of
+// their answers, and of two middle ones the larger (an owner still missing
+// posts counts fewer), so that no one owner moves it. cs is sorted in
+// place; 0 for none.
+func MedianCount(cs []int) int {
+	if len(cs) == 0 {
+		return 0
+	}
+	slices.Sort(cs)
+	return cs[len(cs)/2]
+}
+
+// SumOf adds up the counts of nodes, by their keys; ok is false unless
+// every one of them was counted.
+func SumOf(nodes []Node, counts map[string]int) (sum int, ok bool) {
+	for _, n := range nodes {
+		c, ok := counts[n.String()]
+		if !ok {
+			return 0, false
+		}
+		sum += c
+	}
+	return sum, true
+}

@@ -466,3 +466,16 @@ func TestThroughListsEveryMonthFromTheFirst(t *testing.T) {
 		t.Errorf("a record from 2010 through 2026-08: %d months, %s to %s; want %d, 2016-09 to 2026-08", len(got), got[0].Month, got[len(got)-1].Month, MaxBuckets)
 	}
 }
+
+// TestMedianCount: the middle answer, the larger of two middle ones, so
+// that one owner that counts too many or too few moves nothing.
+func TestMedianCount(t *testing.T) {
+	for _, c := range []struct {
+		cs   []int
+		want int
+	}{{nil, 0}, {[]int{5}, 5}, {[]int{7, 3}, 7}, {[]int{1, 9, 4}, 4}, {[]int{100, 1, 3, 2}, 3}, {[]int{0, 40, 40}, 40}, {[]int{40, 40, 1 << 30}, 40}} {
+		if got := MedianCount(slices.Clone(c.cs)); got != c.want {
+			t.Errorf("MedianCount(%v) = %d, want %d", c.cs, got, c.want)
+		}
+	}
+}

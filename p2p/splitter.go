@@ -255,27 +255,14 @@ func bucketNodes(root keyspace.Node, b keyspace.Bucket) []keyspace.Node {
 // every node of a sum was counted.
 func heldAt(root keyspace.Node, b keyspace.Bucket, counts map[string]int) (held int, ok bool) {
 	at := keyspace.Split{Buckets: []keyspace.Bucket{b}}
-	held, ok = sumOf(at.Leaves(root, time.Time{}, time.Time{}), counts)
+	held, ok = keyspace.SumOf(at.Leaves(root, time.Time{}, time.Time{}), counts)
 	if b.Moving {
 		moved := keyspace.Split{Buckets: []keyspace.Bucket{{Month: b.Month, Depth: b.Depth}}}
-		if down, okDown := sumOf(moved.Leaves(root, time.Time{}, time.Time{}), counts); okDown && (!ok || down > held) {
+		if down, okDown := keyspace.SumOf(moved.Leaves(root, time.Time{}, time.Time{}), counts); okDown && (!ok || down > held) {
 			held, ok = down, true
 		}
 	}
 	return held, ok
-}
-
-// sumOf adds up the counts of nodes; ok is false unless every one of them
-// was counted.
-func sumOf(nodes []keyspace.Node, counts map[string]int) (sum int, ok bool) {
-	for _, n := range nodes {
-		c, ok := counts[n.String()]
-		if !ok {
-			return 0, false
-		}
-		sum += c
-	}
-	return sum, true
 }
 
 // medianCounts is the count of each of keys as its owners report it: the
@@ -315,8 +302,7 @@ func (s *Service) medianCounts(ctx context.Context, keys []string) (map[string]i
 	_ = g.Wait()
 	out := make(map[string]int, len(byKey))
 	for key, cs := range byKey {
-		slices.Sort(cs)
-		out[key] = cs[len(cs)/2]
+		out[key] = keyspace.MedianCount(cs)
 	}
 	return out, nil
 }
@@ -458,7 +444,7 @@ func (s *Service) lookUpSplit(ctx context.Context, root string) error {
 		if err != nil {
 			return 0, false
 		}
-		return sumOf(nodes, counts)
+		return keyspace.SumOf(nodes, counts)
 	})
 	if was, ok := s.splits.get(root); ok && slices.Equal(was.Buckets, u.Buckets) && was.Residual == u.Residual {
 		return nil

@@ -2,7 +2,6 @@ package netsearch
 
 import (
 	"context"
-	"slices"
 	"sync"
 	"time"
 
@@ -73,12 +72,7 @@ func (c *Coordinator) KeyCounts(ctx context.Context, keys []string) map[string]i
 	out := make(map[string]int, len(got))
 	for k, cs := range got {
 		c.learnSplit(ctx, k, len(cs), splits[k])
-		slices.Sort(cs)
-		if len(cs) == 2 {
-			out[k] = cs[1]
-		} else {
-			out[k] = cs[(len(cs)-1)/2]
-		}
+		out[k] = keyspace.MedianCount(cs)
 	}
 	return out
 }

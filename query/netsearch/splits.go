@@ -56,16 +56,7 @@ func (c *Coordinator) heldBy(ctx context.Context, nodes []keyspace.Node) (int, b
 	for i, n := range nodes {
 		keys[i] = n.String()
 	}
-	counts := c.KeyCounts(ctx, keys)
-	sum := 0
-	for _, k := range keys {
-		n, ok := counts[k]
-		if !ok {
-			return 0, false
-		}
-		sum += n
-	}
-	return sum, true
+	return keyspace.SumOf(nodes, c.KeyCounts(ctx, keys))
 }
 
 // splitOf is the split record learned of key, if it is split.
