@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,6 +30,10 @@ type splitBook struct {
 	// settled is when this node, as an owner, finished handing a root's
 	// posts down (inGrace).
 	settled map[string]time.Time
+	// handedDown is when this node learned that a root's hand-down was
+	// done, by a record with no residual (rootsInGrace), at most
+	// maxSplitPending of them.
+	handedDown map[string]time.Time
 	// pending are the roots whose records are being looked up
 	// (learnSplit), at most maxSplitLearners at once through learners.
 	pending  map[string]bool
@@ -188,6 +193,14 @@ func (s *Service) SetSplit(ctx context.Context, root string, sp keyspace.Split) 
 		// are asked by planners that hold the record before for a while.
 		b.settle(root, time.Now())
 	}
+	if sp.Residual == 0 && (!known || was.Residual > 0) {
+		// So is the root, by planners that still hold a record of the
+		// hand-down: this node's new posts of the term go there too
+		// meanwhile (rootsInGrace).
+		b.mu.Lock()
+		stamp(&b.handedDown, root, time.Now())
+		b.mu.Unlock()
+	}
 	if known && sameShape(was, sp) {
 		// Counts alone changed: no post changes keys.
 		b.mu.Lock()
@@ -221,4 +234,30 @@ func (s *Service) SetSplit(ctx context.Context, root string, sp keyspace.Split) 
 	}
 	s.TriggerRepair()
 	return nil
+}
+
+// rootsInGrace are the roots of the split terms among keys, a post's keys
+// by this node's records, that keys lack and that this node learned were
+// handed down less than SplitGrace ago: planners that still hold a record
+// of the hand-down ask the root alone, so a post written meanwhile goes to
+// the root's owners as well as to its leaf.
+func (s *Service) rootsInGrace(keys []string, now time.Time) []string {
+	b := &s.splits
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if len(b.handedDown) == 0 {
+		return nil
+	}
+	var out []string
+	for _, k := range keys {
+		n, err := keyspace.ParseNode(k)
+		if err != nil || n.Month == "" {
+			continue
+		}
+		root := n.Root().String()
+		if at, ok := b.handedDown[root]; ok && now.Sub(at) < s.cfg.SplitGrace && !slices.Contains(keys, root) && !slices.Contains(out, root) {
+			out = append(out, root)
+		}
+	}
+	return out
 }

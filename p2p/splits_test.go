@@ -260,13 +260,24 @@ func exactSearches(t *testing.T, net *testNetwork, c *netsearch.Coordinator, ref
 						continue
 					}
 					var holders []string
+					owners := map[string][]int{} // the post's trie keys, by its holders' records
 					for i, s := range net.svcs {
 						if held, _ := s.cfg.Store.Holds(ctx, []string{h.Post.ID}); held[0] {
 							sp, ok := s.splits.get(root)
 							holders = append(holders, fmt.Sprintf("%d(rec %v %+v keys %v)", i, ok, sp, s.keysOf(h.Post)))
+							for _, k := range s.keysOf(h.Post) {
+								if strings.Contains(k, "@") || k == root {
+									owners[k] = nil
+								}
+							}
 						}
 					}
-					t.Logf("missing %s %s; held by %v", h.Post.ID[:8], h.Post.CreatedAt.Format("2006-01-02"), holders)
+					for k := range owners {
+						for _, o := range net.trueOwners(k) {
+							owners[k] = append(owners[k], slices.IndexFunc(net.svcs, func(s *Service) bool { return s.ID() == o }))
+						}
+					}
+					t.Logf("missing %s %s; owners %v; held by %v", h.Post.ID[:8], h.Post.CreatedAt.Format("2006-01-02"), owners, holders)
 				}
 				t.Fatalf("%s, %s: %d hits of %d (partial %v), one index %d", what, sort, len(got), res.Total, res.Partial, len(exp))
 			}

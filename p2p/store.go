@@ -97,6 +97,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		}
 		pl.raw[i] = raw
 		pl.keys[i] = s.keysOf(p)
+		pl.keys[i] = append(pl.keys[i], s.rootsInGrace(pl.keys[i], time.Now())...)
 		pl.acked[i] = map[string]map[peer.ID]bool{}
 		pl.owners[i] = map[string]int{}
 	}
@@ -107,7 +108,8 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		// not at the root owners' next repair pass.
 		grew := false
 		for i, p := range posts {
-			for _, k := range s.keysOf(p) {
+			keys := s.keysOf(p)
+			for _, k := range append(keys, s.rootsInGrace(keys, time.Now())...) {
 				if !slices.Contains(pl.keys[i], k) {
 					pl.keys[i] = append(pl.keys[i], k)
 					grew = true
