@@ -80,7 +80,7 @@ func splitTermRun(b *testing.B, split bool) {
 	if res, err := net.Nodes[0].Import(ctx, &buf, api.ImportOptions{}, nil); err != nil || res.Accepted != splitTermPosts+splitTermOthers {
 		b.Fatalf("import: %+v, %v", res, err)
 	}
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	owners, err := net.Nodes[0].Net().Owners(ctx, root)
 	if err != nil {
 		b.Fatal(err)

@@ -24,7 +24,7 @@ const (
 	// FieldReplyTo is the ID of the post this one answers.
 	FieldReplyTo = "reply_to"
 	// FieldShard is the first hex digit of the post ID: the shard of a split
-	// key (a hot term, an author, a label) that the post falls in, so an
+	// key (an author, a label) that the post falls in, so an
 	// owner can answer for one shard of its index.
 	FieldShard = "shard"
 	// FieldPost is the JSON encoding of the signed post, stored and not

@@ -22,7 +22,7 @@ import (
 
 // updateHotTerms rewrites hot_terms.txt from bleve's stop lists, which is
 // how it was made: go test ./keyspace -run TestHotTermsArePinned
-// -update-hot-terms. The list is protocol; see hotTermsFile.
+// -update-hot-terms. The list is pinned; see hotTermsFile.
 var updateHotTerms = flag.Bool("update-hot-terms", false, "rewrite hot_terms.txt from bleve's stop lists")
 
 // bleveStopLists are the stop lists hot_terms.txt was taken from.
@@ -31,7 +31,7 @@ var bleveStopLists = []string{"stop_en", "stop_de", "stop_es", "stop_fr", "stop_
 // TestHotTermsArePinned: the hot terms come from the pinned file, whose
 // digest is HotTermsDigest; it is sorted, without repeats or empty lines,
 // lower-cased as the index stores terms, and within MaxHotTerms. A change
-// in bleve's stop lists changes nothing murmur splits (it is only logged).
+// in bleve's stop lists changes nothing murmur measures (it is only logged).
 func TestHotTermsArePinned(t *testing.T) {
 	fromBleve := map[string]bool{}
 	cache := registry.NewCache()
@@ -55,11 +55,11 @@ func TestHotTermsArePinned(t *testing.T) {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256([]byte(body))
-		t.Fatalf("hot_terms.txt rewritten with %d terms: set HotTermsDigest to %q and raise p2p.ProtocolVersion", len(lines), hex.EncodeToString(sum[:]))
+		t.Fatalf("hot_terms.txt rewritten with %d terms: set HotTermsDigest to %q", len(lines), hex.EncodeToString(sum[:]))
 	}
 	sum := sha256.Sum256([]byte(hotTermsFile))
 	if got := hex.EncodeToString(sum[:]); got != HotTermsDigest {
-		t.Fatalf("hot_terms.txt has digest %s, the protocol pins %s", got, HotTermsDigest)
+		t.Fatalf("hot_terms.txt has digest %s, HotTermsDigest pins %s", got, HotTermsDigest)
 	}
 	terms := HotTerms()
 	lines := strings.Split(strings.TrimSuffix(hotTermsFile, "\n"), "\n")

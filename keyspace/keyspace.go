@@ -1,6 +1,7 @@
 // Package keyspace is murmur's key scheme, part of the wire protocol: which
-// keys a post is stored under (a key per distinct term of its text, hot
-// terms split into shards, its author and its label, always split), the
+// keys a post is stored under (a key per distinct term of its text, which
+// splits by time and post ID as it grows, its author and its label, always
+// split into 16 shards), the
 // form of a key, and which posts and index field a key covers. Owners of a
 // key are the peers closest to it in the DHT's keyspace (package p2p);
 // searches restrict an owner's index to a key's posts (package query).
@@ -20,46 +21,47 @@ import (
 	"github.com/murmur-p2p/murmur/post"
 )
 
-// The key scheme (protocol version 1). A key is a class letter, a slash and
+// The key scheme (protocol version 4). A key is a class letter, a slash and
 // a value, with a shard suffix where the class is split:
 //
-//	t/<term>          a term of the text (protocol analyzer)
-//	t/<term>/<h>      a hot term, shard h = first hex digit of the post ID
+//	t/<term>          a term of the text (protocol analyzer), stop words too
 //	a/<peer ID>/<h>   the author, always split: one node signs every post it imports
 //	l/<label>/<h>     the author label of imported and crawled posts, always split
 //
-// Hot terms are the stop words of eight languages (English, German, Spanish,
-// French, Italian, Portuguese, Russian, Czech), pinned in hot_terms.txt
-// (taken from bleve's stop lists once): they are the head of every
-// microblog's Zipf curve. Splitting them 16 ways bounds
-// the share of a hot term that one owner holds to 1/16 of its postings (times
-// R copies); a query that must read a hot key alone asks 16 shards, a query
-// with any other term is routed by that rarer term and never reads them.
+// A term whose owners hold SplitAt of its posts splits into the nodes of a
+// trie, a month each and further by the post ID (trie.go, Split): a stop
+// word as any other. Protocol version 3 split the stop words of eight
+// languages 16 ways by the post ID's first hex digit from their first post
+// (t/<term>/<h>); a small network paid 16 exchanges for each of their
+// searches, and a large one could not split them further nor by time.
 const (
 	ClassTerm   = "t"
 	ClassAuthor = "a"
 	ClassLabel  = "l"
 )
 
-// HotShards is how many keys a hot term, an author or a label is split
-// into, by the first hex digit of the post ID.
+// HotShards is how many keys an author or a label is split into, by the
+// first hex digit of the post ID.
 const HotShards = 16
 
-// MaxHotTerms bounds the hot terms a peer may list: the stop lists hold
-// fewer than 2,000 words.
+// MaxHotTerms bounds the hot terms a peer may list in one summary group
+// (netsearch.CheckSummary).
 const MaxHotTerms = 4000
 
-// hotTermsFile is the pinned list of hot terms, one per line, sorted. It is
-// protocol: nodes that split different terms place posts differently. A
-// change must come with a new ProtocolVersion (package p2p) and a new
-// HotTermsDigest.
+// hotTermsFile is the pinned list of hot terms, one per line, sorted: the
+// stop words of eight languages (English, German, Spanish, French,
+// Italian, Portuguese, Russian, Czech), taken from bleve's stop lists once,
+// the head of every microblog's Zipf curve. Up to protocol version 3 it
+// was protocol (those terms were split 16 ways); now a stop word's key
+// splits by count like any term's, and the list names the query mix's
+// "hot" kind (internal/sim, bench) and the terms an attacker's grind
+// skips. It stays pinned so that those figures compare across versions.
 //
 //go:embed hot_terms.txt
 var hotTermsFile string
 
-// HotTermsDigest is the SHA-256 of hot_terms.txt, in hex: the list a node
-// of this protocol version splits. Nodes compare it nowhere on the wire;
-// it pins the file, so that a change to it is a change to the protocol.
+// HotTermsDigest is the SHA-256 of hot_terms.txt, in hex. Nodes compare
+// it nowhere on the wire; it pins the file.
 const HotTermsDigest = "b2bb1f21d3b8bfea3a9a4fe8a94dfb471f696d85ba6a237e351b6eaa63a73d50"
 
 var (
@@ -89,7 +91,8 @@ func HotTerms() []string {
 	return out
 }
 
-// IsHot reports whether term is split into HotShards keys.
+// IsHot reports whether term is a stop word of the pinned list. It does not
+// change the term's keys (TermKeys).
 func IsHot(term string) bool {
 	hotOnce.Do(loadHotTerms)
 	return hotTerms[term]
@@ -100,21 +103,13 @@ func IsHot(term string) bool {
 // (index.ShardOf).
 func ShardOf(id string) string { return index.ShardOf(id) }
 
-// TermKey is the key a post with the given ID is stored under for term.
-func TermKey(term, id string) string {
-	if IsHot(term) {
-		return ClassTerm + "/" + term + "/" + ShardOf(id)
-	}
-	return ClassTerm + "/" + term
-}
+// TermKey is the key a post is stored under for term, until the term
+// splits (Split): every term's, stop words' too.
+func TermKey(term string) string { return ClassTerm + "/" + term }
 
-// TermKeys lists every key of term: one, or HotShards for a hot term.
-func TermKeys(term string) []string {
-	if !IsHot(term) {
-		return []string{ClassTerm + "/" + term}
-	}
-	return splitKeys(ClassTerm, term)
-}
+// TermKeys lists the keys of term: its one key (a split term's nodes come
+// from its record, Split.Leaves).
+func TermKeys(term string) []string { return []string{TermKey(term)} }
 
 // AuthorKeys lists the keys of an author's posts.
 func AuthorKeys(author string) []string { return splitKeys(ClassAuthor, author) }
@@ -139,7 +134,7 @@ func Keys(p *post.Post) []string {
 	terms := index.Terms(p.Text)
 	out := make([]string, 0, len(terms)+2)
 	for _, t := range terms {
-		out = append(out, TermKey(t, p.ID))
+		out = append(out, TermKey(t))
 	}
 	sh := ShardOf(p.ID)
 	out = append(out, ClassAuthor+"/"+p.Author+"/"+sh)
@@ -212,12 +207,7 @@ func Parse(k string) (Key, error) {
 	}
 	switch class {
 	case ClassTerm:
-		if key.Shard != "" && !IsHot(key.Value) {
-			key.Value, key.Shard = rest, "" // the term itself ends in "/x"
-		}
-		if key.Shard == "" && IsHot(key.Value) {
-			return Key{}, fmt.Errorf("key %q: a hot term needs a shard", k)
-		}
+		key.Value, key.Shard = rest, "" // a term is one key; a term may end in "/x"
 	case ClassAuthor, ClassLabel:
 		if key.Shard == "" {
 			return Key{}, fmt.Errorf("key %q has no shard", k)
@@ -236,8 +226,8 @@ func parseTrieKey(k string) (Key, error) {
 	if err != nil {
 		return Key{}, err
 	}
-	if n.Class != ClassTerm || IsHot(n.Value) {
-		return Key{}, fmt.Errorf("key %q: only a term that is not hot splits by time", k)
+	if n.Class != ClassTerm {
+		return Key{}, fmt.Errorf("key %q: only a term splits by time", k)
 	}
 	return Key{Class: n.Class, Value: n.Value, Month: n.Month, Bits: n.Bits}, nil
 }

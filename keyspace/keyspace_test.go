@@ -17,9 +17,9 @@ func TestParse(t *testing.T) {
 		ok   bool
 	}{
 		{"t/heron", Key{Class: ClassTerm, Value: "heron"}, true},
-		{"t/the/a", Key{Class: ClassTerm, Value: "the", Shard: "a"}, true},
-		{"t/the", Key{}, false}, // a hot term needs a shard
-		{"t/heron/d", Key{Class: ClassTerm, Value: "heron/d"}, true}, // a term that ends in "/x" is not a shard
+		{"t/the", Key{Class: ClassTerm, Value: "the"}, true},         // a stop word is one key, as any term
+		{"t/the/a", Key{Class: ClassTerm, Value: "the/a"}, true},     // a term is never a shard: one that ends in "/x" is the term
+		{"t/heron/d", Key{Class: ClassTerm, Value: "heron/d"}, true}, // (protocol 3 split stop words 16 ways)
 		{"a/12D3Koo/0", Key{Class: ClassAuthor, Value: "12D3Koo", Shard: "0"}, true},
 		{"a/12D3Koo", Key{}, false}, // authors are always split
 		{"l/fortune-en/f", Key{Class: ClassLabel, Value: "fortune-en", Shard: "f"}, true},
@@ -38,16 +38,16 @@ func TestParse(t *testing.T) {
 	}
 }
 
-// TestKeysOfAPost: a post is stored under one key per distinct term (a hot
-// term's in the post's shard), its author's shard and its label's; each of
-// those keys contains it, and names its class.
+// TestKeysOfAPost: a post is stored under one key per distinct term (stop
+// words too), its author's shard and its label's; each of those keys
+// contains it, and names its class.
 func TestKeysOfAPost(t *testing.T) {
 	p, err := post.Sign(testkit.Key(t), post.Draft{Text: "The heron and the #reeds", Label: "Fortune-EN"}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	sh := ShardOf(p.ID)
-	want := []string{"t/the/" + sh, "t/heron", "t/and/" + sh, "t/#reeds", "t/reeds", "a/" + p.Author + "/" + sh, "l/fortune-en/" + sh}
+	want := []string{"t/the", "t/heron", "t/and", "t/#reeds", "t/reeds", "a/" + p.Author + "/" + sh, "l/fortune-en/" + sh}
 	got := Keys(p)
 	if !testkit.SameSet(got, want) {
 		t.Fatalf("Keys = %v, want %v", got, want)
@@ -63,14 +63,14 @@ func TestKeysOfAPost(t *testing.T) {
 		}
 		names[k] = pk.Name()
 	}
-	if names["t/heron"] != NameTerm || names["t/the/"+sh] != NameHot || names["a/"+p.Author+"/"+sh] != NameAuthor || names["l/fortune-en/"+sh] != NameLabel {
+	if names["t/heron"] != NameTerm || names["t/the"] != NameTerm || names["a/"+p.Author+"/"+sh] != NameAuthor || names["l/fortune-en/"+sh] != NameLabel {
 		t.Errorf("class names: %v", names)
 	}
 	other := Key{Class: ClassTerm, Value: "swan"}
 	if other.Contains(p) {
 		t.Error("t/swan contains a post without the word")
 	}
-	if !slices.Equal(OfField(index.FieldAuthor, p.Author), AuthorKeys(p.Author)) || len(OfField(index.FieldText, "the")) != HotShards || len(OfField(index.FieldText, "heron")) != 1 {
+	if !slices.Equal(OfField(index.FieldAuthor, p.Author), AuthorKeys(p.Author)) || len(OfField(index.FieldText, "the")) != 1 || len(OfField(index.FieldText, "heron")) != 1 {
 		t.Error("OfField does not list the keys of a leaf")
 	}
 }
@@ -97,10 +97,7 @@ func FuzzParse(f *testing.F) {
 
 // TestShardsOfOneKey: two shards of one split key, and nothing else.
 func TestShardsOfOneKey(t *testing.T) {
-	the := TermKeys("the")
-	if len(the) < 2 {
-		t.Fatalf("%q is not split", "the")
-	}
+	the := LabelKeys("news")
 	parse := func(k string) Key {
 		t.Helper()
 		p, err := Parse(k)
@@ -109,7 +106,7 @@ func TestShardsOfOneKey(t *testing.T) {
 		}
 		return p
 	}
-	and := TermKeys("and")
+	and := LabelKeys("sports")
 	for _, c := range []struct {
 		a, b string
 		want bool

@@ -14,8 +14,11 @@ const (
 	// key scheme and the protocol analyzer (index.AnalyzerVersion). 3 puts
 	// a split term's posts under the nodes of its trie (keyspace.Node,
 	// docs/split-keys.md), which a node of 2 refuses as keys the posts do
-	// not have.
-	ProtocolVersion = "3.0.0"
+	// not have. 4 keeps a stop word in one key, which splits by count as
+	// any term's does, where 3 split it 16 ways by the post ID's first hex
+	// digit from its first post: the two place a stop word's posts under
+	// different keys.
+	ProtocolVersion = "4.0.0"
 	// StatsVersion versions the stats protocol on its own: 2 reports the
 	// collection statistics per owner group, so that the owners of the
 	// same keys confirm each other's figures.
@@ -108,7 +111,7 @@ const (
 	PeerRequestBurst = 100
 	// PeerSearchRate and PeerSearchBurst bound the searches and statistics
 	// requests one peer may make per second: a querier asks an owner once
-	// per key of each page it cuts (16 keys for a hot term), so a busy
+	// per key of each page it cuts (16 keys for an author), so a busy
 	// honest querier makes far more of them than store requests, which
 	// carry up to 500 posts each. MaxConcurrentSearches bounds the work.
 	PeerSearchRate  = 200

@@ -26,12 +26,12 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add([]byte(`{"reached":[1,2,3,4,5]}`))
 	f.Add([]byte(`{"q":"cat dog","sort":"top","size":21,"keys":["t/cat","t/the/3"],"index":1,"stats":{"docs":10,"text_terms":40,"doc_freq":{"cat":3}}}`))
 	f.Add([]byte(`{"hits":[{"post":{},"score":1.5,"sort":["1.5","ab"],"spans":[[0,3]]}],"total":1,"count":4}`))
-	f.Add([]byte(`{"q":"the","size":9,"keys":["t/the/3","t/the/a","t/the/f"],"index":0,"span":3}`))
-	f.Add([]byte(`{"q":"the","size":9,"keys":["t/the/3","t/the/3"],"index":0,"span":2}`))
-	f.Add([]byte(`{"q":"the","size":9,"keys":["t/cat","t/the/3"],"index":1,"span":9223372036854775807}`))
+	f.Add([]byte(`{"q":"from:news","size":9,"keys":["l/news/3","l/news/a","l/news/f"],"index":0,"span":3}`))
+	f.Add([]byte(`{"q":"from:news","size":9,"keys":["l/news/3","l/news/3"],"index":0,"span":2}`))
+	f.Add([]byte(`{"q":"from:news","size":9,"keys":["t/cat","l/news/3"],"index":1,"span":9223372036854775807}`))
 	f.Add([]byte(`{"q":"the","size":9,"index":-5,"span":3}`))
 	f.Add([]byte(`{"hits":[],"total":1,"count":4,"counts":[4,1,-3]}`))
-	f.Add([]byte(`{"q":"the","size":4,"keys":["t/the/3"],"index":0,"digest":true,"digest_sum":true}`))
+	f.Add([]byte(`{"q":"from:news","size":4,"keys":["l/news/3"],"index":0,"digest":true,"digest_sum":true}`))
 	f.Add([]byte(`{"digest":["0.25 0123456789abcdef0123456789abcdef","2026-01-02T03:04:05.678Z ffffffffffffffffffffffffffffffff","x"],"total":2,"count":2}`))
 	f.Add([]byte(`{"digest_sum":"00112233445566778899aabbccddeeff","total":2,"count":2}`))
 	f.Add([]byte(`{"keys":["t/cat"],"summary":true}`))
@@ -93,8 +93,8 @@ func FuzzDecodeMessage(f *testing.F) {
 func FuzzDecodeCBORMessage(f *testing.F) {
 	for _, m := range []any{
 		&netsearch.Request{Query: "cat dog", Sort: "top", Size: 21, Keys: []string{"t/cat", "t/the/3"}, Index: 1, Stats: &index.Stats{Docs: 10, TextTerms: 40, DocFreq: map[string]uint64{"cat": 3}}},
-		&netsearch.Request{Query: "the", Size: 9, Keys: []string{"t/the/3", "t/the/a", "t/the/f"}, Span: 3, Digest: true},
-		&netsearch.Request{Query: "the", Size: 9, Keys: []string{"t/cat", "t/the/3"}, Index: 1, Span: 1 << 62},
+		&netsearch.Request{Query: "from:news", Size: 9, Keys: []string{"l/news/3", "l/news/a", "l/news/f"}, Span: 3, Digest: true},
+		&netsearch.Request{Query: "from:news", Size: 9, Keys: []string{"t/cat", "l/news/3"}, Index: 1, Span: 1 << 62},
 		&netsearch.Response{Hits: []query.EncodedHit{{Post: []byte(`{}`), Score: 1.5, Sort: []string{"1.5", "ab"}, Spans: [][2]int{{0, 3}}}}, Total: 1, Count: 4, Counts: []int{4, 1, -3}},
 		&netsearch.Response{Digest: []string{"0.25 0123456789abcdef0123456789abcdef", "x"}, DigestSum: "00112233445566778899aabbccddeeff", Total: 2, Count: 2, Lent: true},
 		&statsRequest{Keys: []string{"t/cat"}, Summary: true, Profiles: []string{"12D3KooWA"}},

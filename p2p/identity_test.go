@@ -59,7 +59,7 @@ func grindNear(t *testing.T, target kb.ID, minCpl int) (crypto.PrivKey, int) {
 // table and own nothing, and the refusals are counted.
 func TestGroundIDsOwnNothing(t *testing.T) {
 	const honest = 6
-	key := keyspace.TermKey("election", "")
+	key := keyspace.TermKey("election")
 	target := kbKey(key)
 	for _, d := range []int{0, testDifficulty} {
 		t.Run(fmt.Sprintf("difficulty=%d", d), func(t *testing.T) {

@@ -40,7 +40,7 @@ func TestOwnersNeverMeasuredAreMeasured(t *testing.T) {
 
 	// The querier is the one node that does not own the key, so that it
 	// asks two of the three owners over the network.
-	owners := nw.trueOwners(keyspace.TermKey("osprey", ""))
+	owners := nw.trueOwners(keyspace.TermKey("osprey"))
 	var querier *Service
 	for _, s := range nw.svcs {
 		if !slices.Contains(owners, s.ID()) {

@@ -39,7 +39,7 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 	ctx := context.Background()
 	writer := net.svcs[0]
 	const term = "heron"
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
 	key := testkit.Key(t)
 	now := time.Now()
@@ -239,7 +239,7 @@ func TestASplitTermMovesToTheNodesOfItsTrie(t *testing.T) {
 // score, finds ref's hits and total, counted in *searches; on a miss it
 // logs who holds each missing post, under which keys.
 func exactSearches(t *testing.T, net *testNetwork, c *netsearch.Coordinator, ref *index.Index, term string, searches *int) func(what string) {
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	return func(what string) {
 		t.Helper()
 		ctx := context.Background()
@@ -291,13 +291,20 @@ func exactSearches(t *testing.T, net *testNetwork, c *netsearch.Coordinator, ref
 // a node that owns none of it finds every post written so far, by score
 // and by date, with the one index's total. Writers learn the split as they
 // go (from the root's owners' store answers or their own records), and
-// some write while the root hands down, some after it settled.
+// some write while the root hands down, some after it settled. A stop
+// word splits the same way (protocol 4; protocol 3 split it 16 ways by
+// shard from its first post, and refused its trie's keys).
 func TestATermSplitsWhilePostsAreWrittenAndSearched(t *testing.T) {
+	for _, term := range []string{"heron", "the"} {
+		t.Run(term, func(t *testing.T) { splitWhileWrittenAndSearched(t, term) })
+	}
+}
+
+func splitWhileWrittenAndSearched(t *testing.T, term string) {
 	const splitAt = 40
 	net := startSplitNetwork(t, splitAt)
 	ctx := context.Background()
-	const term = "heron"
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	rootOwners := net.trueOwners(root)
 	var searcher *Service
 	for _, s := range net.svcs {
@@ -357,8 +364,8 @@ func TestATermSplitsWhilePostsAreWrittenAndSearched(t *testing.T) {
 			time.Sleep(300 * time.Millisecond)
 		}
 	}
-	poll.Until(t, "heron split and settled at every owner of its root", time.Minute, 200*time.Millisecond, func() bool {
-		exact("while heron settles")
+	poll.Until(t, term+" split and settled at every owner of its root", time.Minute, 200*time.Millisecond, func() bool {
+		exact("while " + term + " settles")
 		return phaseOf() == "settled"
 	})
 	// Three batches more, this month's, once settled.
@@ -442,7 +449,7 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 	net := startSplitNetwork(t, splitAt)
 	ctx := context.Background()
 	const term = "heron"
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	rootOwners := net.trueOwners(root)
 	var searcher, writer *Service
 	for _, s := range net.svcs {
@@ -621,7 +628,7 @@ func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 	net := startSplitNetwork(t, splitAt)
 	ctx := context.Background()
 	const term = "heron"
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	rootOwners := net.trueOwners(root)
 	var searcher *Service
 	for _, s := range net.svcs {
@@ -827,7 +834,7 @@ func TestATrieKeyAloneSplitsNothing(t *testing.T) {
 	net := startNetwork(t, 4, func(c *Config) { c.RepairInterval = time.Second })
 	ctx := context.Background()
 	const term = "kestrel"
-	root := keyspace.TermKey(term, "")
+	root := keyspace.TermKey(term)
 	posts := signPosts(t, 20, func(i int) string { return fmt.Sprintf("%s %d", term, i) })
 	net.write(net.svcs[0], posts)
 	poll.Until(t, "every key at its owners", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(keyCounts(posts)) == 0 })

@@ -42,7 +42,7 @@ func startKestrelNetwork(t *testing.T, noLending bool) (querier, owner *Service,
 	net.write(querier, posts)
 	want := keyCounts(posts)
 	poll.Until(t, "every copy placed", 30*time.Second, 100*time.Millisecond, func() bool { return net.misplaced(want) == 0 })
-	key = keyspace.TermKey("kestrel", "")
+	key = keyspace.TermKey("kestrel")
 	for _, s := range net.svcs[1:] {
 		if slices.Contains(net.trueOwners(key), s.ID()) {
 			return querier, s, key

@@ -467,7 +467,7 @@ func (p *Prepared) SearchSpan(keys []keyspace.Key, i, span, size int) (*bleve.Se
 			// nothing (unscored), so that the search leaps between its
 			// matches and the query's, and scores and locates only the
 			// posts that match both. As a filter, bleve scored every
-			// match of the query first: all of a hot term's postings
+			// match of the query first: all of an author's postings
 			// for a span of a few of its shards. The shards a span lacks
 			// and the keys before it are excluded: a match is checked
 			// against them. Neither changes a score.

@@ -173,7 +173,7 @@ func runGrinder(t *testing.T, net *testnet.Net, cfg attack.Config) (stop func() 
 // peer may be one, by chance), and returns them.
 func waitOwned(t *testing.T, net *testnet.Net, term string, n int) []peer.ID {
 	t.Helper()
-	key := keyspace.TermKey(term, "")
+	key := keyspace.TermKey(term)
 	honest := map[peer.ID]bool{}
 	for _, nd := range net.Nodes {
 		honest[nd.ID()] = true

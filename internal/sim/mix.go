@@ -14,7 +14,8 @@ import (
 //
 //	rare     one term found in 1 to 3 texts
 //	common   one term found in 20 or more texts, not a stop word
-//	hot      one stop word found in 30 or more texts: split into 16 keys
+//	hot      one stop word found in 30 or more texts: one key until its
+//	         owners hold SplitAt of its posts (16 shards up to protocol 3)
 //	and      a common term AND a mid term (4 to 19 texts), from one text
 //	and-hot  a stop word AND a mid term, from one text
 //	phrase   two adjacent words of one text, at most one a stop word

@@ -491,8 +491,8 @@ func seeded(seed, stream uint64) io.Reader {
 // split it once settled (p2p's splitter): a bucket a month of its posts,
 // each as many bits deep as its count is SplitAt doubled (a bucket moves
 // one bit deeper once its leaves hold splitAt postings each on average), up
-// to keyspace.MaxSplitDepth, every hand-down done. Stop words keep their
-// shards, and a term of more than keyspace.MaxBuckets months stays whole
+// to keyspace.MaxSplitDepth, every hand-down done. Stop words split as any
+// term (protocol 4); a term of more than keyspace.MaxBuckets months stays whole
 // (its owners would hand its oldest months down over time).
 func Splits(posts []*post.Post, splitAt int) map[string]keyspace.Split {
 	if splitAt <= 0 {

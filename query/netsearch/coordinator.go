@@ -91,7 +91,7 @@ type Config struct {
 	// NoDigestsFirst asks the units of a plan of several (a split key's
 	// shards, an OR's keys) for their hits at once, as murmur did before it
 	// asked them for digests first (digestfirst.go): one round trip fewer,
-	// two to three times the bytes of a hot term's first page. For
+	// two to three times the bytes of a 16-shard key's first page. For
 	// measuring what digests first saves.
 	NoDigestsFirst bool
 	// HedgeAfter is how long a search waits for an owner before it asks
@@ -114,7 +114,7 @@ type Config struct {
 	// SelfCheckShare is the share of searches that still ask another
 	// owner to check this node's answer for the keys this node owns and
 	// holds settled (DefaultSelfCheckShare); in the others this node
-	// answers those keys alone, a hot term's shards in one request. 1
+	// answers those keys alone, a split key's shards in one request. 1
 	// checks every search, as murmur did before; a negative share none.
 	SelfCheckShare float64
 }

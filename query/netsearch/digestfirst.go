@@ -14,11 +14,12 @@ import (
 	"github.com/murmur-p2p/murmur/query"
 )
 
-// A plan of several units (a hot term's 16 shards, an OR's keys) asks
+// A plan of several units (an author's 16 shards, a split term's leaves,
+// an OR's keys) asks
 // each for what it may add to the page: a split key's shards their
 // binomial share and a margin (spanSize), other keys a whole page. Most
-// of those hits never make the page: at N=32 a hot term's first page of
-// 10 carried 40 posts. Digests first asks the units for digests instead
+// of those hits never make the page: at N=32 a stop word's first page of
+// 10 carried 40 posts when stop words were split 16 ways (protocol 3). Digests first asks the units for digests instead
 // (each hit's sort value and the start of its ID, with a checksum from a
 // second owner), cuts the page from the digests and the other units'
 // answers, and then fetches whole only the hits that made it, each from

@@ -16,7 +16,7 @@ import (
 // the posts held under it, owners the key's owners as the node knows them
 // without asking the network (false when it does not). Each key the node
 // owns counts in its owner group: an author key's posts, an unsplit term
-// key as one term, a hot term's shard as that hot term. Keys it holds
+// key as one term, a node of a split term's trie as that term. Keys it holds
 // nothing under, cannot parse or place, or does not own are left to the
 // groups that know them; groups with nothing to report are left out, and
 // at most MaxSummaryGroups are kept, in order of their owners.
@@ -62,9 +62,9 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 		case k.Class == keyspace.ClassTerm && k.Shard == "" && k.Month == "":
 			g.Terms++
 		case k.Class == keyspace.ClassTerm && k.Month != "":
-			// A node of a split term's trie: the term counts once, like a
-			// hot term's shards, up to the split terms a group may name;
-			// beyond, once a node, rather than refused.
+			// A node of a split term's trie: the term counts once, named,
+			// up to the split terms a group may name; beyond, once a
+			// node, rather than refused.
 			switch {
 			case hot[gk][k.Value]:
 			case split[gk] >= MaxGroupSplitTerms:
@@ -73,8 +73,6 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 				split[gk]++
 				hot[gk][k.Value] = true
 			}
-		case k.Class == keyspace.ClassTerm:
-			hot[gk][k.Value] = true
 		}
 	}
 	var sum Summary

@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/murmur-p2p/murmur/index"
-	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 )
 
@@ -397,13 +396,8 @@ single:
 		w := 1 / seen(len(e.g.Owners))
 		posts += float64(min(e.g.Posts, capPosts)) * w
 		terms += float64(min(e.g.Terms, capTerms)) * w
-		for _, h := range e.g.Hot {
-			// A split term (not on the stop list) that no other member
-			// confirms is one node's word alone: not counted.
-			if keyspace.IsHot(h) {
-				hot[h] = true
-			}
-		}
+		// The split terms it names are not counted: a split term that no
+		// other member confirms is one node's word alone.
 	}
 	if fresh != nil {
 		maps.DeleteFunc(outvoted, func(p peer.ID, _ bool) bool { return !fresh[p] })
@@ -442,13 +436,7 @@ func checkSummary(from peer.ID, sum Summary, r int) (keys []string, owners [][]p
 		if !member || seen[key] || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != len(ids) {
 			return nil, nil, false
 		}
-		split := 0
-		for _, h := range g.Hot {
-			if !keyspace.IsHot(h) {
-				split++
-			}
-		}
-		if split > MaxGroupSplitTerms {
+		if len(g.Hot) > MaxGroupSplitTerms {
 			return nil, nil, false
 		}
 		seen[key] = true

@@ -184,13 +184,14 @@ type Summary struct {
 // GroupFigures are the figures of the keys whose owners, by the sender's
 // view, are exactly Owners (sorted peer IDs, the sender among them): the
 // posts under author keys, the unsplit term keys that hold posts, and the
-// hot terms with a shard there that holds posts.
+// split terms with a node of their trie there that holds posts.
 type GroupFigures struct {
 	Owners []string `json:"owners" cbor:"1,keyasint,omitempty"`
 	Posts  uint64   `json:"posts" cbor:"2,keyasint,omitempty"`
 	Terms  uint64   `json:"terms" cbor:"3,keyasint,omitempty"`
-	// Hot are the hot terms with a shard there, and the split terms with
-	// a node of their trie there (at most MaxGroupSplitTerms of those).
+	// Hot are the split terms with a node of their trie there (at most
+	// MaxGroupSplitTerms). Protocol 3 named the stop words, then split 16
+	// ways by shard, here too; the field kept its name.
 	Hot []string `json:"hot,omitempty" cbor:"4,keyasint,omitempty"`
 }
 
@@ -218,9 +219,9 @@ const (
 	MaxKeyCount = 1 << 32
 	// MaxSummaryHot bounds the hot terms of one summary, over its groups.
 	MaxSummaryHot = 64 * keyspace.MaxHotTerms
-	// MaxGroupSplitTerms bounds the split terms (not on the stop list) one
-	// group may name among its hot terms: terms of which it holds a node
-	// of the trie (docs/split-keys.md).
+	// MaxGroupSplitTerms bounds the split terms one group may name among
+	// its hot terms: terms of which it holds a node of the trie
+	// (docs/split-keys.md).
 	MaxGroupSplitTerms = 256
 )
 

@@ -46,7 +46,7 @@ func grindOwners(ctx context.Context, e *env) error {
 	if err != nil {
 		return err
 	}
-	key := keyspace.TermKey(term, "")
+	key := keyspace.TermKey(term)
 	target := kb.ConvertKey(key)
 	owners, err := e.svc.Owners(ctx, key)
 	if err != nil {
@@ -104,9 +104,6 @@ func grindOwners(ctx context.Context, e *env) error {
 // that is neither hot nor rare.
 func (e *env) pickTerm(ctx context.Context) (string, error) {
 	if e.cfg.Term != "" {
-		if keyspace.IsHot(e.cfg.Term) {
-			return "", fmt.Errorf("--term %s is a hot term, split over %d keys: pick another", e.cfg.Term, keyspace.HotShards)
-		}
 		return e.cfg.Term, nil
 	}
 	counts := map[string]int{}
