@@ -263,16 +263,15 @@ func (k Key) Holds(id string, t time.Time) bool {
 	return !ok || n.Holds(id, t)
 }
 
-// Name is the key's class as metrics label it: "term", "hot" (a shard of
-// a hot term), "author" or "label".
+// Name is the key's class as metrics label it: "term" (a split term's
+// trie nodes too), "author" or "label". Protocol 3 labelled a stop word's
+// shards "hot".
 func (k Key) Name() string {
-	switch {
-	case k.Class == ClassAuthor:
+	switch k.Class {
+	case ClassAuthor:
 		return NameAuthor
-	case k.Class == ClassLabel:
+	case ClassLabel:
 		return NameLabel
-	case k.Shard != "":
-		return NameHot
 	default:
 		return NameTerm
 	}
@@ -281,7 +280,6 @@ func (k Key) Name() string {
 // Names of the key classes, as metrics label them (Key.Name).
 const (
 	NameTerm   = "term"
-	NameHot    = "hot"
 	NameAuthor = "author"
 	NameLabel  = "label"
 )

@@ -30,7 +30,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	m := &serviceMetrics{
 		peersConnected:    metrics.Gauge(reg, metrics.PeersConnected, "Peers the libp2p host is connected to."),
 		routingTablePeers: metrics.Gauge(reg, metrics.RoutingTablePeers, "Peers in the DHT routing table."),
-		keysOwned:         metrics.Gauge(reg, metrics.KeysOwned, "Keys (term, hot-term and author shards) this node holds as an owner."),
+		keysOwned:         metrics.Gauge(reg, metrics.KeysOwned, "Keys (terms, split terms' trie nodes, author and label shards) this node holds as an owner."),
 		liveSubs:          metrics.Gauge(reg, metrics.LiveSubscriptions, "Standing searches other nodes keep at this node."),
 		livePushes:        metrics.Counter(reg, metrics.LivePushes, "Posts pushed to the subscribers of standing searches."),
 		liveDropped:       metrics.Counter(reg, metrics.LiveDropped, "Matches of standing searches not pushed: over a search's push rate or its full queue."),
@@ -70,7 +70,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 			Help: "What the node refused of what peers sent (requests, posts, keys, tombstones, statistics), by protocol and reason.",
 		}, []string{"protocol", "reason"}),
 	}
-	for _, c := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
+	for _, c := range []string{keyspace.NameTerm, keyspace.NameAuthor, keyspace.NameLabel} {
 		m.keyPostings.WithLabelValues(c)
 	}
 	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats, metrics.ProtocolLive, metrics.ProtocolDialback} {

@@ -253,7 +253,7 @@ func (r *repairer) pass(ctx context.Context) (err error) {
 		}
 	}
 	m.keysOwned.Set(float64(owned))
-	for _, class := range []string{keyspace.NameTerm, keyspace.NameHot, keyspace.NameAuthor, keyspace.NameLabel} {
+	for _, class := range []string{keyspace.NameTerm, keyspace.NameAuthor, keyspace.NameLabel} {
 		m.keyPostings.WithLabelValues(class).Set(float64(postings[class]))
 	}
 	r.mu.Lock()
