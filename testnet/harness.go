@@ -4,8 +4,15 @@ import (
 	"testing"
 	"time"
 
+	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/murmur-p2p/murmur/internal/poll"
 )
+
+// kadBucketSize is how many peers a routing table keeps per common prefix
+// length with its own ID: go-libp2p-kad-dht's default, which p2p keeps.
+const kadBucketSize = 20
 
 // member is what the harness needs of one node of either test network: a
 // node in this process or a node process.
@@ -22,6 +29,9 @@ type member interface {
 	// dhtClient reports whether the node runs the DHT as a client: it is
 	// in no routing table.
 	dhtClient() bool
+	// peerID is the node's peer ID; ok is false where the harness does not
+	// know it.
+	peerID() (id peer.ID, ok bool)
 }
 
 // harness holds the nodes of a test network and what every network does
@@ -85,6 +95,7 @@ func (h *harness[T]) WaitRouting(timeout time.Duration) {
 			if !nd.dhtClient() {
 				want-- // not itself
 			}
+			want = min(want, routingCapacity(nd, alive))
 			if n, known := nd.routingTable(); !known || n < want {
 				ok = false
 				if refresh {
@@ -97,6 +108,33 @@ func (h *harness[T]) WaitRouting(timeout time.Duration) {
 		}
 		return ok
 	})
+}
+
+// routingCapacity is how many of the live DHT servers other than nd a
+// routing table can hold at most: kadBucketSize of those that share each
+// prefix length with nd's ID. Past 20 or so peers one bucket overflows
+// (at 32 nodes about half of them share no bit with nd), and the table
+// holds fewer than all; p2p then looks owners up. Unbounded when nd's ID
+// is not known.
+func routingCapacity[T member](nd T, alive []T) int {
+	self, ok := nd.peerID()
+	if !ok {
+		return int(^uint(0) >> 1)
+	}
+	me := kb.ConvertPeerID(self)
+	perPrefix := map[int]int{}
+	for _, o := range alive {
+		id, ok := o.peerID()
+		if !ok || id == self || o.dhtClient() {
+			continue
+		}
+		perPrefix[kb.CommonPrefixLen(me, kb.ConvertPeerID(id))]++
+	}
+	capacity := 0
+	for _, n := range perPrefix {
+		capacity += min(n, kadBucketSize)
+	}
+	return capacity
 }
 
 // WaitFor polls cond until it holds or timeout passes, then fails the test

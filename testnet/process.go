@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/murmur-p2p/murmur/api"
 )
 
@@ -158,6 +159,10 @@ func (nd *Proc) stop(testing.TB) {
 }
 
 func (nd *Proc) dhtClient() bool { return false }
+
+// peerID is not known of a node process: the harness waits for a whole
+// routing table, as it does for the small networks it starts.
+func (nd *Proc) peerID() (peer.ID, bool) { return "", false }
 
 func (nd *Proc) routingTable() (int, bool) {
 	st, err := nd.API.Status(context.Background())

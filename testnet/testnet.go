@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/p2p"
@@ -219,6 +220,8 @@ func (nd *Member) stop(tb testing.TB) {
 func (nd *Member) routingTable() (int, bool) { return nd.Net().RoutingTableSize(), true }
 
 func (nd *Member) dhtClient() bool { return nd.client }
+
+func (nd *Member) peerID() (peer.ID, bool) { return nd.Net().ID(), true }
 
 func (nd *Member) refreshRouting() { nd.Net().RefreshRouting() }
 
