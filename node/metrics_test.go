@@ -43,7 +43,7 @@ func TestMetricsOfANode(t *testing.T) {
 	}
 	for name, n := range map[string]int{
 		metrics.PostsAccepted:     3, // api, import, crawl
-		metrics.KeyPostings:       4,
+		metrics.KeyPostings:       3, // term, author, label
 		metrics.RepairPasses:      2,
 		metrics.StoreRequests:     4,
 		metrics.StorePosts:        2,
