@@ -51,7 +51,7 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		WithTarget(query("A", metrics.RoutingTablePeers+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(9, 8).
 		Title("Keys owned").
-		Description("Keys (term, hot-term and author shards) each node holds as one of their R owners.").
+		Description("Keys (terms, split terms' trie nodes, author and label shards) each node holds as one of their R owners.").
 		Unit(units.Short).
 		WithTarget(query("A", metrics.KeysOwned+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(10, 8).
