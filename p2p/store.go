@@ -96,8 +96,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 			raw = nil
 		}
 		pl.raw[i] = raw
-		pl.keys[i] = s.keysOf(p)
-		pl.keys[i] = append(pl.keys[i], s.rootsInGrace(pl.keys[i], time.Now())...)
+		pl.keys[i] = s.placementKeys(p, time.Now())
 		pl.acked[i] = map[string]map[peer.ID]bool{}
 		pl.owners[i] = map[string]int{}
 	}
@@ -108,8 +107,7 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		// not at the root owners' next repair pass.
 		grew := false
 		for i, p := range posts {
-			keys := s.keysOf(p)
-			for _, k := range append(keys, s.rootsInGrace(keys, time.Now())...) {
+			for _, k := range s.placementKeys(p, time.Now()) {
 				if !slices.Contains(pl.keys[i], k) {
 					pl.keys[i] = append(pl.keys[i], k)
 					grew = true
@@ -144,6 +142,14 @@ func (s *Service) Place(ctx context.Context, posts []*post.Post) []error {
 		s.metrics.placementShort.Inc()
 	}
 	return errs
+}
+
+// placementKeys are the keys a write sends p under: its keys by this
+// node's split records, and the roots among them still in their grace after
+// a hand-down (rootsInGrace).
+func (s *Service) placementKeys(p *post.Post, now time.Time) []string {
+	keys := s.keysOf(p)
+	return append(keys, s.rootsInGrace(keys, now)...)
 }
 
 // placeRounds runs placement rounds until every key of every post reached

@@ -24,8 +24,7 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 	// Groups are keyed by their owners' raw IDs, sorted: naming them in
 	// base58 once per group, not once per key, keeps this cheap.
 	groups := map[string]*GroupFigures{}
-	hot := map[string]map[string]bool{}
-	split := map[string]int{} // split terms among a group's hot ones
+	hot := map[string]map[string]bool{} // the split terms each group names
 	var raw []string
 	for key, count := range held {
 		if count <= 0 {
@@ -59,7 +58,7 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 		switch {
 		case k.Class == keyspace.ClassAuthor:
 			g.Posts += uint64(count)
-		case k.Class == keyspace.ClassTerm && k.Shard == "" && k.Month == "":
+		case k.Class == keyspace.ClassTerm && k.Month == "":
 			g.Terms++
 		case k.Class == keyspace.ClassTerm && k.Month != "":
 			// A node of a split term's trie: the term counts once, named,
@@ -67,10 +66,9 @@ func SummaryOf(self peer.ID, held iter.Seq2[string, int], owners func(key string
 			// node, rather than refused.
 			switch {
 			case hot[gk][k.Value]:
-			case split[gk] >= MaxGroupSplitTerms:
+			case len(hot[gk]) >= MaxGroupSplitTerms:
 				g.Terms++
 			default:
-				split[gk]++
 				hot[gk][k.Value] = true
 			}
 		}
