@@ -306,12 +306,7 @@ func splitWhileWrittenAndSearched(t *testing.T, term string) {
 	ctx := context.Background()
 	root := keyspace.TermKey(term)
 	rootOwners := net.trueOwners(root)
-	var searcher *Service
-	for _, s := range net.svcs {
-		if !slices.Contains(rootOwners, s.ID()) {
-			searcher = s
-		}
-	}
+	searcher := net.notOwning(rootOwners)
 	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
 	key := testkit.Key(t)
 	now := time.Now()
@@ -451,12 +446,8 @@ func TestATermSplitsAsItGrows(t *testing.T) {
 	const term = "heron"
 	root := keyspace.TermKey(term)
 	rootOwners := net.trueOwners(root)
-	var searcher, writer *Service
-	for _, s := range net.svcs {
-		if !slices.Contains(rootOwners, s.ID()) {
-			searcher, writer = s, s
-		}
-	}
+	searcher := net.notOwning(rootOwners)
+	writer := searcher
 	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
 	key := testkit.Key(t)
 	now := time.Now()
@@ -630,12 +621,7 @@ func TestAMonthSplitsByThePostIDAsItFills(t *testing.T) {
 	const term = "heron"
 	root := keyspace.TermKey(term)
 	rootOwners := net.trueOwners(root)
-	var searcher *Service
-	for _, s := range net.svcs {
-		if !slices.Contains(rootOwners, s.ID()) {
-			searcher = s
-		}
-	}
+	searcher := net.notOwning(rootOwners)
 	words := strings.Fields("reed marsh tide dune gull tern kelp shell")
 	key := testkit.Key(t)
 	now := time.Now()

@@ -153,6 +153,18 @@ func keyCounts(posts []*post.Post) map[string]int {
 	return want
 }
 
+// notOwning is the last of the network's services that is none of owners,
+// or nil.
+func (net *testNetwork) notOwning(owners []peer.ID) *Service {
+	var out *Service
+	for _, s := range net.svcs {
+		if !slices.Contains(owners, s.ID()) {
+			out = s
+		}
+	}
+	return out
+}
+
 // byID is the service of the network with the given ID, or nil.
 func (net *testNetwork) byID(id peer.ID) *Service {
 	for _, s := range net.svcs {
