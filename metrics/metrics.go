@@ -49,6 +49,7 @@ const (
 	OwnerLookups       = "murmur_owner_lookups_total"
 	EvictedPosts       = "murmur_evicted_posts_total"
 	ProtocolBytes      = "murmur_protocol_bytes_total"
+	ProtocolMessages   = "murmur_protocol_messages_total"
 	SearchServed       = "murmur_search_served_total"
 	QueryRescored      = "murmur_query_rescored_hits_total"
 	OwnerDisagreements = "murmur_owner_disagreements_total"

@@ -48,6 +48,7 @@ func TestMetricsOfANode(t *testing.T) {
 		metrics.StoreRequests:     4,
 		metrics.StorePosts:        2,
 		metrics.ProtocolBytes:     12, // 6 protocols, in and out
+		metrics.ProtocolMessages:  12,
 		metrics.QueryPhaseSeconds: 3,
 		metrics.SearchServed:      4,
 		metrics.PeersConnected:    1,

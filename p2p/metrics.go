@@ -17,7 +17,7 @@ type serviceMetrics struct {
 	repairPassSeconds                                                 prometheus.Histogram
 	repairLastSuccess                                                 prometheus.Gauge
 	storeRequests, storePosts, searchServed                           *prometheus.CounterVec
-	protocolBytes, refused                                            *prometheus.CounterVec
+	protocolBytes, protocolMessages, refused                          *prometheus.CounterVec
 	liveSubs                                                          prometheus.Gauge
 	livePushes, liveDropped                                           prometheus.Counter
 	dhtServer                                                         prometheus.Gauge
@@ -65,6 +65,10 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 			Name: metrics.ProtocolBytes,
 			Help: "Bytes on murmur's wire protocols, by protocol and direction.",
 		}, []string{"protocol", "direction"}),
+		protocolMessages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: metrics.ProtocolMessages,
+			Help: "Messages (requests, answers, pushes) on murmur's wire protocols, by protocol and direction.",
+		}, []string{"protocol", "direction"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: metrics.Refused,
 			Help: "What the node refused of what peers sent (requests, posts, keys, tombstones, statistics), by protocol and reason.",
@@ -76,6 +80,7 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	for _, p := range []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.ProtocolSearch, metrics.ProtocolStats, metrics.ProtocolLive, metrics.ProtocolDialback} {
 		for _, d := range []string{metrics.DirectionIn, metrics.DirectionOut} {
 			m.protocolBytes.WithLabelValues(p, d)
+			m.protocolMessages.WithLabelValues(p, d)
 		}
 	}
 	for protocol, reasons := range metrics.RefusedReasons {
@@ -84,6 +89,6 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 		}
 	}
 	m.repairLastSuccess.SetToCurrentTime()
-	reg.MustRegister(m.keyPostings, m.repairPassSeconds, m.protocolBytes, m.refused, m.reachability)
+	reg.MustRegister(m.keyPostings, m.repairPassSeconds, m.protocolBytes, m.protocolMessages, m.refused, m.reachability)
 	return m
 }

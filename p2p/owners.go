@@ -491,3 +491,28 @@ func ownersFingerprint(owners []peer.ID) uint64 {
 	}
 	return binary.BigEndian.Uint64(h.Sum(nil))
 }
+
+// KadBucketSize is how many peers a routing table keeps per common prefix
+// length with its own ID: go-libp2p-kad-dht's default, which p2p keeps.
+const KadBucketSize = 20
+
+// RoutingCapacity is how many of servers (the DHT servers alive; self
+// among them or not) a routing table of self's can hold at most:
+// KadBucketSize of those that share each prefix length with self. Past 20
+// or so peers one bucket overflows (at 32 nodes about half of them share no
+// bit with self), and the table holds fewer than all; owners are then
+// looked up.
+func RoutingCapacity(self peer.ID, servers []peer.ID) int {
+	me := kb.ConvertPeerID(self)
+	perPrefix := map[int]int{}
+	for _, id := range servers {
+		if id != self {
+			perPrefix[kb.CommonPrefixLen(me, kb.ConvertPeerID(id))]++
+		}
+	}
+	capacity := 0
+	for _, n := range perPrefix {
+		capacity += min(n, KadBucketSize)
+	}
+	return capacity
+}

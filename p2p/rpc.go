@@ -434,10 +434,12 @@ func requestErrorReason(err error) string {
 // streams are accounted and limited (see resourceLimits).
 func ServiceName(protocol string) string { return "murmur-" + protocol }
 
-// countBytes feeds murmur_protocol_bytes_total.
+// countBytes feeds murmur_protocol_bytes_total, and counts one message
+// of n bytes in murmur_protocol_messages_total.
 func (s *Service) countBytes(protocol, direction string, n int) {
 	if n > 0 {
 		s.metrics.protocolBytes.WithLabelValues(protocol, direction).Add(float64(n))
+		s.metrics.protocolMessages.WithLabelValues(protocol, direction).Inc()
 	}
 }
 

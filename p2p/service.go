@@ -159,6 +159,14 @@ type Config struct {
 	// routing table while unreachable, the relay service with libp2p's
 	// limits while reachable. DefaultConfig sets it.
 	NATTraversal bool
+	// Host, if set, makes the node's libp2p host instead of a TCP and QUIC
+	// one on Listen: the seam through which an in-process simulated
+	// network (libp2p's mocknet, package internal/simnet) runs the same
+	// placement, repair, eviction, splits, statistics and search as a real
+	// one. It is given the node's key; Listen, ConnLow, ConnHigh, Gater,
+	// NATTraversal and LibP2PMetrics do not apply to it, and NATTraversal
+	// must be off. The service closes the host when it closes.
+	Host func(key crypto.PrivKey) (host.Host, error)
 	// Relays are relays to reserve a slot on first while the node is
 	// unreachable (--relay).
 	Relays []peer.AddrInfo
@@ -316,6 +324,9 @@ func New(cfg Config) (*Service, error) {
 	if _, err := ParseDHTMode(cfg.DHTMode); err != nil {
 		return nil, fmt.Errorf("p2p: %w", err)
 	}
+	if cfg.Host != nil && cfg.NATTraversal {
+		return nil, errors.New("p2p: NAT traversal needs the node's own libp2p host, not Config.Host's")
+	}
 	id, err := peer.IDFromPrivateKey(cfg.Key)
 	if err != nil {
 		return nil, fmt.Errorf("p2p: peer ID of the key: %w", err)
@@ -424,6 +435,13 @@ func New(cfg Config) (*Service, error) {
 }
 
 func newHost(cfg Config, gater connmgr.ConnectionGater, s *Service) (host.Host, error) {
+	if cfg.Host != nil {
+		h, err := cfg.Host(cfg.Key)
+		if err != nil {
+			return nil, fmt.Errorf("start the given libp2p host: %w", err)
+		}
+		return h, nil
+	}
 	cm, err := cmgr.NewConnManager(cfg.ConnLow, cfg.ConnHigh, cmgr.WithGracePeriod(time.Minute))
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
@@ -631,6 +649,7 @@ func (s *Service) joinLoop() {
 				s.joined.Store(true)
 				s.log.Info("joined the network", "peers", s.Peers(), "routing_table", s.RoutingTableSize())
 				s.TriggerRepair()
+				s.keepRoutingTable()
 				return
 			}
 		}
@@ -642,6 +661,18 @@ func (s *Service) joinLoop() {
 		backoff = min(2*backoff, 10*time.Second)
 	}
 }
+
+// keepRoutingTable makes every peer in the routing table irreplaceable:
+// it leaves a bucket only when it stops answering (kad-dht's liveness
+// checks), as Kademlia keeps the long-lived peers it knows. kad-dht adds
+// peers as replaceable while it bootstraps, which in practice lasts until
+// its periodic refresh 10 minutes on: in a full bucket (past about 25
+// nodes) the peers that answer queries then replace each other every
+// second or so, each swap is a change of membership, and the node counts
+// as settling all that time (queriers ask every owner, nothing is
+// evicted, repair passes run again and again). Found by running real
+// nodes in the simulated network (package internal/simnet).
+func (s *Service) keepRoutingTable() { s.dht.RoutingTable().MarkAllPeersIrreplaceable() }
 
 // waitRoutingTable waits briefly for a connected peer to enter the routing
 // table (identify and a liveness check come first).

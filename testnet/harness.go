@@ -4,15 +4,11 @@ import (
 	"testing"
 	"time"
 
-	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/p2p"
 )
-
-// kadBucketSize is how many peers a routing table keeps per common prefix
-// length with its own ID: go-libp2p-kad-dht's default, which p2p keeps.
-const kadBucketSize = 20
 
 // member is what the harness needs of one node of either test network: a
 // node in this process or a node process.
@@ -110,31 +106,20 @@ func (h *harness[T]) WaitRouting(timeout time.Duration) {
 	})
 }
 
-// routingCapacity is how many of the live DHT servers other than nd a
-// routing table can hold at most: kadBucketSize of those that share each
-// prefix length with nd's ID. Past 20 or so peers one bucket overflows
-// (at 32 nodes about half of them share no bit with nd), and the table
-// holds fewer than all; p2p then looks owners up. Unbounded when nd's ID
-// is not known.
+// routingCapacity is p2p.RoutingCapacity for nd among the live DHT
+// servers of alive; unbounded when nd's ID is not known.
 func routingCapacity[T member](nd T, alive []T) int {
 	self, ok := nd.peerID()
 	if !ok {
 		return int(^uint(0) >> 1)
 	}
-	me := kb.ConvertPeerID(self)
-	perPrefix := map[int]int{}
+	var servers []peer.ID
 	for _, o := range alive {
-		id, ok := o.peerID()
-		if !ok || id == self || o.dhtClient() {
-			continue
+		if id, ok := o.peerID(); ok && !o.dhtClient() {
+			servers = append(servers, id)
 		}
-		perPrefix[kb.CommonPrefixLen(me, kb.ConvertPeerID(id))]++
 	}
-	capacity := 0
-	for _, n := range perPrefix {
-		capacity += min(n, kadBucketSize)
-	}
-	return capacity
+	return p2p.RoutingCapacity(self, servers)
 }
 
 // WaitFor polls cond until it holds or timeout passes, then fails the test
