@@ -137,6 +137,7 @@ func (r *repairer) loop(ctx context.Context) {
 		r.s.metrics.peersConnected.Set(float64(r.s.Peers()))
 		r.s.metrics.routingTablePeers.Set(float64(r.s.RoutingTableSize()))
 		if fp := r.s.owners.refresh(); fp != lastFP {
+			r.s.keepRoutingTable() // the peers that came stay (keepRoutingTable)
 			lastFP = fp
 			changedAt = time.Now()
 			pending = true
