@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/api"
@@ -69,8 +71,9 @@ type NetworkConfig struct {
 	// key hold when they split it (zero: keyspace.SplitAt; negative:
 	// never). Tests and benchmarks lower it.
 	SplitAt int
-	// RepairInterval is p2p.Config's (zero: a minute).
-	RepairInterval time.Duration
+	// RepairInterval is p2p.Config's (zero: a minute), and EvictInterval
+	// too (zero: 10 minutes; negative: never).
+	RepairInterval, EvictInterval time.Duration
 	// NATTraversal turns on port mapping, AutoNAT, hole punching and
 	// circuit relay (p2p.Config's); DefaultConfig sets it.
 	NATTraversal bool
@@ -84,6 +87,10 @@ type NetworkConfig struct {
 	// from its start or since its last peer left, before it says it is
 	// alone, in its log and status (default 30 s; negative: never).
 	AloneAfter time.Duration
+	// Host is p2p.Config's: it makes the node's libp2p host in place of
+	// one on Listen (an in-process simulated network's, package
+	// internal/simnet).
+	Host func(key crypto.PrivKey) (host.Host, error)
 }
 
 // startNetwork starts the node's libp2p host and joins the network.
@@ -105,6 +112,7 @@ func (n *Node) startNetwork() error {
 		NoLending:       nc.NoLending,
 		SplitAt:         nc.SplitAt,
 		RepairInterval:  nc.RepairInterval,
+		EvictInterval:   nc.EvictInterval,
 		ModeSwitchDelay: nc.ModeSwitchDelay,
 		NATTraversal:    nc.NATTraversal,
 		Relays:          relays,
@@ -124,6 +132,7 @@ func (n *Node) startNetwork() error {
 		AuthorBurst:     nc.AuthorBurst,
 		IDDifficulty:    nc.IDDifficulty,
 		PostDifficulty:  nc.PostDifficulty,
+		Host:            nc.Host,
 	}
 	if nc.ProcessMetrics {
 		reg, stop, err := metrics.ProcessWide(n.registry)

@@ -326,6 +326,37 @@ func (n *Node) Publish(ctx context.Context, d post.Draft) (*post.Post, error) {
 	return p, nil
 }
 
+// Accept stores posts that others signed, as a relay of them would: each
+// is verified, then stored and placed as Publish stores its own. It
+// returns one error per post (nil when stored; a *p2p.ShortError when
+// stored short of its write quorum), or an error for the whole call. The
+// simulated network (package internal/simnet) writes its corpus through
+// it.
+func (n *Node) Accept(ctx context.Context, posts ...*post.Post) ([]error, error) {
+	now := n.cfg.Now()
+	ok := make([]*post.Post, 0, len(posts))
+	at := make([]int, 0, len(posts))
+	errs := make([]error, len(posts))
+	for i, p := range posts {
+		if err := p.Verify(now); err != nil {
+			errs[i] = fmt.Errorf("post %.16s: %w", p.ID, err)
+			continue
+		}
+		ok, at = append(ok, p), append(at, i)
+	}
+	if len(ok) == 0 {
+		return errs, nil
+	}
+	stored, err := n.accept(ctx, ok...)
+	if err != nil {
+		return nil, err
+	}
+	for j, e := range stored {
+		errs[at[j]] = e
+	}
+	return errs, nil
+}
+
 // accept stores signed, verified posts where they belong and returns once
 // each is persisted: one error per post (nil when stored), or an error for
 // the whole call. Publish, Import and the crawler all come through here, so a
