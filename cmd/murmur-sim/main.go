@@ -41,6 +41,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("murmur-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	engine := fs.String("engine", "model", "what runs the nodes: model (a search over nodes placed as a settled network would be; up to 100,000 nodes) or p2p (real nodes, package node, over libp2p's in-process simulated network: p2p's own placement, owner lookups, repair and eviction; a few hundred nodes)")
 	nodes := fs.Int("nodes", 100, "simulated nodes")
 	posts := fs.Int("posts", 2000, "posts, drawn from the fortunes corpus")
 	queries := fs.Int("queries", 60, "queries, spread over the kinds of the mix")
@@ -53,7 +54,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	noDigestsFirst := fs.Bool("no-digests-first", false, "ask the keys of a plan of several for their hits at once, not digests first (murmur before digests first; for comparing)")
 	rtt := fs.String("rtt", "0", "round-trip time of each link between nodes, in real time: one duration, or MIN-MAX to draw each link's uniformly (e.g. 20ms-150ms)")
 	loss := fs.Float64("loss", 0, "share of requests lost once, answered after a retransmission timeout (200ms or twice the round trip)")
+	timeScale := fs.Float64("time-scale", 60, "with --engine p2p --churn ipfs: how many times faster than real time the sessions run (60: a virtual hour a minute)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	nodeLog := fs.String("node-log", "", "with --engine p2p: write the nodes' logs at this level (debug, info, warn, error) to stderr; none when empty")
 	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: murmur-sim [flags]\n\nRuns murmur's network search over simulated nodes and compares every search with one index.\n\nflags:")
@@ -79,6 +82,16 @@ func run(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--split-at %d: want 0 (none) or more", *splitAt)
 	case *repairDelay <= 0 || *repairDelay > 24*time.Hour:
 		return fmt.Errorf("--repair-delay %v: want more than 0 and at most 24h", *repairDelay)
+	case *engine != "model" && *engine != "p2p":
+		return fmt.Errorf("--engine %q: want model or p2p", *engine)
+	case *engine == "p2p" && *nodes > maxRealNodes:
+		return fmt.Errorf("--engine p2p --nodes %d: at most %d (each node is a real one, with its index and its goroutines)", *nodes, maxRealNodes)
+	case *engine == "p2p" && (*loss != 0 || strings.Contains(*rtt, "-")):
+		return fmt.Errorf("--engine p2p: one --rtt for every link, and no --loss (libp2p's simulated network delays every link alike and loses nothing)")
+	case *timeScale < 1 || *timeScale > 3600:
+		return fmt.Errorf("--time-scale %v: want 1 to 3600", *timeScale)
+	case *engine == "p2p" && *noDigestsFirst:
+		return fmt.Errorf("--engine p2p: --no-digests-first is for --engine model")
 	}
 	links, err := parseLinks(*rtt, *loss, *seed)
 	if err != nil {
@@ -105,6 +118,21 @@ func run(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintln(stderr)
 		}
 	}
+	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)
+	qs := sim.Mix(sim.Texts(ps), perKind)
+	if len(qs) > *queries {
+		qs = qs[:*queries]
+	}
+	var rep *sim.Report
+	if *engine == "p2p" {
+		if rep, err = runReal(ctx, *dir, *nodes, ps, qs, realOptions{
+			seed: *seed, limit: *limit, splitAt: *splitAt, rtt: links.MinRTT, churn: *churn, timeScale: *timeScale, progress: progress, logLevel: *nodeLog,
+		}); err != nil {
+			return err
+		}
+		rep.SetupSeconds = time.Since(start).Seconds() - rep.SearchSeconds
+		return printReport(stdout, rep, *asJSON)
+	}
 	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, *seed, sim.Options{SplitAt: *splitAt, Progress: progress})
 	if err != nil {
 		return err
@@ -124,23 +152,24 @@ func run(args []string, stdout, stderr io.Writer) error {
 		model.SettleByKey = *settle == "key"
 		net.StartChurn(model, *seed)
 	}
-	perKind := (*queries + len(sim.Kinds) - 1) / len(sim.Kinds)
-	qs := sim.Mix(sim.Texts(ps), perKind)
-	if len(qs) > *queries {
-		qs = qs[:*queries]
-	}
-	rep, err := net.Search(ctx, ref, qs, *limit, func(done, total int) { progress("searches", done, total) })
+	rep, err = net.Search(ctx, ref, qs, *limit, func(done, total int) { progress("searches", done, total) })
 	if err != nil {
 		return err
 	}
 	net.PlacementOf(rep, ps)
 	rep.SetupSeconds = setup.Seconds()
-	if *asJSON {
+	return printReport(stdout, rep, *asJSON)
+}
+
+// printReport writes the report, as JSON or as a table.
+func printReport(stdout io.Writer, rep *sim.Report, asJSON bool) error {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "engine\t%s\n", rep.Engine)
 	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nsplit terms (leaves)\t%d (%d)\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\ntotals heard\t%.4f of the nodes, after %d gatherings (%.0f messages) a querier\n",
 		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
 		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.SplitTerms, rep.SplitLeaves, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,

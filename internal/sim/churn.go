@@ -102,6 +102,9 @@ type ChurnReport struct {
 	SettlingShare float64 `json:"settling_share"`
 	// MedianSessionMinutes is of the sessions drawn.
 	MedianSessionMinutes float64 `json:"median_session_minutes"`
+	// QueriersCrashed counts the searches whose querier crashed while it
+	// searched (real nodes, package internal/simnet): they found nothing.
+	QueriersCrashed int `json:"queriers_crashed,omitempty"`
 }
 
 // churnState is a network's churn in virtual time.

@@ -45,9 +45,13 @@ type KindReport struct {
 // searches (each query run once before on the same node); Cold* are of the
 // first run, which also gathers the network's totals.
 type Report struct {
-	Nodes   int `json:"nodes"`
-	Posts   int `json:"posts"`
-	Queries int `json:"queries"`
+	// Engine is what ran the nodes: "model" (this package's nodes, placed
+	// as settled) or "p2p" (real nodes over a simulated network, package
+	// internal/simnet).
+	Engine  string `json:"engine"`
+	Nodes   int    `json:"nodes"`
+	Posts   int    `json:"posts"`
+	Queries int    `json:"queries"`
 	// Recall: as KindReport's, over every query.
 	Recall float64 `json:"recall"`
 	// ExactTotals is the share of queries whose match count was the one
@@ -120,7 +124,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []Query, li
 // SearchAt is Search with the i-th query run on node at(i) mod N.
 func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, at func(i int) int, limit int, progress func(done, total int)) (*Report, error) {
 	start := time.Now()
-	rep := &Report{Nodes: len(net.nodes), Queries: len(qs), PerKind: map[string]*KindReport{}}
+	rep := &Report{Engine: "model", Nodes: len(net.nodes), Queries: len(qs), PerKind: map[string]*KindReport{}}
 	var lookups atomic.Int64
 	coords := map[*Node]*netsearch.Coordinator{}
 	defer func() {

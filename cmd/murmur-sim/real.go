@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/murmur-p2p/murmur/internal/sim"
+	"github.com/murmur-p2p/murmur/internal/simnet"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// maxRealNodes bounds --engine p2p's network: each node is a real one,
+// with a bleve index on disk, an HTTP listener and its goroutines.
+const maxRealNodes = 1000
+
+// Time on --engine p2p's network. Repair, settling and eviction run on
+// real clocks; these shorten p2p's defaults (a minute, 3 minutes, 10
+// minutes) so that a run takes minutes, not hours.
+const (
+	realRepairInterval = 2 * time.Second
+	realSettleMargin   = 2 * time.Second
+	realEvictInterval  = 5 * time.Second
+	// realWriteBatch is how many posts one node writes at once.
+	realWriteBatch = 50
+)
+
+type realOptions struct {
+	seed           uint64
+	limit, splitAt int
+	rtt            time.Duration
+	churn          string
+	// timeScale is how many times faster than real time churn's virtual
+	// time runs.
+	timeScale float64
+	progress  func(stage string, done, total int)
+	// logLevel, if set, is the level of the nodes' logs on stderr.
+	logLevel string
+}
+
+// runReal runs the queries over n real nodes (package node) on libp2p's
+// simulated network: the posts are written through the nodes and placed
+// by p2p, the network settles (repair, eviction), and each query runs on
+// a node as in the model.
+func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Query, o realOptions) (*sim.Report, error) {
+	splitAt := o.splitAt
+	if splitAt == 0 {
+		splitAt = -1 // none, as the model's 0
+	}
+	var logger *slog.Logger
+	if o.logLevel != "" {
+		var level slog.Level
+		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+			return nil, fmt.Errorf("--node-log %q: %w", o.logLevel, err)
+		}
+		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	net, err := simnet.Start(ctx, filepath.Join(dir, "nodes"), n, simnet.Options{Logger: logger,
+		Latency: o.rtt / 2, Seed: o.seed, SplitAt: splitAt,
+		RepairInterval: realRepairInterval, SettleMargin: realSettleMargin, EvictInterval: realEvictInterval,
+	}, func(done, total int) { o.progress("nodes", done, total) })
+	if err != nil {
+		return nil, err
+	}
+	defer net.Close()
+	before := net.Traffic()
+	short, err := net.Write(ctx, ps, realWriteBatch, func(done, total int) { o.progress("writing", done, total) })
+	if err != nil {
+		return nil, err
+	}
+	if short > 0 {
+		o.progress(fmt.Sprintf("(%d posts short of their write quorum; repair places them)", short), 1, 1)
+	}
+	// Two eviction passes after the network settled: the writers' copies
+	// of posts whose keys they do not own are dropped.
+	o.progress("settling", 0, 1)
+	if err := net.Settle(ctx); err != nil {
+		return nil, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-time.After(2 * realEvictInterval):
+	}
+	if err := net.Settle(ctx); err != nil {
+		return nil, err
+	}
+	o.progress("settling", 1, 1)
+	after := net.Traffic()
+	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "one-index"), ps)
+	if err != nil {
+		return nil, err
+	}
+	defer ref.Close()
+	var stopChurn func() simnet.ChurnStats
+	var sessions []time.Duration
+	if o.churn == "ipfs" {
+		model := sim.IPFSChurn()
+		r := rand.New(rand.NewPCG(o.seed, 4))
+		session := func(*rand.Rand) time.Duration {
+			s := model.Session(r)
+			sessions = append(sessions, s)
+			return s
+		}
+		stopChurn = net.Churn(ctx, session, o.timeScale, o.seed)
+		o.progress("churn warmup", 0, 1)
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Duration(float64(model.Warmup) / o.timeScale)):
+		}
+		o.progress("churn warmup", 1, 1)
+	}
+	began := time.Now()
+	rep, err := net.Search(ctx, ref, qs, o.limit, func(done, total int) { o.progress("searches", done, total) })
+	if stopChurn != nil {
+		stats := stopChurn()
+		if err == nil {
+			c := rep.Churn
+			if c == nil {
+				c = &sim.ChurnReport{}
+			}
+			c.Model = "ipfs"
+			c.Leaves, c.Joins = stats.Leaves, stats.Joins
+			c.VirtualHours = (time.Hour.Seconds() + time.Since(began).Seconds()*o.timeScale) / time.Hour.Seconds()
+			if len(sessions) > 0 {
+				s := slices.Clone(sessions)
+				slices.Sort(s)
+				c.MedianSessionMinutes = s[len(s)/2].Minutes()
+			}
+			rep.Churn = c
+		}
+		if stats.Err != nil {
+			o.progress(fmt.Sprintf("(%d joins or leaves failed: %v)", stats.Failed, stats.Err), 1, 1)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := net.Placement(ctx, rep, ps, before, after); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}

@@ -1,0 +1,536 @@
+// Package simnet runs real murmur nodes (package node, and through it p2p's
+// placement, owner lookups, repair, eviction, splits, statistics and the
+// network search, unchanged) in one process over libp2p's in-process
+// simulated network (mocknet): the nodes' hosts exchange their streams
+// through memory, with a latency on every link, and nodes crash and join
+// as the caller says. The seam is p2p.Config.Host: the only code that
+// differs from a real node is the host it is given.
+//
+// Time is real: repair, eviction and splits run on their own schedules
+// (Options.RepairInterval shortens repair's). Each node still keeps a real
+// bleve index on disk and serves its HTTP API on 127.0.0.1, so a network of
+// a few hundred nodes fits this machine; package internal/sim models
+// larger ones.
+package simnet
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/peer"
+	mocknet "github.com/libp2p/go-libp2p/p2p/net/mock"
+	ma "github.com/multiformats/go-multiaddr"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/murmur-p2p/murmur/metrics"
+	"github.com/murmur-p2p/murmur/node"
+	"github.com/murmur-p2p/murmur/p2p"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// Options configure a simulated network. Zero values are the defaults.
+type Options struct {
+	// Latency is every link's one-way delay (none when zero); Bandwidth
+	// its bytes per second (unbounded when zero).
+	Latency   time.Duration
+	Bandwidth float64
+	// Seed draws node i's identity from a stream of the seed and i, so
+	// that a network of the same size places every key on the same nodes
+	// run after run. 0 draws random identities.
+	Seed uint64
+	// Replicas and WriteQuorum are the network's (p2p's defaults, 3 and
+	// 2, when zero).
+	Replicas, WriteQuorum int
+	// SplitAt, RepairInterval, SettleMargin and EvictInterval are
+	// p2p.Config's.
+	SplitAt        int
+	RepairInterval time.Duration
+	SettleMargin   time.Duration
+	EvictInterval  time.Duration
+	// Logger receives the nodes' logs (default: errors only, discarded).
+	Logger *slog.Logger
+}
+
+// Network is a running simulated network. Its methods are safe for
+// concurrent use.
+type Network struct {
+	mn   mocknet.Mocknet
+	dir  string
+	name string
+	opts Options
+
+	mu    sync.Mutex
+	nodes []*Member
+	// gone is what the nodes that crashed had sent, so that the totals
+	// survive them.
+	gone Counts
+}
+
+// Member is one node of the simulated network.
+type Member struct {
+	*node.Node
+	// Index is the node's position in the order the nodes started.
+	Index int
+
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// Alive reports whether the node still runs.
+func (m *Member) Alive() bool { return m.cancel != nil }
+
+// Start starts n nodes, each joined through the ones before it, and waits
+// until every routing table holds what kad-dht can hold of the others.
+// progress, if set, is told how many have started.
+func Start(ctx context.Context, dir string, n int, opts Options, progress func(done, total int)) (*Network, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("a network of %d nodes", n)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	mn := mocknet.New()
+	mn.SetLinkDefaults(mocknet.LinkOptions{Latency: opts.Latency, Bandwidth: opts.Bandwidth})
+	net := &Network{mn: mn, dir: dir, name: "sim", opts: opts}
+	for i := range n {
+		if _, err := net.Add(ctx); err != nil {
+			net.Close()
+			return nil, err
+		}
+		if progress != nil {
+			progress(i+1, n)
+		}
+	}
+	if err := net.WaitRouting(ctx); err != nil {
+		net.Close()
+		return nil, err
+	}
+	return net, nil
+}
+
+// Add starts one more node, linked to every node alive and joined through
+// one of them: a node that joins.
+func (net *Network) Add(ctx context.Context) (*Member, error) {
+	net.mu.Lock()
+	i := len(net.nodes)
+	m := &Member{Index: i}
+	net.nodes = append(net.nodes, m)
+	var bootstrap []string
+	for _, o := range slices.Backward(net.nodes[:i]) {
+		if o.Alive() {
+			bootstrap = o.Net().Addrs()
+			break
+		}
+	}
+	net.mu.Unlock()
+	dataDir := filepath.Join(net.dir, fmt.Sprintf("node-%04d", i))
+	if net.opts.Seed != 0 {
+		if _, err := post.LoadOrCreateKey(dataDir, func() (crypto.PrivKey, error) {
+			var seed [32]byte
+			binary.LittleEndian.PutUint64(seed[:8], net.opts.Seed)
+			binary.LittleEndian.PutUint64(seed[8:16], uint64(i))
+			k, _, err := crypto.GenerateEd25519Key(rand.NewChaCha8(seed))
+			return k, err
+		}); err != nil {
+			return nil, fmt.Errorf("identity of node %d: %w", i, err)
+		}
+	}
+	nd, err := node.New(node.Config{
+		DataDir:      dataDir,
+		APIAddr:      "127.0.0.1:0",
+		Logger:       net.opts.Logger.With("node", i),
+		MinFreeBytes: -1,
+		Network: node.NetworkConfig{
+			Name:           net.name,
+			Bootstrap:      bootstrap,
+			Replicas:       net.opts.Replicas,
+			WriteQuorum:    net.opts.WriteQuorum,
+			DHTMode:        p2p.DHTModeServer,
+			SettleMargin:   net.opts.SettleMargin,
+			SplitAt:        net.opts.SplitAt,
+			RepairInterval: net.opts.RepairInterval,
+			EvictInterval:  net.opts.EvictInterval,
+			AloneAfter:     -1,
+			Host:           func(key crypto.PrivKey) (host.Host, error) { return net.host(key, i) },
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("start node %d: %w", i, err)
+	}
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	m.Node, m.done = nd, make(chan error, 1)
+	go func() { m.done <- nd.Run(runCtx) }()
+	net.mu.Lock()
+	m.cancel = cancel
+	net.mu.Unlock()
+	for !nd.Ready() {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	return m, nil
+}
+
+// host adds node i's host to the mocknet, at an address of its own in
+// 10.0.0.0/8 (a private block, as p2p's diversity filter expects of a
+// LAN), and links it to every node alive.
+func (net *Network) host(key crypto.PrivKey, i int) (host.Host, error) {
+	addr, err := ma.NewMultiaddr(fmt.Sprintf("/ip4/10.%d.%d.%d/tcp/4001", (i>>16)&0xff, (i>>8)&0xff, i&0xff))
+	if err != nil {
+		return nil, err
+	}
+	h, err := net.mn.AddPeer(key, addr)
+	if err != nil {
+		return nil, fmt.Errorf("add node %d to the simulated network: %w", i, err)
+	}
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	for _, o := range net.nodes {
+		if o.Alive() {
+			if _, err := net.mn.LinkPeers(h.ID(), o.ID()); err != nil {
+				return nil, fmt.Errorf("link node %d to node %d: %w", i, o.Index, err)
+			}
+		}
+	}
+	return h, nil
+}
+
+// Crash stops node i as a power cut would: its links and connections are
+// cut first, so that nothing it says reaches a peer, then it stops. What it held stays
+// on its disk; it does not come back (a new node joins with Add).
+func (net *Network) Crash(i int) error {
+	net.mu.Lock()
+	m := net.nodes[i]
+	cancel := m.cancel
+	m.cancel = nil
+	net.mu.Unlock()
+	if cancel == nil {
+		return nil
+	}
+	for _, o := range net.Alive() {
+		// mocknet keeps a connection whose link is cut: it is closed too,
+		// as the peers' side of a dead machine's connections ends once
+		// their keep-alives time out.
+		_ = net.mn.UnlinkPeers(m.ID(), o.ID())
+		_ = net.mn.DisconnectPeers(m.ID(), o.ID())
+	}
+	// What it sent stays in the totals.
+	gone := countsOf(m)
+	net.mu.Lock()
+	net.gone.add(gone)
+	net.mu.Unlock()
+	cancel()
+	if err := <-m.done; err != nil {
+		return fmt.Errorf("node %d stopped with: %w", i, err)
+	}
+	return nil
+}
+
+// Alive returns the nodes that run, in the order they started.
+func (net *Network) Alive() []*Member {
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	var out []*Member
+	for _, m := range net.nodes {
+		if m.Alive() {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Close stops every node.
+func (net *Network) Close() {
+	net.mu.Lock()
+	nodes := slices.Clone(net.nodes)
+	net.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, m := range nodes {
+		net.mu.Lock()
+		cancel := m.cancel
+		m.cancel = nil
+		net.mu.Unlock()
+		if cancel == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			cancel()
+			<-m.done
+		}()
+	}
+	wg.Wait()
+	_ = net.mn.Close()
+}
+
+// WaitRouting waits until every node alive holds in its routing table what
+// kad-dht can of the others (p2p.RoutingCapacity), refreshing the tables
+// that lag.
+func (net *Network) WaitRouting(ctx context.Context) error {
+	last := time.Now()
+	for {
+		alive := net.Alive()
+		ids := make([]peer.ID, len(alive))
+		for i, m := range alive {
+			ids[i] = m.ID()
+		}
+		refresh := time.Since(last) > 2*time.Second
+		lagging := 0
+		for _, m := range alive {
+			if m.Net().RoutingTableSize() < p2p.RoutingCapacity(m.ID(), ids) {
+				lagging++
+				if refresh {
+					m.Net().RefreshRouting()
+				}
+			}
+		}
+		if lagging == 0 {
+			return nil
+		}
+		if refresh {
+			last = time.Now()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d routing tables still short: %w", lagging, len(alive), ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// writers is how many nodes write their batches at once (Write).
+const writers = 8
+
+// Write stores posts through the nodes alive, in batches of batch, the
+// i-th batch at node i mod N, up to 8 nodes at once, as their authors'
+// nodes would: each node verifies, indexes and places its batch (p2p's
+// placement, unchanged). It returns how many posts were stored short of
+// their write quorum. progress, if set, is told how many posts are
+// written.
+func (net *Network) Write(ctx context.Context, posts []*post.Post, batch int, progress func(done, total int)) (short int, err error) {
+	batch = max(batch, 1)
+	alive := net.Alive()
+	if len(alive) == 0 {
+		return 0, errors.New("no node alive")
+	}
+	var mu sync.Mutex
+	written := 0
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(writers)
+	for i := 0; i < len(posts); i += batch {
+		ps := posts[i:min(i+batch, len(posts))]
+		m := alive[(i/batch)%len(alive)]
+		g.Go(func() error {
+			errs, err := m.Accept(gctx, ps...)
+			if err != nil {
+				return fmt.Errorf("write at node %d: %w", m.Index, err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			for j, e := range errs {
+				var s *p2p.ShortError
+				switch {
+				case e == nil:
+				case errors.As(e, &s):
+					short++
+				default:
+					return fmt.Errorf("write post %.16s at node %d: %w", ps[j].ID, m.Index, e)
+				}
+			}
+			written += len(ps)
+			if progress != nil {
+				progress(written, len(posts))
+			}
+			return nil
+		})
+	}
+	err = g.Wait()
+	return short, err
+}
+
+// Settle waits until no node alive counts itself as settling (p2p: a
+// repair pass since the last change of membership, and its margin).
+func (net *Network) Settle(ctx context.Context) error {
+	for {
+		settling := 0
+		for _, m := range net.Alive() {
+			if m.Net().Settling() {
+				settling++
+			}
+		}
+		if settling == 0 {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d nodes still settling: %w", settling, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// Counts are what nodes have sent, as each sender counts it
+// (murmur_protocol_messages_total and murmur_protocol_bytes_total,
+// direction out), by protocol (metrics.Protocol*), and the DHT lookups
+// for owners they made (murmur_owner_lookups_total).
+type Counts struct {
+	Messages, Bytes map[string]float64
+	Lookups         float64
+}
+
+// Sum is the messages and bytes of the protocols given (every one when
+// none).
+func (c Counts) Sum(protocols ...string) (messages, bytes float64) {
+	for p, n := range c.Messages {
+		if len(protocols) == 0 || slices.Contains(protocols, p) {
+			messages += n
+			bytes += c.Bytes[p]
+		}
+	}
+	return messages, bytes
+}
+
+// Minus is c less an earlier reading.
+func (c Counts) Minus(before Counts) Counts {
+	out := Counts{Messages: map[string]float64{}, Bytes: map[string]float64{}, Lookups: c.Lookups - before.Lookups}
+	for p, n := range c.Messages {
+		out.Messages[p] = n - before.Messages[p]
+		out.Bytes[p] = c.Bytes[p] - before.Bytes[p]
+	}
+	return out
+}
+
+func (c *Counts) add(o Counts) {
+	if c.Messages == nil {
+		c.Messages, c.Bytes = map[string]float64{}, map[string]float64{}
+	}
+	for p, n := range o.Messages {
+		c.Messages[p] += n
+		c.Bytes[p] += o.Bytes[p]
+	}
+	c.Lookups += o.Lookups
+}
+
+// countsOf reads one node's counts from its registry, gathered once.
+func countsOf(m *Member) Counts {
+	c := Counts{Messages: map[string]float64{}, Bytes: map[string]float64{}}
+	families, err := m.Metrics().Gather()
+	if err != nil {
+		return c
+	}
+	for _, f := range families {
+		name := f.GetName()
+		for _, s := range f.GetMetric() {
+			var protocol, direction string
+			for _, l := range s.GetLabel() {
+				switch l.GetName() {
+				case "protocol":
+					protocol = l.GetValue()
+				case "direction":
+					direction = l.GetValue()
+				}
+			}
+			switch {
+			case name == metrics.OwnerLookups:
+				c.Lookups += s.GetCounter().GetValue()
+			case direction != metrics.DirectionOut:
+			case name == metrics.ProtocolMessages:
+				c.Messages[protocol] += s.GetCounter().GetValue()
+			case name == metrics.ProtocolBytes:
+				c.Bytes[protocol] += s.GetCounter().GetValue()
+			}
+		}
+	}
+	return c
+}
+
+// Traffic is what every node, alive or crashed, has sent so far.
+func (net *Network) Traffic() Counts {
+	var c Counts
+	for _, m := range net.Alive() {
+		c.add(countsOf(m))
+	}
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	c.add(net.gone)
+	return c
+}
+
+// ChurnStats is what Churn did.
+type ChurnStats struct {
+	Leaves, Joins int
+	// Failed counts the joins that failed (the error of the last in Err).
+	Failed int
+	Err    error
+}
+
+// Churn makes nodes leave and others join until ctx ends: each node alive
+// stays for a session drawn from session (virtual time), then crashes, and
+// a new node, with a new identity and nothing held, joins in its place.
+// Virtual time runs scale times faster than real time. The returned
+// function stops the churn and reports what it did.
+func (net *Network) Churn(ctx context.Context, session func(r *rand.Rand) time.Duration, scale float64, seed uint64) (stop func() ChurnStats) {
+	ctx, cancel := context.WithCancel(ctx)
+	r := rand.New(rand.NewPCG(seed, 3))
+	var stats ChurnStats
+	done := make(chan struct{})
+	ends := map[*Member]time.Time{}
+	draw := func(m *Member) {
+		ends[m] = time.Now().Add(time.Duration(float64(session(r)) / scale))
+	}
+	for _, m := range net.Alive() {
+		draw(m)
+	}
+	go func() {
+		defer close(done)
+		for {
+			var next *Member
+			for m, end := range ends {
+				if next == nil || end.Before(ends[next]) {
+					next = m
+				}
+			}
+			if next == nil {
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Until(ends[next])):
+			}
+			delete(ends, next)
+			if err := net.Crash(next.Index); err != nil {
+				stats.Failed, stats.Err = stats.Failed+1, err
+			}
+			stats.Leaves++
+			m, err := net.Add(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				stats.Failed, stats.Err = stats.Failed+1, err
+				continue
+			}
+			stats.Joins++
+			draw(m)
+		}
+	}()
+	return func() ChurnStats {
+		cancel()
+		<-done
+		return stats
+	}
+}

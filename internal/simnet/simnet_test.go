@@ -1,0 +1,112 @@
+package simnet
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/murmur-p2p/murmur/internal/corpus"
+	"github.com/murmur-p2p/murmur/internal/sim"
+	"github.com/murmur-p2p/murmur/metrics"
+)
+
+// TestRealNodesOverTheSimulatedNetwork runs real nodes over mocknet: posts
+// written through the nodes are placed by p2p at their owners (R copies of
+// each key, as the one index finds them), every search finds what one
+// index finds, and after nodes crash and others join, repair hands the
+// keys on and searches still find everything.
+func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 32 nodes")
+	}
+	if !corpus.Available() {
+		t.Skip("needs Debian's fortunes packages (apt-get install fortunes): the sample posts")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	const nodes, posts = 32, 400
+	net, err := Start(ctx, filepath.Join(dir, "nodes"), nodes, Options{Latency: time.Millisecond, Seed: 1, RepairInterval: 2 * time.Second, SettleMargin: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	ps, err := sim.SamplePosts(posts, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := net.Traffic()
+	short, err := net.Write(ctx, ps, 20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if short > 0 {
+		t.Errorf("%d of %d posts stored short of their write quorum on a stable network", short, posts)
+	}
+	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "one-index"), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	qs := sim.Mix(sim.Texts(ps), 3)
+	settleCtx, cancelSettle := context.WithTimeout(ctx, time.Minute)
+	defer cancelSettle()
+	if err := net.Settle(settleCtx); err != nil {
+		t.Fatalf("a minute after the writes: %v", err)
+	}
+	rep, err := net.Search(ctx, ref, qs, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := net.Placement(ctx, rep, ps, before, net.Traffic()); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("stable: recall %.4f, exact totals %.2f, %.1f messages and %.0f bytes a query, %.1f copies and %.0f store bytes a post",
+		rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost)
+	if rep.Recall != 1 || rep.ExactTotals != 1 {
+		t.Errorf("stable network: recall %.4f, exact totals %.2f; want 1 and 1", rep.Recall, rep.ExactTotals)
+	}
+	if rep.MessagesPerQuery <= 0 || rep.BytesPerQuery <= 0 {
+		t.Errorf("searches sent %.1f messages and %.0f bytes a query: the counts see no traffic", rep.MessagesPerQuery, rep.BytesPerQuery)
+	}
+	// A post has several keys (terms, author, label), each with R owners:
+	// at least R copies, and at most every node.
+	if rep.PlacementCopiesPerPost < 3 || rep.PlacementCopiesPerPost > nodes {
+		t.Errorf("%.1f copies a post, want 3 to %d", rep.PlacementCopiesPerPost, nodes)
+	}
+
+	// Two of every key's three owners may go at once and none is lost.
+	beforeCrash := net.Traffic()
+	for _, i := range []int{2, 9} {
+		if err := net.Crash(i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		if _, err := net.Add(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := net.WaitRouting(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range net.Alive() {
+		m.Net().TriggerRepair()
+	}
+	if err := net.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rep, err = net.Search(ctx, ref, qs, 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	handed, _ := net.Traffic().Minus(beforeCrash).Sum(metrics.ProtocolSync)
+	t.Logf("after 2 crashed and 2 joined: recall %.4f, exact totals %.2f, %.0f sync messages", rep.Recall, rep.ExactTotals, handed)
+	if rep.Recall != 1 {
+		t.Errorf("after 2 of %d crashed and 2 joined, recall %.4f; want 1", nodes, rep.Recall)
+	}
+	if handed == 0 {
+		t.Errorf("no sync message after 2 nodes crashed and 2 joined: repair did not run")
+	}
+}
