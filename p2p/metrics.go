@@ -92,3 +92,16 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 	reg.MustRegister(m.keyPostings, m.repairPassSeconds, m.protocolBytes, m.protocolMessages, m.refused, m.reachability)
 	return m
 }
+
+// Sent is what this node has sent on protocol (metrics.Protocol*) so far:
+// the messages and bytes that murmur_protocol_messages_total and
+// murmur_protocol_bytes_total count with direction out. It reads the two
+// counters alone, without gathering the node's registry.
+func (s *Service) Sent(protocol string) (messages, bytes float64) {
+	return metrics.CounterValue(s.metrics.protocolMessages.WithLabelValues(protocol, metrics.DirectionOut)),
+		metrics.CounterValue(s.metrics.protocolBytes.WithLabelValues(protocol, metrics.DirectionOut))
+}
+
+// OwnerLookups is how many DHT lookups for owners this node has made
+// (murmur_owner_lookups_total).
+func (s *Service) OwnerLookups() float64 { return metrics.CounterValue(s.metrics.ownerLookups) }
