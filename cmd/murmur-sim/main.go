@@ -123,15 +123,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if len(qs) > *queries {
 		qs = qs[:*queries]
 	}
-	var rep *sim.Report
 	if *engine == "p2p" {
-		if rep, err = runReal(ctx, *dir, *nodes, ps, qs, realOptions{
+		return runReal(ctx, *dir, *nodes, ps, qs, realOptions{
 			seed: *seed, limit: *limit, splitAt: *splitAt, rtt: links.MinRTT, churn: *churn, timeScale: *timeScale, progress: progress, logLevel: *nodeLog,
-		}); err != nil {
-			return err
-		}
-		rep.SetupSeconds = time.Since(start).Seconds() - rep.SearchSeconds
-		return printReport(stdout, rep, *asJSON)
+		}, func(rep *sim.Report) error {
+			rep.SetupSeconds = time.Since(start).Seconds() - rep.SearchSeconds
+			return printReport(stdout, rep, *asJSON)
+		})
 	}
 	net, err := sim.New(ctx, filepath.Join(*dir, "nodes"), *nodes, ps, *seed, sim.Options{SplitAt: *splitAt, Progress: progress})
 	if err != nil {
@@ -152,7 +150,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 		model.SettleByKey = *settle == "key"
 		net.StartChurn(model, *seed)
 	}
-	rep, err = net.Search(ctx, ref, qs, *limit, func(done, total int) { progress("searches", done, total) })
+	rep, err := net.Search(ctx, ref, qs, *limit, func(done, total int) { progress("searches", done, total) })
 	if err != nil {
 		return err
 	}
@@ -174,6 +172,9 @@ func printReport(stdout io.Writer, rep *sim.Report, asJSON bool) error {
 		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
 		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.SplitTerms, rep.SplitLeaves, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,
 		rep.TotalsHeard, rep.SettleGatherings, rep.SettleMessagesPerQuerier)
+	if rep.PlacementMessagesPerPost > 0 {
+		fmt.Fprintf(tw, "placement messages/post\t%.1f\nplacement lookups/post\t%.2f\n", rep.PlacementMessagesPerPost, rep.PlacementLookupsPerPost)
+	}
 	if c := rep.Churn; c != nil {
 		fmt.Fprintf(tw, "churn\t%s over %.1f virtual hours: %d left, %d joined (median session %.0f min)\nrepair\t%d keys handed on (%d postings); %d keys lost (%d postings)\nsearches while settling\t%.2f\n",
 			c.Model, c.VirtualHours, c.Leaves, c.Joins, c.MedianSessionMinutes, c.Repairs, c.RepairPostings, c.LostKeys, c.LostPostings, c.SettlingShare)

@@ -46,8 +46,8 @@ type realOptions struct {
 // runReal runs the queries over n real nodes (package node) on libp2p's
 // simulated network: the posts are written through the nodes and placed
 // by p2p, the network settles (repair, eviction), and each query runs on
-// a node as in the model.
-func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Query, o realOptions) (*sim.Report, error) {
+// a node as in the model. emit gets the report before the nodes stop.
+func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Query, o realOptions, emit func(*sim.Report) error) error {
 	splitAt := o.splitAt
 	if splitAt == 0 {
 		splitAt = -1 // none, as the model's 0
@@ -56,7 +56,7 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 	if o.logLevel != "" {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-			return nil, fmt.Errorf("--node-log %q: %w", o.logLevel, err)
+			return fmt.Errorf("--node-log %q: %w", o.logLevel, err)
 		}
 		logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	}
@@ -65,13 +65,13 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 		RepairInterval: realRepairInterval, SettleMargin: realSettleMargin, EvictInterval: realEvictInterval,
 	}, func(done, total int) { o.progress("nodes", done, total) })
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer net.Close()
 	before := net.Traffic()
 	short, err := net.Write(ctx, ps, realWriteBatch, func(done, total int) { o.progress("writing", done, total) })
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if short > 0 {
 		o.progress(fmt.Sprintf("(%d posts short of their write quorum; repair places them)", short), 1, 1)
@@ -80,21 +80,21 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 	// of posts whose keys they do not own are dropped.
 	o.progress("settling", 0, 1)
 	if err := net.Settle(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	select {
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return ctx.Err()
 	case <-time.After(2 * realEvictInterval):
 	}
 	if err := net.Settle(ctx); err != nil {
-		return nil, err
+		return err
 	}
 	o.progress("settling", 1, 1)
 	after := net.Traffic()
 	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "one-index"), ps)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer ref.Close()
 	var stopChurn func() simnet.ChurnStats
@@ -111,7 +111,7 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 		o.progress("churn warmup", 0, 1)
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(time.Duration(float64(model.Warmup) / o.timeScale)):
 		}
 		o.progress("churn warmup", 1, 1)
@@ -140,10 +140,14 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 		}
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := net.Placement(ctx, rep, ps, before, after); err != nil {
-		return nil, err
+		return err
 	}
-	return rep, nil
+	if err := emit(rep); err != nil {
+		return err
+	}
+	o.progress("stopping the nodes", 0, 1)
+	return nil
 }

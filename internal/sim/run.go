@@ -77,6 +77,12 @@ type Report struct {
 	// as signed, without the store protocol's framing or repair).
 	PlacementCopiesPerPost float64 `json:"placement_copies_per_post"`
 	PlacementBytesPerPost  float64 `json:"placement_bytes_per_post"`
+	// PlacementMessagesPerPost and PlacementLookupsPerPost are the store
+	// protocol's messages and the DHT lookups for owners per post written
+	// (real nodes, package internal/simnet, alone: the model places
+	// without messages).
+	PlacementMessagesPerPost float64 `json:"placement_messages_per_post,omitempty"`
+	PlacementLookupsPerPost  float64 `json:"placement_lookups_per_post,omitempty"`
 	// SplitTerms is how many terms are split (Options.SplitAt), into
 	// SplitLeaves leaves in all.
 	SplitTerms  int `json:"split_terms"`

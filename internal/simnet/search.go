@@ -153,10 +153,10 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 }
 
 // Placement fills the report's placement figures: the copies of each post
-// the nodes alive hold, and the bytes the nodes sent on the store
-// protocol per post while placed (written, the stores' answers and
-// repair's hand-offs on it included), given the traffic before and after
-// the posts were written.
+// the nodes alive hold, and the messages and bytes the nodes sent on the
+// store protocol per post while placed (written, the stores' answers and
+// repair's hand-offs on it included) and their DHT lookups for owners,
+// given the traffic before and after the posts were written.
 func (net *Network) Placement(ctx context.Context, rep *sim.Report, posts []*post.Post, before, after Counts) error {
 	rep.Posts = len(posts)
 	if len(posts) == 0 {
@@ -171,8 +171,11 @@ func (net *Network) Placement(ctx context.Context, rep *sim.Report, posts []*pos
 		copies += st.Posts
 	}
 	rep.PlacementCopiesPerPost = float64(copies) / float64(len(posts))
-	_, bytes := after.Minus(before).Sum(metrics.ProtocolStore)
+	d := after.Minus(before)
+	msgs, bytes := d.Sum(metrics.ProtocolStore)
 	rep.PlacementBytesPerPost = bytes / float64(len(posts))
+	rep.PlacementMessagesPerPost = msgs / float64(len(posts))
+	rep.PlacementLookupsPerPost = d.Lookups / float64(len(posts))
 	return nil
 }
 

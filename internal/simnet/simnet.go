@@ -251,28 +251,22 @@ func (net *Network) Alive() []*Member {
 	return out
 }
 
-// Close stops every node.
+// Close stops every node, one at a time: mocknet's connections can
+// deadlock when both of their ends close at once.
 func (net *Network) Close() {
 	net.mu.Lock()
 	nodes := slices.Clone(net.nodes)
 	net.mu.Unlock()
-	var wg sync.WaitGroup
 	for _, m := range nodes {
 		net.mu.Lock()
 		cancel := m.cancel
 		m.cancel = nil
 		net.mu.Unlock()
-		if cancel == nil {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+		if cancel != nil {
 			cancel()
 			<-m.done
-		}()
+		}
 	}
-	wg.Wait()
 	_ = net.mn.Close()
 }
 
