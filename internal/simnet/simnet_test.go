@@ -2,6 +2,7 @@ package simnet
 
 import (
 	"context"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
@@ -76,17 +77,29 @@ func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
 		t.Errorf("%.1f copies a post, want 3 to %d", rep.PlacementCopiesPerPost, nodes)
 	}
 
-	// Two of every key's three owners may go at once and none is lost.
+	// Churn: two nodes' sessions end 1.5 s apart (the others' and the
+	// newcomers' last an hour), each replaced by a new node. Two of every
+	// key's three owners may go and none is lost.
 	beforeCrash := net.Traffic()
-	for _, i := range []int{2, 9} {
-		if err := net.Crash(i); err != nil {
-			t.Fatal(err)
+	draws := 0
+	session := func(*rand.Rand) time.Duration {
+		draws++
+		switch draws {
+		case 3:
+			return time.Second
+		case 10:
+			return 2500 * time.Millisecond
 		}
+		return time.Hour
 	}
-	for range 2 {
-		if _, err := net.Add(ctx); err != nil {
-			t.Fatal(err)
-		}
+	stop := net.Churn(ctx, session, 1, 1)
+	time.Sleep(4 * time.Second)
+	churned := stop()
+	if churned.Leaves != 2 || churned.Joins != 2 || churned.Failed != 0 {
+		t.Fatalf("churn: %d left, %d joined, %d failed (%v); want 2, 2, 0", churned.Leaves, churned.Joins, churned.Failed, churned.Err)
+	}
+	if alive := len(net.Alive()); alive != nodes {
+		t.Fatalf("%d nodes alive after churn, want %d", alive, nodes)
 	}
 	if err := net.WaitRouting(ctx); err != nil {
 		t.Fatal(err)
