@@ -56,6 +56,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	loss := fs.Float64("loss", 0, "share of requests lost once, answered after a retransmission timeout (200ms or twice the round trip)")
 	timeScale := fs.Float64("time-scale", 60, "with --engine p2p --churn ipfs: how many times faster than real time the sessions run (60: a virtual hour a minute)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
+	compare := fs.Bool("compare", false, "with --engine p2p: then run the model engine over the same node identities, posts and queries, and print its report too (JSON: a second object)")
 	nodeLog := fs.String("node-log", "", "with --engine p2p: write the nodes' logs at this level (debug, info, warn, error) to stderr; none when empty")
 	dir := fs.String("dir", "", "directory for the nodes' indexes (default: a temporary one, removed after)")
 	fs.Usage = func() {
@@ -125,9 +126,11 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if *engine == "p2p" {
 		return runReal(ctx, *dir, *nodes, ps, qs, realOptions{
-			seed: *seed, limit: *limit, splitAt: *splitAt, rtt: links.MinRTT, churn: *churn, timeScale: *timeScale, progress: progress, logLevel: *nodeLog,
+			seed: *seed, limit: *limit, splitAt: *splitAt, rtt: links.MinRTT, churn: *churn, timeScale: *timeScale, progress: progress, logLevel: *nodeLog, compare: *compare,
 		}, func(rep *sim.Report) error {
-			rep.SetupSeconds = time.Since(start).Seconds() - rep.SearchSeconds
+			if rep.Engine == "p2p" {
+				rep.SetupSeconds = time.Since(start).Seconds() - rep.SearchSeconds
+			}
 			return printReport(stdout, rep, *asJSON)
 		})
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/murmur-p2p/murmur/internal/sim"
 	"github.com/murmur-p2p/murmur/internal/simnet"
 	"github.com/murmur-p2p/murmur/post"
@@ -41,6 +42,9 @@ type realOptions struct {
 	progress  func(stage string, done, total int)
 	// logLevel, if set, is the level of the nodes' logs on stderr.
 	logLevel string
+	// compare also runs the model engine over the same identities, posts
+	// and queries, once the real nodes have searched.
+	compare bool
 }
 
 // runReal runs the queries over n real nodes (package node) on libp2p's
@@ -147,6 +151,27 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 	}
 	if err := emit(rep); err != nil {
 		return err
+	}
+	if o.compare {
+		var ids []peer.ID
+		for _, m := range net.Alive() {
+			ids = append(ids, m.ID())
+		}
+		began := time.Now()
+		model, err := sim.NewOf(ctx, filepath.Join(dir, "model"), ids, ps, sim.Options{SplitAt: o.splitAt})
+		if err != nil {
+			return err
+		}
+		defer model.Close()
+		mrep, err := model.Search(ctx, ref, qs, o.limit, func(done, total int) { o.progress("model searches", done, total) })
+		if err != nil {
+			return err
+		}
+		model.PlacementOf(mrep, ps)
+		mrep.SetupSeconds = time.Since(began).Seconds() - mrep.SearchSeconds
+		if err := emit(mrep); err != nil {
+			return err
+		}
 	}
 	o.progress("stopping the nodes", 0, 1)
 	return nil
