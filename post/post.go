@@ -177,6 +177,11 @@ func (p *Post) checkFields(now time.Time) error {
 	if p.CreatedAt.IsZero() || p.CreatedAt.Before(time.Unix(0, 0)) {
 		return fmt.Errorf("%w: created_at is missing or before 1970", ErrBadField)
 	}
+	return p.checkTime(now)
+}
+
+// checkTime is the one check of checkFields whose outcome depends on now.
+func (p *Post) checkTime(now time.Time) error {
 	if p.CreatedAt.After(now.Add(MaxFutureSkew * time.Second)) {
 		return fmt.Errorf("%w: created_at %s is in the future", ErrBadField, p.CreatedAt.Format(time.RFC3339))
 	}
