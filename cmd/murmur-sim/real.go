@@ -157,8 +157,12 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 		for _, m := range net.Alive() {
 			ids = append(ids, m.ID())
 		}
+		// The real nodes' background work (repair, eviction) would share
+		// the CPU with the model's.
+		o.progress("stopping the nodes", 0, 1)
+		net.Close()
 		began := time.Now()
-		model, err := sim.NewOf(ctx, filepath.Join(dir, "model"), ids, ps, sim.Options{SplitAt: o.splitAt})
+		model, err := sim.NewOf(ctx, filepath.Join(dir, "model"), ids, ps, sim.Options{SplitAt: o.splitAt, Progress: o.progress})
 		if err != nil {
 			return err
 		}
