@@ -238,6 +238,13 @@ func (net *Network) Crash(i int) error {
 	return nil
 }
 
+// Started is how many nodes have started, crashed ones included.
+func (net *Network) Started() int {
+	net.mu.Lock()
+	defer net.mu.Unlock()
+	return len(net.nodes)
+}
+
 // Alive returns the nodes that run, in the order they started.
 func (net *Network) Alive() []*Member {
 	net.mu.Lock()

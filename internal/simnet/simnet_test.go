@@ -97,7 +97,11 @@ func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
 		return time.Hour
 	}
 	stop := net.Churn(ctx, session, 1, 1)
-	time.Sleep(4 * time.Second)
+	// A join takes seconds under -race beside other tests: wait for both
+	// newcomers, not for a fixed time.
+	for net.Started() < nodes+2 && ctx.Err() == nil {
+		time.Sleep(100 * time.Millisecond)
+	}
 	churned := stop()
 	if churned.Leaves != 2 || churned.Joins != 2 || churned.Failed != 0 {
 		t.Fatalf("churn: %d left, %d joined, %d failed (%v); want 2, 2, 0", churned.Leaves, churned.Joins, churned.Failed, churned.Err)
