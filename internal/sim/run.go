@@ -157,7 +157,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		}
 		cfg.Now = func() time.Time { return frozen }
 	}
-	rep.SettleGatherings = (len(net.nodes) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
+	rep.SettleGatherings = SettleGatherings(len(net.nodes))
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	settling := 0
 	for i, q := range qs {
@@ -206,20 +206,11 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		if err != nil {
 			return nil, fmt.Errorf("query %q on the one index: %w", q.Q, err)
 		}
-		got := map[string]bool{}
-		for _, h := range res.Hits {
-			got[h.Post.ID] = true
-		}
-		f := 0
-		for _, h := range want.Hits {
-			if got[h.Post.ID] {
-				f++
-			}
-		}
+		f, same := Compare(res, want)
 		found, wanted = found+f, wanted+len(want.Hits)
 		kindFound[q.Kind] += f
 		kindWanted[q.Kind] += len(want.Hits)
-		if res.Total == want.Total {
+		if same {
 			exact++
 		}
 		rounds += res.RoundTrips
@@ -256,13 +247,13 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		rep.Churn.SettlingShare = float64(settling) / n
 	}
 	rep.TotalsHeard = heard / float64(max(1, len(coords)))
-	rep.Recall = ratio(found, wanted)
+	rep.Recall = Ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
 	rep.MessagesPerQuery, rep.BytesPerQuery = float64(msgs)/n, float64(bytes)/n
 	rep.LookupsPerQuery = float64(looks) / n
 	rep.RoundTripsPerQuery = float64(rounds) / n
 	rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery = float64(coldMsgs)/n, float64(coldBytes)/n
-	rep.LatencyP50Ms, rep.LatencyP99Ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
+	rep.LatencyP50Ms, rep.LatencyP99Ms = PercentileMs(all, 0.50), PercentileMs(all, 0.99)
 	rep.BytesByMessage = map[string]float64{}
 	for _, k := range rep.PerKind {
 		for typ, b := range k.BytesByMessage {
@@ -271,12 +262,12 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	}
 	for kind, k := range rep.PerKind {
 		q := float64(k.Queries)
-		k.Recall = ratio(kindFound[kind], kindWanted[kind])
+		k.Recall = Ratio(kindFound[kind], kindWanted[kind])
 		k.MessagesPerQuery /= q
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
 		k.RoundTripsPerQuery /= q
-		k.LatencyP50Ms, k.LatencyP99Ms = percentileMs(k.latencies, 0.50), percentileMs(k.latencies, 0.99)
+		k.LatencyP50Ms, k.LatencyP99Ms = PercentileMs(k.latencies, 0.50), PercentileMs(k.latencies, 0.99)
 		for typ := range k.BytesByMessage {
 			k.BytesByMessage[typ] /= q
 		}
@@ -313,9 +304,9 @@ func (net *Network) PlacementOf(rep *Report, posts []*post.Post) {
 	}
 }
 
-// percentileMs is the q-th quantile of ds (nearest rank) in milliseconds;
+// PercentileMs is the q-th quantile of ds (nearest rank) in milliseconds;
 // 0 for none.
-func percentileMs(ds []time.Duration, q float64) float64 {
+func PercentileMs(ds []time.Duration, q float64) float64 {
 	if len(ds) == 0 {
 		return 0
 	}
@@ -325,11 +316,35 @@ func percentileMs(ds []time.Duration, q float64) float64 {
 	return float64(s[max(i, 0)]) / float64(time.Millisecond)
 }
 
-func ratio(a, b int) float64 {
+// Ratio is a/b, and 1 when b is 0 (nothing to find, all found).
+func Ratio(a, b int) float64 {
 	if b == 0 {
 		return 1
 	}
 	return float64(a) / float64(b)
+}
+
+// SettleGatherings is how many times a querier of an n-node network
+// gathers the network's totals before its first search, so that it has
+// heard from every node as one that has run ceil((n-1)/MaxSummaryPeers)
+// times SummaryTTL has (Report.SettleGatherings).
+func SettleGatherings(n int) int {
+	return (n - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
+}
+
+// Compare counts the hits of want (the one index's first page) that got
+// (the network's) holds, and reports whether their totals are the same.
+func Compare(got, want *query.Result) (found int, sameTotal bool) {
+	ids := make(map[string]bool, len(got.Hits))
+	for _, h := range got.Hits {
+		ids[h.Post.ID] = true
+	}
+	for _, h := range want.Hits {
+		if ids[h.Post.ID] {
+			found++
+		}
+	}
+	return found, got.Total == want.Total
 }
 
 // Kinds of a report, in order, for printing.

@@ -3,9 +3,7 @@ package simnet
 import (
 	"context"
 	"fmt"
-	"math"
 	"runtime"
-	"slices"
 	"time"
 
 	"github.com/murmur-p2p/murmur/index"
@@ -36,7 +34,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 		return nil, fmt.Errorf("no node alive")
 	}
 	rep := &sim.Report{Engine: "p2p", Nodes: len(alive), Queries: len(qs), PerKind: map[string]*sim.KindReport{}}
-	rep.SettleGatherings = (len(alive) - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
+	rep.SettleGatherings = sim.SettleGatherings(len(alive))
 	settled := map[*Member]bool{}
 	var found, wanted, exact, rounds, crashed int
 	var cold, warm Counts
@@ -83,20 +81,11 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 		if err != nil {
 			return nil, fmt.Errorf("query %q on the one index: %w", q.Q, err)
 		}
-		got := map[string]bool{}
-		for _, h := range res.Hits {
-			got[h.Post.ID] = true
-		}
-		f := 0
-		for _, h := range want.Hits {
-			if got[h.Post.ID] {
-				f++
-			}
-		}
+		f, same := sim.Compare(res, want)
 		found, wanted = found+f, wanted+len(want.Hits)
 		kindFound[q.Kind] += f
 		kindWanted[q.Kind] += len(want.Hits)
-		if res.Total == want.Total {
+		if same {
 			exact++
 		}
 		rounds += res.RoundTrips
@@ -123,7 +112,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	n := float64(max(1, len(qs)))
 	rep.SettleMessagesPerQuerier = settleMsgs / float64(max(1, len(settled)))
 	rep.TotalsHeard = heard / float64(max(1, len(settled)))
-	rep.Recall = ratio(found, wanted)
+	rep.Recall = sim.Ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
 	msgs, bytes := warm.Sum(searchProtocols...)
 	rep.MessagesPerQuery, rep.BytesPerQuery = msgs/n, bytes/n
@@ -131,15 +120,15 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	rep.RoundTripsPerQuery = float64(rounds) / n
 	msgs, bytes = cold.Sum(searchProtocols...)
 	rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery = msgs/n, bytes/n
-	rep.LatencyP50Ms, rep.LatencyP99Ms = percentileMs(all, 0.50), percentileMs(all, 0.99)
+	rep.LatencyP50Ms, rep.LatencyP99Ms = sim.PercentileMs(all, 0.50), sim.PercentileMs(all, 0.99)
 	for kind, k := range rep.PerKind {
 		q := float64(k.Queries)
-		k.Recall = ratio(kindFound[kind], kindWanted[kind])
+		k.Recall = sim.Ratio(kindFound[kind], kindWanted[kind])
 		k.MessagesPerQuery /= q
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
 		k.RoundTripsPerQuery /= q
-		k.LatencyP50Ms, k.LatencyP99Ms = percentileMs(kindTimes[kind], 0.50), percentileMs(kindTimes[kind], 0.99)
+		k.LatencyP50Ms, k.LatencyP99Ms = sim.PercentileMs(kindTimes[kind], 0.50), sim.PercentileMs(kindTimes[kind], 0.99)
 	}
 	runtime.GC()
 	var ms runtime.MemStats
@@ -177,23 +166,4 @@ func (net *Network) Placement(ctx context.Context, rep *sim.Report, posts []*pos
 	rep.PlacementMessagesPerPost = msgs / float64(len(posts))
 	rep.PlacementLookupsPerPost = d.Lookups / float64(len(posts))
 	return nil
-}
-
-// percentileMs is the q-th quantile of ds (nearest rank) in milliseconds;
-// 0 for none.
-func percentileMs(ds []time.Duration, q float64) float64 {
-	if len(ds) == 0 {
-		return 0
-	}
-	s := slices.Clone(ds)
-	slices.Sort(s)
-	i := min(len(s)-1, int(math.Ceil(q*float64(len(s))))-1)
-	return float64(s[max(i, 0)]) / float64(time.Millisecond)
-}
-
-func ratio(a, b int) float64 {
-	if b == 0 {
-		return 1
-	}
-	return float64(a) / float64(b)
 }
