@@ -101,6 +101,15 @@ type Report struct {
 	// TotalsHeard is the share of the nodes whose figures the queriers'
 	// totals combined, the mean over queriers (1: exact totals).
 	TotalsHeard float64 `json:"totals_heard"`
+	// StatsError is how far the queriers' network statistics (posts and
+	// distinct terms, which BM25 scores with) were from the one index's
+	// after settling: the mean over queriers of the larger relative error
+	// of the two (0: the network scores as the one index does).
+	StatsError float64 `json:"stats_error"`
+	// SurveyLookupsPerQuerier is the DHT lookups with which a querier
+	// found the servers beyond its routing table, so as to hear them all
+	// (real nodes alone; the model's queriers know every node).
+	SurveyLookupsPerQuerier float64 `json:"survey_lookups_per_querier,omitempty"`
 	// Churn is what churn did, when the network churned (StartChurn).
 	Churn         *ChurnReport `json:"churn,omitempty"`
 	SetupSeconds  float64      `json:"setup_seconds"`
@@ -140,7 +149,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	}()
 	var found, wanted, exact, rounds int
 	var coldMsgs, coldBytes, msgs, bytes, looks, settleMsgs int64
-	var heard float64
+	var heard, statsErr float64
 	var all []time.Duration // warm searches' times
 	// The queriers' clocks stand still for the run, so that no cache of
 	// theirs (key counts, totals) expires and refreshes in the background
@@ -184,6 +193,11 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 			m1, _ := net.Traffic()
 			settleMsgs += m1 - m0
 			heard += float64(t.Heard) / float64(len(nodes))
+			e, err := StatsError(t, ref)
+			if err != nil {
+				return nil, err
+			}
+			statsErr += e
 		}
 		req := query.Request{Q: q.Q, Limit: limit}
 		m0, b0 := net.Traffic()
@@ -247,6 +261,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		rep.Churn.SettlingShare = float64(settling) / n
 	}
 	rep.TotalsHeard = heard / float64(max(1, len(coords)))
+	rep.StatsError = statsErr / float64(max(1, len(coords)))
 	rep.Recall = Ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
 	rep.MessagesPerQuery, rep.BytesPerQuery = float64(msgs)/n, float64(bytes)/n
@@ -330,6 +345,26 @@ func Ratio(a, b int) float64 {
 // times SummaryTTL has (Report.SettleGatherings).
 func SettleGatherings(n int) int {
 	return (n - 2 + netsearch.MaxSummaryPeers) / netsearch.MaxSummaryPeers
+}
+
+// StatsError is the larger relative error of t's posts and terms against
+// the one index ref's.
+func StatsError(t netsearch.NetworkTotals, ref *index.Index) (float64, error) {
+	docs, err := ref.DocCount()
+	if err != nil {
+		return 0, fmt.Errorf("the one index's posts: %w", err)
+	}
+	terms, err := ref.TextTerms()
+	if err != nil {
+		return 0, fmt.Errorf("the one index's terms: %w", err)
+	}
+	rel := func(got, want uint64) float64 {
+		if want == 0 {
+			return 0
+		}
+		return math.Abs(float64(got)-float64(want)) / float64(want)
+	}
+	return max(rel(t.Posts, docs), rel(t.Terms, terms)), nil
 }
 
 // Compare counts the hits of want (the one index's first page) that got

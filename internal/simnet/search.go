@@ -38,7 +38,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	settled := map[*Member]bool{}
 	var found, wanted, exact, rounds, crashed int
 	var cold, warm Counts
-	var settleMsgs, heard float64
+	var settleMsgs, heard, statsErr, surveyLookups float64
 	var all []time.Duration
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	kindTimes := map[string][]time.Duration{}
@@ -58,6 +58,13 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 			msgs, _ := net.Traffic().Minus(before).Sum(searchProtocols...)
 			settleMsgs += msgs
 			heard += float64(t.Heard) / float64(len(alive))
+			e, err := sim.StatsError(t, ref)
+			if err != nil {
+				return nil, err
+			}
+			statsErr += e
+			_, lookups, _ := m.Net().Surveyed()
+			surveyLookups += float64(lookups)
 		}
 		req := query.Request{Q: q.Q, Limit: limit}
 		t0 := net.Traffic()
@@ -112,6 +119,8 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	n := float64(max(1, len(qs)))
 	rep.SettleMessagesPerQuerier = settleMsgs / float64(max(1, len(settled)))
 	rep.TotalsHeard = heard / float64(max(1, len(settled)))
+	rep.StatsError = statsErr / float64(max(1, len(settled)))
+	rep.SurveyLookupsPerQuerier = surveyLookups / float64(max(1, len(settled)))
 	rep.Recall = sim.Ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
 	msgs, bytes := warm.Sum(searchProtocols...)
