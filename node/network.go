@@ -74,6 +74,8 @@ type NetworkConfig struct {
 	// RepairInterval is p2p.Config's (zero: a minute), and EvictInterval
 	// too (zero: 10 minutes; negative: never).
 	RepairInterval, EvictInterval time.Duration
+	// BucketSize is p2p.Config's (zero: kad's 20); tests lower it.
+	BucketSize int
 	// NATTraversal turns on port mapping, AutoNAT, hole punching and
 	// circuit relay (p2p.Config's); DefaultConfig sets it.
 	NATTraversal bool
@@ -113,6 +115,7 @@ func (n *Node) startNetwork() error {
 		SplitAt:         nc.SplitAt,
 		RepairInterval:  nc.RepairInterval,
 		EvictInterval:   nc.EvictInterval,
+		BucketSize:      nc.BucketSize,
 		ModeSwitchDelay: nc.ModeSwitchDelay,
 		NATTraversal:    nc.NATTraversal,
 		Relays:          relays,

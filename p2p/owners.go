@@ -18,11 +18,6 @@ import (
 	"github.com/murmur-p2p/murmur/puzzle"
 )
 
-// lookupThreshold is the routing-table size from which owners are found by
-// a DHT lookup: below it the table holds every server of the network (a
-// bucket holds 20), so the local view is exact and costs no round trip.
-const lookupThreshold = 20
-
 // lookupTTL is how long what a lookup taught is reused: the owners of its
 // key and the members of its region.
 const lookupTTL = 2 * time.Minute
@@ -44,9 +39,10 @@ const lookupConcurrency = 4
 // ownerCache answers "who owns this key": the R peers closest to the key
 // among every server of the network and the node itself.
 //
-// Below lookupThreshold the routing table holds every server, and the
-// answer is computed from it. Beyond, a DHT lookup of a key returns the 20
-// peers closest to it; every peer that shares more leading bits with the key
+// While the routing table holds fewer peers than a bucket does (20), no
+// bucket has overflowed, so it holds every server, and the answer is
+// computed from it. Beyond, a DHT lookup of a key returns the 20 peers
+// closest to it; every peer that shares more leading bits with the key
 // than the farthest of those is closer to it than that one, so the lookup
 // returns all of them. That prefix of the key is a region whose members the
 // node then knows completely, and the owners of every key in it are computed
@@ -218,7 +214,7 @@ func (c *ownerCache) get(ctx context.Context, key string) ([]peer.ID, error) {
 func (c *ownerCache) cached(key string, refresh bool) ([]peer.ID, bool) {
 	r := c.s.cfg.Replicas
 	target := kbKey(key)
-	if c.s.dht.RoutingTable().Size() < lookupThreshold {
+	if c.s.dht.RoutingTable().Size() < c.s.bucketSize() {
 		if refresh {
 			c.refresh()
 		}
@@ -498,11 +494,14 @@ const KadBucketSize = 20
 
 // RoutingCapacity is how many of servers (the DHT servers alive; self
 // among them or not) a routing table of self's can hold at most:
-// KadBucketSize of those that share each prefix length with self. Past 20
-// or so peers one bucket overflows (at 32 nodes about half of them share no
-// bit with self), and the table holds fewer than all; owners are then
-// looked up.
-func RoutingCapacity(self peer.ID, servers []peer.ID) int {
+// bucket (Config.BucketSize; 0: KadBucketSize) of those that share each
+// prefix length with self. Past 20 or so peers one bucket overflows (at 32
+// nodes about half of them share no bit with self), and the table holds
+// fewer than all; owners are then looked up.
+func RoutingCapacity(self peer.ID, servers []peer.ID, bucket int) int {
+	if bucket <= 0 {
+		bucket = KadBucketSize
+	}
 	me := kb.ConvertPeerID(self)
 	perPrefix := map[int]int{}
 	for _, id := range servers {
@@ -512,7 +511,7 @@ func RoutingCapacity(self peer.ID, servers []peer.ID) int {
 	}
 	capacity := 0
 	for _, n := range perPrefix {
-		capacity += min(n, KadBucketSize)
+		capacity += min(n, bucket)
 	}
 	return capacity
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/peerstore"
 
 	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
@@ -156,11 +157,31 @@ func (s *Service) answerStats(req *statsRequest) *statsResponse {
 func (s *Service) Self() peer.ID { return s.self }
 
 // Members are the other servers of the routing table.
-func (s *Service) Members() []peer.ID { return s.dht.RoutingTable().ListPeers() }
+// In a network larger than the routing table holds, they are also the
+// servers the last survey found (survey): one owner of every group, so
+// that the network's totals are exact.
+func (s *Service) Members() []peer.ID {
+	peers := s.dht.RoutingTable().ListPeers()
+	surveyed := s.survey.members()
+	if len(surveyed) == 0 {
+		return peers
+	}
+	in := make(map[peer.ID]bool, len(peers))
+	for _, p := range peers {
+		in[p] = true
+	}
+	for _, p := range surveyed {
+		if !in[p] && p != s.self {
+			peers = append(peers, p)
+		}
+	}
+	return peers
+}
 
-// Known reports whether p is in the routing table or was seen as an owner.
+// Known reports whether p is in the routing table, was seen as an owner or
+// found by the last survey.
 func (s *Service) Known(p peer.ID) bool {
-	return p == s.self || s.dht.RoutingTable().Find(p) != "" || s.owners.knows(p)
+	return p == s.self || s.dht.RoutingTable().Find(p) != "" || s.owners.knows(p) || s.survey.knows(p)
 }
 
 // Latency is how soon p could answer a search now: the measured round
@@ -227,14 +248,37 @@ func (s *Service) Summary(ctx context.Context, p peer.ID) (*netsearch.Summary, e
 		sum := s.localSummary()
 		return &sum, nil
 	}
+	if err := s.findAddrs(ctx, p); err != nil {
+		s.survey.drop(p)
+		return nil, err
+	}
 	var resp statsResponse
 	if err := s.statsCall(ctx, p, &statsRequest{Summary: true}, &resp); err != nil {
+		if ctx.Err() == nil && s.dht.RoutingTable().Find(p) == "" {
+			s.survey.drop(p) // gone, or never there: the next survey tells
+		}
 		return nil, err
 	}
 	if resp.Summary == nil {
 		return nil, fmt.Errorf("stats answer from %s has no summary", p)
 	}
 	return resp.Summary, nil
+}
+
+// findAddrs looks p's addresses up in the DHT when this node is neither
+// connected to p nor holds an address of it: a peer the querier learned
+// from other peers' summaries, outside its routing table (one lookup, and
+// the addresses kept for peerstore.TempAddrTTL).
+func (s *Service) findAddrs(ctx context.Context, p peer.ID) error {
+	if s.host.Network().Connectedness(p) == network.Connected || len(s.host.Peerstore().Addrs(p)) > 0 {
+		return nil
+	}
+	ai, err := s.dht.FindPeer(ctx, p)
+	if err != nil {
+		return fmt.Errorf("finding %s: %w", p, err)
+	}
+	s.host.Peerstore().AddAddrs(p, ai.Addrs, peerstore.TempAddrTTL)
+	return nil
 }
 
 // statsCall runs one stats exchange and counts an answer refused as

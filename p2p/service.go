@@ -133,6 +133,11 @@ type Config struct {
 	// beyond its peer's rate, idle or not (SpareSearchRate): for a node
 	// that wants no spare work, and for tests of an owner with none.
 	NoLending bool
+	// BucketSize is how many peers the routing table keeps per common
+	// prefix length, and a lookup returns (0: KadBucketSize, kad's 20).
+	// Tests set fewer, so that a small network outgrows its routing tables
+	// as a large one does.
+	BucketSize int
 	// IDDifficulty (D) is the network's price of an identity: a peer whose
 	// ID does not solve the puzzle of difficulty D (package puzzle) is
 	// refused at the connection, kept out of the routing table and never an
@@ -211,6 +216,7 @@ type Service struct {
 	metrics *serviceMetrics
 
 	owners  *ownerCache
+	survey  *survey
 	repair  *repairer
 	reach   reach
 	joined  atomic.Bool
@@ -367,6 +373,7 @@ func New(cfg Config) (*Service, error) {
 		// until AutoNAT finds it unreachable (ModeAutoServer), with the
 		// verdict passed on late (watchReach).
 		dht.Mode(dhtModeOption(cfg.DHTMode)),
+		dht.BucketSize(s.bucketSize()),
 		dht.DisableValues(),
 		dht.DisableProviders(),
 		dht.BootstrapPeersFunc(s.bootstrapPeers),
@@ -391,6 +398,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s.owners = newOwnerCache(s)
+	s.survey = &survey{s: s}
 	s.repair = newRepairer(s)
 	h.SetStreamHandler(StoreProtocol(cfg.Network), s.handleStore)
 	h.SetStreamHandler(SyncProtocol(cfg.Network), s.handleSync)
@@ -553,6 +561,14 @@ func (s *Service) PeerIDs() []string {
 func (s *Service) Peers() int { return len(s.host.Network().Peers()) }
 
 // RoutingTableSize is the number of DHT servers in the routing table.
+// bucketSize is the routing table's bucket size (Config.BucketSize).
+func (s *Service) bucketSize() int {
+	if s.cfg.BucketSize > 0 {
+		return s.cfg.BucketSize
+	}
+	return KadBucketSize
+}
+
 func (s *Service) RoutingTableSize() int { return s.dht.RoutingTable().Size() }
 
 // KeysOwned is the number of held keys the node is an owner of, as of the

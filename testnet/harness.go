@@ -119,7 +119,7 @@ func routingCapacity[T member](nd T, alive []T) int {
 			servers = append(servers, id)
 		}
 	}
-	return p2p.RoutingCapacity(self, servers)
+	return p2p.RoutingCapacity(self, servers, 0)
 }
 
 // WaitFor polls cond until it holds or timeout passes, then fails the test

@@ -57,6 +57,9 @@ type Options struct {
 	RepairInterval time.Duration
 	SettleMargin   time.Duration
 	EvictInterval  time.Duration
+	// BucketSize is p2p.Config's: fewer than kad's 20 peers a bucket make
+	// a small network outgrow its routing tables as a large one does.
+	BucketSize int
 	// Logger receives the nodes' logs (default: errors only, discarded).
 	Logger *slog.Logger
 }
@@ -160,6 +163,7 @@ func (net *Network) Add(ctx context.Context) (*Member, error) {
 			SplitAt:        net.opts.SplitAt,
 			RepairInterval: net.opts.RepairInterval,
 			EvictInterval:  net.opts.EvictInterval,
+			BucketSize:     net.opts.BucketSize,
 			AloneAfter:     -1,
 			Host:           func(key crypto.PrivKey) (host.Host, error) { return net.host(key, i) },
 		},
@@ -291,7 +295,7 @@ func (net *Network) WaitRouting(ctx context.Context) error {
 		refresh := time.Since(last) > 2*time.Second
 		lagging := 0
 		for _, m := range alive {
-			if m.Net().RoutingTableSize() < p2p.RoutingCapacity(m.ID(), ids) {
+			if m.Net().RoutingTableSize() < p2p.RoutingCapacity(m.ID(), ids, net.opts.BucketSize) {
 				lagging++
 				if refresh {
 					m.Net().RefreshRouting()

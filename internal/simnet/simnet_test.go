@@ -131,3 +131,68 @@ func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
 		t.Errorf("no sync message after 2 nodes crashed and 2 joined: repair did not run")
 	}
 }
+
+// TestTotalsHearEveryServerBeyondTheRoutingTable: with buckets of 4, the
+// routing tables of 32 nodes hold about half the network, as kad's
+// buckets of 20 hold two thirds of 100 nodes and less of more. A querier's
+// statistics (posts and terms, which BM25 scores with) must still be the
+// whole network's: it surveys the servers beyond its table and hears one
+// owner of every group. From the routing table alone every node here heard
+// about half the nodes and its figures were 18 to 20% short (and at 100
+// nodes with kad's buckets a quarter short, where a stop word's first page
+// missed a post).
+func TestTotalsHearEveryServerBeyondTheRoutingTable(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts 32 nodes")
+	}
+	testenv.Need(t, corpus.Available(), "the fortunes corpus", corpus.InstallHint)
+	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
+	defer cancel()
+	dir := t.TempDir()
+	const nodes, posts = 32, 200
+	net, err := Start(ctx, filepath.Join(dir, "nodes"), nodes, Options{Latency: time.Millisecond, Seed: 3, BucketSize: 4, RepairInterval: 2 * time.Second, SettleMargin: time.Second}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	ps, err := sim.SamplePosts(posts, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := net.Write(ctx, ps, 20, nil); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "one-index"), ps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ref.Close()
+	if err := net.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range net.Alive() {
+		table := m.Net().RoutingTableSize()
+		if table >= nodes-1 {
+			t.Fatalf("node %d's routing table holds %d of %d peers: this network does not outgrow its routing tables", m.Index, table, nodes-1)
+		}
+		totals := m.Searches().Refresh(ctx)
+		off, err := sim.StatsError(totals, ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		surveyed, lookups, _ := m.Net().Surveyed()
+		t.Logf("node %d: routing table %d of %d peers, survey %d servers in %d lookups; totals heard %d nodes, %d posts and %d terms, %.4f off the one index's",
+			m.Index, table, nodes-1, surveyed, lookups, totals.Heard, totals.Posts, totals.Terms, off)
+		if totals.Heard != nodes || off != 0 {
+			t.Errorf("node %d heard %d of %d nodes, and its statistics are %.4f off the one index's; want every node and 0", m.Index, totals.Heard, nodes, off)
+		}
+	}
+	rep, err := net.Search(ctx, ref, sim.Mix(sim.Texts(ps), 2), 10, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("recall %.4f, exact totals %.2f, statistics %.4f off", rep.Recall, rep.ExactTotals, rep.StatsError)
+	if rep.Recall != 1 || rep.ExactTotals != 1 || rep.StatsError != 0 {
+		t.Errorf("recall %.4f, exact totals %.2f, statistics %.4f off; want 1, 1 and 0", rep.Recall, rep.ExactTotals, rep.StatsError)
+	}
+}
