@@ -263,8 +263,19 @@ func (net *Network) Alive() []*Member {
 }
 
 // Close stops every node, one at a time: mocknet's connections can
-// deadlock when both of their ends close at once.
+// deadlock when both of their ends close at once. Every link is cut
+// first, so that a node stopping waits on no peer's stream and the others'
+// repair, which each departure starts, fails at once instead of syncing
+// with nodes about to stop (in a CI run under -race beside other packages,
+// 10 of 32 nodes took 35 minutes to stop with their links up).
 func (net *Network) Close() {
+	alive := net.Alive()
+	for i, a := range alive {
+		for _, b := range alive[i+1:] {
+			_ = net.mn.UnlinkPeers(a.ID(), b.ID())
+			_ = net.mn.DisconnectPeers(a.ID(), b.ID())
+		}
+	}
 	net.mu.Lock()
 	nodes := slices.Clone(net.nodes)
 	net.mu.Unlock()
