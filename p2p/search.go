@@ -266,8 +266,8 @@ func (s *Service) Summary(ctx context.Context, p peer.ID) (*netsearch.Summary, e
 }
 
 // findAddrs looks p's addresses up in the DHT when this node is neither
-// connected to p nor holds an address of it: a peer the querier learned
-// from other peers' summaries, outside its routing table (one lookup, and
+// connected to p nor holds an address of it: a peer a survey found,
+// outside the routing table, whose addresses have lapsed (one lookup, and
 // the addresses kept for peerstore.TempAddrTTL).
 func (s *Service) findAddrs(ctx context.Context, p peer.ID) error {
 	if s.host.Network().Connectedness(p) == network.Connected || len(s.host.Peerstore().Addrs(p)) > 0 {

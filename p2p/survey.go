@@ -22,7 +22,7 @@ import (
 // nodes the totals were 25% short, and BM25 scored with them). A survey
 // finds every server: for each full bucket, it looks up keys in the part
 // of the keyspace the bucket stands for, and each lookup's answer proves a
-// region complete (regionOf), until the regions cover the part. It costs
+// region complete (run), until the regions cover the part. It costs
 // about one lookup for every 10 to 20 peers beyond the routing table, and
 // runs when a node gathers totals and its last survey is older than
 // surveyInterval.
@@ -99,14 +99,19 @@ func (sv *survey) members() []peer.ID {
 
 // needed reports whether some bucket of the routing table is full, so
 // that the network may hold servers the table does not.
-func (sv *survey) needed() bool {
+func (sv *survey) needed() bool { return len(sv.fullBuckets()) > 0 }
+
+// fullBuckets are the common prefix lengths with self at which the
+// routing table holds a whole bucket.
+func (sv *survey) fullBuckets() []int {
 	rt := sv.s.dht.RoutingTable()
+	var full []int
 	for cpl := range 256 { // the bits of a SHA-256 keyspace ID
 		if rt.NPeersForCpl(uint(cpl)) >= sv.s.bucketSize() {
-			return true
+			full = append(full, cpl)
 		}
 	}
-	return false
+	return full
 }
 
 // drop forgets a surveyed peer that did not answer.
@@ -129,14 +134,11 @@ func (sv *survey) run(ctx context.Context) {
 	s := sv.s
 	start := time.Now()
 	self := kb.ConvertPeerID(s.self)
-	rt := s.dht.RoutingTable()
 	var todo []surveyPrefix
-	for cpl := range len(self) * 8 {
-		if rt.NPeersForCpl(uint(cpl)) >= s.bucketSize() {
-			// Bucket cpl holds the IDs that share cpl bits with self and
-			// differ in the next.
-			todo = append(todo, surveyPrefix{id: flipBit(self, cpl), bits: cpl + 1})
-		}
+	for _, cpl := range sv.fullBuckets() {
+		// Bucket cpl holds the IDs that share cpl bits with self and
+		// differ in the next.
+		todo = append(todo, surveyPrefix{id: flipBit(self, cpl), bits: cpl + 1})
 	}
 	found := map[peer.ID]bool{}
 	lookups := 0
