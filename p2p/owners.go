@@ -66,6 +66,10 @@ type ownerCache struct {
 	regions map[int]map[string]*region // prefix length -> prefix -> region
 	nRegion int
 	lookups map[string]cachedLookup
+	// taught counts what lookups taught and each change of the routing
+	// table, which expires it: the local summary, which places keys from what the
+	// node knows, is computed again when it moves.
+	taught uint64
 	// changes are the membership changes seen, oldest first (at most
 	// maxChanges); truncated is when the newest one dropped happened.
 	changes   []change
@@ -102,7 +106,7 @@ func newOwnerCache(s *Service) *ownerCache {
 }
 
 // refresh reloads the membership from the routing table and returns the
-// membership epoch; a change of the table drops what lookups taught.
+// membership epoch; a change of the table expires what lookups taught.
 func (c *ownerCache) refresh() uint64 {
 	ids := c.s.dht.RoutingTable().ListPeers()
 	if c.s.OwnsKeys() {
@@ -140,7 +144,7 @@ func (c *ownerCache) refresh() uint64 {
 	}
 	c.rtFP = fp
 	c.epoch++
-	c.clearLookupsLocked()
+	c.expireLookupsLocked()
 	return c.epoch
 }
 
@@ -158,10 +162,19 @@ func membershipFingerprint(seed maphash.Seed, ids []peer.ID) uint64 {
 	return fp
 }
 
-func (c *ownerCache) clearLookupsLocked() {
-	clear(c.lookups)
-	clear(c.regions)
-	c.nRegion = 0
+// expireLookupsLocked expires what lookups taught, keeping it in order
+// for lastKnown until the bounds drop it.
+func (c *ownerCache) expireLookupsLocked() {
+	c.taught++
+	for k, e := range c.lookups {
+		e.expires = e.expires.Add(-lookupTTL)
+		c.lookups[k] = e
+	}
+	for _, byPrefix := range c.regions {
+		for _, rg := range byPrefix {
+			rg.expires = rg.expires.Add(-lookupTTL)
+		}
+	}
 }
 
 // learnPeerLocked records a peer seen as a member and reports whether it is
@@ -239,6 +252,40 @@ func (c *ownerCache) cached(key string, refresh bool) ([]peer.ID, bool) {
 	return nil, false
 }
 
+// lastKnown is cached, without reloading the routing table, but when no
+// answer is fresh it takes the latest expired one still kept: the owners
+// as the node last knew them. An answer expires so that owners are looked
+// up again as peers come and go, not because it went wrong; a change of
+// the routing table expires every answer at once.
+func (c *ownerCache) lastKnown(key string) ([]peer.ID, bool) {
+	if owners, ok := c.cached(key, false); ok {
+		return owners, true
+	}
+	target := kbKey(key)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var (
+		owners []peer.ID
+		latest time.Time
+	)
+	for bits, byPrefix := range c.regions {
+		if rg := byPrefix[prefixOf(target, bits)]; rg != nil && rg.expires.After(latest) {
+			owners, latest = closest(rg.members, target, c.s.cfg.Replicas), rg.expires
+		}
+	}
+	if e, ok := c.lookups[key]; ok && e.expires.After(latest) {
+		owners, latest = e.peers, e.expires
+	}
+	return owners, !latest.IsZero()
+}
+
+// taughtVersion is the count of what lookups taught (ownerCache.taught).
+func (c *ownerCache) taughtVersion() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.taught
+}
+
 // lookup asks the DHT for the peers closest to key and remembers the region
 // the answer covers.
 func (c *ownerCache) lookup(ctx context.Context, key string) ([]peer.ID, error) {
@@ -263,6 +310,7 @@ func (c *ownerCache) lookup(ctx context.Context, key string) ([]peer.ID, error) 
 		c.learnPeerLocked(id)
 	}
 	expires := time.Now().Add(lookupTTL)
+	c.taught++
 	if rg != nil {
 		if c.nRegion >= maxRegions {
 			c.pruneRegionsLocked()

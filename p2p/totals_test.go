@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -73,5 +74,70 @@ func TestPartialTotalsDoNotReplaceCompleteOnes(t *testing.T) {
 	}
 	if tot, _ := coord.Totals(ctx); tot != first {
 		t.Fatalf("Totals gives %+v after a partial gathering; want the complete %+v", tot, first)
+	}
+}
+
+// TestASummaryOutlivesItsOwnersAnswers: past a bucket's worth of peers a
+// node knows its keys' owners from lookups, whose answers expire. A
+// summary computed after they expired and before repair looked them up
+// again must still count every key it holds: skipping them made owners
+// report less than they hold, and in a CI run under load every node's
+// totals read 5 of 2,512 terms short with every key at its owners.
+func TestASummaryOutlivesItsOwnersAnswers(t *testing.T) {
+	const bucket = 2
+	net := &testNetwork{t: t, name: fmt.Sprintf("p2ptest-%d", time.Now().UnixNano()), cfg: func(c *Config) { c.BucketSize = bucket }}
+	for range 4 {
+		net.add()
+	}
+	writer := net.svcs[0]
+	poll.Until(t, "the writer's routing table outgrows a bucket", 30*time.Second, 50*time.Millisecond, func() bool {
+		if writer.RoutingTableSize() < bucket {
+			writer.RefreshRouting()
+			return false
+		}
+		return true
+	})
+	posts := signPosts(t, 20, func(i int) string { return fmt.Sprintf("summary sample %d: gulls over the harbour", i) })
+	ctx := context.Background()
+	if _, err := writer.cfg.Store.Put(ctx, posts...); err != nil {
+		t.Fatal(err)
+	}
+	writer.Place(ctx, posts) // looks up every key's owners; placement itself is not checked
+	before := writer.localSummary()
+	if len(before.Groups) == 0 {
+		// Also the fault: a change of the routing table since the lookups
+		// (this one grows while the posts are placed) dropped their answers.
+		t.Fatalf("the writer holds %d keys, whose owners it looked up to place them, and its summary names no group", len(writer.hold.snapshot()))
+	}
+
+	// Every answer expires, and the summary is computed again.
+	o := writer.owners
+	o.mu.Lock()
+	past := time.Now().Add(-time.Second)
+	for _, byPrefix := range o.regions {
+		for _, rg := range byPrefix {
+			rg.expires = past
+		}
+	}
+	for k, e := range o.lookups {
+		e.expires = past
+		o.lookups[k] = e
+	}
+	o.mu.Unlock()
+	expired := 0
+	for _, hk := range writer.hold.snapshot() {
+		if _, ok := o.cached(hk.key, false); !ok {
+			expired++
+		}
+	}
+	if expired == 0 {
+		t.Fatal("no held key's owners came from a lookup: the test proves nothing")
+	}
+	writer.summary.mu.Lock()
+	writer.summary.localAt = time.Time{}
+	writer.summary.mu.Unlock()
+	after := writer.localSummary()
+	if !reflect.DeepEqual(after, before) {
+		t.Errorf("with the owners of %d held keys expired the summary changed:\nbefore %+v\nafter  %+v", expired, before.Groups, after.Groups)
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -32,6 +33,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/murmur-p2p/murmur/keyspace"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/node"
 	"github.com/murmur-p2p/murmur/p2p"
@@ -529,5 +531,61 @@ func (net *Network) Churn(ctx context.Context, session func(r *rand.Rand) time.D
 		cancel()
 		<-done
 		return stats
+	}
+}
+
+// Misplaced returns the keys of posts (keyspace.Keys) that some of their
+// owners do not hold exactly: the owners are the R nodes alive closest to
+// the key, computed from every node's identity as no node can, and each
+// holds the key's posts if its digest of the key equals theirs.
+func (net *Network) Misplaced(posts []*post.Post) []string {
+	alive := net.Alive()
+	if len(alive) == 0 {
+		return nil
+	}
+	byID := make(map[peer.ID]*Member, len(alive))
+	ids := make([]peer.ID, 0, len(alive))
+	for _, m := range alive {
+		byID[m.ID()] = m
+		ids = append(ids, m.ID())
+	}
+	r := alive[0].Net().Replicas()
+	want := map[string][]string{}
+	for _, p := range posts {
+		for _, k := range keyspace.Keys(p) {
+			want[k] = append(want[k], p.ID)
+		}
+	}
+	var missing []string
+	for key, postIDs := range want {
+		d := p2p.DigestOf(key, postIDs)
+		owners := kb.SortClosestPeers(ids, kb.ConvertKey(key))
+		for _, o := range owners[:min(r, len(owners))] {
+			if byID[o].Net().LocalDigest(key) != d {
+				missing = append(missing, key)
+				break
+			}
+		}
+	}
+	slices.Sort(missing)
+	return missing
+}
+
+// WaitPlaced waits until every key of posts is at each of its owners
+// (Misplaced), asking the nodes to repair every 2 seconds meanwhile.
+func (net *Network) WaitPlaced(ctx context.Context, posts []*post.Post) error {
+	for {
+		missing := net.Misplaced(posts)
+		if len(missing) == 0 {
+			return nil
+		}
+		for _, m := range net.Alive() {
+			m.Net().TriggerRepair()
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d keys not at their owners, such as %s: %w", len(missing), missing[0], ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
 	}
 }

@@ -160,7 +160,18 @@ func TestTotalsHearEveryServerBeyondTheRoutingTable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := net.Write(ctx, ps, 20, nil); err != nil {
+	short, err := net.Write(ctx, ps, 20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// What is measured is what the queriers hear, not placement: a write
+	// short of its owners, which repair completes later, would make the
+	// totals rightly short, so they are read once every key is home. (A CI
+	// run's totals 5 of 2,512 terms short came from owners' summaries
+	// that skipped keys whose owner lookups had expired; see p2p's
+	// TestASummaryOutlivesItsOwnersAnswers.)
+	t.Logf("%d posts written short of their quorum; %d keys not yet at their owners", short, len(net.Misplaced(ps)))
+	if err := net.WaitPlaced(ctx, ps); err != nil {
 		t.Fatal(err)
 	}
 	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "one-index"), ps)
@@ -171,6 +182,15 @@ func TestTotalsHearEveryServerBeyondTheRoutingTable(t *testing.T) {
 	if err := net.Settle(ctx); err != nil {
 		t.Fatal(err)
 	}
+	refPosts, err := ref.DocCount()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refTerms, err := ref.TextTerms()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("the one index: %d posts and %d terms", refPosts, refTerms)
 	for _, m := range net.Alive() {
 		table := m.Net().RoutingTableSize()
 		if table >= nodes-1 {
