@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -71,7 +72,12 @@ func TestAdversary(t *testing.T) {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d keys are not at their 3 owners after 3 minutes: %v", label, len(missing), firstN(missing, 10))
+				var where []string
+				for _, m := range missing[:min(3, len(missing))] {
+					key := m[:strings.LastIndexByte(m, '(')]
+					where = append(where, whereIs(t, net, net.Nodes[1], key, want[key]))
+				}
+				t.Fatalf("%s: %d keys are not at their 3 owners after 3 minutes: %v\n%s", label, len(missing), firstN(missing, 10), strings.Join(where, "\n"))
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
