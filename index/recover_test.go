@@ -105,10 +105,15 @@ func readAll(t *testing.T, dir string) (posts int, err error) {
 
 // TestDamagedSegmentIsAnError overwrites 4 KB of the newest segment at every
 // 4 KB boundary in turn, as a crash or a failing disk might: opening and
-// reading the index must never panic (a panic inside bleve becomes an
-// ErrDamaged error), and damage to the stored posts, the start of a
-// segment, is reported as ErrDamaged by Open, Check or Walk. Damage that
-// only a search's postings reach may surface as that search's error.
+// reading the index must never panic or stop the process, and every such
+// damage is reported as ErrDamaged by Open or Check (the segment's CRC-32)
+// before a search reads it. The one exception is the segment's footer:
+// bleve then cannot open the segment, logs it and opens the snapshot
+// before it, without the newest segment's posts (left as it is: repair
+// refills them from their other owners). Without the checksum, damage that only a
+// search's postings reached surfaced as that search's error, a wrong
+// count of posts, or (in one CI run) an allocation of 10 TB that stopped
+// the test binary.
 func TestDamagedSegmentIsAnError(t *testing.T) {
 	base, newest := damagedIndex(t)
 	st, err := os.Stat(newest)
@@ -146,8 +151,9 @@ func TestDamagedSegmentIsAnError(t *testing.T) {
 		default:
 			outcomes[fmt.Sprintf("read %d posts", n)]++
 		}
-		if off < 3*4096 && !errors.Is(err, index.ErrDamaged) {
-			t.Errorf("4 KB overwritten at %d (the stored posts): read %d posts, err %v; want ErrDamaged", off, n, err)
+		footer := off+4096 >= st.Size()
+		if !errors.Is(err, index.ErrDamaged) && !(footer && err == nil) {
+			t.Errorf("4 KB overwritten at %d: read %d posts, err %v; want ErrDamaged", off, n, err)
 		}
 	}
 	t.Logf("outcomes over %d offsets: %v", (st.Size()+step-1)/step, outcomes)
