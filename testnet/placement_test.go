@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/api"
@@ -145,19 +144,14 @@ func holders(net *testnet.Net, want map[string][]string) map[string]int {
 
 // whereIs tells, for a failure's message, who holds key: every live node
 // with its digest's count against the posts wanted, whether it is among
-// the R closest to the key of the live nodes, and whether from (the
+// its true owners (trueOwners), and whether from (the
 // node that counted the copies) names it an owner.
 func whereIs(t *testing.T, net *testnet.Net, from *testnet.Member, key string, ids []string) string {
 	t.Helper()
 	d := p2p.DigestOf(key, ids)
 	alive := net.Alive()
-	var peers []peer.ID
-	for _, nd := range alive {
-		peers = append(peers, nd.Net().ID())
-	}
 	r := from.Net().Replicas()
-	closest := kb.SortClosestPeers(peers, kb.ConvertKey(key))
-	closest = closest[:min(r, len(closest))]
+	closest := trueOwners(net, key, r)
 	owners, err := from.Net().Owners(context.Background(), key)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s, %d posts: owners named by %s: %v (err %v)", key, d.Count, from.Net().ID().ShortString(), owners, err)
