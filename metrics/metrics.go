@@ -47,6 +47,11 @@ const (
 	StorePosts         = "murmur_store_posts_total"
 	PlacementShort     = "murmur_placement_short_total"
 	OwnerLookups       = "murmur_owner_lookups_total"
+	// SurveyLookups counts the DHT lookups of surveys of the keyspace
+	// beyond the routing table, and SurveyedServers is the servers the
+	// last survey found (zero while the routing table holds the network).
+	SurveyLookups      = "murmur_survey_lookups_total"
+	SurveyedServers    = "murmur_surveyed_servers"
 	EvictedPosts       = "murmur_evicted_posts_total"
 	ProtocolBytes      = "murmur_protocol_bytes_total"
 	ProtocolMessages   = "murmur_protocol_messages_total"

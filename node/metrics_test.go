@@ -54,6 +54,8 @@ func TestMetricsOfANode(t *testing.T) {
 		metrics.PeersConnected:    1,
 		metrics.PlacementShort:    1,
 		metrics.OwnerLookups:      1,
+		metrics.SurveyLookups:     1,
+		metrics.SurveyedServers:   1,
 		metrics.EvictedPosts:      1,
 		metrics.APIRefused:        4,
 		metrics.CrawlFetches:      len(crawl.Statuses),

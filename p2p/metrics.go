@@ -13,6 +13,8 @@ type serviceMetrics struct {
 	peersConnected, routingTablePeers, keysOwned, keysUnderReplicated prometheus.Gauge
 	keyPostings                                                       *prometheus.GaugeVec
 	handoffPosts, placementShort, ownerLookups, evictedPosts          prometheus.Counter
+	surveyLookups                                                     prometheus.Counter
+	surveyedServers                                                   prometheus.Gauge
 	repairPasses                                                      *prometheus.CounterVec
 	repairPassSeconds                                                 prometheus.Histogram
 	repairLastSuccess                                                 prometheus.Gauge
@@ -46,11 +48,13 @@ func newServiceMetrics(reg prometheus.Registerer) *serviceMetrics {
 			Name: metrics.KeyPostings,
 			Help: "Posts held per key class; a post held under several keys counts once per key.",
 		}, []string{"class"}),
-		handoffPosts:   metrics.Counter(reg, metrics.HandoffPosts, "Posts handed to new owners by repair."),
-		placementShort: metrics.Counter(reg, metrics.PlacementShort, "Writes that did not reach W owner acknowledgements."),
-		ownerLookups:   metrics.Counter(reg, metrics.OwnerLookups, "DHT lookups for the owners of a key; each covers a region of the keyspace."),
-		evictedPosts:   metrics.Counter(reg, metrics.EvictedPosts, "Copies dropped because other nodes own and hold every key of the post."),
-		repairPasses:   metrics.CounterVec(reg, metrics.RepairPasses, "Repair passes over the held keys, by outcome.", "outcome", metrics.OutcomeOK, metrics.OutcomeError),
+		handoffPosts:    metrics.Counter(reg, metrics.HandoffPosts, "Posts handed to new owners by repair."),
+		placementShort:  metrics.Counter(reg, metrics.PlacementShort, "Writes that did not reach W owner acknowledgements."),
+		ownerLookups:    metrics.Counter(reg, metrics.OwnerLookups, "DHT lookups for the owners of a key; each covers a region of the keyspace."),
+		surveyLookups:   metrics.Counter(reg, metrics.SurveyLookups, "DHT lookups of surveys of the keyspace beyond the routing table, which the totals of a search ask (one survey every 10 minutes while the node searches, once a bucket is full)."),
+		surveyedServers: metrics.Gauge(reg, metrics.SurveyedServers, "Servers beyond the routing table that the last survey of the keyspace found (zero while the routing table holds the network)."),
+		evictedPosts:    metrics.Counter(reg, metrics.EvictedPosts, "Copies dropped because other nodes own and hold every key of the post."),
+		repairPasses:    metrics.CounterVec(reg, metrics.RepairPasses, "Repair passes over the held keys, by outcome.", "outcome", metrics.OutcomeOK, metrics.OutcomeError),
 		repairPassSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    metrics.RepairPassSeconds,
 			Help:    "Time of one repair pass over every held key.",
@@ -105,3 +109,7 @@ func (s *Service) Sent(protocol string) (messages, bytes float64) {
 // OwnerLookups is how many DHT lookups for owners this node has made
 // (murmur_owner_lookups_total).
 func (s *Service) OwnerLookups() float64 { return metrics.CounterValue(s.metrics.ownerLookups) }
+
+// SurveyLookups is how many DHT lookups this node's surveys of the
+// keyspace have made (murmur_survey_lookups_total).
+func (s *Service) SurveyLookups() float64 { return metrics.CounterValue(s.metrics.surveyLookups) }

@@ -119,6 +119,7 @@ func (sv *survey) drop(p peer.ID) {
 	sv.mu.Lock()
 	defer sv.mu.Unlock()
 	delete(sv.peers, p)
+	sv.s.metrics.surveyedServers.Set(float64(len(sv.peers)))
 }
 
 // knows reports whether the last survey found p.
@@ -153,6 +154,7 @@ func (sv *survey) run(ctx context.Context) {
 		ids, err := s.dht.GetClosestPeers(lctx, key)
 		cancel()
 		lookups++
+		s.metrics.surveyLookups.Inc()
 		ids = slices.DeleteFunc(ids, func(p peer.ID) bool { return !puzzle.Solves(p, s.cfg.IDDifficulty) })
 		for _, id := range ids {
 			if id != s.self {
@@ -196,6 +198,7 @@ func (sv *survey) run(ctx context.Context) {
 	sv.lookups = lookups
 	if ctx.Err() == nil {
 		sv.peers, sv.at = found, time.Now()
+		s.metrics.surveyedServers.Set(float64(len(found)))
 	}
 	s.log.Info("surveyed the network beyond the routing table", "servers", len(found), "lookups", lookups, "took", time.Since(start).Round(time.Millisecond))
 }

@@ -107,8 +107,9 @@ type Report struct {
 	// of the two (0: the network scores as the one index does).
 	StatsError float64 `json:"stats_error"`
 	// SurveyLookupsPerQuerier is the DHT lookups with which a querier
-	// found the servers beyond its routing table, so as to hear them all
-	// (real nodes alone; the model's queriers know every node).
+	// found the servers beyond its routing table, so as to hear them all:
+	// its murmur_survey_lookups_total once settled, every survey it ran
+	// by then (real nodes alone; the model's queriers know every node).
 	SurveyLookupsPerQuerier float64 `json:"survey_lookups_per_querier,omitempty"`
 	// Churn is what churn did, when the network churned (StartChurn).
 	Churn         *ChurnReport `json:"churn,omitempty"`

@@ -63,8 +63,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 				return nil, err
 			}
 			statsErr += e
-			_, lookups, _ := m.Net().Surveyed()
-			surveyLookups += float64(lookups)
+			surveyLookups += m.Net().SurveyLookups()
 		}
 		req := query.Request{Q: q.Q, Limit: limit}
 		t0 := net.Traffic()

@@ -207,6 +207,13 @@ func TestTotalsHearEveryServerBeyondTheRoutingTable(t *testing.T) {
 		if totals.Heard != nodes || off != 0 {
 			t.Errorf("node %d heard %d of %d nodes, and its statistics are %.4f off the one index's; want every node and 0", m.Index, totals.Heard, nodes, off)
 		}
+		// The node's metrics tell the surveys' cost and what the last found.
+		if got := metrics.Value(m.Metrics(), metrics.SurveyedServers); got != float64(surveyed) || surveyed == 0 {
+			t.Errorf("node %d: %s = %v, its last survey found %d servers", m.Index, metrics.SurveyedServers, got, surveyed)
+		}
+		if got := metrics.Value(m.Metrics(), metrics.SurveyLookups); got < float64(lookups) || lookups == 0 {
+			t.Errorf("node %d: %s = %v, below its last survey's %d lookups", m.Index, metrics.SurveyLookups, got, lookups)
+		}
 	}
 	rep, err := net.Search(ctx, ref, sim.Mix(sim.Texts(ps), 2), 10, nil)
 	if err != nil {

@@ -66,12 +66,13 @@ func networkRow(b *dashboard.DashboardBuilder) {
 		WithTarget(query("A", metrics.KeysUnderReplicate+`{instance=~"$instance"}`, "{{instance}}")))
 	b.WithPanel(timeseriesPanel(12, 8).
 		Title("Repair").
-		Description("Repair passes by outcome, posts handed to new owners, DHT lookups for owners (zero below 20 peers, where the routing table names them), and copies dropped once other nodes own and hold them.").
+		Description("Repair passes by outcome, posts handed to new owners, DHT lookups for owners (zero below 20 peers, where the routing table names them) and of surveys of the keyspace beyond the routing table (one every 10 minutes while a node searches, once a bucket is full), and copies dropped once other nodes own and hold them.").
 		Unit(units.OpsPerSecond).
 		WithTarget(query("A", `sum by (outcome) (rate(`+metrics.RepairPasses+`{instance=~"$instance"}[$__rate_interval]))`, "passes {{outcome}}")).
 		WithTarget(query("B", `sum by (instance) (rate(`+metrics.HandoffPosts+`{instance=~"$instance"}[$__rate_interval]))`, "handoffs {{instance}}")).
 		WithTarget(query("C", `sum by (instance) (rate(`+metrics.OwnerLookups+`{instance=~"$instance"}[$__rate_interval]))`, "owner lookups {{instance}}")).
-		WithTarget(query("D", `sum by (instance) (rate(`+metrics.EvictedPosts+`{instance=~"$instance"}[$__rate_interval]))`, "evicted {{instance}}")))
+		WithTarget(query("D", `sum by (instance) (rate(`+metrics.EvictedPosts+`{instance=~"$instance"}[$__rate_interval]))`, "evicted {{instance}}")).
+		WithTarget(query("E", `sum by (instance) (rate(`+metrics.SurveyLookups+`{instance=~"$instance"}[$__rate_interval]))`, "survey lookups {{instance}}")))
 	b.WithPanel(timeseriesPanel(13, 8).
 		Title("Repair lag").
 		Description("Time since each node's last repair pass without error.").
