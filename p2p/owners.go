@@ -198,6 +198,13 @@ func (s *Service) Owners(ctx context.Context, key string) ([]peer.ID, error) {
 	return s.owners.get(ctx, key)
 }
 
+// KnownOwners are key's owners as this node knows them without asking the
+// network (netsearch.KnownOwners): from the routing table of a small
+// network, or a region or lookup still fresh; false otherwise.
+func (s *Service) KnownOwners(key string) ([]peer.ID, bool) {
+	return s.owners.cached(key, false)
+}
+
 func (c *ownerCache) get(ctx context.Context, key string) ([]peer.ID, error) {
 	if owners, ok := c.cached(key, true); ok {
 		return owners, nil

@@ -295,4 +295,7 @@ func (s *Service) statsCall(ctx context.Context, p peer.ID, req *statsRequest, r
 // (murmur_refused_total), for the querier's checks of what peers send.
 func (s *Service) CountRefused(protocol, reason string, n int) { s.countRefusedN(protocol, reason, n) }
 
-var _ netsearch.Transport = (*Service)(nil)
+var (
+	_ netsearch.Transport   = (*Service)(nil)
+	_ netsearch.KnownOwners = (*Service)(nil)
+)

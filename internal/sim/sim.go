@@ -309,6 +309,12 @@ func (t transport) Owners(_ context.Context, key string) ([]peer.ID, error) {
 	return t.net.Owners(key), nil
 }
 
+// KnownOwners are key's owners: a simulated node knows them all without
+// asking, as a settled p2p node does from its routing table or regions.
+func (t transport) KnownOwners(key string) ([]peer.ID, bool) {
+	return t.net.Owners(key), true
+}
+
 func (t transport) Members() []peer.ID {
 	t.net.mu.RLock()
 	defer t.net.mu.RUnlock()

@@ -904,6 +904,92 @@ func TestAQuerierThatOwnsEveryKeySearchesOnce(t *testing.T) {
 	}
 }
 
+// knowingTransport is a fakeTransport that also tells the owners it knows
+// without asking (KnownOwners), as p2p's does.
+type knowingTransport struct{ fakeTransport }
+
+func (t knowingTransport) KnownOwners(key string) ([]peer.ID, bool) { return t.fn.owners(key), true }
+
+// TestAQuerierPlansOnAKeyItAnswersAlone: of the leaves that each answer an
+// AND or a phrase exactly, a querier that knows its own keys takes one it
+// answers alone, though another owner's leaf is rarer: no request leaves
+// the node, and every page is the one index's. Without KnownOwners the
+// planner takes the rarest leaf and asks another owner for every query.
+func TestAQuerierPlansOnAKeyItAnswersAlone(t *testing.T) {
+	ps := fakePosts(t, 300)
+	fn := newFakeNet(t, 6, 3, ps)
+	ref := reference(t, ps)
+	self := fn.nodes[0].id
+	owns := func(term string) bool { return slices.Contains(fn.owners(keyspace.TermKeys(term)[0]), self) }
+	count := map[string]int{}
+	for _, p := range ps {
+		for _, w := range slices.Compact(slices.Sorted(slices.Values(strings.Fields(p.Text)))) {
+			count[w]++
+		}
+	}
+	// Queries whose rarest leaf this node does not own, and another it does.
+	var queries []string
+	for _, a := range texts {
+		if owns(a) {
+			continue
+		}
+		for _, b := range texts {
+			if owns(b) && count[a] < count[b] {
+				queries = append(queries, a+" "+b)
+			}
+		}
+		if owns("near") {
+			queries = append(queries, `"near `+a+`"`)
+		}
+	}
+	if len(queries) < 3 {
+		t.Fatalf("%d queries of a rare leaf elsewhere and a leaf here: the placement leaves too few", len(queries))
+	}
+	othersAsked := func() int {
+		n := 0
+		for _, nd := range fn.nodes[1:] {
+			nd.mu.Lock()
+			n += nd.asked
+			nd.asked = 0
+			nd.mu.Unlock()
+		}
+		return n
+	}
+	for _, knowing := range []bool{true, false} {
+		var tr Transport = fn.transport(0)
+		if knowing {
+			tr = knowingTransport{tr.(fakeTransport)}
+		}
+		c := New(tr, Config{SelfCheckShare: -1})
+		remote := 0
+		for _, q := range queries {
+			want, err := query.Run(context.Background(), ref, query.Request{Q: q, Limit: 1000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(want.Hits) == 0 {
+				continue
+			}
+			othersAsked()
+			got, first := pageThrough(t, c, query.Request{Q: q, Limit: 7})
+			if !slices.Equal(got, ids(want.Hits)) || first.Total != want.Total {
+				t.Fatalf("%q (knowing its owners %v): %d hits (total %d), one index %d (total %d)", q, knowing, len(got), first.Total, len(want.Hits), want.Total)
+			}
+			if asked := othersAsked(); asked > 0 {
+				remote++
+				if knowing {
+					t.Errorf("%q: other owners were asked %d times, though this node answers a leaf of it alone", q, asked)
+				}
+			}
+		}
+		c.Close()
+		t.Logf("knowing its owners %v: %d of %d queries asked another owner", knowing, remote, len(queries))
+		if !knowing && remote == 0 {
+			t.Fatalf("without KnownOwners no query asked another owner: the queries do not test the plan")
+		}
+	}
+}
+
 // TestACrossCheckCarriesOnePageOfPosts: the first page sorted by score is
 // checked by a second owner, which sends a digest (IDs and scores) rather
 // than its posts when it agrees; when the first owner leaves out posts the

@@ -151,7 +151,8 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 		r.rounds += rounds
 	}
 	r.rescore = !r.c.cfg.TrustOwners && r.p.Rescorable(r.st)
-	leaves, routable := query.Plan(r.p.Expr, r.c.leafCost)
+	r.checkSelf = r.c.cfg.SelfCheckShare >= 1 || rand.Float64() < r.c.cfg.SelfCheckShare
+	leaves, routable := query.Plan(r.p.Expr, r.planCost(ctx))
 	since, until := query.TimeRange(r.p.Expr)
 	for _, l := range leaves {
 		for _, k := range keyspace.OfField(l.Field, l.Value) {
@@ -171,7 +172,6 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	if r.parsed, err = keyspace.ParseAll(r.keys); err != nil {
 		return false, err
 	}
-	r.checkSelf = r.c.cfg.SelfCheckShare >= 1 || rand.Float64() < r.c.cfg.SelfCheckShare
 	r.units = r.spans(ctx)
 	r.wire.Keys = r.keys
 	if len(r.units) > 1 && !slices.ContainsFunc(r.units, func(u unit) bool { return !u.alone }) {
