@@ -128,6 +128,15 @@ func (t countingTransport) Owners(ctx context.Context, key string) ([]peer.ID, e
 	return t.Transport.Owners(ctx, key)
 }
 
+// KnownOwners passes on what the simulated node knows without a lookup
+// (netsearch.KnownOwners), which counts as none.
+func (t countingTransport) KnownOwners(key string) ([]peer.ID, bool) {
+	if k, ok := t.Transport.(netsearch.KnownOwners); ok {
+		return k.KnownOwners(key)
+	}
+	return nil, false
+}
+
 // Search runs each query twice, cold then warm, on node i mod N for the
 // i-th query, each node first settled (see Report.SettleGatherings), with
 // a first page of limit hits, and compares each warm page with the one

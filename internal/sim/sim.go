@@ -309,8 +309,10 @@ func (t transport) Owners(_ context.Context, key string) ([]peer.ID, error) {
 	return t.net.Owners(key), nil
 }
 
-// KnownOwners are key's owners: a simulated node knows them all without
-// asking, as a settled p2p node does from its routing table or regions.
+// KnownOwners are key's owners, known without a lookup. What the planner
+// asks of it is whether this node owns a key (netsearch's planCost), and a
+// p2p node keeps the owners of the keys it holds known (repair looks them
+// up), so a settled one knows as much.
 func (t transport) KnownOwners(key string) ([]peer.ID, bool) {
 	return t.net.Owners(key), true
 }
