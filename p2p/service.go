@@ -218,6 +218,7 @@ type Service struct {
 	owners  *ownerCache
 	survey  *survey
 	repair  *repairer
+	writers recentWriters
 	reach   reach
 	joined  atomic.Bool
 	trigger chan struct{}
@@ -733,6 +734,7 @@ func (s *Service) watchPeers(sub event.Subscription) {
 			if ev.Connectedness == network.Connected {
 				continue
 			}
+			s.writerLeft(ev.Peer)
 			if s.dht.RoutingTable().Find(ev.Peer) == "" && !s.owners.knows(ev.Peer) {
 				continue
 			}

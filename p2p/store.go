@@ -438,6 +438,13 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			}
 		}
 		s.live.Offer(stored...)
+		var keys []string
+		for j, e := range errs {
+			if e == nil {
+				keys = append(keys, req.Posts[goodAt[j]].Keys...)
+			}
+		}
+		s.writers.note(from, keys, now)
 		if len(handOn) > 0 {
 			// Sent under a split term's root by a writer that does not
 			// know the split: its leaves' owners get it at the next pass.

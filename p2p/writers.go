@@ -1,0 +1,116 @@
+package p2p
+
+import (
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Bounds of what an owner remembers of its writers (recentWriters).
+const (
+	// writerMemory is how long an owner remembers the keys a peer stored
+	// posts under: a writer that stays completes its placement well within
+	// it, or marks the keys still short for its own repair.
+	writerMemory = 2 * time.Minute
+	// maxWriterKeys bounds the keys remembered of one peer; past it, the
+	// peer's leaving makes the node compare every key it holds.
+	maxWriterKeys = 4096
+	// maxWriters bounds the peers remembered; the one heard from longest
+	// ago is forgotten first.
+	maxWriters = 256
+)
+
+// recentWriters remembers, for writerMemory, the keys each peer stored
+// posts under at this node. A writer places a post at every owner of each
+// of its keys and retries the owners it missed at its own repair passes;
+// one that leaves before it has placed every copy leaves the owners that
+// took the post the only ones that know of it, and they compare a key with
+// its other owners only when the owners change or at the full sync
+// (Config.FullSyncInterval, 10 minutes). So when a writer leaves, the node
+// compares the keys it stored under at once (Service.writerLeft).
+type recentWriters struct {
+	mu     sync.Mutex
+	byPeer map[peer.ID]*writerKeys
+}
+
+type writerKeys struct {
+	keys map[string]struct{}
+	last time.Time
+	// overflow: the peer stored under more than maxWriterKeys keys.
+	overflow bool
+}
+
+// note remembers that p stored posts under keys at now.
+func (w *recentWriters) note(p peer.ID, keys []string, now time.Time) {
+	if len(keys) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.byPeer == nil {
+		w.byPeer = map[peer.ID]*writerKeys{}
+	}
+	e := w.byPeer[p]
+	if e == nil || now.Sub(e.last) > writerMemory {
+		if e == nil && len(w.byPeer) >= maxWriters {
+			w.forgetOldestLocked()
+		}
+		e = &writerKeys{keys: map[string]struct{}{}}
+		w.byPeer[p] = e
+	}
+	e.last = now
+	for _, k := range keys {
+		if e.overflow {
+			break
+		}
+		if len(e.keys) >= maxWriterKeys {
+			e.overflow, e.keys = true, nil
+			break
+		}
+		e.keys[k] = struct{}{}
+	}
+}
+
+func (w *recentWriters) forgetOldestLocked() {
+	var oldest peer.ID
+	var at time.Time
+	for p, e := range w.byPeer {
+		if oldest == "" || e.last.Before(at) {
+			oldest, at = p, e.last
+		}
+	}
+	delete(w.byPeer, oldest)
+}
+
+// left forgets p and returns the keys it stored under within writerMemory
+// of now; all when they were too many to remember.
+func (w *recentWriters) left(p peer.ID, now time.Time) (keys []string, all bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	e := w.byPeer[p]
+	delete(w.byPeer, p)
+	if e == nil || now.Sub(e.last) > writerMemory {
+		return nil, false
+	}
+	if e.overflow {
+		return nil, true
+	}
+	for k := range e.keys {
+		keys = append(keys, k)
+	}
+	return keys, false
+}
+
+// writerLeft compares with their other owners the keys p stored posts
+// under lately, now that p is gone (recentWriters).
+func (s *Service) writerLeft(p peer.ID) {
+	keys, all := s.writers.left(p, time.Now())
+	switch {
+	case all:
+		s.repair.compareAll()
+	case len(keys) > 0:
+		s.log.Debug("a writer left: comparing the keys it stored under", "writer", p, "keys", len(keys))
+		s.repair.markDirty(keys)
+	}
+}

@@ -1,0 +1,72 @@
+package p2p
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/murmur-p2p/murmur/internal/poll"
+	"github.com/murmur-p2p/murmur/internal/testkit"
+	"github.com/murmur-p2p/murmur/keyspace"
+	"github.com/murmur-p2p/murmur/post"
+)
+
+// TestAWriterThatLeavesMidPlacementLeavesNoOwnerShort: the keys of a post
+// are at their owners, compared and synced. A writer then stores another
+// post of the same terms at one node alone and leaves before it places the
+// other copies. The node compares those keys with their owners when the
+// writer leaves, and every key reaches its R owners within seconds, with
+// repair's full sync an hour away. Without it, a pass compares only keys
+// whose owners changed or that are new to it, and the owners stay short
+// until the full sync.
+func TestAWriterThatLeavesMidPlacementLeavesNoOwnerShort(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	net := startNetwork(t, 4, nil)
+	author := testkit.Key(t)
+	sign := func(text string) *post.Post {
+		p, err := post.SignWork(ctx, author, post.Draft{Text: text}, time.Now(), DefaultPostDifficulty)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	first := sign("a heron over the kelp at low tide")
+	net.write(net.svcs[0], []*post.Post{first})
+	poll.Until(t, "every holder synced the first post's keys", 20*time.Second, 50*time.Millisecond, func() bool {
+		for _, s := range net.svcs {
+			for _, k := range keyspace.Keys(first) {
+				if synced, _ := s.repair.syncState(k); s.hold.Count(k) > 0 && !synced {
+					s.TriggerRepair()
+					return false
+				}
+			}
+		}
+		return true
+	})
+
+	writer := newAttacker(t, net.svcs...)
+	second := sign("at low tide the kelp a heron over")
+	raw, err := json.Marshal(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resp storeResponse
+	req := &storeRequest{Posts: []storeItem{{Post: raw, Keys: keyspace.Keys(second)}}}
+	if err := exchange(ctx, writer, net.svcs[1], StoreProtocol(net.name), req, &resp); err != nil || resp.Posts[0].Error != "" {
+		t.Fatalf("the store at one node: %+v, %v", resp, err)
+	}
+	want := keyCounts([]*post.Post{first, second})
+	short := net.misplaced(want)
+	if short == 0 {
+		t.Fatal("the post is already at every owner of its keys: the test proves nothing")
+	}
+	t.Logf("%d copies of %d keys short before the writer leaves", short, len(want))
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "every key of the post at its owners after its writer left", 20*time.Second, 100*time.Millisecond, func() bool {
+		return net.misplaced(want) == 0
+	})
+}
