@@ -92,15 +92,6 @@ func (r *repairer) markDirty(keys []string) {
 	r.s.TriggerRepair()
 }
 
-// compareAll makes the next pass compare every held key with its owners,
-// as the full sync does.
-func (r *repairer) compareAll() {
-	r.mu.Lock()
-	clear(r.synced)
-	r.mu.Unlock()
-	r.s.TriggerRepair()
-}
-
 // maxArrived bounds the peers remembered as connected anew between passes.
 const maxArrived = 4096
 

@@ -13,8 +13,9 @@ const (
 	// posts under: a writer that stays completes its placement well within
 	// it, or marks the keys still short for its own repair.
 	writerMemory = 2 * time.Minute
-	// maxWriterKeys bounds the keys remembered of one peer; past it, the
-	// peer's leaving makes the node compare every key it holds.
+	// maxWriterKeys bounds the keys remembered of one peer: the keys past
+	// it wait for the full sync, so that a peer cannot make a node compare
+	// everything it holds by leaving.
 	maxWriterKeys = 4096
 	// maxWriters bounds the peers remembered; the one heard from longest
 	// ago is forgotten first.
@@ -37,8 +38,6 @@ type recentWriters struct {
 type writerKeys struct {
 	keys map[string]struct{}
 	last time.Time
-	// overflow: the peer stored under more than maxWriterKeys keys.
-	overflow bool
 }
 
 // note remembers that p stored posts under keys at now.
@@ -61,11 +60,7 @@ func (w *recentWriters) note(p peer.ID, keys []string, now time.Time) {
 	}
 	e.last = now
 	for _, k := range keys {
-		if e.overflow {
-			break
-		}
 		if len(e.keys) >= maxWriterKeys {
-			e.overflow, e.keys = true, nil
 			break
 		}
 		e.keys[k] = struct{}{}
@@ -84,32 +79,26 @@ func (w *recentWriters) forgetOldestLocked() {
 }
 
 // left forgets p and returns the keys it stored under within writerMemory
-// of now; all when they were too many to remember.
-func (w *recentWriters) left(p peer.ID, now time.Time) (keys []string, all bool) {
+// of now.
+func (w *recentWriters) left(p peer.ID, now time.Time) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	e := w.byPeer[p]
 	delete(w.byPeer, p)
 	if e == nil || now.Sub(e.last) > writerMemory {
-		return nil, false
+		return nil
 	}
-	if e.overflow {
-		return nil, true
-	}
+	keys := make([]string, 0, len(e.keys))
 	for k := range e.keys {
 		keys = append(keys, k)
 	}
-	return keys, false
+	return keys
 }
 
 // writerLeft compares with their other owners the keys p stored posts
 // under lately, now that p is gone (recentWriters).
 func (s *Service) writerLeft(p peer.ID) {
-	keys, all := s.writers.left(p, time.Now())
-	switch {
-	case all:
-		s.repair.compareAll()
-	case len(keys) > 0:
+	if keys := s.writers.left(p, time.Now()); len(keys) > 0 {
 		s.log.Debug("a writer left: comparing the keys it stored under", "writer", p, "keys", len(keys))
 		s.repair.markDirty(keys)
 	}

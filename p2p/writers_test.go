@@ -3,8 +3,11 @@ package p2p
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/internal/testkit"
@@ -69,4 +72,35 @@ func TestAWriterThatLeavesMidPlacementLeavesNoOwnerShort(t *testing.T) {
 	poll.Until(t, "every key of the post at its owners after its writer left", 20*time.Second, 100*time.Millisecond, func() bool {
 		return net.misplaced(want) == 0
 	})
+}
+
+// TestRecentWritersAreBounded: what a node remembers of its writers is
+// bounded in keys a peer, in peers and in time, however many a peer sends.
+func TestRecentWritersAreBounded(t *testing.T) {
+	var w recentWriters
+	now := time.Now()
+	many := make([]string, maxWriterKeys+100)
+	for i := range many {
+		many[i] = fmt.Sprintf("t/term%d", i)
+	}
+	w.note("flooder", many, now)
+	if got := w.left("flooder", now); len(got) != maxWriterKeys {
+		t.Errorf("a peer that stored under %d keys left %d to compare, want %d", len(many), len(got), maxWriterKeys)
+	}
+	for i := range maxWriters + 10 {
+		w.note(peer.ID(fmt.Sprint(i)), []string{"t/kelp"}, now.Add(time.Duration(i)*time.Millisecond))
+	}
+	if len(w.byPeer) != maxWriters {
+		t.Errorf("%d peers remembered, want %d", len(w.byPeer), maxWriters)
+	}
+	if got := w.left("0", now); got != nil {
+		t.Errorf("the peer heard from longest ago is still remembered: %v", got)
+	}
+	if got := w.left(peer.ID(fmt.Sprint(maxWriters+9)), now); len(got) != 1 {
+		t.Errorf("the latest peer left %v, want its one key", got)
+	}
+	w.note("late", []string{"t/kelp"}, now)
+	if got := w.left("late", now.Add(writerMemory+time.Second)); got != nil {
+		t.Errorf("keys stored %v ago are still compared: %v", writerMemory+time.Second, got)
+	}
 }
