@@ -82,8 +82,8 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 	}
 	// Two eviction passes after the network settled: the writers' copies
 	// of posts whose keys they do not own are dropped.
-	o.progress("settling", 0, 1)
-	if err := net.Settle(ctx); err != nil {
+	settling := func(done, total int) { o.progress("settled", done, total) }
+	if err := net.SettleReporting(ctx, settling); err != nil {
 		return err
 	}
 	select {
@@ -91,10 +91,10 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 		return ctx.Err()
 	case <-time.After(2 * realEvictInterval):
 	}
-	if err := net.Settle(ctx); err != nil {
+	o.progress("evicting", 1, 1)
+	if err := net.SettleReporting(ctx, settling); err != nil {
 		return err
 	}
-	o.progress("settling", 1, 1)
 	after := net.Traffic()
 	ref, err := sim.OneIndex(ctx, filepath.Join(dir, "one-index"), ps)
 	if err != nil {

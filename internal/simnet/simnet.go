@@ -381,13 +381,23 @@ func (net *Network) Write(ctx context.Context, posts []*post.Post, batch int, pr
 
 // Settle waits until no node alive counts itself as settling (p2p: a
 // repair pass since the last change of membership, and its margin).
-func (net *Network) Settle(ctx context.Context) error {
+func (net *Network) Settle(ctx context.Context) error { return net.SettleReporting(ctx, nil) }
+
+// SettleReporting is Settle, calling progress, if set, with the nodes
+// settled and alive whenever the count of settled ones changes.
+func (net *Network) SettleReporting(ctx context.Context, progress func(settled, alive int)) error {
+	last := -1
 	for {
 		settling := 0
-		for _, m := range net.Alive() {
+		alive := net.Alive()
+		for _, m := range alive {
 			if m.Net().Settling() {
 				settling++
 			}
+		}
+		if progress != nil && settling != last {
+			last = settling
+			progress(len(alive)-settling, len(alive))
 		}
 		if settling == 0 {
 			return nil
