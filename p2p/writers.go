@@ -9,9 +9,10 @@ import (
 
 // Bounds of what an owner remembers of its writers (recentWriters).
 const (
-	// writerMemory is how long an owner remembers the keys a peer stored
-	// posts under: a writer that stays completes its placement well within
-	// it, or marks the keys still short for its own repair.
+	// writerMemory is how long after a peer's last store an owner forgets
+	// the keys it stored posts under: a writer that stays completes its
+	// placement well within it, or marks the keys still short for its own
+	// repair.
 	writerMemory = 2 * time.Minute
 	// maxWriterKeys bounds the keys remembered of one peer: the keys past
 	// it wait for the full sync, so that a peer cannot make a node compare
@@ -22,8 +23,8 @@ const (
 	maxWriters = 256
 )
 
-// recentWriters remembers, for writerMemory, the keys each peer stored
-// posts under at this node. A writer places a post at every owner of each
+// recentWriters remembers the keys each peer stored posts under at this
+// node, since the peer last went writerMemory without storing any. A writer places a post at every owner of each
 // of its keys and retries the owners it missed at its own repair passes;
 // one that leaves before it has placed every copy leaves the owners that
 // took the post the only ones that know of it, and they compare a key with
