@@ -421,12 +421,13 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			return nil, fmt.Errorf("store %d posts: %w", len(good), err)
 		}
 		var stored []*post.Post
-		var handOn []string
+		var handOn, storedKeys []string
 		for j, e := range errs {
 			i := goodAt[j]
 			switch {
 			case e == nil:
 				stored = append(stored, good[j])
+				storedKeys = append(storedKeys, req.Posts[i].Keys...)
 				handOn = append(handOn, s.unsentTrieKeys(good[j], req.Posts[i].Keys)...)
 			case errors.Is(e, index.ErrDeleted):
 				resp.Posts[i].Error = e.Error()
@@ -438,13 +439,7 @@ func (s *Service) applyStore(ctx context.Context, from peer.ID, req *storeReques
 			}
 		}
 		s.live.Offer(stored...)
-		var keys []string
-		for j, e := range errs {
-			if e == nil {
-				keys = append(keys, req.Posts[goodAt[j]].Keys...)
-			}
-		}
-		s.writers.note(from, keys, now)
+		s.writers.note(from, storedKeys, now)
 		if len(handOn) > 0 {
 			// Sent under a split term's root by a writer that does not
 			// know the split: its leaves' owners get it at the next pass.
