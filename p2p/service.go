@@ -218,7 +218,7 @@ type Service struct {
 	owners  *ownerCache
 	survey  *survey
 	repair  *repairer
-	writers recentWriters
+	writers *recentWriters
 	reach   reach
 	joined  atomic.Bool
 	trigger chan struct{}
@@ -401,6 +401,7 @@ func New(cfg Config) (*Service, error) {
 	s.owners = newOwnerCache(s)
 	s.survey = &survey{s: s}
 	s.repair = newRepairer(s)
+	s.writers = newRecentWriters()
 	h.SetStreamHandler(StoreProtocol(cfg.Network), s.handleStore)
 	h.SetStreamHandler(SyncProtocol(cfg.Network), s.handleSync)
 	for _, id := range SearchProtocols(cfg.Network) {

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/libp2p/go-libp2p/core/peer"
 )
 
@@ -18,14 +19,15 @@ const (
 	// it wait for the full sync, so that a peer cannot make a node compare
 	// everything it holds by leaving.
 	maxWriterKeys = 4096
-	// maxWriters bounds the peers remembered; the one heard from longest
+	// maxWriters bounds the peers remembered; the one that stored longest
 	// ago is forgotten first.
 	maxWriters = 256
 )
 
 // recentWriters remembers the keys each peer stored posts under at this
-// node, since the peer last went writerMemory without storing any. A writer places a post at every owner of each
-// of its keys and retries the owners it missed at its own repair passes;
+// node, since the peer last went writerMemory without storing any, for the
+// maxWriters peers that stored last. A writer places a post at every owner
+// of each of its keys and retries the owners it missed at its own repair passes;
 // one that leaves before it has placed every copy leaves the owners that
 // took the post the only ones that know of it, and they compare a key with
 // its other owners only when the owners change or at the full sync
@@ -33,7 +35,15 @@ const (
 // compares the keys it stored under at once (Service.writerLeft).
 type recentWriters struct {
 	mu     sync.Mutex
-	byPeer map[peer.ID]*writerKeys
+	byPeer *lru.Cache[peer.ID, *writerKeys]
+}
+
+func newRecentWriters() *recentWriters {
+	c, err := lru.New[peer.ID, *writerKeys](maxWriters)
+	if err != nil {
+		panic(err) // only for a size below 1, a programming error
+	}
+	return &recentWriters{byPeer: c}
 }
 
 type writerKeys struct {
@@ -48,16 +58,10 @@ func (w *recentWriters) note(p peer.ID, keys []string, now time.Time) {
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.byPeer == nil {
-		w.byPeer = map[peer.ID]*writerKeys{}
-	}
-	e := w.byPeer[p]
-	if e == nil || now.Sub(e.last) > writerMemory {
-		if e == nil && len(w.byPeer) >= maxWriters {
-			w.forgetOldestLocked()
-		}
+	e, ok := w.byPeer.Get(p)
+	if !ok || now.Sub(e.last) > writerMemory {
 		e = &writerKeys{keys: map[string]struct{}{}}
-		w.byPeer[p] = e
+		w.byPeer.Add(p, e)
 	}
 	e.last = now
 	for _, k := range keys {
@@ -68,25 +72,14 @@ func (w *recentWriters) note(p peer.ID, keys []string, now time.Time) {
 	}
 }
 
-func (w *recentWriters) forgetOldestLocked() {
-	var oldest peer.ID
-	var at time.Time
-	for p, e := range w.byPeer {
-		if oldest == "" || e.last.Before(at) {
-			oldest, at = p, e.last
-		}
-	}
-	delete(w.byPeer, oldest)
-}
-
 // left forgets p and returns the keys it stored under within writerMemory
 // of now.
 func (w *recentWriters) left(p peer.ID, now time.Time) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	e := w.byPeer[p]
-	delete(w.byPeer, p)
-	if e == nil || now.Sub(e.last) > writerMemory {
+	e, ok := w.byPeer.Peek(p)
+	w.byPeer.Remove(p)
+	if !ok || now.Sub(e.last) > writerMemory {
 		return nil
 	}
 	keys := make([]string, 0, len(e.keys))

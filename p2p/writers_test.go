@@ -77,7 +77,7 @@ func TestAWriterThatLeavesMidPlacementLeavesNoOwnerShort(t *testing.T) {
 // TestRecentWritersAreBounded: what a node remembers of its writers is
 // bounded in keys a peer, in peers and in time, however many a peer sends.
 func TestRecentWritersAreBounded(t *testing.T) {
-	var w recentWriters
+	w := newRecentWriters()
 	now := time.Now()
 	many := make([]string, maxWriterKeys+100)
 	for i := range many {
@@ -90,8 +90,8 @@ func TestRecentWritersAreBounded(t *testing.T) {
 	for i := range maxWriters + 10 {
 		w.note(peer.ID(fmt.Sprint(i)), []string{"t/kelp"}, now.Add(time.Duration(i)*time.Millisecond))
 	}
-	if len(w.byPeer) != maxWriters {
-		t.Errorf("%d peers remembered, want %d", len(w.byPeer), maxWriters)
+	if w.byPeer.Len() != maxWriters {
+		t.Errorf("%d peers remembered, want %d", w.byPeer.Len(), maxWriters)
 	}
 	if got := w.left("0", now); got != nil {
 		t.Errorf("the peer heard from longest ago is still remembered: %v", got)
