@@ -103,12 +103,16 @@ func (c *Coordinator) leafCost(l query.Leaf) float64 {
 	for _, k := range keys {
 		n, ok := c.cachedCount(k)
 		if !ok {
-			return cost + 1e12
+			return cost + unknownCountCost
 		}
 		cost += float64(n)
 	}
 	return cost
 }
+
+// unknownCountCost is the price leafCost adds for a key whose count is
+// not known: above any count.
+const unknownCountCost = 1e12
 
 // aloneCostFactor scales the price of a leaf this node answers alone
 // (run.planCost): far below any leaf asked of another owner, whose fixed
@@ -129,17 +133,18 @@ type KnownOwners interface {
 // or any position of a phrase, finds every match, so the one this node
 // holds answers the query without a request, where the rarest leaf of
 // another owner costs a round trip: at N=4 and R=3 a querier owns the
-// rarest of two terms 3 times in 4, and one of them 15 times in 16. Runs
-// that check this node (checkSelf), a leaf split into a trie and leaves of
-// unknown counts are priced as leafCost does.
+// rarest of two terms 3 times in 4, and one of them 15 times in 16. In
+// runs that check this node (checkSelf, where answersAlone is false), a
+// leaf split into a trie and leaves of unknown counts are priced as
+// leafCost does.
 func (r *run) planCost(ctx context.Context) func(query.Leaf) float64 {
 	known, ok := r.c.tr.(KnownOwners)
-	if !ok || r.checkSelf || r.c.cfg.TrustOwners {
+	if !ok {
 		return r.c.leafCost
 	}
 	return func(l query.Leaf) float64 {
 		cost := r.c.leafCost(l)
-		if cost >= 1e12 {
+		if cost >= unknownCountCost {
 			return cost
 		}
 		for _, k := range keyspace.OfField(l.Field, l.Value) {
