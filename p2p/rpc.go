@@ -295,6 +295,7 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 		}
 		if reason != "" {
 			s.countRefused(in.name, reason)
+			s.log.Debug("request refused", "protocol", in.name, "from", from, "reason", reason)
 		}
 		st.Reset()
 		// The node's own load (busy, memory) is no offence of the peer's.
@@ -351,7 +352,7 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 	if err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
-			s.log.Debug("request refused", "protocol", in.name, "from", from, "reason", r.reason, "err", err)
+			s.log.Debug("request refused by its handler", "protocol", in.name, "from", from, "reason", r.reason, "err", err)
 			fail(metrics.OutcomeRejected, r.reason)
 			return false
 		}

@@ -26,9 +26,10 @@ type change struct {
 
 // logChangeLocked records a change, with c.mu held. The first change after
 // the settling window closed opens a new one: SettlingKey looks at the
-// changes since.
-func (c *ownerCache) logChangeLocked(id peer.ID, left bool) {
+// changes since. why says what changed, for the debug log.
+func (c *ownerCache) logChangeLocked(id peer.ID, left bool, why string) {
 	now := time.Now()
+	c.s.log.Debug("membership changed", "member", id, "change", why)
 	if r := c.s.repair; r != nil && now.UnixNano() >= r.settleUntil.Load() {
 		// Open the window now, not when the repair loop notices the
 		// change: a second change before that must not open it again.
