@@ -177,6 +177,12 @@ func ProtocolPrefix(network string) protocol.ID {
 	return protocol.ID("/murmur/" + network)
 }
 
+// kadProtocol is the DHT's protocol in the node's network (kad-dht's own
+// ID under ProtocolPrefix).
+func (s *Service) kadProtocol() protocol.ID {
+	return ProtocolPrefix(s.cfg.Network) + "/kad/1.0.0"
+}
+
 // StoreProtocol is the ID of the store protocol of a network.
 func StoreProtocol(network string) protocol.ID {
 	return protocol.ID(fmt.Sprintf("/murmur/%s/store/%s", network, ProtocolVersion))

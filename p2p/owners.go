@@ -12,6 +12,7 @@ import (
 	"time"
 
 	kb "github.com/libp2p/go-libp2p-kbucket"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/sync/singleflight"
 
@@ -55,9 +56,18 @@ type ownerCache struct {
 	sem    chan struct{}
 
 	mu      sync.Mutex
-	members []member // routing table + self, with their keyspace IDs
-	rtFP    uint64   // fingerprint of members (membershipFingerprint)
-	seed    maphash.Seed
+	members []member // routing table + self + held, with their keyspace IDs
+	rtFP    uint64   // fingerprint of the routing table + self (membershipFingerprint)
+	// memberFP is the fingerprint of members: a routing table that
+	// changed only by the peers held is no change of membership.
+	memberFP uint64
+	// held are members the DHT dropped from its routing table while the
+	// node stayed connected to them and they still speak the DHT (a query
+	// to a busy peer timed out): they are members until the connection
+	// ends (watchPeers then redials, and forgets them when that fails).
+	// At most the members before, so no larger than the routing table was.
+	held map[peer.ID]bool
+	seed maphash.Seed
 	// epoch counts changes of the membership the node sees: the routing
 	// table changed, a region brought a peer never seen before, or a peer
 	// was found gone. Repair and the settling window follow it.
@@ -106,7 +116,12 @@ func newOwnerCache(s *Service) *ownerCache {
 }
 
 // refresh reloads the membership from the routing table and returns the
-// membership epoch; a change of the table expires what lookups taught.
+// membership epoch; a change of the membership expires what lookups
+// taught. A peer the routing table dropped while the node is still
+// connected to it and it still speaks the DHT stays a member (held): kad-dht
+// drops a peer whenever one query to it fails, and in a network of hundreds
+// of busy nodes that made every node's membership change, and the node
+// count as settling, every few minutes with no peer gone.
 func (c *ownerCache) refresh() uint64 {
 	ids := c.s.dht.RoutingTable().ListPeers()
 	if c.s.OwnsKeys() {
@@ -116,9 +131,16 @@ func (c *ownerCache) refresh() uint64 {
 	fp := membershipFingerprint(c.seed, ids)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if fp == c.rtFP && c.members != nil {
+	if fp == c.rtFP && c.members != nil && c.heldAliveLocked() {
 		return c.epoch
 	}
+	c.rtFP = fp
+	ids = c.holdLocked(ids)
+	mfp := membershipFingerprint(c.seed, ids)
+	if mfp == c.memberFP && c.members != nil {
+		return c.epoch
+	}
+	c.memberFP = mfp
 	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
 	if c.members != nil {
 		// What changed, for SettlingKey; the first view is no change.
@@ -129,12 +151,12 @@ func (c *ownerCache) refresh() uint64 {
 		for _, id := range ids {
 			if !was[id] && c.known[id] {
 				// A peer never seen is logged by learnPeerLocked below.
-				c.logChangeLocked(id, false)
+				c.logChangeLocked(id, false, "joined the routing table")
 			}
 			delete(was, id)
 		}
 		for id := range was {
-			c.logChangeLocked(id, true)
+			c.logChangeLocked(id, true, "left the routing table")
 		}
 	}
 	c.members = make([]member, len(ids))
@@ -142,10 +164,52 @@ func (c *ownerCache) refresh() uint64 {
 		c.members[i] = member{id: id, kb: kb.ConvertPeerID(id)}
 		c.learnPeerLocked(id)
 	}
-	c.rtFP = fp
 	c.epoch++
 	c.expireLookupsLocked()
 	return c.epoch
+}
+
+// holdLocked returns ids, the routing table's peers and self, with the
+// members before that left the table while the node is still connected to
+// them and they still speak the DHT, and records those as held.
+func (c *ownerCache) holdLocked(ids []peer.ID) []peer.ID {
+	in := make(map[peer.ID]bool, len(ids))
+	for _, id := range ids {
+		in[id] = true
+	}
+	held := map[peer.ID]bool{}
+	for _, m := range c.members {
+		if !in[m.id] && c.stillMember(m.id) {
+			ids = append(ids, m.id)
+			held[m.id] = true
+		}
+	}
+	c.held = held
+	return ids
+}
+
+// heldAliveLocked reports whether every held peer is still a member.
+func (c *ownerCache) heldAliveLocked() bool {
+	for id := range c.held {
+		if !c.stillMember(id) {
+			return false
+		}
+	}
+	return true
+}
+
+// stillMember reports whether p, out of the routing table, is still a
+// member: a known peer the node is connected to that speaks the DHT.
+func (c *ownerCache) stillMember(p peer.ID) bool {
+	if p == c.s.self || !c.known[p] {
+		return false
+	}
+	h := c.s.host
+	if h.Network().Connectedness(p) != network.Connected {
+		return false
+	}
+	ok, err := h.Peerstore().SupportsProtocols(p, c.s.kadProtocol())
+	return err == nil && len(ok) > 0
 }
 
 // membershipFingerprint is an order-free fingerprint of a set of peers:
@@ -188,7 +252,7 @@ func (c *ownerCache) learnPeerLocked(id peer.ID) bool {
 	}
 	c.known[id] = true
 	c.epoch++
-	c.logChangeLocked(id, false)
+	c.logChangeLocked(id, false, "first seen")
 	return true
 }
 
@@ -430,7 +494,7 @@ func (c *ownerCache) forget(p peer.ID) {
 	}
 	delete(c.known, p)
 	c.epoch++
-	c.logChangeLocked(p, true)
+	c.logChangeLocked(p, true, "found gone")
 	for bits, byPrefix := range c.regions {
 		for pfx, rg := range byPrefix {
 			for i, m := range rg.members {

@@ -22,7 +22,7 @@ func TestSettlingFollowsTheMembershipAtOnce(t *testing.T) {
 	s := net.svcs[0]
 	poll.Until(t, "settled", 30*time.Second, 20*time.Millisecond, func() bool { return !s.Settling() })
 	gone := net.svcs[3].ID()
-	s.dht.RoutingTable().RemovePeer(gone)
+	dropForGood(s, gone)
 	if !s.Settling() {
 		t.Fatal("a peer left the routing table, and the node did not count as settling at once")
 	}
@@ -86,12 +86,13 @@ func TestSettlingKeyNamesTheKeysWhoseOwnersChanged(t *testing.T) {
 		}
 		t.Logf("%s: %d of %d keys settling", when, n, len(keys))
 	}
-	s.dht.RoutingTable().RemovePeer(gone)
+	dropForGood(s, gone)
 	check("after a peer left")
 	// The DHT takes a connected peer back into the table on its own; the
 	// keys it owns again settle, within the window or in a new one.
 	poll.Until(t, "the peer back in the routing table", 30*time.Second, 20*time.Millisecond, func() bool {
 		if s.dht.RoutingTable().Find(gone) == "" {
+			_ = s.host.Peerstore().AddProtocols(gone, s.kadProtocol())
 			_, _ = s.dht.RoutingTable().TryAddPeer(gone, true, false)
 			return false
 		}
@@ -177,4 +178,70 @@ func TestOrphanedKeyNamesTheKeysThatLostEveryOwner(t *testing.T) {
 		t.Fatalf("%d of %d keys lost every owner: the test proves nothing", n, len(keys))
 	}
 	t.Logf("%d of %d keys lost every owner", n, len(keys))
+}
+
+// dropForGood drops p from s's routing table as the DHT drops a peer that
+// stopped speaking it: p's connection stays, but p no longer counts as a
+// member.
+func dropForGood(s *Service, p peer.ID) {
+	_ = s.host.Peerstore().RemoveProtocols(p, s.kadProtocol())
+	s.dht.RoutingTable().RemovePeer(p)
+}
+
+// TestAPeerTheDHTDropsWhileConnectedStaysAMember: kad-dht drops a peer
+// from its routing table whenever one query to it fails. A peer dropped so,
+// while the node is still connected to it and it still speaks the DHT,
+// stays a member: the node does not count as settling and its owners do
+// not change. In a 300-node simulated network, such drops and the peers'
+// return kept some node settling for as long as it ran (docs/benchmarks.md,
+// "300 real nodes"). Once the peer's connection ends and it cannot be
+// dialed, it has left.
+func TestAPeerTheDHTDropsWhileConnectedStaysAMember(t *testing.T) {
+	net := startNetwork(t, 5, func(c *Config) { c.SettleMargin = 10 * time.Millisecond })
+	s := net.svcs[0]
+	ctx := t.Context()
+	poll.Until(t, "settled", 30*time.Second, 20*time.Millisecond, func() bool { return !s.Settling() })
+	dropped := net.svcs[3]
+	var keys []string
+	before := map[string][]peer.ID{}
+	for i := 0; len(keys) < 10 && i < 1000; i++ {
+		k := fmt.Sprintf("t/word%d", i)
+		owners, err := s.Owners(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.Contains(owners, dropped.ID()) {
+			keys = append(keys, k)
+			before[k] = owners
+		}
+	}
+	if len(keys) == 0 {
+		t.Fatal("the dropped peer owns none of 1,000 keys: the test proves nothing")
+	}
+	epoch := s.owners.refresh()
+	s.dht.RoutingTable().RemovePeer(dropped.ID())
+	if s.dht.RoutingTable().Find(dropped.ID()) != "" {
+		t.Fatal("the peer is still in the routing table")
+	}
+	if s.Settling() {
+		t.Fatal("the DHT dropped a connected peer that speaks it, and the node counts as settling")
+	}
+	if got := s.owners.refresh(); got != epoch {
+		t.Fatalf("membership epoch moved from %d to %d with no peer gone", epoch, got)
+	}
+	for _, k := range keys {
+		owners, err := s.Owners(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(owners, before[k]) {
+			t.Fatalf("owners of %s changed from %v to %v with no peer gone", k, before[k], owners)
+		}
+	}
+	// The peer stops: its connection ends, the redial fails, it has left.
+	dropped.Close()
+	poll.Until(t, "the stopped peer out of the owners", 30*time.Second, 20*time.Millisecond, func() bool {
+		owners, err := s.Owners(ctx, keys[0])
+		return err == nil && !slices.Contains(owners, dropped.ID())
+	})
 }
