@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
@@ -510,11 +511,31 @@ func (s *searchNet) warm(b *testing.B, kind string) {
 
 // profileLoad starts a CPU profile of the load step alone, written to
 // the file MURMUR_LOAD_CPUPROFILE names (-test.cpuprofile would also hold
-// the network's setup), and returns the function that stops it.
+// the network's setup), and returns the function that stops it. With
+// MURMUR_LOAD_ALLOCPROFILE=P it also writes the allocation profile to
+// P.before at the start and P.after at the end: `go tool pprof
+// -sample_index=alloc_space -base P.before test P.after` is the load
+// step's allocations alone.
 func profileLoad(b *testing.B) (stop func()) {
+	allocs := os.Getenv("MURMUR_LOAD_ALLOCPROFILE")
+	writeAllocs := func(suffix string) {
+		if allocs == "" {
+			return
+		}
+		runtime.GC() // the profile's counts are as of the last GC
+		f, err := os.Create(allocs + suffix)
+		if err != nil {
+			b.Fatalf("load allocation profile: %v", err)
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			b.Fatalf("load allocation profile: %v", err)
+		}
+	}
+	writeAllocs(".before")
 	path := os.Getenv("MURMUR_LOAD_CPUPROFILE")
 	if path == "" {
-		return func() {}
+		return func() { writeAllocs(".after") }
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -528,6 +549,7 @@ func profileLoad(b *testing.B) (stop func()) {
 		if err := f.Close(); err != nil {
 			b.Errorf("load profile: %v", err)
 		}
+		writeAllocs(".after")
 	}
 }
 
