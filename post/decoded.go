@@ -25,11 +25,26 @@ var decoded, _ = lru.New[string, *Post](DecodedCacheSize)
 // as search hits. It returns a post of its own, which the caller may
 // change.
 func DecodeCached(data []byte, now time.Time) (*Post, error) {
-	if len(data) > MaxEncodedSize {
-		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(data), MaxEncodedSize)
-	}
 	// The lookup's key is data itself, not a copy: Get keeps no key.
-	if p, ok := decoded.Get(unsafe.String(unsafe.SliceData(data), len(data))); ok {
+	return decodeCached(unsafe.String(unsafe.SliceData(data), len(data)), now,
+		func() []byte { return data }, func() string { return string(data) })
+}
+
+// DecodeCachedString is DecodeCached for an encoding held as a string (a
+// stored field of the index): it copies the string only to decode it on a
+// miss.
+func DecodeCachedString(data string, now time.Time) (*Post, error) {
+	return decodeCached(data, now, func() []byte { return []byte(data) }, func() string { return data })
+}
+
+// decodeCached looks key, a post's encoding, up among the posts kept
+// decoded, and decodes encoded() and keeps it under keep() when it is not
+// there.
+func decodeCached(key string, now time.Time, encoded func() []byte, keep func() string) (*Post, error) {
+	if len(key) > MaxEncodedSize {
+		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(key), MaxEncodedSize)
+	}
+	if p, ok := decoded.Get(key); ok {
 		// The same bytes passed every check of the fields once; only the
 		// one that depends on the clock (a post dated ahead of it) may
 		// come out otherwise now.
@@ -38,11 +53,11 @@ func DecodeCached(data []byte, now time.Time) (*Post, error) {
 		}
 		return p.copy(), nil
 	}
-	p, err := Decode(data, now)
+	p, err := Decode(encoded(), now)
 	if err != nil {
 		return nil, err
 	}
-	decoded.Add(string(data), p.copy())
+	decoded.Add(keep(), p.copy())
 	return p, nil
 }
 

@@ -59,6 +59,18 @@ func TestDecodeCachedIsDecode(t *testing.T) {
 	if _, err := DecodeCached(tampered, later); err == nil {
 		t.Fatal("a post changed by one bit decoded")
 	}
+	// The string form shares the cache and its checks.
+	checks = signatureChecks.Load()
+	fourth, err := DecodeCachedString(string(raw), later)
+	if err != nil || signatureChecks.Load() != checks || fourth.ID != second.ID || fourth == second {
+		t.Fatalf("the string form of a kept post: %+v, %v (signature checks %d → %d)", fourth, err, checks, signatureChecks.Load())
+	}
+	if _, err := DecodeCachedString(string(raw), now); err == nil {
+		t.Fatal("DecodeCachedString took from its cache a post dated two hours ahead")
+	}
+	if _, err := DecodeCachedString(string(tampered), later); err == nil {
+		t.Fatal("a post changed by one bit decoded from a string")
+	}
 }
 
 func BenchmarkDecodeCached(b *testing.B) {

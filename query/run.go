@@ -612,7 +612,7 @@ func HitOf(s Sort, h *search.DocumentMatch, now time.Time) (*Hit, error) {
 	if !ok {
 		return nil, fmt.Errorf("hit %s has no stored post", h.ID)
 	}
-	pp, err := post.DecodeCached([]byte(raw), now)
+	pp, err := post.DecodeCachedString(raw, now)
 	if err != nil {
 		return nil, fmt.Errorf("hit %s: %w", h.ID, err)
 	}
