@@ -65,7 +65,8 @@ type ownerCache struct {
 	// node stayed connected to them and they still speak the DHT (a query
 	// to a busy peer timed out): they are members until the connection
 	// ends (watchPeers then redials, and forgets them when that fails).
-	// At most the members before, so no larger than the routing table was.
+	// Each is connected, so they are at most the node's connections,
+	// which the connection manager bounds.
 	held map[peer.ID]bool
 	seed maphash.Seed
 	// epoch counts changes of the membership the node sees: the routing
