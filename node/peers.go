@@ -284,7 +284,7 @@ type peerRecorder struct {
 
 func newPeerRecorder(book *peerBook, h host.Host, network string, log *slog.Logger) *peerRecorder {
 	return &peerRecorder{book: book, host: h, store: p2p.StoreProtocol(network),
-		kad: p2p.ProtocolPrefix(network) + "/kad/1.0.0", log: log}
+		kad: p2p.KadProtocol(network), log: log}
 }
 
 // run records peers until ctx is done, writing the book every

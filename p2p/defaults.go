@@ -177,10 +177,10 @@ func ProtocolPrefix(network string) protocol.ID {
 	return protocol.ID("/murmur/" + network)
 }
 
-// kadProtocol is the DHT's protocol in the node's network (kad-dht's own
-// ID under ProtocolPrefix).
-func (s *Service) kadProtocol() protocol.ID {
-	return ProtocolPrefix(s.cfg.Network) + "/kad/1.0.0"
+// KadProtocol is the DHT's protocol in a network (kad-dht's own ID under
+// ProtocolPrefix): only the network's DHT servers speak it.
+func KadProtocol(network string) protocol.ID {
+	return ProtocolPrefix(network) + "/kad/1.0.0"
 }
 
 // StoreProtocol is the ID of the store protocol of a network.

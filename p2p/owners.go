@@ -14,6 +14,7 @@ import (
 	kb "github.com/libp2p/go-libp2p-kbucket"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/murmur-p2p/murmur/puzzle"
@@ -68,6 +69,7 @@ type ownerCache struct {
 	// Each is connected, so they are at most the node's connections,
 	// which the connection manager bounds.
 	held map[peer.ID]bool
+	kad  protocol.ID // the network's DHT protocol, which a held peer speaks
 	seed maphash.Seed
 	// epoch counts changes of the membership the node sees: the routing
 	// table changed, a region brought a peer never seen before, or a peer
@@ -108,6 +110,7 @@ type region struct {
 func newOwnerCache(s *Service) *ownerCache {
 	return &ownerCache{
 		s:       s,
+		kad:     KadProtocol(s.cfg.Network),
 		seed:    maphash.MakeSeed(),
 		sem:     make(chan struct{}, lookupConcurrency),
 		known:   map[peer.ID]bool{},
@@ -209,7 +212,7 @@ func (c *ownerCache) stillMember(p peer.ID) bool {
 	if h.Network().Connectedness(p) != network.Connected {
 		return false
 	}
-	ok, err := h.Peerstore().SupportsProtocols(p, c.s.kadProtocol())
+	ok, err := h.Peerstore().SupportsProtocols(p, c.kad)
 	return err == nil && len(ok) > 0
 }
 

@@ -92,7 +92,7 @@ func TestSettlingKeyNamesTheKeysWhoseOwnersChanged(t *testing.T) {
 	// keys it owns again settle, within the window or in a new one.
 	poll.Until(t, "the peer back in the routing table", 30*time.Second, 20*time.Millisecond, func() bool {
 		if s.dht.RoutingTable().Find(gone) == "" {
-			_ = s.host.Peerstore().AddProtocols(gone, s.kadProtocol())
+			_ = s.host.Peerstore().AddProtocols(gone, KadProtocol(s.cfg.Network))
 			_, _ = s.dht.RoutingTable().TryAddPeer(gone, true, false)
 			return false
 		}
@@ -184,7 +184,7 @@ func TestOrphanedKeyNamesTheKeysThatLostEveryOwner(t *testing.T) {
 // stopped speaking it: p's connection stays, but p no longer counts as a
 // member.
 func dropForGood(s *Service, p peer.ID) {
-	_ = s.host.Peerstore().RemoveProtocols(p, s.kadProtocol())
+	_ = s.host.Peerstore().RemoveProtocols(p, KadProtocol(s.cfg.Network))
 	s.dht.RoutingTable().RemovePeer(p)
 }
 
