@@ -289,13 +289,15 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 	defer s.handling.Done()
 	from := st.Conn().RemotePeer()
 	_ = st.Scope().SetService(ServiceName(in.name))
-	fail := func(outcome, reason string) {
+	// fail ends the request unanswered; a refusal (reason set) is
+	// counted and logged, with err when there is one.
+	fail := func(outcome, reason string, err error) {
 		if in.outcome != nil {
 			in.outcome(outcome)
 		}
 		if reason != "" {
 			s.countRefused(in.name, reason)
-			s.log.Debug("request refused", "protocol", in.name, "from", from, "reason", reason)
+			s.log.Debug("request refused", "protocol", in.name, "from", from, "reason", reason, "err", err)
 		}
 		st.Reset()
 		// The node's own load (busy, memory) is no offence of the peer's.
@@ -308,14 +310,14 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 	if !puzzle.Solves(from, s.cfg.IDDifficulty) {
 		// The connection gater refuses such peers; this holds should
 		// one come another way (a gater of a tool's own).
-		fail(metrics.OutcomeRejected, metrics.RefusedIdentity)
+		fail(metrics.OutcomeRejected, metrics.RefusedIdentity, nil)
 		return false
 	}
 	// An idle owner serves from its spare capacity first, and keeps the
 	// peer's own rate for when it is busy (lend).
 	lent := in.lend()
 	if !lent && !in.rate.Allow(from) {
-		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited)
+		fail(metrics.OutcomeRateLimited, metrics.RefusedRateLimited, nil)
 		return false
 	}
 	_ = st.SetReadDeadline(time.Now().Add(RequestReadTimeout))
@@ -328,8 +330,7 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 	defer releaseMemory()
 	s.countBytes(in.name, "in", n)
 	if err != nil {
-		s.log.Debug("bad request", "protocol", in.name, "from", from, "err", err)
-		fail(metrics.OutcomeRejected, requestErrorReason(err))
+		fail(metrics.OutcomeRejected, requestErrorReason(err), err)
 		return false
 	}
 	releaseSlot, err := in.slots.Enter(s.ctx, string(from), SlotWait)
@@ -338,7 +339,7 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 		if s.ctx.Err() != nil {
 			reason = ""
 		}
-		fail(metrics.OutcomeError, reason)
+		fail(metrics.OutcomeError, reason, err)
 		return false
 	}
 	defer releaseSlot()
@@ -352,18 +353,17 @@ func (s *Service) serveOne(st network.Stream, in *inbound, rd msgio.Reader, req 
 	if err != nil {
 		var r *refusal
 		if errors.As(err, &r) {
-			s.log.Debug("request refused by its handler", "protocol", in.name, "from", from, "reason", r.reason, "err", err)
-			fail(metrics.OutcomeRejected, r.reason)
+			fail(metrics.OutcomeRejected, r.reason, err)
 			return false
 		}
 		s.log.Warn("request failed", "protocol", in.name, "from", from, "err", err)
-		fail(metrics.OutcomeError, "")
+		fail(metrics.OutcomeError, "", nil)
 		return false
 	}
 	n, err = writeMessage(st, resp)
 	s.countBytes(in.name, "out", n)
 	if err != nil {
-		fail(metrics.OutcomeError, "")
+		fail(metrics.OutcomeError, "", nil)
 		return false
 	}
 	if in.outcome != nil {
