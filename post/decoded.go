@@ -26,21 +26,21 @@ var decoded, _ = lru.New[string, *Post](DecodedCacheSize)
 // change.
 func DecodeCached(data []byte, now time.Time) (*Post, error) {
 	// The lookup's key is data itself, not a copy: Get keeps no key.
-	return decodeCached(unsafe.String(unsafe.SliceData(data), len(data)), now,
-		func() []byte { return data }, func() string { return string(data) })
+	return decodeCached(unsafe.String(unsafe.SliceData(data), len(data)), data, now)
 }
 
 // DecodeCachedString is DecodeCached for an encoding held as a string (a
 // stored field of the index): it copies the string only to decode it on a
 // miss.
 func DecodeCachedString(data string, now time.Time) (*Post, error) {
-	return decodeCached(data, now, func() []byte { return []byte(data) }, func() string { return data })
+	return decodeCached(data, nil, now)
 }
 
 // decodeCached looks key, a post's encoding, up among the posts kept
-// decoded, and decodes encoded() and keeps it under keep() when it is not
-// there.
-func decodeCached(key string, now time.Time, encoded func() []byte, keep func() string) (*Post, error) {
+// decoded, and decodes and keeps it when it is not there. data is key's
+// bytes, which key may share (then it is copied to be kept), or nil when
+// key is a string of its own (then it is copied to be decoded).
+func decodeCached(key string, data []byte, now time.Time) (*Post, error) {
 	if len(key) > MaxEncodedSize {
 		return nil, fmt.Errorf("%w: %d bytes, limit %d", ErrTooLarge, len(key), MaxEncodedSize)
 	}
@@ -53,11 +53,17 @@ func decodeCached(key string, now time.Time, encoded func() []byte, keep func() 
 		}
 		return p.copy(), nil
 	}
-	p, err := Decode(encoded(), now)
+	keep := key
+	if data == nil {
+		data = []byte(key)
+	} else {
+		keep = string(data)
+	}
+	p, err := Decode(data, now)
 	if err != nil {
 		return nil, err
 	}
-	decoded.Add(keep(), p.copy())
+	decoded.Add(keep, p.copy())
 	return p, nil
 }
 
