@@ -47,7 +47,7 @@ const roundTripReps = 500
 // remote unless the querier owns the key and its partner answers at once.
 func BenchmarkSearchRoundTrip(b *testing.B) {
 	es := sample(b, 300)
-	net := testnet.Start(b, 2, testnet.Options{SettleMargin: searchSettleMargin})
+	net := testnet.Start(b, 2, testnet.Options{SettleMargin: searchSettleMargin, KeySettleFor: searchSettleMargin})
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
 	for i, e := range es {

@@ -200,7 +200,7 @@ func startSearchNet(b *testing.B, n int, es []corpus.Entry, mix []netQuery) *sea
 	start := time.Now()
 	// Seeded identities: every run, and every build, places the keys on
 	// the same nodes, so that node 0 owns the same share of them.
-	net := testnet.Start(b, n, testnet.Options{SettleMargin: searchSettleMargin, KeySeed: 1})
+	net := testnet.Start(b, n, testnet.Options{SettleMargin: searchSettleMargin, KeySettleFor: searchSettleMargin, KeySeed: 1})
 	started := time.Since(start)
 	start = time.Now()
 	// Beyond 20 nodes every key's owners are found by a DHT lookup, and

@@ -63,7 +63,7 @@ func splitTermRun(b *testing.B, split bool) {
 	if split {
 		splitAt = splitTermAt
 	}
-	net := testnet.Start(b, 8, testnet.Options{SettleMargin: searchSettleMargin, KeySeed: 1, SplitAt: splitAt, RepairInterval: 2 * time.Second})
+	net := testnet.Start(b, 8, testnet.Options{SettleMargin: searchSettleMargin, KeySettleFor: searchSettleMargin, KeySeed: 1, SplitAt: splitAt, RepairInterval: 2 * time.Second})
 	now := time.Now().UTC()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -64,6 +64,10 @@ type NetworkConfig struct {
 	// followed a membership change queriers still ask every owner. Zero
 	// is p2p's default (3 minutes).
 	SettleMargin time.Duration
+	// KeySettleFor is p2p.Config's: how long the keys a membership change
+	// touched still count as settling after it. Zero is p2p's default
+	// (its full-sync interval and SettleMargin).
+	KeySettleFor time.Duration
 	// NoLending is p2p.Config's: the node serves no peer's searches beyond
 	// the peer's rate, idle or not.
 	NoLending bool
@@ -111,6 +115,7 @@ func (n *Node) startNetwork() error {
 	cfg := p2p.Config{
 		DHTMode:         nc.DHTMode,
 		SettleMargin:    nc.SettleMargin,
+		KeySettleFor:    nc.KeySettleFor,
 		NoLending:       nc.NoLending,
 		SplitAt:         nc.SplitAt,
 		RepairInterval:  nc.RepairInterval,

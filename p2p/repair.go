@@ -57,6 +57,10 @@ type repairer struct {
 	// nanoseconds): the first membership change after the last one
 	// closed; 0 until the node has settled once.
 	windowStart atomic.Int64
+	// firstWindow is when the first settling window opened (Unix
+	// nanoseconds): the changes before it are the node's start-up, when
+	// it counted every key as settling.
+	firstWindow atomic.Int64
 }
 
 // settleMargin, the default SettleMargin, is how long after its own repair

@@ -104,6 +104,15 @@ type Config struct {
 	// of membership the node still counts as settling, and so asks every
 	// owner of a key (default 3 minutes).
 	SettleMargin time.Duration
+	// KeySettleFor is how long a key whose owners a membership change
+	// touched (a peer that joined owns it, or one that left owned it)
+	// still counts as settling after that change, even once the node's own
+	// settling window closed: the window follows this node's repair pass,
+	// and a new owner waits for the other holders' passes, which can take
+	// longer (default FullSyncInterval + SettleMargin: by then every holder
+	// has compared the key with its owners again; negative: the window
+	// alone).
+	KeySettleFor time.Duration
 	// EvictInterval is how often the node drops its copies of posts it owns
 	// no key of, once their owners confirm they hold them (default 10
 	// minutes; negative: never).
@@ -282,6 +291,9 @@ func (cfg Config) withDefaults() Config {
 	}
 	if cfg.FullSyncInterval <= 0 {
 		cfg.FullSyncInterval = d.FullSyncInterval
+	}
+	if cfg.KeySettleFor == 0 {
+		cfg.KeySettleFor = cfg.FullSyncInterval + cfg.SettleMargin
 	}
 	if cfg.EvictInterval == 0 {
 		cfg.EvictInterval = d.EvictInterval

@@ -45,6 +45,10 @@ type Options struct {
 	// repair pass (p2p's default is 3 minutes), for benchmarks that
 	// measure a settled network without waiting for the default.
 	SettleMargin time.Duration
+	// KeySettleFor shortens how long the keys a membership change touched
+	// count as settling after it (p2p's default is its full-sync interval
+	// and SettleMargin), for the same benchmarks.
+	KeySettleFor time.Duration
 	// NoLending makes the nodes serve no peer's searches beyond the peer's
 	// rate (p2p.Config's), for tests of the rate alone.
 	NoLending bool
@@ -180,6 +184,7 @@ func (net *Net) start(nd *Member) {
 			PostDifficulty: net.opts.PostDifficulty,
 			DHTMode:        dhtMode(nd.client),
 			SettleMargin:   net.opts.SettleMargin,
+			KeySettleFor:   net.opts.KeySettleFor,
 			NoLending:      net.opts.NoLending,
 			SplitAt:        net.opts.SplitAt,
 			RepairInterval: net.opts.RepairInterval,

@@ -66,7 +66,7 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 	}
 	net, err := simnet.Start(ctx, filepath.Join(dir, "nodes"), n, simnet.Options{Logger: logger,
 		Latency: o.rtt / 2, Seed: o.seed, SplitAt: splitAt,
-		RepairInterval: realRepairInterval, SettleMargin: realSettleMargin, EvictInterval: realEvictInterval,
+		RepairInterval: realRepairInterval, SettleMargin: realSettleMargin, KeySettleFor: realSettleMargin, EvictInterval: realEvictInterval,
 	}, func(done, total int) { o.progress("nodes", done, total) })
 	if err != nil {
 		return err

@@ -335,9 +335,10 @@ func (t transport) Known(p peer.ID) bool {
 	return t.net.byID[p] != nil
 }
 
-// OrphanedKey is false: the simulator counts the matches a search misses
-// (recall) whether or not the search says it may miss some.
-func (t transport) OrphanedKey(context.Context, string) bool { return false }
+// PriorOwners does not judge (every owner counts): the simulator counts
+// the matches a search misses (recall) whether or not the search says it
+// may miss some.
+func (t transport) PriorOwners(context.Context, string) ([]peer.ID, bool) { return nil, false }
 
 // SettlingKey is true while churn's repair may still be handing some keys
 // to new owners, for every key alike as p2p's is after its view of the

@@ -53,11 +53,12 @@ type Options struct {
 	// Replicas and WriteQuorum are the network's (p2p's defaults, 3 and
 	// 2, when zero).
 	Replicas, WriteQuorum int
-	// SplitAt, RepairInterval, SettleMargin and EvictInterval are
-	// p2p.Config's.
+	// SplitAt, RepairInterval, SettleMargin, KeySettleFor and
+	// EvictInterval are p2p.Config's.
 	SplitAt        int
 	RepairInterval time.Duration
 	SettleMargin   time.Duration
+	KeySettleFor   time.Duration
 	EvictInterval  time.Duration
 	// BucketSize is p2p.Config's: fewer than kad's 20 peers a bucket make
 	// a small network outgrow its routing tables as a large one does.
@@ -162,6 +163,7 @@ func (net *Network) Add(ctx context.Context) (*Member, error) {
 			WriteQuorum:    net.opts.WriteQuorum,
 			DHTMode:        p2p.DHTModeServer,
 			SettleMargin:   net.opts.SettleMargin,
+			KeySettleFor:   net.opts.KeySettleFor,
 			SplitAt:        net.opts.SplitAt,
 			RepairInterval: net.opts.RepairInterval,
 			EvictInterval:  net.opts.EvictInterval,

@@ -30,7 +30,7 @@ func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	const nodes, posts = 32, 400
-	net, err := Start(ctx, filepath.Join(dir, "nodes"), nodes, Options{Latency: time.Millisecond, Seed: 1, RepairInterval: 2 * time.Second, SettleMargin: time.Second}, nil)
+	net, err := Start(ctx, filepath.Join(dir, "nodes"), nodes, Options{Latency: time.Millisecond, Seed: 1, RepairInterval: 2 * time.Second, SettleMargin: time.Second, KeySettleFor: time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +151,7 @@ func TestTotalsHearEveryServerBeyondTheRoutingTable(t *testing.T) {
 	defer cancel()
 	dir := t.TempDir()
 	const nodes, posts = 32, 200
-	net, err := Start(ctx, filepath.Join(dir, "nodes"), nodes, Options{Latency: time.Millisecond, Seed: 3, BucketSize: 4, RepairInterval: 2 * time.Second, SettleMargin: time.Second}, nil)
+	net, err := Start(ctx, filepath.Join(dir, "nodes"), nodes, Options{Latency: time.Millisecond, Seed: 3, BucketSize: 4, RepairInterval: 2 * time.Second, SettleMargin: time.Second, KeySettleFor: time.Second}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,11 +33,12 @@ type Transport interface {
 	// after the membership changed: the querier then asks every owner of
 	// it.
 	SettlingKey(ctx context.Context, key string) bool
-	// OrphanedKey reports whether every owner key had before the
-	// membership changed has left since: its owners now may hold none of
-	// its posts until repair hands them over, and an answer for it cannot
-	// vouch for every match.
-	OrphanedKey(ctx context.Context, key string) bool
+	// PriorOwners are those of key's owners now that were already its
+	// owners before the recent membership changes: an answer for key
+	// that none of them gave may lack posts repair has not handed over
+	// yet, and the search says partial. ok is false when no change is
+	// recent or the transport cannot tell: every owner counts.
+	PriorOwners(ctx context.Context, key string) (prior []peer.ID, ok bool)
 	// Replicas is R.
 	Replicas() int
 	// Latency is how soon p could answer: the measured round trip, plus

@@ -100,10 +100,14 @@ type run struct {
 	// them; cutAnswers bounds each key's hits by the earliest of them.
 	fullLasts [][]*query.Hit
 	// scored holds every hit rescored so far and the own hits, by ID.
-	scored  map[string]query.Hit
-	failed  []bool
-	asked   map[string]bool
-	refusal error // an owner's refusal of the query itself
+	scored map[string]query.Hit
+	failed []bool
+	// answeredBy are, per unit, the owners that gave each of its
+	// answers: summary checks that each had one of the keys' prior
+	// owners (Transport.PriorOwners).
+	answeredBy [][][]peer.ID
+	asked      map[string]bool
+	refusal    error // an owner's refusal of the query itself
 }
 
 // unit is a run of the plan's keys, keys[lo:hi], asked of their owners in
@@ -197,6 +201,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.deferred = r.deferBuckets()
 	r.answers = make([]*query.ShardAnswer, len(r.units))
 	r.failed = make([]bool, len(r.units))
+	r.answeredBy = make([][][]peer.ID, len(r.units))
 	r.asked = map[string]bool{}
 	r.own = map[string]query.Hit{}
 	r.fullLasts = make([][]*query.Hit, len(r.units))
@@ -400,13 +405,13 @@ func (r *run) summary(ctx context.Context, res *query.Result, complete []bool) *
 			incomplete = true
 		}
 	}
-	// A unit whose keys lost every owner they had before the membership
-	// changed was answered by owners that may not hold its posts yet.
-	for u, un := range r.units {
-		for _, k := range r.keys[un.lo:un.hi] {
-			if !r.failed[u] && r.c.tr.OrphanedKey(ctx, k) {
-				incomplete = true
-			}
+	// An answer for a key that none of its prior owners gave came from
+	// owners new since the membership changed, which may not hold its
+	// posts yet: every prior owner left, or those alive did not answer
+	// (found gone only later, busy, slow).
+	for u := range r.units {
+		if !r.failed[u] && !r.vouched(ctx, u) {
+			incomplete = true
 		}
 	}
 	res.Scope = query.ScopeNetwork
@@ -423,6 +428,25 @@ func (r *run) summary(ctx context.Context, res *query.Result, complete []bool) *
 	res.PeersAsked = len(r.asked)
 	r.c.observeQuery(len(r.asked), res.Shards.Failed, res.Partial)
 	return res
+}
+
+// vouched reports whether every answer unit u got came with one from a
+// prior owner of each of its keys (Transport.PriorOwners).
+func (r *run) vouched(ctx context.Context, u int) bool {
+	un := r.units[u]
+	for _, k := range r.keys[un.lo:un.hi] {
+		prior, ok := r.c.tr.PriorOwners(ctx, k)
+		if !ok {
+			continue
+		}
+		for _, from := range r.answeredBy[u] {
+			if !slices.ContainsFunc(from, func(p peer.ID) bool { return slices.Contains(prior, p) }) {
+				r.c.log.Debug("an answer came from no prior owner of a key", "key", k, "from", from, "prior", prior)
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // request is the request for unit i's hits after after.
@@ -573,6 +597,7 @@ func (r *run) keep(i int, req *Request, resps []*Response, from []peer.ID, err e
 		}
 		return
 	}
+	r.answeredBy[i] = append(r.answeredBy[i], from)
 	a := r.answers[i]
 	if a == nil {
 		a = &query.ShardAnswer{}
