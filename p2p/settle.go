@@ -52,7 +52,7 @@ func (c *ownerCache) logChangeLocked(id peer.ID, left bool, why string) {
 func (c *ownerCache) touched(key string, owners []peer.ID, since time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.truncated.IsZero() && !c.truncated.Before(since) {
+	if c.forgotLocked(since) {
 		return true // changes of this window were forgotten
 	}
 	target := kbKey(key)
@@ -110,23 +110,26 @@ func (s *Service) SettlingKey(ctx context.Context, key string) bool {
 // "from:fortune-cs" answered by new owners alone, 5 of its 1,812 matches
 // missing without a word.
 func (s *Service) PriorOwners(ctx context.Context, key string) (prior []peer.ID, ok bool) {
+	if s.repair.windowStart.Load() == 0 {
+		// Not settled once since the start (settlingWindow cannot tell):
+		// every change since the start, leaves alone.
+		if !s.Settling() {
+			return nil, false
+		}
+		owners, err := s.Owners(ctx, key)
+		if err != nil {
+			return nil, false
+		}
+		return s.owners.prior(key, owners, time.Time{}, true)
+	}
 	owners, since, recent, known := s.settlingWindow(ctx, key)
-	switch {
-	case !recent:
-		return nil, false
-	case known:
-		return s.owners.prior(key, owners, since, false)
-	case s.repair.windowStart.Load() != 0:
-		return nil, false // key's owners are not known
-	}
-	owners, err := s.Owners(ctx, key)
-	if err != nil {
+	if !recent || !known {
 		return nil, false
 	}
-	return s.owners.prior(key, owners, time.Time{}, true)
+	return s.owners.prior(key, owners, since, false)
 }
 
-// settlingWindow is what SettlingKey and OrphanedKey judge key by. recent
+// settlingWindow is what SettlingKey and PriorOwners judge key by. recent
 // is whether the node is settling or saw a change of membership within
 // KeySettleFor (after its start-up); if so, since is when the changes to
 // look at began (the open window's start, or KeySettleFor ago if
@@ -161,12 +164,18 @@ func (s *Service) settlingWindow(ctx context.Context, key string) (owners []peer
 	return owners, since, true, true
 }
 
+// forgotLocked reports, with c.mu held, whether changes at since or later
+// were dropped to keep within maxChanges.
+func (c *ownerCache) forgotLocked(since time.Time) bool {
+	return !c.truncated.IsZero() && !c.truncated.Before(since)
+}
+
 // changedSince reports whether the node saw a change of membership at
 // since or later (or forgot one).
 func (c *ownerCache) changedSince(since time.Time) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.truncated.IsZero() && !c.truncated.Before(since) {
+	if c.forgotLocked(since) {
 		return true
 	}
 	return len(c.changes) > 0 && !c.changes[len(c.changes)-1].at.Before(since)
@@ -184,7 +193,7 @@ func (c *ownerCache) changedSince(since time.Time) bool {
 func (c *ownerCache) prior(key string, owners []peer.ID, since time.Time, leavesOnly bool) (out []peer.ID, ok bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !c.truncated.IsZero() && !c.truncated.Before(since) {
+	if c.forgotLocked(since) {
 		return nil, !leavesOnly
 	}
 	first := map[peer.ID]change{} // each peer's earliest change since
