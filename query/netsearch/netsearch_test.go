@@ -84,11 +84,9 @@ type fakeNet struct {
 	// latency is every link's round trip as the transport reports it
 	// (not waited for).
 	latency time.Duration
-	// orphaned are the keys the transport reports as having lost every
-	// owner (set before searching).
-	orphaned map[string]bool
 	// prior are, for keys whose owners changed, the owners the transport
-	// reports as prior (PriorOwners); such keys are settling.
+	// reports as prior (PriorOwners; none for a key that lost every
+	// owner); such keys are settling. Set before searching.
 	prior map[string][]peer.ID
 }
 
@@ -188,13 +186,12 @@ func (t fakeTransport) Members() []peer.ID {
 }
 func (t fakeTransport) Known(p peer.ID) bool { return t.fn.node(p) != nil }
 func (t fakeTransport) SettlingKey(_ context.Context, key string) bool {
-	return t.fn.prior[key] != nil
+	_, changed := t.fn.prior[key]
+	return changed
 }
 func (t fakeTransport) PriorOwners(_ context.Context, key string) ([]peer.ID, bool) {
-	if p, ok := t.fn.prior[key]; ok {
-		return p, true
-	}
-	return nil, t.fn.orphaned[key]
+	p, ok := t.fn.prior[key]
+	return p, ok
 }
 func (t fakeTransport) Replicas() int                    { return t.fn.r }
 func (t fakeTransport) Latency(peer.ID) time.Duration    { return t.fn.latency }
@@ -1114,16 +1111,27 @@ func TestAnOrphanedKeySaysPartial(t *testing.T) {
 	if res.Partial {
 		t.Fatal("a settled network's answer says partial")
 	}
-	fn.orphaned = map[string]bool{keyspace.TermKeys("heron")[0]: true}
-	for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
-		res, err = c.Search(ctx, query.Request{Q: "heron", Limit: 10, Sort: sort})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.Partial {
+	fn.prior = map[string][]peer.ID{keyspace.TermKeys("heron")[0]: nil}
+	for sort, partial := range heronPartial(t, c) {
+		if !partial {
 			t.Fatalf("sort %s: the answer for a key that lost every owner does not say partial", sort)
 		}
 	}
+}
+
+// heronPartial searches "heron" in both orders and reports, per order,
+// whether the answer said partial.
+func heronPartial(t *testing.T, c *Coordinator) map[query.Sort]bool {
+	t.Helper()
+	out := map[query.Sort]bool{}
+	for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
+		res, err := c.Search(context.Background(), query.Request{Q: "heron", Limit: 10, Sort: sort})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[sort] = res.Partial
+	}
+	return out
 }
 
 // TestAnAnswerNoPriorOwnerGaveSaysPartial: while a key's owners settle,
@@ -1137,29 +1145,20 @@ func TestAnOrphanedKeySaysPartial(t *testing.T) {
 func TestAnAnswerNoPriorOwnerGaveSaysPartial(t *testing.T) {
 	h := newHeronNet(t, 240)
 	fn, querier := h.fn, h.stranger
-	ctx := context.Background()
 	c := New(fn.transport(querier), Config{})
 	defer c.Close()
 	key := keyspace.TermKeys("heron")[0]
 	owners := fn.owners(key)
 	fn.prior = map[string][]peer.ID{key: {owners[len(owners)-1]}}
-	for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
-		res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10, Sort: sort})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.Partial {
+	for sort, partial := range heronPartial(t, c) {
+		if partial {
 			t.Fatalf("sort %s: a prior owner answered, and the answer says partial", sort)
 		}
 	}
 	fn.node(owners[len(owners)-1]).fail = true
-	for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
-		res, err := c.Search(ctx, query.Request{Q: "heron", Limit: 10, Sort: sort})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !res.Partial {
-			t.Fatalf("sort %s: only new owners answered, and the answer does not say partial (shards %+v)", sort, res.Shards)
+	for sort, partial := range heronPartial(t, c) {
+		if !partial {
+			t.Fatalf("sort %s: only new owners answered, and the answer does not say partial", sort)
 		}
 	}
 }
