@@ -309,7 +309,7 @@ func testPriorOwners(t *testing.T, settleFirst bool) {
 		if !ok {
 			t.Fatalf("%s: no prior owners known right after peers left", k)
 		}
-		if !testkit.SameSet(peerStrings(prior), peerStrings(want)) {
+		if !testkit.SameSet(prior, want) {
 			t.Errorf("%s: prior owners %v, want %v (owners before %v)", k, prior, want, ownersOf[k])
 		}
 		switch {
@@ -326,14 +326,6 @@ func testPriorOwners(t *testing.T, settleFirst bool) {
 		t.Fatalf("%d of %d keys lost every owner, %d some: the test proves nothing", orphaned, len(keys), some)
 	}
 	t.Logf("%d of %d keys lost every owner, %d some", orphaned, len(keys), some)
-}
-
-func peerStrings(ids []peer.ID) []string {
-	out := make([]string, len(ids))
-	for i, id := range ids {
-		out[i] = id.String()
-	}
-	return out
 }
 
 // dropForGood drops p from s's routing table as the DHT drops a peer that

@@ -19,12 +19,12 @@ func Key(tb testing.TB) crypto.PrivKey {
 	return key
 }
 
-// SameSet reports whether a and b hold the same strings, each as often.
-func SameSet(a, b []string) bool {
+// SameSet reports whether a and b hold the same elements, each as often.
+func SameSet[T comparable](a, b []T) bool {
 	if len(a) != len(b) {
 		return false
 	}
-	count := make(map[string]int, len(a))
+	count := make(map[T]int, len(a))
 	for _, s := range a {
 		count[s]++
 	}

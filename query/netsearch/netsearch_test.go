@@ -357,14 +357,6 @@ func pageThrough(t *testing.T, c *Coordinator, req query.Request) (got []string,
 	}
 }
 
-func peerStrings(ps []peer.ID) []string {
-	out := make([]string, len(ps))
-	for i, p := range ps {
-		out[i] = p.String()
-	}
-	return out
-}
-
 func ids(hits []query.Hit) []string {
 	out := make([]string, len(hits))
 	for i, h := range hits {
@@ -1426,7 +1418,7 @@ func TestAShardedKeyFetchesOnlyItsPage(t *testing.T) {
 		// The shards with the same owners are asked as one unit, of the
 		// owners in the order of the unit's first shard (plan order).
 		sameOwners := func(a, b string) bool {
-			return testkit.SameSet(peerStrings(fn.owners(a)), peerStrings(fn.owners(b)))
+			return testkit.SameSet(fn.owners(a), fn.owners(b))
 		}
 		var slow *fakeNode
 		for _, h := range want.Hits {
