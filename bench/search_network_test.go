@@ -613,6 +613,8 @@ func (s *searchNet) load(b *testing.B) {
 		refCPU += cpuTime() - cpu
 	}
 	limited, served := s.servedOutcome(metrics.OutcomeRateLimited), s.servedOutcome(metrics.OutcomeOK)
+	paced := metrics.Value(nd.Metrics(), metrics.RequestsPaced, "protocol", metrics.ProtocolSearch)
+	borrowed := metrics.Value(nd.Metrics(), metrics.RequestsBorrowed, "protocol", metrics.ProtocolSearch, "outcome", metrics.OutcomeOK)
 	for range b.N {
 		for c := 0; c*searchLoadChunk < searchLoadQueries; c++ {
 			if c%2 == 0 {
@@ -645,6 +647,8 @@ func (s *searchNet) load(b *testing.B) {
 	b.ReportMetric(idle, "idle-cores")
 	b.ReportMetric((s.servedOutcome(metrics.OutcomeOK)-served)/queries, "served/query")
 	b.ReportMetric((s.servedOutcome(metrics.OutcomeRateLimited)-limited)/queries, "rate-limited/query")
+	b.ReportMetric((metrics.Value(nd.Metrics(), metrics.RequestsPaced, "protocol", metrics.ProtocolSearch)-paced)/queries, "paced/query")
+	b.ReportMetric((metrics.Value(nd.Metrics(), metrics.RequestsBorrowed, "protocol", metrics.ProtocolSearch, "outcome", metrics.OutcomeOK)-borrowed)/queries, "borrowed/query")
 }
 
 // runPool runs fn(first) to fn(first+searchLoadChunk-1) on
