@@ -236,7 +236,7 @@ func (r *run) fetch(ctx context.Context, i int, d *digest, n int) bool {
 	}
 	r.mu.Lock()
 	for _, p := range from {
-		r.asked[p.String()] = true
+		r.asked[p] = true
 	}
 	r.mu.Unlock()
 	return false
@@ -248,7 +248,7 @@ func (r *run) setDigestAnswer(i int, hits []query.Hit, next *query.Hit, more boo
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, p := range from {
-		r.asked[p.String()] = true
+		r.asked[p] = true
 	}
 	a := r.answers[i]
 	if a == nil {

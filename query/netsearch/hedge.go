@@ -189,6 +189,21 @@ func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request,
 		return nil, nil, errors.New("no owners")
 	}
 	n = min(n, len(cands))
+	if n == 1 && cands[0] == c.tr.Self() {
+		// This node's own answer needs no hedge, nor a goroutine: it
+		// waits on no link. Only when it fails are the others asked.
+		resp, err := c.searchOne(ctx, cands[0], req)
+		var refused *RefusedError
+		switch {
+		case err == nil:
+			return []*Response{resp}, []peer.ID{cands[0]}, nil
+		case errors.As(err, &refused):
+			return nil, nil, err
+		case len(cands) == 1:
+			return nil, nil, fmt.Errorf("every owner failed: %w", err)
+		}
+		cands = cands[1:]
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type result struct {

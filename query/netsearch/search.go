@@ -106,7 +106,7 @@ type run struct {
 	// answers: summary checks that each had one of the keys' prior
 	// owners (Transport.PriorOwners).
 	answeredBy [][][]peer.ID
-	asked      map[string]bool
+	asked      map[peer.ID]bool
 	refusal    error // an owner's refusal of the query itself
 }
 
@@ -202,7 +202,7 @@ func (r *run) plan(ctx context.Context) (routable bool, err error) {
 	r.answers = make([]*query.ShardAnswer, len(r.units))
 	r.failed = make([]bool, len(r.units))
 	r.answeredBy = make([][][]peer.ID, len(r.units))
-	r.asked = map[string]bool{}
+	r.asked = map[peer.ID]bool{}
 	r.own = map[string]query.Hit{}
 	r.fullLasts = make([][]*query.Hit, len(r.units))
 	r.replicas = 1
@@ -587,7 +587,7 @@ func (r *run) keep(i int, req *Request, resps []*Response, from []peer.ID, err e
 		r.own[h.Post.ID] = h
 	}
 	for _, f := range from {
-		r.asked[f.String()] = true
+		r.asked[f] = true
 	}
 	if err != nil {
 		r.c.log.Debug("shard failed", "key", key, "span", un.span(), "err", err)
@@ -755,6 +755,12 @@ func (c *Coordinator) ownHits(p *query.Prepared, hits []query.EncodedHit, last *
 
 // forEach runs fn for each index, at most maxParallelShards at a time.
 func (r *run) forEach(is []int, fn func(int)) {
+	if len(is) == 1 {
+		// One unit, the most common plan, needs no goroutine of its
+		// own: a new goroutine's stack grows again on every search.
+		fn(is[0])
+		return
+	}
 	var g errgroup.Group
 	g.SetLimit(maxParallelShards)
 	for _, i := range is {
