@@ -1,11 +1,12 @@
 package query
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -544,6 +545,9 @@ type EncodedHit struct {
 	Score float64          `json:"score" cbor:"2,keyasint,omitempty"`
 	Sort  cborwire.Strings `json:"sort" cbor:"3,keyasint,omitempty"`
 	Spans [][2]int         `json:"spans,omitempty" cbor:"4,keyasint,omitempty"`
+	// decoded is the hit itself, for one that never leaves this node
+	// (EncodeDecoded); a hit from the wire never has it.
+	decoded *Hit
 }
 
 // EncodeDigest is a bleve hit as an owner sends it in a digest: its score
@@ -569,16 +573,35 @@ func Encode(s Sort, h *search.DocumentMatch) (EncodedHit, error) {
 		return EncodedHit{}, err
 	}
 	e.Post = json.RawMessage(raw)
-	for _, sp := range spans(h, len(raw)) {
-		e.Spans = append(e.Spans, [2]int{sp.Start, sp.End})
+	if sps := spans(h, len(raw)); len(sps) > 0 {
+		e.Spans = make([][2]int, len(sps))
+		for i, sp := range sps {
+			e.Spans[i] = [2]int{sp.Start, sp.End}
+		}
 	}
 	return e, nil
+}
+
+// EncodeDecoded is Encode for a hit that does not leave this node (the
+// querier's own answer to itself): it keeps the hit decoded and checked at
+// now (HitOf), which Check returns as it is, and carries no encoded post.
+// It saves copying the stored post and looking it up again among the
+// posts kept decoded.
+func EncodeDecoded(s Sort, h *search.DocumentMatch, now time.Time) (EncodedHit, error) {
+	hit, err := HitOf(s, h, now)
+	if err != nil {
+		return EncodedHit{}, err
+	}
+	return EncodedHit{Score: hit.Score, Sort: hit.Sort, decoded: hit}, nil
 }
 
 // Check turns a hit a peer sent into a Hit: it verifies the post's
 // signature and ID and checks that the sort values belong to it. Whether
 // the post matches the query is checked by Matches.
 func (e EncodedHit) Check(s Sort, now time.Time) (*Hit, error) {
+	if e.decoded != nil {
+		return e.decoded, nil // decoded and checked by this node (EncodeDecoded)
+	}
 	pp, err := post.DecodeCached(e.Post, now)
 	if err != nil {
 		return nil, err
@@ -640,29 +663,29 @@ func sortValues(s Sort, h *search.DocumentMatch) ([]string, error) {
 // spans collects the byte ranges of the text that matched, sorted and
 // without duplicates.
 func spans(h *search.DocumentMatch, textLen int) []Span {
-	var out []Span
-	for _, locs := range h.Locations[index.FieldText] {
-		for _, l := range locs {
+	locs := h.Locations[index.FieldText]
+	n := 0
+	for _, ls := range locs {
+		n += len(ls)
+	}
+	if n == 0 {
+		return nil
+	}
+	out := make([]Span, 0, n)
+	for _, ls := range locs {
+		for _, l := range ls {
 			if l == nil || l.End <= l.Start || l.End > uint64(textLen) {
 				continue
 			}
 			out = append(out, Span{Start: int(l.Start), End: int(l.End)})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Start != out[j].Start {
-			return out[i].Start < out[j].Start
-		}
-		return out[i].End < out[j].End
+	slices.SortFunc(out, func(a, b Span) int {
+		return cmp.Or(cmp.Compare(a.Start, b.Start), cmp.Compare(a.End, b.End))
 	})
-	dedup := out[:0]
-	for _, s := range out {
-		if len(dedup) == 0 || s != dedup[len(dedup)-1] {
-			dedup = append(dedup, s)
-		}
-	}
-	if len(dedup) == 0 {
+	out = slices.Compact(out)
+	if len(out) == 0 {
 		return nil
 	}
-	return dedup
+	return out
 }

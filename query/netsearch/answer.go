@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/blevesearch/bleve/v2"
+	"github.com/blevesearch/bleve/v2/search"
 
 	"github.com/murmur-p2p/murmur/index"
 	"github.com/murmur-p2p/murmur/internal/cborwire"
@@ -42,6 +43,11 @@ func Answer(ctx context.Context, ix StatsSearcher, r *Request) (*Response, error
 		return nil, err
 	}
 	encode := query.Encode
+	if !r.askedAt.IsZero() {
+		encode = func(s query.Sort, h *search.DocumentMatch) (query.EncodedHit, error) {
+			return query.EncodeDecoded(s, h, r.askedAt)
+		}
+	}
 	digest := r.Digest || r.DigestSum
 	if digest || r.Size == 0 {
 		sr.Fields, sr.IncludeLocations = nil, false

@@ -392,6 +392,11 @@ func (c *Coordinator) preferred(owners []peer.ID) []peer.ID {
 func (c *Coordinator) searchOne(ctx context.Context, p peer.ID, req *Request) (*Response, error) {
 	ctx, cancel := context.WithTimeout(ctx, OwnerTimeout)
 	defer cancel()
+	if p == c.tr.Self() {
+		own := *req
+		own.askedAt = c.cfg.Now()
+		req = &own
+	}
 	resp, err := c.tr.Search(ctx, p, req)
 	if err != nil {
 		return nil, err

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"sort"
 	"strconv"
@@ -1544,4 +1545,53 @@ func TestAShardedKeyFetchesOnlyItsPage(t *testing.T) {
 	liar.mu.Lock()
 	liar.lieSearch = nil
 	liar.mu.Unlock()
+}
+
+// TestAnOwnAnswerIsTheAnswerSent: the answer a querier gives itself keeps
+// its hits decoded (Request.askedAt) instead of encoding them for a wire
+// it never crosses. Each page of it, by score and by date, is hit for hit
+// what the same answer sent over the wire and checked comes to: post,
+// stored bytes, score, sort values and matched spans.
+func TestAnOwnAnswerIsTheAnswerSent(t *testing.T) {
+	ctx := context.Background()
+	ix := reference(t, fakePosts(t, 240))
+	now := time.Now()
+	for _, sort := range []query.Sort{query.SortTop, query.SortLatest} {
+		key := keyspace.TermKeys("heron")[0]
+		req := Request{Query: "heron OR tide", Sort: string(sort), Keys: []string{key}, Size: 20}
+		sent, err := Answer(ctx, ix, &req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		own := req
+		own.askedAt = now
+		kept, err := Answer(ctx, ix, &own)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sent.Hits) < 10 || len(kept.Hits) != len(sent.Hits) || kept.Total != sent.Total {
+			t.Fatalf("sort %q: %d hits kept (total %d), %d sent (total %d)", sort, len(kept.Hits), kept.Total, len(sent.Hits), sent.Total)
+		}
+		spans := 0
+		for i := range sent.Hits {
+			if kept.Hits[i].Post != nil {
+				t.Fatalf("sort %q: hit %d of the own answer carries its post encoded again", sort, i)
+			}
+			want, err := sent.Hits[i].Check(query.Sort(req.Sort), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := kept.Hits[i].Check(query.Sort(req.Sort), now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Fatalf("sort %q: hit %d kept as %+v, sent as %+v", sort, i, got, want)
+			}
+			spans += len(got.Matches)
+		}
+		if spans == 0 {
+			t.Fatalf("sort %q: no hit has matched spans: the test compares none", sort)
+		}
+	}
 }

@@ -59,6 +59,12 @@ type Request struct {
 	// DigestSum asks for the checksum of the digest alone
 	// (Response.DigestSum): an owner that only confirms another's digest.
 	DigestSum bool `json:"digest_sum,omitempty" cbor:"13,keyasint,omitempty"`
+
+	// askedAt is set on a request this node sends itself (searchOne): its
+	// own answer keeps each hit decoded, checked at this time
+	// (query.EncodeDecoded), instead of encoding it for a wire it never
+	// crosses. Unexported, so never on the wire: a peer cannot set it.
+	askedAt time.Time
 }
 
 // Response is an owner's answer: its hits in order, how many posts of its
