@@ -724,7 +724,8 @@ func (s *Service) waitRoutingTable() bool {
 // watchPeers removes peers that went away from the routing table at once, so
 // ownership moves to live nodes: kad-dht itself keeps a disconnected peer
 // until a refresh finds it dead, minutes later. A peer that merely lost its
-// connection (trimmed by the connection manager) is redialed first.
+// connection (trimmed by the connection manager) is redialed first, and
+// only one that does not answer counts as a writer leaving (writerLeft).
 func (s *Service) watchPeers(sub event.Subscription) {
 	defer s.wg.Done()
 	defer sub.Close()
@@ -747,8 +748,11 @@ func (s *Service) watchPeers(sub event.Subscription) {
 			if ev.Connectedness == network.Connected {
 				continue
 			}
-			s.writerLeft(ev.Peer)
 			if s.dht.RoutingTable().Find(ev.Peer) == "" && !s.owners.knows(ev.Peer) {
+				// Not a member, so not redialed: nothing tells a trimmed
+				// connection from a departure, and the keys it wrote are
+				// compared at once.
+				s.writerLeft(ev.Peer)
 				continue
 			}
 			select {
@@ -757,6 +761,7 @@ func (s *Service) watchPeers(sub event.Subscription) {
 				// Too many checks at once: drop the peer without redialing.
 				s.dht.RoutingTable().RemovePeer(ev.Peer)
 				s.owners.forget(ev.Peer)
+				s.writerLeft(ev.Peer)
 				continue
 			}
 			checkers.Add(1)
@@ -787,6 +792,7 @@ func (s *Service) checkPeer(p peer.ID) {
 		s.log.Info("peer left", "left", p, "err", err)
 		s.dht.RoutingTable().RemovePeer(p)
 		s.owners.forget(p)
+		s.writerLeft(p)
 		s.TriggerRepair()
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/internal/poll"
@@ -103,4 +104,41 @@ func TestRecentWritersAreBounded(t *testing.T) {
 	if got := w.left("late", now.Add(writerMemory+time.Second)); got != nil {
 		t.Errorf("keys stored %v ago are still compared: %v", writerMemory+time.Second, got)
 	}
+}
+
+// TestATrimmedWriterHasNotLeft: a node remembers the keys a member wrote
+// under. When the connection to it is closed (as the connection manager
+// trims one) and the redial finds it alive, it has not left: its keys are
+// still remembered and not compared again. When it stops, the redial
+// fails and its keys are compared (the node forgets them). Without the
+// redial's verdict, the trim alone made the node forget them and compare
+// up to maxWriterKeys keys.
+func TestATrimmedWriterHasNotLeft(t *testing.T) {
+	net := startNetwork(t, 3, nil)
+	net.waitRouting()
+	node, writer := net.svcs[0], net.svcs[1]
+	remembers := func() bool {
+		node.writers.mu.Lock()
+		defer node.writers.mu.Unlock()
+		return node.writers.byPeer.Contains(writer.self)
+	}
+	node.writers.note(writer.self, []string{"t/heron", "t/kelp"}, time.Now())
+
+	if err := node.host.Network().ClosePeer(writer.self); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the writer connected again", 10*time.Second, 20*time.Millisecond, func() bool {
+		return node.host.Network().Connectedness(writer.self) == network.Connected
+	})
+	time.Sleep(time.Second) // past the redial's check (200 ms)
+	if !remembers() {
+		t.Fatal("a trimmed connection counted as the writer leaving: its keys were compared again")
+	}
+
+	if err := writer.Close(); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, "the node compared the keys of the writer that left", 15*time.Second, 50*time.Millisecond, func() bool {
+		return !remembers()
+	})
 }
