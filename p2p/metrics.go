@@ -110,6 +110,10 @@ func (s *Service) Sent(protocol string) (messages, bytes float64) {
 // (murmur_owner_lookups_total).
 func (s *Service) OwnerLookups() float64 { return metrics.CounterValue(s.metrics.ownerLookups) }
 
+// HandedOff is how many posts this node's repair passes have handed to
+// new owners (murmur_replication_handoff_posts_total).
+func (s *Service) HandedOff() float64 { return metrics.CounterValue(s.metrics.handoffPosts) }
+
 // SurveyLookups is how many DHT lookups this node's surveys of the
 // keyspace have made (murmur_survey_lookups_total).
 func (s *Service) SurveyLookups() float64 { return metrics.CounterValue(s.metrics.surveyLookups) }

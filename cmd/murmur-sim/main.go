@@ -171,8 +171,8 @@ func printReport(stdout io.Writer, rep *sim.Report, asJSON bool) error {
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "engine\t%s\n", rep.Engine)
-	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nsplit terms (leaves)\t%d (%d)\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\ntotals heard\t%.4f of the nodes, after %d gatherings (%.0f messages) a querier\nstatistics error\t%.4f\n",
-		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
+	fmt.Fprintf(tw, "nodes\t%d\nposts\t%d\nqueries\t%d\nrecall\t%.4f\nexact totals\t%.4f\npartial answers\t%.4f (%d short of the one index without saying so)\nmessages/query\t%.1f\nbytes/query\t%.0f\nlookups/query\t%.1f\nround trips/query\t%.2f\ncold messages/query\t%.1f\ncold bytes/query\t%.0f\ncopies/post\t%.1f\nsplit terms (leaves)\t%d (%d)\nplacement bytes/post\t%.0f\nheap bytes/node\t%.0f\ntotals heard\t%.4f of the nodes, after %d gatherings (%.0f messages) a querier\nstatistics error\t%.4f\n",
+		rep.Nodes, rep.Posts, rep.Queries, rep.Recall, rep.ExactTotals, rep.PartialShare, rep.ShortWithoutPartial, rep.MessagesPerQuery, rep.BytesPerQuery, rep.LookupsPerQuery, rep.RoundTripsPerQuery,
 		rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery, rep.PlacementCopiesPerPost, rep.SplitTerms, rep.SplitLeaves, rep.PlacementBytesPerPost, rep.HeapBytesPerNode,
 		rep.TotalsHeard, rep.SettleGatherings, rep.SettleMessagesPerQuerier, rep.StatsError)
 	if rep.SurveyLookupsPerQuerier > 0 {

@@ -103,8 +103,13 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 	defer ref.Close()
 	var stopChurn func() simnet.ChurnStats
 	var sessions []time.Duration
+	// Under churn the searches are spread over the model's window, as the
+	// model engine spreads them, so that nodes leave and join among them.
+	var over time.Duration
+	churnBegan := net.Traffic()
 	if o.churn == "ipfs" {
 		model := sim.IPFSChurn()
+		over = time.Duration(float64(model.Window) / o.timeScale)
 		r := rand.New(rand.NewPCG(o.seed, 4))
 		session := func(*rand.Rand) time.Duration {
 			s := model.Session(r)
@@ -121,7 +126,7 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 		o.progress("churn warmup", 1, 1)
 	}
 	began := time.Now()
-	rep, err := net.Search(ctx, ref, qs, o.limit, func(done, total int) { o.progress("searches", done, total) })
+	rep, err := net.SearchOver(ctx, ref, qs, o.limit, over, func(done, total int) { o.progress("searches", done, total) })
 	if stopChurn != nil {
 		stats := stopChurn()
 		if err == nil {
@@ -131,6 +136,7 @@ func runReal(ctx context.Context, dir string, n int, ps []*post.Post, qs []sim.Q
 			}
 			c.Model = "ipfs"
 			c.Leaves, c.Joins = stats.Leaves, stats.Joins
+			c.RepairPostings = int(net.Traffic().Minus(churnBegan).HandedOff)
 			c.VirtualHours = (time.Hour.Seconds() + time.Since(began).Seconds()*o.timeScale) / time.Hour.Seconds()
 			if len(sessions) > 0 {
 				s := slices.Clone(sessions)

@@ -94,7 +94,11 @@ type ChurnReport struct {
 	LostKeys     int `json:"lost_keys"`
 	LostPostings int `json:"lost_postings"`
 	// Repairs counts keys handed to new owners; RepairPostings the posts
-	// stored by those hand-overs.
+	// stored by those hand-overs (real nodes, package internal/simnet:
+	// the posts p2p's repair passes pushed to new owners, from the
+	// churn's start to the searches' end: a post counts once for each
+	// owner each pass pushed it to, and a key's several holders each push
+	// it; keys are not counted).
 	Repairs        int `json:"repairs"`
 	RepairPostings int `json:"repair_postings"`
 	// SettlingShare is the share of searches run while queriers asked

@@ -56,9 +56,16 @@ type Report struct {
 	Recall float64 `json:"recall"`
 	// ExactTotals is the share of queries whose match count was the one
 	// index's.
-	ExactTotals      float64 `json:"exact_totals"`
-	MessagesPerQuery float64 `json:"messages_per_query"`
-	BytesPerQuery    float64 `json:"bytes_per_query"`
+	ExactTotals float64 `json:"exact_totals"`
+	// PartialShare is the share of queries whose answer said partial (an
+	// owner of some key failed, or none of its prior owners answered);
+	// ShortWithoutPartial counts the queries that matched fewer posts
+	// than the one index and did not say partial: answers that passed
+	// as complete and were not.
+	PartialShare        float64 `json:"partial_share"`
+	ShortWithoutPartial int     `json:"short_without_partial"`
+	MessagesPerQuery    float64 `json:"messages_per_query"`
+	BytesPerQuery       float64 `json:"bytes_per_query"`
 	// LookupsPerQuery counts the owner lookups a search asked of its
 	// transport (keys whose owners it needed). p2p answers most from its
 	// cache of routing-table regions; the simulation does not model DHT
@@ -157,7 +164,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 			c.Close()
 		}
 	}()
-	var found, wanted, exact, rounds int
+	var found, wanted, exact, rounds, partial int
 	var coldMsgs, coldBytes, msgs, bytes, looks, settleMsgs int64
 	var heard, statsErr float64
 	var all []time.Duration // warm searches' times
@@ -232,6 +239,11 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		}
 		f, same := Compare(res, want)
 		found, wanted = found+f, wanted+len(want.Hits)
+		if res.Partial {
+			partial++
+		} else if res.Total < want.Total {
+			rep.ShortWithoutPartial++
+		}
 		kindFound[q.Kind] += f
 		kindWanted[q.Kind] += len(want.Hits)
 		if same {
@@ -274,6 +286,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	rep.StatsError = statsErr / float64(max(1, len(coords)))
 	rep.Recall = Ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
+	rep.PartialShare = float64(partial) / n
 	rep.MessagesPerQuery, rep.BytesPerQuery = float64(msgs)/n, float64(bytes)/n
 	rep.LookupsPerQuery = float64(looks) / n
 	rep.RoundTripsPerQuery = float64(rounds) / n

@@ -154,8 +154,8 @@ func TestSearchUnderChurn(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := rep.Churn
-		t.Logf("%s: recall %.4f, exact totals %.4f; %d left, %d joined over %.1f h; %d keys handed on, %d lost (%d postings); settling %.2f; %.0f bytes a query",
-			name, rep.Recall, rep.ExactTotals, c.Leaves, c.Joins, c.VirtualHours, c.Repairs, c.LostKeys, c.LostPostings, c.SettlingShare, rep.BytesPerQuery)
+		t.Logf("%s: recall %.4f, exact totals %.4f, partial %.2f, %d short without saying so; %d left, %d joined over %.1f h; %d keys handed on, %d lost (%d postings); settling %.2f; %.0f bytes a query",
+			name, rep.Recall, rep.ExactTotals, rep.PartialShare, rep.ShortWithoutPartial, c.Leaves, c.Joins, c.VirtualHours, c.Repairs, c.LostKeys, c.LostPostings, c.SettlingShare, rep.BytesPerQuery)
 		if c.Leaves == 0 || c.Joins != c.Leaves {
 			t.Fatalf("%s: %d leaves and %d joins: no churn to test", name, c.Leaves, c.Joins)
 		}

@@ -28,6 +28,15 @@ var searchProtocols = []string{metrics.ProtocolSearch, metrics.ProtocolStats}
 // totals in that time counts too). progress, if set, is called after
 // each query.
 func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query, limit int, progress func(done, total int)) (*sim.Report, error) {
+	return net.SearchOver(ctx, ref, qs, limit, 0, progress)
+}
+
+// SearchOver is Search with the queries spread over a span of real time:
+// the i-th starts no sooner than i/len(qs) of over after the first, as
+// searches come while a network churns. The report's Churn, when over is
+// set, tells the share of searches whose querier counted itself as
+// settling (p2p.Service.Settling) when it searched.
+func (net *Network) SearchOver(ctx context.Context, ref *index.Index, qs []sim.Query, limit int, over time.Duration, progress func(done, total int)) (*sim.Report, error) {
 	start := time.Now()
 	alive := net.Alive()
 	if len(alive) == 0 {
@@ -36,13 +45,21 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	rep := &sim.Report{Engine: "p2p", Nodes: len(alive), Queries: len(qs), PerKind: map[string]*sim.KindReport{}}
 	rep.SettleGatherings = sim.SettleGatherings(len(alive))
 	settled := map[*Member]bool{}
-	var found, wanted, exact, rounds, crashed int
+	var found, wanted, exact, rounds, crashed, partial, settling int
 	var cold, warm Counts
 	var settleMsgs, heard, statsErr, surveyLookups float64
 	var all []time.Duration
 	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	kindTimes := map[string][]time.Duration{}
 	for i, q := range qs {
+		if over > 0 {
+			at := start.Add(time.Duration(float64(over) * float64(i) / float64(len(qs))))
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(time.Until(at)):
+			}
+		}
 		// Under churn the nodes alive change between queries.
 		if alive = net.Alive(); len(alive) == 0 {
 			return nil, fmt.Errorf("no node alive at query %d", i)
@@ -64,6 +81,9 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 			}
 			statsErr += e
 			surveyLookups += m.Net().SurveyLookups()
+		}
+		if m.Net().Settling() {
+			settling++
 		}
 		req := query.Request{Q: q.Q, Limit: limit}
 		t0 := net.Traffic()
@@ -89,6 +109,11 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 		}
 		f, same := sim.Compare(res, want)
 		found, wanted = found+f, wanted+len(want.Hits)
+		if res.Partial {
+			partial++
+		} else if res.Total < want.Total {
+			rep.ShortWithoutPartial++
+		}
 		kindFound[q.Kind] += f
 		kindWanted[q.Kind] += len(want.Hits)
 		if same {
@@ -122,6 +147,7 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	rep.SurveyLookupsPerQuerier = surveyLookups / float64(max(1, len(settled)))
 	rep.Recall = sim.Ratio(found, wanted)
 	rep.ExactTotals = float64(exact) / n
+	rep.PartialShare = float64(partial) / n
 	msgs, bytes := warm.Sum(searchProtocols...)
 	rep.MessagesPerQuery, rep.BytesPerQuery = msgs/n, bytes/n
 	rep.LookupsPerQuery = warm.Lookups / n
@@ -143,8 +169,8 @@ func (net *Network) Search(ctx context.Context, ref *index.Index, qs []sim.Query
 	runtime.ReadMemStats(&ms)
 	rep.HeapBytesPerNode = float64(ms.HeapInuse) / float64(len(alive))
 	rep.SearchSeconds = time.Since(start).Seconds()
-	if crashed > 0 {
-		rep.Churn = &sim.ChurnReport{QueriersCrashed: crashed}
+	if crashed > 0 || over > 0 {
+		rep.Churn = &sim.ChurnReport{QueriersCrashed: crashed, SettlingShare: float64(settling) / n}
 	}
 	return rep, nil
 }

@@ -419,6 +419,9 @@ func (net *Network) SettleReporting(ctx context.Context, progress func(settled, 
 type Counts struct {
 	Messages, Bytes map[string]float64
 	Lookups         float64
+	// HandedOff is the posts repair handed to new owners
+	// (murmur_replication_handoff_posts_total).
+	HandedOff float64
 }
 
 // Sum is the messages and bytes of the protocols given (every one when
@@ -435,7 +438,7 @@ func (c Counts) Sum(protocols ...string) (messages, bytes float64) {
 
 // Minus is c less an earlier reading.
 func (c Counts) Minus(before Counts) Counts {
-	out := Counts{Messages: map[string]float64{}, Bytes: map[string]float64{}, Lookups: c.Lookups - before.Lookups}
+	out := Counts{Messages: map[string]float64{}, Bytes: map[string]float64{}, Lookups: c.Lookups - before.Lookups, HandedOff: c.HandedOff - before.HandedOff}
 	for p, n := range c.Messages {
 		out.Messages[p] = n - before.Messages[p]
 		out.Bytes[p] = c.Bytes[p] - before.Bytes[p]
@@ -452,6 +455,7 @@ func (c *Counts) add(o Counts) {
 		c.Bytes[p] += o.Bytes[p]
 	}
 	c.Lookups += o.Lookups
+	c.HandedOff += o.HandedOff
 }
 
 // protocols are the protocols Counts covers.
@@ -461,7 +465,7 @@ var protocols = []string{metrics.ProtocolStore, metrics.ProtocolSync, metrics.Pr
 // not its whole registry, which a hundred nodes gather too slowly to read
 // between searches).
 func countsOf(m *Member) Counts {
-	c := Counts{Messages: map[string]float64{}, Bytes: map[string]float64{}, Lookups: m.Net().OwnerLookups()}
+	c := Counts{Messages: map[string]float64{}, Bytes: map[string]float64{}, Lookups: m.Net().OwnerLookups(), HandedOff: m.Net().HandedOff()}
 	for _, p := range protocols {
 		c.Messages[p], c.Bytes[p] = m.Net().Sent(p)
 	}

@@ -69,8 +69,8 @@ func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
 	}
 	t.Logf("stable: recall %.4f, exact totals %.2f, %.1f messages and %.0f bytes a query, %.1f copies and %.0f store bytes a post",
 		rep.Recall, rep.ExactTotals, rep.MessagesPerQuery, rep.BytesPerQuery, rep.PlacementCopiesPerPost, rep.PlacementBytesPerPost)
-	if rep.Recall != 1 || rep.ExactTotals != 1 {
-		t.Errorf("stable network: recall %.4f, exact totals %.2f; want 1 and 1", rep.Recall, rep.ExactTotals)
+	if rep.Recall != 1 || rep.ExactTotals != 1 || rep.ShortWithoutPartial != 0 {
+		t.Errorf("stable network: recall %.4f, exact totals %.2f, %d answers short without saying partial; want 1, 1 and 0", rep.Recall, rep.ExactTotals, rep.ShortWithoutPartial)
 	}
 	if rep.MessagesPerQuery <= 0 || rep.BytesPerQuery <= 0 {
 		t.Errorf("searches sent %.1f messages and %.0f bytes a query: the counts see no traffic", rep.MessagesPerQuery, rep.BytesPerQuery)
@@ -124,8 +124,8 @@ func TestRealNodesOverTheSimulatedNetwork(t *testing.T) {
 	}
 	handed, _ := net.Traffic().Minus(beforeCrash).Sum(metrics.ProtocolSync)
 	t.Logf("after 2 crashed and 2 joined: recall %.4f, exact totals %.2f, %.0f sync messages", rep.Recall, rep.ExactTotals, handed)
-	if rep.Recall != 1 {
-		t.Errorf("after 2 of %d crashed and 2 joined, recall %.4f; want 1", nodes, rep.Recall)
+	if rep.Recall != 1 || rep.ShortWithoutPartial != 0 {
+		t.Errorf("after 2 of %d crashed and 2 joined, recall %.4f and %d answers short without saying partial; want 1 and 0", nodes, rep.Recall, rep.ShortWithoutPartial)
 	}
 	if handed == 0 {
 		t.Errorf("no sync message after 2 nodes crashed and 2 joined: repair did not run")
