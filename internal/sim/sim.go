@@ -335,10 +335,30 @@ func (t transport) Known(p peer.ID) bool {
 	return t.net.byID[p] != nil
 }
 
-// PriorOwners does not judge (every owner counts): the simulator counts
-// the matches a search misses (recall) whether or not the search says it
-// may miss some.
-func (t transport) PriorOwners(context.Context, string) ([]peer.ID, bool) { return nil, false }
+// PriorOwners, while key settles under churn (SettlingKey), are those of
+// its owners that hold it: those that held it before the change, or to
+// which repair has handed it since. A p2p node tells them by the changes
+// of membership it saw; the model knows what each node holds. An answer
+// none of them gave then says partial, as p2p's does. Otherwise, and for
+// a key with no post, every owner counts.
+func (t transport) PriorOwners(_ context.Context, key string) ([]peer.ID, bool) {
+	if !t.SettlingKey(context.Background(), key) {
+		return nil, false
+	}
+	owners := t.net.Owners(key)
+	t.net.mu.RLock()
+	defer t.net.mu.RUnlock()
+	if len(t.net.keyPosts[key]) == 0 {
+		return nil, false
+	}
+	var prior []peer.ID
+	for _, o := range owners {
+		if nd := t.net.byID[o]; nd != nil && t.net.holders[key][nd] {
+			prior = append(prior, o)
+		}
+	}
+	return prior, true
+}
 
 // SettlingKey is true while churn's repair may still be handing some keys
 // to new owners, for every key alike as p2p's is after its view of the
