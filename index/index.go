@@ -125,8 +125,9 @@ type Config struct {
 	// OnBatch, if set, is called after each persisted batch.
 	OnBatch func(posts int, took time.Duration)
 	// OnStored, if set, is called with the posts each batch newly stored
-	// (not those it already held), once they are persisted. The network
-	// layer keeps its per-key digests with it.
+	// (not those it already held), once they are persisted and before the
+	// Put that brought them returns. The network layer keeps its per-key
+	// digests with it.
 	OnStored func(posts []*post.Post)
 	// OnDeleted, if set, is called with a post a tombstone or Drop removed.
 	OnDeleted func(p *post.Post)
@@ -392,10 +393,14 @@ func (ix *Index) commit(group []*putRequest, n int) {
 	defer ix.writeMu.Unlock()
 	start := time.Now()
 	stored, err := ix.writeBatch(group)
-	// OnBatch runs before the writers are released, so that what a Put
-	// returns after is counted.
+	// OnBatch and OnStored run before the writers are released, so that
+	// what a Put returns after is counted and held: a peer told "stored"
+	// that asks at once finds the post under its keys.
 	if err == nil && ix.cfg.OnBatch != nil {
 		ix.cfg.OnBatch(n, time.Since(start))
+	}
+	if err == nil && ix.cfg.OnStored != nil && len(stored) > 0 {
+		ix.cfg.OnStored(stored)
 	}
 	for _, r := range group {
 		r.err = err
@@ -403,10 +408,6 @@ func (ix *Index) commit(group []*putRequest, n int) {
 	}
 	if err != nil {
 		ix.log.Error("index batch failed", "posts", n, "err", err)
-		return
-	}
-	if ix.cfg.OnStored != nil && len(stored) > 0 {
-		ix.cfg.OnStored(stored)
 	}
 }
 

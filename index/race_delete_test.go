@@ -77,3 +77,41 @@ func TestDeleteRacingPutKeepsTheCallbacksTrue(t *testing.T) {
 		}
 	}
 }
+
+// TestPutReturnsAfterOnStored: when Put returns, OnStored has seen the
+// posts it stored. The network layer answers "stored" to a peer when Put
+// returns and counts the post under its keys in OnStored; a peer that asks
+// for the count at once must find it (CI once saw 0 there). OnStored is
+// slow here, so that a Put released before it ran would be caught.
+func TestPutReturnsAfterOnStored(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]bool{}
+	ix, err := index.Open(index.Config{
+		Dir: filepath.Join(t.TempDir(), "index"), MaxDelay: time.Microsecond,
+		OnStored: func(ps []*post.Post) {
+			time.Sleep(20 * time.Millisecond)
+			mu.Lock()
+			defer mu.Unlock()
+			for _, p := range ps {
+				seen[p.ID] = true
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	k := testkit.Key(t)
+	for i := range 5 {
+		p := sign(t, k, fmt.Sprintf("a post counted before its put returns, number %d", i))
+		if errs, err := ix.Put(context.Background(), p); err != nil || errs[0] != nil {
+			t.Fatalf("put: %v %v", err, errs)
+		}
+		mu.Lock()
+		ok := seen[p.ID]
+		mu.Unlock()
+		if !ok {
+			t.Fatalf("put %d returned before OnStored saw its post", i)
+		}
+	}
+}
