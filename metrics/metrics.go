@@ -261,6 +261,13 @@ func Value(g prometheus.Gatherer, name string, labels ...string) float64 {
 	if err != nil {
 		return 0
 	}
+	return ValueIn(families, name, labels...)
+}
+
+// ValueIn is Value over families gathered once: a reader of several
+// values gathers once for all of them (a gathering reads the process's
+// files in /proc, a millisecond or more).
+func ValueIn(families []*dto.MetricFamily, name string, labels ...string) float64 {
 	var sum float64
 	for _, f := range families {
 		if f.GetName() != name {
