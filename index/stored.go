@@ -39,13 +39,13 @@ func loadStored(r bindex.IndexReader, req *bleve.SearchRequest, hits []*search.D
 	for _, h := range hits {
 		num := h.IndexInternalID.Value()
 		i := sort.Search(len(offsets), func(x int) bool { return offsets[x] > num }) - 1
-		var id, stored string
-		found := false
+		var stored string
+		found, sameID := false, false
 		if i >= 0 {
 			err := segs[i].VisitDocument(num-offsets[i], func(field string, _ byte, val []byte, _ []uint64) bool {
 				switch field {
 				case "_id":
-					id = string(val)
+					sameID = string(val) == h.ID // compared, not copied
 				case FieldPost:
 					stored, found = string(val), true
 					return false
@@ -56,7 +56,7 @@ func loadStored(r bindex.IndexReader, req *bleve.SearchRequest, hits []*search.D
 				return byNumber, fmt.Errorf("load hit %s: %w", h.ID, err)
 			}
 		}
-		if !found || id != h.ID {
+		if !found || !sameID {
 			if err := loadStoredByID(r, req, []*search.DocumentMatch{h}); err != nil {
 				return byNumber, err
 			}

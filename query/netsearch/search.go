@@ -565,12 +565,16 @@ func (r *run) keep(i int, req *Request, resps []*Response, from []peer.ID, err e
 	fresh := make([][]query.Hit, len(resps))
 	lasts := make([]*query.Hit, len(resps))
 	self := r.c.tr.Self()
-	known := map[string]bool{}
+	var known map[string]bool // this node's hits, when another owner answered too
 	var mine []query.Hit
 	for j, resp := range resps {
 		if from[j] == self {
 			fresh[j] = r.c.ownHits(r.p, resp.Hits, &lasts[j])
 			mine = fresh[j]
+			if len(resps) == 1 {
+				continue
+			}
+			known = make(map[string]bool, len(mine))
 			for _, h := range mine {
 				known[h.Post.ID] = true
 			}
@@ -790,6 +794,13 @@ func (r *run) rescoreAnswers(ctx context.Context, answers []*query.ShardAnswer) 
 				all = append(all, h)
 			}
 		}
+	}
+	if len(all) == 0 {
+		// Every hit so far is this node's own, scored with the run's
+		// statistics already: nothing to recompute, and every answer
+		// keeps its hits.
+		r.scored = r.own
+		return
 	}
 	scored, changed, err := r.p.Rescore(ctx, all, nil, 0, r.st)
 	if err != nil {
