@@ -234,7 +234,7 @@ type CrawlSource struct {
 	Resolved  string    `json:"resolved,omitempty"`
 	Added     time.Time `json:"added"`
 	LastFetch time.Time `json:"last_fetch,omitzero"`
-	Status    string    `json:"status"` // a crawl status, or "new"
+	Status    string    `json:"status"` // a crawl.Status* value, or "new"
 	Error     string    `json:"error,omitempty"`
 	HTTP      int       `json:"http,omitempty"`
 	Failures  int       `json:"failures"`

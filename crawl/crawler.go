@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/metrics"
 	"github.com/murmur-p2p/murmur/post"
 )
@@ -36,37 +37,14 @@ var (
 	maxErrorsOut = 10
 )
 
-// Source is the state of one source as `murmur crawl list` shows it.
-type Source struct {
-	URL       string    `json:"url"`
-	Resolved  string    `json:"resolved,omitempty"`
-	Added     time.Time `json:"added"`
-	LastFetch time.Time `json:"last_fetch,omitzero"`
-	Status    string    `json:"status"` // a Status constant, or "new"
-	Error     string    `json:"error,omitempty"`
-	HTTP      int       `json:"http,omitempty"`
-	Failures  int       `json:"failures"`
-	ItemsSeen int64     `json:"items_seen"`
-	LastNew   int       `json:"last_new"`
-	NextRun   time.Time `json:"next_run"`
-	Running   bool      `json:"running"`
-}
+// Source is the state of one source as `murmur crawl list` shows it. It
+// is the API's record (api.CrawlSource): one type, so the crawler's state
+// and what the crawl routes answer cannot drift apart.
+type Source = api.CrawlSource
 
-// Summary is the outcome of one fetch of a source.
-type Summary struct {
-	URL        string    `json:"url"`
-	Fetched    string    `json:"fetched,omitempty"` // where the items came from
-	Status     string    `json:"status"`
-	Error      string    `json:"error,omitempty"`
-	HTTP       int       `json:"http,omitempty"`
-	Items      int       `json:"items"`      // in the document
-	New        int       `json:"new"`        // stored as posts
-	Duplicates int       `json:"duplicates"` // already stored before
-	Rejected   int       `json:"rejected"`   // empty, or refused by the node
-	Errors     []string  `json:"errors,omitempty"`
-	TookMS     int64     `json:"took_ms"`
-	NextRun    time.Time `json:"next_run"`
-}
+// Summary is the outcome of one fetch of a source, as POST
+// /api/v1/crawl/run answers it (api.CrawlSummary).
+type Summary = api.CrawlSummary
 
 // StatusNew is the Status of a source not fetched yet.
 const StatusNew = "new"

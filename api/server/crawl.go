@@ -112,11 +112,10 @@ func (c *crawlHandler) list(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	out := api.CrawlSources{Sources: make([]api.CrawlSource, len(list))}
-	for i, src := range list {
-		out.Sources[i] = api.CrawlSource(src)
+	if list == nil {
+		list = []api.CrawlSource{} // "sources": [], not null
 	}
-	writeJSON(w, http.StatusOK, out)
+	writeJSON(w, http.StatusOK, api.CrawlSources{Sources: list})
 }
 
 func (c *crawlHandler) add(w http.ResponseWriter, r *http.Request) {
@@ -129,7 +128,7 @@ func (c *crawlHandler) add(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, api.CrawlSource(s))
+	writeJSON(w, http.StatusCreated, s)
 }
 
 func (c *crawlHandler) remove(w http.ResponseWriter, r *http.Request) {
@@ -157,5 +156,5 @@ func (c *crawlHandler) run(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, api.CrawlSummary(sum))
+	writeJSON(w, http.StatusOK, sum)
 }
