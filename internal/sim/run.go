@@ -164,7 +164,8 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 			c.Close()
 		}
 	}()
-	var found, wanted, exact, rounds, partial int
+	var rounds int
+	var tally Correctness
 	var coldMsgs, coldBytes, msgs, bytes, looks, settleMsgs int64
 	var heard, statsErr float64
 	var all []time.Duration // warm searches' times
@@ -184,7 +185,6 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		cfg.Now = func() time.Time { return frozen }
 	}
 	rep.SettleGatherings = SettleGatherings(len(net.nodes))
-	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	settling := 0
 	for i, q := range qs {
 		if net.churn != nil {
@@ -237,18 +237,7 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 		if err != nil {
 			return nil, fmt.Errorf("query %q on the one index: %w", q.Q, err)
 		}
-		f, same := Compare(res, want)
-		found, wanted = found+f, wanted+len(want.Hits)
-		if res.Partial {
-			partial++
-		} else if res.Total < want.Total {
-			rep.ShortWithoutPartial++
-		}
-		kindFound[q.Kind] += f
-		kindWanted[q.Kind] += len(want.Hits)
-		if same {
-			exact++
-		}
+		tally.Add(q.Kind, res, want)
 		rounds += res.RoundTrips
 		coldMsgs, coldBytes = coldMsgs+m1-m0, coldBytes+b1-b0
 		msgs, bytes = msgs+m2-m1, bytes+b2-b1
@@ -284,9 +273,6 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 	}
 	rep.TotalsHeard = heard / float64(max(1, len(coords)))
 	rep.StatsError = statsErr / float64(max(1, len(coords)))
-	rep.Recall = Ratio(found, wanted)
-	rep.ExactTotals = float64(exact) / n
-	rep.PartialShare = float64(partial) / n
 	rep.MessagesPerQuery, rep.BytesPerQuery = float64(msgs)/n, float64(bytes)/n
 	rep.LookupsPerQuery = float64(looks) / n
 	rep.RoundTripsPerQuery = float64(rounds) / n
@@ -298,9 +284,9 @@ func (net *Network) SearchAt(ctx context.Context, ref *index.Index, qs []Query, 
 			rep.BytesByMessage[typ] += b / n
 		}
 	}
-	for kind, k := range rep.PerKind {
+	tally.Fill(rep, n)
+	for _, k := range rep.PerKind {
 		q := float64(k.Queries)
-		k.Recall = Ratio(kindFound[kind], kindWanted[kind])
 		k.MessagesPerQuery /= q
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
@@ -388,6 +374,47 @@ func StatsError(t netsearch.NetworkTotals, ref *index.Index) (float64, error) {
 		return math.Abs(float64(got)-float64(want)) / float64(want)
 	}
 	return max(rel(t.Posts, docs), rel(t.Terms, terms)), nil
+}
+
+// Correctness tallies, query by query, how the network's answers compare
+// with the one index's; both engines report through it. The zero value is
+// ready to use.
+type Correctness struct {
+	found, wanted, exact, partial, short int
+	kindFound, kindWanted                map[string]int
+}
+
+// Add counts one query of kind: got is the network's answer, want the one
+// index's.
+func (c *Correctness) Add(kind string, got, want *query.Result) {
+	if c.kindFound == nil {
+		c.kindFound, c.kindWanted = map[string]int{}, map[string]int{}
+	}
+	f, same := Compare(got, want)
+	c.found, c.wanted = c.found+f, c.wanted+len(want.Hits)
+	c.kindFound[kind] += f
+	c.kindWanted[kind] += len(want.Hits)
+	if got.Partial {
+		c.partial++
+	} else if got.Total < want.Total {
+		c.short++
+	}
+	if same {
+		c.exact++
+	}
+}
+
+// Fill sets rep's recall, exact totals and partial share over n queries,
+// its count of short answers that did not say partial, and the recall of
+// each kind rep.PerKind holds.
+func (c *Correctness) Fill(rep *Report, n float64) {
+	rep.Recall = Ratio(c.found, c.wanted)
+	rep.ExactTotals = float64(c.exact) / n
+	rep.PartialShare = float64(c.partial) / n
+	rep.ShortWithoutPartial = c.short
+	for kind, k := range rep.PerKind {
+		k.Recall = Ratio(c.kindFound[kind], c.kindWanted[kind])
+	}
 }
 
 // Compare counts the hits of want (the one index's first page) that got

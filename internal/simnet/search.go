@@ -45,11 +45,11 @@ func (net *Network) SearchOver(ctx context.Context, ref *index.Index, qs []sim.Q
 	rep := &sim.Report{Engine: "p2p", Nodes: len(alive), Queries: len(qs), PerKind: map[string]*sim.KindReport{}}
 	rep.SettleGatherings = sim.SettleGatherings(len(alive))
 	settled := map[*Member]bool{}
-	var found, wanted, exact, rounds, crashed, partial, settling int
+	var rounds, crashed, settling int
+	var tally sim.Correctness
 	var cold, warm Counts
 	var settleMsgs, heard, statsErr, surveyLookups float64
 	var all []time.Duration
-	kindFound, kindWanted := map[string]int{}, map[string]int{}
 	kindTimes := map[string][]time.Duration{}
 	for i, q := range qs {
 		if over > 0 {
@@ -107,18 +107,7 @@ func (net *Network) SearchOver(ctx context.Context, ref *index.Index, qs []sim.Q
 		if err != nil {
 			return nil, fmt.Errorf("query %q on the one index: %w", q.Q, err)
 		}
-		f, same := sim.Compare(res, want)
-		found, wanted = found+f, wanted+len(want.Hits)
-		if res.Partial {
-			partial++
-		} else if res.Total < want.Total {
-			rep.ShortWithoutPartial++
-		}
-		kindFound[q.Kind] += f
-		kindWanted[q.Kind] += len(want.Hits)
-		if same {
-			exact++
-		}
+		tally.Add(q.Kind, res, want)
 		rounds += res.RoundTrips
 		cold.add(t1.Minus(t0))
 		w := t2.Minus(t1)
@@ -145,9 +134,6 @@ func (net *Network) SearchOver(ctx context.Context, ref *index.Index, qs []sim.Q
 	rep.TotalsHeard = heard / float64(max(1, len(settled)))
 	rep.StatsError = statsErr / float64(max(1, len(settled)))
 	rep.SurveyLookupsPerQuerier = surveyLookups / float64(max(1, len(settled)))
-	rep.Recall = sim.Ratio(found, wanted)
-	rep.ExactTotals = float64(exact) / n
-	rep.PartialShare = float64(partial) / n
 	msgs, bytes := warm.Sum(searchProtocols...)
 	rep.MessagesPerQuery, rep.BytesPerQuery = msgs/n, bytes/n
 	rep.LookupsPerQuery = warm.Lookups / n
@@ -155,9 +141,9 @@ func (net *Network) SearchOver(ctx context.Context, ref *index.Index, qs []sim.Q
 	msgs, bytes = cold.Sum(searchProtocols...)
 	rep.ColdMessagesPerQuery, rep.ColdBytesPerQuery = msgs/n, bytes/n
 	rep.LatencyP50Ms, rep.LatencyP99Ms = sim.PercentileMs(all, 0.50), sim.PercentileMs(all, 0.99)
+	tally.Fill(rep, n)
 	for kind, k := range rep.PerKind {
 		q := float64(k.Queries)
-		k.Recall = sim.Ratio(kindFound[kind], kindWanted[kind])
 		k.MessagesPerQuery /= q
 		k.BytesPerQuery /= q
 		k.LookupsPerQuery /= q
