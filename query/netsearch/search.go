@@ -795,13 +795,6 @@ func (r *run) rescoreAnswers(ctx context.Context, answers []*query.ShardAnswer) 
 			}
 		}
 	}
-	if len(all) == 0 {
-		// Every hit so far is this node's own, scored with the run's
-		// statistics already: nothing to recompute, and every answer
-		// keeps its hits.
-		r.scored = r.own
-		return
-	}
 	scored, changed, err := r.p.Rescore(ctx, all, nil, 0, r.st)
 	if err != nil {
 		r.c.log.Warn("could not recompute the owners' scores", "err", err)
@@ -811,6 +804,11 @@ func (r *run) rescoreAnswers(ctx context.Context, answers []*query.ShardAnswer) 
 		r.c.metrics.rescored.Add(float64(changed))
 		r.c.log.Debug("owners scored hits otherwise", "hits", changed)
 	}
+	// Even when every hit is one this node holds (all is empty), the
+	// answers may carry another owner's copies of them, with the scores
+	// that owner claimed: each is replaced by this node's own hit here.
+	// (Returning early there let a lying owner's scores through:
+	// testnet.TestGrindingOwnersOfATerm caught it.)
 	byID := make(map[string]query.Hit, len(scored)+len(r.own))
 	for id, h := range r.own {
 		byID[id] = h
