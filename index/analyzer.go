@@ -46,6 +46,16 @@ const tokenizerName = "murmur-v1-tokenizer"
 //   - every term is lower-cased rune by rune (Unicode simple case mapping).
 var specialPattern = regexp.MustCompile(`(?i)https?://[^\s<>"'` + "`" + `]+|#[\p{L}\p{N}_]+|@[\p{L}\p{N}_]+(?:@[\p{L}\p{N}-]+(?:\.[\p{L}\p{N}-]+)+)?`)
 
+// specialSpans returns the spans of input that specialPattern matches.
+// Most posts hold no '#', '@' or "://", which every match needs; for
+// them it skips the regular expression, which was 7% of an ingest's CPU.
+func specialSpans(input []byte) [][]int {
+	if !bytes.ContainsAny(input, "#@") && !bytes.Contains(input, []byte("://")) {
+		return nil
+	}
+	return specialPattern.FindAllIndex(input, -1)
+}
+
 // urlTrailing is punctuation that ends a sentence rather than a URL.
 const urlTrailing = ".,;:!?)]}'\""
 
@@ -72,7 +82,7 @@ func (t tokenizer) Tokenize(input []byte) analysis.TokenStream {
 		}
 	}
 	cur := 0
-	for _, m := range specialPattern.FindAllIndex(input, -1) {
+	for _, m := range specialSpans(input) {
 		start, end := m[0], m[1]
 		if start < cur {
 			continue

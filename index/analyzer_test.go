@@ -47,3 +47,21 @@ func TestTokenOffsetsAndPositions(t *testing.T) {
 		t.Fatalf("Tokens(%q) = %+v, want %+v", text, toks, want)
 	}
 }
+
+// FuzzSpecialSpans checks that skipping the regular expression on texts
+// without '#', '@' or "://" never loses a tag, mention or URL: the spans
+// are those of the expression itself on every input.
+func FuzzSpecialSpans(f *testing.F) {
+	for _, s := range []string{
+		"plain words only", "#tag and @bob", "see https://example.org/x.", "HTTP://A.B",
+		"bob@example.org", "a:// b", "mid#word", "@alice@social.example", "", "#", "ﾟ#日本",
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, input []byte) {
+		got, want := specialSpans(input), specialPattern.FindAllIndex(input, -1)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("specialSpans(%q) = %v, the expression finds %v", input, got, want)
+		}
+	})
+}
