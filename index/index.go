@@ -139,8 +139,11 @@ type Config struct {
 // Index is the node's local, durable store and full-text index of posts. Its
 // methods are safe for concurrent use.
 type Index struct {
-	cfg  Config
-	bi   bleve.Index
+	cfg Config
+	bi  bleve.Index
+	// docs makes the documents of posts, or is nil when the index's
+	// mapping is not this build's (then bleve's walk of it does).
+	docs *documentBuilder
 	log  *slog.Logger
 	reqs chan *putRequest
 	// writeMu serializes the batcher's commits with Delete, so that each
@@ -202,6 +205,7 @@ func Open(cfg Config) (*Index, error) {
 	ix := &Index{
 		cfg:     cfg,
 		bi:      bi,
+		docs:    newDocumentBuilder(bi.Mapping()),
 		log:     cfg.Logger,
 		reqs:    make(chan *putRequest, MaxQueue),
 		pending: newPendingTombstones(),
@@ -478,7 +482,7 @@ func (ix *Index) writeBatch(group []*putRequest) ([]*post.Post, error) {
 				r.errs[i] = err
 				continue
 			}
-			if err := b.Index(p.ID, doc); err != nil {
+			if err := ix.addDocument(b, p.ID, doc); err != nil {
 				r.errs[i] = fmt.Errorf("index post: %w", err)
 				continue
 			}

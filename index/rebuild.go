@@ -58,7 +58,7 @@ func (ix *Index) rebuild(ctx context.Context, from string) error {
 		if err != nil {
 			return err
 		}
-		if err := b.Index(p.ID, doc); err != nil {
+		if err := ix.addDocument(b, p.ID, doc); err != nil {
 			return fmt.Errorf("index post %s: %w", p.ID, err)
 		}
 		done++
