@@ -163,7 +163,7 @@ func (s *searchNet) floor(b *testing.B) {
 			for k := range steps {
 				st := steps[(c+k)%len(steps)] // rotate the order, so no step always follows another
 				cpu := cpuTime()
-				st.took += runPool(c*searchLoadChunk, st.fn)
+				st.took += runPool(c*searchLoadChunk, "", st.fn)
 				st.cpu += cpuTime() - cpu
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/murmur-p2p/murmur/api"
@@ -515,14 +516,21 @@ func (s *searchNet) warm(b *testing.B, kind string) {
 	b.ReportMetric(float64(mismatch), "total-mismatches")
 }
 
+// oneIndexLabel is the pprof label value (of testnet.ProfileLabel) of the
+// load step's searches on the one index.
+const oneIndexLabel = "one-index"
+
 // profileLoad starts a CPU profile of the load step alone, written to
 // the file MURMUR_LOAD_CPUPROFILE names (-test.cpuprofile would also hold
-// the network's setup), and returns the function that stops it. With
+// the network's setup), and returns the function that stops it. The
+// function returns the profile's CPU seconds by the value of the label
+// testnet.ProfileLabel ("" for samples without it: the garbage
+// collector's workers, timers), or nil when nothing was profiled. With
 // MURMUR_LOAD_ALLOCPROFILE=P it also writes the allocation profile to
 // P.before at the start and P.after at the end: `go tool pprof
 // -sample_index=alloc_space -base P.before test P.after` is the load
 // step's allocations alone.
-func profileLoad(b *testing.B) (stop func()) {
+func profileLoad(b *testing.B) (stop func() map[string]float64) {
 	allocs := os.Getenv("MURMUR_LOAD_ALLOCPROFILE")
 	writeAllocs := func(suffix string) {
 		if allocs == "" {
@@ -541,7 +549,7 @@ func profileLoad(b *testing.B) (stop func()) {
 	writeAllocs(".before")
 	path := os.Getenv("MURMUR_LOAD_CPUPROFILE")
 	if path == "" {
-		return func() { writeAllocs(".after") }
+		return func() map[string]float64 { writeAllocs(".after"); return nil }
 	}
 	f, err := os.Create(path)
 	if err != nil {
@@ -550,13 +558,45 @@ func profileLoad(b *testing.B) (stop func()) {
 	if err := pprof.StartCPUProfile(f); err != nil {
 		b.Fatalf("load profile: %v", err)
 	}
-	return func() {
+	return func() map[string]float64 {
 		pprof.StopCPUProfile()
 		if err := f.Close(); err != nil {
 			b.Errorf("load profile: %v", err)
 		}
 		writeAllocs(".after")
+		byNode, err := cpuByLabel(path, testnet.ProfileLabel)
+		if err != nil {
+			b.Errorf("load profile: %v", err)
+		}
+		return byNode
 	}
+}
+
+// cpuByLabel reads the CPU profile at path and returns its CPU seconds by
+// the value of label key ("" for samples without it).
+func cpuByLabel(path, key string) (map[string]float64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	prof, err := profile.Parse(f)
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", path, err)
+	}
+	cpu := slices.IndexFunc(prof.SampleType, func(t *profile.ValueType) bool { return t.Type == "cpu" })
+	if cpu < 0 {
+		return nil, fmt.Errorf("%s holds no cpu samples", path)
+	}
+	out := map[string]float64{}
+	for _, s := range prof.Sample {
+		var v string
+		if vs := s.Label[key]; len(vs) > 0 {
+			v = vs[0]
+		}
+		out[v] += float64(s.Value[cpu]) / 1e9
+	}
+	return out, nil
 }
 
 // load runs searchLoadQueries warm searches of the whole mix from
@@ -581,7 +621,7 @@ func (s *searchNet) load(b *testing.B) {
 	netChunk := func(first int) {
 		before := wireBytes(nd)
 		cpu := cpuTime()
-		netTime += runPool(first, func(i int) {
+		netTime += runPool(first, "0", func(i int) {
 			settles := nd.Net().Settling()
 			start := time.Now()
 			res, err := nd.Search(context.Background(), query.Request{Q: s.all[i%len(s.all)].q, Limit: searchPage})
@@ -611,7 +651,7 @@ func (s *searchNet) load(b *testing.B) {
 	}
 	refChunk := func(first int) {
 		cpu := cpuTime()
-		refTime += runPool(first, func(i int) {
+		refTime += runPool(first, oneIndexLabel, func(i int) {
 			if _, err := query.Run(context.Background(), s.ref, query.Request{Q: s.all[i%len(s.all)].q, Limit: searchPage}); err != nil {
 				b.Error(err)
 			}
@@ -633,7 +673,7 @@ func (s *searchNet) load(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	stopProfile()
+	byNode := stopProfile()
 	p50, p99 := percentiles(lats)
 	queries := float64(b.N * searchLoadQueries)
 	b.ReportMetric(queries/netTime.Seconds(), "queries/s")
@@ -655,12 +695,30 @@ func (s *searchNet) load(b *testing.B) {
 	b.ReportMetric((s.servedOutcome(metrics.OutcomeRateLimited)-limited)/queries, "rate-limited/query")
 	b.ReportMetric((metrics.Value(nd.Metrics(), metrics.RequestsPaced, "protocol", metrics.ProtocolSearch)-paced)/queries, "paced/query")
 	b.ReportMetric((metrics.Value(nd.Metrics(), metrics.RequestsBorrowed, "protocol", metrics.ProtocolSearch, "outcome", metrics.OutcomeOK)-borrowed)/queries, "borrowed/query")
+	if ref := byNode[oneIndexLabel]; ref > 0 {
+		// Both sides ran the same searches: the ratio of their CPU is
+		// that of a search's. The querier's share is what one node whose
+		// owners run on other machines spends; the owners' is what the
+		// others spend for it here, on the same cores.
+		var owners, all float64
+		for node, sec := range byNode {
+			all += sec
+			if node != "0" && node != oneIndexLabel && node != "" {
+				owners += sec
+			}
+		}
+		b.ReportMetric(byNode["0"]/ref, "querier-cpu-x-ref")
+		b.ReportMetric(owners/ref, "owners-cpu-x-ref")
+		b.ReportMetric(byNode[""]/all, "unlabeled-cpu-share")
+	}
 }
 
 // runPool runs fn(first) to fn(first+searchLoadChunk-1) on
 // searchLoadWorkers goroutines and returns how long they took; every
-// goroutine has ended when it returns.
-func runPool(first int, fn func(i int)) time.Duration {
+// goroutine has ended when it returns. The goroutines, and those they
+// start, carry the pprof label testnet.ProfileLabel=node in CPU profiles
+// (node "" leaves them unlabeled).
+func runPool(first int, node string, fn func(i int)) time.Duration {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -668,6 +726,9 @@ func runPool(first int, fn func(i int)) time.Duration {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			if node != "" {
+				pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(testnet.ProfileLabel, node)))
+			}
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= searchLoadChunk {

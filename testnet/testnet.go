@@ -15,6 +15,8 @@ import (
 	"log/slog"
 	mrand "math/rand/v2"
 	"path/filepath"
+	"runtime/pprof"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,6 +91,10 @@ type Member struct {
 	// client: the node runs the DHT as a client (AddClient).
 	client bool
 }
+
+// ProfileLabel is the pprof label that names a node (its index) in CPU
+// profiles of the goroutines it starts.
+const ProfileLabel = "murmur_node"
 
 // Start starts n nodes and waits until every routing table holds every
 // other node. The network stops when the test ends.
@@ -170,6 +176,12 @@ func (net *Net) start(nd *Member) {
 	if net.opts.FixedPorts && nd.listen != "" {
 		listen = nd.listen
 	}
+	// Every goroutine the node starts, and those they start (its
+	// connections' ends, its stream handlers), carry the label
+	// murmur_node=<index> in CPU profiles, so that a profile of many
+	// nodes in one process tells each node's share.
+	defer pprof.SetGoroutineLabels(context.Background())
+	pprof.SetGoroutineLabels(pprof.WithLabels(context.Background(), pprof.Labels(ProfileLabel, strconv.Itoa(nd.Index))))
 	n, err := node.New(node.Config{
 		DataDir: nd.Dir,
 		APIAddr: "127.0.0.1:0",
