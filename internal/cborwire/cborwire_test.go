@@ -88,3 +88,53 @@ func FuzzStrings(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastListIsTheLibrarys: whatever list the hand-written reading
+// accepts, the CBOR library's reads the same, element for element; and
+// the decoding callers use gives what the library alone gives, error or
+// list.
+func FuzzFastListIsTheLibrarys(f *testing.F) {
+	for _, s := range []Strings{
+		{"3.4628942841227977", "aa251b847b9a02db0ccfc59d78de9780", "1e10", "NaN", "+Inf", "-Inf", "-0", "65504", "6e-08", "x", ""},
+		{"2026-01-02T03:04:05.678Z", "00"},
+		nil,
+	} {
+		b, err := Marshal(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	p, err := Marshal(Pairs{"3.4628942841227977 aa251b847b9a02db0ccfc59d78de9780", "x", "a b c", " ", ""})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(p)
+	f.Add([]byte{0x82, 0xf9, 0x7e, 0x01, 0xf9, 0x80, 0x00})           // a NaN with a payload, -0 as half floats
+	f.Add([]byte{0x82, 0x78, 0x01, 'a', 0x59, 0x00, 0x01, 0xab})      // lengths in longer heads than needed
+	f.Add([]byte{0x81, 0x62, 0xff, 0xfe})                             // text that is not UTF-8
+	f.Add([]byte{0x81, 0x40})                                         // empty bytes
+	f.Add([]byte{0x82, 0x82, 0x61, 'a', 0x41, 0x01, 0x81, 0x61, 'b'}) // a pair, then an array of one
+	f.Fuzz(func(t *testing.T, body []byte) {
+		same := func(what string, fast func([]byte) (string, []byte, bool), unpack func([]byte) (string, error), public func([]byte) ([]string, error)) {
+			slow, slowErr := unmarshalListSlow[[]string](body, unpack)
+			if got, ok := decodeFast[[]string](body, fast); ok && (slowErr != nil || !slices.Equal(got, slow)) {
+				t.Fatalf("%s: read %x by hand as %q; the library gives %q, %v", what, body, got, slow, slowErr)
+			}
+			got, err := public(body)
+			if (err == nil) != (slowErr == nil) || !slices.Equal(got, slow) {
+				t.Fatalf("%s: decoded %x as %q, %v; the library gives %q, %v", what, body, got, err, slow, slowErr)
+			}
+		}
+		same("strings", unpackFast, unpackString, func(b []byte) ([]string, error) {
+			var s Strings
+			err := Unmarshal(b, &s)
+			return s, err
+		})
+		same("pairs", unpackPairFast, unpackPair, func(b []byte) ([]string, error) {
+			var p Pairs
+			err := Unmarshal(b, &p)
+			return p, err
+		})
+	})
+}
