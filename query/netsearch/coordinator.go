@@ -177,6 +177,7 @@ type Coordinator struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	askers *askers
 }
 
 // New returns a coordinator over tr.
@@ -209,7 +210,7 @@ func New(tr Transport, cfg Config) *Coordinator {
 		cfg.SelfCheckShare = 0
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	return &Coordinator{tr: tr, cfg: cfg, log: cfg.Logger, metrics: newCoordinatorMetrics(metrics.Or(cfg.Metrics)), ctx: ctx, cancel: cancel}
+	return &Coordinator{tr: tr, cfg: cfg, log: cfg.Logger, metrics: newCoordinatorMetrics(metrics.Or(cfg.Metrics)), ctx: ctx, cancel: cancel, askers: newAskers(ctx)}
 }
 
 // coordinatorMetrics are a coordinator's collectors.
@@ -248,7 +249,8 @@ func newCoordinatorMetrics(reg prometheus.Registerer) *coordinatorMetrics {
 	return m
 }
 
-// Close stops the background refreshes and waits for them.
+// Close stops the background refreshes and waits for them; the kept
+// askers end once their current ask has.
 func (c *Coordinator) Close() {
 	c.cancel()
 	c.wg.Wait()

@@ -217,10 +217,10 @@ func (c *Coordinator) gather(ctx context.Context, cands []peer.ID, req *Request,
 		p := cands[next]
 		next++
 		running++
-		go func() {
+		c.askers.run(func() {
 			resp, err := c.searchOne(ctx, p, req)
 			results <- result{resp, p, err}
-		}()
+		})
 	}
 	for next < n {
 		start()
