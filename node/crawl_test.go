@@ -16,6 +16,7 @@ import (
 	"github.com/murmur-p2p/murmur/api"
 	"github.com/murmur-p2p/murmur/crawl"
 	"github.com/murmur-p2p/murmur/crawl/crawltest"
+	"github.com/murmur-p2p/murmur/internal/poll"
 	"github.com/murmur-p2p/murmur/node"
 )
 
@@ -29,19 +30,8 @@ func crawlNode(t *testing.T, dir string, crawlOn bool) (c *api.Client, id string
 	}
 	stop = runNode(t, n)
 	c = api.NewClient(n.APIAddr())
-	crawlPoll(t, "node ready", func() bool { _, err := c.Status(context.Background()); return err == nil })
+	poll.Until(t, "node ready", 20*time.Second, 10*time.Millisecond, func() bool { _, err := c.Status(context.Background()); return err == nil })
 	return c, n.ID().String(), stop
-}
-
-func crawlPoll(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 20s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func crawlSource(t *testing.T, c *api.Client, u string) api.CrawlSource {
@@ -122,7 +112,7 @@ func TestCrawlFormatsThroughAPI(t *testing.T) {
 		t.Fatalf("adding ftp: %v", err)
 	}
 	// The scheduler fetches new sources at once.
-	crawlPoll(t, "every source fetched", func() bool {
+	poll.Until(t, "every source fetched", 20*time.Second, 10*time.Millisecond, func() bool {
 		list, err := c.CrawlSources(ctx)
 		if err != nil {
 			return false

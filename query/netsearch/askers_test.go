@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/murmur-p2p/murmur/internal/poll"
 )
 
 // TestAskersKeepBoundAndEnd: asks one after another run on a kept
@@ -45,22 +47,11 @@ func TestAskersKeepBoundAndEnd(t *testing.T) {
 	close(release)
 
 	cancel()
-	waitFor(t, "every kept asker to end", func() bool { return a.live.Load() == 0 })
+	poll.Until(t, "every kept asker to end", 5*time.Second, time.Millisecond, func() bool { return a.live.Load() == 0 })
 	ran := make(chan struct{})
 	a.run(func() { close(ran) }) // after the end, an ask still runs
 	<-ran
 	if n := a.live.Load(); n != 0 {
 		t.Fatalf("%d askers kept after the coordinator closed", n)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
